@@ -1,0 +1,1 @@
+//! AWS adapters: DynamoDB (one table, two GSIs, TTL), S3 and SQS.
