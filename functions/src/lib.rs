@@ -1,1 +1,25 @@
+//! Switchboard's inbound adapters for AWS Lambda. Each resource group is a
+//! module with `router(app)`; `src/bin/<group>.rs` runs it with `lambda_http`,
+//! and the local server merges every group into one API on one port.
 
+pub mod agents;
+pub mod http;
+pub mod identity;
+pub mod lambda;
+pub mod telemetry;
+
+use std::sync::Arc;
+
+use axum::Router;
+use switchboard::App;
+
+/// Every HTTP group, as the local server (and API Gateway, in sum) serves them.
+pub fn all_groups(app: &Arc<App>) -> Vec<Router<Arc<App>>> {
+    vec![identity::router(app), agents::router(app)]
+}
+
+/// The whole `/api/v1` API.
+pub fn api_router(app: Arc<App>) -> Router {
+    let groups = all_groups(&app);
+    http::api(app, groups)
+}

@@ -1,1 +1,175 @@
+//! The whole platform in one process on the embedded store: every function
+//! router under `/api/v1` on one port (as API Gateway would), the relay, signed
+//! blob downloads, and the background loops (TTL sweep; queue workers as they
+//! arrive).
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use switchboard::services::identity::{self, Bootstrapped};
+use switchboard::{App, Config};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// A built, bound, not yet running server.
+pub struct Application {
+    app: Arc<App>,
+    listener: TcpListener,
+    port: u16,
+    bootstrapped: Option<Bootstrapped>,
+}
+
+impl Application {
+    /// Opens the store, bootstraps the installation on first start and binds
+    /// `config.addr` (port 0 picks a free port — tests do that).
+    pub async fn build(mut config: Config) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(&config.addr).await?;
+        let port = listener.local_addr()?.port();
+        if config.addr.ends_with(":0") {
+            // Links we hand out must carry the real port.
+            let host = config.addr.trim_end_matches(":0").to_owned();
+            config.public_url = format!("http://{host}:{port}");
+            config.relay_url = format!("ws://{host}:{port}");
+        }
+        let bootstrap_key = config.bootstrap_api_key.clone();
+        let app = Arc::new(
+            App::build(config)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        );
+        let boot = identity::bootstrap(
+            &app,
+            "Default",
+            "admin@switchboard.local",
+            bootstrap_key.as_deref(),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("bootstrap: {e}"))?;
+        Ok(Self {
+            app,
+            listener,
+            port,
+            bootstrapped: Some(boot),
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The shared application state.
+    pub fn app(&self) -> Arc<App> {
+        self.app.clone()
+    }
+
+    /// What first-start bootstrap did (once).
+    pub fn take_bootstrap(&mut self) -> Option<Bootstrapped> {
+        self.bootstrapped.take()
+    }
+
+    /// Serves until `shutdown` resolves, then stops the background loops.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let sweeper = tokio::spawn(sweep_expired(self.app.clone(), stop_rx));
+        let router = router(self.app.clone());
+        axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        let _ = stop_tx.send(true);
+        let _ = sweeper.await;
+        Ok(())
+    }
+
+    /// Serves until Ctrl-C / SIGTERM.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+}
+
+/// Every route of the local platform.
+pub fn router(app: Arc<App>) -> Router {
+    let blobs = Router::new()
+        .route("/blobs/{*key}", get(download))
+        .with_state(app.clone());
+    switchboard_functions::api_router(app)
+        .merge(switchboard_relay::router())
+        .merge(blobs)
+}
+
+#[derive(Deserialize)]
+struct Signed {
+    expires: i64,
+    signature: String,
+}
+
+/// Serves a signed blob link (what a presigned S3 URL is in AWS).
+async fn download(
+    State(app): State<Arc<App>>,
+    Path(key): Path<String>,
+    Query(q): Query<Signed>,
+) -> Response {
+    let Some(parts) = &app.embedded else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    if !parts.blobs.verify(&key, q.expires, &q.signature) {
+        return (StatusCode::FORBIDDEN, "link invalid or expired").into_response();
+    }
+    match switchboard::store::Blobs::get(parts.blobs.as_ref(), &key).await {
+        Ok(Some(blob)) => (
+            [(header::CONTENT_TYPE, blob.content_type)],
+            Body::from(blob.bytes),
+        )
+            .into_response(),
+        Ok(None) => StatusCode::NOT_FOUND.into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "blob read failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// Removes expired items now and then, as DynamoDB's TTL sweeper does.
+async fn sweep_expired(app: Arc<App>, mut stop: watch::Receiver<bool>) {
+    let Some(parts) = app.embedded.clone() else {
+        return;
+    };
+    loop {
+        if let Err(e) = parts.table.purge_expired() {
+            tracing::warn!(error = %e, "TTL sweep failed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(300)) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

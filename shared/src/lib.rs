@@ -2,4 +2,14 @@
 //! (services) and the conversation engine. No HTTP framework lives here: the
 //! `functions`, `relay` and `local` crates are thin inbound adapters over it.
 
+pub mod app;
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod error;
+pub mod services;
 pub mod store;
+
+pub use app::App;
+pub use config::Config;
+pub use error::{Error, Result};

@@ -1,0 +1,64 @@
+//! The HTTP layer every router shares: envelope and errors, extractors,
+//! request ids, authentication with rate limits, idempotency, and the
+//! assembly of a group's routes into the `/api/v1` API.
+
+pub mod auth;
+pub mod extract;
+pub mod idempotency;
+pub mod request_id;
+pub mod response;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, Uri};
+use axum::response::IntoResponse;
+use switchboard::{App, Error};
+
+pub use extract::{Auth, JsonObject, Params};
+pub use response::{ApiError, ApiResult, all, created, list, ok};
+
+/// Puts authentication (outer) and idempotency (inner) in front of a group's
+/// protected routes. Only matched routes run them, so unknown paths are 404.
+pub fn protected(app: &Arc<App>, routes: Router<Arc<App>>) -> Router<Arc<App>> {
+    routes
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            idempotency::idempotency,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            auth::authenticate,
+        ))
+}
+
+async fn not_found(method: Method, uri: Uri) -> impl IntoResponse {
+    tracing::debug!(%method, %uri, "no route");
+    ApiError(Error::NotFound("route"))
+}
+
+async fn method_not_allowed(method: Method) -> impl IntoResponse {
+    let mut resp = ApiError(Error::BadRequest(format!(
+        "method {method} is not allowed on this path"
+    )))
+    .into_response();
+    *resp.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
+    resp
+}
+
+/// The `/api/v1` API made of `groups`, with the layers every request gets.
+/// The local server passes every group; each Lambda function passes its own.
+pub fn api(app: Arc<App>, groups: impl IntoIterator<Item = Router<Arc<App>>>) -> Router {
+    let mut v1 = Router::new();
+    for g in groups {
+        v1 = v1.merge(g);
+    }
+    Router::new()
+        .nest("/api/v1", v1)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(extract::JSON_LIMIT))
+        .layer(axum::middleware::from_fn(request_id::request_id))
+        .with_state(app)
+}

@@ -1,0 +1,27 @@
+//! What every Lambda main does: telemetry, configuration, the App (built
+//! once per container), then the runtime loop.
+
+use std::sync::Arc;
+
+use axum::Router;
+use switchboard::{App, Config};
+
+use crate::http;
+
+/// Builds the App from the environment.
+pub async fn app() -> Result<Arc<App>, lambda_http::Error> {
+    crate::telemetry::init();
+    let config = Config::from_env()?;
+    Ok(Arc::new(
+        App::build(config).await.map_err(|e| e.to_string())?,
+    ))
+}
+
+/// Serves one HTTP group behind API Gateway (HTTP API, payload v2).
+pub async fn serve_http(
+    group: fn(&Arc<App>) -> Router<Arc<App>>,
+) -> Result<(), lambda_http::Error> {
+    let app = app().await?;
+    let routes = group(&app);
+    lambda_http::run(http::api(app, [routes])).await
+}

@@ -1,0 +1,161 @@
+//! Typed configuration, read from the environment in one place, and the
+//! choice of adapters that follows from it.
+
+use std::path::PathBuf;
+
+/// Which adapter set the process uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite file + folder of blobs + SQLite queue, in `data_dir`.
+    Embedded,
+    /// DynamoDB + S3 + SQS named in [`AwsResources`].
+    Aws,
+}
+
+/// Names of the AWS resources (from the SAM template's environment).
+#[derive(Debug, Clone, Default)]
+pub struct AwsResources {
+    /// DynamoDB table.
+    pub table: String,
+    /// S3 bucket.
+    pub bucket: String,
+    /// SQS queue URLs by queue name (`ingest`, `webhooks`, `campaigns`, `events`).
+    pub queues: Vec<(String, String)>,
+    /// Endpoint override (moto in tests).
+    pub endpoint: Option<String>,
+}
+
+/// Everything the core reads from the environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Adapter set.
+    pub backend: Backend,
+    /// Embedded store location (`SWITCHBOARD_DATA_DIR`, default `./.switchboard`).
+    pub data_dir: PathBuf,
+    /// Listen address of the local server (`SWITCHBOARD_ADDR`, default `127.0.0.1:8080`).
+    pub addr: String,
+    /// Base URL clients reach the API at (`SWITCHBOARD_PUBLIC_URL`).
+    pub public_url: String,
+    /// Base WebSocket URL of the relay (`SWITCHBOARD_RELAY_URL`).
+    pub relay_url: String,
+    /// AWS resources (AWS backend only).
+    pub aws: AwsResources,
+    /// Base64 32-byte key for secrets at rest (`SWITCHBOARD_ENCRYPTION_KEY`);
+    /// embedded installs generate one in the data dir when absent.
+    pub encryption_key: Option<String>,
+    /// Base64 key for signed links and tokens (`SWITCHBOARD_SIGNING_KEY`).
+    pub signing_key: Option<String>,
+    /// `SWITCHBOARD_BOOTSTRAP_API_KEY`: make this key exist for the default org.
+    pub bootstrap_api_key: Option<String>,
+    /// Whether the session cookie carries `Secure` (`SWITCHBOARD_COOKIE_SECURE`, default true).
+    pub cookie_secure: bool,
+}
+
+/// Names of the queues every deployment has.
+pub const QUEUE_NAMES: [&str; 4] = ["ingest", "webhooks", "campaigns", "events"];
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, String> {
+        Self::from_lookup(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// Reads configuration through `get` (tests pass a map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let backend = match get("SWITCHBOARD_BACKEND").as_deref() {
+            Some("aws") => Backend::Aws,
+            Some("embedded") => Backend::Embedded,
+            Some(other) => {
+                return Err(format!(
+                    "SWITCHBOARD_BACKEND must be `embedded` or `aws`, not `{other}`"
+                ));
+            }
+            // Inside Lambda (and not under `cargo lambda watch`, which sets the
+            // backend explicitly) the cloud adapters are the only sensible choice.
+            None if get("AWS_LAMBDA_FUNCTION_NAME").is_some() => Backend::Aws,
+            None => Backend::Embedded,
+        };
+        let addr = get("SWITCHBOARD_ADDR").unwrap_or_else(|| "127.0.0.1:8080".into());
+        let public_url = get("SWITCHBOARD_PUBLIC_URL").unwrap_or_else(|| format!("http://{addr}"));
+        let relay_url =
+            get("SWITCHBOARD_RELAY_URL").unwrap_or_else(|| public_url.replacen("http", "ws", 1));
+        let aws = if backend == Backend::Aws {
+            let need =
+                |k: &str| get(k).ok_or_else(|| format!("{k} must be set for the aws backend"));
+            AwsResources {
+                table: need("SWITCHBOARD_TABLE")?,
+                bucket: need("SWITCHBOARD_BUCKET")?,
+                queues: QUEUE_NAMES
+                    .iter()
+                    .filter_map(|q| {
+                        get(&format!("SWITCHBOARD_{}_QUEUE_URL", q.to_uppercase()))
+                            .map(|u| (q.to_string(), u))
+                    })
+                    .collect(),
+                endpoint: get("AWS_ENDPOINT_URL"),
+            }
+        } else {
+            AwsResources::default()
+        };
+        Ok(Self {
+            backend,
+            data_dir: PathBuf::from(
+                get("SWITCHBOARD_DATA_DIR").unwrap_or_else(|| ".switchboard".into()),
+            ),
+            addr,
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            relay_url: relay_url.trim_end_matches('/').to_owned(),
+            aws,
+            encryption_key: get("SWITCHBOARD_ENCRYPTION_KEY"),
+            signing_key: get("SWITCHBOARD_SIGNING_KEY"),
+            bootstrap_api_key: get("SWITCHBOARD_BOOTSTRAP_API_KEY"),
+            cookie_secure: get("SWITCHBOARD_COOKIE_SECURE")
+                .is_none_or(|v| v != "false" && v != "0"),
+        })
+    }
+
+    /// An embedded configuration over `data_dir` (tests, tools).
+    pub fn embedded(data_dir: impl Into<PathBuf>) -> Self {
+        let data_dir = data_dir.into();
+        let mut c =
+            Self::from_lookup(|_| None).unwrap_or_else(|_| unreachable!("defaults always parse"));
+        c.data_dir = data_dir;
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, String> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn lambda_defaults_to_aws_unless_told_otherwise() {
+        assert_eq!(cfg(&[]).unwrap().backend, Backend::Embedded);
+        let err = cfg(&[("AWS_LAMBDA_FUNCTION_NAME", "agents")]).unwrap_err();
+        assert!(err.contains("SWITCHBOARD_TABLE"), "{err}");
+        let c = cfg(&[
+            ("AWS_LAMBDA_FUNCTION_NAME", "agents"),
+            ("SWITCHBOARD_BACKEND", "embedded"),
+        ])
+        .unwrap();
+        assert_eq!(c.backend, Backend::Embedded);
+        assert!(cfg(&[("SWITCHBOARD_BACKEND", "mongo")]).is_err());
+    }
+
+    #[test]
+    fn urls_follow_the_address() {
+        let c = cfg(&[("SWITCHBOARD_ADDR", "0.0.0.0:9000")]).unwrap();
+        assert_eq!(c.public_url, "http://0.0.0.0:9000");
+        assert_eq!(c.relay_url, "ws://0.0.0.0:9000");
+    }
+}

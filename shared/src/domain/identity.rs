@@ -1,0 +1,149 @@
+//! Organizations, users, memberships, API keys, sessions and invites (SPEC §2).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Email, Role};
+
+/// An organization: the owner of every resource.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Organization {
+    /// UUIDv7.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Workspace settings.
+    pub settings: WorkspaceSettings,
+    /// Number of admins, kept in step with memberships inside the same
+    /// transaction so "never remove the last admin" holds under concurrency.
+    pub admin_count: u32,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
+/// Default API requests per minute per key (SPEC §1).
+pub const DEFAULT_RATE_LIMIT: u32 = 1000;
+
+/// Per-org settings (SPEC `/settings/workspace`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkspaceSettings {
+    /// IANA time zone.
+    pub timezone: String,
+    /// Opening hours per weekday, e.g. `{"mon": [{"start":"09:00","end":"17:00"}]}`.
+    #[serde(default)]
+    pub business_hours: BTreeMap<String, Vec<HoursRange>>,
+    /// BCP 47.
+    pub default_language: String,
+    /// API requests per minute per key.
+    pub rate_limit_per_minute: u32,
+    /// Provider name → sealed secret (see [`crate::crypto::Cipher`]).
+    #[serde(default)]
+    pub provider_keys: BTreeMap<String, String>,
+}
+
+impl Default for WorkspaceSettings {
+    fn default() -> Self {
+        Self {
+            timezone: "UTC".into(),
+            business_hours: BTreeMap::new(),
+            default_language: "en-US".into(),
+            rate_limit_per_minute: DEFAULT_RATE_LIMIT,
+            provider_keys: BTreeMap::new(),
+        }
+    }
+}
+
+/// An opening interval, `HH:MM` local time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HoursRange {
+    /// Start, `HH:MM`.
+    pub start: String,
+    /// End, `HH:MM`, after start.
+    pub end: String,
+}
+
+/// A person who signs in to the dashboard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    /// UUIDv7.
+    pub id: String,
+    /// Unique across the installation.
+    pub email: Email,
+    /// Display name.
+    pub name: String,
+    /// argon2id PHC string; never leaves the core.
+    pub password_hash: String,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+/// A user's place in an org.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Membership {
+    /// The org.
+    pub org_id: String,
+    /// The user.
+    pub user_id: String,
+    /// Their role there.
+    pub role: Role,
+    /// RFC 3339.
+    pub joined_at: String,
+}
+
+/// A stored API key: only its hash identifies it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiKey {
+    /// UUIDv7 (the handle for revoke/regenerate).
+    pub id: String,
+    /// The org it acts for.
+    pub org_id: String,
+    /// Label.
+    pub name: String,
+    /// First characters of the secret, to recognise it.
+    pub prefix: String,
+    /// Last four characters.
+    pub last4: String,
+    /// SHA-256 of the secret (hex).
+    pub key_hash: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339, updated at most once a minute.
+    pub last_used_at: Option<String>,
+}
+
+/// A signed-in browser session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    /// Random id (not the secret).
+    pub id: String,
+    /// Who.
+    pub user_id: String,
+    /// The org the session acts in unless a request picks another of the
+    /// user's orgs.
+    pub org_id: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub expires_at: String,
+}
+
+/// An invitation to join an org.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Invite {
+    /// UUIDv7.
+    pub id: String,
+    /// Org to join.
+    pub org_id: String,
+    /// Who was invited.
+    pub email: Email,
+    /// Role on joining.
+    pub role: Role,
+    /// Who invited.
+    pub invited_by: String,
+    /// RFC 3339.
+    pub expires_at: String,
+}

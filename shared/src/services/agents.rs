@@ -1,0 +1,197 @@
+//! AI agents (SPEC §3).
+
+use serde_json::{Map, Value, json};
+
+use super::caller::Caller;
+use super::keys::*;
+use super::page::{PageOf, PageRequest, page};
+use crate::App;
+use crate::domain::agent::{Agent, AgentSpec};
+use crate::domain::{Tenant, is_id};
+use crate::error::{Error, Result};
+use crate::store::{Condition, Index, Item, Query, Write};
+
+/// Resource kind in sort keys.
+pub const KIND: &str = "AGENT";
+
+/// The index partition where every resource that references an agent (tasks,
+/// campaigns, calls) keeps a `<KIND>#<status>#<id>` entry, so "is this agent
+/// in use" is a few key lookups rather than a scan.
+pub fn agent_refs(tenant: &Tenant, agent_id: &str) -> String {
+    format!("{}#AGENTREF#{agent_id}", tenant.pk())
+}
+
+/// States of referencing resources that keep an agent from being deleted.
+const BLOCKING: [(&str, &str); 5] = [
+    ("TASK#pending#", "it has pending tasks"),
+    ("TASK#in_progress#", "it has tasks in progress"),
+    ("CAMPAIGN#running#", "it has running campaigns"),
+    ("CALL#initiated#", "it has live calls"),
+    ("CALL#in_progress#", "it has live calls"),
+];
+
+fn item(tenant: &Tenant, agent: &Agent) -> Item {
+    Item::new(
+        tenant.pk(),
+        resource_sk(KIND, &agent.id),
+        serde_json::to_value(agent).unwrap_or_default(),
+    )
+}
+
+/// Reads an agent of the caller's tenant; anything else is 404.
+pub async fn load(app: &App, tenant: &Tenant, id: &str) -> Result<(Agent, u64)> {
+    if !is_id(id) {
+        return Err(Error::NotFound("agent"));
+    }
+    let item = app
+        .table
+        .get(&tenant.pk(), &resource_sk(KIND, id))
+        .await?
+        .ok_or(Error::NotFound("agent"))?;
+    Ok((item.parse()?, item.version))
+}
+
+async fn check_references(app: &App, tenant: &Tenant, spec: &AgentSpec) -> Result<()> {
+    if let Some(flow_id) = spec.flow_id()
+        && app
+            .table
+            .get(&tenant.pk(), &resource_sk("FLOW", flow_id))
+            .await?
+            .is_none()
+    {
+        return Err(Error::field("flow_id", "no flow with this id exists"));
+    }
+    Ok(())
+}
+
+/// `GET /agents?enabled=&limit=&offset=&cursor=` — newest first.
+pub async fn list(
+    app: &App,
+    caller: &Caller,
+    enabled: Option<bool>,
+    req: &PageRequest,
+) -> Result<PageOf<Value>> {
+    let query = Query::partition(caller.tenant.pk())
+        .prefix(resource_prefix(KIND))
+        .backward();
+    let keep = |i: &Item| {
+        enabled.is_none_or(|e| i.data.get("enabled").and_then(Value::as_bool) == Some(e))
+    };
+    let mut out = page(app.table.as_ref(), query, req, keep).await?;
+    if enabled.is_none() {
+        // Kept in step with creates and deletes, so the total costs one read.
+        out.total = Some(
+            app.table
+                .counter(&caller.tenant.pk(), &count_sk(KIND))
+                .await?
+                .max(0) as u64,
+        );
+    }
+    let mut agents = Vec::with_capacity(out.items.len());
+    for i in &out.items {
+        agents.push(i.parse::<Agent>()?.to_api());
+    }
+    Ok(PageOf {
+        items: agents,
+        next_cursor: out.next_cursor,
+        total: out.total,
+        limit: out.limit,
+        offset: out.offset,
+    })
+}
+
+/// Creates an agent in a tenant (also used to seed test mode).
+pub async fn insert(app: &App, tenant: &Tenant, body: &Map<String, Value>) -> Result<Agent> {
+    let spec = AgentSpec::parse(body)?;
+    check_references(app, tenant, &spec).await?;
+    let now = app.now_rfc3339();
+    let agent = spec.into_agent(app.new_id(), now.clone(), now);
+    app.table
+        .transact(vec![
+            Write::Put(item(tenant, &agent), Condition::MustNotExist),
+            Write::Add {
+                pk: tenant.pk(),
+                sk: count_sk(KIND),
+                delta: 1,
+            },
+        ])
+        .await?;
+    Ok(agent)
+}
+
+/// `POST /agents` (admin).
+pub async fn create(app: &App, caller: &Caller, body: &Map<String, Value>) -> Result<Value> {
+    caller.require_admin()?;
+    Ok(insert(app, &caller.tenant, body).await?.to_api())
+}
+
+/// `GET /agents/{id}`.
+pub async fn get(app: &App, caller: &Caller, id: &str) -> Result<Value> {
+    Ok(load(app, &caller.tenant, id).await?.0.to_api())
+}
+
+/// `PATCH /agents/{id}` (admin): only the fields sent change; the result is
+/// validated as a whole.
+pub async fn update(
+    app: &App,
+    caller: &Caller,
+    id: &str,
+    patch: &Map<String, Value>,
+) -> Result<Value> {
+    caller.require_admin()?;
+    let (current, version) = load(app, &caller.tenant, id).await?;
+    let spec = AgentSpec::parse(&current.merged_with(patch))?;
+    check_references(app, &caller.tenant, &spec).await?;
+    let updated = spec.into_agent(
+        current.id.clone(),
+        current.created_at.clone(),
+        app.now_rfc3339(),
+    );
+    app.table
+        .put(
+            item(&caller.tenant, &updated),
+            Condition::VersionEquals(version),
+        )
+        .await?;
+    Ok(updated.to_api())
+}
+
+/// Why an agent cannot be deleted now, if it cannot.
+pub async fn in_use(app: &App, tenant: &Tenant, agent_id: &str) -> Result<Option<&'static str>> {
+    for (prefix, reason) in BLOCKING {
+        let q = Query::partition(agent_refs(tenant, agent_id))
+            .on(Index::Gsi2)
+            .prefix(prefix)
+            .limit(1);
+        if !app.table.query(q).await?.items.is_empty() {
+            return Ok(Some(reason));
+        }
+    }
+    Ok(None)
+}
+
+/// `DELETE /agents/{id}` (admin): 409 while tasks, campaigns or calls use it.
+pub async fn delete(app: &App, caller: &Caller, id: &str) -> Result<Value> {
+    caller.require_admin()?;
+    let (agent, version) = load(app, &caller.tenant, id).await?;
+    if let Some(reason) = in_use(app, &caller.tenant, id).await? {
+        return Err(Error::Conflict(format!(
+            "the agent cannot be deleted while {reason}"
+        )));
+    }
+    app.table
+        .transact(vec![
+            Write::Delete {
+                pk: caller.tenant.pk(),
+                sk: resource_sk(KIND, &agent.id),
+                condition: Condition::VersionEquals(version),
+            },
+            Write::Add {
+                pk: caller.tenant.pk(),
+                sk: count_sk(KIND),
+                delta: -1,
+            },
+        ])
+        .await?;
+    Ok(json!({"deleted": true, "id": id}))
+}

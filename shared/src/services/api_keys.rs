@@ -1,0 +1,238 @@
+//! API keys (SPEC §2) and the per-key rate limit (SPEC §1).
+
+use serde_json::{Map, Value, json};
+
+use super::caller::{Caller, Principal};
+use super::keys::*;
+use crate::App;
+use crate::crypto::{random_token, token_hash};
+use crate::domain::fields::Fields;
+use crate::domain::identity::{ApiKey, DEFAULT_RATE_LIMIT, Organization};
+use crate::domain::{Mode, Role, Tenant};
+use crate::error::{Error, Result};
+use crate::store::{Condition, Index, Item, Query, Write};
+
+/// Characters of a key shown as its prefix (`sb_` + 5).
+const PREFIX_LEN: usize = 8;
+
+fn view(k: &ApiKey) -> Value {
+    json!({"id": k.id, "name": k.name, "prefix": k.prefix, "last4": k.last4, "created_at": k.created_at, "last_used_at": k.last_used_at})
+}
+
+fn key_item(k: &ApiKey) -> Item {
+    Item::new(
+        api_key_pk(&k.key_hash),
+        API_KEY_SK,
+        serde_json::to_value(k).unwrap_or_default(),
+    )
+    .with_gsi1(org_api_keys(&k.org_id), k.id.clone())
+}
+
+fn new_secret() -> String {
+    format!("sb_{}", random_token(32))
+}
+
+fn describe(app: &App, org_id: &str, name: &str, secret: &str) -> ApiKey {
+    ApiKey {
+        id: app.new_id(),
+        org_id: org_id.to_owned(),
+        name: name.to_owned(),
+        prefix: secret.chars().take(PREFIX_LEN).collect(),
+        last4: secret
+            .chars()
+            .rev()
+            .take(4)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect(),
+        key_hash: token_hash(secret),
+        created_at: app.now_rfc3339(),
+        last_used_at: None,
+    }
+}
+
+/// Stores a given secret as a key of `org_id` (bootstrap path).
+pub async fn store_key(app: &App, org_id: &str, name: &str, secret: &str) -> Result<ApiKey> {
+    let key = describe(app, org_id, name, secret);
+    app.table
+        .put(key_item(&key), Condition::MustNotExist)
+        .await?;
+    Ok(key)
+}
+
+/// Creates a key for an org; returns it and its secret.
+pub async fn create_for_org(app: &App, org_id: &str, name: &str) -> Result<(ApiKey, String)> {
+    let secret = new_secret();
+    Ok((store_key(app, org_id, name, &secret).await?, secret))
+}
+
+/// `GET /api-keys` (session): masked.
+pub async fn list(app: &App, caller: &Caller) -> Result<Vec<Value>> {
+    caller.require_session()?;
+    caller.require_admin()?;
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = app
+            .table
+            .query(
+                Query::partition(org_api_keys(caller.org_id()))
+                    .on(Index::Gsi1)
+                    .after(cursor),
+            )
+            .await?;
+        for item in &page.items {
+            out.push(view(&item.parse()?));
+        }
+        cursor = page.next;
+        if cursor.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
+/// `POST /api-keys {name}` (session, admin): the secret is in this response only.
+pub async fn create(app: &App, caller: &Caller, body: &Map<String, Value>) -> Result<Value> {
+    caller.require_session()?;
+    caller.require_admin()?;
+    let mut f = Fields::new(body);
+    let name = f.req_str("name", 100);
+    f.finish()?;
+    let (key, secret) = create_for_org(app, caller.org_id(), &name.unwrap_or_default()).await?;
+    let mut v = view(&key);
+    v["key"] = json!(secret);
+    Ok(v)
+}
+
+async fn find(app: &App, caller: &Caller, id: &str) -> Result<Item> {
+    let page = app
+        .table
+        .query(
+            Query::partition(org_api_keys(caller.org_id()))
+                .on(Index::Gsi1)
+                .sort_key(crate::store::SortKey::Between(id.into(), id.into()))
+                .limit(1),
+        )
+        .await?;
+    page.items
+        .into_iter()
+        .next()
+        .ok_or(Error::NotFound("API key"))
+}
+
+/// `DELETE /api-keys/{id}`: the key stops working on the next request.
+pub async fn revoke(app: &App, caller: &Caller, id: &str) -> Result<Value> {
+    caller.require_session()?;
+    caller.require_admin()?;
+    let item = find(app, caller, id).await?;
+    app.table
+        .delete(&item.pk, &item.sk, Condition::None)
+        .await?;
+    Ok(json!({"deleted": true, "id": id}))
+}
+
+/// `POST /api-keys/{id}/regenerate`: a new secret, the old one revoked, atomically.
+pub async fn regenerate(app: &App, caller: &Caller, id: &str) -> Result<Value> {
+    caller.require_session()?;
+    caller.require_admin()?;
+    let item = find(app, caller, id).await?;
+    let old: ApiKey = item.parse()?;
+    let secret = new_secret();
+    let mut key = describe(app, &old.org_id, &old.name, &secret);
+    key.id = old.id.clone();
+    app.table
+        .transact(vec![
+            Write::Delete {
+                pk: item.pk,
+                sk: item.sk,
+                condition: Condition::VersionEquals(item.version),
+            },
+            Write::Put(key_item(&key), Condition::MustNotExist),
+        ])
+        .await?;
+    let mut v = view(&key);
+    v["key"] = json!(secret);
+    Ok(v)
+}
+
+/// Where a key stands in its rate-limit window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateState {
+    /// Requests allowed per window.
+    pub limit: u32,
+    /// Requests left in this window.
+    pub remaining: u32,
+    /// Unix seconds when the window resets.
+    pub reset: i64,
+    /// Whether this request is within the limit.
+    pub allowed: bool,
+}
+
+/// Resolves an API key to a caller, counting the request against the key's
+/// limit (a fixed one-minute window counted in the table, so every function
+/// instance shares it).
+pub async fn authenticate(
+    app: &App,
+    secret: &str,
+    mode: Mode,
+) -> Result<Option<(Caller, RateState)>> {
+    if !secret.starts_with("sb_") {
+        return Ok(None);
+    }
+    let Some(item) = app
+        .table
+        .get(&api_key_pk(&token_hash(secret)), API_KEY_SK)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let key: ApiKey = item.parse()?;
+    let limit = match app.table.get(&org_pk(&key.org_id), ORG_SK).await? {
+        Some(org) => org.parse::<Organization>()?.settings.rate_limit_per_minute,
+        None => return Ok(None),
+    };
+    let now = app.now();
+    let minute = now.timestamp() / 60;
+    let reset = (minute + 1) * 60;
+    let used = app
+        .table
+        .add(&rate_pk(&key.id), &minute.to_string(), 1, Some(reset + 60))
+        .await?;
+    let limit = if limit == 0 {
+        DEFAULT_RATE_LIMIT
+    } else {
+        limit
+    };
+    let state = RateState {
+        limit,
+        remaining: (limit as i64 - used).max(0) as u32,
+        reset,
+        allowed: used <= limit as i64,
+    };
+    // Record use at most once a minute: a write per request would double the
+    // cost of every call for a timestamp nobody needs to the second.
+    let stale = key
+        .last_used_at
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .is_none_or(|t| (now - t.to_utc()).num_seconds() >= 60);
+    if stale {
+        let mut updated = key.clone();
+        updated.last_used_at = Some(app.now_rfc3339());
+        // Losing this race to a concurrent request or a revoke is fine.
+        let _ = app
+            .table
+            .put(key_item(&updated), Condition::VersionEquals(item.version))
+            .await;
+    }
+    let caller = Caller {
+        principal: Principal::ApiKey { key_id: key.id },
+        role: Role::Admin,
+        tenant: Tenant {
+            org_id: key.org_id,
+            mode,
+        },
+    };
+    Ok(Some((caller, state)))
+}

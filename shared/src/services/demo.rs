@@ -1,0 +1,61 @@
+//! The test-mode sandbox's demo data (SPEC §1 `?mode=test`): seeded once per
+//! org, on the first test-mode request.
+
+use serde_json::json;
+
+use super::keys::SEEDED_SK;
+use crate::App;
+use crate::domain::{Mode, Tenant};
+use crate::error::Result;
+use crate::store::{Condition, Item, StoreError};
+
+/// Seeds `tenant` with demo data unless it has it. Live tenants are never touched.
+pub async fn ensure_seeded(app: &App, tenant: &Tenant) -> Result<()> {
+    if tenant.mode != Mode::Test {
+        return Ok(());
+    }
+    let key = tenant.pk();
+    if app.seeded.lock().is_ok_and(|s| s.contains(&key)) {
+        return Ok(());
+    }
+    // The marker is claimed first, so concurrent first requests seed once.
+    let marker = Item::new(
+        key.clone(),
+        SEEDED_SK,
+        json!({"seeded_at": app.now_rfc3339()}),
+    );
+    match app.table.put(marker, Condition::MustNotExist).await {
+        Ok(_) => {
+            if let Err(e) = seed(app, tenant).await {
+                // Let the next request try again rather than leave half a sandbox.
+                let _ = app.table.delete(&key, SEEDED_SK, Condition::None).await;
+                return Err(e);
+            }
+        }
+        Err(StoreError::ConditionFailed) => {}
+        Err(e) => return Err(e.into()),
+    }
+    if let Ok(mut s) = app.seeded.lock() {
+        s.insert(key);
+    }
+    Ok(())
+}
+
+async fn seed(app: &App, tenant: &Tenant) -> Result<()> {
+    let agent = json!({
+        "name": "Demo Receptionist",
+        "description": "A sample agent for trying Switchboard in test mode.",
+        "system_prompt": "You are the friendly receptionist of Harbor Lane Dental. Answer questions about opening hours, \
+                          services and prices, and book appointments. Keep answers short: you are on the phone.",
+        "llm_model": "offline",
+        "greeting": "Hello, thanks for calling Harbor Lane Dental. How can I help you today?",
+        "end_call_phrases": ["goodbye", "have a great day"],
+        "data_extraction": [
+            {"name": "caller_name", "type": "string", "description": "The caller's name"},
+            {"name": "wants_appointment", "type": "boolean", "description": "Whether the caller wants to book"}
+        ]
+    });
+    let body = agent.as_object().cloned().unwrap_or_default();
+    super::agents::insert(app, tenant, &body).await?;
+    Ok(())
+}

@@ -1,0 +1,87 @@
+//! The table design in one place: every item's keys. `infra/TABLE_DESIGN.md`
+//! documents the same layout with its access patterns.
+//!
+//! Identity items live in their own partitions (`ORG#…`, `USER#…`, …); every
+//! tenant-owned resource lives under [`Tenant::pk`], so a query can never
+//! cross orgs or modes.
+
+use crate::domain::Tenant;
+
+/// `ORG#<org>` — the org item and its memberships.
+pub fn org_pk(org_id: &str) -> String {
+    format!("ORG#{org_id}")
+}
+/// Sort key of the org item.
+pub const ORG_SK: &str = "ORG";
+/// Sort key of a membership under `ORG#<org>`.
+pub fn member_sk(user_id: &str) -> String {
+    format!("MEMBER#{user_id}")
+}
+/// GSI1 partition listing a user's orgs and sessions.
+pub fn user_index(user_id: &str) -> String {
+    format!("USER#{user_id}")
+}
+/// `USER#<user>` / `USER`.
+pub fn user_pk(user_id: &str) -> String {
+    format!("USER#{user_id}")
+}
+/// Sort key of the user item.
+pub const USER_SK: &str = "USER";
+/// Unique e-mail claim: `EMAIL#<email>` / `EMAIL`.
+pub fn email_pk(email: &str) -> String {
+    format!("EMAIL#{email}")
+}
+/// Sort key of an e-mail claim.
+pub const EMAIL_SK: &str = "EMAIL";
+/// `SESSION#<sha256>` / `SESSION`.
+pub fn session_pk(token_hash: &str) -> String {
+    format!("SESSION#{token_hash}")
+}
+/// Sort key of a session.
+pub const SESSION_SK: &str = "SESSION";
+/// `APIKEY#<sha256>` / `APIKEY`.
+pub fn api_key_pk(key_hash: &str) -> String {
+    format!("APIKEY#{key_hash}")
+}
+/// Sort key of an API key.
+pub const API_KEY_SK: &str = "APIKEY";
+/// GSI1 partition listing an org's API keys.
+pub fn org_api_keys(org_id: &str) -> String {
+    format!("ORG#{org_id}#APIKEYS")
+}
+/// `INVITE#<sha256>` / `INVITE`.
+pub fn invite_pk(token_hash: &str) -> String {
+    format!("INVITE#{token_hash}")
+}
+/// Sort key of an invite.
+pub const INVITE_SK: &str = "INVITE";
+/// Rate-limit counter of a key in one minute window: `RATE#<key>` / `<minute>`.
+pub fn rate_pk(key_id: &str) -> String {
+    format!("RATE#{key_id}")
+}
+/// A stored idempotent response: `IDEM#<principal>` / `<mode>#<key>`.
+pub fn idempotency_pk(principal: &str) -> String {
+    format!("IDEM#{principal}")
+}
+/// Installation-wide markers (bootstrap).
+pub const SYSTEM_PK: &str = "SYSTEM";
+
+/// Sort key of a tenant resource: `<KIND>#<id>`.
+pub fn resource_sk(kind: &str, id: &str) -> String {
+    format!("{kind}#{id}")
+}
+/// Sort-key prefix listing a tenant's resources of one kind.
+pub fn resource_prefix(kind: &str) -> String {
+    format!("{kind}#")
+}
+/// Counter item holding how many resources of `kind` a tenant has.
+pub fn count_sk(kind: &str) -> String {
+    format!("COUNT#{kind}")
+}
+/// Marker that a test-mode tenant has its demo data.
+pub const SEEDED_SK: &str = "SEEDED";
+
+/// The tenant partition.
+pub fn tenant_pk(tenant: &Tenant) -> String {
+    tenant.pk()
+}
