@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use keys::Cursor;
+pub use keys::{Cursor, LastKey};
 
 /// Errors a store port can return. Adapters map their backend's errors here so
 /// services never see an SDK or SQLite type.
@@ -127,7 +127,8 @@ impl Item {
 /// The precondition of a write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Condition {
-    /// Write unconditionally. A put stores version `previous + 1` (1 if new).
+    /// Write unconditionally. A put stores version `previous + 1` (1 if new;
+    /// an expired item not yet swept may count either way).
     None,
     /// The item must not exist (an expired item counts as absent).
     MustNotExist,
@@ -308,6 +309,24 @@ pub trait Table: Send + Sync {
 
 /// Most writes a [`Table::transact`] accepts.
 pub const MAX_TRANSACTION_WRITES: usize = 25;
+
+/// Largest item document (its JSON text) either table accepts: DynamoDB's
+/// 400 KB item limit, less room for keys and attribute names. The embedded
+/// table enforces it too, so what works locally works in AWS.
+pub const MAX_ITEM_BYTES: usize = 390 * 1024;
+
+/// The document of `item` as stored, or [`StoreError::TooLarge`].
+pub(crate) fn document_text(item: &Item) -> StoreResult<String> {
+    let text = serde_json::to_string(&item.data).map_err(|e| StoreError::Backend(e.to_string()))?;
+    if text.len() > MAX_ITEM_BYTES {
+        return Err(StoreError::TooLarge(format!(
+            "the item is {} KB; at most {} KB can be stored",
+            text.len() / 1024,
+            MAX_ITEM_BYTES / 1024
+        )));
+    }
+    Ok(text)
+}
 
 /// A stored file.
 #[derive(Debug, Clone, PartialEq)]

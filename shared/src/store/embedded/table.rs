@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Row, Transaction, TransactionBehavior, params};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::sqlite::{Database, backend};
 use crate::store::{
     Condition, Cursor, Index, IndexKey, Item, MAX_TRANSACTION_WRITES, Page, Query, SortKey,
-    StoreError, StoreResult, Table, Write,
+    StoreError, StoreResult, Table, Write, document_text,
 };
 
 /// The embedded item table.
@@ -98,14 +98,13 @@ fn check(existing: Option<&Item>, condition: Condition) -> StoreResult<()> {
 fn apply(tx: &Transaction<'_>, write: Write, now: i64) -> StoreResult<Option<Item>> {
     match write {
         Write::Put(mut item, condition) => {
+            let data = document_text(&item)?;
             let existing = live_item(tx, &item.pk, &item.sk, now)?;
             check(existing.as_ref(), condition)?;
             item.version = match condition {
                 Condition::VersionEquals(v) => v + 1,
                 _ => existing.map_or(1, |e| e.version + 1),
             };
-            let data = serde_json::to_string(&item.data)
-                .map_err(|e| StoreError::Backend(e.to_string()))?;
             tx.execute(
                 "INSERT OR REPLACE INTO items (pk, sk, g1pk, g1sk, g2pk, g2sk, ttl, version, n, data)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, ?9)",
@@ -246,7 +245,7 @@ impl Table for EmbeddedTable {
         let cmp = if q.forward { ">" } else { "<" };
         let dir = if q.forward { "ASC" } else { "DESC" };
         if let Some(cursor) = &q.cursor {
-            let last = decode_cursor(cursor, &q)?;
+            let last = cursor.last_key(&q)?;
             if q.index == Index::Primary {
                 sql += &format!(" AND sk {cmp} {}", arg(last.sk, &mut args));
             } else {
@@ -272,7 +271,7 @@ impl Table for EmbeddedTable {
         })?;
         let next = if items.len() > q.limit {
             items.truncate(q.limit);
-            items.last().map(|last| encode_cursor(last, &q))
+            items.last().map(|last| Cursor::after_item(last, &q))
         } else {
             None
         };
@@ -310,46 +309,4 @@ impl Table for EmbeddedTable {
                 .map_err(backend)
         })
     }
-}
-
-/// The last key a page returned, as kept in a cursor.
-struct LastKey {
-    pk: String,
-    sk: String,
-    index_sk: Option<String>,
-}
-
-fn index_tag(index: Index) -> u8 {
-    match index {
-        Index::Primary => 0,
-        Index::Gsi1 => 1,
-        Index::Gsi2 => 2,
-    }
-}
-
-fn encode_cursor(last: &Item, q: &Query) -> Cursor {
-    let index_sk = match q.index {
-        Index::Primary => None,
-        Index::Gsi1 => last.gsi1.as_ref().map(|k| k.sk.clone()),
-        Index::Gsi2 => last.gsi2.as_ref().map(|k| k.sk.clone()),
-    };
-    Cursor::encode(
-        &json!({"i": index_tag(q.index), "q": q.pk, "pk": last.pk, "sk": last.sk, "isk": index_sk}),
-    )
-}
-
-fn decode_cursor(cursor: &Cursor, q: &Query) -> StoreResult<LastKey> {
-    let v = cursor.decode()?;
-    let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
-    // A cursor only continues the query that issued it.
-    if v.get("i").and_then(Value::as_u64) != Some(index_tag(q.index) as u64)
-        || s("q").as_deref() != Some(&q.pk)
-    {
-        return Err(StoreError::InvalidCursor);
-    }
-    Ok(LastKey {
-        pk: s("pk").ok_or(StoreError::InvalidCursor)?,
-        sk: s("sk").ok_or(StoreError::InvalidCursor)?,
-        index_sk: s("isk"),
-    })
 }

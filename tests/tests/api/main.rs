@@ -1,0 +1,6 @@
+//! Black-box API tests: each test spawns the platform on a random port and
+//! runs once per store backend (embedded SQLite, and AWS on moto).
+
+mod agents;
+mod http_layer;
+mod identity;
