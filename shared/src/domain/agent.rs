@@ -60,19 +60,19 @@ pub struct Agent {
 #[serde(deny_unknown_fields)]
 pub struct VoiceSettings {
     /// `elevenlabs`, `polly`, `offline`, ….
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
     /// Provider's voice id.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub voice_id: Option<String>,
     /// 0..=1.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stability: Option<f64>,
     /// 0..=1.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub similarity_boost: Option<f64>,
     /// 0.5..=2.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speed: Option<f64>,
 }
 
@@ -85,7 +85,7 @@ pub struct DtmfRule {
     /// The action.
     pub action: DtmfAction,
     /// Transfer number, node id, or text to say.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
 }
 
@@ -110,7 +110,7 @@ pub struct Voicemail {
     /// Hang up or leave a message.
     pub action: VoicemailAction,
     /// The message to leave.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
 
@@ -134,10 +134,10 @@ pub struct ExtractionField {
     #[serde(rename = "type")]
     pub kind: ExtractionType,
     /// What to extract, for the analyser.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Allowed values for `enum`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub options: Option<Vec<String>>,
 }
 
