@@ -3,6 +3,7 @@
 //! and the local server merges every group into one API on one port.
 
 pub mod agents;
+pub mod flows;
 pub mod http;
 pub mod identity;
 pub mod lambda;
@@ -15,7 +16,11 @@ use switchboard::App;
 
 /// Every HTTP group, as the local server (and API Gateway, in sum) serves them.
 pub fn all_groups(app: &Arc<App>) -> Vec<Router<Arc<App>>> {
-    vec![identity::router(app), agents::router(app)]
+    vec![
+        identity::router(app),
+        agents::router(app),
+        flows::router(app),
+    ]
 }
 
 /// The whole `/api/v1` API.

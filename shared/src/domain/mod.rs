@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod fields;
+pub mod flow;
 pub mod identity;
 
 use serde::{Deserialize, Serialize};

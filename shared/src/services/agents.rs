@@ -31,11 +31,20 @@ const BLOCKING: [(&str, &str); 5] = [
 ];
 
 fn item(tenant: &Tenant, agent: &Agent) -> Item {
-    Item::new(
+    let item = Item::new(
         tenant.pk(),
         resource_sk(KIND, &agent.id),
         serde_json::to_value(agent).unwrap_or_default(),
-    )
+    );
+    // While the agent follows a flow it is listed under that flow, so the
+    // flow cannot be deleted from under it (`flows::delete`).
+    match &agent.flow_id {
+        Some(flow_id) => item.with_gsi1(
+            super::flows::flow_refs(tenant, flow_id),
+            resource_sk(KIND, &agent.id),
+        ),
+        None => item,
+    }
 }
 
 /// Reads an agent of the caller's tenant; anything else is 404.

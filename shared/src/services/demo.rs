@@ -42,7 +42,15 @@ pub async fn ensure_seeded(app: &App, tenant: &Tenant) -> Result<()> {
 }
 
 async fn seed(app: &App, tenant: &Tenant) -> Result<()> {
+    let flow_doc = super::flows::demo_document();
+    let flow = super::flows::insert(
+        app,
+        tenant,
+        flow_doc.as_object().unwrap_or(&Default::default()),
+    )
+    .await?;
     let agent = json!({
+        "flow_id": flow.id,
         "name": "Demo Receptionist",
         "description": "A sample agent for trying Switchboard in test mode.",
         "system_prompt": "You are the friendly receptionist of Harbor Lane Dental. Answer questions about opening hours, \

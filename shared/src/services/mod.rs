@@ -5,6 +5,7 @@ pub mod agents;
 pub mod api_keys;
 pub mod caller;
 pub mod demo;
+pub mod flows;
 pub mod idempotency;
 pub mod identity;
 pub mod keys;

@@ -1,0 +1,284 @@
+//! Flows (SPEC §4): the graph an agent follows, validated as a whole on every write.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::caller::Caller;
+use super::keys::*;
+use super::page::{PageOf, PageRequest, page};
+use crate::App;
+use crate::domain::flow::{EdgeDoc, FlowDoc, FlowGraph, NodeDoc};
+use crate::domain::{Tenant, is_id};
+use crate::error::{Error, Result};
+use crate::store::{Condition, Index, Item, Query, Write};
+
+/// Resource kind in sort keys.
+pub const KIND: &str = "FLOW";
+
+/// The index partition where agents using a flow are listed (an agent's GSI1
+/// entry while its `flow_id` is set), so DELETE can refuse a flow in use.
+pub fn flow_refs(tenant: &Tenant, flow_id: &str) -> String {
+    format!("{}#FLOWREF#{flow_id}", tenant.pk())
+}
+
+/// A stored flow: the client's document plus identity and times.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Flow {
+    /// UUIDv7.
+    pub id: String,
+    /// The graph as the client sent it.
+    #[serde(flatten)]
+    pub doc: FlowDoc,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
+fn item(tenant: &Tenant, flow: &Flow) -> Item {
+    Item::new(
+        tenant.pk(),
+        resource_sk(KIND, &flow.id),
+        serde_json::to_value(flow).unwrap_or_default(),
+    )
+}
+
+/// Reads a flow of the tenant; anything else is 404.
+pub async fn load(app: &App, tenant: &Tenant, id: &str) -> Result<(Flow, u64)> {
+    if !is_id(id) {
+        return Err(Error::NotFound("flow"));
+    }
+    let item = app
+        .table
+        .get(&tenant.pk(), &resource_sk(KIND, id))
+        .await?
+        .ok_or(Error::NotFound("flow"))?;
+    Ok((item.parse()?, item.version))
+}
+
+/// Parses a body into a flow document and checks the whole graph. Tool nodes
+/// must name tools of this tenant; those are looked up first because the
+/// graph check itself is pure.
+pub async fn parse_document(
+    app: &App,
+    tenant: &Tenant,
+    body: &Map<String, Value>,
+) -> Result<(FlowDoc, FlowGraph)> {
+    let doc: FlowDoc =
+        serde_path_to_error::deserialize(Value::Object(body.clone())).map_err(|e| {
+            let path = e.path().to_string();
+            Error::field(
+                if path == "." { "body".to_owned() } else { path },
+                e.into_inner().to_string(),
+            )
+        })?;
+    let mut known_tools = HashSet::new();
+    for node in doc.nodes.iter().filter(|n| n.node_type == "tool") {
+        if let Some(tool_id) = node.data.get("tool_id").and_then(Value::as_str)
+            && is_id(tool_id)
+            && app
+                .table
+                .get(&tenant.pk(), &resource_sk("TOOL", tool_id))
+                .await?
+                .is_some()
+        {
+            known_tools.insert(tool_id.to_owned());
+        }
+    }
+    let exists = |id: &str| known_tools.contains(id);
+    let graph = doc
+        .graph(&exists)
+        .map_err(|e| Error::Validation(e.fields()))?;
+    Ok((doc, graph))
+}
+
+fn view(flow: &Flow) -> Value {
+    serde_json::to_value(flow).unwrap_or(Value::Null)
+}
+
+/// `GET /flows` — newest first, without the graphs (GET one for those).
+pub async fn list(app: &App, caller: &Caller, req: &PageRequest) -> Result<PageOf<Value>> {
+    let q = Query::partition(caller.tenant.pk())
+        .prefix(resource_prefix(KIND))
+        .backward();
+    let out = page(app.table.as_ref(), q, req, |_| true).await?;
+    let mut flows = Vec::with_capacity(out.items.len());
+    for i in &out.items {
+        let f: Flow = i.parse()?;
+        flows.push(json!({
+            "id": f.id, "name": f.doc.name, "description": f.doc.description,
+            "node_count": f.doc.nodes.len(), "edge_count": f.doc.edges.len(),
+            "created_at": f.created_at, "updated_at": f.updated_at,
+        }));
+    }
+    let total = app
+        .table
+        .counter(&caller.tenant.pk(), &count_sk(KIND))
+        .await?
+        .max(0) as u64;
+    Ok(PageOf {
+        items: flows,
+        next_cursor: out.next_cursor,
+        total: Some(total),
+        limit: out.limit,
+        offset: out.offset,
+    })
+}
+
+/// Creates a flow in a tenant (also used to seed test mode).
+pub async fn insert(app: &App, tenant: &Tenant, body: &Map<String, Value>) -> Result<Flow> {
+    let (doc, _) = parse_document(app, tenant, body).await?;
+    let now = app.now_rfc3339();
+    let flow = Flow {
+        id: app.new_id(),
+        doc,
+        created_at: now.clone(),
+        updated_at: now,
+    };
+    app.table
+        .transact(vec![
+            Write::Put(item(tenant, &flow), Condition::MustNotExist),
+            Write::Add {
+                pk: tenant.pk(),
+                sk: count_sk(KIND),
+                delta: 1,
+            },
+        ])
+        .await?;
+    Ok(flow)
+}
+
+/// `POST /flows` (admin).
+pub async fn create(app: &App, caller: &Caller, body: &Map<String, Value>) -> Result<Value> {
+    caller.require_admin()?;
+    Ok(view(&insert(app, &caller.tenant, body).await?))
+}
+
+/// `GET /flows/{id}`: the whole graph.
+pub async fn get(app: &App, caller: &Caller, id: &str) -> Result<Value> {
+    Ok(view(&load(app, &caller.tenant, id).await?.0))
+}
+
+/// `PATCH /flows/{id}` (admin): top-level fields sent replace the stored ones
+/// (`nodes` and `edges` are replaced whole); the result is validated whole.
+pub async fn update(
+    app: &App,
+    caller: &Caller,
+    id: &str,
+    patch: &Map<String, Value>,
+) -> Result<Value> {
+    caller.require_admin()?;
+    let (current, version) = load(app, &caller.tenant, id).await?;
+    let mut merged = match serde_json::to_value(&current.doc) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    for (k, v) in patch {
+        if !matches!(k.as_str(), "id" | "created_at" | "updated_at") {
+            merged.insert(k.clone(), v.clone());
+        }
+    }
+    let (doc, _) = parse_document(app, &caller.tenant, &merged).await?;
+    let flow = Flow {
+        id: current.id,
+        doc,
+        created_at: current.created_at,
+        updated_at: app.now_rfc3339(),
+    };
+    app.table
+        .put(
+            item(&caller.tenant, &flow),
+            Condition::VersionEquals(version),
+        )
+        .await?;
+    Ok(view(&flow))
+}
+
+/// `DELETE /flows/{id}` (admin): 409 while an agent uses it.
+pub async fn delete(app: &App, caller: &Caller, id: &str) -> Result<Value> {
+    caller.require_admin()?;
+    let (flow, version) = load(app, &caller.tenant, id).await?;
+    let users = app
+        .table
+        .query(
+            Query::partition(flow_refs(&caller.tenant, id))
+                .on(Index::Gsi1)
+                .limit(1),
+        )
+        .await?;
+    if let Some(agent) = users.items.first() {
+        let name = agent
+            .data
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("an agent");
+        return Err(Error::Conflict(format!(
+            "the flow is used by agent '{name}'; point the agent elsewhere first"
+        )));
+    }
+    app.table
+        .transact(vec![
+            Write::Delete {
+                pk: caller.tenant.pk(),
+                sk: resource_sk(KIND, &flow.id),
+                condition: Condition::VersionEquals(version),
+            },
+            Write::Add {
+                pk: caller.tenant.pk(),
+                sk: count_sk(KIND),
+                delta: -1,
+            },
+        ])
+        .await?;
+    Ok(json!({"deleted": true, "id": id}))
+}
+
+/// A small complete flow for the test-mode sandbox.
+pub fn demo_document() -> Value {
+    let node = |id: &str, kind: &str, data: Value| {
+        serde_json::to_value(NodeDoc {
+            id: id.into(),
+            node_type: kind.into(),
+            data,
+            position: None,
+            extra: Map::new(),
+        })
+        .unwrap_or_default()
+    };
+    let edge = |id: &str, s: &str, t: &str, c: Option<Value>| {
+        serde_json::to_value(EdgeDoc {
+            id: id.into(),
+            source: s.into(),
+            target: t.into(),
+            condition: c,
+            extra: Map::new(),
+        })
+        .unwrap_or_default()
+    };
+    json!({
+        "name": "Demo appointment booking",
+        "description": "Greets the caller, asks for their name, and books or answers questions.",
+        "nodes": [
+            node("start", "start", json!({})),
+            node("greet", "say", json!({"text": "Hello! Thanks for calling Harbor Lane Dental."})),
+            node("name", "ask", json!({"question": "May I have your name?", "variable": "caller_name"})),
+            node("intent", "ask", json!({"question": "Would you like to book an appointment, {{caller_name}}?", "variable": "wants_booking", "validation": "yes_no"})),
+            node("route", "condition", json!({})),
+            node("book", "say", json!({"text": "Great, {{caller_name}}. Our team will call you back to confirm a time."})),
+            node("faq", "llm", json!({"prompt": "Answer the caller's questions about the practice.", "exit_condition": "The caller has no more questions."})),
+            node("bye", "end", json!({"text": "Thank you for calling. Goodbye!"})),
+        ],
+        "edges": [
+            edge("e1", "start", "greet", None),
+            edge("e2", "greet", "name", None),
+            edge("e3", "name", "intent", None),
+            edge("e4", "intent", "route", None),
+            edge("e5", "route", "book", Some(json!({"variable": "wants_booking", "op": "eq", "value": true}))),
+            edge("e6", "route", "faq", Some(json!("default"))),
+            edge("e7", "book", "bye", None),
+            edge("e8", "faq", "bye", None),
+        ],
+    })
+}
