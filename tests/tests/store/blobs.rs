@@ -106,3 +106,48 @@ async fn signed_links_download_without_credentials(backend: Backend) {
     assert_eq!(resp.headers()["content-type"], "audio/wav");
     assert_eq!(resp.bytes().await.unwrap(), audio);
 }
+
+/// The embedded backend serves its own signed links (S3 checks its own): a
+/// tampered or expired link is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_links_are_checked_and_expire() {
+    let t = TestApp::spawn(Backend::Embedded).await;
+    let key = format!("{}docs/secret.txt", prefix());
+    t.app
+        .blobs
+        .put(&key, Bytes::from_static(b"private"), "text/plain")
+        .await
+        .unwrap();
+    let url = t
+        .app
+        .blobs
+        .signed_url(&key, Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    let other_key = url.replace("secret.txt", "other.txt");
+    assert_eq!(
+        reqwest::get(&other_key).await.unwrap().status(),
+        403,
+        "the signature covers the key"
+    );
+    let last = if url.ends_with('0') { '1' } else { '0' };
+    let forged = format!("{}{last}", &url[..url.len() - 1]);
+    assert_eq!(
+        reqwest::get(&forged).await.unwrap().status(),
+        403,
+        "a changed signature is refused"
+    );
+    let unsigned = url.split('?').next().unwrap().to_owned();
+    assert_eq!(
+        reqwest::get(&unsigned).await.unwrap().status(),
+        400,
+        "a link needs its signature"
+    );
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(
+        reqwest::get(&url).await.unwrap().status(),
+        403,
+        "an expired link is refused"
+    );
+}

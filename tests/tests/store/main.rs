@@ -3,5 +3,6 @@
 //! SQLite + folder + SQLite queue; DynamoDB + S3 + SQS on moto's server).
 
 mod blobs;
+mod processes;
 mod queue;
 mod table;

@@ -50,7 +50,7 @@ impl EmbeddedQueue {
 
     /// Messages waiting (visible or not) — for tests and the local dashboard.
     pub fn depth(&self) -> StoreResult<u64> {
-        self.db.with(|c| {
+        self.db.read(|c| {
             c.query_row(
                 "SELECT count(*) FROM messages WHERE queue = ?1",
                 [&self.name],
@@ -76,7 +76,7 @@ impl Queue for EmbeddedQueue {
         }
         let id = uuid::Uuid::now_v7().to_string();
         let now = now_ms();
-        self.db.with(|c| {
+        self.db.write(|c| {
             c.prepare_cached(
                 "INSERT INTO messages (id, queue, body, visible_at, receive_count, sent_at) VALUES (?1, ?2, ?3, ?4, 0, ?5)",
             )
@@ -90,7 +90,7 @@ impl Queue for EmbeddedQueue {
     async fn receive(&self, max: usize, visibility: Duration) -> StoreResult<Vec<Message>> {
         let max = max.clamp(1, 10);
         let now = now_ms();
-        self.db.with(|c| {
+        self.db.write(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
             let mut out = Vec::new();
             {
@@ -138,7 +138,7 @@ impl Queue for EmbeddedQueue {
     }
 
     async fn delete(&self, receipt: &str) -> StoreResult<()> {
-        self.db.with(|c| {
+        self.db.write(|c| {
             c.execute(
                 "DELETE FROM messages WHERE queue = ?1 AND receipt = ?2",
                 params![self.name, receipt],
@@ -150,7 +150,7 @@ impl Queue for EmbeddedQueue {
 
     async fn change_visibility(&self, receipt: &str, visibility: Duration) -> StoreResult<()> {
         let at = now_ms() + visibility.as_millis() as i64;
-        self.db.with(|c| {
+        self.db.write(|c| {
             c.execute(
                 "UPDATE messages SET visible_at = ?3 WHERE queue = ?1 AND receipt = ?2",
                 params![self.name, receipt, at],

@@ -2,9 +2,9 @@
 //! [`Queue`](crate::store::Queue).
 //!
 //! One database file in WAL mode, shared safely by several processes (the local
-//! server and functions run by `cargo lambda watch`). Each process keeps a small
-//! pool of connections; statements are microseconds long, so they run inline on
-//! the async worker rather than paying a thread hop per call.
+//! server and functions run by `cargo lambda watch`). Each process keeps one
+//! writer and a small pool of readers; statements are microseconds long, so
+//! they run inline on the async worker rather than paying a thread hop per call.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -46,61 +46,82 @@ CREATE INDEX IF NOT EXISTS messages_visible ON messages (queue, visible_at);
 CREATE UNIQUE INDEX IF NOT EXISTS messages_receipt ON messages (receipt) WHERE receipt IS NOT NULL;
 ";
 
-/// A pool of connections to one SQLite file.
+/// Connections to one SQLite file: one writer and a small pool of readers.
+///
+/// Writes go through the single writer connection, so writers of this process
+/// queue on a mutex (microseconds) instead of on SQLite's busy handler, which
+/// sleeps in millisecond steps and would wreck tail latency. Readers never
+/// wait for the writer (WAL). Other processes sharing the file still
+/// serialise through SQLite's lock and the busy timeout.
 pub struct Database {
-    connections: Vec<Mutex<Connection>>,
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
     next: AtomicUsize,
 }
 
+fn connect(path: &Path) -> StoreResult<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(backend)?;
+    // Several processes may share the file: wait for the write lock
+    // instead of failing, and let readers run beside one writer (WAL).
+    conn.busy_timeout(Duration::from_secs(10))
+        .map_err(backend)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(backend)?;
+    // NORMAL is durable across application crashes in WAL mode; only a
+    // power loss can drop the last transactions.
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(backend)?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(backend)?;
+    Ok(conn)
+}
+
 impl Database {
-    /// Opens (creating if needed) the database file and its schema.
-    pub fn open(path: &Path, pool_size: usize) -> StoreResult<Self> {
+    /// Opens (creating if needed) the database file and its schema, with
+    /// `readers` reader connections beside the writer.
+    pub fn open(path: &Path, readers: usize) -> StoreResult<Self> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Backend(format!("creating {}: {e}", dir.display())))?;
         }
-        let mut connections = Vec::with_capacity(pool_size.max(1));
-        for i in 0..pool_size.max(1) {
-            let conn = Connection::open_with_flags(
-                path,
-                OpenFlags::SQLITE_OPEN_READ_WRITE
-                    | OpenFlags::SQLITE_OPEN_CREATE
-                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )
-            .map_err(backend)?;
-            // Several processes may share the file: wait for the write lock
-            // instead of failing, and let readers run beside one writer (WAL).
-            conn.busy_timeout(Duration::from_secs(10))
-                .map_err(backend)?;
-            conn.pragma_update(None, "journal_mode", "WAL")
-                .map_err(backend)?;
-            // NORMAL is durable across application crashes in WAL mode; only a
-            // power loss can drop the last transactions.
-            conn.pragma_update(None, "synchronous", "NORMAL")
-                .map_err(backend)?;
-            conn.pragma_update(None, "foreign_keys", "ON")
-                .map_err(backend)?;
-            if i == 0 {
-                conn.execute_batch(SCHEMA).map_err(backend)?;
-            }
-            connections.push(Mutex::new(conn));
-        }
+        let writer = connect(path)?;
+        writer.execute_batch(SCHEMA).map_err(backend)?;
+        let readers = (0..readers.max(1))
+            .map(|_| connect(path).map(Mutex::new))
+            .collect::<StoreResult<Vec<_>>>()?;
         Ok(Self {
-            connections,
+            writer: Mutex::new(writer),
+            readers,
             next: AtomicUsize::new(0),
         })
     }
 
-    /// Runs `f` on a free connection (or waits for the next in turn).
-    pub fn with<T>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T>) -> StoreResult<T> {
-        let n = self.connections.len();
+    /// Runs a read on a free reader connection (or waits for the next in turn).
+    pub fn read<T>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let n = self.readers.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         for i in 0..n {
-            if let Ok(mut conn) = self.connections[(start + i) % n].try_lock() {
+            if let Ok(mut conn) = self.readers[(start + i) % n].try_lock() {
                 return f(&mut conn);
             }
         }
-        let mut conn = self.connections[start % n]
+        let mut conn = self.readers[start % n]
+            .lock()
+            .map_err(|_| StoreError::Backend("database connection poisoned".into()))?;
+        f(&mut conn)
+    }
+
+    /// Runs a write (or a read that must see the latest writes of other
+    /// processes inside a write transaction) on the writer connection.
+    pub fn write<T>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let mut conn = self
+            .writer
             .lock()
             .map_err(|_| StoreError::Backend("database connection poisoned".into()))?;
         f(&mut conn)

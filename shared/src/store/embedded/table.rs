@@ -29,7 +29,7 @@ impl EmbeddedTable {
     /// from time to time, as DynamoDB's TTL sweeper would.
     pub fn purge_expired(&self) -> StoreResult<usize> {
         let now = now_secs();
-        self.db.with(|c| {
+        self.db.write(|c| {
             c.execute(
                 "DELETE FROM items WHERE ttl IS NOT NULL AND ttl <= ?1",
                 [now],
@@ -171,7 +171,7 @@ fn write_txn<T>(
     db: &Database,
     f: impl FnOnce(&Transaction<'_>, i64) -> StoreResult<T>,
 ) -> StoreResult<T> {
-    db.with(|conn| {
+    db.write(|conn| {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(backend)?;
@@ -185,7 +185,7 @@ fn write_txn<T>(
 impl Table for EmbeddedTable {
     async fn get(&self, pk: &str, sk: &str) -> StoreResult<Option<Item>> {
         let now = now_secs();
-        self.db.with(|c| {
+        self.db.read(|c| {
             c.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM items WHERE pk = ?1 AND sk = ?2 AND (ttl IS NULL OR ttl > ?3) AND data IS NOT NULL"
             ))
@@ -262,7 +262,7 @@ impl Table for EmbeddedTable {
         }
         sql += &format!(" LIMIT {}", q.limit + 1);
 
-        let mut items = self.db.with(|c| {
+        let mut items = self.db.read(|c| {
             let mut stmt = c.prepare_cached(&sql).map_err(backend)?;
             let rows = stmt
                 .query_map(rusqlite::params_from_iter(args.iter()), row_to_item)
@@ -295,12 +295,12 @@ impl Table for EmbeddedTable {
 
     async fn add(&self, pk: &str, sk: &str, delta: i64, ttl: Option<i64>) -> StoreResult<i64> {
         let now = now_secs();
-        self.db.with(|c| add_counter(c, pk, sk, delta, ttl, now))
+        self.db.write(|c| add_counter(c, pk, sk, delta, ttl, now))
     }
 
     async fn counter(&self, pk: &str, sk: &str) -> StoreResult<i64> {
         let now = now_secs();
-        self.db.with(|c| {
+        self.db.read(|c| {
             c.prepare_cached("SELECT coalesce(n, 0) FROM items WHERE pk = ?1 AND sk = ?2 AND (ttl IS NULL OR ttl > ?3)")
                 .map_err(backend)?
                 .query_row(params![pk, sk, now], |r| r.get(0))
