@@ -106,10 +106,10 @@ pub(crate) fn build_http_request(
 /// JSON when the response says so or parses as JSON without a content type; else text.
 fn output_of(response: &OutboundResponse) -> Value {
     let parsed = || serde_json::from_slice::<Value>(&response.body).ok();
-    if response.is_json() || response.content_type.is_none() {
-        if let Some(v) = parsed() {
-            return v;
-        }
+    if (response.is_json() || response.content_type.is_none())
+        && let Some(v) = parsed()
+    {
+        return v;
     }
     Value::String(response.text())
 }
