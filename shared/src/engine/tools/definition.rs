@@ -258,6 +258,25 @@ impl ToolDefinition {
         serde_json::to_value(self).unwrap_or(Value::Null)
     }
 
+    /// The JSON form for responses: http header values and the webhook secret masked
+    /// (SPEC: secret values are write-only).
+    pub fn to_public_json(&self) -> Value {
+        let mut json = match &self.kind {
+            ToolKind::Http(config) => {
+                let masked = ToolDefinition {
+                    kind: ToolKind::Http(config.masked()),
+                    ..self.clone()
+                };
+                masked.to_json()
+            }
+            _ => self.to_json(),
+        };
+        if let (ToolKind::Webhook(_), Some(config)) = (&self.kind, json.get_mut("config")) {
+            config["secret"] = Value::String("whsec_****".into());
+        }
+        json
+    }
+
     /// What the LLM is told about this tool.
     pub fn spec(&self) -> ToolSpec {
         ToolSpec {

@@ -45,6 +45,49 @@ pub async fn run_tool(
     Ok(output)
 }
 
+/// The body of `POST /tools/{id}/test` (SPEC §6): `{output, status, duration_ms, error}`,
+/// plus the tool's `logs`. A failing tool is a report with `error` set, not an error.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ToolTestReport {
+    /// What the tool returned (`null` when it failed).
+    pub output: Value,
+    /// The HTTP status of the tool's request, if it made one.
+    pub status: Option<u16>,
+    /// How long the run took.
+    pub duration_ms: u64,
+    /// Why the tool failed, if it did.
+    pub error: Option<String>,
+    /// What the tool logged (code tools).
+    pub logs: Vec<String>,
+}
+
+/// Runs a tool for its test endpoint. Bad arguments are `Err` (the 422, keys
+/// `input.<path>`); every other outcome, failures included, is a report.
+pub async fn test_tool(
+    tool: &ToolDefinition,
+    input: Value,
+    client: &GuardedClient,
+) -> Result<ToolTestReport, FieldErrors> {
+    let started = Instant::now();
+    match run_tool(tool, input, client).await {
+        Ok(out) => Ok(ToolTestReport {
+            output: out.output,
+            status: out.status,
+            duration_ms: out.duration_ms,
+            error: None,
+            logs: out.logs,
+        }),
+        Err(ToolError::InvalidArguments(fields)) => Err(fields),
+        Err(e) => Ok(ToolTestReport {
+            output: Value::Null,
+            status: e.status(),
+            duration_ms: started.elapsed().as_millis() as u64,
+            error: Some(e.to_string()),
+            logs: Vec::new(),
+        }),
+    }
+}
+
 /// A set of saved tools, called by name (an agent's assigned tools).
 #[derive(Debug, Clone)]
 pub struct LocalToolRunner {

@@ -79,6 +79,20 @@ impl From<NetError> for McpError {
     }
 }
 
+/// For `POST /tools/mcp/servers/{id}/connect`: settings the rules refuse are a 422 on `url`
+/// (or `headers`); a server that cannot be reached or is not MCP is a 503 with the reason.
+impl From<McpError> for crate::error::Error {
+    fn from(e: McpError) -> Self {
+        use crate::error::Error;
+        match e {
+            McpError::Invalid(m) if m.contains("header") => Error::field("headers", m),
+            McpError::Invalid(m) => Error::field("url", m),
+            McpError::Blocked(m) => Error::field("url", format!("is not allowed: {m}")),
+            other => Error::Unavailable(other.to_string()),
+        }
+    }
+}
+
 /// Sorts an rmcp failure into the error a person can act on, by walking its causes.
 fn classify(error: &(dyn StdError + 'static)) -> McpError {
     if let Some(own) = find_net_error(error) {

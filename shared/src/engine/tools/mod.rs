@@ -29,7 +29,7 @@ pub use definition::{
     MAX_HTTP_TIMEOUT_MS, MAX_TOOL_NAME_CHARS, ToolDefinition, ToolKind, WebhookConfig,
 };
 pub use http::{MAX_TOOL_RESPONSE_BYTES, run_http, run_webhook};
-pub use local::{LocalToolRunner, run_tool};
+pub use local::{LocalToolRunner, ToolTestReport, run_tool, test_tool};
 pub use parameters::{ARGUMENTS_FIELD, MAX_PARAMETERS_BYTES, ToolParameters};
 
 /// What a tool call produced.
@@ -105,6 +105,14 @@ fn summarize(fields: &FieldErrors) -> String {
 }
 
 impl ToolError {
+    /// The HTTP status the remote side answered with, when the failure carries one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ToolError::Upstream { status, .. } => *status,
+            _ => None,
+        }
+    }
+
     /// An upstream failure without a status.
     pub(crate) fn upstream(message: impl Into<String>) -> ToolError {
         ToolError::Upstream {

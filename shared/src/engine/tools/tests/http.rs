@@ -2,7 +2,7 @@ use serde_json::{Value, json};
 
 use crate::engine::signing::WebhookSecret;
 use crate::engine::tools::{
-    LocalToolRunner, ToolDefinition, ToolError, ToolKind, ToolRunner, run_tool,
+    LocalToolRunner, ToolDefinition, ToolError, ToolKind, ToolRunner, run_tool, test_tool,
 };
 use crate::net::test_server::{FixedResolver, TestServer, start};
 use crate::net::{GuardConfig, GuardedClient};
@@ -242,4 +242,36 @@ async fn a_webhook_must_answer_json_with_a_success_status() {
     let blocked = webhook_tool("http://169.254.169.254/latest".into(), &secret);
     let err = run_tool(&blocked, json!({}), &client()).await.unwrap_err();
     assert!(matches!(err, ToolError::Blocked(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn the_test_endpoint_report_carries_output_status_and_error() {
+    let server = start().await;
+    let tool = http_tool(&server, json!({"url": "/status?code=418"}));
+    let report = test_tool(&tool, json!({"city": "x"}), &client())
+        .await
+        .unwrap();
+    assert_eq!(report.status, Some(418));
+    assert_eq!(report.error, None);
+    assert_eq!(report.output, json!({"code": 418}));
+
+    let fields = test_tool(&tool, json!({}), &client()).await.unwrap_err();
+    assert_eq!(fields["input.city"], "is required");
+
+    let secret = WebhookSecret::generate();
+    let failing = webhook_tool(server.url_as("tools.test", "/status?code=502"), &secret);
+    let report = test_tool(&failing, json!({}), &client()).await.unwrap();
+    assert_eq!(report.status, Some(502));
+    assert_eq!(report.output, Value::Null);
+    assert!(report.error.unwrap().contains("502"));
+
+    let public = failing.to_public_json();
+    assert_eq!(public["config"]["secret"], "whsec_****");
+    let tool = http_tool(
+        &server,
+        json!({"url": "/echo", "headers": {"Authorization": "Bearer s3cret"}}),
+    );
+    let public = tool.to_public_json();
+    assert_eq!(public["config"]["headers"]["Authorization"], "****");
+    assert!(!public.to_string().contains("s3cret"));
 }

@@ -1,6 +1,7 @@
 //! The MCP client against a real MCP server (rmcp's own server side, streamable HTTP).
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -75,18 +76,46 @@ impl ServerHandler for Demo {
 
 /// Starts the MCP server on 127.0.0.1:0; returns its URL.
 async fn start_mcp_server() -> String {
+    start_recording_mcp_server().await.0
+}
+
+/// Headers each request to the server carried: (authorization, x-tenant).
+type Seen = Arc<Mutex<Vec<(Option<String>, Option<String>)>>>;
+
+/// The MCP server, recording the headers each request carried.
+async fn start_recording_mcp_server() -> (String, Seen) {
+    let seen: Seen = Arc::default();
+    let record = seen.clone();
     let service: StreamableHttpService<Demo, LocalSessionManager> = StreamableHttpService::new(
         || Ok(Demo::new()),
         Default::default(),
         StreamableHttpServerConfig::default(),
     );
-    let router = axum::Router::new().nest_service("/mcp", service);
+    let router =
+        axum::Router::new()
+            .nest_service("/mcp", service)
+            .layer(axum::middleware::from_fn(
+                move |request: axum::extract::Request, next: axum::middleware::Next| {
+                    let header = |name: &str| {
+                        request
+                            .headers()
+                            .get(name)
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_owned)
+                    };
+                    record
+                        .lock()
+                        .unwrap()
+                        .push((header("authorization"), header("x-tenant")));
+                    next.run(request)
+                },
+            ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
     });
-    format!("http://{addr}/mcp")
+    (format!("http://{addr}/mcp"), seen)
 }
 
 fn client() -> GuardedClient {
@@ -106,7 +135,7 @@ fn no_headers() -> BTreeMap<String, String> {
 
 #[tokio::test]
 async fn connect_lists_the_servers_tools() {
-    let url = start_mcp_server().await;
+    let (url, seen) = start_recording_mcp_server().await;
     let headers = BTreeMap::from([
         ("Authorization".to_owned(), "Bearer token-123".to_owned()),
         ("X-Tenant".to_owned(), "acme".to_owned()),
@@ -123,6 +152,12 @@ async fn connect_lists_the_servers_tools() {
         "{}",
         add.input_schema
     );
+    let seen = seen.lock().unwrap().clone();
+    assert!(!seen.is_empty());
+    for (authorization, tenant) in seen {
+        assert_eq!(authorization.as_deref(), Some("Bearer token-123"));
+        assert_eq!(tenant.as_deref(), Some("acme"));
+    }
 }
 
 #[tokio::test]
@@ -227,4 +262,17 @@ async fn mcp_servers_obey_the_outbound_rules() {
         let err = connect(&strict, url, &no_headers()).await.unwrap_err();
         assert!(matches!(err, McpError::Blocked(_)), "{url}: {err:?}");
     }
+}
+
+#[test]
+fn connect_failures_map_to_use_case_errors() {
+    use crate::error::Error;
+    assert!(matches!(
+        Error::from(McpError::Blocked("10.0.0.1 is a private address".into())),
+        Error::Validation(f) if f.contains_key("url")
+    ));
+    assert!(matches!(
+        Error::from(McpError::Unreachable("refused".into())),
+        Error::Unavailable(_)
+    ));
 }
