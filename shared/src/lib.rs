@@ -6,7 +6,9 @@ pub mod app;
 pub mod config;
 pub mod crypto;
 pub mod domain;
+pub mod engine;
 pub mod error;
+pub mod net;
 pub mod services;
 pub mod store;
 

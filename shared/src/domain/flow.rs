@@ -37,7 +37,9 @@ pub use model::{
     Ask, Comparison, Edge, EdgeCondition, Node, NodeKind, NodeType, Op, Pattern, Validation,
     VariableOrigin, VariableSource,
 };
-pub use template::{Variables, render, render_value, template_variables};
+pub use template::{
+    Variables, render, render_value, render_with, template_variables, whole_placeholder,
+};
 pub use walk::{Step, TurnInput, WalkError};
 
 /// A flow as the client stores it; kept verbatim so editors get back what they saved.

@@ -139,18 +139,34 @@ pub(super) fn is_variable_name(name: &str) -> bool {
 /// hearing a short gap beats a call that fails), and malformed placeholders stay verbatim;
 /// the flow checker has already rejected both for saved flows.
 pub fn render(template: &str, vars: &Variables) -> String {
+    render_with(template, vars, |text| text.to_owned())
+}
+
+/// [`render`] with each filled-in value passed through `encode` first (literal text is kept
+/// as written), e.g. percent-encoding for a tool's URL so an argument cannot add path
+/// segments or query parameters of its own.
+pub fn render_with(template: &str, vars: &Variables, encode: impl Fn(&str) -> String) -> String {
     let mut out = String::with_capacity(template.len());
     for piece in scan(template) {
         match piece {
             Piece::Text(t) | Piece::Malformed(t) => out.push_str(t),
             Piece::Var(name) => {
                 if let Some(v) = vars.get(name) {
-                    out.push_str(&to_text(v));
+                    out.push_str(&encode(&to_text(v)));
                 }
             }
         }
     }
     out
+}
+
+/// The variable name when the whole template is one placeholder (`"{{ city }}"`), so a
+/// JSON-aware caller can put the variable's value in with its type instead of as text.
+pub fn whole_placeholder(template: &str) -> Option<&str> {
+    match scan(template.trim()).as_slice() {
+        [Piece::Var(name)] => Some(*name),
+        _ => None,
+    }
 }
 
 /// Renders every string inside a JSON value (tool `args`), leaving numbers, booleans and

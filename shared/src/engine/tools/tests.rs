@@ -1,0 +1,5 @@
+mod code;
+mod definition;
+mod http;
+mod mcp;
+mod parameters;

@@ -1,0 +1,158 @@
+use serde_json::{Value, json};
+
+use crate::engine::tools::{CodeLanguage, HttpMethod, ToolDefinition, ToolKind};
+
+fn http_tool() -> Value {
+    json!({
+        "name": "get_weather",
+        "description": "Current weather for a city",
+        "type": "http",
+        "enabled": true,
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+            "required": ["city"]
+        },
+        "config": {
+            "method": "get",
+            "url": "https://api.example.com/v1/{{city}}/forecast",
+            "headers": {"Authorization": "Bearer secret-token"},
+            "query": {"days": "{{days}}"},
+            "timeout_ms": 5000
+        }
+    })
+}
+
+#[test]
+fn an_http_tool_parses_and_round_trips() {
+    let tool = ToolDefinition::parse(&http_tool()).unwrap();
+    assert_eq!(tool.name, "get_weather");
+    let ToolKind::Http(config) = &tool.kind else {
+        panic!("not http")
+    };
+    assert_eq!(config.method, HttpMethod::Get);
+    assert_eq!(config.timeout_ms, 5000);
+    assert_eq!(config.masked().headers["Authorization"], "****");
+    let json = tool.to_json();
+    assert_eq!(json["type"], "http");
+    assert_eq!(json["config"]["method"], "GET");
+    assert_eq!(ToolDefinition::parse(&json).unwrap(), tool);
+    let spec = tool.spec();
+    assert_eq!(spec.name, "get_weather");
+    assert_eq!(spec.parameters["required"], json!(["city"]));
+}
+
+#[test]
+fn every_problem_is_reported_with_its_field() {
+    let errors = ToolDefinition::parse(&json!({
+        "name": "Get Weather",
+        "type": "http",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        "config": {
+            "method": "TRACE",
+            "url": "ftp://example.com/{{town}}",
+            "headers": {"bad header": "x", "X-Ok": {"nested": 1}},
+            "timeout_ms": 60000
+        }
+    }))
+    .unwrap_err();
+    assert!(errors["name"].contains("snake_case"), "{errors:?}");
+    assert_eq!(errors["description"], "is required");
+    assert!(errors.contains_key("config.method"));
+    assert!(
+        errors["config.url"].contains("not one of the parameters"),
+        "{errors:?}"
+    );
+    assert!(errors.contains_key("config.headers.bad header"));
+    assert_eq!(errors["config.headers.X-Ok"], "must be a string");
+    assert!(errors["config.timeout_ms"].contains("30000"));
+
+    let errors = ToolDefinition::parse(&json!({
+        "name": "x", "description": "d", "type": "http",
+        "config": {"url": "not a url"}
+    }))
+    .unwrap_err();
+    assert_eq!(errors["config.url"], "must be an http or https URL");
+
+    let long = "a".repeat(65);
+    let errors = ToolDefinition::parse(&json!({
+        "name": long, "description": "d", "type": "smtp", "config": []
+    }))
+    .unwrap_err();
+    assert!(errors.contains_key("name"));
+    assert!(errors.contains_key("config"));
+
+    let errors = ToolDefinition::parse(&json!({
+        "name": "x", "description": "d", "type": "smtp", "config": {}
+    }))
+    .unwrap_err();
+    assert_eq!(errors["type"], "must be one of http, webhook, code");
+}
+
+#[test]
+fn a_webhook_tool_gets_a_secret_when_none_is_given() {
+    let tool = ToolDefinition::parse(&json!({
+        "name": "notify_crm", "description": "Tell the CRM", "type": "webhook",
+        "config": {"url": "https://crm.example.com/hooks/switchboard"}
+    }))
+    .unwrap();
+    let ToolKind::Webhook(config) = &tool.kind else {
+        panic!("not webhook")
+    };
+    assert_eq!(config.timeout_ms, 10_000);
+    let json = tool.to_json();
+    assert!(
+        json["config"]["secret"]
+            .as_str()
+            .unwrap()
+            .starts_with("whsec_")
+    );
+    assert_eq!(ToolDefinition::parse(&json).unwrap(), tool);
+
+    let errors = ToolDefinition::parse(&json!({
+        "name": "notify_crm", "description": "d", "type": "webhook",
+        "config": {"url": "https://crm.example.com/{{x}}", "secret": "plain"}
+    }))
+    .unwrap_err();
+    assert!(errors.contains_key("config.secret"), "{errors:?}");
+}
+
+#[test]
+fn a_code_tool_is_checked_for_syntax_and_bounds() {
+    let tool = ToolDefinition::parse(&json!({
+        "name": "add", "description": "Adds", "type": "code",
+        "config": {"language": "javascript", "source": "function main(input) { return input.a + input.b }"}
+    }))
+    .unwrap();
+    let ToolKind::Code(config) = &tool.kind else {
+        panic!("not code")
+    };
+    assert_eq!(config.language, CodeLanguage::Javascript);
+    assert_eq!(config.timeout_ms, 2000);
+
+    let errors = ToolDefinition::parse(&json!({
+        "name": "add", "description": "Adds", "type": "code",
+        "config": {"language": "python", "source": "function main( {", "timeout_ms": 0}
+    }))
+    .unwrap_err();
+    assert_eq!(errors["config.language"], "must be javascript");
+    assert!(
+        errors["config.source"].contains("SyntaxError"),
+        "{errors:?}"
+    );
+    assert!(errors.contains_key("config.timeout_ms"));
+
+    let errors = ToolDefinition::parse(&json!({
+        "name": "add", "description": "Adds", "type": "code",
+        "config": {"source": "x".repeat(70 * 1024)}
+    }))
+    .unwrap_err();
+    assert!(errors["config.source"].contains("bytes"));
+
+    // Syntax checking compiles only: a runaway top level is not run.
+    ToolDefinition::parse(&json!({
+        "name": "spin", "description": "d", "type": "code",
+        "config": {"source": "while (true) {}\nfunction main() {}"}
+    }))
+    .unwrap();
+}
