@@ -9,6 +9,7 @@ pub mod domain;
 pub mod error;
 pub mod services;
 pub mod store;
+pub mod telephony;
 
 pub use app::App;
 pub use config::Config;
