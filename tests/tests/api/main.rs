@@ -2,5 +2,7 @@
 //! runs once per store backend (embedded SQLite, and AWS on moto).
 
 mod agents;
+mod channels;
 mod http_layer;
 mod identity;
+mod tools;
