@@ -3,11 +3,13 @@
 //! and the local server merges every group into one API on one port.
 
 pub mod agents;
+pub mod channels;
 pub mod flows;
 pub mod http;
 pub mod identity;
 pub mod lambda;
 pub mod telemetry;
+pub mod tools;
 
 use std::sync::Arc;
 
@@ -20,6 +22,8 @@ pub fn all_groups(app: &Arc<App>) -> Vec<Router<Arc<App>>> {
         identity::router(app),
         agents::router(app),
         flows::router(app),
+        tools::router(app),
+        channels::router(app),
     ]
 }
 

@@ -83,7 +83,9 @@ impl Application {
         let (stop_tx, stop_rx) = watch::channel(false);
         let sweeper = tokio::spawn(sweep_expired(self.app.clone(), stop_rx));
         let router = router(self.app.clone());
-        axum::serve(self.listener, router)
+        // The peer address feeds per-client limits (public web sessions).
+        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown)
             .await?;
         let _ = stop_tx.send(true);

@@ -49,6 +49,9 @@ pub struct Config {
     pub bootstrap_api_key: Option<String>,
     /// Whether the session cookie carries `Secure` (`SWITCHBOARD_COOKIE_SECURE`, default true).
     pub cookie_secure: bool,
+    /// Base URL of Twilio's REST API (`SWITCHBOARD_TWILIO_API_BASE`, default
+    /// `https://api.twilio.com`); tests point it at a local double.
+    pub twilio_api_base: String,
 }
 
 /// Names of the queues every deployment has.
@@ -111,6 +114,10 @@ impl Config {
             bootstrap_api_key: get("SWITCHBOARD_BOOTSTRAP_API_KEY"),
             cookie_secure: get("SWITCHBOARD_COOKIE_SECURE")
                 .is_none_or(|v| v != "false" && v != "0"),
+            twilio_api_base: get("SWITCHBOARD_TWILIO_API_BASE")
+                .unwrap_or_else(|| "https://api.twilio.com".into())
+                .trim_end_matches('/')
+                .to_owned(),
         })
     }
 

@@ -11,6 +11,7 @@ pub mod error;
 pub mod net;
 pub mod services;
 pub mod store;
+pub mod telephony;
 
 pub use app::App;
 pub use config::Config;

@@ -14,6 +14,8 @@ use switchboard::{App, Config};
 use switchboard_local::Application;
 use tokio::sync::oneshot;
 
+pub mod twilio;
+
 /// The API key every spawned platform is bootstrapped with.
 pub const TEST_KEY: &str = "sb_test_bootstrap_key_0123456789";
 

@@ -107,3 +107,26 @@ impl<S: Send + Sync> FromRequestParts<S> for Auth {
             .ok_or_else(|| Error::Unauthorized("authentication required".into()).into())
     }
 }
+
+/// The client's network address: API Gateway's `sourceIp` behind Lambda,
+/// the socket's peer on the local server. Headers such as
+/// `X-Forwarded-For` are not trusted: any client can send them.
+pub struct ClientAddress(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        use lambda_http::request::RequestContext;
+        if let Some(RequestContext::ApiGatewayV2(ctx)) = parts.extensions.get::<RequestContext>()
+            && let Some(ip) = ctx.http.source_ip.as_deref().filter(|ip| !ip.is_empty())
+        {
+            return Ok(Self(Some(ip.to_owned())));
+        }
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip().to_string());
+        Ok(Self(peer))
+    }
+}

@@ -16,7 +16,7 @@ use axum::http::{Method, Uri};
 use axum::response::IntoResponse;
 use switchboard::{App, Error};
 
-pub use extract::{Auth, JsonObject, Params};
+pub use extract::{Auth, ClientAddress, JsonObject, Params};
 pub use response::{ApiError, ApiResult, all, created, list, ok};
 
 /// Puts authentication (outer) and idempotency (inner) in front of a group's

@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::E164;
 use super::fields::Fields;
+use super::{E164, is_snake_case};
 use crate::error::Error;
 
 /// The built-in engine that needs no provider key.
@@ -174,14 +174,6 @@ fn parse_language(s: &str) -> Result<String, String> {
     } else {
         Err("must be a BCP 47 language tag such as en-US".into())
     }
-}
-
-fn is_snake_case(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.starts_with(|c: char| c.is_ascii_lowercase())
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// The agent fields a client may write, parsed and checked.

@@ -2,9 +2,12 @@
 //! the resources' shapes. No I/O here.
 
 pub mod agent;
+pub mod channel;
 pub mod fields;
 pub mod flow;
 pub mod identity;
+pub mod mcp;
+pub mod tool;
 
 use serde::{Deserialize, Serialize};
 
@@ -143,6 +146,32 @@ impl E164 {
 /// Now, as an RFC 3339 UTC string with millisecond precision.
 pub fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// True for a snake_case identifier of at most 64 characters (`a-z`, `0-9`,
+/// `_`, starting with a letter): extraction fields, tool names.
+pub fn is_snake_case(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.starts_with(|c: char| c.is_ascii_lowercase())
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Checks an absolute `http`/`https` URL with a host. `{{variable}}`
+/// placeholders (templated tool URLs) are allowed anywhere and count as text.
+pub fn parse_http_url(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    let filled = s.replace("{{", "x").replace("}}", "x");
+    let ok = s.len() <= 2048
+        && reqwest::Url::parse(&filled).is_ok_and(|u| {
+            matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty())
+        });
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err("must be an absolute http:// or https:// URL".into())
+    }
 }
 
 /// True when `s` is a canonical UUID (the shape of every Switchboard id).

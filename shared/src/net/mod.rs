@@ -26,10 +26,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use reqwest;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::redirect::Policy;
 use reqwest::{StatusCode, Url};
-use reqwest_013 as reqwest;
 
 pub use guard::{GuardConfig, HostResolver, SystemResolver};
 pub use reqwest::Method;

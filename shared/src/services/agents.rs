@@ -202,5 +202,6 @@ pub async fn delete(app: &App, caller: &Caller, id: &str) -> Result<Value> {
             },
         ])
         .await?;
+    super::assignments::forget_agent(app, &caller.tenant, id).await?;
     Ok(json!({"deleted": true, "id": id}))
 }

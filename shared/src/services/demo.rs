@@ -64,6 +64,30 @@ async fn seed(app: &App, tenant: &Tenant) -> Result<()> {
         ]
     });
     let body = agent.as_object().cloned().unwrap_or_default();
-    super::agents::insert(app, tenant, &body).await?;
+    let agent = super::agents::insert(app, tenant, &body).await?;
+    let tool = super::tools::demo_document();
+    let tool =
+        super::tools::insert(app, tenant, tool.as_object().unwrap_or(&Default::default())).await?;
+    super::assignments::assign(
+        app,
+        tenant,
+        super::assignments::Assignable::Tool,
+        &agent.id,
+        &tool.id,
+    )
+    .await?;
+    // The built-in simulated carrier, so test-mode calls have a line to use.
+    let channel = json!({
+        "name": "Demo simulated line",
+        "type": "sim",
+        "phone_numbers": ["+15555550100"],
+        "default_agent_id": agent.id,
+    });
+    super::channels::insert(
+        app,
+        tenant,
+        channel.as_object().unwrap_or(&Default::default()),
+    )
+    .await?;
     Ok(())
 }

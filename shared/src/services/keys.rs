@@ -63,6 +63,45 @@ pub fn rate_pk(key_id: &str) -> String {
 pub fn idempotency_pk(principal: &str) -> String {
     format!("IDEM#{principal}")
 }
+/// Global pointer from a channel id to its tenant: `CHANNEL#<id>` /
+/// `CHANNEL`, written with the channel. Unauthenticated routes (public web
+/// sessions, carrier webhooks) only know the channel id.
+pub fn channel_pointer_pk(channel_id: &str) -> String {
+    format!("CHANNEL#{channel_id}")
+}
+/// Sort key of a channel pointer.
+pub const CHANNEL_POINTER_SK: &str = "CHANNEL";
+/// Rate-limit counter of public web sessions of one client address on one
+/// channel: `RATE#WEB#<channel>#<address>` / `<minute>`.
+pub fn web_session_rate_pk(channel_id: &str, address: &str) -> String {
+    rate_pk(&format!("WEB#{channel_id}#{address}"))
+}
+/// A tenant's claim on a tool name: `<tenant>` / `TOOLNAME#<name>`.
+pub fn tool_name_sk(name: &str) -> String {
+    format!("TOOLNAME#{name}")
+}
+/// An agent's use of a tool: `<tenant>` / `AGENTTOOL#<agent>#<tool>`.
+pub fn agent_tool_sk(agent_id: &str, tool_id: &str) -> String {
+    format!("AGENTTOOL#{agent_id}#{tool_id}")
+}
+/// Prefix listing an agent's tools.
+pub fn agent_tools_prefix(agent_id: &str) -> String {
+    format!("AGENTTOOL#{agent_id}#")
+}
+/// An agent's use of an MCP server: `<tenant>` / `AGENTMCP#<agent>#<server>`.
+pub fn agent_mcp_sk(agent_id: &str, server_id: &str) -> String {
+    format!("AGENTMCP#{agent_id}#{server_id}")
+}
+/// Prefix listing an agent's MCP servers.
+pub fn agent_mcp_prefix(agent_id: &str) -> String {
+    format!("AGENTMCP#{agent_id}#")
+}
+/// GSI1 partition listing the agents a tool or MCP server is assigned to
+/// (`<tenant>#TOOLREF#<tool>`, `<tenant>#MCPREF#<server>`), so deleting it
+/// can remove its assignments.
+pub fn assignment_refs(tenant: &Tenant, kind: &str, id: &str) -> String {
+    format!("{}#{kind}REF#{id}", tenant.pk())
+}
 /// Installation-wide markers (bootstrap).
 pub const SYSTEM_PK: &str = "SYSTEM";
 

@@ -3,12 +3,16 @@
 
 pub mod agents;
 pub mod api_keys;
+pub mod assignments;
 pub mod caller;
+pub mod channels;
 pub mod demo;
 pub mod flows;
 pub mod idempotency;
 pub mod identity;
 pub mod keys;
+pub mod mcp;
 pub mod page;
+pub mod tools;
 
 pub use caller::{Caller, Principal};

@@ -2,7 +2,9 @@
 //! runs once per store backend (embedded SQLite, and AWS on moto).
 
 mod agents;
+mod channels;
 mod flows;
 mod http_layer;
 mod identity;
 mod local;
+mod tools;

@@ -371,7 +371,7 @@ fn parse_http(
     }
     let headers = string_map(config, "headers", declared, &mut fields);
     for name in headers.keys() {
-        if reqwest_013::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
             fields.error(format!("headers.{name}"), "is not a valid header name");
         }
     }

@@ -11,8 +11,8 @@ use std::error::Error as StdError;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use reqwest;
 use reqwest::header::{HeaderName, HeaderValue};
-use reqwest_013 as reqwest;
 use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::service::{ClientInitializeError, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;

@@ -1,0 +1,164 @@
+//! MCP servers (SPEC §6): remote tool servers an agent can use, reached over
+//! the streamable HTTP transport. Their `headers` (usually authorization)
+//! are write-only: sealed at rest, masked on read, opened only to connect.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::fields::Fields;
+use super::parse_http_url;
+use super::tool::Sealed;
+use crate::crypto::{Cipher, mask};
+use crate::error::Error;
+
+/// An MCP server. Stored with [`Sealed`] headers ([`McpServer`]); loaded to
+/// connect with clear ones ([`ConnectableMcpServer`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(bound(deserialize = "S: Deserialize<'de>"))]
+pub struct McpServer<S = Sealed> {
+    /// UUIDv7.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// The streamable HTTP endpoint.
+    pub url: String,
+    /// Header name → value, sent on every request to the server.
+    #[serde(default)]
+    pub headers: BTreeMap<String, S>,
+    /// The tools `tools/list` returned on the last connect, as the server
+    /// described them.
+    #[serde(default)]
+    pub tools: Vec<Value>,
+    /// When `tools` was discovered (RFC 3339).
+    #[serde(default)]
+    pub tools_discovered_at: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
+/// An MCP server with its headers in clear, for the connector only.
+pub type ConnectableMcpServer = McpServer<String>;
+
+impl McpServer<Sealed> {
+    /// The API shape: header values masked.
+    pub fn to_api(&self, cipher: &Cipher) -> Value {
+        let headers: Map<String, Value> = self
+            .headers
+            .iter()
+            .map(|(k, s)| {
+                let shown = cipher
+                    .open(&s.0)
+                    .map(|p| mask(&p))
+                    .unwrap_or_else(|_| "••••".into());
+                (k.clone(), json!(shown))
+            })
+            .collect();
+        json!({
+            "id": self.id, "name": self.name, "url": self.url, "headers": headers,
+            "tools": self.tools, "tools_discovered_at": self.tools_discovered_at,
+            "created_at": self.created_at, "updated_at": self.updated_at,
+        })
+    }
+
+    /// The server with its headers opened (never for responses).
+    pub fn open(self, cipher: &Cipher) -> Result<ConnectableMcpServer, Error> {
+        let mut headers = BTreeMap::new();
+        for (k, s) in self.headers {
+            let v = cipher
+                .open(&s.0)
+                .map_err(|e| Error::Internal(format!("MCP server {} header {k}: {e}", self.id)))?;
+            headers.insert(k, v);
+        }
+        Ok(McpServer {
+            id: self.id,
+            name: self.name,
+            url: self.url,
+            headers,
+            tools: self.tools,
+            tools_discovered_at: self.tools_discovered_at,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+const NAME_MAX: usize = 200;
+const HEADER_VALUE_MAX: usize = 8_192;
+const MAX_HEADERS: usize = 20;
+
+/// The MCP server fields a client may write, parsed and checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct McpServerSpec {
+    name: String,
+    url: String,
+    headers: BTreeMap<String, String>,
+}
+
+impl McpServerSpec {
+    /// Parses `{name, url, headers?}`, reporting every bad field.
+    pub fn parse(body: &Map<String, Value>) -> Result<Self, Error> {
+        let mut f = Fields::new(body);
+        let name = f.req_str("name", NAME_MAX);
+        if f.raw("url").is_none() {
+            f.error("url", "is required");
+        }
+        let url = f.opt_parsed("url", parse_http_url);
+        let mut headers = BTreeMap::new();
+        match f.raw("headers") {
+            None => {}
+            Some(Value::Object(h)) if h.len() <= MAX_HEADERS => {
+                for (k, v) in h {
+                    let name_ok = !k.is_empty()
+                        && k.len() <= 128
+                        && k.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+                    match v {
+                        _ if !name_ok => {
+                            f.error(format!("headers.{k}"), "is not a valid HTTP header name")
+                        }
+                        Value::String(s) if !s.is_empty() && s.len() <= HEADER_VALUE_MAX => {
+                            headers.insert(k.clone(), s.clone());
+                        }
+                        _ => f.error(
+                            format!("headers.{k}"),
+                            format!("must be a non-empty string of at most {HEADER_VALUE_MAX} characters"),
+                        ),
+                    }
+                }
+            }
+            Some(_) => f.error(
+                "headers",
+                format!("must be an object of at most {MAX_HEADERS} header names to values"),
+            ),
+        }
+        f.finish()?;
+        let (Some(name), Some(url)) = (name, url) else {
+            return Err(Error::Internal(
+                "required MCP server fields missing after validation".into(),
+            ));
+        };
+        Ok(Self { name, url, headers })
+    }
+
+    /// Builds the stored server, headers sealed.
+    pub fn into_server(self, id: String, cipher: &Cipher, now: String) -> McpServer {
+        McpServer {
+            id,
+            name: self.name,
+            url: self.url,
+            headers: self
+                .headers
+                .into_iter()
+                .map(|(k, v)| (k, Sealed(cipher.seal(&v))))
+                .collect(),
+            tools: Vec::new(),
+            tools_discovered_at: None,
+            created_at: now.clone(),
+            updated_at: now,
+        }
+    }
+}

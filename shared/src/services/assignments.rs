@@ -1,0 +1,159 @@
+//! Which tools and MCP servers an agent may use. Each assignment is one item
+//! in the tenant partition, `AGENTTOOL#<agent>#<tool>` or
+//! `AGENTMCP#<agent>#<server>`, so an agent's set is one query; its GSI1
+//! entry (`<tenant>#TOOLREF#<tool>` / `<tenant>#MCPREF#<server>`) lists the
+//! agents of one tool, so deleting the tool removes its assignments.
+
+use serde_json::{Value, json};
+
+use super::keys::*;
+use crate::App;
+use crate::domain::Tenant;
+use crate::error::{Error, Result};
+use crate::store::{Condition, Index, Item, Query};
+
+/// What can be assigned to an agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Assignable {
+    /// A custom tool.
+    Tool,
+    /// An MCP server.
+    McpServer,
+}
+
+impl Assignable {
+    fn sk(self, agent_id: &str, id: &str) -> String {
+        match self {
+            Self::Tool => agent_tool_sk(agent_id, id),
+            Self::McpServer => agent_mcp_sk(agent_id, id),
+        }
+    }
+
+    fn prefix(self, agent_id: &str) -> String {
+        match self {
+            Self::Tool => agent_tools_prefix(agent_id),
+            Self::McpServer => agent_mcp_prefix(agent_id),
+        }
+    }
+
+    fn refs(self, tenant: &Tenant, id: &str) -> String {
+        match self {
+            Self::Tool => assignment_refs(tenant, "TOOL", id),
+            Self::McpServer => assignment_refs(tenant, "MCP", id),
+        }
+    }
+
+    fn noun(self) -> &'static str {
+        match self {
+            Self::Tool => "tool assignment",
+            Self::McpServer => "MCP server assignment",
+        }
+    }
+}
+
+/// Records that `agent_id` may use `id` (both already checked to exist).
+/// Assigning twice is harmless.
+pub async fn assign(
+    app: &App,
+    tenant: &Tenant,
+    what: Assignable,
+    agent_id: &str,
+    id: &str,
+) -> Result<Value> {
+    let assigned_at = app.now_rfc3339();
+    let item = Item::new(
+        tenant.pk(),
+        what.sk(agent_id, id),
+        json!({"agent_id": agent_id, "id": id, "assigned_at": assigned_at}),
+    )
+    .with_gsi1(
+        what.refs(tenant, id),
+        resource_sk(super::agents::KIND, agent_id),
+    );
+    app.table.put(item, Condition::None).await?;
+    Ok(json!({"assigned": true, "agent_id": agent_id, "id": id}))
+}
+
+/// Removes an assignment; 404 when there was none.
+pub async fn unassign(
+    app: &App,
+    tenant: &Tenant,
+    what: Assignable,
+    agent_id: &str,
+    id: &str,
+) -> Result<Value> {
+    let gone = app
+        .table
+        .delete(&tenant.pk(), &what.sk(agent_id, id), Condition::None)
+        .await?;
+    if gone.is_none() {
+        return Err(Error::NotFound(what.noun()));
+    }
+    Ok(json!({"deleted": true, "agent_id": agent_id, "id": id}))
+}
+
+/// The ids assigned to an agent, in id (creation) order.
+pub async fn assigned_ids(
+    app: &App,
+    tenant: &Tenant,
+    what: Assignable,
+    agent_id: &str,
+) -> Result<Vec<String>> {
+    let mut ids = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = app
+            .table
+            .query(
+                Query::partition(tenant.pk())
+                    .prefix(what.prefix(agent_id))
+                    .after(cursor),
+            )
+            .await?;
+        for item in &page.items {
+            if let Some(id) = item.data.get("id").and_then(Value::as_str) {
+                ids.push(id.to_owned());
+            }
+        }
+        cursor = page.next;
+        if cursor.is_none() {
+            return Ok(ids);
+        }
+    }
+}
+
+/// Removes every assignment of `id` (when it is deleted).
+pub async fn remove_all(app: &App, tenant: &Tenant, what: Assignable, id: &str) -> Result<()> {
+    let mut cursor = None;
+    loop {
+        let page = app
+            .table
+            .query(
+                Query::partition(what.refs(tenant, id))
+                    .on(Index::Gsi1)
+                    .after(cursor),
+            )
+            .await?;
+        for item in &page.items {
+            app.table
+                .delete(&item.pk, &item.sk, Condition::None)
+                .await?;
+        }
+        cursor = page.next;
+        if cursor.is_none() {
+            return Ok(());
+        }
+    }
+}
+
+/// Removes an agent's tool and MCP server assignments (when it is deleted).
+pub async fn forget_agent(app: &App, tenant: &Tenant, agent_id: &str) -> Result<()> {
+    for what in [Assignable::Tool, Assignable::McpServer] {
+        for id in assigned_ids(app, tenant, what, agent_id).await? {
+            app.table
+                .delete(&tenant.pk(), &what.sk(agent_id, &id), Condition::None)
+                .await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,309 @@
+//! Channels (SPEC §7): carrier accounts, web widgets and the simulated
+//! carrier; provider verification; web sessions ([`web`]).
+
+pub mod web;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::caller::Caller;
+use super::keys::*;
+use super::page::{PageOf, PageRequest, page};
+use crate::App;
+use crate::domain::channel::{Channel, ChannelSpec, ChannelType, parse_credentials};
+use crate::domain::fields::Fields;
+use crate::domain::{Mode, Tenant, is_id};
+use crate::error::{Error, Result};
+use crate::store::{Condition, Item, Query, Write};
+use crate::telephony::twilio::Twilio;
+
+/// Resource kind in sort keys.
+pub const KIND: &str = "CHANNEL";
+
+/// Where a channel lives, as its global pointer item records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Pointer {
+    org_id: String,
+    mode: Mode,
+}
+
+fn item(tenant: &Tenant, channel: &Channel) -> Item {
+    Item::new(
+        tenant.pk(),
+        resource_sk(KIND, &channel.id),
+        serde_json::to_value(channel).unwrap_or_default(),
+    )
+}
+
+fn pointer(tenant: &Tenant, channel_id: &str) -> Item {
+    Item::new(
+        channel_pointer_pk(channel_id),
+        CHANNEL_POINTER_SK,
+        json!({"org_id": tenant.org_id, "mode": tenant.mode}),
+    )
+}
+
+/// Reads a channel of the tenant; anything else is 404.
+pub async fn load(app: &App, tenant: &Tenant, id: &str) -> Result<(Channel, u64)> {
+    if !is_id(id) {
+        return Err(Error::NotFound("channel"));
+    }
+    let item = app
+        .table
+        .get(&tenant.pk(), &resource_sk(KIND, id))
+        .await?
+        .ok_or(Error::NotFound("channel"))?;
+    Ok((item.parse()?, item.version))
+}
+
+/// Finds a channel and its tenant from the id alone, through the channel's
+/// global pointer. For routes with no caller (public web sessions, carrier
+/// webhooks); everything else goes through [`load`].
+pub async fn locate(app: &App, id: &str) -> Result<(Tenant, Channel)> {
+    if !is_id(id) {
+        return Err(Error::NotFound("channel"));
+    }
+    let ptr: Pointer = app
+        .table
+        .get(&channel_pointer_pk(id), CHANNEL_POINTER_SK)
+        .await?
+        .ok_or(Error::NotFound("channel"))?
+        .parse()?;
+    let tenant = Tenant {
+        org_id: ptr.org_id,
+        mode: ptr.mode,
+    };
+    let (channel, _) = load(app, &tenant, id).await?;
+    Ok((tenant, channel))
+}
+
+async fn check_references(app: &App, tenant: &Tenant, spec: &ChannelSpec) -> Result<()> {
+    if let Some(agent_id) = spec.default_agent_id()
+        && app
+            .table
+            .get(&tenant.pk(), &resource_sk(super::agents::KIND, agent_id))
+            .await?
+            .is_none()
+    {
+        return Err(Error::field(
+            "default_agent_id",
+            "no agent with this id exists",
+        ));
+    }
+    Ok(())
+}
+
+/// `GET /channels?type=&limit=&offset=&cursor=` — newest first.
+pub async fn list(
+    app: &App,
+    caller: &Caller,
+    kind: Option<&str>,
+    req: &PageRequest,
+) -> Result<PageOf<Value>> {
+    let kind = match kind.filter(|k| !k.is_empty()) {
+        None => None,
+        Some(k) => Some(ChannelType::parse(k).ok_or_else(|| {
+            Error::field(
+                "type",
+                "must be one of twilio, plivo, telnyx, vonage, exotel, web, sim",
+            )
+        })?),
+    };
+    let query = Query::partition(caller.tenant.pk())
+        .prefix(resource_prefix(KIND))
+        .backward();
+    let keep = |i: &Item| {
+        kind.is_none_or(|k| i.data.get("type").and_then(Value::as_str) == Some(k.as_str()))
+    };
+    let mut out = page(app.table.as_ref(), query, req, keep).await?;
+    if kind.is_none() {
+        out.total = Some(
+            app.table
+                .counter(&caller.tenant.pk(), &count_sk(KIND))
+                .await?
+                .max(0) as u64,
+        );
+    }
+    let mut channels = Vec::with_capacity(out.items.len());
+    for i in &out.items {
+        channels.push(i.parse::<Channel>()?.to_api(&app.cipher));
+    }
+    Ok(PageOf {
+        items: channels,
+        next_cursor: out.next_cursor,
+        total: out.total,
+        limit: out.limit,
+        offset: out.offset,
+    })
+}
+
+/// Creates a channel in a tenant with its global pointer (also used to seed
+/// test mode).
+pub async fn insert(app: &App, tenant: &Tenant, body: &Map<String, Value>) -> Result<Channel> {
+    let spec = ChannelSpec::parse(body, &BTreeSet::new())?;
+    check_references(app, tenant, &spec).await?;
+    let now = app.now_rfc3339();
+    let channel = spec.into_channel(
+        app.new_id(),
+        &BTreeMap::new(),
+        &app.cipher,
+        now.clone(),
+        now,
+    );
+    app.table
+        .transact(vec![
+            Write::Put(item(tenant, &channel), Condition::MustNotExist),
+            Write::Put(pointer(tenant, &channel.id), Condition::MustNotExist),
+            Write::Add {
+                pk: tenant.pk(),
+                sk: count_sk(KIND),
+                delta: 1,
+            },
+        ])
+        .await?;
+    Ok(channel)
+}
+
+/// `POST /channels` (admin).
+pub async fn create(app: &App, caller: &Caller, body: &Map<String, Value>) -> Result<Value> {
+    caller.require_admin()?;
+    Ok(insert(app, &caller.tenant, body).await?.to_api(&app.cipher))
+}
+
+/// `GET /channels/{id}`.
+pub async fn get(app: &App, caller: &Caller, id: &str) -> Result<Value> {
+    Ok(load(app, &caller.tenant, id).await?.0.to_api(&app.cipher))
+}
+
+/// `PATCH /channels/{id}` (admin): only the fields sent change. Within
+/// `credentials`, only the names sent change (`null` removes one); a change
+/// of `type` starts the credentials afresh, since another carrier's keys mean
+/// nothing to the new one.
+pub async fn update(
+    app: &App,
+    caller: &Caller,
+    id: &str,
+    patch: &Map<String, Value>,
+) -> Result<Value> {
+    caller.require_admin()?;
+    let (current, version) = load(app, &caller.tenant, id).await?;
+    let merged = current.merged_with(patch);
+    let same_type = merged.get("type").and_then(Value::as_str) == Some(current.kind.as_str());
+    let kept = if same_type {
+        current.credentials.clone()
+    } else {
+        BTreeMap::new()
+    };
+    let kept_names: BTreeSet<String> = kept.keys().cloned().collect();
+    let spec = ChannelSpec::parse(&merged, &kept_names)?;
+    check_references(app, &caller.tenant, &spec).await?;
+    let updated = spec.into_channel(
+        current.id.clone(),
+        &kept,
+        &app.cipher,
+        current.created_at.clone(),
+        app.now_rfc3339(),
+    );
+    app.table
+        .put(
+            item(&caller.tenant, &updated),
+            Condition::VersionEquals(version),
+        )
+        .await?;
+    Ok(updated.to_api(&app.cipher))
+}
+
+/// `DELETE /channels/{id}` (admin): the channel and its pointer go together.
+pub async fn delete(app: &App, caller: &Caller, id: &str) -> Result<Value> {
+    caller.require_admin()?;
+    let (channel, version) = load(app, &caller.tenant, id).await?;
+    app.table
+        .transact(vec![
+            Write::Delete {
+                pk: caller.tenant.pk(),
+                sk: resource_sk(KIND, &channel.id),
+                condition: Condition::VersionEquals(version),
+            },
+            Write::Delete {
+                pk: channel_pointer_pk(&channel.id),
+                sk: CHANNEL_POINTER_SK.into(),
+                condition: Condition::None,
+            },
+            Write::Add {
+                pk: caller.tenant.pk(),
+                sk: count_sk(KIND),
+                delta: -1,
+            },
+        ])
+        .await?;
+    Ok(json!({"deleted": true, "id": id}))
+}
+
+/// `POST /channels/providers/verify {type, credentials}` (admin) →
+/// `{valid, phone_numbers}`: asks the carrier whether the credentials work
+/// and which numbers the account has. Nothing is stored.
+pub async fn verify_provider(
+    app: &App,
+    caller: &Caller,
+    body: &Map<String, Value>,
+) -> Result<Value> {
+    caller.require_admin()?;
+    let mut f = Fields::new(body);
+    let kind = match f.raw("type") {
+        Some(Value::String(s)) => match ChannelType::parse(s) {
+            Some(t) => Some(t),
+            None => {
+                f.error(
+                    "type",
+                    "must be one of twilio, plivo, telnyx, vonage, exotel",
+                );
+                None
+            }
+        },
+        Some(_) => {
+            f.error("type", "must be a string");
+            None
+        }
+        None => {
+            f.error("type", "is required");
+            None
+        }
+    };
+    if let Some(kind) = kind
+        && !kind.is_carrier()
+    {
+        f.error(
+            "type",
+            format!(
+                "{} channels have no provider account to verify",
+                kind.as_str()
+            ),
+        );
+    }
+    if f.raw("credentials").is_none() {
+        f.error("credentials", "is required");
+    }
+    let creds = parse_credentials(&mut f, kind, &BTreeSet::new());
+    f.finish()?;
+    let cred = |k: &str| creds.set.get(k).map(String::as_str).unwrap_or_default();
+    match kind {
+        Some(ChannelType::Twilio) => {
+            let twilio = Twilio::new(
+                &app.config.twilio_api_base,
+                cred("account_sid"),
+                cred("auth_token"),
+            );
+            Ok(match twilio.incoming_phone_numbers().await? {
+                Some(numbers) => json!({"valid": true, "phone_numbers": numbers}),
+                None => json!({"valid": false, "phone_numbers": []}),
+            })
+        }
+        Some(other) => Err(Error::field(
+            "type",
+            format!("verification for {} is not supported yet", other.as_str()),
+        )),
+        None => Err(Error::field("type", "is required")),
+    }
+}

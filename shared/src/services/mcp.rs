@@ -1,0 +1,215 @@
+//! MCP servers (SPEC §6): registration, assignment to agents, and what the
+//! connector needs (the server with its headers opened; a place to store the
+//! tools it discovered).
+
+use serde_json::{Map, Value, json};
+
+use super::assignments::{self, Assignable};
+use super::caller::Caller;
+use super::keys::*;
+use super::page::{PageOf, PageRequest, page};
+use crate::App;
+use crate::domain::mcp::{ConnectableMcpServer, McpServer, McpServerSpec};
+use crate::domain::{Tenant, is_id};
+use crate::error::{Error, Result};
+use crate::store::{Condition, Item, Query, Write};
+
+/// Resource kind in sort keys.
+pub const KIND: &str = "MCPSERVER";
+
+fn item(tenant: &Tenant, server: &McpServer) -> Item {
+    Item::new(
+        tenant.pk(),
+        resource_sk(KIND, &server.id),
+        serde_json::to_value(server).unwrap_or_default(),
+    )
+}
+
+/// Reads an MCP server of the tenant (headers sealed); anything else is 404.
+pub async fn load(app: &App, tenant: &Tenant, id: &str) -> Result<(McpServer, u64)> {
+    if !is_id(id) {
+        return Err(Error::NotFound("MCP server"));
+    }
+    let item = app
+        .table
+        .get(&tenant.pk(), &resource_sk(KIND, id))
+        .await?
+        .ok_or(Error::NotFound("MCP server"))?;
+    Ok((item.parse()?, item.version))
+}
+
+/// An MCP server with its headers in clear, for the connector and the tool
+/// runner. Never put this in a response.
+pub async fn load_for_execution(
+    app: &App,
+    tenant: &Tenant,
+    id: &str,
+) -> Result<ConnectableMcpServer> {
+    load(app, tenant, id).await?.0.open(&app.cipher)
+}
+
+async fn assigned(app: &App, tenant: &Tenant, agent_id: &str) -> Result<Vec<McpServer>> {
+    let mut servers = Vec::new();
+    for id in assignments::assigned_ids(app, tenant, Assignable::McpServer, agent_id).await? {
+        match load(app, tenant, &id).await {
+            Ok((s, _)) => servers.push(s),
+            Err(Error::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(servers)
+}
+
+/// The MCP servers assigned to an agent, headers in clear: whose tools a
+/// call offers the LLM.
+pub async fn agent_mcp_servers(
+    app: &App,
+    tenant: &Tenant,
+    agent_id: &str,
+) -> Result<Vec<ConnectableMcpServer>> {
+    assigned(app, tenant, agent_id)
+        .await?
+        .into_iter()
+        .map(|s| s.open(&app.cipher))
+        .collect()
+}
+
+/// Saves the tools `tools/list` returned on the server item (replacing the
+/// previous list) and returns the server as the API shows it.
+pub async fn store_discovered_tools(
+    app: &App,
+    tenant: &Tenant,
+    server_id: &str,
+    tools: Vec<Value>,
+) -> Result<Value> {
+    let (mut server, version) = load(app, tenant, server_id).await?;
+    let now = app.now_rfc3339();
+    server.tools = tools;
+    server.tools_discovered_at = Some(now.clone());
+    server.updated_at = now;
+    app.table
+        .put(item(tenant, &server), Condition::VersionEquals(version))
+        .await?;
+    Ok(server.to_api(&app.cipher))
+}
+
+/// `GET /tools/mcp/servers` — newest first.
+pub async fn list(app: &App, caller: &Caller, req: &PageRequest) -> Result<PageOf<Value>> {
+    let query = Query::partition(caller.tenant.pk())
+        .prefix(resource_prefix(KIND))
+        .backward();
+    let out = page(app.table.as_ref(), query, req, |_| true).await?;
+    let total = app
+        .table
+        .counter(&caller.tenant.pk(), &count_sk(KIND))
+        .await?
+        .max(0) as u64;
+    let mut servers = Vec::with_capacity(out.items.len());
+    for i in &out.items {
+        servers.push(i.parse::<McpServer>()?.to_api(&app.cipher));
+    }
+    Ok(PageOf {
+        items: servers,
+        next_cursor: out.next_cursor,
+        total: Some(total),
+        limit: out.limit,
+        offset: out.offset,
+    })
+}
+
+/// `POST /tools/mcp/servers {name, url, headers?}` (admin). Connecting (and
+/// discovering tools) is a separate step.
+pub async fn create(app: &App, caller: &Caller, body: &Map<String, Value>) -> Result<Value> {
+    caller.require_admin()?;
+    let spec = McpServerSpec::parse(body)?;
+    let server = spec.into_server(app.new_id(), &app.cipher, app.now_rfc3339());
+    let tenant = &caller.tenant;
+    app.table
+        .transact(vec![
+            Write::Put(item(tenant, &server), Condition::MustNotExist),
+            Write::Add {
+                pk: tenant.pk(),
+                sk: count_sk(KIND),
+                delta: 1,
+            },
+        ])
+        .await?;
+    Ok(server.to_api(&app.cipher))
+}
+
+/// `GET /tools/mcp/servers/{id}`.
+pub async fn get(app: &App, caller: &Caller, id: &str) -> Result<Value> {
+    Ok(load(app, &caller.tenant, id).await?.0.to_api(&app.cipher))
+}
+
+/// `DELETE /tools/mcp/servers/{id}` (admin): the server and its assignments.
+pub async fn delete(app: &App, caller: &Caller, id: &str) -> Result<Value> {
+    caller.require_admin()?;
+    let tenant = &caller.tenant;
+    let (server, version) = load(app, tenant, id).await?;
+    app.table
+        .transact(vec![
+            Write::Delete {
+                pk: tenant.pk(),
+                sk: resource_sk(KIND, &server.id),
+                condition: Condition::VersionEquals(version),
+            },
+            Write::Add {
+                pk: tenant.pk(),
+                sk: count_sk(KIND),
+                delta: -1,
+            },
+        ])
+        .await?;
+    assignments::remove_all(app, tenant, Assignable::McpServer, &server.id).await?;
+    Ok(json!({"deleted": true, "id": id}))
+}
+
+/// `POST /tools/agent/{agent_id}/mcp/{server_id}` (admin).
+pub async fn assign(app: &App, caller: &Caller, agent_id: &str, server_id: &str) -> Result<Value> {
+    caller.require_admin()?;
+    super::agents::load(app, &caller.tenant, agent_id).await?;
+    load(app, &caller.tenant, server_id).await?;
+    let mut v = assignments::assign(
+        app,
+        &caller.tenant,
+        Assignable::McpServer,
+        agent_id,
+        server_id,
+    )
+    .await?;
+    v["server_id"] = json!(server_id);
+    Ok(v)
+}
+
+/// `DELETE /tools/agent/{agent_id}/mcp/{server_id}` (admin).
+pub async fn unassign(
+    app: &App,
+    caller: &Caller,
+    agent_id: &str,
+    server_id: &str,
+) -> Result<Value> {
+    caller.require_admin()?;
+    super::agents::load(app, &caller.tenant, agent_id).await?;
+    let mut v = assignments::unassign(
+        app,
+        &caller.tenant,
+        Assignable::McpServer,
+        agent_id,
+        server_id,
+    )
+    .await?;
+    v["server_id"] = json!(server_id);
+    Ok(v)
+}
+
+/// `GET /tools/agent/{agent_id}/mcp`: the MCP servers assigned to the agent,
+/// headers masked.
+pub async fn list_for_agent(app: &App, caller: &Caller, agent_id: &str) -> Result<Vec<Value>> {
+    super::agents::load(app, &caller.tenant, agent_id).await?;
+    Ok(assigned(app, &caller.tenant, agent_id)
+        .await?
+        .iter()
+        .map(|s| s.to_api(&app.cipher))
+        .collect())
+}

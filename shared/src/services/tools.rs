@@ -1,0 +1,288 @@
+//! Custom tools (SPEC §6): CRUD, unique names, assignment to agents, and
+//! loading a tool with its secrets for the executors.
+
+use serde_json::{Map, Value, json};
+
+use super::assignments::{self, Assignable};
+use super::caller::Caller;
+use super::keys::*;
+use super::page::{PageOf, PageRequest, page};
+use crate::App;
+use crate::domain::tool::{ExecutableTool, Tool, ToolSpec};
+use crate::domain::{Tenant, is_id};
+use crate::error::{Error, Result};
+use crate::store::{Condition, Item, Query, StoreError, Write};
+
+/// Resource kind in sort keys (flows check `TOOL#<id>` for tool nodes).
+pub const KIND: &str = "TOOL";
+
+fn item(tenant: &Tenant, tool: &Tool) -> Item {
+    Item::new(
+        tenant.pk(),
+        resource_sk(KIND, &tool.id),
+        serde_json::to_value(tool).unwrap_or_default(),
+    )
+}
+
+fn name_claim(tenant: &Tenant, tool: &Tool) -> Item {
+    Item::new(
+        tenant.pk(),
+        tool_name_sk(&tool.name),
+        json!({"tool_id": tool.id}),
+    )
+}
+
+fn name_taken(name: &str) -> Error {
+    Error::Conflict(format!("a tool named '{name}' already exists"))
+}
+
+/// Reads a tool of the tenant (secrets sealed); anything else is 404.
+pub async fn load(app: &App, tenant: &Tenant, id: &str) -> Result<(Tool, u64)> {
+    if !is_id(id) {
+        return Err(Error::NotFound("tool"));
+    }
+    let item = app
+        .table
+        .get(&tenant.pk(), &resource_sk(KIND, id))
+        .await?
+        .ok_or(Error::NotFound("tool"))?;
+    Ok((item.parse()?, item.version))
+}
+
+/// A tool with its secrets in clear, for the executors (`POST /tools/{id}/test`,
+/// calls). Never put this in a response.
+pub async fn load_for_execution(app: &App, tenant: &Tenant, id: &str) -> Result<ExecutableTool> {
+    load(app, tenant, id).await?.0.open(&app.cipher)
+}
+
+async fn assigned(app: &App, tenant: &Tenant, agent_id: &str) -> Result<Vec<Tool>> {
+    let mut tools = Vec::new();
+    for id in assignments::assigned_ids(app, tenant, Assignable::Tool, agent_id).await? {
+        match load(app, tenant, &id).await {
+            Ok((tool, _)) => tools.push(tool),
+            // Deleted between the two reads: no longer the agent's.
+            Err(Error::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(tools)
+}
+
+/// The enabled tools assigned to an agent, secrets in clear: what a call
+/// offers the LLM and runs.
+pub async fn agent_tools(
+    app: &App,
+    tenant: &Tenant,
+    agent_id: &str,
+) -> Result<Vec<ExecutableTool>> {
+    assigned(app, tenant, agent_id)
+        .await?
+        .into_iter()
+        .filter(|t| t.enabled)
+        .map(|t| t.open(&app.cipher))
+        .collect()
+}
+
+/// `GET /tools?enabled=&limit=&offset=&cursor=` — newest first.
+pub async fn list(
+    app: &App,
+    caller: &Caller,
+    enabled: Option<bool>,
+    req: &PageRequest,
+) -> Result<PageOf<Value>> {
+    let query = Query::partition(caller.tenant.pk())
+        .prefix(resource_prefix(KIND))
+        .backward();
+    let keep = |i: &Item| {
+        enabled.is_none_or(|e| i.data.get("enabled").and_then(Value::as_bool) == Some(e))
+    };
+    let mut out = page(app.table.as_ref(), query, req, keep).await?;
+    if enabled.is_none() {
+        out.total = Some(
+            app.table
+                .counter(&caller.tenant.pk(), &count_sk(KIND))
+                .await?
+                .max(0) as u64,
+        );
+    }
+    let mut tools = Vec::with_capacity(out.items.len());
+    for i in &out.items {
+        tools.push(i.parse::<Tool>()?.to_api(&app.cipher));
+    }
+    Ok(PageOf {
+        items: tools,
+        next_cursor: out.next_cursor,
+        total: out.total,
+        limit: out.limit,
+        offset: out.offset,
+    })
+}
+
+/// Creates a tool in a tenant (also used to seed test mode). The name is
+/// claimed in the same transaction, so two tools can never share it.
+pub async fn insert(app: &App, tenant: &Tenant, body: &Map<String, Value>) -> Result<Tool> {
+    let spec = ToolSpec::parse(body, &Default::default())?;
+    let now = app.now_rfc3339();
+    let tool = spec.into_tool(app.new_id(), None, &app.cipher, now.clone(), now)?;
+    let result = app
+        .table
+        .transact(vec![
+            Write::Put(item(tenant, &tool), Condition::MustNotExist),
+            Write::Put(name_claim(tenant, &tool), Condition::MustNotExist),
+            Write::Add {
+                pk: tenant.pk(),
+                sk: count_sk(KIND),
+                delta: 1,
+            },
+        ])
+        .await;
+    match result {
+        Ok(()) => Ok(tool),
+        // The id is fresh, so the name claim is what failed.
+        Err(StoreError::ConditionFailed) => Err(name_taken(&tool.name)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /tools` (admin).
+pub async fn create(app: &App, caller: &Caller, body: &Map<String, Value>) -> Result<Value> {
+    caller.require_admin()?;
+    Ok(insert(app, &caller.tenant, body).await?.to_api(&app.cipher))
+}
+
+/// `GET /tools/{id}`.
+pub async fn get(app: &App, caller: &Caller, id: &str) -> Result<Value> {
+    Ok(load(app, &caller.tenant, id).await?.0.to_api(&app.cipher))
+}
+
+/// `PATCH /tools/{id}` (admin): top-level fields sent replace the stored ones
+/// (`config` whole, but secrets not resent are kept); a rename moves the
+/// name claim in the same transaction.
+pub async fn update(
+    app: &App,
+    caller: &Caller,
+    id: &str,
+    patch: &Map<String, Value>,
+) -> Result<Value> {
+    caller.require_admin()?;
+    let tenant = &caller.tenant;
+    let (current, version) = load(app, tenant, id).await?;
+    let spec = ToolSpec::parse(&current.merged_with(patch), &current.secret_names())?;
+    let updated = spec.into_tool(
+        current.id.clone(),
+        Some(&current),
+        &app.cipher,
+        current.created_at.clone(),
+        app.now_rfc3339(),
+    )?;
+    let mut writes = vec![Write::Put(
+        item(tenant, &updated),
+        Condition::VersionEquals(version),
+    )];
+    let renamed = updated.name != current.name;
+    if renamed {
+        writes.push(Write::Delete {
+            pk: tenant.pk(),
+            sk: tool_name_sk(&current.name),
+            condition: Condition::None,
+        });
+        writes.push(Write::Put(
+            name_claim(tenant, &updated),
+            Condition::MustNotExist,
+        ));
+    }
+    match app.table.transact(writes).await {
+        Ok(()) => Ok(updated.to_api(&app.cipher)),
+        Err(StoreError::ConditionFailed)
+            if renamed
+                && app
+                    .table
+                    .get(&tenant.pk(), &tool_name_sk(&updated.name))
+                    .await?
+                    .is_some() =>
+        {
+            Err(name_taken(&updated.name))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `DELETE /tools/{id}` (admin): the tool, its name claim and its
+/// assignments to agents.
+pub async fn delete(app: &App, caller: &Caller, id: &str) -> Result<Value> {
+    caller.require_admin()?;
+    let tenant = &caller.tenant;
+    let (tool, version) = load(app, tenant, id).await?;
+    app.table
+        .transact(vec![
+            Write::Delete {
+                pk: tenant.pk(),
+                sk: resource_sk(KIND, &tool.id),
+                condition: Condition::VersionEquals(version),
+            },
+            Write::Delete {
+                pk: tenant.pk(),
+                sk: tool_name_sk(&tool.name),
+                condition: Condition::None,
+            },
+            Write::Add {
+                pk: tenant.pk(),
+                sk: count_sk(KIND),
+                delta: -1,
+            },
+        ])
+        .await?;
+    assignments::remove_all(app, tenant, Assignable::Tool, &tool.id).await?;
+    Ok(json!({"deleted": true, "id": id}))
+}
+
+/// `POST /tools/agent/{agent_id}/assign/{tool_id}` (admin).
+pub async fn assign(app: &App, caller: &Caller, agent_id: &str, tool_id: &str) -> Result<Value> {
+    caller.require_admin()?;
+    super::agents::load(app, &caller.tenant, agent_id).await?;
+    load(app, &caller.tenant, tool_id).await?;
+    let mut v =
+        assignments::assign(app, &caller.tenant, Assignable::Tool, agent_id, tool_id).await?;
+    v["tool_id"] = json!(tool_id);
+    Ok(v)
+}
+
+/// `DELETE /tools/agent/{agent_id}/assign/{tool_id}` (admin).
+pub async fn unassign(app: &App, caller: &Caller, agent_id: &str, tool_id: &str) -> Result<Value> {
+    caller.require_admin()?;
+    super::agents::load(app, &caller.tenant, agent_id).await?;
+    let mut v =
+        assignments::unassign(app, &caller.tenant, Assignable::Tool, agent_id, tool_id).await?;
+    v["tool_id"] = json!(tool_id);
+    Ok(v)
+}
+
+/// `GET /tools/agent/{agent_id}`: every tool assigned to the agent (enabled
+/// or not), secrets masked.
+pub async fn list_for_agent(app: &App, caller: &Caller, agent_id: &str) -> Result<Vec<Value>> {
+    super::agents::load(app, &caller.tenant, agent_id).await?;
+    Ok(assigned(app, &caller.tenant, agent_id)
+        .await?
+        .iter()
+        .map(|t| t.to_api(&app.cipher))
+        .collect())
+}
+
+/// A small code tool for the test-mode sandbox.
+pub fn demo_document() -> Value {
+    json!({
+        "name": "check_opening_hours",
+        "description": "Tells whether the practice is open on a given weekday.",
+        "type": "code",
+        "parameters": {
+            "type": "object",
+            "properties": {"weekday": {"type": "string", "description": "Day of the week, e.g. Monday"}},
+            "required": ["weekday"]
+        },
+        "config": {
+            "language": "javascript",
+            "source": "const open = ['monday','tuesday','wednesday','thursday','friday'];\nconst day = String(args.weekday || '').toLowerCase();\nreturn open.includes(day) ? { open: true, hours: '08:00-17:00' } : { open: false };",
+            "timeout_ms": 1000
+        }
+    })
+}
