@@ -5,7 +5,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use switchboard::config::Backend;
 use switchboard::domain::{Mode, Tenant};
-use switchboard::services::channels::web::verify_web_session_token;
+use switchboard::services::channels::web::{sign_web_session_token, verify_web_session_token};
 use switchboard_tests::twilio::{Account, TwilioDouble};
 use switchboard_tests::{TestApp, assert_error_body, backend_tests, call, config};
 
@@ -446,6 +446,13 @@ async fn web_sessions_issue_tokens_the_relay_can_verify(backend: Backend) {
     forged.insert(10, 'x');
     assert!(verify_web_session_token(&t.app, &forged).is_err());
     assert!(verify_web_session_token(&t.app, "wst1.e30.AAAA").is_err());
+    let mut expired = claims.clone();
+    expired.exp = chrono::Utc::now().timestamp() - 1;
+    let stale = sign_web_session_token(&t.app, &expired);
+    assert!(verify_web_session_token(&t.app, &stale).is_err(), "expired");
+    expired.exp += 120;
+    let fresh = sign_web_session_token(&t.app, &expired);
+    assert_eq!(verify_web_session_token(&t.app, &fresh).unwrap(), expired);
 
     // Only web channels of the caller's tenant have sessions.
     let (_, sim) = call(

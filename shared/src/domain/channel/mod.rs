@@ -6,6 +6,9 @@
 //! ([`crate::crypto::Cipher`]); the API shows them masked; only the telephony
 //! code that talks to the carrier opens them.
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
@@ -542,131 +545,5 @@ impl ChannelSpec {
             created_at,
             updated_at,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-
-    fn parse(v: Value) -> Result<ChannelSpec, Error> {
-        ChannelSpec::parse(v.as_object().unwrap(), &BTreeSet::new())
-    }
-
-    fn fields(v: Value) -> crate::error::FieldErrors {
-        match parse(v) {
-            Err(Error::Validation(f)) => f,
-            other => panic!("expected a validation error, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn origins_are_normalised_and_checked() {
-        assert_eq!(
-            parse_origin("https://Example.com").unwrap(),
-            "https://example.com"
-        );
-        assert_eq!(
-            parse_origin("https://example.com:443/").unwrap(),
-            "https://example.com"
-        );
-        assert_eq!(
-            parse_origin("http://localhost:3000").unwrap(),
-            "http://localhost:3000"
-        );
-        for bad in [
-            "example.com",
-            "ftp://example.com",
-            "https://example.com/path",
-            "https://user@example.com",
-            "https://example.com?x=1",
-            "*",
-            "null",
-            "",
-        ] {
-            assert!(parse_origin(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn each_carrier_needs_its_credentials() {
-        let f =
-            fields(json!({"name": "T", "type": "twilio", "credentials": {"account_sid": "XX1"}}));
-        assert!(f.contains_key("credentials.account_sid"), "{f:?}");
-        assert!(f.contains_key("credentials.auth_token"), "{f:?}");
-        let f = fields(json!({"name": "E", "type": "exotel", "credentials": {}}));
-        for k in [
-            "credentials.api_key",
-            "credentials.api_token",
-            "credentials.sid",
-        ] {
-            assert!(f.contains_key(k), "{k} in {f:?}");
-        }
-        let f = fields(json!({"name": "W", "type": "web", "credentials": {"x": "y"}}));
-        assert!(f.contains_key("credentials"), "{f:?}");
-        assert!(parse(json!({"name": "S", "type": "sim"})).is_ok());
-        assert!(
-            parse(json!({"name": "T", "type": "telnyx", "credentials": {"api_key": "KEY123"}}))
-                .is_ok()
-        );
-    }
-
-    #[test]
-    fn patch_keeps_stored_credentials_unless_removed() {
-        let kept: BTreeSet<String> = ["account_sid".into(), "auth_token".into()].into();
-        let body = json!({"name": "T", "type": "twilio", "credentials": {"auth_token": "new"}});
-        assert!(ChannelSpec::parse(body.as_object().unwrap(), &kept).is_ok());
-        let body = json!({"name": "T", "type": "twilio", "credentials": {"auth_token": null}});
-        let Err(Error::Validation(f)) = ChannelSpec::parse(body.as_object().unwrap(), &kept) else {
-            panic!("removing a required credential must fail")
-        };
-        assert!(f.contains_key("credentials.auth_token"));
-    }
-
-    #[test]
-    fn every_bad_field_is_reported() {
-        let f = fields(json!({
-            "type": "web", "phone_numbers": ["+14155550100"], "default_agent_id": "nope",
-            "config": {"allowed_origins": ["not an origin"], "public": "yes", "colour": 1}
-        }));
-        for k in [
-            "name",
-            "phone_numbers",
-            "default_agent_id",
-            "config.allowed_origins.0",
-            "config.public",
-            "config.colour",
-        ] {
-            assert!(f.contains_key(k), "{k} in {f:?}");
-        }
-        let f = fields(
-            json!({"name": "S", "type": "sim", "phone_numbers": ["555", "+14155550100", "+14155550100"]}),
-        );
-        assert!(
-            f.contains_key("phone_numbers.0") && f.contains_key("phone_numbers.2"),
-            "{f:?}"
-        );
-        assert!(fields(json!({"name": "X", "type": "fax"})).contains_key("type"));
-    }
-
-    #[test]
-    fn credentials_are_sealed_and_masked() {
-        let cipher = Cipher::from_base64(&Cipher::generate_key()).unwrap();
-        let sid = "AC0123456789abcdef0123456789abcdef";
-        let spec = parse(json!({"name": "T", "type": "twilio", "credentials": {"account_sid": sid, "auth_token": "tok_secret_value"}})).unwrap();
-        let ch = spec.into_channel(
-            "i".into(),
-            &BTreeMap::new(),
-            &cipher,
-            "t".into(),
-            "t".into(),
-        );
-        assert!(ch.credentials["auth_token"].starts_with("v1:"));
-        let api = ch.to_api(&cipher);
-        assert_eq!(api["credentials"]["account_sid"], "AC0…cdef");
-        assert!(!api.to_string().contains("tok_secret_value"));
-        assert_eq!(ch.open_credentials(&cipher).unwrap()["account_sid"], sid);
     }
 }
