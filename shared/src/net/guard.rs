@@ -28,6 +28,22 @@ pub struct GuardConfig {
     pub allow_private: bool,
 }
 
+impl GuardConfig {
+    /// Reads a comma-separated allow-list (`"127.0.0.1, mock.internal, 10.0.0.0/8"`), the
+    /// form an environment variable holds; empty entries are skipped.
+    pub fn from_list(list: &str, allow_private: bool) -> GuardConfig {
+        GuardConfig {
+            allow_hosts: list
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            allow_private,
+        }
+    }
+}
+
 /// Host names that name internal services whatever they resolve to.
 const BLOCKED_NAMES: &[&str] = &[
     "localhost",
@@ -72,6 +88,10 @@ impl Guard {
                 guard.nets.push(net);
             } else if let Ok(ip) = entry.parse::<IpAddr>() {
                 guard.nets.push(IpNet::from(ip));
+            } else if entry.contains('/') || entry.contains(':') {
+                return Err(NetError::InvalidUrl(format!(
+                    "{entry} is neither a host name, an address nor a network"
+                )));
             } else {
                 guard.names.push(entry);
             }

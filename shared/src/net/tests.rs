@@ -390,3 +390,22 @@ fn bad_headers_are_refused_before_sending() {
         Err(NetError::InvalidRequest(_))
     ));
 }
+
+#[test]
+fn allow_lists_read_from_text_and_bad_entries_are_refused() {
+    let config = GuardConfig::from_list(" 127.0.0.1, mock.internal ,,10.0.0.0/8", false);
+    assert_eq!(
+        config.allow_hosts,
+        ["127.0.0.1", "mock.internal", "10.0.0.0/8"]
+    );
+    let client = GuardedClient::new(&config).unwrap();
+    assert!(client.check_url("http://mock.internal/x").is_ok());
+    assert!(client.check_url("http://10.9.8.7/").is_ok());
+    blocked(client.check_url("http://192.168.0.1/"));
+    for bad in ["10.0.0.0/33", "fe80::zz"] {
+        assert!(
+            GuardedClient::new(&GuardConfig::from_list(bad, false)).is_err(),
+            "{bad}"
+        );
+    }
+}

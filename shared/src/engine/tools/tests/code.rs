@@ -230,3 +230,37 @@ async fn a_string_that_outgrows_quickjs_is_a_clear_error() {
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn a_code_tool_runs_through_the_local_runner_with_checked_arguments() {
+    use crate::engine::tools::{LocalToolRunner, ToolDefinition, ToolRunner};
+    use crate::net::{GuardConfig, GuardedClient};
+    let tool = ToolDefinition::parse(&json!({
+        "name": "quote_price",
+        "description": "Prices an order",
+        "type": "code",
+        "parameters": {
+            "type": "object",
+            "properties": {"qty": {"type": "integer", "minimum": 1}, "unit": {"type": "number"}},
+            "required": ["qty", "unit"]
+        },
+        "config": {"source": "function main({ qty, unit }) { console.log('pricing', qty); return { total: qty * unit } }"}
+    }))
+    .unwrap();
+    let runner = LocalToolRunner::new([tool], GuardedClient::new(&GuardConfig::default()).unwrap());
+    let out = runner
+        .call("quote_price", json!({"qty": 3, "unit": 2.5}))
+        .await
+        .unwrap();
+    assert_eq!(out.output, json!({"total": 7.5}));
+    assert_eq!(out.logs, ["pricing 3"]);
+    let err = runner
+        .call("quote_price", json!({"qty": 0}))
+        .await
+        .unwrap_err();
+    let ToolError::InvalidArguments(fields) = err else {
+        panic!("{err:?}")
+    };
+    assert!(fields.contains_key("input.qty"));
+    assert_eq!(fields["input.unit"], "is required");
+}
