@@ -6,6 +6,7 @@ pub mod app;
 pub mod config;
 pub mod crypto;
 pub mod domain;
+pub mod engine;
 pub mod error;
 pub mod services;
 pub mod store;

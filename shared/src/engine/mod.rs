@@ -1,0 +1,3 @@
+//! The conversation engine: the parts that run a conversation.
+
+pub mod knowledge;
