@@ -50,11 +50,16 @@ struct Words {
 
 impl Words {
     fn new(rng: &mut StdRng) -> Words {
-        let syllables = ["ka", "lo", "mi", "ren", "tas", "vo", "pel", "dun", "shi", "ar", "bex", "qui", "zor", "fen", "ul"];
+        let syllables = [
+            "ka", "lo", "mi", "ren", "tas", "vo", "pel", "dun", "shi", "ar", "bex", "qui", "zor",
+            "fen", "ul",
+        ];
         let vocabulary = (0..20_000)
             .map(|_| {
                 let n = rng.gen_range(1..=4);
-                (0..n).map(|_| syllables[rng.gen_range(0..syllables.len())]).collect::<String>()
+                (0..n)
+                    .map(|_| syllables[rng.gen_range(0..syllables.len())])
+                    .collect::<String>()
             })
             .collect();
         Words { vocabulary }
@@ -68,7 +73,10 @@ impl Words {
     }
 
     fn text(&self, rng: &mut StdRng, words: usize) -> String {
-        (0..words).map(|_| self.draw(rng)).collect::<Vec<_>>().join(" ")
+        (0..words)
+            .map(|_| self.draw(rng))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
@@ -116,7 +124,9 @@ fn query_latency(total: usize) {
             .zip(decoded)
             .map(|(c, vector)| IndexedChunk { vector, ..c })
             .collect();
-        index.add_document(&format!("doc{d}"), &chunks).expect("add");
+        index
+            .add_document(&format!("doc{d}"), &chunks)
+            .expect("add");
     }
     println!(
         "index: {} chunks in {} documents built in {:.1} s (incl. text generation); vector blobs {:.1} MB, decoded in {:.0} ms",
@@ -161,22 +171,56 @@ fn query_latency(total: usize) {
     }
     let t = Instant::now();
     index.remove_document("doc1");
-    println!("remove one document (compaction): {:.0} ms", ms(t.elapsed()));
+    println!(
+        "remove one document (compaction): {:.0} ms",
+        ms(t.elapsed())
+    );
 }
 
 fn model_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os(MODEL_DIR_ENV).map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../.switchboard/models/all-MiniLM-L6-v2")
-    });
+    let dir = std::env::var_os(MODEL_DIR_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../.switchboard/models/all-MiniLM-L6-v2")
+        });
     dir.is_dir().then_some(dir)
 }
 
 /// English-like pages: each a heading and paragraphs of varied sentences.
 fn pdf_pages(pages: usize, rng: &mut StdRng) -> Vec<Vec<String>> {
-    let subjects = ["The workshop", "Our team", "Every customer", "The warranty", "A service plan", "The shop", "Each bike", "The rental fleet"];
-    let verbs = ["covers", "includes", "requires", "offers", "checks", "replaces", "explains", "supports"];
-    let objects = ["brake pads and cables", "a full safety inspection", "wheel truing and tension", "battery health reports", "free collection within three miles", "the original receipt", "hydraulic brake bleeding", "seasonal maintenance"];
-    let tails = ["before the end of the month", "at no extra cost", "for the first two years", "when the bike is booked in", "on weekdays only", "unless the part is worn", "within five working days", "for members of the club"];
+    let subjects = [
+        "The workshop",
+        "Our team",
+        "Every customer",
+        "The warranty",
+        "A service plan",
+        "The shop",
+        "Each bike",
+        "The rental fleet",
+    ];
+    let verbs = [
+        "covers", "includes", "requires", "offers", "checks", "replaces", "explains", "supports",
+    ];
+    let objects = [
+        "brake pads and cables",
+        "a full safety inspection",
+        "wheel truing and tension",
+        "battery health reports",
+        "free collection within three miles",
+        "the original receipt",
+        "hydraulic brake bleeding",
+        "seasonal maintenance",
+    ];
+    let tails = [
+        "before the end of the month",
+        "at no extra cost",
+        "for the first two years",
+        "when the bike is booked in",
+        "on weekdays only",
+        "unless the part is worn",
+        "within five working days",
+        "for members of the club",
+    ];
     (0..pages)
         .map(|p| {
             let mut page = vec![format!("Section {} Service Notes", p + 1)];
@@ -206,7 +250,11 @@ async fn pdf_ingest(pages: usize) {
     let t = Instant::now();
     let embedder = offline_embedder(model_dir().as_deref());
     let load = t.elapsed();
-    println!("embedder: {} (loaded in {:.2} s)", embedder.name(), load.as_secs_f64());
+    println!(
+        "embedder: {} (loaded in {:.2} s)",
+        embedder.name(),
+        load.as_secs_f64()
+    );
 
     let started = Instant::now();
     let document = extract(&pdf, "application/pdf", Some("manual.pdf")).expect("extract");
@@ -220,11 +268,19 @@ async fn pdf_ingest(pages: usize) {
     let indexed: Vec<IndexedChunk> = chunks
         .iter()
         .zip(vectors)
-        .map(|(c, vector)| IndexedChunk { chunk_id: format!("manual#{}", c.index), text: c.text.clone(), vector })
+        .map(|(c, vector)| IndexedChunk {
+            chunk_id: format!("manual#{}", c.index),
+            text: c.text.clone(),
+            vector,
+        })
         .collect();
     index.add_document("manual", &indexed).expect("index");
     let total = started.elapsed();
-    let words: usize = document.blocks.iter().map(|b| b.text.split_whitespace().count()).sum();
+    let words: usize = document
+        .blocks
+        .iter()
+        .map(|b| b.text.split_whitespace().count())
+        .sum();
     println!(
         "ingest {pages}-page PDF ({:.0} KB, {words} words, {} chunks, {} est. tokens): extract {:.2} s, chunk {:.3} s, embed {:.2} s, total {:.2} s",
         pdf.len() as f64 / 1e3,

@@ -30,7 +30,13 @@ pub fn pdf_from_pages(pages: &[Vec<String>]) -> Vec<u8> {
         ];
         for paragraph in paragraphs {
             for line in wrap(paragraph) {
-                ops.push(Operation::new("Tj", vec![Object::String(win_ansi(&line), lopdf::StringFormat::Literal)]));
+                ops.push(Operation::new(
+                    "Tj",
+                    vec![Object::String(
+                        win_ansi(&line),
+                        lopdf::StringFormat::Literal,
+                    )],
+                ));
                 ops.push(Operation::new("T*", vec![]));
             }
             ops.push(Operation::new("T*", vec![]));
@@ -85,5 +91,7 @@ fn wrap(paragraph: &str) -> Vec<String> {
 /// WinAnsiEncoding agrees with Latin-1 for the characters our texts use
 /// (£, é, ...); anything else becomes `?`.
 fn win_ansi(text: &str) -> Vec<u8> {
-    text.chars().map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?')).collect()
+    text.chars()
+        .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+        .collect()
 }

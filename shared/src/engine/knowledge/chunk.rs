@@ -24,6 +24,10 @@ pub struct ChunkOptions {
     /// Whole sentences of about this size repeat at the start of the next
     /// chunk of the same section.
     pub overlap_tokens: usize,
+    /// Table rows (each self-contained: `plan: Pro; price: $49`) are packed
+    /// into smaller chunks of about this size, so a question about one row
+    /// is not diluted by many others.
+    pub table_target_tokens: usize,
 }
 
 impl Default for ChunkOptions {
@@ -32,6 +36,7 @@ impl Default for ChunkOptions {
             target_tokens: 300,
             max_tokens: 450,
             overlap_tokens: 50,
+            table_target_tokens: 300,
         }
     }
 }
@@ -65,6 +70,8 @@ struct Unit {
     char_end: usize,
     /// Running text may overlap into the next chunk; rows and items do not.
     prose: bool,
+    /// A table row (packed to the smaller table target).
+    table_row: bool,
 }
 
 /// Cuts a document into chunks with [`ChunkOptions::default`].
@@ -111,6 +118,7 @@ pub fn chunk_with(document: &ExtractedDocument, options: &ChunkOptions) -> Vec<C
                         char_start: start,
                         char_end: start + trimmed.chars().count(),
                         prose: true,
+                        table_row: false,
                     });
                 }
             }
@@ -121,6 +129,7 @@ pub fn chunk_with(document: &ExtractedDocument, options: &ChunkOptions) -> Vec<C
                 char_start: offset,
                 char_end: offset + block_chars,
                 prose: false,
+                table_row: matches!(block.kind, BlockKind::TableRow { .. }),
             }),
         }
         offset += block_chars + 1;
@@ -160,8 +169,16 @@ impl<'o> Packer<'o> {
             return;
         }
         let new_block = self.current.last().is_some_and(|u| u.block != unit.block);
+        let target = if unit.table_row {
+            self.options
+                .table_target_tokens
+                .min(self.options.target_tokens)
+        } else {
+            self.options.target_tokens
+        };
         let full = self.current_tokens + unit.tokens > max
-            || (self.current_tokens >= self.options.target_tokens && new_block);
+            || (self.current_tokens >= target && new_block)
+            || (unit.table_row && self.current_tokens + unit.tokens > target);
         if full && !self.current.is_empty() {
             self.emit();
             self.start_with_overlap(unit.tokens);
@@ -205,7 +222,11 @@ impl<'o> Packer<'o> {
         let mut body = String::new();
         for (i, unit) in units.iter().enumerate() {
             if i > 0 {
-                body.push(if units[i - 1].block == unit.block { ' ' } else { '\n' });
+                body.push(if units[i - 1].block == unit.block {
+                    ' '
+                } else {
+                    '\n'
+                });
             }
             body.push_str(&unit.text);
         }
@@ -247,6 +268,7 @@ fn split_long(unit: Unit, max: usize) -> Vec<Unit> {
                 char_start: unit.char_start + start.unwrap_or(position),
                 char_end: unit.char_start + end,
                 prose: unit.prose,
+                table_row: unit.table_row,
             });
             text.clear();
             tokens = 0;
@@ -272,6 +294,7 @@ fn split_long(unit: Unit, max: usize) -> Vec<Unit> {
             char_start: unit.char_start + start.unwrap_or(0),
             char_end: unit.char_start + end,
             prose: unit.prose,
+            table_row: unit.table_row,
         });
     }
     pieces

@@ -19,7 +19,8 @@ static IMAGE: LazyLock<Regex> = LazyLock::new(|| pattern(r"!\[[^\]]*\]\([^)]*\)"
 static LINK: LazyLock<Regex> = LazyLock::new(|| pattern(r"\[([^\]]+)\]\([^)]*\)"));
 static URL: LazyLock<Regex> = LazyLock::new(|| pattern(r"(?i)\b(https?://|www\.)\S+"));
 static TABLE_RULE: LazyLock<Regex> = LazyLock::new(|| pattern(r"^\|?[\s:|-]*-{2,}[\s:|-]*$"));
-static BULLET: LazyLock<Regex> = LazyLock::new(|| pattern(r"^(?:>\s*)*(?:[-*+•]\s+|\d{1,3}[.)]\s+)?"));
+static BULLET: LazyLock<Regex> =
+    LazyLock::new(|| pattern(r"^(?:>\s*)*(?:[-*+•]\s+|\d{1,3}[.)]\s+)?"));
 static EMPHASIS: LazyLock<Regex> = LazyLock::new(|| pattern(r"\*+|`+|~~|\b_+|_+\b"));
 static EMOJI: LazyLock<Regex> = LazyLock::new(|| {
     pattern(r"[\p{Extended_Pictographic}\p{Regional_Indicator}\x{FE0F}\x{200D}\x{20E3}]")
@@ -102,7 +103,10 @@ mod tests {
             "# Pricing > Plans\n**Pro** costs *$49* a month 🎉 (see [our page](https://acme.test/pricing)). \
              Visit https://acme.test for more. Third sentence here.",
         );
-        assert_eq!(spoken, "Pro costs $49 a month (see our page). Visit for more.");
+        assert_eq!(
+            spoken,
+            "Pro costs $49 a month (see our page). Visit for more."
+        );
     }
 
     #[test]
@@ -113,13 +117,21 @@ mod tests {
 
     #[test]
     fn list_items_are_sentences_and_two_are_kept() {
-        let spoken = speakable("- Monday to Friday 9:00 to 17:30\n- Saturday 10:00 to 14:00\n- Sunday closed");
-        assert_eq!(spoken, "Monday to Friday 9:00 to 17:30. Saturday 10:00 to 14:00.");
+        let spoken = speakable(
+            "- Monday to Friday 9:00 to 17:30\n- Saturday 10:00 to 14:00\n- Sunday closed",
+        );
+        assert_eq!(
+            spoken,
+            "Monday to Friday 9:00 to 17:30. Saturday 10:00 to 14:00."
+        );
     }
 
     #[test]
     fn html_tags_are_dropped_and_a_lone_heading_is_spoken() {
-        assert_eq!(speakable("<p>We open at <b>9.30</b>.</p>"), "We open at 9.30.");
+        assert_eq!(
+            speakable("<p>We open at <b>9.30</b>.</p>"),
+            "We open at 9.30."
+        );
         assert_eq!(speakable("## Opening hours"), "Opening hours.");
         assert_eq!(speakable("plan: Pro; price: $49"), "plan: Pro; price: $49.");
     }

@@ -5,11 +5,13 @@ use unicode_segmentation::UnicodeSegmentation;
 
 /// English function words that carry no meaning for retrieval.
 const STOPWORDS: &[&str] = &[
-    "a", "about", "an", "and", "are", "as", "at", "be", "been", "but", "by", "can", "could", "did",
-    "do", "does", "for", "from", "had", "has", "have", "how", "i", "if", "in", "into", "is", "it",
-    "its", "me", "my", "of", "on", "or", "our", "so", "than", "that", "the", "their", "them",
-    "then", "there", "these", "they", "this", "to", "us", "was", "we", "were", "what", "when",
-    "where", "which", "who", "why", "will", "with", "would", "you", "your",
+    "a", "about", "also", "am", "an", "and", "any", "are", "as", "at", "be", "been", "being",
+    "but", "by", "can", "could", "did", "do", "does", "for", "from", "had", "has", "have", "he",
+    "her", "hers", "him", "his", "how", "i", "if", "in", "into", "is", "it", "its", "just", "many",
+    "may", "me", "might", "much", "must", "my", "of", "on", "or", "our", "shall", "she", "should",
+    "so", "some", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this",
+    "those", "to", "too", "us", "very", "was", "we", "were", "what", "when", "where", "which",
+    "who", "why", "will", "with", "would", "you", "your",
 ];
 
 /// The search terms of `text`: Unicode words (UAX #29), lowercased, stopwords
@@ -45,7 +47,11 @@ fn stem(word: String) -> String {
     match stem.strip_suffix("es") {
         Some(base) if base.len() >= 3 => stem = base,
         _ => {
-            if stem.ends_with('s') && !stem.ends_with("ss") && !stem.ends_with("us") && !stem.ends_with("is") {
+            if stem.ends_with('s')
+                && !stem.ends_with("ss")
+                && !stem.ends_with("us")
+                && !stem.ends_with("is")
+            {
                 stem = &stem[..stem.len() - 1];
             }
         }
@@ -92,12 +98,22 @@ mod tests {
             terms("What are the Prices of your POLICIES and classes?"),
             vec!["pric", "policy", "class"]
         );
-        assert_eq!(terms("Open 9:30 to 17:00, $49"), vec!["open", "9", "30", "17", "00", "49"]);
+        assert_eq!(
+            terms("Open 9:30 to 17:00, $49"),
+            vec!["open", "9", "30", "17", "00", "49"]
+        );
     }
 
     #[test]
     fn singular_and_plural_share_a_stem() {
-        for (a, b) in [("price", "prices"), ("class", "classes"), ("course", "courses"), ("day", "days"), ("use", "uses"), ("box", "boxes")] {
+        for (a, b) in [
+            ("price", "prices"),
+            ("class", "classes"),
+            ("course", "courses"),
+            ("day", "days"),
+            ("use", "uses"),
+            ("box", "boxes"),
+        ] {
             assert_eq!(terms(a), terms(b), "{a} / {b}");
         }
         assert_eq!(terms("business"), vec!["business"]);

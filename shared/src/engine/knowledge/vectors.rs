@@ -77,7 +77,11 @@ impl VectorFile {
         if !self.chunk_ids.is_empty() && self.chunk_ids.len() != self.vectors.len() {
             return Err(VectorFileError::Invalid("one chunk id per vector"));
         }
-        if self.chunk_ids.iter().any(|id| id.len() > usize::from(u16::MAX)) {
+        if self
+            .chunk_ids
+            .iter()
+            .any(|id| id.len() > usize::from(u16::MAX))
+        {
             return Err(VectorFileError::Invalid("chunk id too long"));
         }
         let count = u32::try_from(self.vectors.len())
@@ -147,7 +151,9 @@ impl VectorFile {
         }
         .ok_or(VectorFileError::Truncated)?;
         // Refuse sizes the input cannot hold before allocating for them.
-        if count.saturating_mul(per_vector) > bytes.len() || id_count.saturating_mul(2) > bytes.len() {
+        if count.saturating_mul(per_vector) > bytes.len()
+            || id_count.saturating_mul(2) > bytes.len()
+        {
             return Err(VectorFileError::Truncated);
         }
         let mut chunk_ids = Vec::with_capacity(id_count);
@@ -167,7 +173,10 @@ impl VectorFile {
                     .collect(),
                 VectorEncoding::I8 => {
                     let scale = f32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]);
-                    raw[4..].iter().map(|b| f32::from(*b as i8) * scale).collect()
+                    raw[4..]
+                        .iter()
+                        .map(|b| f32::from(*b as i8) * scale)
+                        .collect()
                 }
             };
             vectors.push(vector);
@@ -229,7 +238,10 @@ struct Input<'a> {
 impl<'a> Input<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], VectorFileError> {
         let end = self.at.checked_add(n).ok_or(VectorFileError::Truncated)?;
-        let slice = self.bytes.get(self.at..end).ok_or(VectorFileError::Truncated)?;
+        let slice = self
+            .bytes
+            .get(self.at..end)
+            .ok_or(VectorFileError::Truncated)?;
         self.at = end;
         Ok(slice)
     }
@@ -280,10 +292,16 @@ mod tests {
     fn damaged_files_are_errors_not_panics() {
         let bytes = encode_vectors(&sample()).unwrap();
         assert_eq!(decode_vectors(b"nope"), Err(VectorFileError::BadMagic));
-        assert_eq!(decode_vectors(&bytes[..bytes.len() - 1]), Err(VectorFileError::Truncated));
+        assert_eq!(
+            decode_vectors(&bytes[..bytes.len() - 1]),
+            Err(VectorFileError::Truncated)
+        );
         let mut newer = bytes.clone();
         newer[4] = 9;
-        assert_eq!(decode_vectors(&newer), Err(VectorFileError::UnsupportedVersion(9)));
+        assert_eq!(
+            decode_vectors(&newer),
+            Err(VectorFileError::UnsupportedVersion(9))
+        );
         // A header claiming a huge count does not allocate for it.
         let mut huge = bytes.clone();
         huge[12..16].copy_from_slice(&u32::MAX.to_le_bytes());

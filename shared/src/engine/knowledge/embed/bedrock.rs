@@ -114,7 +114,11 @@ impl BedrockTitanEmbedder {
         let model = self.model_id.replace(':', "%3A");
         let url = format!("{}/model/{model}/invoke", self.endpoint);
         let request = self.signed_request(&url, body).await?;
-        let response = self.client.execute(request).await.map_err(transport_error)?;
+        let response = self
+            .client
+            .execute(request)
+            .await
+            .map_err(transport_error)?;
         let status = response.status();
         let text = response.text().await.map_err(transport_error)?;
         if !status.is_success() {
@@ -134,7 +138,11 @@ impl BedrockTitanEmbedder {
         Ok(vector)
     }
 
-    async fn signed_request(&self, url: &str, body: Vec<u8>) -> Result<reqwest::Request, EmbedError> {
+    async fn signed_request(
+        &self,
+        url: &str,
+        body: Vec<u8>,
+    ) -> Result<reqwest::Request, EmbedError> {
         let credentials = self
             .credentials
             .provide_credentials()
@@ -150,7 +158,10 @@ impl BedrockTitanEmbedder {
             .build()
             .map_err(|e| EmbedError::Unavailable(format!("signing: {e}")))?
             .into();
-        let headers = [("content-type", "application/json"), ("accept", "application/json")];
+        let headers = [
+            ("content-type", "application/json"),
+            ("accept", "application/json"),
+        ];
         let signable = SignableRequest::new(
             "POST",
             url,

@@ -40,7 +40,9 @@ struct Inner {
 
 impl std::fmt::Debug for OfflineEmbedder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OfflineEmbedder").field("name", &self.name).finish()
+        f.debug_struct("OfflineEmbedder")
+            .field("name", &self.name)
+            .finish()
     }
 }
 
@@ -147,9 +149,21 @@ impl Inner {
             let types = ids.zeros_like().map_err(run)?;
             let hidden = self.model.forward(&ids, &types, Some(&mask)).map_err(run)?;
             // Mean over the real tokens.
-            let mask = mask.to_dtype(DType::F32).map_err(run)?.unsqueeze(2).map_err(run)?;
-            let summed = hidden.broadcast_mul(&mask).map_err(run)?.sum(1).map_err(run)?;
-            let counts = mask.sum(1).map_err(run)?.clamp(1e-9, f32::MAX).map_err(run)?;
+            let mask = mask
+                .to_dtype(DType::F32)
+                .map_err(run)?
+                .unsqueeze(2)
+                .map_err(run)?;
+            let summed = hidden
+                .broadcast_mul(&mask)
+                .map_err(run)?
+                .sum(1)
+                .map_err(run)?;
+            let counts = mask
+                .sum(1)
+                .map_err(run)?
+                .clamp(1e-9, f32::MAX)
+                .map_err(run)?;
             let pooled = summed.broadcast_div(&counts).map_err(run)?;
             let rows: Vec<Vec<f32>> = pooled.to_vec2().map_err(run)?;
             for (&i, mut vector) in batch.iter().zip(rows) {

@@ -79,7 +79,9 @@ pub fn offline_embedder(model_dir: Option<&Path>) -> Arc<dyn Embedder> {
         #[cfg(feature = "local-embedder")]
         match OfflineEmbedder::load(dir) {
             Ok(model) => return Arc::new(model),
-            Err(err) => tracing::warn!(dir = %dir.display(), error = %err, "offline embedding model not loaded; using the lexical fallback"),
+            Err(err) => {
+                tracing::warn!(dir = %dir.display(), error = %err, "offline embedding model not loaded; using the lexical fallback")
+            }
         }
         #[cfg(not(feature = "local-embedder"))]
         tracing::warn!(dir = %dir.display(), "built without the local-embedder feature; using the lexical fallback");

@@ -50,7 +50,11 @@ struct Paragraph {
 
 impl Paragraph {
     fn kind(&self) -> BlockKind {
-        let style = self.style.as_deref().unwrap_or_default().to_ascii_lowercase();
+        let style = self
+            .style
+            .as_deref()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         if style == "title" {
             return BlockKind::Heading(1);
         }

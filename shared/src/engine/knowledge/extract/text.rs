@@ -109,7 +109,11 @@ pub(super) fn markdown_blocks(text: &str) -> Vec<Block> {
                 flush(&mut buffer, kind, &mut blocks);
             }
             Event::End(TagEnd::Heading(level)) => {
-                flush(&mut buffer, BlockKind::Heading(heading_level(level)), &mut blocks);
+                flush(
+                    &mut buffer,
+                    BlockKind::Heading(heading_level(level)),
+                    &mut blocks,
+                );
             }
             Event::Start(Tag::Item) => {
                 let kind = paragraph_or_item(item_depth);

@@ -9,7 +9,11 @@ fn one_hot(dims: usize, i: usize) -> Vec<f32> {
 }
 
 fn chunk(id: &str, text: &str, vector: Vec<f32>) -> IndexedChunk {
-    IndexedChunk { chunk_id: id.into(), text: text.into(), vector }
+    IndexedChunk {
+        chunk_id: id.into(),
+        text: text.into(),
+        vector,
+    }
 }
 
 fn sample() -> KnowledgeIndex {
@@ -24,7 +28,14 @@ fn sample() -> KnowledgeIndex {
         )
         .unwrap();
     index
-        .add_document("hours", &[chunk("h1", "We are open Monday to Friday from 9 to 5.", one_hot(4, 2))])
+        .add_document(
+            "hours",
+            &[chunk(
+                "h1",
+                "We are open Monday to Friday from 9 to 5.",
+                one_hot(4, 2),
+            )],
+        )
         .unwrap();
     index
 }
@@ -47,7 +58,7 @@ fn both_rankings_agreeing_wins_the_fusion() {
     let hits = index.search("team plan", Some(&one_hot(4, 1)), None, 3);
     assert_eq!(hits[0].chunk_id, "p2");
     assert!(hits[0].score > hits[1].score);
-    assert!((hits[0].score - 2.0 / 61.0).abs() < 1e-6);
+    assert!((hits[0].score - (1.0 + LEXICAL_WEIGHT) / 61.0).abs() < 1e-6);
 }
 
 #[test]
@@ -70,9 +81,14 @@ fn removing_and_replacing_documents() {
     assert!(index.search("plan costs", None, None, 5).is_empty());
     let hits = index.search("monday", Some(&one_hot(4, 2)), None, 5);
     assert_eq!(hits.len(), 1);
-    assert_eq!((hits[0].chunk_id.as_str(), hits[0].doc_id.as_str()), ("h1", "hours"));
+    assert_eq!(
+        (hits[0].chunk_id.as_str(), hits[0].doc_id.as_str()),
+        ("h1", "hours")
+    );
     // Adding a document again replaces it.
-    index.add_document("hours", &[chunk("h2", "Closed on Sundays.", one_hot(4, 3))]).unwrap();
+    index
+        .add_document("hours", &[chunk("h2", "Closed on Sundays.", one_hot(4, 3))])
+        .unwrap();
     assert_eq!(index.len(), 1);
     assert_eq!(index.search("sundays", None, None, 5)[0].chunk_id, "h2");
 }
@@ -80,8 +96,17 @@ fn removing_and_replacing_documents() {
 #[test]
 fn wrong_dimensions_are_refused_and_change_nothing() {
     let mut index = sample();
-    let err = index.add_document("hours", &[chunk("x", "text", vec![1.0; 3])]).unwrap_err();
-    assert_eq!(err, IndexError::Dimensions { chunk_id: "x".into(), expected: 4, got: 3 });
+    let err = index
+        .add_document("hours", &[chunk("x", "text", vec![1.0; 3])])
+        .unwrap_err();
+    assert_eq!(
+        err,
+        IndexError::Dimensions {
+            chunk_id: "x".into(),
+            expected: 4,
+            got: 3
+        }
+    );
     assert_eq!(index.len(), 3);
 }
 
@@ -91,13 +116,21 @@ fn top_k_and_empty_queries() {
     assert!(index.search("plan", None, None, 0).is_empty());
     assert_eq!(index.search("plan month", None, None, 1).len(), 1);
     assert!(index.search("the of and", None, None, 3).is_empty());
-    assert!(KnowledgeIndex::new(4).search("plan", Some(&one_hot(4, 0)), None, 3).is_empty());
+    assert!(
+        KnowledgeIndex::new(4)
+            .search("plan", Some(&one_hot(4, 0)), None, 3)
+            .is_empty()
+    );
 }
 
 #[test]
 fn dot_product_matches_the_plain_sum() {
     let a: Vec<i8> = (0..389).map(|i| (i % 255 - 127) as i8).collect();
     let b: Vec<i8> = (0..389).map(|i| (127 - i % 200) as i8).collect();
-    let plain: i32 = a.iter().zip(&b).map(|(x, y)| i32::from(*x) * i32::from(*y)).sum();
+    let plain: i32 = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| i32::from(*x) * i32::from(*y))
+        .sum();
     assert_eq!(dot_i8(&a, &b), plain);
 }
