@@ -7,6 +7,8 @@ pub mod channels;
 pub mod flows;
 pub mod http;
 pub mod identity;
+pub mod ingest_worker;
+pub mod knowledge;
 pub mod lambda;
 pub mod telemetry;
 pub mod tools;
@@ -24,6 +26,7 @@ pub fn all_groups(app: &Arc<App>) -> Vec<Router<Arc<App>>> {
         flows::router(app),
         tools::router(app),
         channels::router(app),
+        knowledge::router(app),
     ]
 }
 

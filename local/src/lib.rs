@@ -18,6 +18,8 @@ use switchboard::{App, Config};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+mod workers;
+
 /// A built, bound, not yet running server.
 pub struct Application {
     app: Arc<App>,
@@ -81,7 +83,22 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let sweeper = tokio::spawn(sweep_expired(self.app.clone(), stop_rx));
+        let sweeper = tokio::spawn(sweep_expired(self.app.clone(), stop_rx.clone()));
+        // The queue workers, fed as SQS event sources feed the functions.
+        let ingest = tokio::spawn(workers::drive(
+            self.app.clone(),
+            "ingest",
+            stop_rx.clone(),
+            |app, body| async move {
+                switchboard_functions::ingest_worker::handle_message(&app, &body).await
+            },
+        ));
+        let events = tokio::spawn(workers::drive(
+            self.app.clone(),
+            "events",
+            stop_rx,
+            workers::log_event,
+        ));
         let router = router(self.app.clone());
         // The peer address feeds per-client limits (public web sessions).
         let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
@@ -89,7 +106,7 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await?;
         let _ = stop_tx.send(true);
-        let _ = sweeper.await;
+        let _ = tokio::join!(sweeper, ingest, events);
         Ok(())
     }
 

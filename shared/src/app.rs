@@ -7,9 +7,13 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
 
-use crate::config::{Backend, Config, QUEUE_NAMES};
+use crate::config::{Backend, Config, EmbedderChoice, QUEUE_NAMES};
 use crate::crypto::Cipher;
+use crate::domain::Mode;
+use crate::engine::knowledge::{BedrockTitanEmbedder, Embedder, OpenAiEmbedder, offline_embedder};
 use crate::error::Error;
+use crate::net::{GuardConfig, GuardedClient};
+use crate::services::knowledge::KnowledgeCache;
 use crate::store::embedded::{Database, DeadLetter, EmbeddedQueue, EmbeddedTable, FolderBlobs};
 use crate::store::{Blobs, Queue, Table};
 
@@ -64,6 +68,15 @@ pub struct App {
     pub embedded: Option<EmbeddedParts>,
     /// Test-mode tenants already seeded by this process (saves a read per request).
     pub(crate) seeded: Mutex<HashSet<String>>,
+    /// The one outbound client for tools, ingest-url and webhooks (SSRF rules).
+    pub net: GuardedClient,
+    /// Each tenant's search index, kept warm between requests.
+    pub knowledge: KnowledgeCache,
+    /// The embedder of live tenants, built on first use.
+    embedder: tokio::sync::OnceCell<Arc<dyn Embedder>>,
+    /// The offline embedder (test mode always uses it), loaded on first use so
+    /// a function's cold start never pays for reading the model.
+    offline_embedder: tokio::sync::OnceCell<Arc<dyn Embedder>>,
 }
 
 impl App {
@@ -111,6 +124,10 @@ impl App {
             clock: Arc::new(SystemClock),
             embedded: Some(EmbeddedParts { db, table, blobs }),
             seeded: Mutex::new(HashSet::new()),
+            net: outbound_client(&config)?,
+            knowledge: KnowledgeCache::default(),
+            embedder: tokio::sync::OnceCell::new(),
+            offline_embedder: tokio::sync::OnceCell::new(),
             config,
         })
     }
@@ -140,8 +157,63 @@ impl App {
             clock: Arc::new(SystemClock),
             embedded: None,
             seeded: Mutex::new(HashSet::new()),
+            net: outbound_client(&config)?,
+            knowledge: KnowledgeCache::default(),
+            embedder: tokio::sync::OnceCell::new(),
+            offline_embedder: tokio::sync::OnceCell::new(),
             config,
         })
+    }
+
+    /// The guarded outbound HTTP client.
+    pub fn guarded_client(&self) -> &GuardedClient {
+        &self.net
+    }
+
+    /// The embedder for a tenant's mode: test mode always embeds offline
+    /// (nothing leaves the machine); live mode uses the configured one.
+    pub async fn embedder_for(&self, mode: Mode) -> Result<Arc<dyn Embedder>, Error> {
+        let offline = || async {
+            let dir = self.config.embedding_model_dir();
+            tokio::task::spawn_blocking(move || offline_embedder(dir.as_deref()))
+                .await
+                .map_err(|e| Error::Internal(format!("loading the embedder: {e}")))
+        };
+        if mode == Mode::Test || self.config.embedder == EmbedderChoice::Offline {
+            return self
+                .offline_embedder
+                .get_or_try_init(offline)
+                .await
+                .cloned();
+        }
+        self.embedder
+            .get_or_try_init(|| async {
+                let e: Arc<dyn Embedder> = match &self.config.embedder {
+                    EmbedderChoice::Offline => unreachable!("handled above"),
+                    EmbedderChoice::OpenAi {
+                        base_url,
+                        api_key,
+                        model,
+                        dimensions,
+                    } => Arc::new(OpenAiEmbedder::new(
+                        base_url,
+                        api_key.clone(),
+                        model.clone(),
+                        *dimensions,
+                    )?),
+                    EmbedderChoice::Bedrock { model, dimensions } => {
+                        let sdk = crate::store::aws::sdk_config(None).await;
+                        Arc::new(BedrockTitanEmbedder::from_sdk_config(
+                            &sdk,
+                            model.clone(),
+                            *dimensions,
+                        )?)
+                    }
+                };
+                Ok::<_, Error>(e)
+            })
+            .await
+            .cloned()
     }
 
     /// A queue by name; every name in [`QUEUE_NAMES`] exists.
@@ -165,6 +237,12 @@ impl App {
     pub fn new_id(&self) -> String {
         uuid::Uuid::now_v7().to_string()
     }
+}
+
+/// The outbound client with the configured allow-list.
+fn outbound_client(config: &Config) -> Result<GuardedClient, Error> {
+    let guard = GuardConfig::from_list(&config.outbound_allow, config.outbound_allow_private);
+    GuardedClient::new(&guard).map_err(|e| Error::Internal(format!("outbound client: {e}")))
 }
 
 /// The embedded install's keys: from the environment, else from

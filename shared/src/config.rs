@@ -52,6 +52,45 @@ pub struct Config {
     /// Base URL of Twilio's REST API (`SWITCHBOARD_TWILIO_API_BASE`, default
     /// `https://api.twilio.com`); tests point it at a local double.
     pub twilio_api_base: String,
+    /// Hosts, IPs or networks outbound requests (tools, ingest-url, webhooks)
+    /// may reach even though they are private (`SWITCHBOARD_OUTBOUND_ALLOW`,
+    /// comma separated; development and tests only).
+    pub outbound_allow: String,
+    /// Allow every private address (`SWITCHBOARD_OUTBOUND_ALLOW_PRIVATE=true`;
+    /// never in production).
+    pub outbound_allow_private: bool,
+    /// The embedder of live tenants (`SWITCHBOARD_EMBEDDER`).
+    pub embedder: EmbedderChoice,
+    /// `SWITCHBOARD_EMBEDDING_MODEL_DIR`: the offline model's directory.
+    pub embedding_model_dir: Option<PathBuf>,
+}
+
+/// Which embedder turns live tenants' knowledge into vectors.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EmbedderChoice {
+    /// In-process, no network (`offline`, the default): the MiniLM model when
+    /// its files are present, else the lexical fallback.
+    Offline,
+    /// An OpenAI-compatible `/v1/embeddings` endpoint (`openai`):
+    /// `SWITCHBOARD_EMBEDDINGS_URL`, `_API_KEY`, `_MODEL`, `_DIMENSIONS`.
+    OpenAi {
+        /// Base URL without `/v1`.
+        base_url: String,
+        /// Bearer token.
+        api_key: Option<String>,
+        /// Model name.
+        model: String,
+        /// Vector size.
+        dimensions: usize,
+    },
+    /// Amazon Bedrock Titan text embeddings (`bedrock`), with the function's
+    /// AWS credentials: `SWITCHBOARD_EMBEDDINGS_MODEL`, `_DIMENSIONS`.
+    Bedrock {
+        /// Model id.
+        model: String,
+        /// Vector size (256, 512 or 1024).
+        dimensions: usize,
+    },
 }
 
 /// Names of the queues every deployment has.
@@ -118,6 +157,21 @@ impl Config {
                 .unwrap_or_else(|| "https://api.twilio.com".into())
                 .trim_end_matches('/')
                 .to_owned(),
+            outbound_allow: get("SWITCHBOARD_OUTBOUND_ALLOW").unwrap_or_default(),
+            outbound_allow_private: get("SWITCHBOARD_OUTBOUND_ALLOW_PRIVATE")
+                .is_some_and(|v| v == "true" || v == "1"),
+            embedder: embedder_choice(&get)?,
+            embedding_model_dir: get("SWITCHBOARD_EMBEDDING_MODEL_DIR").map(PathBuf::from),
+        })
+    }
+
+    /// The offline model's directory: the configured one, else
+    /// `<data dir>/models/all-MiniLM-L6-v2` (where `scripts/fetch-model`
+    /// puts it) when that exists.
+    pub fn embedding_model_dir(&self) -> Option<PathBuf> {
+        self.embedding_model_dir.clone().or_else(|| {
+            let dir = self.data_dir.join("models").join("all-MiniLM-L6-v2");
+            dir.is_dir().then_some(dir)
         })
     }
 
@@ -128,6 +182,36 @@ impl Config {
             Self::from_lookup(|_| None).unwrap_or_else(|_| unreachable!("defaults always parse"));
         c.data_dir = data_dir;
         c
+    }
+}
+
+fn embedder_choice(get: &impl Fn(&str) -> Option<String>) -> Result<EmbedderChoice, String> {
+    let dimensions = |default: usize| -> Result<usize, String> {
+        match get("SWITCHBOARD_EMBEDDINGS_DIMENSIONS") {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|_| {
+                format!("SWITCHBOARD_EMBEDDINGS_DIMENSIONS must be a number, not `{v}`")
+            }),
+        }
+    };
+    match get("SWITCHBOARD_EMBEDDER").as_deref() {
+        None | Some("offline") => Ok(EmbedderChoice::Offline),
+        Some("openai") => Ok(EmbedderChoice::OpenAi {
+            base_url: get("SWITCHBOARD_EMBEDDINGS_URL")
+                .unwrap_or_else(|| "https://api.openai.com".into()),
+            api_key: get("SWITCHBOARD_EMBEDDINGS_API_KEY"),
+            model: get("SWITCHBOARD_EMBEDDINGS_MODEL")
+                .unwrap_or_else(|| "text-embedding-3-small".into()),
+            dimensions: dimensions(1536)?,
+        }),
+        Some("bedrock") => Ok(EmbedderChoice::Bedrock {
+            model: get("SWITCHBOARD_EMBEDDINGS_MODEL")
+                .unwrap_or_else(|| "amazon.titan-embed-text-v2:0".into()),
+            dimensions: dimensions(1024)?,
+        }),
+        Some(other) => Err(format!(
+            "SWITCHBOARD_EMBEDDER must be offline, openai or bedrock, not `{other}`"
+        )),
     }
 }
 

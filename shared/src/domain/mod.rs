@@ -6,6 +6,7 @@ pub mod channel;
 pub mod fields;
 pub mod flow;
 pub mod identity;
+pub mod knowledge;
 pub mod mcp;
 pub mod tool;
 

@@ -6,5 +6,6 @@ mod channels;
 mod flows;
 mod http_layer;
 mod identity;
+mod knowledge;
 mod local;
 mod tools;

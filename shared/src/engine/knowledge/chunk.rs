@@ -1,0 +1,304 @@
+//! Chunking that respects structure. A document's blocks are grouped into
+//! sections by their heading path; a chunk never spans two sections. Inside a
+//! section, paragraphs are cut into sentences (UAX #29) and sentences, list
+//! items and table rows are packed into chunks of about `target_tokens`;
+//! consecutive chunks of running text share about `overlap_tokens` of whole
+//! sentences. Each chunk's text starts with its heading path (`# Pricing >
+//! Plans`), so a chunk retrieved alone still says what it is about.
+//!
+//! Sizes are in estimated tokens ([`estimate_tokens`]). The offline model
+//! reads at most 256 word pieces of a chunk; BM25 sees all of it.
+
+use unicode_segmentation::UnicodeSegmentation;
+
+use super::extract::{BlockKind, ExtractedDocument};
+use super::terms::estimate_tokens;
+
+/// How big chunks are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkOptions {
+    /// A chunk is closed at the first block boundary past this size.
+    pub target_tokens: usize,
+    /// A chunk never grows past this size (a longer sentence is cut by words).
+    pub max_tokens: usize,
+    /// Whole sentences of about this size repeat at the start of the next
+    /// chunk of the same section.
+    pub overlap_tokens: usize,
+    /// Table rows (each self-contained: `plan: Pro; price: $49`) are packed
+    /// into smaller chunks of about this size, so a question about one row
+    /// is not diluted by many others.
+    pub table_target_tokens: usize,
+}
+
+impl Default for ChunkOptions {
+    fn default() -> ChunkOptions {
+        ChunkOptions {
+            target_tokens: 300,
+            max_tokens: 450,
+            overlap_tokens: 50,
+            table_target_tokens: 300,
+        }
+    }
+}
+
+/// One retrievable piece of a document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    /// Position in the document, from 0.
+    pub index: usize,
+    /// What is indexed, embedded and returned: the heading path line (when
+    /// there is one) and the body.
+    pub text: String,
+    /// Estimated tokens of `text`.
+    pub tokens: usize,
+    /// The heading path, outermost first, joined by ` > `.
+    pub heading: Option<String>,
+    /// Character offset (Unicode scalar values) of the body's start in
+    /// [`ExtractedDocument::text`].
+    pub char_start: usize,
+    /// Character offset just past the body's end.
+    pub char_end: usize,
+}
+
+/// A sentence, list item or table row with its place in the document.
+#[derive(Debug, Clone)]
+struct Unit {
+    text: String,
+    tokens: usize,
+    block: usize,
+    char_start: usize,
+    char_end: usize,
+    /// Running text may overlap into the next chunk; rows and items do not.
+    prose: bool,
+    /// A table row (packed to the smaller table target).
+    table_row: bool,
+}
+
+/// Cuts a document into chunks with [`ChunkOptions::default`].
+pub fn chunk_document(document: &ExtractedDocument) -> Vec<Chunk> {
+    chunk_with(document, &ChunkOptions::default())
+}
+
+/// Cuts a document into chunks.
+pub fn chunk_with(document: &ExtractedDocument, options: &ChunkOptions) -> Vec<Chunk> {
+    let mut packer = Packer::new(options);
+    let mut headings: Vec<(u8, String)> = Vec::new();
+    let mut offset = 0usize;
+    for (block_index, block) in document.blocks.iter().enumerate() {
+        let block_chars = block.text.chars().count();
+        match &block.kind {
+            BlockKind::Heading(level) => {
+                packer.close_section();
+                headings.retain(|(l, _)| l < level);
+                headings.push((*level, block.text.clone()));
+                packer.heading = Some(
+                    headings
+                        .iter()
+                        .map(|(_, t)| t.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" > "),
+                );
+            }
+            BlockKind::Paragraph => {
+                let mut chars_before = 0usize;
+                let mut last_byte = 0usize;
+                for (byte, sentence) in block.text.split_sentence_bound_indices() {
+                    chars_before += block.text[last_byte..byte].chars().count();
+                    last_byte = byte;
+                    let trimmed = sentence.trim();
+                    if trimmed.is_empty() {
+                        continue;
+                    }
+                    let lead = sentence.len() - sentence.trim_start().len();
+                    let start = offset + chars_before + lead;
+                    packer.add(Unit {
+                        tokens: estimate_tokens(trimmed),
+                        text: trimmed.to_owned(),
+                        block: block_index,
+                        char_start: start,
+                        char_end: start + trimmed.chars().count(),
+                        prose: true,
+                        table_row: false,
+                    });
+                }
+            }
+            BlockKind::ListItem | BlockKind::TableRow { .. } => packer.add(Unit {
+                tokens: estimate_tokens(&block.text),
+                text: block.text.clone(),
+                block: block_index,
+                char_start: offset,
+                char_end: offset + block_chars,
+                prose: false,
+                table_row: matches!(block.kind, BlockKind::TableRow { .. }),
+            }),
+        }
+        offset += block_chars + 1;
+    }
+    packer.close_section();
+    packer.chunks
+}
+
+struct Packer<'o> {
+    options: &'o ChunkOptions,
+    heading: Option<String>,
+    current: Vec<Unit>,
+    current_tokens: usize,
+    /// The units of the chunk emitted last (the overlap comes from them).
+    last_units: Vec<Unit>,
+    chunks: Vec<Chunk>,
+}
+
+impl<'o> Packer<'o> {
+    fn new(options: &'o ChunkOptions) -> Packer<'o> {
+        Packer {
+            options,
+            heading: None,
+            current: Vec::new(),
+            current_tokens: 0,
+            last_units: Vec::new(),
+            chunks: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, unit: Unit) {
+        let max = self.options.max_tokens.max(1);
+        if unit.tokens > max {
+            for piece in split_long(unit, max) {
+                self.add(piece);
+            }
+            return;
+        }
+        let new_block = self.current.last().is_some_and(|u| u.block != unit.block);
+        let target = if unit.table_row {
+            self.options
+                .table_target_tokens
+                .min(self.options.target_tokens)
+        } else {
+            self.options.target_tokens
+        };
+        let full = self.current_tokens + unit.tokens > max
+            || (self.current_tokens >= target && new_block)
+            || (unit.table_row && self.current_tokens + unit.tokens > target);
+        if full && !self.current.is_empty() {
+            self.emit();
+            self.start_with_overlap(unit.tokens);
+        }
+        self.current_tokens += unit.tokens;
+        self.current.push(unit);
+    }
+
+    /// Starts the next chunk with the last sentences of the one just emitted.
+    fn start_with_overlap(&mut self, incoming_tokens: usize) {
+        let budget = self
+            .options
+            .overlap_tokens
+            .min(self.options.max_tokens.saturating_sub(incoming_tokens));
+        let mut kept: Vec<Unit> = Vec::new();
+        let mut tokens = 0;
+        for unit in self.last_units.iter().rev() {
+            if !unit.prose || tokens + unit.tokens > budget {
+                break;
+            }
+            tokens += unit.tokens;
+            kept.push(unit.clone());
+        }
+        kept.reverse();
+        self.current_tokens = tokens;
+        self.current = kept;
+    }
+
+    fn close_section(&mut self) {
+        if !self.current.is_empty() {
+            self.emit();
+        }
+        self.current.clear();
+        self.current_tokens = 0;
+        self.last_units.clear();
+    }
+
+    fn emit(&mut self) {
+        let units = std::mem::take(&mut self.current);
+        self.current_tokens = 0;
+        let mut body = String::new();
+        for (i, unit) in units.iter().enumerate() {
+            if i > 0 {
+                body.push(if units[i - 1].block == unit.block {
+                    ' '
+                } else {
+                    '\n'
+                });
+            }
+            body.push_str(&unit.text);
+        }
+        let text = match &self.heading {
+            Some(path) => format!("# {path}\n{body}"),
+            None => body,
+        };
+        let (Some(first), Some(last)) = (units.first(), units.last()) else {
+            return;
+        };
+        self.chunks.push(Chunk {
+            index: self.chunks.len(),
+            tokens: estimate_tokens(&text),
+            heading: self.heading.clone(),
+            char_start: first.char_start,
+            char_end: last.char_end,
+            text,
+        });
+        self.last_units = units;
+    }
+}
+
+/// Cuts a unit longer than `max` tokens into pieces of whole words.
+fn split_long(unit: Unit, max: usize) -> Vec<Unit> {
+    let mut pieces = Vec::new();
+    let mut text = String::new();
+    let mut tokens = 0usize;
+    let mut start: Option<usize> = None;
+    let mut end = 0usize;
+    let mut position = 0usize;
+    for word in unit.text.split_word_bounds() {
+        let chars = word.chars().count();
+        let word_tokens = estimate_tokens(word);
+        if tokens + word_tokens > max && tokens > 0 {
+            pieces.push(Unit {
+                text: text.trim_end().to_owned(),
+                tokens,
+                block: unit.block,
+                char_start: unit.char_start + start.unwrap_or(position),
+                char_end: unit.char_start + end,
+                prose: unit.prose,
+                table_row: unit.table_row,
+            });
+            text.clear();
+            tokens = 0;
+            start = None;
+        }
+        if word.trim().is_empty() {
+            if start.is_some() {
+                text.push_str(word);
+            }
+        } else {
+            start.get_or_insert(position);
+            text.push_str(word);
+            tokens += word_tokens;
+            end = position + chars;
+        }
+        position += chars;
+    }
+    if tokens > 0 {
+        pieces.push(Unit {
+            text: text.trim_end().to_owned(),
+            tokens,
+            block: unit.block,
+            char_start: unit.char_start + start.unwrap_or(0),
+            char_end: unit.char_start + end,
+            prose: unit.prose,
+            table_row: unit.table_row,
+        });
+    }
+    pieces
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,195 @@
+//! The offline model: sentence-transformers all-MiniLM-L6-v2 (BERT, 6 layers,
+//! 384 dimensions) run in-process by candle on the CPU, tokenised by the
+//! `tokenizers` crate from the model's own `tokenizer.json`. Mean pooling
+//! over the attention mask and L2 normalisation, as sentence-transformers
+//! does, so vectors match the reference model's.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertModel, Config};
+use tokenizers::Tokenizer;
+
+use super::{EmbedError, Embedder};
+use crate::engine::knowledge::vectors::normalize;
+
+/// Texts per forward pass.
+const BATCH: usize = 16;
+/// sentence-transformers' `max_seq_length` for this model when its
+/// `sentence_bert_config.json` does not say.
+const DEFAULT_MAX_TOKENS: usize = 256;
+
+/// all-MiniLM-L6-v2 loaded from a directory holding `config.json`,
+/// `tokenizer.json` and `model.safetensors` (what `scripts/fetch-model`
+/// unpacks).
+#[derive(Clone)]
+pub struct OfflineEmbedder {
+    inner: Arc<Inner>,
+    name: String,
+}
+
+struct Inner {
+    model: BertModel,
+    tokenizer: Tokenizer,
+    dimensions: usize,
+    max_tokens: usize,
+    device: Device,
+}
+
+impl std::fmt::Debug for OfflineEmbedder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OfflineEmbedder")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+fn model_error(what: &str, path: &Path, err: impl std::fmt::Display) -> EmbedError {
+    EmbedError::Model(format!("{what} {}: {err}", path.display()))
+}
+
+impl OfflineEmbedder {
+    /// Loads the model from `dir`.
+    pub fn load(dir: &Path) -> Result<OfflineEmbedder, EmbedError> {
+        let file = |name: &str| -> PathBuf { dir.join(name) };
+        let config_path = file("config.json");
+        let config_text = std::fs::read_to_string(&config_path)
+            .map_err(|e| model_error("reading", &config_path, e))?;
+        let config: Config = serde_json::from_str(&config_text)
+            .map_err(|e| model_error("parsing", &config_path, e))?;
+        let dimensions = serde_json::from_str::<serde_json::Value>(&config_text)
+            .ok()
+            .and_then(|v| v.get("hidden_size").and_then(serde_json::Value::as_u64))
+            .map_or(384, |d| d as usize);
+        let max_tokens = std::fs::read_to_string(file("sentence_bert_config.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v.get("max_seq_length").and_then(serde_json::Value::as_u64))
+            .map_or(DEFAULT_MAX_TOKENS, |n| n as usize);
+
+        let tokenizer_path = file("tokenizer.json");
+        let mut tokenizer = Tokenizer::from_file(&tokenizer_path)
+            .map_err(|e| model_error("loading", &tokenizer_path, e))?;
+        tokenizer.with_padding(None);
+        tokenizer
+            .with_truncation(Some(tokenizers::TruncationParams {
+                max_length: max_tokens,
+                ..Default::default()
+            }))
+            .map_err(|e| model_error("configuring", &tokenizer_path, e))?;
+
+        let weights_path = file("model.safetensors");
+        let weights =
+            std::fs::read(&weights_path).map_err(|e| model_error("reading", &weights_path, e))?;
+        let device = Device::Cpu;
+        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)
+            .map_err(|e| model_error("loading", &weights_path, e))?;
+        let model =
+            BertModel::load(vb, &config).map_err(|e| model_error("loading", &weights_path, e))?;
+        let label = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("all-MiniLM-L6-v2");
+        Ok(OfflineEmbedder {
+            inner: Arc::new(Inner {
+                model,
+                tokenizer,
+                dimensions,
+                max_tokens,
+                device,
+            }),
+            name: format!("local:{label} ({dimensions} dims, candle CPU)"),
+        })
+    }
+
+    /// The longest input in tokens; the rest of a longer text is not read.
+    pub fn max_tokens(&self) -> usize {
+        self.inner.max_tokens
+    }
+
+    /// Embeds on the calling thread (CPU-bound: call from a blocking
+    /// context; [`Embedder::embed`] does this on tokio's blocking pool).
+    pub fn embed_blocking(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        self.inner.embed(texts)
+    }
+}
+
+impl Inner {
+    fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let run = |e: candle_core::Error| EmbedError::Model(format!("inference: {e}"));
+        let encodings = self
+            .tokenizer
+            .encode_batch(texts.to_vec(), true)
+            .map_err(|e| EmbedError::Model(format!("tokenizing: {e}")))?;
+        // Batches of similar lengths waste little on padding.
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| encodings[i].get_ids().len());
+        let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
+        for batch in order.chunks(BATCH) {
+            let longest = batch
+                .iter()
+                .map(|&i| encodings[i].get_ids().len())
+                .max()
+                .unwrap_or(0)
+                .max(1);
+            let mut ids = vec![0u32; batch.len() * longest];
+            let mut mask = vec![0u32; batch.len() * longest];
+            for (row, &i) in batch.iter().enumerate() {
+                let tokens = encodings[i].get_ids();
+                ids[row * longest..row * longest + tokens.len()].copy_from_slice(tokens);
+                for m in &mut mask[row * longest..row * longest + tokens.len()] {
+                    *m = 1;
+                }
+            }
+            let shape = (batch.len(), longest);
+            let ids = Tensor::from_vec(ids, shape, &self.device).map_err(run)?;
+            let mask = Tensor::from_vec(mask, shape, &self.device).map_err(run)?;
+            let types = ids.zeros_like().map_err(run)?;
+            let hidden = self.model.forward(&ids, &types, Some(&mask)).map_err(run)?;
+            // Mean over the real tokens.
+            let mask = mask
+                .to_dtype(DType::F32)
+                .map_err(run)?
+                .unsqueeze(2)
+                .map_err(run)?;
+            let summed = hidden
+                .broadcast_mul(&mask)
+                .map_err(run)?
+                .sum(1)
+                .map_err(run)?;
+            let counts = mask
+                .sum(1)
+                .map_err(run)?
+                .clamp(1e-9, f32::MAX)
+                .map_err(run)?;
+            let pooled = summed.broadcast_div(&counts).map_err(run)?;
+            let rows: Vec<Vec<f32>> = pooled.to_vec2().map_err(run)?;
+            for (&i, mut vector) in batch.iter().zip(rows) {
+                normalize(&mut vector);
+                out[i] = vector;
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait::async_trait]
+impl Embedder for OfflineEmbedder {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn dimensions(&self) -> usize {
+        self.inner.dimensions
+    }
+
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let inner = Arc::clone(&self.inner);
+        let texts = texts.to_vec();
+        tokio::task::spawn_blocking(move || inner.embed(&texts))
+            .await
+            .map_err(|e| EmbedError::Model(format!("inference task: {e}")))?
+    }
+}

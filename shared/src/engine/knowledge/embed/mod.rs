@@ -1,0 +1,130 @@
+//! Embeddings: text → unit vectors, behind the [`Embedder`] port.
+//!
+//! Production uses an OpenAI-compatible endpoint ([`OpenAiEmbedder`]) or
+//! Amazon Bedrock Titan ([`BedrockTitanEmbedder`]). Offline — no network at
+//! all — [`offline_embedder`] loads all-MiniLM-L6-v2 from a local directory
+//! ([`OfflineEmbedder`], cargo feature `local-embedder`) and falls back to
+//! the lexical [`HashingEmbedder`] only when no model is there.
+
+mod bedrock;
+mod hashing;
+#[cfg(feature = "local-embedder")]
+mod local;
+mod openai;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use bedrock::{BedrockTitanEmbedder, TITAN_TEXT_V2};
+pub use hashing::HashingEmbedder;
+#[cfg(feature = "local-embedder")]
+pub use local::OfflineEmbedder;
+pub use openai::OpenAiEmbedder;
+
+/// Environment variable naming the offline model directory.
+pub const MODEL_DIR_ENV: &str = "SWITCHBOARD_EMBEDDING_MODEL_DIR";
+/// Where `scripts/fetch-model` puts the model, relative to the working
+/// directory (inside the local data directory).
+pub const DEFAULT_MODEL_DIR: &str = ".switchboard/models/all-MiniLM-L6-v2";
+
+/// Why texts could not be embedded.
+#[derive(Debug, thiserror::Error)]
+pub enum EmbedError {
+    /// The provider could not be reached, timed out or failed (5xx, 429).
+    #[error("embedding provider unavailable: {0}")]
+    Unavailable(String),
+    /// The provider refused the request (4xx other than 429).
+    #[error("embedding provider rejected the request ({status}): {message}")]
+    Rejected {
+        /// HTTP status.
+        status: u16,
+        /// The provider's message, shortened.
+        message: String,
+    },
+    /// The provider answered something that is not embeddings.
+    #[error("embedding provider answered unexpectedly: {0}")]
+    InvalidResponse(String),
+    /// The local model could not be loaded or run.
+    #[error("embedding model: {0}")]
+    Model(String),
+}
+
+impl From<EmbedError> for crate::Error {
+    fn from(err: EmbedError) -> crate::Error {
+        match err {
+            EmbedError::Model(_) => crate::Error::Internal(err.to_string()),
+            other => crate::Error::Unavailable(other.to_string()),
+        }
+    }
+}
+
+/// Turns texts into vectors of [`Embedder::dimensions`] dimensions, one per
+/// text, in order. Vectors are unit length (cosine = dot product).
+#[async_trait::async_trait]
+pub trait Embedder: Send + Sync {
+    /// Which embedder and model this is (shown to operators).
+    fn name(&self) -> &str;
+    /// The vectors' dimension.
+    fn dimensions(&self) -> usize;
+    /// Embeds `texts` (any number; batched internally).
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError>;
+}
+
+/// The embedder that runs with no network: the MiniLM model from
+/// `model_dir` when it holds one (and the `local-embedder` feature is on),
+/// otherwise the lexical [`HashingEmbedder`]. A directory that exists but
+/// fails to load is logged and also falls back. `name()` says which is active.
+pub fn offline_embedder(model_dir: Option<&Path>) -> Arc<dyn Embedder> {
+    if let Some(dir) = model_dir.filter(|d| d.join("model.safetensors").is_file()) {
+        #[cfg(feature = "local-embedder")]
+        match OfflineEmbedder::load(dir) {
+            Ok(model) => return Arc::new(model),
+            Err(err) => {
+                tracing::warn!(dir = %dir.display(), error = %err, "offline embedding model not loaded; using the lexical fallback")
+            }
+        }
+        #[cfg(not(feature = "local-embedder"))]
+        tracing::warn!(dir = %dir.display(), "built without the local-embedder feature; using the lexical fallback");
+    }
+    Arc::new(HashingEmbedder::default())
+}
+
+/// The model directory to use: `SWITCHBOARD_EMBEDDING_MODEL_DIR` when set,
+/// else [`DEFAULT_MODEL_DIR`] when it exists, else none.
+pub fn model_dir_from_env() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os(MODEL_DIR_ENV).filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir));
+    }
+    let default = PathBuf::from(DEFAULT_MODEL_DIR);
+    default.is_dir().then_some(default)
+}
+
+/// Shortens a provider's error body for messages and logs.
+fn excerpt(body: &str) -> String {
+    const MAX: usize = 300;
+    let body = body.trim();
+    match body.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &body[..cut]),
+        None => body.to_owned(),
+    }
+}
+
+/// Maps a non-success HTTP status to an [`EmbedError`].
+fn status_error(status: reqwest::StatusCode, body: &str) -> EmbedError {
+    if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+        EmbedError::Unavailable(format!("HTTP {}: {}", status.as_u16(), excerpt(body)))
+    } else {
+        EmbedError::Rejected {
+            status: status.as_u16(),
+            message: excerpt(body),
+        }
+    }
+}
+
+/// Maps a transport failure (connect, timeout, body) to an [`EmbedError`].
+fn transport_error(err: reqwest::Error) -> EmbedError {
+    EmbedError::Unavailable(err.without_url().to_string())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,179 @@
+//! The text formats: plain text, CSV and Markdown.
+
+use pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+
+use super::{Block, BlockKind, ExtractError, collapse_whitespace};
+
+/// Plain text: blank lines separate paragraphs; lines starting with a bullet
+/// (`-`, `*`, `•`, `1.`) are list items.
+pub(super) fn plain_blocks(text: &str) -> Vec<Block> {
+    let mut blocks = Vec::new();
+    let mut paragraph: Vec<&str> = Vec::new();
+    let flush = |paragraph: &mut Vec<&str>, blocks: &mut Vec<Block>| {
+        if !paragraph.is_empty() {
+            blocks.push(Block::new(
+                BlockKind::Paragraph,
+                collapse_whitespace(&paragraph.join(" ")),
+            ));
+            paragraph.clear();
+        }
+    };
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            flush(&mut paragraph, &mut blocks);
+        } else if let Some(item) = list_item(trimmed) {
+            flush(&mut paragraph, &mut blocks);
+            blocks.push(Block::new(BlockKind::ListItem, collapse_whitespace(item)));
+        } else {
+            paragraph.push(trimmed);
+        }
+    }
+    flush(&mut paragraph, &mut blocks);
+    blocks
+}
+
+/// The item text when `line` starts with a list bullet.
+fn list_item(line: &str) -> Option<&str> {
+    for bullet in ["- ", "* ", "• ", "+ "] {
+        if let Some(rest) = line.strip_prefix(bullet) {
+            return Some(rest);
+        }
+    }
+    let digits = line.chars().take_while(char::is_ascii_digit).count();
+    if (1..=3).contains(&digits) {
+        let rest = &line[digits..];
+        if let Some(item) = rest.strip_prefix(". ").or_else(|| rest.strip_prefix(") ")) {
+            return Some(item);
+        }
+    }
+    None
+}
+
+/// CSV: the first record names the columns; every other record is a table
+/// row whose text pairs each cell with its column name.
+pub(super) fn csv_blocks(text: &str) -> Result<Vec<Block>, ExtractError> {
+    let corrupt = |err: csv::Error| ExtractError::Corrupt {
+        format: "CSV",
+        reason: err.to_string(),
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(corrupt)?
+        .iter()
+        .map(collapse_whitespace)
+        .collect();
+    let mut blocks = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(corrupt)?;
+        let cells: Vec<String> = record.iter().map(collapse_whitespace).collect();
+        if cells.iter().all(String::is_empty) {
+            continue;
+        }
+        blocks.push(Block::table_row(headers.clone(), cells));
+    }
+    if blocks.is_empty() && headers.iter().any(|h| !h.is_empty()) {
+        // A header with no rows is still some text.
+        blocks.push(Block::new(BlockKind::Paragraph, headers.join(", ")));
+    }
+    Ok(blocks)
+}
+
+/// Markdown, parsed by `pulldown-cmark` (tables on): headings, paragraphs,
+/// list items and table rows become blocks; inline markup is dropped.
+pub(super) fn markdown_blocks(text: &str) -> Vec<Block> {
+    let parser = Parser::new_ext(text, Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH);
+    let mut blocks = Vec::new();
+    let mut buffer = String::new();
+    // Nesting of list items: text of an outer item is flushed when an inner
+    // list starts, so items stay separate blocks.
+    let mut item_depth = 0usize;
+    let mut headers: Vec<String> = Vec::new();
+    let mut cells: Vec<String> = Vec::new();
+    let mut in_head = false;
+    let flush = |buffer: &mut String, kind: BlockKind, blocks: &mut Vec<Block>| {
+        let text = collapse_whitespace(buffer);
+        buffer.clear();
+        if !text.is_empty() {
+            blocks.push(Block::new(kind, text));
+        }
+    };
+    for event in parser {
+        match event {
+            Event::Start(Tag::Heading { .. }) => {
+                let kind = paragraph_or_item(item_depth);
+                flush(&mut buffer, kind, &mut blocks);
+            }
+            Event::End(TagEnd::Heading(level)) => {
+                flush(
+                    &mut buffer,
+                    BlockKind::Heading(heading_level(level)),
+                    &mut blocks,
+                );
+            }
+            Event::Start(Tag::Item) => {
+                let kind = paragraph_or_item(item_depth);
+                flush(&mut buffer, kind, &mut blocks);
+                item_depth += 1;
+            }
+            Event::End(TagEnd::Item) => {
+                flush(&mut buffer, BlockKind::ListItem, &mut blocks);
+                item_depth = item_depth.saturating_sub(1);
+            }
+            Event::End(TagEnd::Paragraph | TagEnd::CodeBlock | TagEnd::BlockQuote(_)) => {
+                if item_depth == 0 {
+                    flush(&mut buffer, BlockKind::Paragraph, &mut blocks);
+                } else {
+                    buffer.push(' ');
+                }
+            }
+            Event::Start(Tag::Table(_)) => {
+                flush(&mut buffer, paragraph_or_item(item_depth), &mut blocks);
+                headers.clear();
+            }
+            Event::Start(Tag::TableHead) => in_head = true,
+            Event::End(TagEnd::TableHead) => {
+                in_head = false;
+                headers = std::mem::take(&mut cells);
+            }
+            Event::End(TagEnd::TableCell) => {
+                cells.push(collapse_whitespace(&buffer));
+                buffer.clear();
+            }
+            Event::End(TagEnd::TableRow) if !in_head => {
+                let row = std::mem::take(&mut cells);
+                if row.iter().any(|c| !c.is_empty()) {
+                    blocks.push(Block::table_row(headers.clone(), row));
+                }
+            }
+            Event::Text(text) | Event::Code(text) => buffer.push_str(&text),
+            Event::SoftBreak | Event::HardBreak => buffer.push(' '),
+            _ => {}
+        }
+    }
+    flush(&mut buffer, BlockKind::Paragraph, &mut blocks);
+    blocks
+}
+
+fn paragraph_or_item(item_depth: usize) -> BlockKind {
+    if item_depth > 0 {
+        BlockKind::ListItem
+    } else {
+        BlockKind::Paragraph
+    }
+}
+
+fn heading_level(level: HeadingLevel) -> u8 {
+    match level {
+        HeadingLevel::H1 => 1,
+        HeadingLevel::H2 => 2,
+        HeadingLevel::H3 => 3,
+        HeadingLevel::H4 => 4,
+        HeadingLevel::H5 => 5,
+        HeadingLevel::H6 => 6,
+    }
+}

@@ -1,0 +1,45 @@
+//! Domain events (`knowledge.ready`, `call.completed`, …) on the events queue.
+//! Webhook delivery and automations consume them; a producer never waits for
+//! a consumer, so a slow endpoint can never slow the work that emitted it.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::App;
+use crate::domain::{Mode, Tenant};
+use crate::error::{Error, Result};
+
+/// One event as queued.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// UUIDv7, stable across redeliveries (consumers de-duplicate on it).
+    pub id: String,
+    /// `knowledge.ready`, `knowledge.failed`, ….
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// The org.
+    pub org_id: String,
+    /// Live or test partition.
+    pub mode: Mode,
+    /// RFC 3339.
+    pub created_at: String,
+    /// The resource the event is about, in its API shape.
+    pub data: Value,
+}
+
+/// Queues an event for `tenant`.
+pub async fn emit(app: &App, tenant: &Tenant, event_type: &str, data: Value) -> Result<()> {
+    let event = Event {
+        id: app.new_id(),
+        event_type: event_type.to_owned(),
+        org_id: tenant.org_id.clone(),
+        mode: tenant.mode,
+        created_at: app.now_rfc3339(),
+        data,
+    };
+    let body = serde_json::to_string(&event).map_err(|e| Error::Internal(e.to_string()))?;
+    app.queue("events")?.send(&body, Duration::ZERO).await?;
+    Ok(())
+}
