@@ -27,6 +27,7 @@ pub fn router(app: &Arc<App>) -> Router<Arc<App>> {
                     .put(update_tool)
                     .delete(delete_tool),
             )
+            .route("/tools/{id}/test", post(test_tool))
             .route("/tools/agent/{agent_id}", get(agent_tools))
             .route(
                 "/tools/agent/{agent_id}/assign/{tool_id}",
@@ -41,7 +42,8 @@ pub fn router(app: &Arc<App>) -> Router<Arc<App>> {
             .route(
                 "/tools/mcp/servers/{id}",
                 get(get_server).delete(delete_server),
-            ),
+            )
+            .route("/tools/mcp/servers/{id}/connect", post(connect_server)),
     )
 }
 
@@ -139,4 +141,17 @@ async fn get_server(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -
 
 async fn delete_server(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     Ok(ok(mcp::delete(&app, &caller, &id).await?))
+}
+
+async fn test_tool(
+    State(app): S,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+    JsonObject(body): JsonObject,
+) -> ApiResult {
+    Ok(ok(tools::test(&app, &caller, &id, &body).await?))
+}
+
+async fn connect_server(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
+    Ok(ok(mcp::connect(&app, &caller, &id).await?))
 }

@@ -14,6 +14,7 @@ use switchboard::{App, Config};
 use switchboard_local::Application;
 use tokio::sync::oneshot;
 
+pub mod mcp;
 pub mod twilio;
 
 /// The API key every spawned platform is bootstrapped with.

@@ -213,3 +213,21 @@ pub async fn list_for_agent(app: &App, caller: &Caller, agent_id: &str) -> Resul
         .map(|s| s.to_api(&app.cipher))
         .collect())
 }
+
+/// `POST /tools/mcp/servers/{id}/connect` (admin): runs `initialize` and
+/// `tools/list` against the server (streamable HTTP, through the guarded
+/// client), stores the discovered tools on the server and returns it. An
+/// unreachable or non-MCP server is a clear 503; a refused address a 422.
+pub async fn connect(app: &App, caller: &Caller, id: &str) -> Result<Value> {
+    caller.require_admin()?;
+    let server = load_for_execution(app, &caller.tenant, id).await?;
+    let tools =
+        crate::engine::tools::mcp::connect(app.guarded_client(), &server.url, &server.headers)
+            .await
+            .map_err(Error::from)?;
+    let tools = tools
+        .into_iter()
+        .map(|t| serde_json::to_value(t).unwrap_or(Value::Null))
+        .collect();
+    store_discovered_tools(app, &caller.tenant, id, tools).await
+}

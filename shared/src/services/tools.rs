@@ -281,8 +281,58 @@ pub fn demo_document() -> Value {
         },
         "config": {
             "language": "javascript",
-            "source": "const open = ['monday','tuesday','wednesday','thursday','friday'];\nconst day = String(args.weekday || '').toLowerCase();\nreturn open.includes(day) ? { open: true, hours: '08:00-17:00' } : { open: false };",
+            "source": "function main(input) {\n  const open = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday'];\n  const day = String(input.weekday || '').toLowerCase();\n  return open.includes(day) ? { open: true, hours: '08:00-17:00' } : { open: false };\n}",
             "timeout_ms": 1000
         }
     })
+}
+
+/// The saved tool as the executors take it: secrets opened, secret headers
+/// flattened to their values.
+fn definition(tool: &ExecutableTool) -> Result<crate::engine::tools::ToolDefinition> {
+    let mut config =
+        serde_json::to_value(&tool.config).map_err(|e| Error::Internal(e.to_string()))?;
+    if let Some(Value::Object(headers)) = config.get_mut("headers") {
+        for value in headers.values_mut() {
+            if let Some(secret) = value.get("secret").and_then(Value::as_str) {
+                *value = Value::String(secret.to_owned());
+            }
+        }
+    }
+    let body = json!({
+        "name": tool.name, "description": tool.description, "type": tool.kind,
+        "parameters": tool.parameters, "config": config,
+    });
+    crate::engine::tools::ToolDefinition::parse(&body).map_err(|fields| {
+        Error::Validation(
+            fields
+                .into_iter()
+                .map(|(k, v)| (k, format!("the saved tool cannot run: {v}")))
+                .collect(),
+        )
+    })
+}
+
+/// `POST /tools/{id}/test {input}` (admin): runs the tool for real and
+/// reports `{output, status, duration_ms, error, logs}`. Arguments that do not
+/// match `parameters` are a 422 naming each bad one (`input.<name>`); a tool
+/// that fails is a report with `error` set.
+pub async fn test(
+    app: &App,
+    caller: &Caller,
+    id: &str,
+    body: &Map<String, Value>,
+) -> Result<Value> {
+    caller.require_admin()?;
+    let tool = load_for_execution(app, &caller.tenant, id).await?;
+    let input = match body.get("input") {
+        None | Some(Value::Null) => json!({}),
+        Some(v @ Value::Object(_)) => v.clone(),
+        Some(_) => return Err(Error::field("input", "must be an object of arguments")),
+    };
+    let def = definition(&tool)?;
+    let report = crate::engine::tools::test_tool(&def, input, app.guarded_client())
+        .await
+        .map_err(Error::Validation)?;
+    serde_json::to_value(report).map_err(|e| Error::Internal(e.to_string()))
 }

@@ -8,4 +8,5 @@ mod http_layer;
 mod identity;
 mod knowledge;
 mod local;
+mod tool_runs;
 mod tools;

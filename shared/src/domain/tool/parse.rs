@@ -59,6 +59,15 @@ pub fn parse_parameters(v: &Value) -> Result<Value, String> {
     if v.to_string().len() > DOC_MAX_BYTES {
         return Err(format!("must be at most {} KB", DOC_MAX_BYTES / 1024));
     }
+    // The whole schema must compile: the same check arguments meet at call time.
+    if let Err(fields) = crate::engine::tools::ToolParameters::parse(v) {
+        let reason = fields
+            .iter()
+            .map(|(k, r)| format!("{k}: {r}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(format!("is not a valid JSON Schema ({reason})"));
+    }
     Ok(v.clone())
 }
 
