@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use switchboard::engine::knowledge::{
-    Embedder, IndexedChunk, KnowledgeIndex, MODEL_DIR_ENV, chunk_document, decode_vectors,
-    encode_vectors, extract, offline_embedder,
+    IndexedChunk, KnowledgeIndex, MODEL_DIR_ENV, chunk_document, decode_vectors, encode_vectors,
+    extract, offline_embedder,
 };
 
 const DIMS: usize = 384;
