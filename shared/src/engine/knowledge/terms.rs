@@ -38,10 +38,11 @@ fn stem(word: String) -> String {
     if word.len() <= 3 || !word.is_ascii() {
         return word;
     }
-    if let Some(base) = word.strip_suffix("ies") {
-        if base.len() >= 2 && !base.ends_with(['e', 'a']) {
-            return format!("{base}y");
-        }
+    if let Some(base) = word.strip_suffix("ies")
+        && base.len() >= 2
+        && !base.ends_with(['e', 'a'])
+    {
+        return format!("{base}y");
     }
     let mut stem: &str = &word;
     match stem.strip_suffix("es") {

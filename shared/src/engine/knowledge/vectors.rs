@@ -7,6 +7,7 @@
 //! ```text
 //! magic "SBVX" | version u8 = 1 | encoding u8 (1 = f32, 2 = i8) | reserved u16
 //! dims u32 | count u32 | id_count u32 (0 or count)
+//! model: len u16, UTF-8 (the embedder's name; empty when not recorded)
 //! id_count × (len u16, UTF-8 chunk id)
 //! count × vector: f32 → dims × f32;  i8 → scale f32, dims × i8 (value = i8 × scale)
 //! ```
@@ -60,6 +61,10 @@ pub enum VectorFileError {
 /// The vectors of one document and, optionally, the chunk id of each.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct VectorFile {
+    /// The [`super::Embedder::name`] that made the vectors. Vectors of two
+    /// embedders are not comparable even at equal dimensions: a reader whose
+    /// embedder differs must re-embed rather than load them.
+    pub model: String,
     /// Chunk ids, one per vector, or empty when the caller keeps the order.
     pub chunk_ids: Vec<String>,
     /// The vectors, all of one dimension.
@@ -101,8 +106,10 @@ impl VectorFile {
         out.extend_from_slice(&count.to_le_bytes());
         let id_count = if self.chunk_ids.is_empty() { 0 } else { count };
         out.extend_from_slice(&id_count.to_le_bytes());
+        // Lengths checked above.
+        out.extend_from_slice(&(self.model.len() as u16).to_le_bytes());
+        out.extend_from_slice(self.model.as_bytes());
         for id in &self.chunk_ids {
-            // Length checked above.
             out.extend_from_slice(&(id.len() as u16).to_le_bytes());
             out.extend_from_slice(id.as_bytes());
         }
@@ -156,6 +163,10 @@ impl VectorFile {
         {
             return Err(VectorFileError::Truncated);
         }
+        let model_len = input.u16()? as usize;
+        let model = std::str::from_utf8(input.take(model_len)?)
+            .map_err(|_| VectorFileError::Invalid("model name is not UTF-8"))?
+            .to_owned();
         let mut chunk_ids = Vec::with_capacity(id_count);
         for _ in 0..id_count {
             let len = input.u16()? as usize;
@@ -181,7 +192,11 @@ impl VectorFile {
             };
             vectors.push(vector);
         }
-        Ok(VectorFile { chunk_ids, vectors })
+        Ok(VectorFile {
+            model,
+            chunk_ids,
+            vectors,
+        })
     }
 }
 
@@ -189,6 +204,7 @@ impl VectorFile {
 /// the chunks' order).
 pub fn encode_vectors(vectors: &[Vec<f32>]) -> Result<Vec<u8>, VectorFileError> {
     VectorFile {
+        model: String::new(),
         chunk_ids: Vec::new(),
         vectors: vectors.to_vec(),
     }
@@ -269,6 +285,7 @@ mod tests {
     #[test]
     fn f32_round_trips_exactly_with_ids() {
         let file = VectorFile {
+            model: "local:all-MiniLM-L6-v2".into(),
             chunk_ids: vec!["c1".into(), "c2".into()],
             vectors: sample(),
         };
@@ -279,7 +296,7 @@ mod tests {
     #[test]
     fn i8_round_trips_closely_and_is_small() {
         let bytes = encode_vectors(&sample()).unwrap();
-        assert_eq!(bytes.len(), 20 + 2 * (4 + 3));
+        assert_eq!(bytes.len(), 22 + 2 * (4 + 3));
         let back = decode_vectors(&bytes).unwrap();
         for (a, b) in sample().iter().zip(&back) {
             for (x, y) in a.iter().zip(b) {

@@ -89,11 +89,7 @@ fn parse_document(xml: &str) -> Result<Vec<Block>, ExtractError> {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let empty = matches!(event, Event::Empty(_));
                 match e.local_name().as_ref() {
-                    "p" => {
-                        if !empty {
-                            paragraph = Some(Paragraph::default());
-                        }
-                    }
+                    "p" if !empty => paragraph = Some(Paragraph::default()),
                     "pStyle" => {
                         if let Some(p) = paragraph.as_mut() {
                             p.style = attribute(e, "val");
@@ -170,10 +166,10 @@ fn parse_document(xml: &str) -> Result<Vec<Block>, ExtractError> {
                 "tbl" => {
                     table_depth = table_depth.saturating_sub(1);
                     // A table of one row has no data rows: keep its text.
-                    if table_depth == 0 {
-                        if let Some(h) = headers.take().filter(|_| !blocks_has_rows(&blocks)) {
-                            blocks.push(Block::new(BlockKind::Paragraph, h.join("; ")));
-                        }
+                    if table_depth == 0
+                        && let Some(h) = headers.take().filter(|_| !blocks_has_rows(&blocks))
+                    {
+                        blocks.push(Block::new(BlockKind::Paragraph, h.join("; ")));
                     }
                 }
                 _ => {}
