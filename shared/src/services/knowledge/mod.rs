@@ -1,0 +1,554 @@
+//! The knowledge base (SPEC §5): documents in, chunks and vectors out, and
+//! hybrid search over them.
+//!
+//! Writes only record the document and queue it; the ingest worker
+//! ([`ingest`]) parses, chunks and embeds, so an upload returns at once and a
+//! slow or failing document never holds a request. Storage per document:
+//! the original under `<tenant blobs>/kb/<doc>/original`, its chunks as items
+//! in their own partition (`<tenant>#KBCHUNK#<doc>`), and its vectors as one
+//! compact file beside the original (`vectors-<generation>.bin`).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::caller::Caller;
+use super::keys::*;
+use super::page::{PageOf, PageRequest, page};
+use crate::App;
+use crate::domain::fields::Fields;
+use crate::domain::knowledge::{Document, DocumentStatus, SourceType, StoredChunk};
+use crate::domain::{Mode, Tenant, is_id};
+use crate::engine::knowledge::{self as engine, DocumentFormat};
+use crate::error::{Error, Result};
+use crate::store::{Condition, Index, Item, Query, Write};
+
+/// Resource kind in sort keys.
+pub const KIND: &str = "KB";
+/// Largest original accepted (SPEC: 25 MB, 413 above).
+pub const MAX_UPLOAD_BYTES: usize = 25 * 1024 * 1024;
+/// Largest page `ingest-url` reads (SPEC: 10 MB).
+pub const MAX_URL_BYTES: usize = 10 * 1024 * 1024;
+/// How long `ingest-url` waits for the page (SPEC: 10 s).
+pub const URL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest a document may take to parse and chunk.
+pub const EXTRACT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Most results a query returns.
+pub const MAX_TOP_K: usize = 50;
+const NAME_MAX: usize = 200;
+
+/// What the ingest queue carries: which document (and which version of it)
+/// to process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestJob {
+    /// The org.
+    pub org_id: String,
+    /// Live or test partition.
+    pub mode: Mode,
+    /// The document.
+    pub document_id: String,
+    /// The generation this job indexes; an older job is skipped.
+    pub generation: u32,
+}
+
+impl IngestJob {
+    fn tenant(&self) -> Tenant {
+        Tenant {
+            org_id: self.org_id.clone(),
+            mode: self.mode,
+        }
+    }
+}
+
+pub(super) fn doc_item(tenant: &Tenant, doc: &Document) -> Item {
+    Item::new(
+        tenant.pk(),
+        resource_sk(KIND, &doc.id),
+        serde_json::to_value(doc).unwrap_or_default(),
+    )
+}
+
+/// The partition holding one document's chunks.
+pub(super) fn chunks_pk(tenant: &Tenant, doc_id: &str) -> String {
+    format!("{}#KBCHUNK#{doc_id}", tenant.pk())
+}
+
+pub(super) fn chunk_sk(index: u32) -> String {
+    format!("C#{index:06}")
+}
+
+/// The index partition listing the agents a document is assigned to.
+fn doc_refs(tenant: &Tenant, doc_id: &str) -> String {
+    format!("{}#KBREF#{doc_id}", tenant.pk())
+}
+
+fn assignment_sk(agent_id: &str, doc_id: &str) -> String {
+    format!("AGENTKB#{agent_id}#{doc_id}")
+}
+
+pub(super) fn blob_dir(tenant: &Tenant, doc_id: &str) -> String {
+    format!("{}kb/{doc_id}/", tenant.blob_prefix())
+}
+
+pub(super) fn original_key(tenant: &Tenant, doc_id: &str) -> String {
+    format!("{}original", blob_dir(tenant, doc_id))
+}
+
+pub(super) fn vectors_key(tenant: &Tenant, doc_id: &str, generation: u32) -> String {
+    format!("{}vectors-{generation}.bin", blob_dir(tenant, doc_id))
+}
+
+/// The public shape of a document.
+pub(super) fn view(doc: &Document) -> Value {
+    let mut v = serde_json::to_value(doc).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.remove("generation");
+    }
+    v
+}
+
+/// Reads a document of the tenant; anything else is 404.
+pub async fn load(app: &App, tenant: &Tenant, id: &str) -> Result<(Document, u64)> {
+    if !is_id(id) {
+        return Err(Error::NotFound("document"));
+    }
+    let item = app
+        .table
+        .get(&tenant.pk(), &resource_sk(KIND, id))
+        .await?
+        .ok_or(Error::NotFound("document"))?;
+    Ok((item.parse()?, item.version))
+}
+
+/// `GET /knowledge` — newest first.
+pub async fn list(app: &App, caller: &Caller, req: &PageRequest) -> Result<PageOf<Value>> {
+    let q = Query::partition(caller.tenant.pk())
+        .prefix(resource_prefix(KIND))
+        .backward();
+    let out = page(app.table.as_ref(), q, req, |_| true).await?;
+    let mut docs = Vec::with_capacity(out.items.len());
+    for i in &out.items {
+        docs.push(view(&i.parse()?));
+    }
+    let total = app
+        .table
+        .counter(&caller.tenant.pk(), &count_sk(KIND))
+        .await?
+        .max(0) as u64;
+    Ok(PageOf {
+        items: docs,
+        next_cursor: out.next_cursor,
+        total: Some(total),
+        limit: out.limit,
+        offset: out.offset,
+    })
+}
+
+/// `GET /knowledge/{id}`.
+pub async fn get(app: &App, caller: &Caller, id: &str) -> Result<Value> {
+    Ok(view(&load(app, &caller.tenant, id).await?.0))
+}
+
+fn parse_name(f: &mut Fields<'_>, fallback: Option<&str>) -> Option<String> {
+    f.opt_str("name", NAME_MAX).or_else(|| {
+        fallback
+            .map(|s| s.trim().chars().take(NAME_MAX).collect::<String>())
+            .filter(|s| !s.is_empty())
+    })
+}
+
+/// Records a new document, stores its original (if any) and queues it.
+async fn create_document(
+    app: &App,
+    tenant: &Tenant,
+    mut doc: Document,
+    original: Option<(bytes::Bytes, &str)>,
+) -> Result<Document> {
+    if let Some((bytes, content_type)) = original {
+        app.blobs
+            .put(&original_key(tenant, &doc.id), bytes, content_type)
+            .await?;
+    }
+    doc.generation = 1;
+    app.table
+        .transact(vec![
+            Write::Put(doc_item(tenant, &doc), Condition::MustNotExist),
+            Write::Add {
+                pk: tenant.pk(),
+                sk: count_sk(KIND),
+                delta: 1,
+            },
+        ])
+        .await?;
+    enqueue(app, tenant, &doc).await?;
+    Ok(doc)
+}
+
+async fn enqueue(app: &App, tenant: &Tenant, doc: &Document) -> Result<()> {
+    let job = IngestJob {
+        org_id: tenant.org_id.clone(),
+        mode: tenant.mode,
+        document_id: doc.id.clone(),
+        generation: doc.generation,
+    };
+    let body = serde_json::to_string(&job).map_err(|e| Error::Internal(e.to_string()))?;
+    app.queue("ingest")?.send(&body, Duration::ZERO).await?;
+    Ok(())
+}
+
+fn new_document(
+    app: &App,
+    name: String,
+    source_type: SourceType,
+    mime_type: &str,
+    size: usize,
+) -> Document {
+    let now = app.now_rfc3339();
+    Document {
+        id: app.new_id(),
+        name,
+        source_type,
+        source_url: None,
+        mime_type: mime_type.to_owned(),
+        size_bytes: size as u64,
+        status: DocumentStatus::Processing,
+        error: None,
+        chunk_count: 0,
+        generation: 1,
+        embedder: None,
+        created_at: now.clone(),
+        updated_at: now,
+    }
+}
+
+/// An uploaded file, as the HTTP edge read it from the multipart body.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    /// The `file` part's bytes.
+    pub bytes: bytes::Bytes,
+    /// Its file name, if the client sent one.
+    pub filename: Option<String>,
+    /// Its content type, if the client sent one.
+    pub content_type: Option<String>,
+    /// The `name` part.
+    pub name: Option<String>,
+}
+
+/// `POST /knowledge/upload` (admin): 413 over 25 MB, 415 for a type the
+/// knowledge base does not read.
+pub async fn upload(app: &App, caller: &Caller, upload: Upload) -> Result<Value> {
+    caller.require_admin()?;
+    if upload.bytes.len() > MAX_UPLOAD_BYTES {
+        return Err(Error::TooLarge(format!(
+            "the file is over the {} MB limit",
+            MAX_UPLOAD_BYTES / (1024 * 1024)
+        )));
+    }
+    if upload.bytes.is_empty() {
+        return Err(Error::field("file", "is empty"));
+    }
+    let format = DocumentFormat::detect(
+        &upload.bytes,
+        upload.content_type.as_deref().unwrap_or(""),
+        upload.filename.as_deref(),
+    )
+    .ok_or_else(|| {
+        Error::UnsupportedMediaType(format!(
+            "unsupported document type; accepted types: {}",
+            engine::ACCEPTED_TYPES.join(", ")
+        ))
+    })?;
+    let name = upload
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .or(upload.filename.as_deref())
+        .map(|n| n.chars().take(NAME_MAX).collect::<String>())
+        .unwrap_or_else(|| "Untitled document".into());
+    let doc = new_document(
+        app,
+        name,
+        SourceType::File,
+        format.mime_type(),
+        upload.bytes.len(),
+    );
+    let size = upload.bytes.len();
+    let doc = create_document(
+        app,
+        &caller.tenant,
+        doc,
+        Some((upload.bytes, format.mime_type())),
+    )
+    .await?;
+    debug_assert_eq!(doc.size_bytes, size as u64);
+    Ok(view(&doc))
+}
+
+/// `POST /knowledge/ingest-text {name, content}` (admin).
+pub async fn ingest_text(app: &App, caller: &Caller, body: &Map<String, Value>) -> Result<Value> {
+    caller.require_admin()?;
+    let mut f = Fields::new(body);
+    let name = f.req_str("name", NAME_MAX);
+    let content = match f.raw("content") {
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
+        Some(Value::String(_)) => {
+            f.error("content", "must not be empty");
+            None
+        }
+        Some(_) => {
+            f.error("content", "must be a string");
+            None
+        }
+        None => {
+            f.error("content", "is required");
+            None
+        }
+    };
+    f.finish()?;
+    let (Some(name), Some(content)) = (name, content) else {
+        return Err(Error::Internal(
+            "text fields missing after validation".into(),
+        ));
+    };
+    let doc = new_document(app, name, SourceType::Text, "text/plain", content.len());
+    let doc = create_document(
+        app,
+        &caller.tenant,
+        doc,
+        Some((bytes::Bytes::from(content), "text/plain; charset=utf-8")),
+    )
+    .await?;
+    Ok(view(&doc))
+}
+
+/// `POST /knowledge/ingest-url {url, name}` (admin): the page is fetched by
+/// the worker through the guarded client (SSRF rules), so only its shape is
+/// checked here — and that it is not plainly a private address.
+pub async fn ingest_url(app: &App, caller: &Caller, body: &Map<String, Value>) -> Result<Value> {
+    caller.require_admin()?;
+    let mut f = Fields::new(body);
+    let url = f.opt_parsed("url", |s| {
+        app.guarded_client()
+            .check_url(s)
+            .map(|u| u.to_string())
+            .map_err(|e| e.to_string())
+    });
+    if f.raw("url").is_none() {
+        f.error("url", "is required");
+    }
+    let name = parse_name(&mut f, url.as_deref());
+    f.finish()?;
+    let Some(url) = url else {
+        return Err(Error::Internal("url missing after validation".into()));
+    };
+    let mut doc = new_document(
+        app,
+        name.unwrap_or_else(|| url.clone()),
+        SourceType::Url,
+        "text/html",
+        0,
+    );
+    doc.source_url = Some(url);
+    let doc = create_document(app, &caller.tenant, doc, None).await?;
+    Ok(view(&doc))
+}
+
+/// `POST /knowledge/{id}/reindex` (admin): re-chunk and re-embed.
+pub async fn reindex(app: &App, caller: &Caller, id: &str) -> Result<Value> {
+    caller.require_admin()?;
+    let (mut doc, version) = load(app, &caller.tenant, id).await?;
+    doc.generation += 1;
+    doc.status = DocumentStatus::Processing;
+    doc.error = None;
+    doc.updated_at = app.now_rfc3339();
+    app.table
+        .put(
+            doc_item(&caller.tenant, &doc),
+            Condition::VersionEquals(version),
+        )
+        .await?;
+    enqueue(app, &caller.tenant, &doc).await?;
+    Ok(view(&doc))
+}
+
+/// Deletes every chunk item of a document.
+pub(super) async fn delete_chunks(app: &App, tenant: &Tenant, doc_id: &str) -> Result<()> {
+    loop {
+        let page = app
+            .table
+            .query(Query::partition(chunks_pk(tenant, doc_id)).limit(100))
+            .await?;
+        if page.items.is_empty() {
+            return Ok(());
+        }
+        for batch in page.items.chunks(25) {
+            let writes = batch
+                .iter()
+                .map(|i| Write::Delete {
+                    pk: i.pk.clone(),
+                    sk: i.sk.clone(),
+                    condition: Condition::None,
+                })
+                .collect();
+            app.table.transact(writes).await?;
+        }
+    }
+}
+
+/// `DELETE /knowledge/{id}` (admin): the document, its chunks, vectors,
+/// original and assignments.
+pub async fn delete(app: &App, caller: &Caller, id: &str) -> Result<Value> {
+    caller.require_admin()?;
+    let tenant = &caller.tenant;
+    let (doc, version) = load(app, tenant, id).await?;
+    // The document item goes first, so a running worker finds it gone and
+    // stops; then everything it owned.
+    app.table
+        .transact(vec![
+            Write::Delete {
+                pk: tenant.pk(),
+                sk: resource_sk(KIND, &doc.id),
+                condition: Condition::VersionEquals(version),
+            },
+            Write::Add {
+                pk: tenant.pk(),
+                sk: count_sk(KIND),
+                delta: -1,
+            },
+        ])
+        .await?;
+    delete_chunks(app, tenant, id).await?;
+    for blob in app.blobs.list(&blob_dir(tenant, id)).await? {
+        app.blobs.delete(&blob.key).await?;
+    }
+    loop {
+        let refs = app
+            .table
+            .query(
+                Query::partition(doc_refs(tenant, id))
+                    .on(Index::Gsi1)
+                    .limit(100),
+            )
+            .await?;
+        if refs.items.is_empty() {
+            break;
+        }
+        for r in refs.items {
+            app.table.delete(&r.pk, &r.sk, Condition::None).await?;
+        }
+    }
+    app.knowledge.forget(tenant, id);
+    Ok(json!({"deleted": true, "id": id}))
+}
+
+/// `GET /knowledge/{id}/chunks`: `[{id, index, text, tokens}]` in order.
+pub async fn chunks(app: &App, caller: &Caller, id: &str) -> Result<Vec<Value>> {
+    load(app, &caller.tenant, id).await?;
+    let stored = read_chunks(app, &caller.tenant, id).await?;
+    Ok(stored
+        .into_iter()
+        .map(|c| json!({"id": c.id, "index": c.index, "text": c.text, "tokens": c.tokens}))
+        .collect())
+}
+
+pub(super) async fn read_chunks(
+    app: &App,
+    tenant: &Tenant,
+    doc_id: &str,
+) -> Result<Vec<StoredChunk>> {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = app
+            .table
+            .query(
+                Query::partition(chunks_pk(tenant, doc_id))
+                    .limit(100)
+                    .after(cursor),
+            )
+            .await?;
+        for item in &page.items {
+            out.push(item.parse()?);
+        }
+        cursor = page.next;
+        if cursor.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
+/// `POST|DELETE /knowledge/agent/{agent_id}/assign/{doc_id}` (admin).
+pub async fn assign(
+    app: &App,
+    caller: &Caller,
+    agent_id: &str,
+    doc_id: &str,
+    assigned: bool,
+) -> Result<Value> {
+    caller.require_admin()?;
+    let tenant = &caller.tenant;
+    super::agents::load(app, tenant, agent_id).await?;
+    load(app, tenant, doc_id).await?;
+    let sk = assignment_sk(agent_id, doc_id);
+    if assigned {
+        let item = Item::new(
+            tenant.pk(),
+            sk,
+            json!({"agent_id": agent_id, "document_id": doc_id, "assigned_at": app.now_rfc3339()}),
+        )
+        .with_gsi1(doc_refs(tenant, doc_id), format!("AGENT#{agent_id}"));
+        app.table.put(item, Condition::None).await?;
+    } else {
+        app.table.delete(&tenant.pk(), &sk, Condition::None).await?;
+    }
+    Ok(json!({"agent_id": agent_id, "document_id": doc_id, "assigned": assigned}))
+}
+
+pub(super) async fn agent_document_ids(
+    app: &App,
+    tenant: &Tenant,
+    agent_id: &str,
+) -> Result<Vec<String>> {
+    let mut ids = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = app
+            .table
+            .query(
+                Query::partition(tenant.pk())
+                    .prefix(format!("AGENTKB#{agent_id}#"))
+                    .after(cursor),
+            )
+            .await?;
+        for item in &page.items {
+            if let Some(id) = item.data.get("document_id").and_then(Value::as_str) {
+                ids.push(id.to_owned());
+            }
+        }
+        cursor = page.next;
+        if cursor.is_none() {
+            return Ok(ids);
+        }
+    }
+}
+
+/// `GET /knowledge/agent/{agent_id}`: the agent's documents.
+pub async fn agent_documents(app: &App, caller: &Caller, agent_id: &str) -> Result<Vec<Value>> {
+    let tenant = &caller.tenant;
+    super::agents::load(app, tenant, agent_id).await?;
+    let mut out = Vec::new();
+    for id in agent_document_ids(app, tenant, agent_id).await? {
+        if let Ok((doc, _)) = load(app, tenant, &id).await {
+            out.push(view(&doc));
+        }
+    }
+    Ok(out)
+}
+
+mod ingest;
+mod search;
+
+pub use ingest::{IngestOutcome, ingest};
+pub use search::{KnowledgeCache, QueryHit, SearchRequest, query, search};
