@@ -6,8 +6,8 @@ use super::caller::Caller;
 use super::keys::*;
 use super::page::{PageOf, PageRequest, page};
 use crate::App;
+use crate::domain::Tenant;
 use crate::domain::agent::{Agent, AgentSpec};
-use crate::domain::{Tenant, is_id};
 use crate::error::{Error, Result};
 use crate::store::{Condition, Index, Item, Query, Write};
 
@@ -49,15 +49,7 @@ fn item(tenant: &Tenant, agent: &Agent) -> Item {
 
 /// Reads an agent of the caller's tenant; anything else is 404.
 pub async fn load(app: &App, tenant: &Tenant, id: &str) -> Result<(Agent, u64)> {
-    if !is_id(id) {
-        return Err(Error::NotFound("agent"));
-    }
-    let item = app
-        .table
-        .get(&tenant.pk(), &resource_sk(KIND, id))
-        .await?
-        .ok_or(Error::NotFound("agent"))?;
-    Ok((item.parse()?, item.version))
+    load_resource(app, tenant, KIND, "agent", id).await
 }
 
 async fn check_references(app: &App, tenant: &Tenant, spec: &AgentSpec) -> Result<()> {

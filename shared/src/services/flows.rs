@@ -47,15 +47,7 @@ fn item(tenant: &Tenant, flow: &Flow) -> Item {
 
 /// Reads a flow of the tenant; anything else is 404.
 pub async fn load(app: &App, tenant: &Tenant, id: &str) -> Result<(Flow, u64)> {
-    if !is_id(id) {
-        return Err(Error::NotFound("flow"));
-    }
-    let item = app
-        .table
-        .get(&tenant.pk(), &resource_sk(KIND, id))
-        .await?
-        .ok_or(Error::NotFound("flow"))?;
-    Ok((item.parse()?, item.version))
+    load_resource(app, tenant, KIND, "flow", id).await
 }
 
 /// Parses a body into a flow document and checks the whole graph. Tool nodes

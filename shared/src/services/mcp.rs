@@ -9,8 +9,8 @@ use super::caller::Caller;
 use super::keys::*;
 use super::page::{PageOf, PageRequest, page};
 use crate::App;
+use crate::domain::Tenant;
 use crate::domain::mcp::{ConnectableMcpServer, McpServer, McpServerSpec};
-use crate::domain::{Tenant, is_id};
 use crate::error::{Error, Result};
 use crate::store::{Condition, Item, Query, Write};
 
@@ -27,15 +27,7 @@ fn item(tenant: &Tenant, server: &McpServer) -> Item {
 
 /// Reads an MCP server of the tenant (headers sealed); anything else is 404.
 pub async fn load(app: &App, tenant: &Tenant, id: &str) -> Result<(McpServer, u64)> {
-    if !is_id(id) {
-        return Err(Error::NotFound("MCP server"));
-    }
-    let item = app
-        .table
-        .get(&tenant.pk(), &resource_sk(KIND, id))
-        .await?
-        .ok_or(Error::NotFound("MCP server"))?;
-    Ok((item.parse()?, item.version))
+    load_resource(app, tenant, KIND, "MCP server", id).await
 }
 
 /// An MCP server with its headers in clear, for the connector and the tool

@@ -8,8 +8,8 @@ use super::caller::Caller;
 use super::keys::*;
 use super::page::{PageOf, PageRequest, page};
 use crate::App;
+use crate::domain::Tenant;
 use crate::domain::tool::{ExecutableTool, Tool, ToolSpec};
-use crate::domain::{Tenant, is_id};
 use crate::error::{Error, Result};
 use crate::store::{Condition, Item, Query, StoreError, Write};
 
@@ -38,15 +38,7 @@ fn name_taken(name: &str) -> Error {
 
 /// Reads a tool of the tenant (secrets sealed); anything else is 404.
 pub async fn load(app: &App, tenant: &Tenant, id: &str) -> Result<(Tool, u64)> {
-    if !is_id(id) {
-        return Err(Error::NotFound("tool"));
-    }
-    let item = app
-        .table
-        .get(&tenant.pk(), &resource_sk(KIND, id))
-        .await?
-        .ok_or(Error::NotFound("tool"))?;
-    Ok((item.parse()?, item.version))
+    load_resource(app, tenant, KIND, "tool", id).await
 }
 
 /// A tool with its secrets in clear, for the executors (`POST /tools/{id}/test`,

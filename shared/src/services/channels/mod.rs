@@ -47,15 +47,7 @@ fn pointer(tenant: &Tenant, channel_id: &str) -> Item {
 
 /// Reads a channel of the tenant; anything else is 404.
 pub async fn load(app: &App, tenant: &Tenant, id: &str) -> Result<(Channel, u64)> {
-    if !is_id(id) {
-        return Err(Error::NotFound("channel"));
-    }
-    let item = app
-        .table
-        .get(&tenant.pk(), &resource_sk(KIND, id))
-        .await?
-        .ok_or(Error::NotFound("channel"))?;
-    Ok((item.parse()?, item.version))
+    load_resource(app, tenant, KIND, "channel", id).await
 }
 
 /// Finds a channel and its tenant from the id alone, through the channel's

@@ -19,7 +19,7 @@ use super::page::{PageOf, PageRequest, page};
 use crate::App;
 use crate::domain::fields::Fields;
 use crate::domain::knowledge::{Document, DocumentStatus, SourceType, StoredChunk};
-use crate::domain::{Mode, Tenant, is_id};
+use crate::domain::{Mode, Tenant};
 use crate::engine::knowledge::{self as engine, DocumentFormat};
 use crate::error::{Error, Result};
 use crate::store::{Condition, Index, Item, Query, Write};
@@ -110,15 +110,7 @@ pub(super) fn view(doc: &Document) -> Value {
 
 /// Reads a document of the tenant; anything else is 404.
 pub async fn load(app: &App, tenant: &Tenant, id: &str) -> Result<(Document, u64)> {
-    if !is_id(id) {
-        return Err(Error::NotFound("document"));
-    }
-    let item = app
-        .table
-        .get(&tenant.pk(), &resource_sk(KIND, id))
-        .await?
-        .ok_or(Error::NotFound("document"))?;
-    Ok((item.parse()?, item.version))
+    load_resource(app, tenant, KIND, "document", id).await
 }
 
 /// `GET /knowledge` — newest first.
