@@ -1,6 +1,6 @@
-//! Which tools and MCP servers an agent may use. Each assignment is one item
+//! Which tools, MCP servers and knowledge documents an agent may use. Each assignment is one item
 //! in the tenant partition, `AGENTTOOL#<agent>#<tool>` or
-//! `AGENTMCP#<agent>#<server>`, so an agent's set is one query; its GSI1
+//! `AGENTMCP#<agent>#<server>` or `AGENTKB#<agent>#<doc>`, so an agent's set is one query; its GSI1
 //! entry (`<tenant>#TOOLREF#<tool>` / `<tenant>#MCPREF#<server>`) lists the
 //! agents of one tool, so deleting the tool removes its assignments.
 
@@ -19,6 +19,8 @@ pub enum Assignable {
     Tool,
     /// An MCP server.
     McpServer,
+    /// A knowledge document.
+    Document,
 }
 
 impl Assignable {
@@ -26,6 +28,7 @@ impl Assignable {
         match self {
             Self::Tool => agent_tool_sk(agent_id, id),
             Self::McpServer => agent_mcp_sk(agent_id, id),
+            Self::Document => format!("AGENTKB#{agent_id}#{id}"),
         }
     }
 
@@ -33,6 +36,7 @@ impl Assignable {
         match self {
             Self::Tool => agent_tools_prefix(agent_id),
             Self::McpServer => agent_mcp_prefix(agent_id),
+            Self::Document => format!("AGENTKB#{agent_id}#"),
         }
     }
 
@@ -40,6 +44,7 @@ impl Assignable {
         match self {
             Self::Tool => assignment_refs(tenant, "TOOL", id),
             Self::McpServer => assignment_refs(tenant, "MCP", id),
+            Self::Document => assignment_refs(tenant, "KB", id),
         }
     }
 
@@ -47,6 +52,7 @@ impl Assignable {
         match self {
             Self::Tool => "tool assignment",
             Self::McpServer => "MCP server assignment",
+            Self::Document => "document assignment",
         }
     }
 }
@@ -146,9 +152,13 @@ pub async fn remove_all(app: &App, tenant: &Tenant, what: Assignable, id: &str) 
     }
 }
 
-/// Removes an agent's tool and MCP server assignments (when it is deleted).
+/// Removes an agent's tool, MCP server and document assignments (when it is deleted).
 pub async fn forget_agent(app: &App, tenant: &Tenant, agent_id: &str) -> Result<()> {
-    for what in [Assignable::Tool, Assignable::McpServer] {
+    for what in [
+        Assignable::Tool,
+        Assignable::McpServer,
+        Assignable::Document,
+    ] {
         for id in assigned_ids(app, tenant, what, agent_id).await? {
             app.table
                 .delete(&tenant.pk(), &what.sk(agent_id, &id), Condition::None)

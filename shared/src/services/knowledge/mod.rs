@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::assignments::{self, Assignable};
 use super::caller::Caller;
 use super::keys::*;
 use super::page::{PageOf, PageRequest, page};
@@ -22,7 +23,7 @@ use crate::domain::knowledge::{Document, DocumentStatus, SourceType, StoredChunk
 use crate::domain::{Mode, Tenant};
 use crate::engine::knowledge::{self as engine, DocumentFormat};
 use crate::error::{Error, Result};
-use crate::store::{Condition, Index, Item, Query, Write};
+use crate::store::{Condition, Item, Query, Write};
 
 /// Resource kind in sort keys.
 pub const KIND: &str = "KB";
@@ -76,15 +77,6 @@ pub(super) fn chunks_pk(tenant: &Tenant, doc_id: &str) -> String {
 
 pub(super) fn chunk_sk(index: u32) -> String {
     format!("C#{index:06}")
-}
-
-/// The index partition listing the agents a document is assigned to.
-fn doc_refs(tenant: &Tenant, doc_id: &str) -> String {
-    format!("{}#KBREF#{doc_id}", tenant.pk())
-}
-
-fn assignment_sk(agent_id: &str, doc_id: &str) -> String {
-    format!("AGENTKB#{agent_id}#{doc_id}")
 }
 
 pub(super) fn blob_dir(tenant: &Tenant, doc_id: &str) -> String {
@@ -415,22 +407,7 @@ pub async fn delete(app: &App, caller: &Caller, id: &str) -> Result<Value> {
     for blob in app.blobs.list(&blob_dir(tenant, id)).await? {
         app.blobs.delete(&blob.key).await?;
     }
-    loop {
-        let refs = app
-            .table
-            .query(
-                Query::partition(doc_refs(tenant, id))
-                    .on(Index::Gsi1)
-                    .limit(100),
-            )
-            .await?;
-        if refs.items.is_empty() {
-            break;
-        }
-        for r in refs.items {
-            app.table.delete(&r.pk, &r.sk, Condition::None).await?;
-        }
-    }
+    assignments::remove_all(app, tenant, Assignable::Document, id).await?;
     app.knowledge.forget(tenant, id);
     Ok(json!({"deleted": true, "id": id}))
 }
@@ -483,17 +460,14 @@ pub async fn assign(
     let tenant = &caller.tenant;
     super::agents::load(app, tenant, agent_id).await?;
     load(app, tenant, doc_id).await?;
-    let sk = assignment_sk(agent_id, doc_id);
     if assigned {
-        let item = Item::new(
-            tenant.pk(),
-            sk,
-            json!({"agent_id": agent_id, "document_id": doc_id, "assigned_at": app.now_rfc3339()}),
-        )
-        .with_gsi1(doc_refs(tenant, doc_id), format!("AGENT#{agent_id}"));
-        app.table.put(item, Condition::None).await?;
+        assignments::assign(app, tenant, Assignable::Document, agent_id, doc_id).await?;
     } else {
-        app.table.delete(&tenant.pk(), &sk, Condition::None).await?;
+        // Unassigning what is not assigned is already the wanted state.
+        match assignments::unassign(app, tenant, Assignable::Document, agent_id, doc_id).await {
+            Ok(_) | Err(Error::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
     }
     Ok(json!({"agent_id": agent_id, "document_id": doc_id, "assigned": assigned}))
 }
@@ -503,27 +477,7 @@ pub(super) async fn agent_document_ids(
     tenant: &Tenant,
     agent_id: &str,
 ) -> Result<Vec<String>> {
-    let mut ids = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = app
-            .table
-            .query(
-                Query::partition(tenant.pk())
-                    .prefix(format!("AGENTKB#{agent_id}#"))
-                    .after(cursor),
-            )
-            .await?;
-        for item in &page.items {
-            if let Some(id) = item.data.get("document_id").and_then(Value::as_str) {
-                ids.push(id.to_owned());
-            }
-        }
-        cursor = page.next;
-        if cursor.is_none() {
-            return Ok(ids);
-        }
-    }
+    assignments::assigned_ids(app, tenant, Assignable::Document, agent_id).await
 }
 
 /// `GET /knowledge/agent/{agent_id}`: the agent's documents.
