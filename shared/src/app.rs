@@ -14,6 +14,7 @@ use crate::engine::knowledge::{BedrockTitanEmbedder, Embedder, OpenAiEmbedder, o
 use crate::error::Error;
 use crate::net::{GuardConfig, GuardedClient};
 use crate::services::knowledge::KnowledgeCache;
+use crate::services::rate_limit::{OrgLimits, RateLimiter};
 use crate::store::embedded::{Database, DeadLetter, EmbeddedQueue, EmbeddedTable, FolderBlobs};
 use crate::store::{Blobs, Queue, Table};
 
@@ -72,6 +73,10 @@ pub struct App {
     pub net: GuardedClient,
     /// Each tenant's search index, kept warm between requests.
     pub knowledge: KnowledgeCache,
+    /// Rate-limit quota this instance has reserved, per API key.
+    pub(crate) rate: RateLimiter,
+    /// Each org's rate limit, re-read at most once a second.
+    pub(crate) org_limits: OrgLimits,
     /// The embedder of live tenants, built on first use.
     embedder: tokio::sync::OnceCell<Arc<dyn Embedder>>,
     /// The offline embedder (test mode always uses it), loaded on first use so
@@ -126,6 +131,8 @@ impl App {
             seeded: Mutex::new(HashSet::new()),
             net: outbound_client(&config)?,
             knowledge: KnowledgeCache::default(),
+            rate: RateLimiter::default(),
+            org_limits: OrgLimits::default(),
             embedder: tokio::sync::OnceCell::new(),
             offline_embedder: tokio::sync::OnceCell::new(),
             config,
@@ -159,6 +166,8 @@ impl App {
             seeded: Mutex::new(HashSet::new()),
             net: outbound_client(&config)?,
             knowledge: KnowledgeCache::default(),
+            rate: RateLimiter::default(),
+            org_limits: OrgLimits::default(),
             embedder: tokio::sync::OnceCell::new(),
             offline_embedder: tokio::sync::OnceCell::new(),
             config,

@@ -156,22 +156,11 @@ pub async fn regenerate(app: &App, caller: &Caller, id: &str) -> Result<Value> {
     Ok(v)
 }
 
-/// Where a key stands in its rate-limit window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateState {
-    /// Requests allowed per window.
-    pub limit: u32,
-    /// Requests left in this window.
-    pub remaining: u32,
-    /// Unix seconds when the window resets.
-    pub reset: i64,
-    /// Whether this request is within the limit.
-    pub allowed: bool,
-}
+pub use super::rate_limit::RateState;
 
 /// Resolves an API key to a caller, counting the request against the key's
-/// limit (a fixed one-minute window counted in the table, so every function
-/// instance shares it).
+/// limit (see [`super::rate_limit`]). The key itself is read on every request,
+/// so a revoked key stops working at once in every instance.
 pub async fn authenticate(
     app: &App,
     secret: &str,
@@ -188,28 +177,25 @@ pub async fn authenticate(
         return Ok(None);
     };
     let key: ApiKey = item.parse()?;
-    let limit = match app.table.get(&org_pk(&key.org_id), ORG_SK).await? {
-        Some(org) => org.parse::<Organization>()?.settings.rate_limit_per_minute,
-        None => return Ok(None),
+    let limit = match app.org_limits.get(&key.org_id) {
+        Some(limit) => limit,
+        None => match app.table.get(&org_pk(&key.org_id), ORG_SK).await? {
+            Some(org) => {
+                let limit = match org.parse::<Organization>()?.settings.rate_limit_per_minute {
+                    0 => DEFAULT_RATE_LIMIT,
+                    n => n,
+                };
+                app.org_limits.put(&key.org_id, limit);
+                limit
+            }
+            None => return Ok(None),
+        },
     };
     let now = app.now();
-    let minute = now.timestamp() / 60;
-    let reset = (minute + 1) * 60;
-    let used = app
-        .table
-        .add(&rate_pk(&key.id), &minute.to_string(), 1, Some(reset + 60))
+    let state = app
+        .rate
+        .take(app.table.as_ref(), &key.id, limit, now.timestamp())
         .await?;
-    let limit = if limit == 0 {
-        DEFAULT_RATE_LIMIT
-    } else {
-        limit
-    };
-    let state = RateState {
-        limit,
-        remaining: (limit as i64 - used).max(0) as u32,
-        reset,
-        allowed: used <= limit as i64,
-    };
     // Record use at most once a minute: a write per request would double the
     // cost of every call for a timestamp nobody needs to the second.
     let stale = key

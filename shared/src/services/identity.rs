@@ -601,6 +601,7 @@ pub async fn update_org(
     app.table
         .put(org_item(&org), Condition::VersionEquals(version))
         .await?;
+    app.org_limits.forget(&org.id);
     Ok(org_view(app, &org))
 }
 
@@ -711,6 +712,7 @@ pub async fn update_settings(
     app.table
         .put(org_item(&org), Condition::VersionEquals(version))
         .await?;
+    app.org_limits.forget(&org.id);
     get_settings(app, caller).await
 }
 

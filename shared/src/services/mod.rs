@@ -15,6 +15,7 @@ pub mod keys;
 pub mod knowledge;
 pub mod mcp;
 pub mod page;
+pub mod rate_limit;
 pub mod tools;
 
 pub use caller::{Caller, Principal};
