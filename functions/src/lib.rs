@@ -15,6 +15,12 @@ pub mod tools;
 
 use std::sync::Arc;
 
+/// mimalloc for every binary that serves the API (the functions, the local
+/// server, the tests): per-request JSON makes many small allocations, and
+/// glibc's malloc took ~17% of a GET's CPU under load (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use axum::Router;
 use switchboard::App;
 
