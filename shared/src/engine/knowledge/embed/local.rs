@@ -131,6 +131,7 @@ impl OfflineEmbedder {
 
 impl Inner {
     fn embed(&self, texts: &[String], max_tokens: usize) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let run = |e: candle_core::Error| EmbedError::Model(format!("inference: {e}"));
         let encodings = self
             .tokenizer
             .encode_batch(texts.to_vec(), true)
@@ -149,96 +150,54 @@ impl Inner {
             })
             .collect();
         // Batches of similar lengths waste little on padding.
-        let mut order: Vec<usize> = (0..encodings.len()).collect();
+        let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| encodings[i].len());
-        let batches: Vec<&[usize]> = order.chunks(BATCH).collect();
-        // candle parallelises the matrix products but runs the rest of the
-        // forward pass (softmax, GELU, layer norm, pooling) on one thread:
-        // one worker per core, each taking every n-th batch, keeps all cores
-        // busy. Workers take interleaved batches so each gets a share of the
-        // long ones.
-        let workers = std::thread::available_parallelism()
-            .map_or(1, usize::from)
-            .min(batches.len())
-            .max(1);
-        let mut out: Vec<Vec<f32>> = vec![Vec::new(); encodings.len()];
-        std::thread::scope(|s| {
-            let handles: Vec<_> = (0..workers)
-                .map(|w| {
-                    let (batches, encodings) = (&batches, &encodings);
-                    s.spawn(move || {
-                        let mut done = Vec::new();
-                        for batch in batches.iter().skip(w).step_by(workers) {
-                            let vectors = self.forward(batch, encodings)?;
-                            done.extend(batch.iter().copied().zip(vectors));
-                        }
-                        Ok::<_, EmbedError>(done)
-                    })
-                })
-                .collect();
-            for handle in handles {
-                let done = handle
-                    .join()
-                    .map_err(|_| EmbedError::Model("inference thread panicked".into()))??;
-                for (i, vector) in done {
-                    out[i] = vector;
+        let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
+        for batch in order.chunks(BATCH) {
+            let longest = batch
+                .iter()
+                .map(|&i| encodings[i].len())
+                .max()
+                .unwrap_or(0)
+                .max(1);
+            let mut ids = vec![0u32; batch.len() * longest];
+            let mut mask = vec![0u32; batch.len() * longest];
+            for (row, &i) in batch.iter().enumerate() {
+                let tokens = &encodings[i];
+                ids[row * longest..row * longest + tokens.len()].copy_from_slice(tokens);
+                for m in &mut mask[row * longest..row * longest + tokens.len()] {
+                    *m = 1;
                 }
             }
-            Ok::<_, EmbedError>(())
-        })?;
-        Ok(out)
-    }
-
-    /// One forward pass over the texts `batch` (indexes into `encodings`):
-    /// mean-pooled, normalised vectors in the batch's order.
-    fn forward(
-        &self,
-        batch: &[usize],
-        encodings: &[Vec<u32>],
-    ) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let run = |e: candle_core::Error| EmbedError::Model(format!("inference: {e}"));
-        let longest = batch
-            .iter()
-            .map(|&i| encodings[i].len())
-            .max()
-            .unwrap_or(0)
-            .max(1);
-        let mut ids = vec![0u32; batch.len() * longest];
-        let mut mask = vec![0u32; batch.len() * longest];
-        for (row, &i) in batch.iter().enumerate() {
-            let tokens = &encodings[i];
-            ids[row * longest..row * longest + tokens.len()].copy_from_slice(tokens);
-            for m in &mut mask[row * longest..row * longest + tokens.len()] {
-                *m = 1;
+            let shape = (batch.len(), longest);
+            let ids = Tensor::from_vec(ids, shape, &self.device).map_err(run)?;
+            let mask = Tensor::from_vec(mask, shape, &self.device).map_err(run)?;
+            let types = ids.zeros_like().map_err(run)?;
+            let hidden = self.model.forward(&ids, &types, Some(&mask)).map_err(run)?;
+            // Mean over the real tokens.
+            let mask = mask
+                .to_dtype(DType::F32)
+                .map_err(run)?
+                .unsqueeze(2)
+                .map_err(run)?;
+            let summed = hidden
+                .broadcast_mul(&mask)
+                .map_err(run)?
+                .sum(1)
+                .map_err(run)?;
+            let counts = mask
+                .sum(1)
+                .map_err(run)?
+                .clamp(1e-9, f32::MAX)
+                .map_err(run)?;
+            let pooled = summed.broadcast_div(&counts).map_err(run)?;
+            let rows: Vec<Vec<f32>> = pooled.to_vec2().map_err(run)?;
+            for (&i, mut vector) in batch.iter().zip(rows) {
+                normalize(&mut vector);
+                out[i] = vector;
             }
         }
-        let shape = (batch.len(), longest);
-        let ids = Tensor::from_vec(ids, shape, &self.device).map_err(run)?;
-        let mask = Tensor::from_vec(mask, shape, &self.device).map_err(run)?;
-        let types = ids.zeros_like().map_err(run)?;
-        let hidden = self.model.forward(&ids, &types, Some(&mask)).map_err(run)?;
-        // Mean over the real tokens.
-        let mask = mask
-            .to_dtype(DType::F32)
-            .map_err(run)?
-            .unsqueeze(2)
-            .map_err(run)?;
-        let summed = hidden
-            .broadcast_mul(&mask)
-            .map_err(run)?
-            .sum(1)
-            .map_err(run)?;
-        let counts = mask
-            .sum(1)
-            .map_err(run)?
-            .clamp(1e-9, f32::MAX)
-            .map_err(run)?;
-        let pooled = summed.broadcast_div(&counts).map_err(run)?;
-        let mut rows: Vec<Vec<f32>> = pooled.to_vec2().map_err(run)?;
-        for vector in &mut rows {
-            normalize(vector);
-        }
-        Ok(rows)
+        Ok(out)
     }
 }
 
