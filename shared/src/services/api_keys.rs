@@ -158,6 +158,23 @@ pub async fn regenerate(app: &App, caller: &Caller, id: &str) -> Result<Value> {
 
 pub use super::rate_limit::RateState;
 
+/// The org's requests-per-minute limit (cached for a second), or `None` when
+/// the org no longer exists.
+async fn org_limit(app: &App, org_id: &str) -> Result<Option<u32>> {
+    if let Some(limit) = app.org_limits.get(org_id) {
+        return Ok(Some(limit));
+    }
+    let Some(org) = app.table.get(&org_pk(org_id), ORG_SK).await? else {
+        return Ok(None);
+    };
+    let limit = match org.parse::<Organization>()?.settings.rate_limit_per_minute {
+        0 => DEFAULT_RATE_LIMIT,
+        n => n,
+    };
+    app.org_limits.put(org_id, limit);
+    Ok(Some(limit))
+}
+
 /// Resolves an API key to a caller, counting the request against the key's
 /// limit (see [`super::rate_limit`]). The key itself is read on every request,
 /// so a revoked key stops working at once in every instance.
@@ -177,19 +194,8 @@ pub async fn authenticate(
         return Ok(None);
     };
     let key: ApiKey = item.parse()?;
-    let limit = match app.org_limits.get(&key.org_id) {
-        Some(limit) => limit,
-        None => match app.table.get(&org_pk(&key.org_id), ORG_SK).await? {
-            Some(org) => {
-                let limit = match org.parse::<Organization>()?.settings.rate_limit_per_minute {
-                    0 => DEFAULT_RATE_LIMIT,
-                    n => n,
-                };
-                app.org_limits.put(&key.org_id, limit);
-                limit
-            }
-            None => return Ok(None),
-        },
+    let Some(limit) = org_limit(app, &key.org_id).await? else {
+        return Ok(None);
     };
     let now = app.now();
     let state = app

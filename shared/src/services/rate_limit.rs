@@ -133,23 +133,24 @@ impl RateLimiter {
             )
             .await?;
         let granted = (limit as i64 - (counted - block as i64)).clamp(0, block as i64) as u32;
+        // Of an over-reserved block only the granted part is this key's use.
+        let used = counted - block as i64 + granted as i64;
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         let slot = slots.entry(key_id.to_owned()).or_default();
         if slot.window != window || slot.limit != limit {
-            // The window turned (or the limit changed) while we waited; this
-            // request was still counted in the window it arrived in.
-            let mut alone = Slot {
+            // The window turned (or the limit changed) while we waited: this
+            // request was counted in the window it arrived in, and the rest
+            // of its block is not kept.
+            let alone = Slot {
                 window,
                 limit,
-                counted: counted - block as i64 + granted as i64,
+                counted: used,
                 left: granted.saturating_sub(1),
                 ..Slot::default()
             };
-            alone.exhausted = granted == 0;
             return Ok(alone.state(reset, granted > 0));
         }
-        // Of an over-reserved block only the granted part is this key's use.
-        slot.counted = slot.counted.max(counted - block as i64 + granted as i64);
+        slot.counted = slot.counted.max(used);
         if granted == 0 {
             slot.exhausted = true;
             return Ok(slot.state(reset, false));
