@@ -25,7 +25,7 @@ pub fn moto_endpoint() -> String {
     std::env::var("SWITCHBOARD_TEST_AWS_ENDPOINT").unwrap_or_else(|_| {
         panic!(
             "SWITCHBOARD_TEST_AWS_ENDPOINT is not set: the AWS-backend tests need moto's server. \
-             Run them with `scripts/test` (which starts moto), or start `moto_server -H 127.0.0.1 -p 5555` \
+             Run them with `scripts/test` (which starts moto), or start `scripts/moto-server -H 127.0.0.1 -p 5555` \
              and export SWITCHBOARD_TEST_AWS_ENDPOINT=http://127.0.0.1:5555"
         )
     })
