@@ -25,10 +25,19 @@ use switchboard::engine::knowledge::{
     encode_vectors, extract, offline_embedder,
 };
 
+/// The allocator every shipped binary uses (see `switchboard-functions`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const DIMS: usize = 384;
 const DOCS: usize = 500;
 
 fn main() {
+    // As the local binary does; `KNOWLEDGE_BENCH_CANDLE_THREADS=1` measures
+    // candle's own threading instead.
+    if std::env::var_os("KNOWLEDGE_BENCH_CANDLE_THREADS").is_none() {
+        switchboard::engine::knowledge::offline_inference_per_core();
+    }
     let chunks: usize = std::env::var("KNOWLEDGE_BENCH_CHUNKS")
         .ok()
         .and_then(|v| v.parse().ok())

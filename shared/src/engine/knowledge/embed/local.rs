@@ -30,6 +30,8 @@ pub struct OfflineEmbedder {
     inner: Arc<Inner>,
     name: String,
     max_tokens: usize,
+    /// Threads running forward passes side by side (see [`inference_workers`]).
+    workers: usize,
 }
 
 struct Inner {
@@ -45,6 +47,36 @@ impl std::fmt::Debug for OfflineEmbedder {
         f.debug_struct("OfflineEmbedder")
             .field("name", &self.name)
             .finish()
+    }
+}
+
+/// The variables candle reads for its kernels' thread counts: gemm's split of
+/// each matrix product (`RAYON_NUM_THREADS`, read on every product) and the
+/// pool for element-wise ops (`CANDLE_NUM_THREADS`, read once).
+const KERNEL_THREAD_VARS: [&str; 2] = ["RAYON_NUM_THREADS", "CANDLE_NUM_THREADS"];
+
+/// See [`super::offline_inference_per_core`].
+pub(super) fn single_threaded_kernels() {
+    for var in KERNEL_THREAD_VARS {
+        if std::env::var_os(var).is_none() {
+            // SAFETY: the caller runs this before any other thread exists, so
+            // nothing reads or writes the environment concurrently.
+            unsafe { std::env::set_var(var, "1") };
+        }
+    }
+}
+
+/// One worker per core when candle's kernels are single-threaded (see
+/// [`super::offline_inference_per_core`]); otherwise one worker and candle's own
+/// threads, since several workers would fight over its pool.
+fn inference_workers() -> usize {
+    let single = KERNEL_THREAD_VARS
+        .iter()
+        .all(|var| std::env::var(var).is_ok_and(|v| v.trim() == "1"));
+    if single {
+        std::thread::available_parallelism().map_or(1, usize::from)
+    } else {
+        1
     }
 }
 
@@ -104,6 +136,7 @@ impl OfflineEmbedder {
             }),
             name: format!("local:{label} ({dimensions} dims, candle CPU)"),
             max_tokens,
+            workers: inference_workers(),
         })
     }
 
@@ -122,16 +155,28 @@ impl OfflineEmbedder {
         self
     }
 
+    /// The same model running `workers` forward passes side by side (at
+    /// least 1). The default is one per core when candle's kernels are
+    /// single-threaded, else 1 (see [`super::offline_inference_per_core`]).
+    pub fn with_workers(mut self, workers: usize) -> OfflineEmbedder {
+        self.workers = workers.max(1);
+        self
+    }
+
     /// Embeds on the calling thread (CPU-bound: call from a blocking
     /// context; [`Embedder::embed`] does this on tokio's blocking pool).
     pub fn embed_blocking(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        self.inner.embed(texts, self.max_tokens)
+        self.inner.embed(texts, self.max_tokens, self.workers)
     }
 }
 
 impl Inner {
-    fn embed(&self, texts: &[String], max_tokens: usize) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let run = |e: candle_core::Error| EmbedError::Model(format!("inference: {e}"));
+    fn embed(
+        &self,
+        texts: &[String],
+        max_tokens: usize,
+        workers: usize,
+    ) -> Result<Vec<Vec<f32>>, EmbedError> {
         let encodings = self
             .tokenizer
             .encode_batch(texts.to_vec(), true)
@@ -150,54 +195,89 @@ impl Inner {
             })
             .collect();
         // Batches of similar lengths waste little on padding.
-        let mut order: Vec<usize> = (0..texts.len()).collect();
+        let mut order: Vec<usize> = (0..encodings.len()).collect();
         order.sort_by_key(|&i| encodings[i].len());
-        let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
-        for batch in order.chunks(BATCH) {
-            let longest = batch
-                .iter()
-                .map(|&i| encodings[i].len())
-                .max()
-                .unwrap_or(0)
-                .max(1);
-            let mut ids = vec![0u32; batch.len() * longest];
-            let mut mask = vec![0u32; batch.len() * longest];
-            for (row, &i) in batch.iter().enumerate() {
-                let tokens = &encodings[i];
-                ids[row * longest..row * longest + tokens.len()].copy_from_slice(tokens);
-                for m in &mut mask[row * longest..row * longest + tokens.len()] {
-                    *m = 1;
+        let batches: Vec<&[usize]> = order.chunks(BATCH).collect();
+        // Workers take interleaved batches so each gets a share of the long ones.
+        let workers = workers.min(batches.len()).max(1);
+        let mut out: Vec<Vec<f32>> = vec![Vec::new(); encodings.len()];
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..workers)
+                .map(|w| {
+                    let (batches, encodings) = (&batches, &encodings);
+                    s.spawn(move || {
+                        let mut done = Vec::new();
+                        for batch in batches.iter().skip(w).step_by(workers) {
+                            let vectors = self.forward(batch, encodings)?;
+                            done.extend(batch.iter().copied().zip(vectors));
+                        }
+                        Ok::<_, EmbedError>(done)
+                    })
+                })
+                .collect();
+            for handle in handles {
+                let done = handle
+                    .join()
+                    .map_err(|_| EmbedError::Model("inference thread panicked".into()))??;
+                for (i, vector) in done {
+                    out[i] = vector;
                 }
             }
-            let shape = (batch.len(), longest);
-            let ids = Tensor::from_vec(ids, shape, &self.device).map_err(run)?;
-            let mask = Tensor::from_vec(mask, shape, &self.device).map_err(run)?;
-            let types = ids.zeros_like().map_err(run)?;
-            let hidden = self.model.forward(&ids, &types, Some(&mask)).map_err(run)?;
-            // Mean over the real tokens.
-            let mask = mask
-                .to_dtype(DType::F32)
-                .map_err(run)?
-                .unsqueeze(2)
-                .map_err(run)?;
-            let summed = hidden
-                .broadcast_mul(&mask)
-                .map_err(run)?
-                .sum(1)
-                .map_err(run)?;
-            let counts = mask
-                .sum(1)
-                .map_err(run)?
-                .clamp(1e-9, f32::MAX)
-                .map_err(run)?;
-            let pooled = summed.broadcast_div(&counts).map_err(run)?;
-            let rows: Vec<Vec<f32>> = pooled.to_vec2().map_err(run)?;
-            for (&i, mut vector) in batch.iter().zip(rows) {
-                normalize(&mut vector);
-                out[i] = vector;
+            Ok::<_, EmbedError>(())
+        })?;
+        Ok(out)
+    }
+
+    /// One forward pass over the texts `batch` (indexes into `encodings`):
+    /// mean-pooled, normalised vectors in the batch's order.
+    fn forward(
+        &self,
+        batch: &[usize],
+        encodings: &[Vec<u32>],
+    ) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let run = |e: candle_core::Error| EmbedError::Model(format!("inference: {e}"));
+        let longest = batch
+            .iter()
+            .map(|&i| encodings[i].len())
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        let mut ids = vec![0u32; batch.len() * longest];
+        let mut mask = vec![0u32; batch.len() * longest];
+        for (row, &i) in batch.iter().enumerate() {
+            let tokens = &encodings[i];
+            ids[row * longest..row * longest + tokens.len()].copy_from_slice(tokens);
+            for m in &mut mask[row * longest..row * longest + tokens.len()] {
+                *m = 1;
             }
         }
-        Ok(out)
+        let shape = (batch.len(), longest);
+        let ids = Tensor::from_vec(ids, shape, &self.device).map_err(run)?;
+        let mask = Tensor::from_vec(mask, shape, &self.device).map_err(run)?;
+        let types = ids.zeros_like().map_err(run)?;
+        let hidden = self.model.forward(&ids, &types, Some(&mask)).map_err(run)?;
+        // Mean over the real tokens.
+        let mask = mask
+            .to_dtype(DType::F32)
+            .map_err(run)?
+            .unsqueeze(2)
+            .map_err(run)?;
+        let summed = hidden
+            .broadcast_mul(&mask)
+            .map_err(run)?
+            .sum(1)
+            .map_err(run)?;
+        let counts = mask
+            .sum(1)
+            .map_err(run)?
+            .clamp(1e-9, f32::MAX)
+            .map_err(run)?;
+        let pooled = summed.broadcast_div(&counts).map_err(run)?;
+        let mut rows: Vec<Vec<f32>> = pooled.to_vec2().map_err(run)?;
+        for vector in &mut rows {
+            normalize(vector);
+        }
+        Ok(rows)
     }
 }
 
@@ -214,8 +294,8 @@ impl Embedder for OfflineEmbedder {
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
         let inner = Arc::clone(&self.inner);
         let texts = texts.to_vec();
-        let max_tokens = self.max_tokens;
-        tokio::task::spawn_blocking(move || inner.embed(&texts, max_tokens))
+        let (max_tokens, workers) = (self.max_tokens, self.workers);
+        tokio::task::spawn_blocking(move || inner.embed(&texts, max_tokens, workers))
             .await
             .map_err(|e| EmbedError::Model(format!("inference task: {e}")))?
     }

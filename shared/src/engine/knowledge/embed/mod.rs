@@ -89,6 +89,22 @@ pub fn offline_embedder(model_dir: Option<&Path>) -> Arc<dyn Embedder> {
     Arc::new(HashingEmbedder::default())
 }
 
+/// Makes the offline model run one whole forward pass per core: candle's own
+/// kernels go single-threaded (`RAYON_NUM_THREADS=1`, `CANDLE_NUM_THREADS=1`,
+/// unless the environment already sets them) and [`OfflineEmbedder`] then
+/// starts a worker per core. candle splits only matrix products and large
+/// element-wise ops, so softmax, layer norm and its spinning pool left the
+/// second core half-idle: on 2 cores a 100-page PDF embedded in 35 s, now 26 s
+/// (BENCHMARKS.md). Without this call the model uses candle's threads.
+///
+/// Call it first thing in `main`, before any other thread starts: it sets
+/// process environment variables, which is only sound while the process is
+/// single-threaded. A no-op without the `local-embedder` feature.
+pub fn offline_inference_per_core() {
+    #[cfg(feature = "local-embedder")]
+    local::single_threaded_kernels();
+}
+
 /// The model directory to use: `SWITCHBOARD_EMBEDDING_MODEL_DIR` when set,
 /// else [`DEFAULT_MODEL_DIR`] when it exists, else none.
 pub fn model_dir_from_env() -> Option<PathBuf> {

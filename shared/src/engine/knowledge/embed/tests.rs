@@ -282,3 +282,32 @@ async fn the_offline_model_embeds_meaning() {
     let alone = embedder.embed(&texts[..1]).await.unwrap();
     assert!(dot(&alone[0], &v[0]) > 0.9999);
 }
+
+#[cfg(feature = "local-embedder")]
+#[tokio::test]
+async fn workers_side_by_side_give_each_text_its_own_vector() {
+    let Some(dir) = test_model_dir() else {
+        eprintln!("SKIPPED: no model (run scripts/fetch-model)");
+        return;
+    };
+    let model = super::OfflineEmbedder::load(&dir).unwrap();
+    // Enough texts of different lengths for several batches per worker.
+    let texts: Vec<String> = (0..37)
+        .map(|i| {
+            format!(
+                "Question {i}: {}",
+                "how do refunds work for bikes ".repeat(i % 9 + 1)
+            )
+        })
+        .collect();
+    let one = model.clone().with_workers(1).embed(&texts).await.unwrap();
+    let three = model.with_workers(3).embed(&texts).await.unwrap();
+    assert_eq!(one.len(), texts.len());
+    for (i, (a, b)) in one.iter().zip(&three).enumerate() {
+        assert!(dot(a, b) > 0.9999, "text {i} moved: {}", dot(a, b));
+    }
+    assert!(
+        dot(&one[0], &one[36]) < 0.9999,
+        "distinct texts, distinct vectors"
+    );
+}
