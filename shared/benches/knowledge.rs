@@ -49,7 +49,7 @@ fn main() {
         .build()
         .expect("runtime");
     let dir = model_dir();
-    let embedder = offline_embedder(dir.as_deref());
+    let embedder = offline_embedder(dir.as_deref(), None);
     runtime.block_on(pdf_ingest(100, embedder.as_ref()));
     #[cfg(feature = "local-embedder")]
     if let Some(dir) = dir

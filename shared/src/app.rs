@@ -184,7 +184,8 @@ impl App {
     pub async fn embedder_for(&self, mode: Mode) -> Result<Arc<dyn Embedder>, Error> {
         let offline = || async {
             let dir = self.config.embedding_model_dir();
-            tokio::task::spawn_blocking(move || offline_embedder(dir.as_deref()))
+            let max_tokens = self.config.embedding_max_tokens;
+            tokio::task::spawn_blocking(move || offline_embedder(dir.as_deref(), max_tokens))
                 .await
                 .map_err(|e| Error::Internal(format!("loading the embedder: {e}")))
         };

@@ -63,6 +63,9 @@ pub struct Config {
     pub embedder: EmbedderChoice,
     /// `SWITCHBOARD_EMBEDDING_MODEL_DIR`: the offline model's directory.
     pub embedding_model_dir: Option<PathBuf>,
+    /// `SWITCHBOARD_EMBEDDING_MAX_TOKENS`: how many tokens of each chunk the
+    /// offline model reads (default and most: the model's own 256).
+    pub embedding_max_tokens: Option<usize>,
 }
 
 /// Which embedder turns live tenants' knowledge into vectors.
@@ -162,6 +165,18 @@ impl Config {
                 .is_some_and(|v| v == "true" || v == "1"),
             embedder: embedder_choice(&get)?,
             embedding_model_dir: get("SWITCHBOARD_EMBEDDING_MODEL_DIR").map(PathBuf::from),
+            embedding_max_tokens: match get("SWITCHBOARD_EMBEDDING_MAX_TOKENS") {
+                None => None,
+                Some(v) => Some(
+                    v.trim()
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|n| (8..=512).contains(n))
+                        .ok_or_else(|| {
+                            format!("SWITCHBOARD_EMBEDDING_MAX_TOKENS must be a number of tokens from 8 to 512, got {v:?}")
+                        })?,
+                ),
+            },
         })
     }
 
@@ -241,6 +256,17 @@ mod tests {
         .unwrap();
         assert_eq!(c.backend, Backend::Embedded);
         assert!(cfg(&[("SWITCHBOARD_BACKEND", "mongo")]).is_err());
+    }
+
+    #[test]
+    fn the_offline_read_length_is_checked() {
+        assert_eq!(cfg(&[]).unwrap().embedding_max_tokens, None);
+        let c = cfg(&[("SWITCHBOARD_EMBEDDING_MAX_TOKENS", "128")]).unwrap();
+        assert_eq!(c.embedding_max_tokens, Some(128));
+        for bad in ["0", "4", "lots", "100000", "-1"] {
+            let err = cfg(&[("SWITCHBOARD_EMBEDDING_MAX_TOKENS", bad)]).unwrap_err();
+            assert!(err.contains("SWITCHBOARD_EMBEDDING_MAX_TOKENS"), "{err}");
+        }
     }
 
     #[test]

@@ -74,17 +74,27 @@ pub trait Embedder: Send + Sync {
 /// `model_dir` when it holds one (and the `local-embedder` feature is on),
 /// otherwise the lexical [`HashingEmbedder`]. A directory that exists but
 /// fails to load is logged and also falls back. `name()` says which is active.
-pub fn offline_embedder(model_dir: Option<&Path>) -> Arc<dyn Embedder> {
+/// `max_tokens` overrides how much of each text the model reads (see
+/// [`OfflineEmbedder::with_max_tokens`]).
+pub fn offline_embedder(model_dir: Option<&Path>, max_tokens: Option<usize>) -> Arc<dyn Embedder> {
     if let Some(dir) = model_dir.filter(|d| d.join("model.safetensors").is_file()) {
         #[cfg(feature = "local-embedder")]
         match OfflineEmbedder::load(dir) {
-            Ok(model) => return Arc::new(model),
+            Ok(model) => {
+                return Arc::new(match max_tokens {
+                    Some(n) => model.with_max_tokens(n),
+                    None => model,
+                });
+            }
             Err(err) => {
                 tracing::warn!(dir = %dir.display(), error = %err, "offline embedding model not loaded; using the lexical fallback")
             }
         }
         #[cfg(not(feature = "local-embedder"))]
-        tracing::warn!(dir = %dir.display(), "built without the local-embedder feature; using the lexical fallback");
+        {
+            let _ = max_tokens;
+            tracing::warn!(dir = %dir.display(), "built without the local-embedder feature; using the lexical fallback");
+        }
     }
     Arc::new(HashingEmbedder::default())
 }

@@ -228,10 +228,10 @@ async fn hashing_embedder_is_deterministic_and_lexical() {
 
 #[test]
 fn without_a_model_directory_the_fallback_is_active() {
-    assert!(offline_embedder(None).name().contains("fallback"));
+    assert!(offline_embedder(None, None).name().contains("fallback"));
     let empty = tempfile::tempdir().unwrap();
     assert!(
-        offline_embedder(Some(empty.path()))
+        offline_embedder(Some(empty.path()), None)
             .name()
             .contains("fallback")
     );
@@ -260,7 +260,7 @@ async fn the_offline_model_embeds_meaning() {
         );
         return;
     };
-    let embedder = offline_embedder(Some(&dir));
+    let embedder = offline_embedder(Some(&dir), None);
     assert!(embedder.name().starts_with("local:"), "{}", embedder.name());
     assert_eq!(embedder.dimensions(), 384);
     let texts = vec![
