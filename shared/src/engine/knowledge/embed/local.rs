@@ -1,17 +1,19 @@
 //! The offline model: sentence-transformers all-MiniLM-L6-v2 (BERT, 6 layers,
-//! 384 dimensions) run in-process by candle on the CPU, tokenised by the
-//! `tokenizers` crate from the model's own `tokenizer.json`. Mean pooling
-//! over the attention mask and L2 normalisation, as sentence-transformers
-//! does, so vectors match the reference model's.
+//! 384 dimensions) run in-process on the CPU by candle through our encoder
+//! ([`super::minilm`]), tokenised by the `tokenizers` crate from the model's
+//! own `tokenizer.json`. Mean pooling over the attention mask and L2
+//! normalisation, as sentence-transformers does, so vectors match the
+//! reference model's.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
+use candle_transformers::models::bert::Config;
 use tokenizers::Tokenizer;
 
+use super::minilm::Encoder;
 use super::{EmbedError, Embedder};
 use crate::engine::knowledge::vectors::normalize;
 
@@ -35,7 +37,7 @@ pub struct OfflineEmbedder {
 }
 
 struct Inner {
-    model: BertModel,
+    model: Encoder,
     tokenizer: Tokenizer,
     dimensions: usize,
     max_tokens: usize,
@@ -121,7 +123,7 @@ impl OfflineEmbedder {
         let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)
             .map_err(|e| model_error("loading", &weights_path, e))?;
         let model =
-            BertModel::load(vb, &config).map_err(|e| model_error("loading", &weights_path, e))?;
+            Encoder::load(vb, &config).map_err(|e| model_error("loading", &weights_path, e))?;
         let label = dir
             .file_name()
             .and_then(|n| n.to_str())
@@ -256,8 +258,7 @@ impl Inner {
         let shape = (batch.len(), longest);
         let ids = Tensor::from_vec(ids, shape, &self.device).map_err(run)?;
         let mask = Tensor::from_vec(mask, shape, &self.device).map_err(run)?;
-        let types = ids.zeros_like().map_err(run)?;
-        let hidden = self.model.forward(&ids, &types, Some(&mask)).map_err(run)?;
+        let hidden = self.model.forward(&ids, &mask).map_err(run)?;
         // Mean over the real tokens.
         let mask = mask
             .to_dtype(DType::F32)

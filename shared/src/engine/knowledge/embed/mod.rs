@@ -10,6 +10,8 @@ mod bedrock;
 mod hashing;
 #[cfg(feature = "local-embedder")]
 mod local;
+#[cfg(feature = "local-embedder")]
+mod minilm;
 mod openai;
 
 use std::path::{Path, PathBuf};
