@@ -9,7 +9,9 @@
 //!    chunk → embed → index (the model from SWITCHBOARD_EMBEDDING_MODEL_DIR or
 //!    .switchboard/models/all-MiniLM-L6-v2; the fallback when absent).
 //!
-//! `KNOWLEDGE_BENCH_CHUNKS` changes the corpus size.
+//! `KNOWLEDGE_BENCH_CHUNKS` changes the corpus size;
+//! `KNOWLEDGE_BENCH_CANDLE_THREADS=1` leaves candle's own kernel threads on
+//! (the local binary turns them off for one forward pass per core).
 
 #[path = "../tests/support/pdf.rs"]
 mod pdf;

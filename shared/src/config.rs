@@ -165,18 +165,17 @@ impl Config {
                 .is_some_and(|v| v == "true" || v == "1"),
             embedder: embedder_choice(&get)?,
             embedding_model_dir: get("SWITCHBOARD_EMBEDDING_MODEL_DIR").map(PathBuf::from),
-            embedding_max_tokens: match get("SWITCHBOARD_EMBEDDING_MAX_TOKENS") {
-                None => None,
-                Some(v) => Some(
+            embedding_max_tokens: get("SWITCHBOARD_EMBEDDING_MAX_TOKENS")
+                .map(|v| {
                     v.trim()
                         .parse::<usize>()
                         .ok()
                         .filter(|n| (8..=512).contains(n))
                         .ok_or_else(|| {
                             format!("SWITCHBOARD_EMBEDDING_MAX_TOKENS must be a number of tokens from 8 to 512, got {v:?}")
-                        })?,
-                ),
-            },
+                        })
+                })
+                .transpose()?,
         })
     }
 

@@ -150,7 +150,7 @@ impl OfflineEmbedder {
     /// The same model reading at most `max_tokens` tokens of each text
     /// (between 8 and the model's own limit, 256: the default). Inference
     /// time is about proportional to tokens read: at 128 a 100-page PDF
-    /// embeds in 10-11 s instead of 23-25 s on 2 cores (BENCHMARKS.md), but
+    /// embeds in ~10 s instead of ~22 s on 2 cores (BENCHMARKS.md), but
     /// the vectors cover only the first ~100 words of each chunk (BM25 still
     /// reads all of it) and hit@3 on the retrieval set drops from 0.902 to
     /// 0.878. `SWITCHBOARD_EMBEDDING_MAX_TOKENS` sets it.

@@ -76,12 +76,14 @@ impl Encoder {
                     let b = (vb.get(hidden, "bias")? * scale)?;
                     Ok((w, b))
                 };
-                let (qw, qb) = part("query", scale)?;
-                let (kw, kb) = part("key", 1.0)?;
-                let (vw, vb_) = part("value", 1.0)?;
+                let (q, k, v) = (
+                    part("query", scale)?,
+                    part("key", 1.0)?,
+                    part("value", 1.0)?,
+                );
                 let qkv = Linear::new(
-                    Tensor::cat(&[qw, kw, vw], 0)?,
-                    Some(Tensor::cat(&[qb, kb, vb_], 0)?),
+                    Tensor::cat(&[q.0, k.0, v.0], 0)?,
+                    Some(Tensor::cat(&[q.1, k.1, v.1], 0)?),
                 );
                 Ok(Layer {
                     qkv,

@@ -106,8 +106,8 @@ pub fn offline_embedder(model_dir: Option<&Path>, max_tokens: Option<usize>) -> 
 /// unless the environment already sets them) and [`OfflineEmbedder`] then
 /// starts a worker per core. candle splits only matrix products and large
 /// element-wise ops, so softmax, layer norm and its spinning pool left the
-/// second core half-idle: on 2 cores a 100-page PDF embedded in 35 s, now 26 s
-/// (BENCHMARKS.md). Without this call the model uses candle's threads.
+/// second core half-idle: on 2 cores a 100-page PDF embedded in 31 s, with
+/// this in 23-25 s (BENCHMARKS.md). Without this call the model uses candle's threads.
 ///
 /// Call it first thing in `main`, before any other thread starts: it sets
 /// process environment variables, which is only sound while the process is
