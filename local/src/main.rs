@@ -8,16 +8,8 @@
 use switchboard::Config;
 use switchboard_local::Application;
 
-fn main() -> anyhow::Result<()> {
-    // Before any thread exists (it sets environment variables).
-    switchboard::engine::knowledge::offline_inference_per_core();
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(run())
-}
-
-async fn run() -> anyhow::Result<()> {
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
     switchboard_functions::telemetry::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let config = Config::from_env().map_err(anyhow::Error::msg)?;

@@ -9,9 +9,7 @@
 //!    chunk → embed → index (the model from SWITCHBOARD_EMBEDDING_MODEL_DIR or
 //!    .switchboard/models/all-MiniLM-L6-v2; the fallback when absent).
 //!
-//! `KNOWLEDGE_BENCH_CHUNKS` changes the corpus size;
-//! `KNOWLEDGE_BENCH_CANDLE_THREADS=1` leaves candle's own kernel threads on
-//! (the local binary turns them off for one forward pass per core).
+//! `KNOWLEDGE_BENCH_CHUNKS` changes the corpus size.
 
 #[path = "../tests/support/pdf.rs"]
 mod pdf;
@@ -35,11 +33,6 @@ const DIMS: usize = 384;
 const DOCS: usize = 500;
 
 fn main() {
-    // As the local binary does; `KNOWLEDGE_BENCH_CANDLE_THREADS=1` measures
-    // candle's own threading instead.
-    if std::env::var_os("KNOWLEDGE_BENCH_CANDLE_THREADS").is_none() {
-        switchboard::engine::knowledge::offline_inference_per_core();
-    }
     let chunks: usize = std::env::var("KNOWLEDGE_BENCH_CHUNKS")
         .ok()
         .and_then(|v| v.parse().ok())

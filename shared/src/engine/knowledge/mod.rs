@@ -21,7 +21,7 @@ pub use chunk::{Chunk, ChunkOptions, chunk_document, chunk_with};
 pub use embed::OfflineEmbedder;
 pub use embed::{
     BedrockTitanEmbedder, DEFAULT_MODEL_DIR, EmbedError, Embedder, HashingEmbedder, MODEL_DIR_ENV,
-    OpenAiEmbedder, model_dir_from_env, offline_embedder, offline_inference_per_core,
+    OpenAiEmbedder, model_dir_from_env, offline_embedder,
 };
 pub use extract::{
     ACCEPTED_TYPES, Block, BlockKind, DocumentFormat, ExtractError, ExtractedDocument, extract,

@@ -10,8 +10,6 @@ mod bedrock;
 mod hashing;
 #[cfg(feature = "local-embedder")]
 mod local;
-#[cfg(feature = "local-embedder")]
-mod minilm;
 mod openai;
 
 use std::path::{Path, PathBuf};
@@ -99,22 +97,6 @@ pub fn offline_embedder(model_dir: Option<&Path>, max_tokens: Option<usize>) -> 
         }
     }
     Arc::new(HashingEmbedder::default())
-}
-
-/// Makes the offline model run one whole forward pass per core: candle's own
-/// kernels go single-threaded (`RAYON_NUM_THREADS=1`, `CANDLE_NUM_THREADS=1`,
-/// unless the environment already sets them) and [`OfflineEmbedder`] then
-/// starts a worker per core. candle splits only matrix products and large
-/// element-wise ops, so softmax, layer norm and its spinning pool left the
-/// second core half-idle: on 2 cores a 100-page PDF embedded in 31 s, with
-/// this in 23-25 s (BENCHMARKS.md). Without this call the model uses candle's threads.
-///
-/// Call it first thing in `main`, before any other thread starts: it sets
-/// process environment variables, which is only sound while the process is
-/// single-threaded. A no-op without the `local-embedder` feature.
-pub fn offline_inference_per_core() {
-    #[cfg(feature = "local-embedder")]
-    local::single_threaded_kernels();
 }
 
 /// The model directory to use: `SWITCHBOARD_EMBEDDING_MODEL_DIR` when set,
