@@ -42,7 +42,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     match app.config.embedding_model_dir() {
         Some(dir) if dir.join("model.safetensors").is_file() => println!(
-            "knowledge embedder: all-MiniLM-L6-v2, offline, from {}",
+            "knowledge embedder: all-MiniLM-L6-v2, offline ({} kernels), from {}",
+            switchboard::engine::knowledge::offline_kernels(),
             dir.display()
         ),
         _ => println!(

@@ -17,12 +17,12 @@ mod terms;
 mod vectors;
 
 pub use chunk::{Chunk, ChunkOptions, chunk_document, chunk_with};
-#[cfg(feature = "local-embedder")]
-pub use embed::OfflineEmbedder;
 pub use embed::{
     BedrockTitanEmbedder, DEFAULT_MODEL_DIR, EmbedError, Embedder, HashingEmbedder, MODEL_DIR_ENV,
     OpenAiEmbedder, model_dir_from_env, offline_embedder,
 };
+#[cfg(feature = "local-embedder")]
+pub use embed::{OfflineEmbedder, offline_kernels};
 pub use extract::{
     ACCEPTED_TYPES, Block, BlockKind, DocumentFormat, ExtractError, ExtractedDocument, extract,
     extract_as, html_to_text,

@@ -99,6 +99,13 @@ pub fn offline_embedder(model_dir: Option<&Path>, max_tokens: Option<usize>) -> 
     Arc::new(HashingEmbedder::default())
 }
 
+/// Which compiled copy of the offline model's forward pass this machine
+/// runs: `avx512`, `avx2` or `baseline` (see [`switchboard_encoder::Kernels`]).
+#[cfg(feature = "local-embedder")]
+pub fn offline_kernels() -> &'static str {
+    switchboard_encoder::Kernels::detect().name()
+}
+
 /// The model directory to use: `SWITCHBOARD_EMBEDDING_MODEL_DIR` when set,
 /// else [`DEFAULT_MODEL_DIR`] when it exists, else none.
 pub fn model_dir_from_env() -> Option<PathBuf> {
