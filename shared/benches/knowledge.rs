@@ -9,7 +9,9 @@
 //!    chunk → embed → index (the model from SWITCHBOARD_EMBEDDING_MODEL_DIR or
 //!    .switchboard/models/all-MiniLM-L6-v2; the fallback when absent).
 //!
-//! `KNOWLEDGE_BENCH_CHUNKS` changes the corpus size.
+//! `KNOWLEDGE_BENCH_CHUNKS` changes the corpus size;
+//! `KNOWLEDGE_BENCH_WRITE_PDF=FILE` also writes the generated PDF there (to
+//! time the same ingest through the API).
 
 #[path = "../tests/support/pdf.rs"]
 mod pdf;
@@ -262,6 +264,9 @@ fn pdf_pages(pages: usize, rng: &mut StdRng) -> Vec<Vec<String>> {
 async fn pdf_ingest(pages: usize, embedder: &dyn Embedder) {
     let mut rng = StdRng::seed_from_u64(11);
     let pdf = pdf::pdf_from_pages(&pdf_pages(pages, &mut rng));
+    if let Some(path) = std::env::var_os("KNOWLEDGE_BENCH_WRITE_PDF") {
+        std::fs::write(&path, &pdf).expect("writing the PDF");
+    }
     println!("embedder: {}", embedder.name());
 
     let started = Instant::now();
