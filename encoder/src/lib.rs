@@ -179,7 +179,9 @@ impl SentenceEncoder {
     /// between [`MIN_TOKENS`] and the model's own limit (its default).
     /// Encoding time is about proportional to the tokens read.
     pub fn with_max_tokens(mut self, max_tokens: usize) -> SentenceEncoder {
-        self.max_tokens = max_tokens.clamp(MIN_TOKENS, self.inner.model.shape.max_tokens);
+        self.max_tokens = max_tokens
+            .max(MIN_TOKENS)
+            .min(self.inner.model.shape.max_tokens);
         self
     }
 
