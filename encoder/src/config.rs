@@ -102,7 +102,7 @@ impl Shape {
         }
         if raw.vocab_size == 0 || raw.type_vocab_size == 0 || raw.max_position_embeddings < 3 {
             return Err(
-                "vocab_size, type_vocab_size and max_position_embeddings must be positive".into(),
+                "vocab_size and type_vocab_size must be positive, max_position_embeddings at least 3 ([CLS], a token, [SEP])".into(),
             );
         }
         let max_tokens = match sentence_config {
