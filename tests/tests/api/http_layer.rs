@@ -1,14 +1,16 @@
 //! The behaviour every endpoint shares (SPEC §1).
 
+use bytes::Bytes;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use switchboard::config::Backend;
-use switchboard_tests::{TestApp, assert_error_body, backend_tests, call};
+use switchboard_tests::{TEST_KEY, TestApp, assert_error_body, backend_tests, call};
 
 backend_tests!(
     envelope_and_request_ids,
     credentials_are_required,
     bad_input_gets_the_spec_error_body,
+    refused_bodies_leave_the_connection_open,
     rate_limit_is_counted_in_the_table,
     idempotency_key_replays_or_conflicts,
     test_mode_is_a_separate_partition,
@@ -142,6 +144,56 @@ async fn bad_input_gets_the_spec_error_body(backend: Backend) {
     // Nothing stored was harmed by the bad requests.
     let (_, body) = call(t.api(Method::GET, "/agents")).await;
     assert_eq!(body["data"].as_array().unwrap().len(), 0);
+}
+
+/// A body the server refuses unread (too large, wrong type, no credentials)
+/// is still read off the socket, so the client gets the error body, not a
+/// reset, and its connection stays open for the next request.
+async fn refused_bodies_leave_the_connection_open(backend: Backend) {
+    use http_body_util::{BodyExt, Full};
+    use hyper::client::conn::http1;
+    use hyper_util::rt::TokioIo;
+
+    let t = TestApp::spawn(backend).await;
+    let stream = tokio::net::TcpStream::connect(t.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let (mut sender, conn) = http1::handshake(TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(conn);
+    let big =
+        Bytes::from(json!({"name": "x", "system_prompt": "y".repeat(3 * 1024 * 1024)}).to_string());
+    let cases = [
+        ("application/json", true, StatusCode::PAYLOAD_TOO_LARGE),
+        ("text/plain", true, StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        ("application/json", false, StatusCode::UNAUTHORIZED),
+    ];
+    for (content_type, authorised, expected) in cases {
+        let mut req = http::Request::post("/api/v1/agents")
+            .header("host", "switchboard.test")
+            .header("content-type", content_type);
+        if authorised {
+            req = req.header("authorization", format!("Bearer {TEST_KEY}"));
+        }
+        sender.ready().await.expect("the connection is still open");
+        let resp = sender
+            .send_request(req.body(Full::new(big.clone())).unwrap())
+            .await
+            .expect("the response, not a reset");
+        assert_eq!(resp.status(), expected);
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        assert_error_body(&serde_json::from_slice(&body).unwrap());
+    }
+    sender.ready().await.expect("the connection is still open");
+    let resp = sender
+        .send_request(
+            http::Request::get("/health")
+                .header("host", "switchboard.test")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
 }
 
 async fn rate_limit_is_counted_in_the_table(backend: Backend) {
