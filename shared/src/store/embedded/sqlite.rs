@@ -46,6 +46,9 @@ CREATE INDEX IF NOT EXISTS messages_visible ON messages (queue, visible_at);
 CREATE UNIQUE INDEX IF NOT EXISTS messages_receipt ON messages (receipt) WHERE receipt IS NOT NULL;
 ";
 
+/// How long a connection waits for another process's lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Connections to one SQLite file: one writer and a small pool of readers.
 ///
 /// Writes go through the single writer connection, so writers of this process
@@ -69,10 +72,11 @@ fn connect(path: &Path) -> StoreResult<Connection> {
     .map_err(backend)?;
     // Several processes may share the file: wait for the write lock
     // instead of failing, and let readers run beside one writer (WAL).
-    conn.busy_timeout(Duration::from_secs(10))
-        .map_err(backend)?;
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .map_err(backend)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(backend)?;
+    // Switching a new file to WAL needs its exclusive lock. SQLite answers
+    // BUSY at once, without the busy handler, when another process is
+    // opening the same new file, so the switch is retried here.
+    retry_busy(|| conn.pragma_update(None, "journal_mode", "WAL")).map_err(backend)?;
     // NORMAL is durable across application crashes in WAL mode; only a
     // power loss can drop the last transactions.
     conn.pragma_update(None, "synchronous", "NORMAL")
@@ -91,7 +95,11 @@ impl Database {
                 .map_err(|e| StoreError::Backend(format!("creating {}: {e}", dir.display())))?;
         }
         let writer = connect(path)?;
-        writer.execute_batch(SCHEMA).map_err(backend)?;
+        // In one write transaction: taking the write lock first waits for
+        // other processes through the busy handler.
+        writer
+            .execute_batch(&format!("BEGIN IMMEDIATE;{SCHEMA}COMMIT;"))
+            .map_err(backend)?;
         let readers = (0..readers.max(1))
             .map(|_| connect(path).map(Mutex::new))
             .collect::<StoreResult<Vec<_>>>()?;
@@ -128,7 +136,63 @@ impl Database {
     }
 }
 
+/// Runs `f` again while SQLite answers BUSY, for up to the busy timeout.
+fn retry_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match f() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            result => return result,
+        }
+    }
+}
+
 /// Maps a SQLite error to a backend error.
 pub(crate) fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(format!("sqlite: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Another process in a write transaction on a new file (still in
+    /// rollback-journal mode) makes SQLite refuse the switch to WAL at once;
+    /// opening waits for it instead of failing.
+    #[test]
+    fn opening_waits_for_another_process_creating_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("switchboard.db");
+        let other = Connection::open(&path).unwrap();
+        other
+            .execute_batch("CREATE TABLE early (x); BEGIN IMMEDIATE; INSERT INTO early VALUES (1);")
+            .unwrap();
+        let finish = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            other.execute_batch("COMMIT").unwrap();
+        });
+        let db = Database::open(&path, 1).expect("open waits for the other writer");
+        finish.join().unwrap();
+        let mode: String = db
+            .read(|c| {
+                c.query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                    .map_err(backend)
+            })
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let early: i64 = db
+            .read(|c| {
+                c.query_row("SELECT count(*) FROM early", [], |r| r.get(0))
+                    .map_err(backend)
+            })
+            .unwrap();
+        assert_eq!(early, 1, "the other process's write is kept");
+    }
 }
