@@ -18,6 +18,7 @@ use switchboard::{App, Config};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+mod drain;
 mod workers;
 
 /// A built, bound, not yet running server.
@@ -124,6 +125,7 @@ pub fn router(app: Arc<App>) -> Router {
     switchboard_functions::api_router(app)
         .merge(switchboard_relay::router())
         .merge(blobs)
+        .layer(axum::middleware::from_fn(drain::drain_unread_body))
 }
 
 #[derive(Deserialize)]

@@ -3,7 +3,6 @@
 //! assembly of a group's routes into the `/api/v1` API.
 
 pub mod auth;
-pub mod drain;
 pub mod extract;
 pub mod idempotency;
 pub mod request_id;
@@ -60,7 +59,6 @@ pub fn api(app: Arc<App>, groups: impl IntoIterator<Item = Router<Arc<App>>>) ->
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::JSON_LIMIT))
-        .layer(axum::middleware::from_fn(drain::drain_unread_body))
         .layer(axum::middleware::from_fn(request_id::request_id))
         .with_state(app)
 }

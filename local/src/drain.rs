@@ -6,7 +6,8 @@
 //! writing its body sees a broken pipe instead of the SPEC error body. Like
 //! nginx's lingering close, the rest is read and dropped, within a bound in
 //! bytes and in time, so the client gets its answer and keeps its connection.
-//! Behind API Gateway the body arrives whole and there is nothing to read.
+//! This is the server's business, so it wraps every route the local server
+//! owns a connection for; behind API Gateway the body arrives whole.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
