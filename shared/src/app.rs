@@ -10,7 +10,9 @@ use chrono::{DateTime, Utc};
 use crate::config::{Backend, Config, EmbedderChoice, QUEUE_NAMES};
 use crate::crypto::Cipher;
 use crate::domain::Mode;
-use crate::engine::knowledge::{BedrockTitanEmbedder, Embedder, OpenAiEmbedder, offline_embedder};
+#[cfg(feature = "aws")]
+use crate::engine::knowledge::BedrockTitanEmbedder;
+use crate::engine::knowledge::{Embedder, OpenAiEmbedder, offline_embedder};
 use crate::error::Error;
 use crate::net::{GuardConfig, GuardedClient};
 use crate::services::knowledge::KnowledgeCache;
@@ -139,6 +141,12 @@ impl App {
         })
     }
 
+    #[cfg(not(feature = "aws"))]
+    async fn aws(_: Config) -> Result<Self, Error> {
+        Err(without_aws("aws backend"))
+    }
+
+    #[cfg(feature = "aws")]
     async fn aws(config: Config) -> Result<Self, Error> {
         let key = config.encryption_key.as_deref().ok_or_else(|| {
             Error::Internal("SWITCHBOARD_ENCRYPTION_KEY must be set for the aws backend".into())
@@ -211,6 +219,7 @@ impl App {
                         model.clone(),
                         *dimensions,
                     )?),
+                    #[cfg(feature = "aws")]
                     EmbedderChoice::Bedrock { model, dimensions } => {
                         let sdk = crate::store::aws::sdk_config(None).await;
                         Arc::new(BedrockTitanEmbedder::from_sdk_config(
@@ -219,6 +228,8 @@ impl App {
                             *dimensions,
                         )?)
                     }
+                    #[cfg(not(feature = "aws"))]
+                    EmbedderChoice::Bedrock { .. } => return Err(without_aws("bedrock embedder")),
                 };
                 Ok::<_, Error>(e)
             })
@@ -294,4 +305,14 @@ fn write_private(path: &std::path::Path, contents: &str) -> Result<(), Error> {
         .map_err(|e| Error::Internal(format!("writing {}: {e}", path.display())))?;
     f.write_all(contents.as_bytes())
         .map_err(|e| Error::Internal(format!("writing {}: {e}", path.display())))
+}
+
+/// What a binary built without the `aws` feature says when asked for an AWS
+/// part (the local platform builds without it unless told otherwise).
+#[cfg(not(feature = "aws"))]
+fn without_aws(what: &str) -> Error {
+    Error::Internal(format!(
+        "the {what} needs the AWS adapters, and this binary was built without them: \
+         build it with `--features aws` (e.g. `cargo run --release --features aws`)"
+    ))
 }

@@ -11,9 +11,10 @@
 //! Services hold these as `Arc<dyn Port>` inside [`crate::App`]; only
 //! [`crate::config`] chooses the adapters.
 
+#[cfg(feature = "aws")]
 pub mod aws;
 pub mod embedded;
-mod keys;
+mod cursor;
 
 use std::time::Duration;
 
@@ -21,7 +22,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use keys::{Cursor, LastKey};
+pub use cursor::{Cursor, LastKey};
 
 /// Errors a store port can return. Adapters map their backend's errors here so
 /// services never see an SDK or SQLite type.

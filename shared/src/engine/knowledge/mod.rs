@@ -17,9 +17,11 @@ mod terms;
 mod vectors;
 
 pub use chunk::{Chunk, ChunkOptions, chunk_document, chunk_with};
+#[cfg(feature = "aws")]
+pub use embed::BedrockTitanEmbedder;
 pub use embed::{
-    BedrockTitanEmbedder, DEFAULT_MODEL_DIR, EmbedError, Embedder, HashingEmbedder, MODEL_DIR_ENV,
-    OpenAiEmbedder, model_dir_from_env, offline_embedder,
+    DEFAULT_MODEL_DIR, EmbedError, Embedder, HashingEmbedder, MODEL_DIR_ENV, OpenAiEmbedder,
+    model_dir_from_env, offline_embedder,
 };
 #[cfg(feature = "local-embedder")]
 pub use embed::{OfflineEmbedder, offline_kernels};

@@ -202,3 +202,6 @@ impl Embedder for BedrockTitanEmbedder {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -6,6 +6,7 @@
 //! ([`OfflineEmbedder`], cargo feature `local-embedder`) and falls back to
 //! the lexical [`HashingEmbedder`] only when no model is there.
 
+#[cfg(feature = "aws")]
 mod bedrock;
 mod hashing;
 #[cfg(feature = "local-embedder")]
@@ -15,6 +16,7 @@ mod openai;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+#[cfg(feature = "aws")]
 pub use bedrock::{BedrockTitanEmbedder, TITAN_TEXT_V2};
 pub use hashing::HashingEmbedder;
 #[cfg(feature = "local-embedder")]
