@@ -13,8 +13,8 @@
 
 #[cfg(feature = "aws")]
 pub mod aws;
-pub mod embedded;
 mod cursor;
+pub mod embedded;
 
 use std::time::Duration;
 
