@@ -149,10 +149,21 @@ fn a_code_tool_is_checked_for_syntax_and_bounds() {
     .unwrap_err();
     assert!(errors["config.source"].contains("bytes"));
 
-    // Syntax checking compiles only: a runaway top level is not run.
-    ToolDefinition::parse(&json!({
+    // The top level runs at save, under a 1 s deadline: one that never ends could never
+    // reach `main` at run time either, so the tool is refused instead of saved.
+    let errors = ToolDefinition::parse(&json!({
         "name": "spin", "description": "d", "type": "code",
         "config": {"source": "while (true) {}\nfunction main() {}"}
+    }))
+    .unwrap_err();
+    assert!(
+        errors["config.source"].starts_with("the code's top level ran longer than 1 s"),
+        "{errors:?}"
+    );
+    // `main` is defined but never called at save.
+    ToolDefinition::parse(&json!({
+        "name": "lazy", "description": "d", "type": "code",
+        "config": {"source": "function main() { while (true) {} }"}
     }))
     .unwrap();
 }
