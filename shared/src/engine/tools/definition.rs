@@ -332,7 +332,8 @@ impl ToolDefinition {
                     saved::CodeLanguage::Javascript => CodeLanguage::Javascript,
                 },
                 source: c.source.clone(),
-                timeout_ms: u64::from(c.timeout_ms),
+                // Tools saved before the limits were one may hold a longer deadline.
+                timeout_ms: u64::from(c.timeout_ms).min(MAX_CODE_TIMEOUT_MS),
             }),
         };
         Ok(ToolDefinition {
