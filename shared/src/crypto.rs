@@ -118,15 +118,31 @@ impl Cipher {
     }
 }
 
-/// Shows enough of a secret to recognise it: `sk-…abcd`.
+/// Shortest secret whose last characters are shown; a shorter one would give away
+/// too large a share of itself.
+const HINT_MIN_CHARS: usize = 12;
+/// Characters of a secret a read may show.
+const HINT_CHARS: usize = 4;
+/// What a read shows in place of a secret (followed by the hint, if any).
+pub const MASK: &str = "••••";
+
+/// The part of a secret a read may show: its last 4 characters, or nothing for a secret
+/// shorter than 12. Computed when the secret is written and stored beside the ciphertext,
+/// so reads never decrypt a secret just to mask it.
+pub fn secret_hint(secret: &str) -> Option<String> {
+    let count = secret.chars().count();
+    (count >= HINT_MIN_CHARS).then(|| secret.chars().skip(count - HINT_CHARS).collect())
+}
+
+/// The masked form of a secret from its stored hint: `••••abcd`, or `••••`.
+pub fn mask_hint(hint: Option<&str>) -> String {
+    format!("{MASK}{}", hint.unwrap_or_default())
+}
+
+/// Shows enough of a secret to recognise it, and no more: `••••abcd` (the last 4
+/// characters), `••••` for a short one.
 pub fn mask(secret: &str) -> String {
-    let chars: Vec<char> = secret.chars().collect();
-    if chars.len() <= 8 {
-        return "••••".to_owned();
-    }
-    let head: String = chars[..3].iter().collect();
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{head}…{tail}")
+    mask_hint(secret_hint(secret).as_deref())
 }
 
 #[cfg(test)]
@@ -154,8 +170,13 @@ mod tests {
     }
 
     #[test]
-    fn masks_keep_only_the_ends() {
-        assert_eq!(mask("sk-1234567890abcd"), "sk-…abcd");
+    fn masks_show_at_most_the_last_four_characters() {
+        assert_eq!(mask("sk-1234567890abcd"), "••••abcd");
+        assert_eq!(mask("Bearer tok_ABCDEFGH"), "••••EFGH");
+        // Short secrets show nothing: 4 of 8 characters is half the secret.
         assert_eq!(mask("short"), "••••");
+        assert_eq!(mask("elevenchars"), "••••");
+        assert_eq!(mask("twelve_chars"), "••••hars");
+        assert_eq!(mask("ünïcödé-ßecrét"), "••••crét");
     }
 }

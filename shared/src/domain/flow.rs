@@ -18,6 +18,7 @@
 mod answer;
 mod date;
 mod fields;
+mod limits;
 mod model;
 mod parse;
 mod template;
@@ -26,13 +27,17 @@ mod walk;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub use answer::InvalidAnswer;
+pub use limits::{
+    MAX_DATA_DEPTH, MAX_DESCRIPTION_CHARS, MAX_EDGES, MAX_ID_CHARS, MAX_NAME_CHARS, MAX_NODES,
+    MAX_TEXT_CHARS, MAX_TOTAL_TEXT_BYTES,
+};
 pub use model::{
     Ask, Comparison, Edge, EdgeCondition, Node, NodeKind, NodeType, Op, Pattern, Validation,
     VariableOrigin, VariableSource,
@@ -62,6 +67,7 @@ impl FlowDoc {
     /// Checks the name as well as the graph, so an HTTP handler needs a single call to get
     /// every field error of a create/update body.
     pub fn graph(&self, ctx: &dyn FlowContext) -> Result<FlowGraph, FlowErrors> {
+        self.check_limits()?;
         let graph = FlowGraph::parse(&self.nodes, &self.edges, ctx);
         if !self.name.trim().is_empty() {
             return graph;
@@ -69,6 +75,21 @@ impl FlowDoc {
         let mut errors = graph.err().unwrap_or_default();
         errors.insert_first("name", "name is required");
         Err(errors)
+    }
+
+    /// Checks only the size of the document (counts, text lengths, nesting; see
+    /// [`MAX_NODES`] and its siblings) in one linear pass, so a caller can refuse a huge
+    /// flow before doing any per-node work of its own (such as looking tools up).
+    pub fn check_limits(&self) -> Result<(), FlowErrors> {
+        let mut errors = limits::check(&self.nodes, &self.edges)
+            .err()
+            .unwrap_or_default();
+        limits::check_text(&mut errors, &self.name, self.description.as_deref());
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 }
 
@@ -141,11 +162,14 @@ pub struct FlowProblem {
     pub message: String,
 }
 
-/// Every problem of a rejected flow, so one 422 can mark them all.
+/// Every problem of a rejected flow, so one 422 can mark them all. Also the list of
+/// warnings of an accepted one ([`FlowGraph::warnings`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, thiserror::Error)]
 #[error("{}", self.summary())]
 pub struct FlowErrors {
     problems: Vec<FlowProblem>,
+    /// `(path, message)` already reported, so deduplication stays linear.
+    seen: HashSet<(String, String)>,
 }
 
 impl FlowErrors {
@@ -190,16 +214,13 @@ impl FlowErrors {
 
     fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
         let (path, message) = (path.into(), message.into());
-        if !self
-            .problems
-            .iter()
-            .any(|p| p.path == path && p.message == message)
-        {
+        if self.seen.insert((path.clone(), message.clone())) {
             self.problems.push(FlowProblem { path, message });
         }
     }
 
     fn insert_first(&mut self, path: &str, message: &str) {
+        self.seen.insert((path.to_string(), message.to_string()));
         let problem = FlowProblem {
             path: path.to_string(),
             message: message.to_string(),
@@ -231,6 +252,7 @@ pub struct FlowGraph {
     edges: Vec<Edge>,
     routes: Vec<model::Route>,
     variables: Vec<VariableSource>,
+    warnings: FlowErrors,
 }
 
 impl FlowGraph {
@@ -240,7 +262,15 @@ impl FlowGraph {
         edges: &[EdgeDoc],
         ctx: &dyn FlowContext,
     ) -> Result<FlowGraph, FlowErrors> {
+        limits::check(nodes, edges)?;
         parse::parse(nodes, edges, ctx)
+    }
+
+    /// What is allowed but probably not meant, addressed like errors: variables that no
+    /// node sets (they must come from the call: contact fields, task `context_data`), and
+    /// parts of the flow from which only the caller or an llm node can end the call.
+    pub fn warnings(&self) -> &[FlowProblem] {
+        self.warnings.problems()
     }
 
     /// Where every call begins.

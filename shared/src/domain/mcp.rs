@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use super::fields::Fields;
 use super::parse_http_url;
 use super::tool::Sealed;
-use crate::crypto::{Cipher, mask};
+use crate::crypto::Cipher;
 use crate::error::Error;
 
 /// An MCP server. Stored with [`Sealed`] headers ([`McpServer`]); loaded to
@@ -44,18 +44,13 @@ pub struct McpServer<S = Sealed> {
 pub type ConnectableMcpServer = McpServer<String>;
 
 impl McpServer<Sealed> {
-    /// The API shape: header values masked.
-    pub fn to_api(&self, cipher: &Cipher) -> Value {
+    /// The API shape: header values masked from their stored hints (nothing is
+    /// decrypted). `cipher` is unused and kept so callers need not change.
+    pub fn to_api(&self, _cipher: &Cipher) -> Value {
         let headers: Map<String, Value> = self
             .headers
             .iter()
-            .map(|(k, s)| {
-                let shown = cipher
-                    .open(&s.0)
-                    .map(|p| mask(&p))
-                    .unwrap_or_else(|_| "••••".into());
-                (k.clone(), json!(shown))
-            })
+            .map(|(k, s)| (k.clone(), json!(s.masked())))
             .collect();
         json!({
             "id": self.id, "name": self.name, "url": self.url, "headers": headers,
@@ -68,8 +63,8 @@ impl McpServer<Sealed> {
     pub fn open(self, cipher: &Cipher) -> Result<ConnectableMcpServer, Error> {
         let mut headers = BTreeMap::new();
         for (k, s) in self.headers {
-            let v = cipher
-                .open(&s.0)
+            let v = s
+                .open(cipher)
                 .map_err(|e| Error::Internal(format!("MCP server {} header {k}: {e}", self.id)))?;
             headers.insert(k, v);
         }
@@ -153,7 +148,7 @@ impl McpServerSpec {
             headers: self
                 .headers
                 .into_iter()
-                .map(|(k, v)| (k, Sealed(cipher.seal(&v))))
+                .map(|(k, v)| (k, Sealed::seal(cipher, &v)))
                 .collect(),
             tools: Vec::new(),
             tools_discovered_at: None,

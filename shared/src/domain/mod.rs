@@ -8,6 +8,7 @@ pub mod flow;
 pub mod identity;
 pub mod knowledge;
 pub mod mcp;
+pub mod shape;
 pub mod tool;
 
 use serde::{Deserialize, Serialize};

@@ -173,9 +173,14 @@ impl Guard {
         }
         for ip in addrs {
             self.check_ip(*ip).map_err(|e| match e {
-                NetError::Blocked { reason } => NetError::Blocked {
-                    reason: format!("{name} resolves to {reason}"),
-                },
+                // The address stays in the server's debug log: told to a tenant (tool
+                // tests, document errors) it would map the internal network by DNS.
+                NetError::Blocked { reason } => {
+                    tracing::debug!(host = name, %reason, "outbound request refused: the name resolves to a forbidden address");
+                    NetError::Blocked {
+                        reason: format!("the destination {name} is not allowed"),
+                    }
+                }
                 other => other,
             })?;
         }

@@ -66,15 +66,23 @@ pub async fn parse_document(
                 e.into_inner().to_string(),
             )
         })?;
+    // Size first: the lookups below are one store read per distinct tool id.
+    doc.check_limits()
+        .map_err(|e| Error::Validation(e.fields()))?;
+    let named: HashSet<&str> = doc
+        .nodes
+        .iter()
+        .filter(|n| n.node_type == "tool")
+        .filter_map(|n| n.data.get("tool_id").and_then(Value::as_str))
+        .filter(|id| is_id(id))
+        .collect();
     let mut known_tools = HashSet::new();
-    for node in doc.nodes.iter().filter(|n| n.node_type == "tool") {
-        if let Some(tool_id) = node.data.get("tool_id").and_then(Value::as_str)
-            && is_id(tool_id)
-            && app
-                .table
-                .get(&tenant.pk(), &resource_sk("TOOL", tool_id))
-                .await?
-                .is_some()
+    for tool_id in named {
+        if app
+            .table
+            .get(&tenant.pk(), &resource_sk("TOOL", tool_id))
+            .await?
+            .is_some()
         {
             known_tools.insert(tool_id.to_owned());
         }
@@ -88,6 +96,20 @@ pub async fn parse_document(
 
 fn view(flow: &Flow) -> Value {
     serde_json::to_value(flow).unwrap_or(Value::Null)
+}
+
+/// The create/update answer: the flow plus `warnings` (`[{path, message}]`, empty when
+/// none), what the checker accepted but the author may not mean, such as a variable no
+/// node sets (it must come from the call's contact or `context_data`).
+fn view_with_warnings(flow: &Flow, graph: &FlowGraph) -> Value {
+    let mut v = view(flow);
+    if let Value::Object(map) = &mut v {
+        map.insert(
+            "warnings".to_owned(),
+            serde_json::to_value(graph.warnings()).unwrap_or_else(|_| json!([])),
+        );
+    }
+    v
 }
 
 /// `GET /flows` — newest first, without the graphs (GET one for those).
@@ -121,7 +143,16 @@ pub async fn list(app: &App, caller: &Caller, req: &PageRequest) -> Result<PageO
 
 /// Creates a flow in a tenant (also used to seed test mode).
 pub async fn insert(app: &App, tenant: &Tenant, body: &Map<String, Value>) -> Result<Flow> {
-    let (doc, _) = parse_document(app, tenant, body).await?;
+    Ok(insert_checked(app, tenant, body).await?.0)
+}
+
+/// [`insert`], with the checked graph for its warnings.
+async fn insert_checked(
+    app: &App,
+    tenant: &Tenant,
+    body: &Map<String, Value>,
+) -> Result<(Flow, FlowGraph)> {
+    let (doc, graph) = parse_document(app, tenant, body).await?;
     let now = app.now_rfc3339();
     let flow = Flow {
         id: app.new_id(),
@@ -139,13 +170,14 @@ pub async fn insert(app: &App, tenant: &Tenant, body: &Map<String, Value>) -> Re
             },
         ])
         .await?;
-    Ok(flow)
+    Ok((flow, graph))
 }
 
-/// `POST /flows` (admin).
+/// `POST /flows` (admin): the flow, with `warnings`.
 pub async fn create(app: &App, caller: &Caller, body: &Map<String, Value>) -> Result<Value> {
     caller.require_admin()?;
-    Ok(view(&insert(app, &caller.tenant, body).await?))
+    let (flow, graph) = insert_checked(app, &caller.tenant, body).await?;
+    Ok(view_with_warnings(&flow, &graph))
 }
 
 /// `GET /flows/{id}`: the whole graph.
@@ -154,7 +186,8 @@ pub async fn get(app: &App, caller: &Caller, id: &str) -> Result<Value> {
 }
 
 /// `PATCH /flows/{id}` (admin): top-level fields sent replace the stored ones
-/// (`nodes` and `edges` are replaced whole); the result is validated whole.
+/// (`nodes` and `edges` are replaced whole); the result is validated whole and comes back
+/// with `warnings`.
 pub async fn update(
     app: &App,
     caller: &Caller,
@@ -172,7 +205,7 @@ pub async fn update(
             merged.insert(k.clone(), v.clone());
         }
     }
-    let (doc, _) = parse_document(app, &caller.tenant, &merged).await?;
+    let (doc, graph) = parse_document(app, &caller.tenant, &merged).await?;
     let flow = Flow {
         id: current.id,
         doc,
@@ -185,7 +218,7 @@ pub async fn update(
             Condition::VersionEquals(version),
         )
         .await?;
-    Ok(view(&flow))
+    Ok(view_with_warnings(&flow, &graph))
 }
 
 /// `DELETE /flows/{id}` (admin): 409 while an agent uses it.

@@ -1,6 +1,8 @@
 //! Custom tools (SPEC §6): CRUD, unique names, assignment to agents, and
 //! loading a tool with its secrets for the executors.
 
+use std::collections::BTreeSet;
+
 use serde_json::{Map, Value, json};
 
 use super::assignments::{self, Assignable};
@@ -110,10 +112,18 @@ pub async fn list(
     })
 }
 
+/// Parses a tool body on a blocking thread: the check runs the code tool's definitions
+/// in the sandbox (bounded to a second), which must not hold an async worker.
+async fn parse_spec(body: Map<String, Value>, keep: BTreeSet<String>) -> Result<ToolSpec> {
+    tokio::task::spawn_blocking(move || ToolSpec::parse(&body, &keep))
+        .await
+        .map_err(|e| Error::Internal(format!("the tool check failed: {e}")))?
+}
+
 /// Creates a tool in a tenant (also used to seed test mode). The name is
 /// claimed in the same transaction, so two tools can never share it.
 pub async fn insert(app: &App, tenant: &Tenant, body: &Map<String, Value>) -> Result<Tool> {
-    let spec = ToolSpec::parse(body, &Default::default())?;
+    let spec = parse_spec(body.clone(), BTreeSet::new()).await?;
     let now = app.now_rfc3339();
     let tool = spec.into_tool(app.new_id(), None, &app.cipher, now.clone(), now)?;
     let result = app
@@ -159,7 +169,7 @@ pub async fn update(
     caller.require_admin()?;
     let tenant = &caller.tenant;
     let (current, version) = load(app, tenant, id).await?;
-    let spec = ToolSpec::parse(&current.merged_with(patch), &current.secret_names())?;
+    let spec = parse_spec(current.merged_with(patch), current.secret_names()).await?;
     let updated = spec.into_tool(
         current.id.clone(),
         Some(&current),
@@ -279,23 +289,10 @@ pub fn demo_document() -> Value {
     })
 }
 
-/// The saved tool as the executors take it: secrets opened, secret headers
-/// flattened to their values.
+/// The saved tool as the executors take it (mapped, not parsed again: it was checked
+/// against the executor's rules when it was saved).
 fn definition(tool: &ExecutableTool) -> Result<crate::engine::tools::ToolDefinition> {
-    let mut config =
-        serde_json::to_value(&tool.config).map_err(|e| Error::Internal(e.to_string()))?;
-    if let Some(Value::Object(headers)) = config.get_mut("headers") {
-        for value in headers.values_mut() {
-            if let Some(secret) = value.get("secret").and_then(Value::as_str) {
-                *value = Value::String(secret.to_owned());
-            }
-        }
-    }
-    let body = json!({
-        "name": tool.name, "description": tool.description, "type": tool.kind,
-        "parameters": tool.parameters, "config": config,
-    });
-    crate::engine::tools::ToolDefinition::parse(&body).map_err(|fields| {
+    crate::engine::tools::ToolDefinition::from_saved(tool).map_err(|fields| {
         Error::Validation(
             fields
                 .into_iter()
@@ -325,6 +322,6 @@ pub async fn test(
     let def = definition(&tool)?;
     let report = crate::engine::tools::test_tool(&def, input, app.guarded_client())
         .await
-        .map_err(Error::Validation)?;
+        .map_err(Error::from)?;
     serde_json::to_value(report).map_err(|e| Error::Internal(e.to_string()))
 }

@@ -8,7 +8,8 @@ use switchboard_tests::{TestApp, assert_error_body, backend_tests, call};
 backend_tests!(
     flow_crud_keeps_the_whole_graph,
     invalid_graphs_name_every_bad_node_and_edge,
-    delete_is_refused_while_an_agent_uses_it
+    delete_is_refused_while_an_agent_uses_it,
+    call_variables_are_warnings_and_hostile_flows_are_refused
 );
 
 fn booking_flow() -> Value {
@@ -167,4 +168,81 @@ async fn delete_is_refused_while_an_agent_uses_it(backend: Backend) {
     assert_eq!(status, StatusCode::OK);
     let (status, _) = call(t.api(Method::DELETE, &format!("/flows/{flow_id}"))).await;
     assert_eq!(status, StatusCode::OK, "free once no agent follows it");
+}
+
+async fn call_variables_are_warnings_and_hostile_flows_are_refused(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
+    let (status, created) = call(t.api(Method::POST, "/flows").json(&booking_flow())).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["data"]["warnings"], json!([]));
+
+    // SPEC §4: contact fields and task context_data are variables only a call knows.
+    let greeting = json!({
+        "name": "Greeting",
+        "nodes": [
+            {"id": "start", "type": "start"},
+            {"id": "hi", "type": "say", "data": {"text": "Hi {{name}}, about {{context.order_id}}"}},
+            {"id": "bye", "type": "end", "data": {"text": "Bye {{contact.name}}"}}
+        ],
+        "edges": [{"id": "e1", "source": "start", "target": "hi"}, {"id": "e2", "source": "hi", "target": "bye"}]
+    });
+    let (status, created) = call(t.api(Method::POST, "/flows").json(&greeting)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let warnings = created["data"]["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0]["path"], "nodes.hi");
+    assert!(
+        warnings[0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("variable 'name' is not set by any node"),
+        "{warnings:?}"
+    );
+    let id = created["data"]["id"].as_str().unwrap().to_owned();
+    let (status, patched) = call(
+        t.api(Method::PATCH, &format!("/flows/{id}"))
+            .json(&json!({"name": "Greeting v2"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert_eq!(patched["data"]["warnings"][0]["path"], "nodes.hi");
+
+    // A flow that can never finish: its only way on is a self-loop.
+    let looping = json!({
+        "name": "Loop",
+        "nodes": [{"id": "start", "type": "start"}, {"id": "a", "type": "say", "data": {"text": "again"}}],
+        "edges": [{"id": "e1", "source": "start", "target": "a"}, {"id": "e2", "source": "a", "target": "a"}]
+    });
+    let (status, body) = call(t.api(Method::POST, "/flows").json(&looping)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_error_body(&body);
+    assert!(
+        body["details"]["fields"]["nodes"]
+            .as_str()
+            .unwrap()
+            .starts_with("no end or transfer node can be reached from the start node 'start'"),
+        "{body}"
+    );
+
+    // Too many nodes: refused quickly, with the limit, before any tool lookup.
+    let nodes: Vec<Value> = (0..5_000)
+        .map(|i| json!({"id": format!("n{i}"), "type": "tool", "data": {"tool_id": format!("0190b0a0-0000-7000-8000-{i:012}")}}))
+        .collect();
+    let started = std::time::Instant::now();
+    let (status, body) = call(
+        t.api(Method::POST, "/flows")
+            .json(&json!({"name": "Huge", "nodes": nodes})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        body["details"]["fields"]["nodes"],
+        "a flow has at most 1000 nodes; this one has 5000"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    let (_, listed) = call(t.api(Method::GET, "/flows")).await;
+    assert_eq!(
+        listed["meta"]["pagination"]["total"], 2,
+        "only the good flows"
+    );
 }

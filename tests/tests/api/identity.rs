@@ -388,7 +388,7 @@ async fn workspace_settings_keep_provider_keys_secret(backend: Backend) {
     })))
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["data"]["provider_keys"]["openai"], "sk-…CRET");
+    assert_eq!(body["data"]["provider_keys"]["openai"], "••••CRET");
     assert!(!body.to_string().contains(secret));
     let (_, got) = call(t.api(Method::GET, "/settings/workspace")).await;
     assert_eq!(got["data"]["name"], "Renamed Co");

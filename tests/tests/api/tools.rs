@@ -17,6 +17,8 @@ backend_tests!(
     tools_are_assigned_to_agents,
     mcp_servers_are_registered_and_assigned,
     other_orgs_and_test_mode_cannot_see_tools,
+    credential_headers_are_secret_by_default,
+    a_tool_that_saves_can_run,
 );
 
 const SECRET: &str = "Bearer sk_live_0123456789abcdef";
@@ -77,7 +79,7 @@ async fn tool_crud_with_every_field(backend: Backend) {
     assert_eq!(config["headers"]["Accept"], "application/json");
     assert_eq!(
         config["headers"]["Authorization"],
-        json!({"value": "Bea…cdef", "secret": true})
+        json!({"value": "••••cdef", "secret": true})
     );
 
     let (_, got) = call(t.api(Method::GET, &format!("/tools/{id}"))).await;
@@ -111,7 +113,7 @@ async fn tool_crud_with_every_field(backend: Backend) {
         (
             json!({"name": "add_numbers", "description": "Adds two numbers.", "type": "code",
                    "parameters": {"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}}},
-                   "config": {"language": "javascript", "source": "return args.a + args.b;", "timeout_ms": 250}}),
+                   "config": {"language": "javascript", "source": "function main(args) { return args.a + args.b; }", "timeout_ms": 250}}),
             "code",
         ),
     ] {
@@ -122,7 +124,7 @@ async fn tool_crud_with_every_field(backend: Backend) {
             assert_eq!(made["config"], body["config"]);
         } else {
             assert_eq!(made["config"]["url"], body["config"]["url"]);
-            assert_eq!(made["config"]["secret"], "whs…a2V5");
+            assert_eq!(made["config"]["secret"], "••••a2V5");
         }
     }
 
@@ -155,9 +157,13 @@ async fn secrets_are_sealed_masked_and_kept(backend: Backend) {
         assert!(!data.to_string().contains(secret), "no plaintext at rest");
     }
     let data = stored(&t, &live, &id).await;
-    let sealed = data["config"]["headers"]["Authorization"]["secret"]
+    let sealed = data["config"]["headers"]["Authorization"]["secret"]["sealed"]
         .as_str()
         .unwrap();
+    assert_eq!(
+        data["config"]["headers"]["Authorization"]["secret"]["hint"], "cdef",
+        "the hint a read shows is stored beside the ciphertext"
+    );
     assert!(sealed.starts_with("v1:"));
     assert_eq!(t.app.cipher.open(sealed).unwrap(), SECRET);
 
@@ -451,7 +457,7 @@ async fn mcp_servers_are_registered_and_assigned(backend: Backend) {
     let id = s["id"].as_str().unwrap().to_owned();
     assert_eq!(s["name"], "Calendar");
     assert_eq!(s["url"], "https://mcp.example/mcp");
-    assert_eq!(s["headers"]["Authorization"], "Bea…cdef");
+    assert_eq!(s["headers"]["Authorization"], "••••cdef");
     assert_eq!(s["tools"], json!([]));
     let item = t
         .app
@@ -462,7 +468,7 @@ async fn mcp_servers_are_registered_and_assigned(backend: Backend) {
         .unwrap();
     assert!(!item.data.to_string().contains(SECRET));
     assert!(
-        item.data["headers"]["Authorization"]
+        item.data["headers"]["Authorization"]["sealed"]
             .as_str()
             .unwrap()
             .starts_with("v1:")
@@ -576,4 +582,114 @@ async fn other_orgs_and_test_mode_cannot_see_tools(backend: Backend) {
     assert_eq!(demo_tools["data"][0]["id"], list[0]["id"]);
     let (_, live) = call(t.api(Method::GET, "/tools")).await;
     assert_eq!(live["data"].as_array().unwrap().len(), 1);
+}
+
+/// Issue 10 §3: credentials sent as plain header strings are sealed and masked anyway.
+async fn credential_headers_are_secret_by_default(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
+    let live = tenant(&t).await;
+    let body = json!({
+        "name": "crm", "description": "CRM lookup", "type": "http",
+        "config": {"url": "https://crm.example/", "headers": {
+            "Authorization": SECRET, "Cookie": "sid=0123456789abcdef", "X-Crm-Token": "tok_0123456789xyz",
+            "Accept": "application/json"
+        }}
+    });
+    let tool = create(&t, &body).await;
+    let id = tool["id"].as_str().unwrap().to_owned();
+    let headers = &tool["config"]["headers"];
+    assert_eq!(
+        headers["Authorization"],
+        json!({"value": "••••cdef", "secret": true})
+    );
+    assert_eq!(
+        headers["Cookie"],
+        json!({"value": "••••cdef", "secret": true})
+    );
+    assert_eq!(
+        headers["X-Crm-Token"],
+        json!({"value": "••••9xyz", "secret": true})
+    );
+    assert_eq!(headers["Accept"], "application/json");
+    let (_, got) = call(t.api(Method::GET, &format!("/tools/{id}"))).await;
+    let (_, listed) = call(t.api(Method::GET, "/tools")).await;
+    for (what, shown) in [
+        ("create", &tool),
+        ("get", &got["data"]),
+        ("list", &listed["data"][0]),
+    ] {
+        let text = shown.to_string();
+        for clear in ["sk_live", "sid=", "tok_0123"] {
+            assert!(!text.contains(clear), "{what} shows {clear}: {text}");
+        }
+    }
+    assert!(!stored(&t, &live, &id).await.to_string().contains("sk_live"));
+
+    // A PATCH that sends the masked value back as a plain string keeps the secret.
+    let (status, p) = call(t.api(Method::PATCH, &format!("/tools/{id}")).json(&json!({
+        "config": {"url": "https://crm.example/v2", "headers": {"Authorization": "••••cdef"}}
+    })))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{p}");
+    let exec = tools::load_for_execution(&t.app, &live, &id).await.unwrap();
+    let ToolConfig::Http(h) = &exec.config else {
+        panic!("an http tool")
+    };
+    assert_eq!(
+        h.headers["Authorization"],
+        Header::Secret {
+            secret: SECRET.to_owned()
+        }
+    );
+}
+
+/// Issue 10 §4: one tool model. What could never run is refused at save, with the
+/// executor's limits.
+async fn a_tool_that_saves_can_run(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
+    let code = |source: &str, timeout_ms: u64| {
+        json!({"name": "js", "description": "d", "type": "code",
+               "config": {"language": "javascript", "source": source, "timeout_ms": timeout_ms}})
+    };
+    let cases = [
+        (
+            code("const x = 1;", 1000),
+            "config.source",
+            "the code must define function main(input)",
+        ),
+        (
+            code("function main( {", 1000),
+            "config.source",
+            "SyntaxError",
+        ),
+        (code("function main() {}", 30_000), "config.timeout_ms", ""),
+        (
+            code(
+                &format!("function main() {{}}\n//{}", "x".repeat(70 * 1024)),
+                1000,
+            ),
+            "config.source",
+            "",
+        ),
+        (
+            json!({"name": "hook", "description": "d", "type": "webhook",
+                   "config": {"url": "https://crm.example/h", "secret": "not a signing key"}}),
+            "config.secret",
+            "whsec_",
+        ),
+    ];
+    for (body, field, says) in cases {
+        let (status, err) = call(t.api(Method::POST, "/tools").json(&body)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+        assert_error_body(&err);
+        let message = err["details"]["fields"][field]
+            .as_str()
+            .unwrap_or_else(|| panic!("{field}: {err}"));
+        assert!(message.contains(says), "{field}: {message}");
+    }
+    let (_, listed) = call(t.api(Method::GET, "/tools")).await;
+    assert_eq!(
+        listed["meta"]["pagination"]["total"], 0,
+        "nothing was stored"
+    );
 }

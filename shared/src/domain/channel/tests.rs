@@ -120,7 +120,7 @@ fn credentials_are_sealed_and_masked() {
     );
     assert!(ch.credentials["auth_token"].starts_with("v1:"));
     let api = ch.to_api(&cipher);
-    assert_eq!(api["credentials"]["account_sid"], "AC0…cdef");
+    assert_eq!(api["credentials"]["account_sid"], "••••cdef");
     assert!(!api.to_string().contains("tok_secret_value"));
     assert_eq!(ch.open_credentials(&cipher).unwrap()["account_sid"], sid);
 }

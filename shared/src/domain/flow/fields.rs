@@ -1,7 +1,8 @@
 //! Per-node `data` and per-edge `condition` checks: everything that can be judged by looking
 //! at one node or one edge (plus the flow's variables and the tool list).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::ops::Bound;
 
 use serde_json::{Map, Value};
 
@@ -14,6 +15,13 @@ use super::template::{Piece, is_variable_name, scan};
 
 /// Namespaces the caller fills in at call start; any path under them is accepted.
 const EXTERNAL: [&str; 4] = ["contact", "context", "agent", "call"];
+/// The warning for a variable no node sets.
+pub(super) fn unset_variable(name: &str) -> String {
+    format!(
+        "variable '{name}' is not set by any node: the call must supply it (a contact field or a key of the task's context_data, also readable as context.{name}), or it reads as empty"
+    )
+}
+
 /// Variables the engine always provides.
 const BUILT_IN: [&str; 2] = ["now", "today"];
 /// Upper bound for `ask.retries`: more re-asks than this only frustrates a caller.
@@ -53,21 +61,27 @@ impl Scope {
     }
 
     /// Explains a variable, or `None` when nothing in or around the flow provides it.
+    /// Linear in the length of `name` and the number of related setters: the variable's
+    /// dotted prefixes are looked up, then the variables nested under it.
     pub(super) fn origin(&self, name: &str) -> Option<VariableOrigin> {
+        // `order.status` is set by the node saving `order` (or `order.status` itself);
+        // `order` is set by a node saving `order.status`.
+        let prefixes = name
+            .match_indices('.')
+            .map(|(i, _)| &name[..i])
+            .chain(std::iter::once(name))
+            .filter_map(|prefix| self.set_by.get(prefix));
+        let nested = format!("{name}.");
+        let below = self
+            .set_by
+            .range::<str, _>((Bound::Included(nested.as_str()), Bound::Unbounded))
+            .take_while(|(set, _)| set.starts_with(&nested))
+            .map(|(_, ids)| ids);
         let mut set_by: Vec<String> = Vec::new();
-        for (set, ids) in &self.set_by {
-            let related = set == name
-                || name
-                    .strip_prefix(set.as_str())
-                    .is_some_and(|r| r.starts_with('.'))
-                || set.strip_prefix(name).is_some_and(|r| r.starts_with('.'));
-            if related {
-                set_by.extend(
-                    ids.iter()
-                        .filter(|id| !set_by.contains(id))
-                        .cloned()
-                        .collect::<Vec<_>>(),
-                );
+        let mut seen: HashSet<&str> = HashSet::new();
+        for id in prefixes.chain(below).flatten() {
+            if seen.insert(id.as_str()) {
+                set_by.push(id.clone());
             }
         }
         if !set_by.is_empty() {
@@ -82,13 +96,13 @@ impl Scope {
         BUILT_IN.contains(&name).then_some(VariableOrigin::BuiltIn)
     }
 
-    /// Checks one variable read, returning the message for an unexplained one.
+    /// Checks one variable read. A variable nothing in the flow sets is allowed (contact
+    /// fields and the task's `context_data` are variables only a call knows, SPEC §4), but
+    /// it is worth a warning: it may be a typo.
     pub(super) fn check(&self, name: &str) -> Result<(), String> {
         match self.origin(name) {
             Some(_) => Ok(()),
-            None => Err(format!(
-                "unknown variable '{name}': set it with an ask or tool node, or pass it as context.{name}"
-            )),
+            None => Err(unset_variable(name)),
         }
     }
 
@@ -106,6 +120,8 @@ pub(super) struct NodeCheck {
     pub(super) problems: Vec<String>,
     /// Variables its templates read, for `FlowGraph::variables`.
     pub(super) reads: Vec<String>,
+    /// Messages that do not stop the flow from being saved (unset variables).
+    pub(super) warnings: Vec<String>,
 }
 
 /// Reads typed fields out of `data`, collecting every problem rather than stopping.
@@ -114,6 +130,7 @@ struct Reader<'a> {
     scope: &'a Scope,
     problems: Vec<String>,
     reads: Vec<String>,
+    warnings: Vec<String>,
 }
 
 impl<'a> Reader<'a> {
@@ -148,7 +165,7 @@ impl<'a> Reader<'a> {
             match piece {
                 Piece::Var(name) => {
                     if let Err(message) = self.scope.check(name) {
-                        self.problems.push(message);
+                        self.warnings.push(message);
                     }
                     self.reads.push(name.to_string());
                 }
@@ -345,6 +362,7 @@ pub(super) fn check_node(
         scope,
         problems,
         reads: Vec::new(),
+        warnings: Vec::new(),
     };
     let kind = match node_type {
         NodeType::Start => Some(NodeKind::Start),
@@ -384,6 +402,7 @@ pub(super) fn check_node(
         kind,
         problems: r.problems,
         reads: r.reads,
+        warnings: r.warnings,
     }
 }
 

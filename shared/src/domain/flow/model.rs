@@ -376,6 +376,9 @@ pub enum VariableOrigin {
     },
     /// Filled in by the engine: `now` (RFC 3339) and `today` (YYYY-MM-DD).
     BuiltIn,
+    /// Set by no node: only the call can supply it (a contact field or a key of the task's
+    /// `context_data`); the flow's save reports it as a warning in case it is a typo.
+    Call,
 }
 
 impl fmt::Display for VariableOrigin {
@@ -384,6 +387,7 @@ impl fmt::Display for VariableOrigin {
             VariableOrigin::Flow { set_by } => write!(f, "set by node '{}'", set_by.join("', '")),
             VariableOrigin::External { namespace } => write!(f, "external: {namespace}"),
             VariableOrigin::BuiltIn => f.write_str("built-in"),
+            VariableOrigin::Call => f.write_str("supplied by the call"),
         }
     }
 }

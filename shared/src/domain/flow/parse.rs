@@ -48,11 +48,14 @@ pub(super) fn parse(
     ctx: &dyn FlowContext,
 ) -> Result<FlowGraph, FlowErrors> {
     let mut errors = FlowErrors::default();
+    let mut warnings = FlowErrors::default();
     let scope = Scope::from_docs(nodes);
     let mut reads: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    // Reads of one node or edge are noted one after the other, so comparing with the last
+    // path recorded is enough to list each path once, in constant time.
     let mut note_read = |name: String, path: &str| {
         let paths = reads.entry(name).or_default();
-        if !paths.iter().any(|p| p == path) {
+        if paths.last().is_none_or(|p| p != path) {
             paths.push(path.to_string());
         }
     };
@@ -103,6 +106,9 @@ pub(super) fn parse(
         let check = fields::check_node(node, node_type, &scope, ctx);
         for problem in check.problems {
             errors.push(&key, problem);
+        }
+        for warning in check.warnings {
+            warnings.push(&key, warning);
         }
         for name in check.reads {
             note_read(name, &key);
@@ -237,7 +243,7 @@ pub(super) fn parse(
         if let Some(c) = &condition {
             for var in fields::condition_reads(c) {
                 if let Err(message) = scope.check(&var) {
-                    errors.push(&key, message);
+                    warnings.push(&key, message);
                 }
                 note_read(var, &key);
             }
@@ -352,21 +358,12 @@ pub(super) fn parse(
         }
     }
 
-    // Reachability from the start, along every edge whose ends exist.
     if let Some(start) = start {
-        let mut reached = vec![false; nodes.len()];
-        let mut queue = VecDeque::from([start]);
-        reached[start] = true;
-        while let Some(i) = queue.pop_front() {
-            for &j in &leaving[i] {
-                if let Some(t) = infos[j].target
-                    && !reached[t]
-                {
-                    reached[t] = true;
-                    queue.push_back(t);
-                }
-            }
-        }
+        let graph = Adjacency {
+            leaving: &leaving,
+            infos: &infos,
+        };
+        let reached = graph.reach(&[start], Direction::Forward);
         for (i, node) in nodes.iter().enumerate() {
             if !reached[i] && addressable[i] && types[i] != Some(NodeType::Start) {
                 errors.push(
@@ -378,14 +375,130 @@ pub(super) fn parse(
                 );
             }
         }
+        check_endings(
+            nodes,
+            &types,
+            &graph,
+            &reached,
+            start,
+            &mut errors,
+            &mut warnings,
+        );
     }
 
     if !errors.is_empty() {
         return Err(errors);
     }
-    build(
+    let mut graph = build(
         nodes, edges, index, start, kinds, routes, infos, &scope, reads,
-    )
+    )?;
+    graph.warnings = warnings;
+    Ok(graph)
+}
+
+/// Which way a reachability walk follows edges.
+#[derive(Clone, Copy)]
+enum Direction {
+    /// From a node to the nodes it leads to.
+    Forward,
+    /// From a node to the nodes that lead to it.
+    Backward,
+}
+
+/// The edges whose ends exist, for reachability walks.
+struct Adjacency<'a> {
+    leaving: &'a [Vec<usize>],
+    infos: &'a [EdgeInfo],
+}
+
+impl Adjacency<'_> {
+    /// Nodes reachable from `from` (included), breadth first with an explicit queue: linear
+    /// in nodes and edges, and no recursion whatever the shape (chains, self-loops, cycles).
+    fn reach(&self, from: &[usize], direction: Direction) -> Vec<bool> {
+        let n = self.leaving.len();
+        let mut next: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (s, out) in self.leaving.iter().enumerate() {
+            for &j in out {
+                if let Some(t) = self.infos[j].target {
+                    match direction {
+                        Direction::Forward => next[s].push(t),
+                        Direction::Backward => next[t].push(s),
+                    }
+                }
+            }
+        }
+        let mut reached = vec![false; n];
+        let mut queue = VecDeque::new();
+        for &i in from {
+            if i < n && !reached[i] {
+                reached[i] = true;
+                queue.push_back(i);
+            }
+        }
+        while let Some(i) = queue.pop_front() {
+            for &t in &next[i] {
+                if !reached[t] {
+                    reached[t] = true;
+                    queue.push_back(t);
+                }
+            }
+        }
+        reached
+    }
+}
+
+/// Every call must be able to finish. A node from which no end or transfer node can be
+/// reached traps the call: a 422, unless an llm node is still ahead (the caller can say an
+/// end-call phrase there), which is only a warning.
+fn check_endings(
+    nodes: &[NodeDoc],
+    types: &[Option<NodeType>],
+    graph: &Adjacency<'_>,
+    reached: &[bool],
+    start: usize,
+    errors: &mut FlowErrors,
+    warnings: &mut FlowErrors,
+) {
+    let of_type = |wanted: fn(NodeType) -> bool| -> Vec<usize> {
+        (0..nodes.len())
+            .filter(|&i| types[i].is_some_and(wanted))
+            .collect()
+    };
+    let finishes = graph.reach(&of_type(NodeType::is_terminal), Direction::Backward);
+    let before_llm = graph.reach(&of_type(|t| t == NodeType::Llm), Direction::Backward);
+    let start_id = &nodes[start].id;
+    if !finishes[start] {
+        if before_llm[start] {
+            warnings.push(
+                "nodes",
+                format!("no end or transfer node can be reached from the start node '{start_id}': calls end only when the caller hangs up or says an end-call phrase to an llm node"),
+            );
+        } else {
+            errors.push(
+                "nodes",
+                format!("no end or transfer node can be reached from the start node '{start_id}', so a call could never finish: connect the flow to an end node"),
+            );
+        }
+        return;
+    }
+    for (i, node) in nodes.iter().enumerate() {
+        // A dead end (no outgoing edge at all) is reported as such already.
+        if !reached[i] || finishes[i] || graph.leaving[i].is_empty() {
+            continue;
+        }
+        let (key, id) = (node_key(&node.id), &node.id);
+        if before_llm[i] {
+            warnings.push(
+                key,
+                format!("no end or transfer node can be reached from node '{id}': a call that gets here ends only when the caller hangs up or says an end-call phrase to an llm node"),
+            );
+        } else {
+            errors.push(
+                key,
+                format!("no end or transfer node can be reached from node '{id}', so a call that gets here loops forever: give it a way to an end node"),
+            );
+        }
+    }
 }
 
 /// Assembles the graph once no problem was found. Every `Option` is `Some` by then; should
@@ -455,9 +568,9 @@ fn build(
         );
     }
     for (name, used_in) in reads {
-        let Some(origin) = scope.origin(&name) else {
-            continue;
-        };
+        let origin = scope
+            .origin(&name)
+            .unwrap_or(super::model::VariableOrigin::Call);
         let source = variables
             .entry(name.clone())
             .or_insert_with(|| VariableSource {
@@ -475,5 +588,6 @@ fn build(
         edges,
         routes,
         variables: variables.into_values().collect(),
+        warnings: FlowErrors::default(),
     })
 }

@@ -2,9 +2,12 @@
 
 mod answers;
 mod document;
+mod fuzz;
 mod graph;
+mod hostile;
 mod node_data;
 mod template;
+mod variables;
 mod walk;
 
 use serde_json::{Value, json};

@@ -10,7 +10,8 @@
 //!
 //! On the wire an HTTP header is either a plain string or
 //! `{"value": "...", "secret": true}`; reads show secret values masked
-//! (`{"value": "Bea…f00d", "secret": true}`). A PATCH that sends a secret
+//! (`{"value": "••••f00d", "secret": true}`: at most the last 4
+//! characters, from a hint stored at write time). A PATCH that sends a secret
 //! header without `value`, or with the masked value it read, keeps the
 //! stored secret; the webhook `secret` works the same way.
 
@@ -23,15 +24,78 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::crypto::{Cipher, mask};
+use crate::crypto::{Cipher, mask_hint, secret_hint};
 use crate::error::Error;
 
 pub use parse::{ToolSpec, parse_parameters};
 
-/// A secret as stored: [`Cipher::seal`] output.
+/// A secret as stored: [`Cipher::seal`] output, and the hint a read shows
+/// ([`secret_hint`], computed at write time so reads never decrypt to mask).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Sealed(pub String);
+#[serde(from = "SealedRepr", into = "SealedRepr")]
+pub struct Sealed {
+    /// The ciphertext.
+    pub ciphertext: String,
+    /// The last characters of the clear value, when it is long enough to show them.
+    pub hint: Option<String>,
+}
+
+impl Sealed {
+    /// Encrypts `plaintext` and notes its hint.
+    pub fn seal(cipher: &Cipher, plaintext: &str) -> Sealed {
+        Sealed {
+            ciphertext: cipher.seal(plaintext),
+            hint: secret_hint(plaintext),
+        }
+    }
+
+    /// The clear value (for the executors and connectors only).
+    pub fn open(&self, cipher: &Cipher) -> Result<String, String> {
+        cipher.open(&self.ciphertext)
+    }
+
+    /// What a read shows: `••••abcd`, from the stored hint.
+    pub fn masked(&self) -> String {
+        mask_hint(self.hint.as_deref())
+    }
+}
+
+/// How a [`Sealed`] is stored: `{"sealed", "hint"}`; a bare ciphertext string is what
+/// secrets written before hints existed look like (they read as `••••`).
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum SealedRepr {
+    Hinted {
+        sealed: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hint: Option<String>,
+    },
+    Bare(String),
+}
+
+impl From<SealedRepr> for Sealed {
+    fn from(repr: SealedRepr) -> Sealed {
+        match repr {
+            SealedRepr::Hinted { sealed, hint } => Sealed {
+                ciphertext: sealed,
+                hint,
+            },
+            SealedRepr::Bare(ciphertext) => Sealed {
+                ciphertext,
+                hint: None,
+            },
+        }
+    }
+}
+
+impl From<Sealed> for SealedRepr {
+    fn from(sealed: Sealed) -> SealedRepr {
+        SealedRepr::Hinted {
+            sealed: sealed.ciphertext,
+            hint: sealed.hint,
+        }
+    }
+}
 
 /// A secret in a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +104,20 @@ pub enum SecretInput {
     New(String),
     /// Keep the value stored under the same name.
     Keep,
+}
+
+/// Whether a header carries credentials, and so is secret by default: `Authorization`,
+/// `Proxy-Authorization`, `Cookie`, `X-Api-Key`, and any name containing `token`,
+/// `secret`, `key` or `auth` (case-insensitive). Such a header is sealed at rest and masked
+/// on every read even when sent as a plain string.
+pub fn is_credential_header(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    matches!(
+        lower.as_str(),
+        "authorization" | "proxy-authorization" | "cookie" | "x-api-key"
+    ) || ["token", "secret", "key", "auth"]
+        .iter()
+        .any(|word| lower.contains(word))
 }
 
 /// The kinds of tool.
@@ -142,7 +220,8 @@ pub struct CodeConfig {
     pub language: CodeLanguage,
     /// The program; its return value is the tool's output.
     pub source: String,
-    /// Wall-clock limit, at most [`MAX_TIMEOUT_MS`].
+    /// Wall-clock limit, at most [`crate::engine::tools::MAX_CODE_TIMEOUT_MS`] (the
+    /// executor's limit: one set of limits from save to run).
     pub timeout_ms: u32,
 }
 
@@ -235,14 +314,10 @@ pub struct Tool<S = Sealed> {
 pub type ExecutableTool = Tool<String>;
 
 impl Tool<Sealed> {
-    /// The API shape: secrets masked.
-    pub fn to_api(&self, cipher: &Cipher) -> Value {
-        let shown = |s: &Sealed| {
-            cipher
-                .open(&s.0)
-                .map(|p| mask(&p))
-                .unwrap_or_else(|_| "••••".into())
-        };
+    /// The API shape: secrets masked from their stored hints (nothing is decrypted).
+    /// `cipher` is unused and kept so callers need not change.
+    pub fn to_api(&self, _cipher: &Cipher) -> Value {
+        let shown = |s: &Sealed| s.masked();
         let config = match &self.config {
             ToolConfig::Http(h) => {
                 let headers: Map<String, Value> = h
@@ -276,8 +351,7 @@ impl Tool<Sealed> {
     pub fn open(self, cipher: &Cipher) -> Result<ExecutableTool, Error> {
         let id = self.id.clone();
         let config = self.config.map_secrets(|name, s| {
-            cipher
-                .open(&s.0)
+            s.open(cipher)
                 .map_err(|e| Error::Internal(format!("tool {id} secret {name}: {e}")))
         })?;
         Ok(Tool {

@@ -7,25 +7,32 @@ use serde_json::{Map, Value, json};
 
 use super::{
     CodeConfig, CodeLanguage, Header, HttpConfig, HttpMethod, MAX_TIMEOUT_MS, Sealed, SecretInput,
-    Tool, ToolConfig, ToolType, WebhookConfig,
+    Tool, ToolConfig, ToolType, WebhookConfig, is_credential_header,
 };
-use crate::crypto::Cipher;
+use crate::crypto::{Cipher, MASK};
 use crate::domain::fields::Fields;
 use crate::domain::{is_snake_case, parse_http_url};
+use crate::engine::signing::WebhookSecret;
+use crate::engine::tools::{self, ToolDefinition};
 use crate::error::Error;
 
 const DESCRIPTION_MAX: usize = 2_000;
-const SOURCE_MAX: usize = 100_000;
 const SECRET_MAX: usize = 4_096;
 const HEADER_VALUE_MAX: usize = 8_192;
 const MAX_HEADERS: usize = 50;
 const MAX_QUERY: usize = 50;
 /// Largest `parameters` schema or `body` template (JSON text).
 const DOC_MAX_BYTES: usize = 64 * 1024;
+/// Code tools: the executor's limits, so a tool that saves can run.
+const SOURCE_MAX: usize = tools::MAX_CODE_SOURCE_BYTES;
+const CODE_TIMEOUT_MAX: u64 = tools::MAX_CODE_TIMEOUT_MS;
+const CODE_TIMEOUT_DEFAULT: u64 = tools::DEFAULT_CODE_TIMEOUT_MS;
+const HTTP_TIMEOUT_DEFAULT: u64 = tools::DEFAULT_HTTP_TIMEOUT_MS;
 
-/// True when a secret value sent back is the masked form a read showed.
+/// True when a secret value sent back is the masked form a read showed (`••••abcd`, or
+/// `sk-…abcd` from before hints).
 fn looks_masked(s: &str) -> bool {
-    s.contains('…') || s.contains("••••")
+    s.contains('…') || s.starts_with(MASK)
 }
 
 fn is_header_name(s: &str) -> bool {
@@ -44,6 +51,8 @@ pub fn parse_parameters(v: &Value) -> Result<Value, String> {
                 .into(),
         );
     };
+    // Before anything that recurses over the schema (serializing, compiling).
+    crate::engine::tools::check_schema_size(v)?;
     if m.get("type").and_then(Value::as_str) != Some("object") {
         return Err("must be a JSON Schema with \"type\": \"object\"".into());
     }
@@ -85,10 +94,14 @@ fn unknown_keys(c: &mut Fields<'_>, obj: &Map<String, Value>, allowed: &[&str]) 
     }
 }
 
-fn timeout(c: &mut Fields<'_>, default: u32) -> u32 {
-    c.opt_int("timeout_ms", 1..=MAX_TIMEOUT_MS)
-        .map(|t| t as u32)
-        .unwrap_or(default)
+fn timeout(c: &mut Fields<'_>, max: u64, default: u64) -> u32 {
+    let max = i64::try_from(max)
+        .unwrap_or(MAX_TIMEOUT_MS)
+        .min(MAX_TIMEOUT_MS);
+    c.opt_int("timeout_ms", 1..=max)
+        .map_or(default, |t| t as u64)
+        .try_into()
+        .unwrap_or(u32::MAX)
 }
 
 fn secret_input(
@@ -99,6 +112,13 @@ fn secret_input(
 ) -> Option<SecretInput> {
     match value.filter(|v| !v.is_null()) {
         Some(Value::String(s)) if looks_masked(s) && keepable => Some(SecretInput::Keep),
+        Some(Value::String(s)) if looks_masked(s) => {
+            c.error(
+                field,
+                "is a masked value, but there is no stored secret to keep: send the secret itself",
+            );
+            None
+        }
         Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= SECRET_MAX => {
             Some(SecretInput::New(s.trim().to_owned()))
         }
@@ -160,6 +180,11 @@ fn parse_http(
                     continue;
                 }
                 match v {
+                    Value::String(_) if is_credential_header(name) => {
+                        if let Some(s) = secret_input(c, &field, Some(v), keep.contains(name)) {
+                            headers.insert(name.clone(), Header::Secret { secret: s });
+                        }
+                    }
                     Value::String(s) if s.len() <= HEADER_VALUE_MAX => {
                         headers.insert(name.clone(), Header::Plain(s.clone()));
                     }
@@ -178,7 +203,8 @@ fn parse_http(
                             c.error(format!("{field}.{k}"), "a header has only value and secret");
                             continue;
                         }
-                        if secret {
+                        // Credentials stay secret even when the request says otherwise.
+                        if secret || is_credential_header(name) {
                             let keepable = keep.contains(name);
                             if let Some(s) =
                                 secret_input(c, &format!("{field}.value"), o.get("value"), keepable)
@@ -225,7 +251,10 @@ fn parse_http(
         ),
     }
     let body = c.raw("body").cloned();
-    if body
+    // Size and depth first: serializing recurses once per level.
+    if let Some(problem) = body.as_ref().and_then(|b| tools::check_body_size(b).err()) {
+        c.error("body", problem);
+    } else if body
         .as_ref()
         .is_some_and(|b| b.to_string().len() > DOC_MAX_BYTES)
     {
@@ -234,7 +263,7 @@ fn parse_http(
             format!("must be at most {} KB", DOC_MAX_BYTES / 1024),
         );
     }
-    let timeout_ms = timeout(c, 10_000);
+    let timeout_ms = timeout(c, tools::MAX_HTTP_TIMEOUT_MS, HTTP_TIMEOUT_DEFAULT);
     Some(HttpConfig {
         method: method?,
         url: url?,
@@ -287,7 +316,7 @@ fn parse_config(
                 }
             };
             let source = c.req_str("source", SOURCE_MAX);
-            let timeout_ms = timeout(&mut c, 5_000);
+            let timeout_ms = timeout(&mut c, CODE_TIMEOUT_MAX, CODE_TIMEOUT_DEFAULT);
             match (language, source) {
                 (Some(language), Some(source)) => Some(ToolConfig::Code(CodeConfig {
                     language,
@@ -370,14 +399,50 @@ impl ToolSpec {
                 "required tool fields missing after validation".into(),
             ));
         };
-        Ok(Self {
+        let spec = Self {
             name,
             description,
             kind,
             parameters,
             config,
             enabled,
-        })
+        };
+        spec.check_runnable()?;
+        Ok(spec)
+    }
+
+    /// Applies the executor's rules ([`ToolDefinition::parse`]: templates read only
+    /// declared parameters, the URL is one once filled in, the webhook secret is a signing
+    /// key, the code compiles and defines `main` in the sandbox) so that a tool that saves
+    /// can run. This runs JavaScript definitions: call it off the async workers.
+    fn check_runnable(&self) -> Result<(), Error> {
+        let config = self
+            .config
+            .clone()
+            .map_secrets(|_, s| {
+                Ok::<_, std::convert::Infallible>(match s {
+                    SecretInput::New(p) => p,
+                    // Checked when it was saved; any valid stand-in does here.
+                    SecretInput::Keep => WebhookSecret::generate().expose(),
+                })
+            })
+            .unwrap_or_else(|never| match never {});
+        let mut config =
+            serde_json::to_value(&config).map_err(|e| Error::Internal(e.to_string()))?;
+        if let Some(Value::Object(headers)) = config.get_mut("headers") {
+            for value in headers.values_mut() {
+                if let Some(secret) = value.get("secret").and_then(Value::as_str) {
+                    *value = Value::String(secret.to_owned());
+                }
+            }
+        }
+        let body = json!({
+            "name": self.name, "description": self.description, "type": self.kind,
+            "parameters": self.parameters, "config": config,
+        });
+        ToolDefinition::parse(&body)
+            .map(|_| ())
+            .map_err(Error::Validation)
     }
 
     /// The tool's name (for the uniqueness claim).
@@ -406,7 +471,7 @@ impl ToolSpec {
             }
         };
         let config = self.config.map_secrets(|name, s| match s {
-            SecretInput::New(p) => Ok(Sealed(cipher.seal(&p))),
+            SecretInput::New(p) => Ok(Sealed::seal(cipher, &p)),
             SecretInput::Keep => stored(name).ok_or_else(|| {
                 Error::field(
                     format!("config.{name}"),

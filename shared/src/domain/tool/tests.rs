@@ -62,6 +62,7 @@ fn secrets_are_sealed_masked_and_kept_on_patch() {
     let c = cipher();
     let spec = parse(json!({
         "name": "get_order", "description": "Looks up an order", "type": "http",
+        "parameters": {"type": "object", "properties": {"id": {"type": "string"}}},
         "config": {"url": "https://shop.example/orders/{{id}}", "headers": {
             "Authorization": {"value": "Bearer sk_live_abcdef123456", "secret": true},
             "Accept": "application/json"}}
@@ -117,9 +118,9 @@ fn secrets_are_sealed_masked_and_kept_on_patch() {
 fn stored_tools_read_back() {
     let c = cipher();
     for body in [
-        json!({"name": "a", "description": "d", "type": "webhook", "config": {"url": "https://h.example/x", "secret": "whsec_abc123456789"}}),
-        json!({"name": "b", "description": "d", "type": "code", "config": {"source": "return 1", "timeout_ms": 100}}),
-        json!({"name": "c", "description": "d", "type": "http", "config": {"method": "post", "url": "https://x.example", "body": {"q": "{{q}}"}, "query": {"a": "1"}}}),
+        json!({"name": "a", "description": "d", "type": "webhook", "config": {"url": "https://h.example/x", "secret": "whsec_MDEyMzQ1Njc4OWFiY2RlZg=="}}),
+        json!({"name": "b", "description": "d", "type": "code", "config": {"source": "function main() { return 1 }", "timeout_ms": 100}}),
+        json!({"name": "c", "description": "d", "type": "http", "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}, "config": {"method": "post", "url": "https://x.example", "body": {"q": "{{q}}"}, "query": {"a": "1"}}}),
     ] {
         let tool = parse(body)
             .unwrap()
@@ -129,4 +130,159 @@ fn stored_tools_read_back() {
         let back: Tool = serde_json::from_value(text).unwrap();
         assert_eq!(back, tool);
     }
+}
+
+#[test]
+fn credential_headers_are_secret_by_default_and_masked_to_the_last_four() {
+    let c = cipher();
+    let tool = parse(json!({
+        "name": "crm", "description": "CRM", "type": "http",
+        "config": {"url": "https://crm.example/", "headers": {
+            "Authorization": "Bearer sk_live_abcdef123456",
+            "proxy-authorization": "Basic dXNlcjpwYXNzd29yZA==",
+            "Cookie": "session=0123456789abcdef",
+            "X-Api-Key": "key_0123456789",
+            "X-Session-Token": "tok",
+            "My-Secret": {"value": "s3cr3t-v4lu3-xyz", "secret": false},
+            "Accept": "application/json"
+        }}
+    }))
+    .unwrap()
+    .into_tool("i".into(), None, &c, "t".into(), "t".into())
+    .unwrap();
+    // Masking reads the hint stored at write time: a reader with the wrong key (which
+    // could not decrypt anything) shows the same thing.
+    let api = tool.to_api(&cipher());
+    let headers = &api["config"]["headers"];
+    assert_eq!(
+        headers["Authorization"],
+        json!({"value": "••••3456", "secret": true})
+    );
+    assert_eq!(headers["proxy-authorization"]["value"], "••••ZA==");
+    assert_eq!(headers["Cookie"]["value"], "••••cdef");
+    assert_eq!(headers["X-Api-Key"]["value"], "••••6789");
+    assert_eq!(
+        headers["X-Session-Token"]["value"], "••••",
+        "short: nothing shown"
+    );
+    assert_eq!(
+        headers["My-Secret"]["secret"], true,
+        "credentials stay secret"
+    );
+    assert_eq!(headers["Accept"], "application/json");
+    let text = api.to_string();
+    for clear in ["sk_live", "dXNlcjpw", "session=", "key_0123", "s3cr3t"] {
+        assert!(!text.contains(clear), "{clear} leaked in {text}");
+    }
+    // At rest: ciphertext and hint, never the value.
+    let stored = serde_json::to_string(&tool).unwrap();
+    assert!(!stored.contains("sk_live"), "{stored}");
+    // The executor gets the clear value.
+    let ToolConfig::Http(h) = tool.clone().open(&c).unwrap().config else {
+        panic!()
+    };
+    assert_eq!(
+        h.headers["Authorization"],
+        Header::Secret {
+            secret: "Bearer sk_live_abcdef123456".to_owned()
+        }
+    );
+
+    // A PATCH that resends the mask as a plain string keeps the secret.
+    let merged = tool.merged_with(
+        json!({"config": {"url": "https://crm.example/", "headers": {"Authorization": "••••3456"}}})
+            .as_object()
+            .unwrap(),
+    );
+    let kept = ToolSpec::parse(&merged, &tool.secret_names())
+        .unwrap()
+        .into_tool("i".into(), Some(&tool), &c, "t".into(), "t".into())
+        .unwrap();
+    let ToolConfig::Http(h) = kept.open(&c).unwrap().config else {
+        panic!()
+    };
+    assert_eq!(
+        h.headers["Authorization"],
+        Header::Secret {
+            secret: "Bearer sk_live_abcdef123456".to_owned()
+        }
+    );
+    // A mask for a secret that was never stored is refused, not stored as the secret.
+    let f = fields(json!({
+        "name": "crm", "description": "CRM", "type": "http",
+        "config": {"url": "https://crm.example/", "headers": {"Authorization": "••••3456"}}
+    }));
+    assert!(
+        f["config.headers.Authorization"].starts_with("is a masked value"),
+        "{f:?}"
+    );
+}
+
+#[test]
+fn secrets_stored_before_hints_read_as_a_bare_mask() {
+    let c = cipher();
+    let old = Sealed::from(SealedRepr::Bare(c.seal("Bearer sk_live_abcdef123456")));
+    let back: Sealed = serde_json::from_value(json!(old.ciphertext.clone())).unwrap();
+    assert_eq!(back, old);
+    assert_eq!(back.masked(), "••••");
+    assert_eq!(back.open(&c).unwrap(), "Bearer sk_live_abcdef123456");
+}
+
+#[test]
+fn credential_header_names_are_recognised() {
+    for name in [
+        "Authorization",
+        "PROXY-AUTHORIZATION",
+        "cookie",
+        "X-API-KEY",
+        "X-Auth-User",
+        "X-Access-Token",
+        "Client-Secret",
+        "Apikey",
+    ] {
+        assert!(is_credential_header(name), "{name}");
+    }
+    for name in ["Accept", "Content-Type", "X-Request-Id", "User-Agent"] {
+        assert!(!is_credential_header(name), "{name}");
+    }
+}
+
+/// What the executor would refuse is refused at save, with the executor's limits.
+#[test]
+fn a_tool_that_saves_can_run() {
+    let code = |config: Value| {
+        fields(json!({"name": "js", "description": "d", "type": "code", "config": config}))
+    };
+    let f = code(json!({"source": "const x = 1;"}));
+    assert_eq!(
+        f["config.source"],
+        "the code must define function main(input)"
+    );
+    let f = code(json!({"source": "function main( {"}));
+    assert!(f["config.source"].contains("SyntaxError"), "{f:?}");
+    let f = code(json!({"source": "for (;;) {}\nfunction main() {}"}));
+    assert!(
+        f["config.source"].starts_with("the code's top level ran longer than 1 s"),
+        "{f:?}"
+    );
+    let f = code(json!({"source": "function main() {}", "timeout_ms": 30000}));
+    assert!(f.contains_key("config.timeout_ms"), "{f:?}");
+    let big = format!("function main() {{}}\n//{}", "x".repeat(70 * 1024));
+    assert!(code(json!({ "source": big })).contains_key("config.source"));
+    // `main` as a const arrow function is found too; it is never called at save.
+    parse(json!({"name": "js", "description": "d", "type": "code",
+        "config": {"source": "const main = () => { throw new Error('not at save') };"}}))
+    .unwrap();
+
+    let f = fields(
+        json!({"name": "hook", "description": "d", "type": "webhook",
+        "config": {"url": "https://h.example/x", "secret": "my secret"}}),
+    );
+    assert!(f.contains_key("config.secret"), "{f:?}");
+    let f = fields(json!({"name": "get", "description": "d", "type": "http",
+        "config": {"url": "https://h.example/{{order}}"}}));
+    assert!(
+        f["config.url"].contains("not one of the parameters"),
+        "{f:?}"
+    );
 }

@@ -17,11 +17,13 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use rquickjs::allocator::{Allocator, RustAllocator};
 use rquickjs::{Context, Ctx, Exception, Function, Runtime, Value as JsValue};
 use serde_json::Value;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::definition::CodeConfig;
 use super::{ToolError, ToolOutput};
@@ -59,30 +61,101 @@ const PRELUDE: &str = r#"
 /// (a global lexical binding, which only another script can see).
 const FIND_MAIN: &str = "typeof main === 'function' ? main : undefined";
 
-/// Checks that `source` is a syntactically valid script, for the 422 on save. Nothing runs:
-/// the source is only compiled (as the body of a function), under a short deadline.
+/// How long the check on save may spend defining the script's functions.
+const CHECK_DEADLINE: Duration = Duration::from_secs(1);
+/// The message when the script defines no `main`.
+const NO_MAIN: &str = "the code must define function main(input)";
+
+/// Checks on save that `source` can run: it compiles, and its top level (the definitions)
+/// runs within a second in the sandbox and leaves a function `main`. `main` itself is
+/// never called. The same sandbox and limits as a run, so a tool that saves can run.
 pub fn check_syntax(source: &str) -> Result<(), String> {
-    let sandbox = Sandbox::new(Duration::from_secs(1)).map_err(|e| e.to_string())?;
+    let sandbox = Sandbox::new(CHECK_DEADLINE).map_err(|e| e.to_string())?;
     sandbox.context.with(|ctx| {
-        let compile = || -> rquickjs::Result<()> {
-            let constructor: Function = ctx.globals().get("Function")?;
-            constructor.call::<_, JsValue>((source,))?;
-            Ok(())
+        let define = || -> rquickjs::Result<bool> {
+            sandbox.install_console(&ctx)?;
+            ctx.eval::<(), _>(source)?;
+            let main: JsValue = ctx.eval(FIND_MAIN)?;
+            Ok(main.is_function())
         };
-        compile().map_err(|e| match sandbox.failure(&ctx, e) {
-            ToolError::Code(message) => message,
-            other => other.to_string(),
-        })
+        match define() {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(NO_MAIN.to_owned()),
+            Err(e) => Err(match sandbox.failure(&ctx, e) {
+                ToolError::Code(message) => message,
+                ToolError::Timeout => format!(
+                    "the code's top level ran longer than {} s: define main(input) and do the work inside it",
+                    CHECK_DEADLINE.as_secs()
+                ),
+                other => other.to_string(),
+            }),
+        }
     })
 }
 
-/// Runs a code tool with `args` (already validated) on a blocking thread.
+/// How long a run waits for a free sandbox before it is refused with [`ToolError::Busy`].
+pub const SANDBOX_QUEUE_WAIT: Duration = Duration::from_secs(2);
+
+/// The sandboxes that may run at once. Each takes a blocking thread and up to
+/// [`CODE_MEMORY_LIMIT_BYTES`], so without a cap a burst of tool calls could exhaust the
+/// blocking pool and the memory of the process.
+#[derive(Debug, Clone)]
+pub struct SandboxPool {
+    slots: Arc<Semaphore>,
+    wait: Duration,
+}
+
+impl SandboxPool {
+    /// A pool of `slots` sandboxes; a run waits at most `wait` for one.
+    pub fn new(slots: usize, wait: Duration) -> SandboxPool {
+        SandboxPool {
+            slots: Arc::new(Semaphore::new(slots.max(1))),
+            wait,
+        }
+    }
+
+    /// The process-wide pool: two sandboxes per core (a run is mostly waiting for
+    /// nothing but its own CPU), waiting [`SANDBOX_QUEUE_WAIT`].
+    pub fn global() -> &'static SandboxPool {
+        static POOL: LazyLock<SandboxPool> = LazyLock::new(|| {
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+            SandboxPool::new(cores * 2, SANDBOX_QUEUE_WAIT)
+        });
+        &POOL
+    }
+
+    /// A slot, held until the sandbox's thread is done with it.
+    async fn acquire(&self) -> Result<OwnedSemaphorePermit, ToolError> {
+        match tokio::time::timeout(self.wait, self.slots.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(_)) => Err(ToolError::Internal("the sandbox pool is closed".into())),
+            Err(_) => Err(ToolError::Busy),
+        }
+    }
+}
+
+/// Runs a code tool with `args` (already validated) on a blocking thread, in a slot of
+/// the process-wide [`SandboxPool`].
 pub async fn run_code(config: &CodeConfig, args: &Value) -> Result<ToolOutput, ToolError> {
+    run_code_in(SandboxPool::global(), config, args).await
+}
+
+/// [`run_code`] in a given pool.
+pub async fn run_code_in(
+    pool: &SandboxPool,
+    config: &CodeConfig,
+    args: &Value,
+) -> Result<ToolOutput, ToolError> {
     let started = Instant::now();
+    let permit = pool.acquire().await?;
     let source = config.source.clone();
     let args = args.clone();
     let timeout = Duration::from_millis(config.timeout_ms);
-    let task = tokio::task::spawn_blocking(move || run_blocking(&source, &args, timeout));
+    let task = tokio::task::spawn_blocking(move || {
+        // Released when the run ends, even if the caller stopped waiting for it.
+        let _permit = permit;
+        run_blocking(&source, &args, timeout)
+    });
     // The interrupt handler stops the script; this outer bound only guards against C code
     // that never reaches an interrupt check. The thread then finishes on its own.
     let joined = tokio::time::timeout(timeout + Duration::from_secs(2), task)
@@ -322,9 +395,7 @@ pub(crate) fn run_blocking(
             let main: JsValue = ctx.eval(FIND_MAIN)?;
             let Some(main) = main.into_function() else {
                 return Err(rquickjs::Error::new_from_js_message(
-                    "source",
-                    "main",
-                    "the code must define function main(input)",
+                    "source", "main", NO_MAIN,
                 ));
             };
             let input = ctx.json_parse(input_json.as_str())?;
@@ -344,12 +415,8 @@ pub(crate) fn run_blocking(
             Err(rquickjs::Error::WouldBlock) => Err(ToolError::Code(
                 "main returned a promise that never settles (there are no timers or I/O)".into(),
             )),
-            Err(rquickjs::Error::FromJs { message, .. })
-                if message.as_deref() == Some("the code must define function main(input)") =>
-            {
-                Err(ToolError::Code(
-                    "the code must define function main(input)".into(),
-                ))
+            Err(rquickjs::Error::FromJs { message, .. }) if message.as_deref() == Some(NO_MAIN) => {
+                Err(ToolError::Code(NO_MAIN.into()))
             }
             Err(e) => Err(sandbox.failure(&ctx, e)),
         }

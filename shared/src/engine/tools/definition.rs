@@ -11,6 +11,8 @@ use super::code;
 use super::parameters::ToolParameters;
 use crate::domain::fields::Fields;
 use crate::domain::flow::{Variables, render_with, template_variables};
+use crate::domain::shape::JsonLimits;
+use crate::domain::tool::{self as saved, ExecutableTool, Header};
 use crate::engine::signing::WebhookSecret;
 use crate::error::FieldErrors;
 
@@ -28,8 +30,10 @@ pub const MAX_HTTP_TIMEOUT_MS: u64 = 30_000;
 pub const MAX_CODE_TIMEOUT_MS: u64 = 10_000;
 /// Largest code tool source.
 pub const MAX_CODE_SOURCE_BYTES: usize = 64 * 1024;
-const DEFAULT_HTTP_TIMEOUT_MS: u64 = 10_000;
-const DEFAULT_CODE_TIMEOUT_MS: u64 = 2_000;
+/// Deadline of an http or webhook tool that sets none.
+pub const DEFAULT_HTTP_TIMEOUT_MS: u64 = 10_000;
+/// Deadline of a code tool that sets none.
+pub const DEFAULT_CODE_TIMEOUT_MS: u64 = 2_000;
 
 /// A saved tool.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -287,6 +291,60 @@ impl ToolDefinition {
     }
 }
 
+impl ToolDefinition {
+    /// The executor's form of a saved tool. Saving checked the tool against
+    /// [`ToolDefinition::parse`]'s rules (the one set of limits), so this maps it field by
+    /// field instead of parsing it again; only `parameters` is compiled, because a
+    /// compiled validator is not stored. An error means the tool was saved under older
+    /// rules (it is keyed like a save error: `config.secret`, `parameters`).
+    pub fn from_saved(tool: &ExecutableTool) -> Result<ToolDefinition, FieldErrors> {
+        let parameters = ToolParameters::parse(&tool.parameters)?;
+        let kind = match &tool.config {
+            saved::ToolConfig::Http(h) => ToolKind::Http(HttpConfig {
+                method: match h.method {
+                    saved::HttpMethod::Get => HttpMethod::Get,
+                    saved::HttpMethod::Post => HttpMethod::Post,
+                    saved::HttpMethod::Put => HttpMethod::Put,
+                    saved::HttpMethod::Patch => HttpMethod::Patch,
+                    saved::HttpMethod::Delete => HttpMethod::Delete,
+                },
+                url: h.url.clone(),
+                headers: h
+                    .headers
+                    .iter()
+                    .map(|(name, value)| {
+                        let (Header::Plain(v) | Header::Secret { secret: v }) = value;
+                        (name.clone(), v.clone())
+                    })
+                    .collect(),
+                query: h.query.clone(),
+                body: h.body.clone(),
+                timeout_ms: u64::from(h.timeout_ms),
+            }),
+            saved::ToolConfig::Webhook(w) => ToolKind::Webhook(WebhookConfig {
+                url: w.url.clone(),
+                secret: WebhookSecret::parse(&w.secret)
+                    .map_err(|e| FieldErrors::from([("config.secret".to_owned(), e)]))?,
+                timeout_ms: DEFAULT_HTTP_TIMEOUT_MS,
+            }),
+            saved::ToolConfig::Code(c) => ToolKind::Code(CodeConfig {
+                language: match c.language {
+                    saved::CodeLanguage::Javascript => CodeLanguage::Javascript,
+                },
+                source: c.source.clone(),
+                // Tools saved before the limits were one may hold a longer deadline.
+                timeout_ms: u64::from(c.timeout_ms).min(MAX_CODE_TIMEOUT_MS),
+            }),
+        };
+        Ok(ToolDefinition {
+            name: tool.name.clone(),
+            description: tool.description.clone(),
+            parameters,
+            kind,
+        })
+    }
+}
+
 fn timeout(fields: &mut Fields<'_>, max: u64, default: u64) -> u64 {
     fields
         .opt_int("timeout_ms", 1..=max as i64)
@@ -377,7 +435,9 @@ fn parse_http(
     }
     let query = string_map(config, "query", declared, &mut fields);
     let body = config.get("body").filter(|v| !v.is_null()).cloned();
-    if let Some(b) = &body {
+    if let Some(problem) = body.as_ref().and_then(|b| check_body_size(b).err()) {
+        fields.error("body", problem);
+    } else if let Some(b) = &body {
         let mut strings = Vec::new();
         collect_strings(b, &mut strings);
         for s in strings {
@@ -397,6 +457,22 @@ fn parse_http(
         timeout_ms,
     })
     .filter(|_| ok)
+}
+
+/// Deepest `body` template accepted (its strings are walked recursively).
+pub const MAX_BODY_DEPTH: usize = 32;
+/// Largest `body` template accepted: text in strings and keys, in bytes.
+pub const MAX_BODY_TEXT_BYTES: usize = 64 * 1024;
+
+/// Checks the size and nesting of an http tool's `body` template without recursion,
+/// before anything recursive reads it. The message completes "body …".
+pub fn check_body_size(body: &Value) -> Result<(), String> {
+    let limits = JsonLimits {
+        max_depth: MAX_BODY_DEPTH,
+        max_values: 8_192,
+        max_text_bytes: MAX_BODY_TEXT_BYTES,
+    };
+    limits.check(body).map_or(Ok(()), Err)
 }
 
 /// The template with each placeholder replaced by `x`, to check the URL's shape.

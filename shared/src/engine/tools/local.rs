@@ -61,13 +61,15 @@ pub struct ToolTestReport {
     pub logs: Vec<String>,
 }
 
-/// Runs a tool for its test endpoint. Bad arguments are `Err` (the 422, keys
-/// `input.<path>`); every other outcome, failures included, is a report.
+/// Runs a tool for its test endpoint. When the tool did not run, that is `Err`: bad
+/// arguments ([`ToolError::InvalidArguments`], the 422, keys `input.<path>`) or no free
+/// sandbox ([`ToolError::Busy`], a 503). Every other outcome, failures included, is a
+/// report.
 pub async fn test_tool(
     tool: &ToolDefinition,
     input: Value,
     client: &GuardedClient,
-) -> Result<ToolTestReport, FieldErrors> {
+) -> Result<ToolTestReport, ToolError> {
     let started = Instant::now();
     match run_tool(tool, input, client).await {
         Ok(out) => Ok(ToolTestReport {
@@ -77,7 +79,7 @@ pub async fn test_tool(
             error: None,
             logs: out.logs,
         }),
-        Err(ToolError::InvalidArguments(fields)) => Err(fields),
+        Err(e @ (ToolError::InvalidArguments(_) | ToolError::Busy)) => Err(e),
         Err(e) => Ok(ToolTestReport {
             output: Value::Null,
             status: e.status(),

@@ -42,6 +42,28 @@ pub struct McpTool {
     pub description: String,
     /// Its arguments' JSON Schema, as the server sent it.
     pub input_schema: Value,
+    /// Why the tool cannot be used (its schema is too deep or too large to check
+    /// arguments against); such a tool is never offered to the LLM nor called.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl McpTool {
+    /// A discovered tool, refused when its schema breaks the size limits of
+    /// [`super::check_schema_size`].
+    pub(crate) fn discovered(name: String, description: String, input_schema: Value) -> McpTool {
+        let error = super::check_schema_size(&input_schema)
+            .err()
+            .map(|problem| {
+                format!("the MCP tool '{name}' cannot be used: its input schema {problem}")
+            });
+        McpTool {
+            name,
+            description,
+            input_schema,
+            error,
+        }
+    }
 }
 
 /// Why talking to an MCP server failed. The messages are meant for the person configuring
@@ -217,10 +239,12 @@ async fn open_session(
         .map_err(|_| McpError::Timeout(timeout))??;
     let tools = tools
         .into_iter()
-        .map(|t| McpTool {
-            name: t.name.to_string(),
-            description: t.description.map(|d| d.to_string()).unwrap_or_default(),
-            input_schema: Value::Object((*t.input_schema).clone()),
+        .map(|t| {
+            McpTool::discovered(
+                t.name.to_string(),
+                t.description.map(|d| d.to_string()).unwrap_or_default(),
+                Value::Object((*t.input_schema).clone()),
+            )
         })
         .collect();
     Ok((session, tools))
@@ -273,9 +297,11 @@ impl McpToolRunner {
     ) -> Result<McpToolRunner, McpError> {
         let (session, tools) = open_session(client, url, headers, MCP_CONNECT_TIMEOUT).await?;
         // Schemas the validator can use are enforced before calling; a server's schema we
-        // cannot compile is left to the server to enforce.
+        // cannot compile is left to the server to enforce. One too deep or too large to
+        // check at all makes the tool unusable (`McpTool::error`).
         let parameters = tools
             .iter()
+            .filter(|t| t.error.is_none())
             .filter_map(|t| Some((t.name.clone(), ToolParameters::parse(&t.input_schema).ok()?)))
             .collect();
         Ok(McpToolRunner {
@@ -320,8 +346,12 @@ fn output_of(result: &CallToolResult) -> Value {
 #[async_trait]
 impl ToolRunner for McpToolRunner {
     async fn call(&self, name: &str, args: Value) -> Result<ToolOutput, ToolError> {
-        if !self.tools.iter().any(|t| t.name == name) {
-            return Err(ToolError::UnknownTool(name.to_owned()));
+        match self.tools.iter().find(|t| t.name == name) {
+            None => return Err(ToolError::UnknownTool(name.to_owned())),
+            Some(McpTool {
+                error: Some(error), ..
+            }) => return Err(ToolError::upstream(error.clone())),
+            Some(_) => {}
         }
         let args = match args {
             Value::Null => serde_json::Map::new(),
@@ -373,6 +403,7 @@ impl ToolRunner for McpToolRunner {
     fn tools(&self) -> Vec<ToolSpec> {
         self.tools
             .iter()
+            .filter(|t| t.error.is_none())
             .map(|t| ToolSpec {
                 name: t.name.clone(),
                 description: t.description.clone(),

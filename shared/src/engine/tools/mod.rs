@@ -25,12 +25,16 @@ use crate::error::{Error, FieldErrors};
 use crate::net::NetError;
 
 pub use definition::{
-    CodeConfig, CodeLanguage, HttpConfig, HttpMethod, MAX_CODE_SOURCE_BYTES, MAX_CODE_TIMEOUT_MS,
-    MAX_HTTP_TIMEOUT_MS, MAX_TOOL_NAME_CHARS, ToolDefinition, ToolKind, WebhookConfig,
+    CodeConfig, CodeLanguage, DEFAULT_CODE_TIMEOUT_MS, DEFAULT_HTTP_TIMEOUT_MS, HttpConfig,
+    HttpMethod, MAX_CODE_SOURCE_BYTES, MAX_CODE_TIMEOUT_MS, MAX_HTTP_TIMEOUT_MS,
+    MAX_TOOL_NAME_CHARS, ToolDefinition, ToolKind, WebhookConfig, check_body_size,
 };
 pub use http::{MAX_TOOL_RESPONSE_BYTES, run_http, run_webhook};
 pub use local::{LocalToolRunner, ToolTestReport, run_tool, test_tool};
-pub use parameters::{ARGUMENTS_FIELD, MAX_PARAMETERS_BYTES, ToolParameters};
+pub use parameters::{
+    ARGUMENTS_FIELD, MAX_PARAMETERS_BYTES, MAX_PARAMETERS_DEPTH, MAX_PARAMETERS_VALUES,
+    ToolParameters, check_schema_size,
+};
 
 /// What a tool call produced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,6 +77,9 @@ pub enum ToolError {
     /// The tool took longer than its timeout.
     #[error("the tool timed out")]
     Timeout,
+    /// Every code sandbox stayed busy while the call waited for one: try again shortly.
+    #[error("too many code tools are running at once; try again in a moment")]
+    Busy,
     /// A code tool used more memory than the sandbox allows.
     #[error("the code used more memory than allowed")]
     MemoryLimit,

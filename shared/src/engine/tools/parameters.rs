@@ -7,10 +7,31 @@ use jsonschema::error::ValidationErrorKind;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Value, json};
 
+use crate::domain::shape::JsonLimits;
 use crate::error::FieldErrors;
 
 /// The largest `parameters` schema accepted, serialized.
 pub const MAX_PARAMETERS_BYTES: usize = 32 * 1024;
+/// The deepest `parameters` schema accepted. The schema compiler and the meta-schema
+/// check recurse once per level, so depth is bounded before either sees the schema.
+pub const MAX_PARAMETERS_DEPTH: usize = 32;
+/// The most values (keys' values and array items) in a `parameters` schema.
+pub const MAX_PARAMETERS_VALUES: usize = 4_096;
+
+/// Checks the size and nesting of a schema in one pass without recursion, so a hostile
+/// schema is refused (`parameters` 422, or an MCP tool left out) before anything
+/// recursive reads it. The message completes "parameters …".
+pub fn check_schema_size(schema: &Value) -> Result<(), String> {
+    let limits = JsonLimits {
+        max_depth: MAX_PARAMETERS_DEPTH,
+        max_values: MAX_PARAMETERS_VALUES,
+        max_text_bytes: MAX_PARAMETERS_BYTES,
+    };
+    match limits.check(schema) {
+        Some(problem) => Err(problem),
+        None => Ok(()),
+    }
+}
 
 /// The prefix of argument field errors: the tool test endpoint's body is `{input}`, and
 /// the code tool's function is `main(input)`, so a missing `city` reads `input.city`.
@@ -62,6 +83,9 @@ impl ToolParameters {
         let Value::Object(map) = schema else {
             return fail(FIELD.into(), "must be a JSON Schema object".into());
         };
+        if let Err(problem) = check_schema_size(schema) {
+            return fail(FIELD.into(), problem);
+        }
         if serde_json::to_vec(schema).map_or(0, |v| v.len()) > MAX_PARAMETERS_BYTES {
             return fail(
                 FIELD.into(),

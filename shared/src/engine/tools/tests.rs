@@ -1,5 +1,6 @@
 mod code;
 mod definition;
+mod fuzz;
 mod http;
 mod mcp;
 mod parameters;

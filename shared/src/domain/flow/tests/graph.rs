@@ -243,22 +243,6 @@ fn graph_cases() -> Vec<Case> {
             message: "intent must be a non-empty list of intent names",
         },
         Case {
-            name: "condition on an unknown variable",
-            nodes: vec![start(), condition("c"), end("y"), end("z")],
-            edges: vec![
-                e("e1", "start", "c"),
-                ec(
-                    "e3",
-                    "c",
-                    "y",
-                    json!({"variable": "vip", "op": "eq", "value": true}),
-                ),
-                ec("e4", "c", "z", json!("default")),
-            ],
-            key: "edges.e3",
-            message: "unknown variable 'vip': set it with an ask or tool node, or pass it as context.vip",
-        },
-        Case {
             name: "unreachable node",
             nodes: vec![start(), say("a"), say("island"), end("z")],
             edges: vec![

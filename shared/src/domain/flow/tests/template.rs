@@ -71,3 +71,25 @@ fn variables_get_and_set_dotted_paths() {
         "Oslo"
     );
 }
+
+#[test]
+fn hostile_templates_are_scanned_in_linear_time() {
+    use std::time::{Duration, Instant};
+    let distinct: String = (0..50_000).map(|i| format!("{{{{v{i}}}}}")).collect();
+    let cases = [
+        "{{".repeat(10_000),
+        "{{".repeat(10_000) + "}}",
+        "{{{".repeat(10_000) + &"}}}".repeat(10_000),
+        "{{a}".repeat(10_000),
+        distinct,
+    ];
+    for template in cases {
+        let started = Instant::now();
+        let names = template_variables(&template);
+        let rendered = render(&template, &vars());
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(1), "took {took:?}");
+        assert!(rendered.len() <= template.len());
+        assert!(names.len() <= 50_000);
+    }
+}

@@ -2,7 +2,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::engine::tools::code::{MAX_LOG_LINES, check_syntax, run_code};
+use crate::engine::tools::code::{MAX_LOG_LINES, SandboxPool, check_syntax, run_code, run_code_in};
 use crate::engine::tools::{CodeConfig, CodeLanguage, ToolError};
 
 fn code(source: &str, timeout_ms: u64) -> CodeConfig {
@@ -263,4 +263,43 @@ async fn a_code_tool_runs_through_the_local_runner_with_checked_arguments() {
     };
     assert!(fields.contains_key("input.qty"));
     assert_eq!(fields["input.unit"], "is required");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_runs_beyond_the_pool_wait_then_are_refused_as_busy() {
+    let pool = SandboxPool::new(2, Duration::from_millis(100));
+    let spin = code("function main() { for (;;) {} }", 1_500);
+    let (a, b) = (pool.clone(), pool.clone());
+    let (s1, s2) = (spin.clone(), spin.clone());
+    let first = tokio::spawn(async move { run_code_in(&a, &s1, &json!({})).await });
+    let second = tokio::spawn(async move { run_code_in(&b, &s2, &json!({})).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // Both slots are taken: a third run waits its 100 ms, then is refused without running.
+    let started = Instant::now();
+    let refused = run_code_in(
+        &pool,
+        &code("function main() { return 1 }", 1_000),
+        &json!({}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(refused, ToolError::Busy);
+    assert!(started.elapsed() < Duration::from_millis(1_000));
+    assert_eq!(
+        crate::error::Error::from(refused).to_string(),
+        "too many code tools are running at once; try again in a moment"
+    );
+
+    // Once the spinning runs time out, their slots are free again.
+    assert_eq!(first.await.unwrap().unwrap_err(), ToolError::Timeout);
+    assert_eq!(second.await.unwrap().unwrap_err(), ToolError::Timeout);
+    let out = run_code_in(
+        &pool,
+        &code("function main() { return 1 }", 1_000),
+        &json!({}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.output, json!(1));
 }

@@ -149,10 +149,97 @@ fn a_code_tool_is_checked_for_syntax_and_bounds() {
     .unwrap_err();
     assert!(errors["config.source"].contains("bytes"));
 
-    // Syntax checking compiles only: a runaway top level is not run.
-    ToolDefinition::parse(&json!({
+    // The top level runs at save, under a 1 s deadline: one that never ends could never
+    // reach `main` at run time either, so the tool is refused instead of saved.
+    let errors = ToolDefinition::parse(&json!({
         "name": "spin", "description": "d", "type": "code",
         "config": {"source": "while (true) {}\nfunction main() {}"}
     }))
+    .unwrap_err();
+    assert!(
+        errors["config.source"].starts_with("the code's top level ran longer than 1 s"),
+        "{errors:?}"
+    );
+    // `main` is defined but never called at save.
+    ToolDefinition::parse(&json!({
+        "name": "lazy", "description": "d", "type": "code",
+        "config": {"source": "function main() { while (true) {} }"}
+    }))
     .unwrap();
+}
+
+/// The executor takes the saved tool as saved: mapped, with secrets in clear, and never
+/// with a longer deadline than the one set of limits allows.
+#[test]
+fn a_saved_tool_is_mapped_for_the_executor() {
+    use crate::domain::tool::{
+        CodeConfig as SavedCode, CodeLanguage as SavedLanguage, ExecutableTool, Header,
+        HttpConfig as SavedHttp, HttpMethod as SavedMethod, ToolConfig, ToolType,
+    };
+    let saved = |kind, config| ExecutableTool {
+        id: "i".into(),
+        name: "t".into(),
+        description: "d".into(),
+        kind,
+        parameters: json!({"type": "object", "properties": {"q": {"type": "string"}}}),
+        config,
+        enabled: true,
+        created_at: "t".into(),
+        updated_at: "t".into(),
+    };
+    let http = saved(
+        ToolType::Http,
+        ToolConfig::Http(SavedHttp {
+            method: SavedMethod::Post,
+            url: "https://api.example/{{q}}".into(),
+            headers: [
+                (
+                    "Authorization".to_owned(),
+                    Header::Secret {
+                        secret: "Bearer x".to_owned(),
+                    },
+                ),
+                (
+                    "Accept".to_owned(),
+                    Header::Plain("application/json".to_owned()),
+                ),
+            ]
+            .into(),
+            query: Default::default(),
+            body: None,
+            timeout_ms: 8_000,
+        }),
+    );
+    let def = ToolDefinition::from_saved(&http).unwrap();
+    let ToolKind::Http(h) = &def.kind else {
+        panic!("http")
+    };
+    assert_eq!(h.method, HttpMethod::Post);
+    assert_eq!(h.headers["Authorization"], "Bearer x");
+    assert_eq!(h.headers["Accept"], "application/json");
+    assert_eq!(h.timeout_ms, 8_000);
+    assert_eq!(def.parameters.property_names(), vec!["q".to_owned()]);
+
+    let old_code = saved(
+        ToolType::Code,
+        ToolConfig::Code(SavedCode {
+            language: SavedLanguage::Javascript,
+            source: "function main() {}".into(),
+            timeout_ms: 30_000,
+        }),
+    );
+    let ToolKind::Code(c) = ToolDefinition::from_saved(&old_code).unwrap().kind else {
+        panic!("code")
+    };
+    assert_eq!(c.timeout_ms, crate::engine::tools::MAX_CODE_TIMEOUT_MS);
+
+    let bad_hook = saved(
+        ToolType::Webhook,
+        ToolConfig::Webhook(crate::domain::tool::WebhookConfig {
+            url: "https://h.example/".into(),
+            secret: "not a key".into(),
+        }),
+    );
+    let errors = ToolDefinition::from_saved(&bad_hook).unwrap_err();
+    assert!(errors.contains_key("config.secret"), "{errors:?}");
 }

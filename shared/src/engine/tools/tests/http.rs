@@ -255,7 +255,10 @@ async fn the_test_endpoint_report_carries_output_status_and_error() {
     assert_eq!(report.error, None);
     assert_eq!(report.output, json!({"code": 418}));
 
-    let fields = test_tool(&tool, json!({}), &client()).await.unwrap_err();
+    let Err(ToolError::InvalidArguments(fields)) = test_tool(&tool, json!({}), &client()).await
+    else {
+        panic!("bad arguments are not run")
+    };
     assert_eq!(fields["input.city"], "is required");
 
     let secret = WebhookSecret::generate();

@@ -12,7 +12,7 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use rmcp::{ServerHandler, schemars, tool, tool_handler, tool_router};
 use serde_json::json;
 
-use crate::engine::tools::mcp::{McpError, McpToolRunner, connect, connect_within};
+use crate::engine::tools::mcp::{McpError, McpTool, McpToolRunner, connect, connect_within};
 use crate::engine::tools::{ToolError, ToolRunner};
 use crate::net::test_server::{FixedResolver, start};
 use crate::net::{GuardConfig, GuardedClient};
@@ -275,4 +275,21 @@ fn connect_failures_map_to_use_case_errors() {
         Error::from(McpError::Unreachable("refused".into())),
         Error::Unavailable(_)
     ));
+}
+
+#[test]
+fn a_discovered_tool_whose_schema_is_too_deep_is_refused_by_name() {
+    let mut schema = json!({"type": "object"});
+    for _ in 0..40 {
+        schema = json!({"type": "object", "properties": {"a": schema}});
+    }
+    let deep = McpTool::discovered("deep".into(), String::new(), schema);
+    assert_eq!(
+        deep.error.as_deref(),
+        Some(
+            "the MCP tool 'deep' cannot be used: its input schema is nested too deeply (at most 32 levels)"
+        )
+    );
+    let fine = McpTool::discovered("fine".into(), String::new(), json!({"type": "object"}));
+    assert_eq!(fine.error, None);
 }

@@ -114,3 +114,68 @@ fn parameters_serialize_as_the_schema() {
     let back: ToolParameters = serde_json::from_value(schema).unwrap();
     assert_eq!(back, p);
 }
+
+/// `{"type":"object","properties":{"a":{...}}}` nested `depth` levels, built without
+/// recursion.
+fn deep_schema(depth: usize) -> serde_json::Value {
+    // Built by moving values into maps: `json!` would serialize (recurse into) `schema`.
+    let object = |properties: Option<serde_json::Value>| {
+        let mut map = serde_json::Map::new();
+        map.insert("type".into(), json!("object"));
+        if let Some(p) = properties {
+            let mut props = serde_json::Map::new();
+            props.insert("a".into(), p);
+            map.insert("properties".into(), serde_json::Value::Object(props));
+        }
+        serde_json::Value::Object(map)
+    };
+    let mut schema = object(None);
+    for _ in 1..depth {
+        schema = object(Some(schema));
+    }
+    schema
+}
+
+/// Runs `f` on a thread with a 256 KiB stack: a recursion whose depth the schema controls
+/// would overflow it (and abort the test binary), a bounded walk does not.
+fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(f)
+        .expect("thread")
+        .join()
+        .expect("no panic or overflow")
+}
+
+#[test]
+fn deeply_nested_schemas_are_refused_before_the_compiler_sees_them() {
+    let message = on_small_stack(|| {
+        let schema = deep_schema(100_000);
+        let result = ToolParameters::parse(&schema).map(|_| ());
+        // Dropping the value recurses in serde_json; only parsing is under test here.
+        std::mem::forget(schema);
+        result.unwrap_err()
+    });
+    assert_eq!(
+        message.get("parameters").map(String::as_str),
+        Some("is nested too deeply (at most 32 levels)")
+    );
+}
+
+#[test]
+fn schemas_within_the_depth_limit_still_compile() {
+    // 15 object levels: 30 JSON levels with `properties` in between.
+    ToolParameters::parse(&deep_schema(15)).unwrap();
+}
+
+#[test]
+fn schemas_with_too_many_values_are_refused() {
+    let properties: serde_json::Map<String, serde_json::Value> =
+        (0..5_000).map(|i| (format!("p{i}"), json!(true))).collect();
+    let err =
+        ToolParameters::parse(&json!({"type": "object", "properties": properties})).unwrap_err();
+    assert!(
+        err["parameters"].starts_with("has too many values"),
+        "{err:?}"
+    );
+}
