@@ -5,8 +5,11 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use lambda_runtime::LambdaEvent;
 use switchboard::App;
+use switchboard::services::knowledge::fair::{self, FairQueue};
 use switchboard::services::knowledge::{self, IngestJob, IngestOutcome};
 use tracing::Instrument;
 
@@ -37,19 +40,45 @@ pub async fn handle_message(app: &App, body: &str) -> Result<(), String> {
     }
 }
 
-/// The SQS batch handler: every message in its own span; the ids of the
-/// failed ones are returned so only those are retried.
+/// Messages of one batch handled at once.
+const CONCURRENCY: usize = 4;
+/// Messages of one org handled at once (the rest of its batch waits).
+const PER_ORG: usize = 2;
+
+/// The SQS batch handler: every message in its own span, several at once
+/// but at most [`PER_ORG`] of one org, so one org's slow documents do not
+/// hold the others'; the ids of the failed ones are returned so only those
+/// are retried.
 pub async fn handle(
     app: Arc<App>,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
-    let mut failures = Vec::new();
+    let mut fair = FairQueue::new(PER_ORG);
     for record in event.payload.records {
-        let id = record.message_id.clone().unwrap_or_default();
-        let span = tracing::info_span!("ingest", message_id = %id);
-        let result = handle_message(&app, record.body.as_deref().unwrap_or(""))
-            .instrument(span)
-            .await;
+        let body = record.body.unwrap_or_default();
+        fair.push(
+            fair::ingest_key(&body),
+            (record.message_id.unwrap_or_default(), body),
+        );
+    }
+    let mut failures = Vec::new();
+    let mut running = FuturesUnordered::new();
+    loop {
+        while running.len() < CONCURRENCY {
+            let Some((org, (id, body))) = fair.next() else {
+                break;
+            };
+            let app = &app;
+            let span = tracing::info_span!("ingest", message_id = %id);
+            running.push(async move {
+                let result = handle_message(app, &body).instrument(span).await;
+                (org, id, result)
+            });
+        }
+        let Some((org, id, result)) = running.next().await else {
+            break;
+        };
+        fair.done(&org);
         if result.is_err() {
             let mut failure = BatchItemFailure::default();
             failure.item_identifier = id;

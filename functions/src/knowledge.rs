@@ -108,8 +108,15 @@ async fn reindex(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> A
     Ok(ok(knowledge::reindex(&app, &caller, &id).await?))
 }
 
-async fn chunks(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
-    Ok(all(knowledge::chunks(&app, &caller, &id).await?))
+async fn chunks(
+    State(app): S,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult {
+    Ok(list(
+        knowledge::chunks(&app, &caller, &id, &params.page()?).await?,
+    ))
 }
 
 async fn assign(

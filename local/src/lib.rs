@@ -90,6 +90,7 @@ impl Application {
             self.app.clone(),
             "ingest",
             stop_rx.clone(),
+            switchboard::services::knowledge::fair::ingest_key,
             |app, body| async move {
                 switchboard_functions::ingest_worker::handle_message(&app, &body).await
             },
@@ -98,6 +99,7 @@ impl Application {
             self.app.clone(),
             "events",
             stop_rx,
+            workers::own_key,
             workers::log_event,
         ));
         let router = router(self.app.clone());

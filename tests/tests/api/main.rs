@@ -4,6 +4,7 @@
 mod agents;
 mod channels;
 mod flows;
+mod hostile_ingest;
 mod http_layer;
 mod identity;
 mod knowledge;

@@ -163,11 +163,18 @@ impl<'o> Packer<'o> {
     fn add(&mut self, unit: Unit) {
         let max = self.options.max_tokens.max(1);
         if unit.tokens > max {
+            // Every piece fits (`split_long` cuts even a single long word),
+            // so this never recurses.
             for piece in split_long(unit, max) {
-                self.add(piece);
+                self.add_fitting(piece, max);
             }
-            return;
+        } else {
+            self.add_fitting(unit, max);
         }
+    }
+
+    /// Adds a unit of at most `max` tokens.
+    fn add_fitting(&mut self, unit: Unit, max: usize) {
         let new_block = self.current.last().is_some_and(|u| u.block != unit.block);
         let target = if unit.table_row {
             self.options
@@ -249,7 +256,9 @@ impl<'o> Packer<'o> {
     }
 }
 
-/// Cuts a unit longer than `max` tokens into pieces of whole words.
+/// Cuts a unit longer than `max` tokens into pieces of whole words; a word
+/// that alone is longer than `max` is cut into pieces of characters. One pass
+/// over the text: a 25 MB "word" costs linear time, not a rescan per piece.
 fn split_long(unit: Unit, max: usize) -> Vec<Unit> {
     let mut pieces = Vec::new();
     let mut text = String::new();
@@ -257,34 +266,38 @@ fn split_long(unit: Unit, max: usize) -> Vec<Unit> {
     let mut start: Option<usize> = None;
     let mut end = 0usize;
     let mut position = 0usize;
-    for word in unit.text.split_word_bounds() {
-        let chars = word.chars().count();
-        let word_tokens = estimate_tokens(word);
-        if tokens + word_tokens > max && tokens > 0 {
-            pieces.push(Unit {
-                text: text.trim_end().to_owned(),
-                tokens,
-                block: unit.block,
-                char_start: unit.char_start + start.unwrap_or(position),
-                char_end: unit.char_start + end,
-                prose: unit.prose,
-                table_row: unit.table_row,
-            });
-            text.clear();
-            tokens = 0;
-            start = None;
-        }
-        if word.trim().is_empty() {
-            if start.is_some() {
-                text.push_str(word);
+    // The longest run of word characters that still estimates to `max`.
+    let piece_chars = 7 * (max - 1) + 1;
+    for segment in unit.text.split_word_bounds() {
+        for word in char_pieces(segment, max, piece_chars) {
+            let chars = word.chars().count();
+            let word_tokens = estimate_tokens(word);
+            if tokens + word_tokens > max && tokens > 0 {
+                pieces.push(Unit {
+                    text: text.trim_end().to_owned(),
+                    tokens,
+                    block: unit.block,
+                    char_start: unit.char_start + start.unwrap_or(position),
+                    char_end: unit.char_start + end,
+                    prose: unit.prose,
+                    table_row: unit.table_row,
+                });
+                text.clear();
+                tokens = 0;
+                start = None;
             }
-        } else {
-            start.get_or_insert(position);
-            text.push_str(word);
-            tokens += word_tokens;
-            end = position + chars;
+            if word.trim().is_empty() {
+                if start.is_some() {
+                    text.push_str(word);
+                }
+            } else {
+                start.get_or_insert(position);
+                text.push_str(word);
+                tokens += word_tokens;
+                end = position + chars;
+            }
+            position += chars;
         }
-        position += chars;
     }
     if tokens > 0 {
         pieces.push(Unit {
@@ -296,6 +309,26 @@ fn split_long(unit: Unit, max: usize) -> Vec<Unit> {
             prose: unit.prose,
             table_row: unit.table_row,
         });
+    }
+    pieces
+}
+
+/// `segment` whole when it fits in `max` tokens, else cut every
+/// `piece_chars` characters.
+fn char_pieces(segment: &str, max: usize, piece_chars: usize) -> Vec<&str> {
+    if estimate_tokens(segment) <= max {
+        return vec![segment];
+    }
+    let mut pieces = Vec::new();
+    let mut rest = segment;
+    while !rest.is_empty() {
+        let end = rest
+            .char_indices()
+            .nth(piece_chars)
+            .map_or(rest.len(), |(i, _)| i);
+        let (piece, tail) = rest.split_at(end);
+        pieces.push(piece);
+        rest = tail;
     }
     pieces
 }

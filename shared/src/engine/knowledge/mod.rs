@@ -26,8 +26,9 @@ pub use embed::{
 #[cfg(feature = "local-embedder")]
 pub use embed::{OfflineEmbedder, offline_kernels};
 pub use extract::{
-    ACCEPTED_TYPES, Block, BlockKind, DocumentFormat, ExtractError, ExtractedDocument, extract,
-    extract_as, html_to_text,
+    ACCEPTED_TYPES, Block, BlockKind, Budget, DocumentFormat, ExtractError, ExtractedDocument,
+    MAX_TEXT_BYTES, MAX_WORD_CHARS, extract, extract_as, extract_as_within, extract_within,
+    html_to_text,
 };
 pub use index::{Fusion, Hit, IndexError, IndexedChunk, KnowledgeIndex};
 pub use speak::speakable;

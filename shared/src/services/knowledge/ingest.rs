@@ -8,7 +8,7 @@ use super::{
 use crate::App;
 use crate::domain::Tenant;
 use crate::domain::knowledge::{DocumentStatus, SourceType, StoredChunk};
-use crate::engine::knowledge::{self as engine, Chunk, encode_vectors};
+use crate::engine::knowledge::{Chunk, encode_vectors};
 use crate::error::{Error, Result};
 use crate::store::{Condition, Item, Write};
 
@@ -46,34 +46,22 @@ pub async fn ingest(app: &App, job: &IngestJob) -> Result<IngestOutcome> {
         }
         Err(Failure::Transient(e)) => return Err(e),
     };
-    // Parsing is CPU-bound and a hostile file could make it slow: off the
-    // async workers, and bounded in time.
-    let (bytes, mime) = (original.bytes.clone(), original.mime.clone());
-    let parsed = tokio::time::timeout(
+    // Parsing is CPU-bound and a hostile file could make it slow: on its
+    // own thread, bounded in time, a panic failing only this document.
+    let parsed = super::parse::parse_document(
+        original.bytes.clone(),
+        original.mime.clone(),
         EXTRACT_TIMEOUT,
-        tokio::task::spawn_blocking(move || {
-            engine::extract(&bytes, &mime, None).map(|d| engine::chunk_document(&d))
-        }),
     )
     .await;
     let chunks: Vec<Chunk> = match parsed {
-        Ok(Ok(Ok(chunks))) => chunks,
-        Ok(Ok(Err(e))) => {
-            let reason = e.to_string();
+        Ok(chunks) => chunks,
+        Err(super::parse::ParseError::Document(reason)) => {
             finish(app, &tenant, &doc, Err(reason.clone()), None).await?;
             return Ok(IngestOutcome::Failed(reason));
         }
-        Ok(Err(_)) | Err(_) => {
-            let reason = if parsed.is_err() {
-                format!(
-                    "the document took longer than {} s to read",
-                    EXTRACT_TIMEOUT.as_secs()
-                )
-            } else {
-                "the document could not be read".to_owned()
-            };
-            finish(app, &tenant, &doc, Err(reason.clone()), None).await?;
-            return Ok(IngestOutcome::Failed(reason));
+        Err(e @ super::parse::ParseError::Unavailable(_)) => {
+            return Err(Error::Internal(e.to_string()));
         }
     };
     if chunks.is_empty() {

@@ -412,14 +412,29 @@ pub async fn delete(app: &App, caller: &Caller, id: &str) -> Result<Value> {
     Ok(json!({"deleted": true, "id": id}))
 }
 
-/// `GET /knowledge/{id}/chunks`: `[{id, index, text, tokens}]` in order.
-pub async fn chunks(app: &App, caller: &Caller, id: &str) -> Result<Vec<Value>> {
-    load(app, &caller.tenant, id).await?;
-    let stored = read_chunks(app, &caller.tenant, id).await?;
-    Ok(stored
-        .into_iter()
-        .map(|c| json!({"id": c.id, "index": c.index, "text": c.text, "tokens": c.tokens}))
-        .collect())
+/// `GET /knowledge/{id}/chunks`: `[{id, index, text, tokens}]` in order, a
+/// page at a time (a large document has thousands of chunks).
+pub async fn chunks(
+    app: &App,
+    caller: &Caller,
+    id: &str,
+    req: &PageRequest,
+) -> Result<PageOf<Value>> {
+    let (doc, _) = load(app, &caller.tenant, id).await?;
+    let q = Query::partition(chunks_pk(&caller.tenant, id));
+    let out = page(app.table.as_ref(), q, req, |_| true).await?;
+    let mut items = Vec::with_capacity(out.items.len());
+    for item in &out.items {
+        let c: StoredChunk = item.parse()?;
+        items.push(json!({"id": c.id, "index": c.index, "text": c.text, "tokens": c.tokens}));
+    }
+    Ok(PageOf {
+        items,
+        next_cursor: out.next_cursor,
+        total: Some(u64::from(doc.chunk_count)),
+        limit: out.limit,
+        offset: out.offset,
+    })
 }
 
 pub(super) async fn read_chunks(
@@ -493,7 +508,9 @@ pub async fn agent_documents(app: &App, caller: &Caller, agent_id: &str) -> Resu
     Ok(out)
 }
 
+pub mod fair;
 mod ingest;
+pub mod parse;
 mod search;
 
 pub use ingest::{IngestOutcome, ingest};

@@ -130,7 +130,7 @@ pub async fn search(app: &App, tenant: &Tenant, req: &SearchRequest) -> Result<V
         .collect();
     let mut out = Vec::with_capacity(hits.len());
     for hit in hits {
-        let Some(text) = app.knowledge.chunk_text(tenant, &hit.chunk_id) else {
+        let Some(text) = index.text(&hit.chunk_id) else {
             continue;
         };
         out.push(QueryHit {
@@ -178,47 +178,123 @@ async fn ready_documents(app: &App, tenant: &Tenant, embedder: &str) -> Result<V
     }
 }
 
+/// Default memory budget of the [`KnowledgeCache`].
+pub const CACHE_BUDGET_BYTES: usize = 256 * 1024 * 1024;
+
 /// Per-process cache of each tenant's search index, kept in step with the
 /// documents' generations (a warm function answers without reloading).
-#[derive(Default)]
+/// Bounded: past its budget of (estimated) bytes the least recently used
+/// tenants are dropped, and reload on their next query.
 pub struct KnowledgeCache {
-    tenants: std::sync::Mutex<HashMap<String, Arc<TenantIndex>>>,
+    tenants: std::sync::Mutex<HashMap<String, Cached>>,
+    budget_bytes: usize,
+    clock: std::sync::atomic::AtomicU64,
+}
+
+struct Cached {
+    index: Arc<TenantIndex>,
+    last_used: u64,
+}
+
+impl Default for KnowledgeCache {
+    fn default() -> KnowledgeCache {
+        KnowledgeCache::with_budget(CACHE_BUDGET_BYTES)
+    }
 }
 
 /// One tenant's loaded documents.
 pub struct TenantIndex {
     index: std::sync::RwLock<KnowledgeIndex>,
-    loaded: std::sync::Mutex<HashMap<String, u32>>,
+    /// Generation and estimated bytes of each loaded document.
+    loaded: std::sync::Mutex<HashMap<String, (u32, usize)>>,
     texts: std::sync::RwLock<HashMap<String, String>>,
     load_lock: tokio::sync::Mutex<()>,
 }
 
+impl TenantIndex {
+    fn new(dims: usize) -> Arc<TenantIndex> {
+        Arc::new(TenantIndex {
+            index: std::sync::RwLock::new(KnowledgeIndex::new(dims)),
+            loaded: Default::default(),
+            texts: Default::default(),
+            load_lock: Default::default(),
+        })
+    }
+
+    /// Estimated memory of the loaded documents.
+    fn bytes(&self) -> usize {
+        let loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+        loaded.values().map(|(_, bytes)| bytes).sum()
+    }
+
+    /// A loaded chunk's text.
+    fn text(&self, chunk_id: &str) -> Option<String> {
+        self.texts.read().ok()?.get(chunk_id).cloned()
+    }
+}
+
+/// Estimated memory one chunk holds in the cache: its text twice (the text
+/// map and the index's terms), its vector, and bookkeeping.
+fn chunk_bytes(text: &str, dims: usize) -> usize {
+    2 * text.len() + 4 * dims + 256
+}
+
 impl KnowledgeCache {
-    fn tenant(&self, tenant: &Tenant, dims: usize) -> Arc<TenantIndex> {
-        let mut map = self.tenants.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = map.entry(tenant.pk()).or_insert_with(|| {
-            Arc::new(TenantIndex {
-                index: std::sync::RwLock::new(KnowledgeIndex::new(dims)),
-                loaded: Default::default(),
-                texts: Default::default(),
-                load_lock: Default::default(),
-            })
-        });
-        if entry.index.read().is_ok_and(|i| i.dimensions() != dims) {
-            *entry = Arc::new(TenantIndex {
-                index: std::sync::RwLock::new(KnowledgeIndex::new(dims)),
-                loaded: Default::default(),
-                texts: Default::default(),
-                load_lock: Default::default(),
-            });
+    /// A cache holding at most about `budget_bytes` of indexes.
+    pub fn with_budget(budget_bytes: usize) -> KnowledgeCache {
+        KnowledgeCache {
+            tenants: Default::default(),
+            budget_bytes,
+            clock: Default::default(),
         }
-        entry.clone()
+    }
+
+    fn tenant(&self, tenant: &Tenant, dims: usize) -> Arc<TenantIndex> {
+        let now = self
+            .clock
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut map = self.tenants.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = map.entry(tenant.pk()).or_insert_with(|| Cached {
+            index: TenantIndex::new(dims),
+            last_used: now,
+        });
+        entry.last_used = now;
+        if entry
+            .index
+            .index
+            .read()
+            .is_ok_and(|i| i.dimensions() != dims)
+        {
+            entry.index = TenantIndex::new(dims);
+        }
+        entry.index.clone()
+    }
+
+    /// Drops least recently used tenants (never `keep`) until the cache fits
+    /// its budget.
+    fn evict(&self, keep: &str) {
+        let mut map = self.tenants.lock().unwrap_or_else(|e| e.into_inner());
+        let mut sizes: Vec<(u64, String, usize)> = map
+            .iter()
+            .map(|(pk, c)| (c.last_used, pk.clone(), c.index.bytes()))
+            .collect();
+        let mut total: usize = sizes.iter().map(|(_, _, b)| b).sum();
+        sizes.sort_unstable();
+        for (_, pk, bytes) in sizes {
+            if total <= self.budget_bytes {
+                break;
+            }
+            if pk != keep {
+                map.remove(&pk);
+                total -= bytes;
+            }
+        }
     }
 
     /// Drops a document from the tenant's cached index.
     pub fn forget(&self, tenant: &Tenant, doc_id: &str) {
         let map = self.tenants.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(t) = map.get(&tenant.pk()) {
+        if let Some(t) = map.get(&tenant.pk()).map(|c| &c.index) {
             if let Ok(mut index) = t.index.write() {
                 index.remove_document(doc_id);
             }
@@ -226,12 +302,6 @@ impl KnowledgeCache {
                 loaded.remove(doc_id);
             }
         }
-    }
-
-    fn chunk_text(&self, tenant: &Tenant, chunk_id: &str) -> Option<String> {
-        let map = self.tenants.lock().unwrap_or_else(|e| e.into_inner());
-        let t = map.get(&tenant.pk())?;
-        t.texts.read().ok()?.get(chunk_id).cloned()
     }
 
     /// The tenant's index with exactly `docs` (at their generations) loaded.
@@ -250,7 +320,7 @@ impl KnowledgeCache {
             let loaded = t.loaded.lock().unwrap_or_else(|e| e.into_inner());
             loaded
                 .iter()
-                .filter(|(id, generation)| wanted.get(id.as_str()) != Some(generation))
+                .filter(|(id, (generation, _))| wanted.get(id.as_str()) != Some(generation))
                 .map(|(id, _)| id.clone())
                 .collect()
         };
@@ -262,6 +332,10 @@ impl KnowledgeCache {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(id);
+            if let Ok(mut texts) = t.texts.write() {
+                let prefix = format!("{id}:");
+                texts.retain(|chunk_id, _| !chunk_id.starts_with(&prefix));
+            }
         }
         for doc in docs {
             let have = t
@@ -269,7 +343,7 @@ impl KnowledgeCache {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .get(&doc.id)
-                .copied();
+                .map(|(generation, _)| *generation);
             if have == Some(doc.generation) {
                 continue;
             }
@@ -308,6 +382,8 @@ impl KnowledgeCache {
                     continue;
                 }
             }
+            let dims = embedder.dimensions();
+            let bytes = chunks.iter().map(|c| chunk_bytes(&c.text, dims)).sum();
             if let Ok(mut texts) = t.texts.write() {
                 for c in chunks {
                     texts.insert(c.id, c.text);
@@ -316,9 +392,10 @@ impl KnowledgeCache {
             t.loaded
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .insert(doc.id.clone(), doc.generation);
+                .insert(doc.id.clone(), (doc.generation, bytes));
         }
         drop(loading);
+        self.evict(&tenant.pk());
         Ok(t)
     }
 }
@@ -326,5 +403,46 @@ impl KnowledgeCache {
 impl TenantIndex {
     fn read(&self) -> std::result::Result<std::sync::RwLockReadGuard<'_, KnowledgeIndex>, ()> {
         self.index.read().map_err(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::*;
+    use crate::domain::Mode;
+
+    fn tenant(org: &str) -> Tenant {
+        Tenant {
+            org_id: org.into(),
+            mode: Mode::Live,
+        }
+    }
+
+    /// Loads a tenant's index as holding `bytes`, then evicts as a load does.
+    fn load(cache: &KnowledgeCache, org: &str, bytes: usize) {
+        let t = cache.tenant(&tenant(org), 4);
+        t.loaded.lock().unwrap().insert("doc".into(), (1, bytes));
+        cache.evict(&tenant(org).pk());
+    }
+
+    fn cached(cache: &KnowledgeCache) -> Vec<String> {
+        let mut orgs: Vec<String> = cache.tenants.lock().unwrap().keys().cloned().collect();
+        orgs.sort();
+        orgs
+    }
+
+    #[test]
+    fn the_cache_drops_least_recently_used_tenants_past_its_budget() {
+        let cache = KnowledgeCache::with_budget(1_000);
+        load(&cache, "a", 400);
+        load(&cache, "b", 400);
+        assert_eq!(cached(&cache).len(), 2);
+        // `a` is used again: `b` is now the least recently used.
+        cache.tenant(&tenant("a"), 4);
+        load(&cache, "c", 400);
+        assert_eq!(cached(&cache), vec![tenant("a").pk(), tenant("c").pk()]);
+        // A tenant larger than the whole budget stays (it is in use) alone.
+        load(&cache, "d", 5_000);
+        assert_eq!(cached(&cache), vec![tenant("d").pk()]);
     }
 }

@@ -4,17 +4,19 @@
 //! `w:tc`). Heading styles become heading blocks; the first table row names
 //! the columns of the rest.
 
-use std::io::{Cursor, Read};
+use std::io::{BufRead, BufReader, Cursor, Read};
 
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 
-use super::{Block, BlockKind, ExtractError, collapse_whitespace};
+use super::guard::TextMeter;
+use super::{Block, BlockKind, Budget, ExtractError, collapse_whitespace};
 
 const FORMAT: &str = "DOCX";
-/// Word's body is never this large in a document we accept (the upload limit
-/// is 25 MB compressed); the bound stops a zip bomb.
-const MAX_DOCUMENT_XML: u64 = 200 * 1024 * 1024;
+/// Most `word/document.xml` is inflated to. The XML is parsed as it inflates
+/// (never held whole), so this bounds CPU; memory is bounded by the text kept
+/// ([`super::MAX_TEXT_BYTES`]). A zip bomb fails at this limit.
+pub(super) const MAX_DOCUMENT_XML: u64 = 32 * 1024 * 1024;
 
 fn corrupt(reason: impl ToString) -> ExtractError {
     ExtractError::Corrupt {
@@ -23,7 +25,14 @@ fn corrupt(reason: impl ToString) -> ExtractError {
     }
 }
 
-pub(super) fn blocks(bytes: &[u8]) -> Result<Vec<Block>, ExtractError> {
+fn too_large() -> ExtractError {
+    ExtractError::TooLarge {
+        what: "word/document.xml",
+        limit_mb: (MAX_DOCUMENT_XML / (1024 * 1024)) as usize,
+    }
+}
+
+pub(super) fn blocks(bytes: &[u8], budget: &Budget) -> Result<Vec<Block>, ExtractError> {
     // A password-protected Word file is an OLE compound file, not a zip.
     if bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) {
         return Err(ExtractError::Encrypted { format: FORMAT });
@@ -32,12 +41,21 @@ pub(super) fn blocks(bytes: &[u8]) -> Result<Vec<Block>, ExtractError> {
     let entry = archive
         .by_name("word/document.xml")
         .map_err(|_| corrupt("word/document.xml is missing"))?;
-    let mut xml = String::new();
-    entry
-        .take(MAX_DOCUMENT_XML)
-        .read_to_string(&mut xml)
-        .map_err(corrupt)?;
-    parse_document(&xml)
+    // The size the archive declares can lie; the bounded reader cannot.
+    if entry.size() > MAX_DOCUMENT_XML {
+        return Err(too_large());
+    }
+    let mut limited = BufReader::new(entry.take(MAX_DOCUMENT_XML + 1));
+    let parsed = parse_document(&mut limited, budget);
+    // Whatever the parser left unread must still fit under the limit; a
+    // parse cut short by the limit is a size error, not a syntax error.
+    if parsed.is_ok() {
+        std::io::copy(&mut limited, &mut std::io::sink()).map_err(corrupt)?;
+    }
+    if limited.get_ref().limit() == 0 {
+        return Err(too_large());
+    }
+    parsed
 }
 
 /// The paragraph being read.
@@ -71,8 +89,10 @@ impl Paragraph {
     }
 }
 
-fn parse_document(xml: &str) -> Result<Vec<Block>, ExtractError> {
-    let mut reader = Reader::from_str(xml);
+fn parse_document(xml: impl BufRead, budget: &Budget) -> Result<Vec<Block>, ExtractError> {
+    let mut reader = Reader::from_reader(xml);
+    let mut buf = Vec::new();
+    let mut meter = TextMeter::default();
     let mut blocks = Vec::new();
     let mut paragraph: Option<Paragraph> = None;
     let mut in_text = false;
@@ -84,7 +104,9 @@ fn parse_document(xml: &str) -> Result<Vec<Block>, ExtractError> {
     let mut cell: Option<String> = None;
 
     loop {
-        let event = reader.read_event().map_err(corrupt)?;
+        budget.check()?;
+        buf.clear();
+        let event = reader.read_event_into(&mut buf).map_err(corrupt)?;
         match event {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let empty = matches!(event, Event::Empty(_));
@@ -119,7 +141,9 @@ fn parse_document(xml: &str) -> Result<Vec<Block>, ExtractError> {
             }
             Event::Text(ref t) if in_text => {
                 if let Some(p) = paragraph.as_mut() {
-                    p.text.push_str(&t.xml10_content());
+                    let text = t.xml10_content();
+                    meter.add(text.len())?;
+                    p.text.push_str(&text);
                 }
             }
             Event::GeneralRef(ref r) if in_text => {
@@ -130,6 +154,7 @@ fn parse_document(xml: &str) -> Result<Vec<Block>, ExtractError> {
                         .to_owned(),
                 };
                 if let Some(p) = paragraph.as_mut() {
+                    meter.add(resolved.len())?;
                     p.text.push_str(&resolved);
                 }
             }
@@ -160,7 +185,7 @@ fn parse_document(xml: &str) -> Result<Vec<Block>, ExtractError> {
                     }
                     match headers.as_ref() {
                         None => headers = Some(cells),
-                        Some(h) => blocks.push(Block::table_row(h.clone(), cells)),
+                        Some(h) => blocks.push(Block::table_row_under(h, cells)),
                     }
                 }
                 "tbl" => {

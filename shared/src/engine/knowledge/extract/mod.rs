@@ -7,12 +7,21 @@
 //! what they produce onto blocks. Bad input is an [`ExtractError`], never a
 //! panic: the PDF reader is run under `catch_unwind` because it can panic on
 //! malformed files.
+//!
+//! Hostile input costs bounded work: no walk recurses over the input's
+//! nesting (HTML is walked with an explicit stack; Markdown, DOCX and CSV
+//! are read as event streams; `lopdf` bounds its own nesting), words are cut
+//! at [`MAX_WORD_CHARS`], compressed content stops inflating at its limit,
+//! and every loop checks a [`Budget`] so abandoned work stops.
 
 mod docx;
+mod guard;
 mod html;
+mod html_depth;
 mod pdf;
 mod text;
 
+pub use guard::{Budget, MAX_TEXT_BYTES, MAX_WORD_CHARS};
 pub use html::html_to_text;
 
 use std::path::Path;
@@ -161,6 +170,14 @@ impl Block {
             text,
         }
     }
+
+    /// [`Block::table_row`] under a table's shared header row, copying only
+    /// the headers the row has cells for: a table with a huge header row
+    /// costs each row its own size, not the header's.
+    pub(crate) fn table_row_under(headers: &[String], cells: Vec<String>) -> Block {
+        let width = headers.len().min(cells.len());
+        Block::table_row(headers[..width].to_vec(), cells)
+    }
 }
 
 /// The readable content of a document.
@@ -213,6 +230,18 @@ pub enum ExtractError {
     /// The file was read but holds no text (an empty file, a scanned PDF).
     #[error("the document contains no extractable text")]
     NoText,
+    /// Some part of the file is larger than the knowledge base reads (a zip
+    /// bomb, a document whose text would exceed [`MAX_TEXT_BYTES`]).
+    #[error("the document is too large: {what} exceeds {limit_mb} MB")]
+    TooLarge {
+        /// What is too large (`its text`, `word/document.xml`).
+        what: &'static str,
+        /// The limit, in MB.
+        limit_mb: usize,
+    },
+    /// Reading was stopped: past its [`Budget`]'s deadline or cancelled.
+    #[error("the document took too long to read and was stopped")]
+    TooSlow,
 }
 
 impl From<ExtractError> for crate::Error {
@@ -231,27 +260,51 @@ pub fn extract(
     mime: &str,
     filename: Option<&str>,
 ) -> Result<ExtractedDocument, ExtractError> {
+    extract_within(bytes, mime, filename, &Budget::unlimited())
+}
+
+/// [`extract`], stopping with [`ExtractError::TooSlow`] when `budget` runs out.
+pub fn extract_within(
+    bytes: &[u8],
+    mime: &str,
+    filename: Option<&str>,
+    budget: &Budget,
+) -> Result<ExtractedDocument, ExtractError> {
     let format =
         DocumentFormat::detect(bytes, mime, filename).ok_or(ExtractError::Unsupported {
             accepted: ACCEPTED_TYPES,
         })?;
-    extract_as(bytes, format)
+    extract_as_within(bytes, format, budget)
 }
 
 /// Reads a document whose format is already known.
 pub fn extract_as(bytes: &[u8], format: DocumentFormat) -> Result<ExtractedDocument, ExtractError> {
+    extract_as_within(bytes, format, &Budget::unlimited())
+}
+
+/// [`extract_as`] within `budget`.
+pub fn extract_as_within(
+    bytes: &[u8],
+    format: DocumentFormat,
+    budget: &Budget,
+) -> Result<ExtractedDocument, ExtractError> {
     let (title, blocks) = match format {
-        DocumentFormat::Pdf => (None, pdf::blocks(bytes)?),
-        DocumentFormat::Docx => (None, docx::blocks(bytes)?),
-        DocumentFormat::Text => (None, text::plain_blocks(&decode_text(bytes))),
-        DocumentFormat::Csv => (None, text::csv_blocks(&decode_text(bytes))?),
-        DocumentFormat::Markdown => (None, text::markdown_blocks(&decode_text(bytes))),
-        DocumentFormat::Html => html::blocks(&decode_text(bytes)),
+        DocumentFormat::Pdf => (None, pdf::blocks(bytes, budget)?),
+        DocumentFormat::Docx => (None, docx::blocks(bytes, budget)?),
+        DocumentFormat::Text => (None, text::plain_blocks(&decode_text(bytes), budget)?),
+        DocumentFormat::Csv => (None, text::csv_blocks(&decode_text(bytes), budget)?),
+        DocumentFormat::Markdown => (None, text::markdown_blocks(&decode_text(bytes), budget)?),
+        DocumentFormat::Html => html::blocks(&decode_text(bytes), budget)?,
     };
-    let blocks: Vec<Block> = blocks
-        .into_iter()
-        .filter(|b| !b.text.trim().is_empty())
-        .collect();
+    let mut meter = guard::TextMeter::default();
+    let mut kept = Vec::with_capacity(blocks.len());
+    for block in blocks {
+        if !block.text.trim().is_empty() {
+            meter.add(block.text.len())?;
+            kept.push(block);
+        }
+    }
+    let blocks = kept;
     if blocks.is_empty() {
         return Err(ExtractError::NoText);
     }
@@ -269,17 +322,22 @@ fn decode_text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Collapses runs of whitespace to one space and trims.
+/// Collapses runs of whitespace to one space and trims; a word longer than
+/// [`MAX_WORD_CHARS`] is cut there. Every block's text passes through here.
 pub(crate) fn collapse_whitespace(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
+    let mut out = String::with_capacity(text.len().min(1 << 20));
     for word in text.split_whitespace() {
         if !out.is_empty() {
             out.push(' ');
         }
-        out.push_str(word);
+        out.push_str(guard::cap_word(word));
     }
     out
 }
 
+#[cfg(test)]
+mod fuzz;
+#[cfg(test)]
+mod hostile;
 #[cfg(test)]
 mod tests;

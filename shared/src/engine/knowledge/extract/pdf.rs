@@ -1,17 +1,21 @@
 //! PDF: `lopdf` loads (and detects encryption), `pdf-extract` lays out the
 //! text of each page. Both can panic on malformed files, so the whole read
-//! runs under `catch_unwind`.
+//! runs under `catch_unwind`. `lopdf` bounds the nesting of objects it
+//! parses and walks the page tree with a depth and an iteration limit (a
+//! cycle ends the walk);
+//! the budget is checked between pages and the text kept is metered.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use lopdf::Document;
 
-use super::{Block, BlockKind, ExtractError, collapse_whitespace};
+use super::guard::TextMeter;
+use super::{Block, BlockKind, Budget, ExtractError, collapse_whitespace};
 
 const FORMAT: &str = "PDF";
 
-pub(super) fn blocks(bytes: &[u8]) -> Result<Vec<Block>, ExtractError> {
-    let pages = catch_unwind(AssertUnwindSafe(|| page_texts(bytes))).map_err(|_| {
+pub(super) fn blocks(bytes: &[u8], budget: &Budget) -> Result<Vec<Block>, ExtractError> {
+    let pages = catch_unwind(AssertUnwindSafe(|| page_texts(bytes, budget))).map_err(|_| {
         ExtractError::Corrupt {
             format: FORMAT,
             reason: "the file is malformed".to_owned(),
@@ -24,7 +28,7 @@ pub(super) fn blocks(bytes: &[u8]) -> Result<Vec<Block>, ExtractError> {
     Ok(blocks)
 }
 
-fn page_texts(bytes: &[u8]) -> Result<Vec<String>, ExtractError> {
+fn page_texts(bytes: &[u8], budget: &Budget) -> Result<Vec<String>, ExtractError> {
     let mut doc = Document::load_mem(bytes).map_err(|err| match err {
         lopdf::Error::Decryption(_) | lopdf::Error::InvalidPassword => {
             ExtractError::Encrypted { format: FORMAT }
@@ -40,7 +44,9 @@ fn page_texts(bytes: &[u8]) -> Result<Vec<String>, ExtractError> {
         return Err(ExtractError::Encrypted { format: FORMAT });
     }
     let mut texts = Vec::new();
+    let mut meter = TextMeter::default();
     for page_number in doc.get_pages().keys() {
+        budget.check()?;
         let mut text = String::new();
         let mut output = pdf_extract::PlainTextOutput::new(&mut text);
         pdf_extract::output_doc_page(&doc, &mut output, *page_number).map_err(|err| {
@@ -49,6 +55,7 @@ fn page_texts(bytes: &[u8]) -> Result<Vec<String>, ExtractError> {
                 reason: err.to_string(),
             }
         })?;
+        meter.add(text.len())?;
         texts.push(text);
     }
     Ok(texts)

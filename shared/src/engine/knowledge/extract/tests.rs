@@ -5,7 +5,7 @@ use lopdf::dictionary;
 use super::*;
 
 #[path = "../../../../tests/support/pdf.rs"]
-mod pdf_writer;
+pub(super) mod pdf_writer;
 
 fn kinds(doc: &ExtractedDocument) -> Vec<(BlockKind, &str)> {
     doc.blocks
@@ -178,7 +178,7 @@ fn html_drops_chrome_and_keeps_structure() {
     assert!(!text.contains("secret") && !text.contains("Menu") && !text.contains("color"));
 }
 
-fn docx(document_xml: &str) -> Vec<u8> {
+pub(super) fn docx(document_xml: &str) -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());
     let mut zip = zip::ZipWriter::new(&mut out);
     let options = zip::write::SimpleFileOptions::default()

@@ -2,11 +2,11 @@
 
 use pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 
-use super::{Block, BlockKind, ExtractError, collapse_whitespace};
+use super::{Block, BlockKind, Budget, ExtractError, collapse_whitespace};
 
 /// Plain text: blank lines separate paragraphs; lines starting with a bullet
 /// (`-`, `*`, `•`, `1.`) are list items.
-pub(super) fn plain_blocks(text: &str) -> Vec<Block> {
+pub(super) fn plain_blocks(text: &str, budget: &Budget) -> Result<Vec<Block>, ExtractError> {
     let mut blocks = Vec::new();
     let mut paragraph: Vec<&str> = Vec::new();
     let flush = |paragraph: &mut Vec<&str>, blocks: &mut Vec<Block>| {
@@ -19,6 +19,7 @@ pub(super) fn plain_blocks(text: &str) -> Vec<Block> {
         }
     };
     for line in text.lines() {
+        budget.check()?;
         let trimmed = line.trim();
         if trimmed.is_empty() {
             flush(&mut paragraph, &mut blocks);
@@ -30,7 +31,7 @@ pub(super) fn plain_blocks(text: &str) -> Vec<Block> {
         }
     }
     flush(&mut paragraph, &mut blocks);
-    blocks
+    Ok(blocks)
 }
 
 /// The item text when `line` starts with a list bullet.
@@ -51,12 +52,15 @@ fn list_item(line: &str) -> Option<&str> {
 }
 
 /// CSV: the first record names the columns; every other record is a table
-/// row whose text pairs each cell with its column name.
-pub(super) fn csv_blocks(text: &str) -> Result<Vec<Block>, ExtractError> {
+/// row whose text pairs each cell with its column name. The reader is a
+/// streaming state machine: an unbalanced quote makes one long field (cut
+/// into words like any text), never a rescan.
+pub(super) fn csv_blocks(text: &str, budget: &Budget) -> Result<Vec<Block>, ExtractError> {
     let corrupt = |err: csv::Error| ExtractError::Corrupt {
         format: "CSV",
         reason: err.to_string(),
     };
+    budget.check()?;
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)
@@ -69,12 +73,13 @@ pub(super) fn csv_blocks(text: &str) -> Result<Vec<Block>, ExtractError> {
         .collect();
     let mut blocks = Vec::new();
     for record in reader.records() {
+        budget.check()?;
         let record = record.map_err(corrupt)?;
         let cells: Vec<String> = record.iter().map(collapse_whitespace).collect();
         if cells.iter().all(String::is_empty) {
             continue;
         }
-        blocks.push(Block::table_row(headers.clone(), cells));
+        blocks.push(Block::table_row_under(&headers, cells));
     }
     if blocks.is_empty() && headers.iter().any(|h| !h.is_empty()) {
         // A header with no rows is still some text.
@@ -84,8 +89,9 @@ pub(super) fn csv_blocks(text: &str) -> Result<Vec<Block>, ExtractError> {
 }
 
 /// Markdown, parsed by `pulldown-cmark` (tables on): headings, paragraphs,
-/// list items and table rows become blocks; inline markup is dropped.
-pub(super) fn markdown_blocks(text: &str) -> Vec<Block> {
+/// list items and table rows become blocks; inline markup is dropped. The
+/// parser yields a flat event stream, so nesting depth costs no stack here.
+pub(super) fn markdown_blocks(text: &str, budget: &Budget) -> Result<Vec<Block>, ExtractError> {
     let parser = Parser::new_ext(text, Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH);
     let mut blocks = Vec::new();
     let mut buffer = String::new();
@@ -103,6 +109,7 @@ pub(super) fn markdown_blocks(text: &str) -> Vec<Block> {
         }
     };
     for event in parser {
+        budget.check()?;
         match event {
             Event::Start(Tag::Heading { .. }) => {
                 let kind = paragraph_or_item(item_depth);
@@ -147,7 +154,7 @@ pub(super) fn markdown_blocks(text: &str) -> Vec<Block> {
             Event::End(TagEnd::TableRow) if !in_head => {
                 let row = std::mem::take(&mut cells);
                 if row.iter().any(|c| !c.is_empty()) {
-                    blocks.push(Block::table_row(headers.clone(), row));
+                    blocks.push(Block::table_row_under(&headers, row));
                 }
             }
             Event::Text(text) | Event::Code(text) => buffer.push_str(&text),
@@ -156,7 +163,7 @@ pub(super) fn markdown_blocks(text: &str) -> Vec<Block> {
         }
     }
     flush(&mut buffer, BlockKind::Paragraph, &mut blocks);
-    blocks
+    Ok(blocks)
 }
 
 fn paragraph_or_item(item_depth: usize) -> BlockKind {
