@@ -494,7 +494,10 @@ pub async fn agent_documents(app: &App, caller: &Caller, agent_id: &str) -> Resu
 }
 
 mod ingest;
+pub mod model;
+mod reembed;
 mod search;
 
 pub use ingest::{IngestOutcome, ingest};
+pub use reembed::reembed_fallback_documents;
 pub use search::{KnowledgeCache, QueryHit, SearchRequest, query, search};
