@@ -310,3 +310,6 @@ impl SentenceEncoder {
         }
     }
 }
+
+#[doc(hidden)]
+pub mod testing;

@@ -2,7 +2,9 @@
 //! in float64 with numpy straight from the same model files
 //! (`tests/data/reference.py`: BERT, mean pooling, normalisation, as
 //! sentence-transformers does; it agrees with candle-transformers' BertModel
-//! to 3e-7). Needs the model (`scripts/fetch-model`); says SKIPPED without it.
+//! to 3e-7). Needs the model (`scripts/fetch-model`): says SKIPPED without it,
+//! and fails instead in CI or with `SWITCHBOARD_REQUIRE_MODEL=1`. `fixture.rs`
+//! checks the forward pass on a tiny generated model that is always there.
 
 use std::path::PathBuf;
 
@@ -60,10 +62,7 @@ fn model() -> Option<SentenceEncoder> {
             ))
         });
     if !dir.join("model.safetensors").is_file() {
-        eprintln!(
-            "SKIPPED: no model in {} (run scripts/fetch-model)",
-            dir.display()
-        );
+        switchboard_encoder::testing::skip_without_model(&dir);
         return None;
     }
     Some(SentenceEncoder::load(&dir).expect("the model loads"))

@@ -9,6 +9,7 @@ use switchboard::App;
 use switchboard::services::{api_keys, identity};
 
 use crate::http::auth::{clear_session_cookie, set_session_cookie};
+use crate::http::idempotency::secret_once;
 use crate::http::{ApiResult, Auth, JsonObject, all, created, ok, protected};
 
 type S = State<Arc<App>>;
@@ -110,7 +111,9 @@ async fn list_keys(State(app): S, Auth(caller): Auth) -> ApiResult {
 }
 
 async fn create_key(State(app): S, Auth(caller): Auth, JsonObject(body): JsonObject) -> ApiResult {
-    Ok(created(api_keys::create(&app, &caller, &body).await?))
+    Ok(secret_once(created(
+        api_keys::create(&app, &caller, &body).await?,
+    )))
 }
 
 async fn revoke_key(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
@@ -118,7 +121,9 @@ async fn revoke_key(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -
 }
 
 async fn regenerate_key(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
-    Ok(ok(api_keys::regenerate(&app, &caller, &id).await?))
+    Ok(secret_once(ok(
+        api_keys::regenerate(&app, &caller, &id).await?
+    )))
 }
 
 async fn list_orgs(State(app): S, Auth(caller): Auth) -> ApiResult {
@@ -143,7 +148,9 @@ async fn list_users(State(app): S, Auth(caller): Auth) -> ApiResult {
 }
 
 async fn invite(State(app): S, Auth(caller): Auth, JsonObject(body): JsonObject) -> ApiResult {
-    Ok(created(identity::invite(&app, &caller, &body).await?))
+    Ok(secret_once(created(
+        identity::invite(&app, &caller, &body).await?,
+    )))
 }
 
 async fn set_role(

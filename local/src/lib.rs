@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 use switchboard::services::identity::{self, Bootstrapped};
+use switchboard::services::knowledge::model::{self, ModelPlan};
 use switchboard::{App, Config};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -27,6 +28,7 @@ pub struct Application {
     listener: TcpListener,
     port: u16,
     bootstrapped: Option<Bootstrapped>,
+    model: ModelPlan,
 }
 
 impl Application {
@@ -56,6 +58,7 @@ impl Application {
         .await
         .map_err(|e| anyhow::anyhow!("bootstrap: {e}"))?;
         Ok(Self {
+            model: ModelPlan::for_app(&app),
             app,
             listener,
             port,
@@ -76,6 +79,11 @@ impl Application {
     /// What first-start bootstrap did (once).
     pub fn take_bootstrap(&mut self) -> Option<Bootstrapped> {
         self.bootstrapped.take()
+    }
+
+    /// What happens to the offline embedding model (its start line).
+    pub fn model_plan(&self) -> &ModelPlan {
+        &self.model
     }
 
     /// Serves until `shutdown` resolves, then stops the background loops.
@@ -102,6 +110,12 @@ impl Application {
             workers::own_key,
             workers::log_event,
         ));
+        let fetch = match self.model.clone() {
+            ModelPlan::Fetch { dir, source } => Some(tokio::spawn(report_model(
+                model::fetch_and_switch(self.app.clone(), dir, source),
+            ))),
+            _ => None,
+        };
         let router = router(self.app.clone());
         // The peer address feeds per-client limits (public web sessions).
         let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
@@ -109,6 +123,9 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await?;
         let _ = stop_tx.send(true);
+        if let Some(fetch) = fetch {
+            fetch.abort();
+        }
         let _ = tokio::join!(sweeper, ingest, events);
         Ok(())
     }
@@ -116,6 +133,20 @@ impl Application {
     /// Serves until Ctrl-C / SIGTERM.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.run_until(shutdown_signal()).await
+    }
+}
+
+/// Says, in one line, how the background model fetch ended.
+async fn report_model(fetch: impl std::future::Future<Output = Result<model::Switched, String>>) {
+    match fetch.await {
+        Ok(switched) => {
+            tracing::info!(%switched, "offline model in use");
+            println!("{switched}");
+        }
+        Err(why) => {
+            tracing::warn!(%why, "offline model not fetched");
+            eprintln!("{why}");
+        }
     }
 }
 

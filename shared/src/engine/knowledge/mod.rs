@@ -21,7 +21,7 @@ pub use chunk::{Chunk, ChunkOptions, chunk_document, chunk_with};
 pub use embed::BedrockTitanEmbedder;
 pub use embed::{
     DEFAULT_MODEL_DIR, EmbedError, Embedder, HashingEmbedder, MODEL_DIR_ENV, OpenAiEmbedder,
-    model_dir_from_env, offline_embedder,
+    is_lexical_fallback, model_dir_from_env, offline_embedder,
 };
 #[cfg(feature = "local-embedder")]
 pub use embed::{OfflineEmbedder, offline_kernels};

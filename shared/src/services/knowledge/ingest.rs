@@ -109,6 +109,10 @@ pub async fn ingest(app: &App, job: &IngestJob) -> Result<IngestOutcome> {
     }
     let count = stored.len() as u32;
     finish(app, &tenant, &doc, Ok(count), Some(embedder.name())).await?;
+    if app.config.model_fetch.is_some() && engine::is_lexical_fallback(embedder.as_ref()) {
+        // Embedded while the model is on its way: re-embed when it arrives.
+        super::reembed::remember(app, &tenant, &doc.id).await?;
+    }
     // Older generations' vectors are no longer read.
     for blob in app.blobs.list(&blob_dir(&tenant, &doc.id)).await? {
         if blob.key.contains("/vectors-")

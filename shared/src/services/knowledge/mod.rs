@@ -510,8 +510,11 @@ pub async fn agent_documents(app: &App, caller: &Caller, agent_id: &str) -> Resu
 
 pub mod fair;
 mod ingest;
+pub mod model;
 pub mod parse;
+mod reembed;
 mod search;
 
 pub use ingest::{IngestOutcome, ingest};
+pub use reembed::reembed_fallback_documents;
 pub use search::{KnowledgeCache, QueryHit, SearchRequest, query, search};

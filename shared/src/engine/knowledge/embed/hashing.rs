@@ -14,13 +14,16 @@ pub struct HashingEmbedder {
     name: String,
 }
 
+/// How every hashing embedder's name starts.
+pub(super) const NAME_PREFIX: &str = "hashing-";
+
 impl HashingEmbedder {
     /// A hashing embedder of `dimensions` (at least 1) dimensions.
     pub fn new(dimensions: usize) -> HashingEmbedder {
         let dimensions = dimensions.max(1);
         HashingEmbedder {
             dimensions,
-            name: format!("hashing-{dimensions} (lexical fallback, no model)"),
+            name: format!("{NAME_PREFIX}{dimensions} (lexical fallback, no model)"),
         }
     }
 

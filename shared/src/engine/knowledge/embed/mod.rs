@@ -8,6 +8,7 @@
 
 #[cfg(feature = "aws")]
 mod bedrock;
+pub mod fetch;
 mod hashing;
 #[cfg(feature = "local-embedder")]
 mod local;
@@ -101,6 +102,12 @@ pub fn offline_embedder(model_dir: Option<&Path>, max_tokens: Option<usize>) -> 
     Arc::new(HashingEmbedder::default())
 }
 
+/// Whether `embedder` is the lexical [`HashingEmbedder`] standing in for a
+/// model (its documents are re-embedded when the model arrives).
+pub fn is_lexical_fallback(embedder: &dyn Embedder) -> bool {
+    embedder.name().starts_with(hashing::NAME_PREFIX)
+}
+
 /// Which compiled copy of the offline model's forward pass this machine
 /// runs: `avx512`, `avx2` or `baseline` (see [`switchboard_encoder::Kernels`]).
 #[cfg(feature = "local-embedder")]
@@ -116,6 +123,20 @@ pub fn model_dir_from_env() -> Option<PathBuf> {
     }
     let default = PathBuf::from(DEFAULT_MODEL_DIR);
     default.is_dir().then_some(default)
+}
+
+/// For tests that need the offline model and cannot find it in `dir`: says
+/// they are skipped, or fails them where the model is required (in CI, and
+/// under `scripts/test`, which sets `SWITCHBOARD_REQUIRE_MODEL=1`).
+#[doc(hidden)]
+pub fn skip_without_model(dir: &Path) {
+    #[cfg(feature = "local-embedder")]
+    switchboard_encoder::testing::skip_without_model(dir);
+    #[cfg(not(feature = "local-embedder"))]
+    eprintln!(
+        "SKIPPED: built without the local-embedder feature (no model in {})",
+        dir.display()
+    );
 }
 
 /// Shortens a provider's error body for messages and logs.

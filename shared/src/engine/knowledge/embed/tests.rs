@@ -150,18 +150,17 @@ pub(crate) fn test_model_dir() -> Option<std::path::PathBuf> {
                 .join("..")
                 .join(DEFAULT_MODEL_DIR)
         });
-    dir.join("model.safetensors").is_file().then_some(dir)
+    if dir.join("model.safetensors").is_file() {
+        return Some(dir);
+    }
+    super::skip_without_model(&dir);
+    None
 }
 
 #[cfg(feature = "local-embedder")]
 #[tokio::test]
 async fn the_offline_model_embeds_meaning() {
-    let Some(dir) = test_model_dir() else {
-        eprintln!(
-            "SKIPPED: no model at ${MODEL_DIR_ENV} or .switchboard/models (run scripts/fetch-model)"
-        );
-        return;
-    };
+    let Some(dir) = test_model_dir() else { return };
     let embedder = offline_embedder(Some(&dir), None);
     assert!(embedder.name().starts_with("local:"), "{}", embedder.name());
     assert_eq!(embedder.dimensions(), 384);
@@ -188,10 +187,7 @@ async fn the_offline_model_embeds_meaning() {
 #[cfg(feature = "local-embedder")]
 #[tokio::test]
 async fn workers_side_by_side_give_each_text_its_own_vector() {
-    let Some(dir) = test_model_dir() else {
-        eprintln!("SKIPPED: no model (run scripts/fetch-model)");
-        return;
-    };
+    let Some(dir) = test_model_dir() else { return };
     let model = super::OfflineEmbedder::load(&dir).unwrap();
     // Enough texts of different lengths for several batches per worker.
     let texts: Vec<String> = (0..37)

