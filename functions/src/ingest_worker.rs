@@ -65,7 +65,7 @@ pub async fn handle(
     let mut running = FuturesUnordered::new();
     loop {
         while running.len() < CONCURRENCY {
-            let Some((org, (id, body))) = fair.next() else {
+            let Some((org, (id, body))) = fair.start_next() else {
                 break;
             };
             let app = &app;

@@ -55,7 +55,9 @@ pub async fn drive<F, Fut>(
             return;
         }
         while running.len() < CONCURRENCY {
-            let Some((k, m)) = fair.next() else { break };
+            let Some((k, m)) = fair.start_next() else {
+                break;
+            };
             // Its wait counted against the visibility timeout: restart it.
             let _ = q.change_visibility(&m.receipt, VISIBILITY).await;
             let (app, q, handle) = (app.clone(), q.clone(), handle.clone());

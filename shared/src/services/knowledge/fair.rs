@@ -35,7 +35,7 @@ impl<T> FairQueue<T> {
 
     /// The oldest waiting job whose key has a free slot, now counted as
     /// running (call [`FairQueue::done`] with its key when it ends).
-    pub fn next(&mut self) -> Option<(String, T)> {
+    pub fn start_next(&mut self) -> Option<(String, T)> {
         let at = self
             .waiting
             .iter()
@@ -89,13 +89,13 @@ mod tests {
             q.push("bad-org".into(), format!("bad-{i}"));
         }
         q.push("good-org".into(), "good".to_owned());
-        assert_eq!(q.next(), Some(("bad-org".into(), "bad-0".into())));
+        assert_eq!(q.start_next(), Some(("bad-org".into(), "bad-0".into())));
         // bad-org has its one slot: the good org's job is next, not bad-1.
-        assert_eq!(q.next(), Some(("good-org".into(), "good".into())));
-        assert_eq!(q.next(), None);
+        assert_eq!(q.start_next(), Some(("good-org".into(), "good".into())));
+        assert_eq!(q.start_next(), None);
         assert_eq!((q.running(), q.waiting()), (2, 4));
         q.done("bad-org");
-        assert_eq!(q.next(), Some(("bad-org".into(), "bad-1".into())));
+        assert_eq!(q.start_next(), Some(("bad-org".into(), "bad-1".into())));
     }
 
     #[test]

@@ -68,7 +68,7 @@ impl Budget {
             return Err(ExtractError::TooSlow);
         }
         let tick = self.ticks.fetch_add(1, Ordering::Relaxed);
-        if tick % CHECK_EVERY == 0 && self.deadline.is_some_and(|d| Instant::now() >= d) {
+        if tick.is_multiple_of(CHECK_EVERY) && self.deadline.is_some_and(|d| Instant::now() >= d) {
             self.cancel();
             return Err(ExtractError::TooSlow);
         }
