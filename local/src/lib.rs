@@ -19,7 +19,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 mod drain;
+mod serve;
 mod workers;
+
+pub use serve::ReadLimits;
 
 /// A built, bound, not yet running server.
 pub struct Application {
@@ -27,6 +30,7 @@ pub struct Application {
     listener: TcpListener,
     port: u16,
     bootstrapped: Option<Bootstrapped>,
+    limits: ReadLimits,
 }
 
 impl Application {
@@ -60,7 +64,14 @@ impl Application {
             listener,
             port,
             bootstrapped: Some(boot),
+            limits: ReadLimits::default(),
         })
+    }
+
+    /// Sets how long the server waits for slow clients (tests shorten it).
+    pub fn with_read_limits(mut self, limits: ReadLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// The bound port.
@@ -101,11 +112,7 @@ impl Application {
             workers::log_event,
         ));
         let router = router(self.app.clone());
-        // The peer address feeds per-client limits (public web sessions).
-        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(self.listener, service)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        serve::serve(self.listener, router, self.limits, shutdown).await;
         let _ = stop_tx.send(true);
         let _ = tokio::join!(sweeper, ingest, events);
         Ok(())

@@ -4,9 +4,11 @@
 mod agents;
 mod channels;
 mod flows;
+mod hostile;
 mod http_layer;
 mod identity;
 mod knowledge;
 mod local;
+mod roles;
 mod tool_runs;
 mod tools;
