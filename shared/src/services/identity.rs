@@ -878,6 +878,8 @@ pub async fn set_role(
     user_id: &str,
     body: &Map<String, Value>,
 ) -> Result<Value> {
+    // The role first: a member who may not do this learns nothing more.
+    caller.require_admin()?;
     let mut f = Fields::new(body);
     let role = if f.raw("role").is_none() {
         f.error("role", "is required");

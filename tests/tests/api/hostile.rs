@@ -249,7 +249,7 @@ async fn every_list_parses_pagination_alike_and_pages(backend: Backend) {
     // A signed-in admin: `/users` and `/organizations` are a person's lists.
     let (me, _) = t.signup("pager@example.com").await;
     let get = |path: &str| t.session(Method::GET, path, &me);
-    let (_, agent) = call(t.session(Method::POST, "/agents", &me).json(&json!({"name": "A"}))).await;
+    let (_, agent) = call(t.session(Method::POST, "/agents", &me).json(&json!({"name": "A", "system_prompt": "You help."}))).await;
     let agent_id = agent["data"]["id"].as_str().unwrap().to_owned();
     let lists = [
         "/agents".to_owned(),
@@ -375,7 +375,7 @@ async fn foreign_preflights_get_no_grant(backend: Backend) {
 async fn cookie_writes_must_come_from_this_site(backend: Backend) {
     let t = TestApp::spawn(backend).await;
     let (cookie, _) = t.signup("csrf@example.com").await;
-    let agent = json!({"name": "Forged"});
+    let agent = json!({"name": "Forged", "system_prompt": "You help."});
     for (header, value) in [
         ("origin", "https://evil.example"),
         ("origin", "null"),
