@@ -9,8 +9,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use switchboard::{App, Error};
 use switchboard::services::channels::{self, web};
+use switchboard::{App, Error};
 
 use crate::http::Path;
 use crate::http::{

@@ -8,10 +8,10 @@ use axum::routing::{get, post};
 use switchboard::services::knowledge::{self, MAX_UPLOAD_BYTES, Upload};
 use switchboard::{App, Error};
 
-use crate::http::{Multipart, Path};
 use crate::http::{
     ApiError, ApiResult, Auth, JsonObject, Params, all, created, list, list_slice, ok, protected,
 };
+use crate::http::{Multipart, Path};
 
 type S = State<Arc<App>>;
 

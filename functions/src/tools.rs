@@ -11,9 +11,7 @@ use switchboard::App;
 use switchboard::services::{mcp, tools};
 
 use crate::http::Path;
-use crate::http::{
-    ApiResult, Auth, JsonObject, Params, created, list, list_slice, ok, protected,
-};
+use crate::http::{ApiResult, Auth, JsonObject, Params, created, list, list_slice, ok, protected};
 
 type S = State<Arc<App>>;
 
@@ -85,7 +83,10 @@ async fn agent_tools(
     params: Params,
 ) -> ApiResult {
     let page = params.page()?;
-    list_slice(tools::list_for_agent(&app, &caller, &agent_id).await?, &page)
+    list_slice(
+        tools::list_for_agent(&app, &caller, &agent_id).await?,
+        &page,
+    )
 }
 
 async fn assign_tool(

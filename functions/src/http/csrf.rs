@@ -100,18 +100,40 @@ mod tests {
         assert!(!ok(&[("origin", "https://app.example")]));
         assert!(!ok(&[("origin", "https://evil.example")]));
         assert!(!ok(&[("origin", "null")]));
-        assert!(ok(&[("origin", "http://localhost:3000"), ("host", "localhost:3000")]));
-        assert!(!ok(&[("origin", "http://evil.example"), ("host", "localhost:3000")]));
+        assert!(ok(&[
+            ("origin", "http://localhost:3000"),
+            ("host", "localhost:3000")
+        ]));
+        assert!(!ok(&[
+            ("origin", "http://evil.example"),
+            ("host", "localhost:3000")
+        ]));
         // Sec-Fetch-Site, when sent, decides.
-        assert!(!ok(&[("sec-fetch-site", "cross-site"), ("origin", "https://app.example:8443")]));
+        assert!(!ok(&[
+            ("sec-fetch-site", "cross-site"),
+            ("origin", "https://app.example:8443")
+        ]));
         // Reads are not writes.
-        assert!(check(&Method::GET, &headers(&[("origin", "https://evil.example")]), OWN).is_ok());
+        assert!(
+            check(
+                &Method::GET,
+                &headers(&[("origin", "https://evil.example")]),
+                OWN
+            )
+            .is_ok()
+        );
     }
 
     #[test]
     fn default_ports_do_not_count() {
-        assert_eq!(origin_of("https://a.example:443/x").as_deref(), Some("https://a.example"));
-        assert_eq!(origin_of("http://a.example:8080").as_deref(), Some("http://a.example:8080"));
+        assert_eq!(
+            origin_of("https://a.example:443/x").as_deref(),
+            Some("https://a.example")
+        );
+        assert_eq!(
+            origin_of("http://a.example:8080").as_deref(),
+            Some("http://a.example:8080")
+        );
         assert_eq!(origin_of("null"), None);
     }
 }

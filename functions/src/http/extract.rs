@@ -80,7 +80,12 @@ impl<S: Send + Sync> FromRequest<S> for NoBody {
         Err(Error::Validation(
             fields
                 .keys()
-                .map(|k| (k.clone(), "is not accepted: this request takes no body".to_owned()))
+                .map(|k| {
+                    (
+                        k.clone(),
+                        "is not accepted: this request takes no body".to_owned(),
+                    )
+                })
                 .collect(),
         )
         .into())
@@ -195,10 +200,9 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(v)) => Ok(Self(v)),
-            Err(PathRejection::FailedToDeserializePathParams(e)) => Err(Error::BadRequest(
-                format!("invalid path parameter: {}", e.body_text()),
-            )
-            .into()),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => {
+                Err(Error::BadRequest(format!("invalid path parameter: {}", e.body_text())).into())
+            }
             Err(e) => Err(Error::Internal(format!("path parameters: {}", e.body_text())).into()),
         }
     }
@@ -219,7 +223,11 @@ impl<S: Send + Sync> FromRequest<S> for Multipart {
             .headers()
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
+            .is_some_and(|ct| {
+                ct.trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("multipart/form-data")
+            });
         if !is_multipart {
             return Err(Error::UnsupportedMediaType(
                 "Content-Type must be multipart/form-data".into(),
@@ -239,8 +247,10 @@ impl<S: Send + Sync> FromRequest<S> for Multipart {
                     "the multipart body has no valid boundary in its Content-Type".into(),
                 )
                 .into(),
-                other => Error::BadRequest(format!("malformed multipart body: {}", other.body_text()))
-                    .into(),
+                other => {
+                    Error::BadRequest(format!("malformed multipart body: {}", other.body_text()))
+                        .into()
+                }
             })
     }
 }

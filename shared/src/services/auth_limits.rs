@@ -52,7 +52,15 @@ fn email_pk(email: &str) -> String {
 /// 429 when `email` has had [`EMAIL_FAILURES`] failed logins in this window.
 pub async fn check_email(app: &App, email: &str) -> Result<()> {
     let now = app.now().timestamp();
-    match exhausted(&*app.table, &email_pk(email), EMAIL_WINDOW, EMAIL_FAILURES, now).await? {
+    match exhausted(
+        &*app.table,
+        &email_pk(email),
+        EMAIL_WINDOW,
+        EMAIL_FAILURES,
+        now,
+    )
+    .await?
+    {
         Some(retry) => Err(Error::RateLimited(retry)),
         None => Ok(()),
     }

@@ -2,10 +2,10 @@
 
 use serde_json::{Map, Value, json};
 
+use super::auth_limits;
 use super::caller::{Caller, Principal};
 use super::keys::*;
 use crate::App;
-use super::auth_limits;
 use crate::crypto::{self, decoy_password_hash, random_token, token_hash};
 use crate::domain::fields::Fields;
 use crate::domain::identity::{Invite, Membership, Organization, User, WorkspaceSettings};

@@ -185,7 +185,12 @@ mod tests {
         let last = slice(items.clone(), &req("2", Some("4"), None)).unwrap();
         assert_eq!(last.items, [4]);
         assert_eq!(last.next_cursor, None);
-        assert!(slice(items.clone(), &req("2", Some("9"), None)).unwrap().items.is_empty());
+        assert!(
+            slice(items.clone(), &req("2", Some("9"), None))
+                .unwrap()
+                .items
+                .is_empty()
+        );
         assert!(matches!(
             slice(items, &req("2", None, Some("bogus"))),
             Err(Error::Validation(_))

@@ -159,7 +159,13 @@ async fn slow_clients_cannot_pin_a_connection(backend: Backend) {
     let auth = format!("Authorization: Bearer {TEST_KEY}\r\n");
 
     // A head that never ends: the connection is closed.
-    let (_, ended) = raw(&t, b"GET /api/v1/agents HTTP/1.1\r\nHost: x\r\n", false, bound).await;
+    let (_, ended) = raw(
+        &t,
+        b"GET /api/v1/agents HTTP/1.1\r\nHost: x\r\n",
+        false,
+        bound,
+    )
+    .await;
     assert!(ended, "a half-sent head is dropped");
     let (_, ended) = raw(&t, b"", false, bound).await;
     assert!(ended, "a silent connection is dropped");
@@ -207,7 +213,10 @@ async fn slow_clients_cannot_pin_a_connection(backend: Backend) {
     let answered = tokio::time::timeout(Duration::from_secs(15), trickle)
         .await
         .expect("bounded");
-    assert!(answered, "a trickling body is cut off at the total deadline");
+    assert!(
+        answered,
+        "a trickling body is cut off at the total deadline"
+    );
 
     // The server still serves.
     let (status, _) = call(t.api(Method::GET, "/agents")).await;
@@ -249,7 +258,11 @@ async fn every_list_parses_pagination_alike_and_pages(backend: Backend) {
     // A signed-in admin: `/users` and `/organizations` are a person's lists.
     let (me, _) = t.signup("pager@example.com").await;
     let get = |path: &str| t.session(Method::GET, path, &me);
-    let (_, agent) = call(t.session(Method::POST, "/agents", &me).json(&json!({"name": "A", "system_prompt": "You help."}))).await;
+    let (_, agent) = call(
+        t.session(Method::POST, "/agents", &me)
+            .json(&json!({"name": "A", "system_prompt": "You help."})),
+    )
+    .await;
     let agent_id = agent["data"]["id"].as_str().unwrap().to_owned();
     let lists = [
         "/agents".to_owned(),
@@ -268,13 +281,20 @@ async fn every_list_parses_pagination_alike_and_pages(backend: Backend) {
     for list in &lists {
         for bad in ["limit=-1", "limit=abc", "limit=1e9", "limit=0", "offset=-3"] {
             let (status, body) = call(get(&format!("{list}?{bad}"))).await;
-            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{list}?{bad}: {body}");
+            assert_eq!(
+                status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{list}?{bad}: {body}"
+            );
             assert_error_body(&body);
         }
         let (status, body) = call(get(&format!("{list}?limit=1"))).await;
         assert_eq!(status, StatusCode::OK, "{list}: {body}");
         assert_eq!(body["meta"]["pagination"]["limit"], 1, "{list}: {body}");
-        assert!(body["data"].as_array().unwrap().len() <= 1, "{list}: {body}");
+        assert!(
+            body["data"].as_array().unwrap().len() <= 1,
+            "{list}: {body}"
+        );
     }
     // The lists read whole really page, by offset and by cursor.
     for i in 0..3 {
@@ -286,13 +306,21 @@ async fn every_list_parses_pagination_alike_and_pages(backend: Backend) {
         assert_eq!(status, StatusCode::CREATED);
     }
     let (_, all) = call(get("/api-keys")).await;
-    let ids: Vec<Value> = all["data"].as_array().unwrap().iter().map(|k| k["id"].clone()).collect();
+    let ids: Vec<Value> = all["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["id"].clone())
+        .collect();
     let n = ids.len();
     assert!(n >= 3, "{all}");
     assert_eq!(all["meta"]["pagination"]["total"], n);
     let (_, first) = call(get(&format!("/api-keys?limit={}", n - 1))).await;
     assert_eq!(first["data"].as_array().unwrap().len(), n - 1);
-    let cursor = first["meta"]["pagination"]["next_cursor"].as_str().unwrap().to_owned();
+    let cursor = first["meta"]["pagination"]["next_cursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let (_, rest) = call(get(&format!("/api-keys?limit={}&cursor={cursor}", n - 1))).await;
     assert_eq!(rest["data"], json!([all["data"][n - 1]]), "{rest}");
     assert_eq!(rest["meta"]["pagination"]["next_cursor"], Value::Null);
@@ -311,7 +339,10 @@ async fn repeated_query_parameters_are_refused(backend: Backend) {
     ] {
         let (status, body) = call(t.api(Method::GET, path)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
-        assert!(assert_error_body(&body).contains("more than once"), "{body}");
+        assert!(
+            assert_error_body(&body).contains("more than once"),
+            "{body}"
+        );
     }
     // Nothing landed in the sandbox on the way.
     let (status, _) = call(t.api(Method::GET, "/agents?mode=test")).await;
@@ -337,7 +368,11 @@ async fn web_session_takes_no_body(backend: Backend) {
     let (status, body) = call(t.api(Method::POST, &path).json(&json!({}))).await;
     assert_eq!(status, StatusCode::CREATED, "empty object: {body}");
     for (content_type, payload, want) in [
-        ("application/json", "{\"metadata\": 1}", StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            "application/json",
+            "{\"metadata\": 1}",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
         ("application/json", "[1, 2]", StatusCode::BAD_REQUEST),
         ("application/json", "{\"a\":", StatusCode::BAD_REQUEST),
         ("text/plain", "hello", StatusCode::UNSUPPORTED_MEDIA_TYPE),
@@ -357,18 +392,34 @@ async fn foreign_preflights_get_no_grant(backend: Backend) {
     let t = TestApp::spawn(backend).await;
     let id = web_channel(&t).await;
     let preflight = |origin: &'static str| {
-        t.anon(Method::OPTIONS, &format!("/channels/web/{id}/public-session"))
-            .header("origin", origin)
-            .header("access-control-request-method", "POST")
-            .send()
+        t.anon(
+            Method::OPTIONS,
+            &format!("/channels/web/{id}/public-session"),
+        )
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .send()
     };
     let ok = preflight("https://shop.example").await.unwrap();
     assert_eq!(ok.status(), StatusCode::NO_CONTENT);
-    assert_eq!(ok.headers()["access-control-allow-origin"], "https://shop.example");
+    assert_eq!(
+        ok.headers()["access-control-allow-origin"],
+        "https://shop.example"
+    );
     let foreign = preflight("https://evil.example").await.unwrap();
     assert_eq!(foreign.status(), StatusCode::FORBIDDEN);
-    assert!(foreign.headers().get("access-control-allow-origin").is_none());
-    assert!(foreign.headers().get("access-control-allow-methods").is_none());
+    assert!(
+        foreign
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    assert!(
+        foreign
+            .headers()
+            .get("access-control-allow-methods")
+            .is_none()
+    );
     assert_error_body(&foreign.json().await.unwrap());
 }
 
@@ -401,17 +452,23 @@ async fn cookie_writes_must_come_from_this_site(backend: Backend) {
     .await;
     assert_eq!(status, StatusCode::OK);
     for req in [
-        t.session(Method::POST, "/agents", &cookie).header("origin", t.base.as_str()),
-        t.session(Method::POST, "/agents", &cookie).header("sec-fetch-site", "same-origin"),
+        t.session(Method::POST, "/agents", &cookie)
+            .header("origin", t.base.as_str()),
+        t.session(Method::POST, "/agents", &cookie)
+            .header("sec-fetch-site", "same-origin"),
         t.session(Method::POST, "/agents", &cookie),
         // An API key is never sent by a browser on its own: Origin is moot.
-        t.api(Method::POST, "/agents").header("origin", "https://evil.example"),
+        t.api(Method::POST, "/agents")
+            .header("origin", "https://evil.example"),
     ] {
         let (status, body) = call(req.json(&agent)).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
     // A JSON body needs its content type, from every client.
-    for req in [t.api(Method::POST, "/agents"), t.session(Method::POST, "/agents", &cookie)] {
+    for req in [
+        t.api(Method::POST, "/agents"),
+        t.session(Method::POST, "/agents", &cookie),
+    ] {
         let (status, body) = call(req.body(agent.to_string())).await;
         assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
         assert_error_body(&body);
@@ -446,8 +503,16 @@ async fn failed_logins_for_one_email_are_throttled(backend: Backend) {
     }
     for password in ["wrong password!", "correct horse battery"] {
         let resp = login(password).await.unwrap();
-        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS, "locked for now");
-        let retry: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert_eq!(
+            resp.status(),
+            StatusCode::TOO_MANY_REQUESTS,
+            "locked for now"
+        );
+        let retry: u64 = resp.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
         assert!((1..=15 * 60).contains(&retry), "{retry}");
         assert_error_body(&resp.json().await.unwrap());
     }
@@ -493,7 +558,11 @@ async fn sign_in_routes_are_throttled_per_address(backend: Backend) {
     within_one_window(60).await;
     let mut statuses = Vec::new();
     for i in 0..=ADDRESS_LIMIT {
-        let (status, _) = call(t.anon(Method::POST, "/auth/signup").json(&json!({"email": format!("s{i}@example.com")}))).await;
+        let (status, _) = call(
+            t.anon(Method::POST, "/auth/signup")
+                .json(&json!({"email": format!("s{i}@example.com")})),
+        )
+        .await;
         statuses.push(status);
     }
     assert_eq!(statuses[0], StatusCode::UNPROCESSABLE_ENTITY);

@@ -100,6 +100,7 @@ async fn the_agent_role_is_refused_every_admin_route(backend: Backend) {
     assert_eq!(status, StatusCode::OK);
     let (status, _) = call(t.session(Method::GET, "/agents", &agent)).await;
     assert_eq!(status, StatusCode::OK);
-    let (status, body) = call(t.session(Method::DELETE, &format!("/users/{admin_id}"), &agent)).await;
+    let (status, body) =
+        call(t.session(Method::DELETE, &format!("/users/{admin_id}"), &agent)).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
 }
