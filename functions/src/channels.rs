@@ -5,15 +5,17 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use switchboard::App;
 use switchboard::services::channels::{self, web};
+use switchboard::{App, Error};
 
+use crate::http::Path;
 use crate::http::{
-    ApiError, ApiResult, Auth, ClientAddress, JsonObject, Params, created, list, ok, protected,
+    ApiError, ApiResult, Auth, ClientAddress, JsonObject, NoBody, Params, created, list, ok,
+    protected,
 };
 
 type S = State<Arc<App>>;
@@ -78,7 +80,13 @@ async fn verify_provider(
     Ok(ok(channels::verify_provider(&app, &caller, &body).await?))
 }
 
-async fn web_session(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
+/// Takes no body, or an empty JSON object (SPEC §7); anything else is refused.
+async fn web_session(
+    State(app): S,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+    _: NoBody,
+) -> ApiResult {
     Ok(created(web::session(&app, &caller, &id).await?))
 }
 
@@ -112,8 +120,9 @@ async fn public_session(
     Ok(resp)
 }
 
-/// CORS preflight for pages that post JSON: allowed origins get the
-/// headers, others get none (the browser then refuses).
+/// CORS preflight for pages that post JSON: allowed origins get a 204 with
+/// the headers; a missing or foreign origin gets a 403 with no grant (the
+/// browser then refuses).
 async fn public_session_preflight(
     State(app): S,
     Path(id): Path<String>,
@@ -121,7 +130,10 @@ async fn public_session_preflight(
 ) -> Response {
     let mut resp = StatusCode::NO_CONTENT.into_response();
     let Some(origin) = origin(&headers) else {
-        return resp;
+        return ApiError(Error::Forbidden(
+            "a CORS preflight needs the page's Origin header".into(),
+        ))
+        .into_response();
     };
     match web::public_origin_allowed(&app, &id, origin).await {
         Ok(true) => {
@@ -141,7 +153,10 @@ async fn public_session_preflight(
             );
             resp
         }
-        Ok(false) => resp,
+        Ok(false) => ApiError(Error::Forbidden(format!(
+            "origin {origin} may not open sessions on this channel"
+        )))
+        .into_response(),
         Err(e) => ApiError(e).into_response(),
     }
 }

@@ -3,11 +3,12 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::get;
 use switchboard::App;
 use switchboard::services::flows;
 
+use crate::http::Path;
 use crate::http::{ApiResult, Auth, JsonObject, Params, created, list, ok, protected};
 
 type S = State<Arc<App>>;

@@ -3,14 +3,15 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::{delete, get, patch, post};
 use switchboard::App;
 use switchboard::services::{api_keys, identity};
 
+use crate::http::Path;
 use crate::http::auth::{clear_session_cookie, set_session_cookie};
 use crate::http::idempotency::secret_once;
-use crate::http::{ApiResult, Auth, JsonObject, all, created, ok, protected};
+use crate::http::{ApiResult, Auth, JsonObject, Params, created, list_slice, ok, protected};
 
 type S = State<Arc<App>>;
 
@@ -19,7 +20,11 @@ pub fn router(app: &Arc<App>) -> Router<Arc<App>> {
     let public = Router::new()
         .route("/auth/signup", post(signup))
         .route("/auth/login", post(login))
-        .route("/auth/accept-invite", post(accept_invite));
+        .route("/auth/accept-invite", post(accept_invite))
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            crate::http::auth::throttle_by_address,
+        ));
     let private = Router::new()
         .route("/auth/logout", post(logout))
         .route("/auth/me", get(me))
@@ -106,8 +111,9 @@ async fn update_settings(
     Ok(ok(identity::update_settings(&app, &caller, &body).await?))
 }
 
-async fn list_keys(State(app): S, Auth(caller): Auth) -> ApiResult {
-    Ok(all(api_keys::list(&app, &caller).await?))
+async fn list_keys(State(app): S, Auth(caller): Auth, params: Params) -> ApiResult {
+    let page = params.page()?;
+    list_slice(api_keys::list(&app, &caller).await?, &page)
 }
 
 async fn create_key(State(app): S, Auth(caller): Auth, JsonObject(body): JsonObject) -> ApiResult {
@@ -126,8 +132,9 @@ async fn regenerate_key(State(app): S, Auth(caller): Auth, Path(id): Path<String
     )))
 }
 
-async fn list_orgs(State(app): S, Auth(caller): Auth) -> ApiResult {
-    Ok(all(identity::list_orgs(&app, &caller).await?))
+async fn list_orgs(State(app): S, Auth(caller): Auth, params: Params) -> ApiResult {
+    let page = params.page()?;
+    list_slice(identity::list_orgs(&app, &caller).await?, &page)
 }
 
 async fn create_org(State(app): S, Auth(caller): Auth, JsonObject(body): JsonObject) -> ApiResult {
@@ -143,8 +150,9 @@ async fn update_org(
     Ok(ok(identity::update_org(&app, &caller, &id, &body).await?))
 }
 
-async fn list_users(State(app): S, Auth(caller): Auth) -> ApiResult {
-    Ok(all(identity::list_users(&app, &caller).await?))
+async fn list_users(State(app): S, Auth(caller): Auth, params: Params) -> ApiResult {
+    let page = params.page()?;
+    list_slice(identity::list_users(&app, &caller).await?, &page)
 }
 
 async fn invite(State(app): S, Auth(caller): Auth, JsonObject(body): JsonObject) -> ApiResult {

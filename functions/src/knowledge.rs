@@ -3,15 +3,15 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::multipart::Multipart;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::{get, post};
 use switchboard::services::knowledge::{self, MAX_UPLOAD_BYTES, Upload};
 use switchboard::{App, Error};
 
 use crate::http::{
-    ApiError, ApiResult, Auth, JsonObject, Params, all, created, list, ok, protected,
+    ApiError, ApiResult, Auth, JsonObject, Params, all, created, list, list_slice, ok, protected,
 };
+use crate::http::{Multipart, Path};
 
 type S = State<Arc<App>>;
 
@@ -57,7 +57,7 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
     }
 }
 
-async fn upload(State(app): S, Auth(caller): Auth, mut form: Multipart) -> ApiResult {
+async fn upload(State(app): S, Auth(caller): Auth, Multipart(mut form): Multipart) -> ApiResult {
     let mut file = None;
     let mut name = None;
     while let Some(field) = form.next_field().await.map_err(multipart_error)? {
@@ -145,8 +145,11 @@ async fn agent_documents(
     State(app): S,
     Auth(caller): Auth,
     Path(agent_id): Path<String>,
+    params: Params,
 ) -> ApiResult {
-    Ok(all(
-        knowledge::agent_documents(&app, &caller, &agent_id).await?
-    ))
+    let page = params.page()?;
+    list_slice(
+        knowledge::agent_documents(&app, &caller, &agent_id).await?,
+        &page,
+    )
 }

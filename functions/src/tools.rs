@@ -5,12 +5,13 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::{get, post};
 use switchboard::App;
 use switchboard::services::{mcp, tools};
 
-use crate::http::{ApiResult, Auth, JsonObject, Params, all, created, list, ok, protected};
+use crate::http::Path;
+use crate::http::{ApiResult, Auth, JsonObject, Params, created, list, list_slice, ok, protected};
 
 type S = State<Arc<App>>;
 
@@ -75,8 +76,17 @@ async fn delete_tool(State(app): S, Auth(caller): Auth, Path(id): Path<String>) 
     Ok(ok(tools::delete(&app, &caller, &id).await?))
 }
 
-async fn agent_tools(State(app): S, Auth(caller): Auth, Path(agent_id): Path<String>) -> ApiResult {
-    Ok(all(tools::list_for_agent(&app, &caller, &agent_id).await?))
+async fn agent_tools(
+    State(app): S,
+    Auth(caller): Auth,
+    Path(agent_id): Path<String>,
+    params: Params,
+) -> ApiResult {
+    let page = params.page()?;
+    list_slice(
+        tools::list_for_agent(&app, &caller, &agent_id).await?,
+        &page,
+    )
 }
 
 async fn assign_tool(
@@ -101,8 +111,10 @@ async fn agent_servers(
     State(app): S,
     Auth(caller): Auth,
     Path(agent_id): Path<String>,
+    params: Params,
 ) -> ApiResult {
-    Ok(all(mcp::list_for_agent(&app, &caller, &agent_id).await?))
+    let page = params.page()?;
+    list_slice(mcp::list_for_agent(&app, &caller, &agent_id).await?, &page)
 }
 
 async fn assign_server(

@@ -20,7 +20,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 mod drain;
+mod serve;
 mod workers;
+
+pub use serve::ReadLimits;
 
 /// A built, bound, not yet running server.
 pub struct Application {
@@ -29,6 +32,7 @@ pub struct Application {
     port: u16,
     bootstrapped: Option<Bootstrapped>,
     model: ModelPlan,
+    limits: ReadLimits,
 }
 
 impl Application {
@@ -63,7 +67,14 @@ impl Application {
             listener,
             port,
             bootstrapped: Some(boot),
+            limits: ReadLimits::default(),
         })
+    }
+
+    /// Sets how long the server waits for slow clients (tests shorten it).
+    pub fn with_read_limits(mut self, limits: ReadLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// The bound port.
@@ -117,11 +128,7 @@ impl Application {
             _ => None,
         };
         let router = router(self.app.clone());
-        // The peer address feeds per-client limits (public web sessions).
-        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(self.listener, service)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        serve::serve(self.listener, router, self.limits, shutdown).await;
         let _ = stop_tx.send(true);
         if let Some(fetch) = fetch {
             fetch.abort();

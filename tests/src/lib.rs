@@ -11,7 +11,7 @@ use switchboard::app::MAX_RECEIVES;
 use switchboard::config::{AwsResources, Backend, QUEUE_NAMES};
 use switchboard::store::aws;
 use switchboard::{App, Config};
-use switchboard_local::Application;
+use switchboard_local::{Application, ReadLimits};
 use tokio::sync::oneshot;
 
 pub mod mcp;
@@ -97,9 +97,21 @@ impl TestApp {
 
     /// Spawns the platform with a prepared configuration.
     pub async fn spawn_with(config: Config, dir: tempfile::TempDir) -> Self {
+        Self::spawn_limited(config, dir, ReadLimits::default()).await
+    }
+
+    /// Spawns the platform on `backend`, waiting for slow clients only as
+    /// long as `limits` say.
+    pub async fn spawn_with_read_limits(backend: Backend, limits: ReadLimits) -> Self {
+        let (config, dir) = config(backend).await;
+        Self::spawn_limited(config, dir, limits).await
+    }
+
+    async fn spawn_limited(config: Config, dir: tempfile::TempDir, limits: ReadLimits) -> Self {
         let application = Application::build(config)
             .await
-            .expect("build the application");
+            .expect("build the application")
+            .with_read_limits(limits);
         let port = application.port();
         let app = application.app();
         let (stop, stopped) = oneshot::channel::<()>();

@@ -9,9 +9,11 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use switchboard::domain::Mode;
 use switchboard::services::api_keys::{self, RateState};
-use switchboard::services::{demo, identity};
+use switchboard::services::{auth_limits, demo, identity};
 use switchboard::{App, Error};
 
+use super::csrf;
+use super::extract::ClientAddress;
 use super::response::ApiError;
 
 /// Name of the session cookie.
@@ -35,15 +37,13 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-/// The `mode` query parameter.
+/// The `mode` query parameter (given twice, a 400: never a guess between
+/// the live and test partitions).
 pub fn mode_of(req: &Request) -> Result<Mode, Error> {
-    let query = req.uri().query().unwrap_or("");
-    for (k, v) in query.split('&').filter_map(|p| p.split_once('=')) {
-        if k == "mode" {
-            return Mode::parse(v).ok_or_else(|| Error::field("mode", "must be live or test"));
-        }
+    match super::extract::query_map(req.uri())?.get("mode") {
+        Some(v) => Mode::parse(v).ok_or_else(|| Error::field("mode", "must be live or test")),
+        None => Ok(Mode::Live),
     }
-    Ok(Mode::Live)
 }
 
 fn rate_headers(headers: &mut HeaderMap, rate: &RateState) {
@@ -72,6 +72,9 @@ pub async fn authenticate(State(app): State<Arc<App>>, mut req: Request, next: N
             Err(e) => return ApiError(e).into_response(),
         }
     } else if let Some(token) = session_token(req.headers()) {
+        if let Err(e) = csrf::check(req.method(), req.headers(), &app.config.public_url) {
+            return ApiError(e).into_response();
+        }
         let org = req
             .headers()
             .get("x-organization-id")
@@ -108,6 +111,23 @@ pub async fn authenticate(State(app): State<Arc<App>>, mut req: Request, next: N
         rate_headers(resp.headers_mut(), &state);
     }
     resp
+}
+
+/// Middleware for the public auth routes (signup, login, accept-invite):
+/// counts the attempt against the client address's budget for that route
+/// (429 with `Retry-After` past it), in the table so that it holds across
+/// instances.
+pub async fn throttle_by_address(
+    State(app): State<Arc<App>>,
+    ClientAddress(address): ClientAddress,
+    req: Request,
+    next: Next,
+) -> Response {
+    let route = req.uri().path().rsplit('/').next().unwrap_or("").to_owned();
+    if let Err(e) = auth_limits::check_address(&app, &route, address.as_deref()).await {
+        return ApiError(e).into_response();
+    }
+    next.run(req).await
 }
 
 /// Adds the session cookie for a new session.

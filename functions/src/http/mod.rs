@@ -3,6 +3,7 @@
 //! assembly of a group's routes into the `/api/v1` API.
 
 pub mod auth;
+pub mod csrf;
 pub mod extract;
 pub mod idempotency;
 pub mod request_id;
@@ -16,8 +17,8 @@ use axum::http::{Method, Uri};
 use axum::response::IntoResponse;
 use switchboard::{App, Error};
 
-pub use extract::{Auth, ClientAddress, JsonObject, Params};
-pub use response::{ApiError, ApiResult, all, created, list, ok};
+pub use extract::{Auth, ClientAddress, JsonObject, Multipart, NoBody, Params, Path};
+pub use response::{ApiError, ApiResult, all, created, list, list_slice, ok};
 
 /// Puts authentication (outer) and idempotency (inner) in front of a group's
 /// protected routes. Only matched routes run them, so unknown paths are 404.

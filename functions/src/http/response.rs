@@ -5,7 +5,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use switchboard::Error;
-use switchboard::services::page::PageOf;
+use switchboard::services::page::{self, PageOf, PageRequest};
 
 use super::request_id::current_request_id;
 
@@ -46,6 +46,12 @@ pub fn list(page: PageOf<Value>) -> Response {
         StatusCode::OK,
         &json!({"success": true, "data": page.items, "meta": meta}),
     )
+}
+
+/// 200 with the page `req` asks for of a collection read whole (see
+/// [`page::slice`]).
+pub fn list_slice(items: Vec<Value>, req: &PageRequest) -> Result<Response, ApiError> {
+    Ok(list(page::slice(items, req)?))
 }
 
 /// 200 with a whole (small, unpaginated) collection.

@@ -2,12 +2,11 @@
 
 use serde_json::{Map, Value, json};
 
+use super::auth_limits;
 use super::caller::{Caller, Principal};
 use super::keys::*;
 use crate::App;
-use crate::crypto::{
-    self, decoy_password_hash, hash_password, random_token, token_hash, verify_password,
-};
+use crate::crypto::{self, decoy_password_hash, random_token, token_hash};
 use crate::domain::fields::Fields;
 use crate::domain::identity::{Invite, Membership, Organization, User, WorkspaceSettings};
 use crate::domain::{Email, Mode, Role, Tenant, rfc3339};
@@ -77,8 +76,12 @@ fn password(f: &mut Fields<'_>, field: &str) -> Option<String> {
     }
 }
 
-fn hash(password: &str) -> Result<String> {
-    hash_password(password).map_err(|e| Error::Internal(format!("hashing password: {e}")))
+async fn hash(password: &str) -> Result<String> {
+    auth_limits::hash_password(password).await
+}
+
+async fn verify_password(password: &str, hash: &str) -> Result<bool> {
+    auth_limits::verify_password(password, hash).await
 }
 
 fn org_item(org: &Organization) -> Item {
@@ -241,7 +244,7 @@ pub async fn signup(app: &App, body: &Map<String, Value>) -> Result<(Value, NewS
         id: app.new_id(),
         email,
         name,
-        password_hash: hash(&password)?,
+        password_hash: hash(&password).await?,
         created_at: app.now_rfc3339(),
     };
     let org = new_org(app, app.new_id(), org_name);
@@ -266,6 +269,7 @@ pub async fn login(app: &App, body: &Map<String, Value>) -> Result<(Value, NewSe
         ));
     };
     let invalid = || Error::Unauthorized("invalid e-mail or password".into());
+    auth_limits::check_email(app, &email).await?;
     let user = match Email::parse(&email) {
         Ok(email) => match app.table.get(&email_pk(email.as_str()), EMAIL_SK).await? {
             Some(claim) => {
@@ -280,10 +284,12 @@ pub async fn login(app: &App, body: &Map<String, Value>) -> Result<(Value, NewSe
         Err(_) => None,
     };
     let Some(user) = user else {
-        verify_password(&password, decoy_password_hash());
+        verify_password(&password, decoy_password_hash()).await?;
+        auth_limits::login_failed(app, &email).await?;
         return Err(invalid());
     };
-    if !verify_password(&password, &user.password_hash) {
+    if !verify_password(&password, &user.password_hash).await? {
+        auth_limits::login_failed(app, &email).await?;
         return Err(invalid());
     }
     let orgs = app
@@ -398,7 +404,7 @@ pub async fn accept_invite(app: &App, body: &Map<String, Value>) -> Result<(Valu
     let (user, new_user) = match existing {
         Some(claim) => {
             let user = get_user(app, claim.data["user_id"].as_str().unwrap_or_default()).await?;
-            if !verify_password(&password, &user.password_hash) {
+            if !verify_password(&password, &user.password_hash).await? {
                 return Err(Error::Unauthorized(
                     "this e-mail already has an account: give its password to join".into(),
                 ));
@@ -413,7 +419,7 @@ pub async fn accept_invite(app: &App, body: &Map<String, Value>) -> Result<(Valu
                 id: app.new_id(),
                 email: invite.email.clone(),
                 name,
-                password_hash: hash(&password)?,
+                password_hash: hash(&password).await?,
                 created_at: app.now_rfc3339(),
             };
             (user, true)
@@ -490,13 +496,13 @@ pub async fn change_password(
         .await?
         .ok_or(Error::NotFound("user"))?;
     let mut user: User = item.parse()?;
-    if !verify_password(&current, &user.password_hash) {
+    if !verify_password(&current, &user.password_hash).await? {
         return Err(Error::field(
             "current_password",
             "is not your current password",
         ));
     }
-    user.password_hash = hash(&new)?;
+    user.password_hash = hash(&new).await?;
     app.table
         .put(user_item(&user), Condition::VersionEquals(item.version))
         .await?;
@@ -872,6 +878,8 @@ pub async fn set_role(
     user_id: &str,
     body: &Map<String, Value>,
 ) -> Result<Value> {
+    // The role first: a member who may not do this learns nothing more.
+    caller.require_admin()?;
     let mut f = Fields::new(body);
     let role = if f.raw("role").is_none() {
         f.error("role", "is required");
@@ -914,7 +922,7 @@ async fn new_org_and_admin(
         id: app.new_id(),
         email,
         name: "Admin".into(),
-        password_hash: hash(&password)?,
+        password_hash: hash(&password).await?,
         created_at: app.now_rfc3339(),
     };
     let org = new_org(app, app.new_id(), org_name.to_owned());

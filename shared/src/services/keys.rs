@@ -76,6 +76,10 @@ pub const CHANNEL_POINTER_SK: &str = "CHANNEL";
 pub fn web_session_rate_pk(channel_id: &str, address: &str) -> String {
     rate_pk(&format!("WEB#{channel_id}#{address}"))
 }
+/// A sign-in throttle: `RATE#AUTH#<what>#<subject>` (an address or an e-mail).
+pub fn auth_rate_pk(what: &str, subject: &str) -> String {
+    rate_pk(&format!("AUTH#{what}#{subject}"))
+}
 /// A tenant's claim on a tool name: `<tenant>` / `TOOLNAME#<name>`.
 pub fn tool_name_sk(name: &str) -> String {
     format!("TOOLNAME#{name}")

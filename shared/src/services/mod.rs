@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod api_keys;
 pub mod assignments;
+pub mod auth_limits;
 pub mod caller;
 pub mod channels;
 pub mod demo;

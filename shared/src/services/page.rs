@@ -90,6 +90,34 @@ impl<T> PageOf<T> {
     }
 }
 
+/// Prefix of the cursors [`slice`] hands out.
+const SLICE_CURSOR: &str = "at.";
+
+/// One page of a collection that is read whole (an org's keys or members,
+/// a user's orgs, an agent's tools or documents: small by construction), so
+/// that these lists take `limit`/`offset`/`cursor` and report
+/// `meta.pagination` like every other list. Their cursor is the position
+/// of the next item.
+pub fn slice<T>(items: Vec<T>, req: &PageRequest) -> Result<PageOf<T>> {
+    let start = match &req.cursor {
+        None => req.offset,
+        Some(c) => c
+            .strip_prefix(SLICE_CURSOR)
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or_else(|| Error::field("cursor", "is not a cursor this list handed out"))?,
+    };
+    let total = items.len();
+    let end = start.saturating_add(req.limit).min(total);
+    let page: Vec<T> = items.into_iter().skip(start).take(req.limit).collect();
+    Ok(PageOf {
+        items: page,
+        next_cursor: (end < total).then(|| format!("{SLICE_CURSOR}{end}")),
+        total: Some(total as u64),
+        limit: req.limit,
+        offset: if req.cursor.is_some() { 0 } else { req.offset },
+    })
+}
+
 /// Reads one page of `query`'s partition, keeping only items that pass
 /// `keep`. With a cursor it continues there; otherwise it skips `offset`
 /// matching items. Store pages are sized so the last one ends exactly at the
@@ -133,4 +161,46 @@ pub async fn page(
         limit: req.limit,
         offset: if req.cursor.is_some() { 0 } else { req.offset },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(limit: &str, offset: Option<&str>, cursor: Option<&str>) -> PageRequest {
+        PageRequest::parse(Some(limit), offset, cursor).unwrap()
+    }
+
+    #[test]
+    fn a_slice_pages_by_offset_and_by_cursor_alike() {
+        let items: Vec<u32> = (0..5).collect();
+        let first = slice(items.clone(), &req("2", None, None)).unwrap();
+        assert_eq!(first.items, [0, 1]);
+        assert_eq!(first.total, Some(5));
+        let cursor = first.next_cursor.unwrap();
+        let second = slice(items.clone(), &req("2", None, Some(&cursor))).unwrap();
+        assert_eq!(second.items, [2, 3]);
+        let by_offset = slice(items.clone(), &req("2", Some("2"), None)).unwrap();
+        assert_eq!(by_offset.items, second.items);
+        let last = slice(items.clone(), &req("2", Some("4"), None)).unwrap();
+        assert_eq!(last.items, [4]);
+        assert_eq!(last.next_cursor, None);
+        assert!(
+            slice(items.clone(), &req("2", Some("9"), None))
+                .unwrap()
+                .items
+                .is_empty()
+        );
+        assert!(matches!(
+            slice(items, &req("2", None, Some("bogus"))),
+            Err(Error::Validation(_))
+        ));
+    }
+
+    #[test]
+    fn bad_limits_are_refused() {
+        for bad in ["-1", "abc", "1e9", "0", "101", ""] {
+            assert!(PageRequest::parse(Some(bad), None, None).is_err(), "{bad}");
+        }
+    }
 }

@@ -160,6 +160,42 @@ impl RateLimiter {
     }
 }
 
+/// A fixed window of `window` seconds counted in the table, for limits that
+/// every instance must share exactly (per client address, per e-mail): the
+/// window containing `now` and the seconds until it ends.
+fn window_of(window: i64, now: i64) -> (String, i64) {
+    let index = now.div_euclid(window);
+    (index.to_string(), ((index + 1) * window - now).max(1))
+}
+
+/// Counts one hit of `pk` in its fixed window; `Some(retry_after)` when it
+/// is past `limit` hits.
+pub async fn hit(
+    table: &dyn Table,
+    pk: &str,
+    window: i64,
+    limit: i64,
+    now: i64,
+) -> StoreResult<Option<u64>> {
+    let (sk, left) = window_of(window, now);
+    let used = table.add(pk, &sk, 1, Some(now + left + 60)).await?;
+    Ok((used > limit).then_some(left as u64))
+}
+
+/// Whether `pk` already has `limit` hits in its window (`Some(retry_after)`),
+/// without counting one.
+pub async fn exhausted(
+    table: &dyn Table,
+    pk: &str,
+    window: i64,
+    limit: i64,
+    now: i64,
+) -> StoreResult<Option<u64>> {
+    let (sk, left) = window_of(window, now);
+    let used = table.counter(pk, &sk).await?;
+    Ok((used >= limit).then_some(left as u64))
+}
+
 /// Each org's requests-per-minute limit, read from its settings at most once
 /// a second.
 #[derive(Default)]

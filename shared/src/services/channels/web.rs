@@ -17,6 +17,7 @@ use sha2::Sha256;
 
 use super::super::caller::Caller;
 use super::super::keys::web_session_rate_pk;
+use super::super::rate_limit::hit;
 use crate::App;
 use crate::domain::channel::{Channel, ChannelType, parse_origin};
 use crate::domain::{Mode, Tenant, rfc3339};
@@ -184,20 +185,10 @@ pub async fn public_session(
         return Err(Error::NotFound("web channel"));
     }
     // Counted before the origin check, so probing origins costs the same.
+    let pk = web_session_rate_pk(&channel.id, req.client_address.unwrap_or("unknown"));
     let now = app.now().timestamp();
-    let minute = now / 60;
-    let reset = (minute + 1) * 60;
-    let used = app
-        .table
-        .add(
-            &web_session_rate_pk(&channel.id, req.client_address.unwrap_or("unknown")),
-            &minute.to_string(),
-            1,
-            Some(reset + 60),
-        )
-        .await?;
-    if used > PUBLIC_SESSIONS_PER_MINUTE {
-        return Err(Error::RateLimited((reset - now).max(1) as u64));
+    if let Some(retry) = hit(&*app.table, &pk, 60, PUBLIC_SESSIONS_PER_MINUTE, now).await? {
+        return Err(Error::RateLimited(retry));
     }
     let origin = req
         .origin
