@@ -8,7 +8,7 @@ use super::{
 use crate::App;
 use crate::domain::Tenant;
 use crate::domain::knowledge::{DocumentStatus, SourceType, StoredChunk};
-use crate::engine::knowledge::{Chunk, encode_vectors};
+use crate::engine::knowledge::{self as engine, Chunk, encode_vectors};
 use crate::error::{Error, Result};
 use crate::store::{Condition, Item, Write};
 
