@@ -9,7 +9,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use switchboard::domain::Mode;
 use switchboard::services::api_keys::{self, RateState};
-use switchboard::services::{auth_limits, demo, identity};
+use switchboard::services::{auth_limits, identity};
 use switchboard::{App, Error};
 
 use super::csrf;
@@ -101,9 +101,6 @@ pub async fn authenticate(State(app): State<Arc<App>>, mut req: Request, next: N
         let mut resp = ApiError(Error::RateLimited(retry)).into_response();
         rate_headers(resp.headers_mut(), &state);
         return resp;
-    }
-    if let Err(e) = demo::ensure_seeded(&app, &caller.tenant).await {
-        return ApiError(e).into_response();
     }
     req.extensions_mut().insert(caller);
     let mut resp = next.run(req).await;

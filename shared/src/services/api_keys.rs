@@ -225,6 +225,8 @@ pub async fn authenticate(
             org_id: key.org_id,
             mode,
         },
-    };
+    }
+    .entering(app)
+    .await?;
     Ok(Some((caller, state)))
 }

@@ -1,5 +1,6 @@
 //! Who is making a request, resolved once at the edge and passed to every use case.
 
+use crate::App;
 use crate::domain::{Role, Tenant};
 use crate::error::{Error, Result};
 
@@ -32,6 +33,14 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The caller, once the tenant it acts in is ready: a test-mode sandbox gets
+    /// its demo data the first time any credential enters it (SPEC §1
+    /// `?mode=test`), whichever edge resolved the credential.
+    pub(crate) async fn entering(self, app: &App) -> Result<Self> {
+        super::demo::ensure_seeded(app, &self.tenant).await?;
+        Ok(self)
+    }
+
     /// The org acted in.
     pub fn org_id(&self) -> &str {
         &self.tenant.org_id

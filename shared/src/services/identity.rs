@@ -358,7 +358,7 @@ pub async fn authenticate_session(
         // Not a member of the org asked for: treat like an unknown org.
         return Err(Error::NotFound("organization"));
     };
-    Ok(Some(Caller {
+    let caller = Caller {
         principal: Principal::Session {
             user_id: session.user_id,
             token_hash: hash,
@@ -368,7 +368,8 @@ pub async fn authenticate_session(
             org_id: org_id.to_owned(),
             mode,
         },
-    }))
+    };
+    Ok(Some(caller.entering(app).await?))
 }
 
 /// `POST /auth/accept-invite {token, name, password}`: joins the org (creating

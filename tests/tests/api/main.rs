@@ -4,8 +4,8 @@
 mod agents;
 mod channels;
 mod flows;
-mod hostile_ingest;
 mod hostile;
+mod hostile_ingest;
 mod http_layer;
 mod idempotency;
 mod identity;
