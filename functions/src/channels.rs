@@ -4,14 +4,18 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use switchboard::App;
 use switchboard::services::channels::{self, web};
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use crate::http::openapi::{
+    Created, IdempotencyKey, Item, List, ModeParam, PageParams, PublicCreated,
+};
 use crate::http::{
     ApiError, ApiResult, Auth, ClientAddress, JsonObject, Params, created, list, ok, protected,
 };
@@ -19,25 +23,33 @@ use crate::http::{
 type S = State<Arc<App>>;
 
 /// The channels group's routes.
-pub fn router(app: &Arc<App>) -> Router<Arc<App>> {
-    let private = Router::new()
-        .route("/channels", get(list_channels).post(create_channel))
-        .route(
-            "/channels/{id}",
-            get(get_channel)
-                .patch(update_channel)
-                .put(update_channel)
-                .delete(delete_channel),
-        )
-        .route("/channels/providers/verify", post(verify_provider))
-        .route("/channels/web/{id}/session", post(web_session));
-    let public = Router::new().route(
-        "/channels/web/{id}/public-session",
-        post(public_session).options(public_session_preflight),
-    );
+pub fn router(app: &Arc<App>) -> OpenApiRouter<Arc<App>> {
+    let private = OpenApiRouter::new()
+        .routes(routes!(list_channels, create_channel))
+        .routes(routes!(get_channel, update_channel, delete_channel))
+        .routes(routes!(verify_provider))
+        .routes(routes!(web_session));
+    let public = OpenApiRouter::new().routes(routes!(public_session, public_session_preflight));
     public.merge(protected(app, private))
 }
 
+/// The `type` filter of the channel list.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct TypeFilter {
+    /// Only channels of this type (e.g. `web`, `phone`).
+    r#type: Option<String>,
+}
+
+/// List the channels.
+#[utoipa::path(
+    get,
+    path = "/channels",
+    tag = "channels",
+    params(PageParams, TypeFilter, ModeParam),
+    responses(List)
+)]
 async fn list_channels(State(app): S, Auth(caller): Auth, params: Params) -> ApiResult {
     let page = params.page()?;
     Ok(list(
@@ -45,6 +57,9 @@ async fn list_channels(State(app): S, Auth(caller): Auth, params: Params) -> Api
     ))
 }
 
+/// Create a channel.
+#[utoipa::path(post, path = "/channels", tag = "channels", params(ModeParam, IdempotencyKey),
+    request_body = BTreeMap<String, Value>, responses(Created))]
 async fn create_channel(
     State(app): S,
     Auth(caller): Auth,
@@ -53,10 +68,17 @@ async fn create_channel(
     Ok(created(channels::create(&app, &caller, &body).await?))
 }
 
+/// Get a channel.
+#[utoipa::path(get, path = "/channels/{id}", tag = "channels",
+    params(("id" = String, Path), ModeParam), responses(Item))]
 async fn get_channel(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     Ok(ok(channels::get(&app, &caller, &id).await?))
 }
 
+/// Update a channel: the fields sent are changed, the others kept.
+#[utoipa::path(method(patch, put), path = "/channels/{id}", tag = "channels",
+    params(("id" = String, Path), ModeParam),
+    request_body = BTreeMap<String, Value>, responses(Item))]
 async fn update_channel(
     State(app): S,
     Auth(caller): Auth,
@@ -66,10 +88,17 @@ async fn update_channel(
     Ok(ok(channels::update(&app, &caller, &id, &body).await?))
 }
 
+/// Delete a channel.
+#[utoipa::path(delete, path = "/channels/{id}", tag = "channels",
+    params(("id" = String, Path), ModeParam), responses(Item))]
 async fn delete_channel(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     Ok(ok(channels::delete(&app, &caller, &id).await?))
 }
 
+/// Check a telephony provider's credentials.
+#[utoipa::path(post, path = "/channels/providers/verify", tag = "channels",
+    params(ModeParam, IdempotencyKey),
+    request_body = BTreeMap<String, Value>, responses(Item))]
 async fn verify_provider(
     State(app): S,
     Auth(caller): Auth,
@@ -78,6 +107,9 @@ async fn verify_provider(
     Ok(ok(channels::verify_provider(&app, &caller, &body).await?))
 }
 
+/// Start a web-call session on a web channel (for the dashboard).
+#[utoipa::path(post, path = "/channels/web/{id}/session", tag = "channels",
+    params(("id" = String, Path), ModeParam, IdempotencyKey), responses(Created))]
 async fn web_session(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     Ok(created(web::session(&app, &caller, &id).await?))
 }
@@ -96,6 +128,8 @@ fn allow_origin(resp: &mut Response, origin: &str) {
 
 /// No credentials: any body is ignored, so a page can send a CORS "simple"
 /// request; the answer allows exactly the page's origin.
+#[utoipa::path(post, path = "/channels/web/{id}/public-session", tag = "channels",
+    security(()), params(("id" = String, Path)), responses(PublicCreated))]
 async fn public_session(
     State(app): S,
     Path(id): Path<String>,
@@ -114,6 +148,9 @@ async fn public_session(
 
 /// CORS preflight for pages that post JSON: allowed origins get the
 /// headers, others get none (the browser then refuses).
+#[utoipa::path(options, path = "/channels/web/{id}/public-session", tag = "channels",
+    security(()), params(("id" = String, Path)),
+    responses((status = 204, description = "CORS preflight; allowed origins get the CORS headers.")))]
 async fn public_session_preflight(
     State(app): S,
     Path(id): Path<String>,

@@ -2,43 +2,46 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::{Path, State};
-use axum::routing::{delete, get, patch, post};
 use switchboard::App;
 use switchboard::services::{api_keys, identity};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::http::auth::{clear_session_cookie, set_session_cookie};
+use crate::http::openapi::{
+    Created, IdempotencyKey, Item, List, ModeParam, PublicCreated, PublicItem,
+};
 use crate::http::{ApiResult, Auth, JsonObject, all, created, ok, protected};
 
 type S = State<Arc<App>>;
 
 /// The identity group's routes.
-pub fn router(app: &Arc<App>) -> Router<Arc<App>> {
-    let public = Router::new()
-        .route("/auth/signup", post(signup))
-        .route("/auth/login", post(login))
-        .route("/auth/accept-invite", post(accept_invite));
-    let private = Router::new()
-        .route("/auth/logout", post(logout))
-        .route("/auth/me", get(me))
-        .route("/settings/password", post(change_password))
-        .route(
-            "/settings/workspace",
-            get(get_settings).post(update_settings),
-        )
-        .route("/api-keys", get(list_keys).post(create_key))
-        .route("/api-keys/{id}", delete(revoke_key))
-        .route("/api-keys/{id}/regenerate", post(regenerate_key))
-        .route("/organizations", get(list_orgs).post(create_org))
-        .route("/organizations/{id}", patch(update_org))
-        .route("/users", get(list_users))
-        .route("/users/invite", post(invite))
-        .route("/users/{id}/role", post(set_role))
-        .route("/users/{id}", delete(remove_user));
+pub fn router(app: &Arc<App>) -> OpenApiRouter<Arc<App>> {
+    let public = OpenApiRouter::new()
+        .routes(routes!(signup))
+        .routes(routes!(login))
+        .routes(routes!(accept_invite));
+    let private = OpenApiRouter::new()
+        .routes(routes!(logout))
+        .routes(routes!(me))
+        .routes(routes!(change_password))
+        .routes(routes!(get_settings, update_settings))
+        .routes(routes!(list_keys, create_key))
+        .routes(routes!(revoke_key))
+        .routes(routes!(regenerate_key))
+        .routes(routes!(list_orgs, create_org))
+        .routes(routes!(update_org))
+        .routes(routes!(list_users))
+        .routes(routes!(invite))
+        .routes(routes!(set_role))
+        .routes(routes!(remove_user));
     public.merge(protected(app, private))
 }
 
+/// Create an organization and its first user (the admin); sets `sb_session`.
+#[utoipa::path(post, path = "/auth/signup", tag = "auth", security(()),
+    request_body = BTreeMap<String, Value>, responses(PublicCreated))]
 async fn signup(State(app): S, JsonObject(body): JsonObject) -> ApiResult {
     let (data, session) = identity::signup(&app, &body).await?;
     let mut resp = created(data);
@@ -51,6 +54,9 @@ async fn signup(State(app): S, JsonObject(body): JsonObject) -> ApiResult {
     Ok(resp)
 }
 
+/// Sign in with e-mail and password; sets `sb_session`.
+#[utoipa::path(post, path = "/auth/login", tag = "auth", security(()),
+    request_body = BTreeMap<String, Value>, responses(PublicItem))]
 async fn login(State(app): S, JsonObject(body): JsonObject) -> ApiResult {
     let (data, session) = identity::login(&app, &body).await?;
     let mut resp = ok(data);
@@ -63,6 +69,9 @@ async fn login(State(app): S, JsonObject(body): JsonObject) -> ApiResult {
     Ok(resp)
 }
 
+/// Accept an invitation (token and password); sets `sb_session`.
+#[utoipa::path(post, path = "/auth/accept-invite", tag = "auth", security(()),
+    request_body = BTreeMap<String, Value>, responses(PublicItem))]
 async fn accept_invite(State(app): S, JsonObject(body): JsonObject) -> ApiResult {
     let (data, session) = identity::accept_invite(&app, &body).await?;
     let mut resp = ok(data);
@@ -75,16 +84,36 @@ async fn accept_invite(State(app): S, JsonObject(body): JsonObject) -> ApiResult
     Ok(resp)
 }
 
+/// End the session and clear `sb_session`.
+#[utoipa::path(
+    post,
+    path = "/auth/logout",
+    tag = "auth",
+    params(ModeParam, IdempotencyKey),
+    responses(Item)
+)]
 async fn logout(State(app): S, Auth(caller): Auth) -> ApiResult {
     let mut resp = ok(identity::logout(&app, &caller).await?);
     clear_session_cookie(&mut resp, app.config.cookie_secure);
     Ok(resp)
 }
 
+/// The caller: user, organization, role.
+#[utoipa::path(
+    get,
+    path = "/auth/me",
+    tag = "auth",
+    params(ModeParam),
+    responses(Item)
+)]
 async fn me(State(app): S, Auth(caller): Auth) -> ApiResult {
     Ok(ok(identity::me(&app, &caller).await?))
 }
 
+/// Change the signed-in user's password.
+#[utoipa::path(post, path = "/settings/password", tag = "settings",
+    params(ModeParam, IdempotencyKey),
+    request_body = BTreeMap<String, Value>, responses(Item))]
 async fn change_password(
     State(app): S,
     Auth(caller): Auth,
@@ -93,10 +122,22 @@ async fn change_password(
     Ok(ok(identity::change_password(&app, &caller, &body).await?))
 }
 
+/// The workspace settings.
+#[utoipa::path(
+    get,
+    path = "/settings/workspace",
+    tag = "settings",
+    params(ModeParam),
+    responses(Item)
+)]
 async fn get_settings(State(app): S, Auth(caller): Auth) -> ApiResult {
     Ok(ok(identity::get_settings(&app, &caller).await?))
 }
 
+/// Change the workspace settings.
+#[utoipa::path(post, path = "/settings/workspace", tag = "settings",
+    params(ModeParam, IdempotencyKey),
+    request_body = BTreeMap<String, Value>, responses(Item))]
 async fn update_settings(
     State(app): S,
     Auth(caller): Auth,
@@ -105,30 +146,63 @@ async fn update_settings(
     Ok(ok(identity::update_settings(&app, &caller, &body).await?))
 }
 
+/// List the API keys (secrets masked).
+#[utoipa::path(
+    get,
+    path = "/api-keys",
+    tag = "api-keys",
+    params(ModeParam),
+    responses(List)
+)]
 async fn list_keys(State(app): S, Auth(caller): Auth) -> ApiResult {
     Ok(all(api_keys::list(&app, &caller).await?))
 }
 
+/// Create an API key; the secret is shown once, here.
+#[utoipa::path(post, path = "/api-keys", tag = "api-keys", params(ModeParam, IdempotencyKey),
+    request_body = BTreeMap<String, Value>, responses(Created))]
 async fn create_key(State(app): S, Auth(caller): Auth, JsonObject(body): JsonObject) -> ApiResult {
     Ok(created(api_keys::create(&app, &caller, &body).await?))
 }
 
+/// Revoke an API key.
+#[utoipa::path(delete, path = "/api-keys/{id}", tag = "api-keys",
+    params(("id" = String, Path), ModeParam), responses(Item))]
 async fn revoke_key(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     Ok(ok(api_keys::revoke(&app, &caller, &id).await?))
 }
 
+/// Replace an API key's secret; the new one is shown once, here.
+#[utoipa::path(post, path = "/api-keys/{id}/regenerate", tag = "api-keys",
+    params(("id" = String, Path), ModeParam, IdempotencyKey), responses(Item))]
 async fn regenerate_key(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     Ok(ok(api_keys::regenerate(&app, &caller, &id).await?))
 }
 
+/// The organizations the caller belongs to.
+#[utoipa::path(
+    get,
+    path = "/organizations",
+    tag = "organizations",
+    params(ModeParam),
+    responses(List)
+)]
 async fn list_orgs(State(app): S, Auth(caller): Auth) -> ApiResult {
     Ok(all(identity::list_orgs(&app, &caller).await?))
 }
 
+/// Create an organization (the caller becomes its admin).
+#[utoipa::path(post, path = "/organizations", tag = "organizations",
+    params(ModeParam, IdempotencyKey),
+    request_body = BTreeMap<String, Value>, responses(Created))]
 async fn create_org(State(app): S, Auth(caller): Auth, JsonObject(body): JsonObject) -> ApiResult {
     Ok(created(identity::create_org(&app, &caller, &body).await?))
 }
 
+/// Rename an organization.
+#[utoipa::path(patch, path = "/organizations/{id}", tag = "organizations",
+    params(("id" = String, Path), ModeParam),
+    request_body = BTreeMap<String, Value>, responses(Item))]
 async fn update_org(
     State(app): S,
     Auth(caller): Auth,
@@ -138,14 +212,29 @@ async fn update_org(
     Ok(ok(identity::update_org(&app, &caller, &id, &body).await?))
 }
 
+/// The organization's members.
+#[utoipa::path(
+    get,
+    path = "/users",
+    tag = "users",
+    params(ModeParam),
+    responses(List)
+)]
 async fn list_users(State(app): S, Auth(caller): Auth) -> ApiResult {
     Ok(all(identity::list_users(&app, &caller).await?))
 }
 
+/// Invite someone to the organization.
+#[utoipa::path(post, path = "/users/invite", tag = "users", params(ModeParam, IdempotencyKey),
+    request_body = BTreeMap<String, Value>, responses(Created))]
 async fn invite(State(app): S, Auth(caller): Auth, JsonObject(body): JsonObject) -> ApiResult {
     Ok(created(identity::invite(&app, &caller, &body).await?))
 }
 
+/// Change a member's role.
+#[utoipa::path(post, path = "/users/{id}/role", tag = "users",
+    params(("id" = String, Path), ModeParam, IdempotencyKey),
+    request_body = BTreeMap<String, Value>, responses(Item))]
 async fn set_role(
     State(app): S,
     Auth(caller): Auth,
@@ -155,6 +244,9 @@ async fn set_role(
     Ok(ok(identity::set_role(&app, &caller, &id, &body).await?))
 }
 
+/// Remove a member from the organization.
+#[utoipa::path(delete, path = "/users/{id}", tag = "users",
+    params(("id" = String, Path), ModeParam), responses(Item))]
 async fn remove_user(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     Ok(ok(identity::remove_user(&app, &caller, &id).await?))
 }

@@ -19,6 +19,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 mod drain;
+mod home;
 mod workers;
 
 /// A built, bound, not yet running server.
@@ -125,6 +126,7 @@ pub fn router(app: Arc<App>) -> Router {
     switchboard_functions::api_router(app)
         .merge(switchboard_relay::router())
         .merge(blobs)
+        .merge(home::router())
         .layer(axum::middleware::from_fn(drain::drain_unread_body))
 }
 
