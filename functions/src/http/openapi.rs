@@ -82,6 +82,7 @@ pub enum ModeName {
 #[allow(dead_code)]
 pub struct ModeParam {
     /// `live` (default) or `test`.
+    #[param(inline)]
     mode: Option<ModeName>,
 }
 

@@ -8,5 +8,6 @@ mod http_layer;
 mod identity;
 mod knowledge;
 mod local;
+mod openapi;
 mod tool_runs;
 mod tools;
