@@ -2,33 +2,38 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::State;
-use axum::routing::get;
 use switchboard::App;
 use switchboard::services::agents;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::http::Path;
+use crate::http::openapi::{
+    Created, EnabledFilter, IdempotencyKey, Item, List, ModeParam, PageParams,
+};
 use crate::http::{ApiResult, Auth, JsonObject, Params, created, list, ok, protected};
 
 type S = State<Arc<App>>;
 
 /// The agents group's routes.
-pub fn router(app: &Arc<App>) -> Router<Arc<App>> {
+pub fn router(app: &Arc<App>) -> OpenApiRouter<Arc<App>> {
     protected(
         app,
-        Router::new()
-            .route("/agents", get(list_agents).post(create_agent))
-            .route(
-                "/agents/{id}",
-                get(get_agent)
-                    .patch(update_agent)
-                    .put(update_agent)
-                    .delete(delete_agent),
-            ),
+        OpenApiRouter::new()
+            .routes(routes!(list_agents, create_agent))
+            .routes(routes!(get_agent, update_agent, delete_agent)),
     )
 }
 
+/// List the agents.
+#[utoipa::path(
+    get,
+    path = "/agents",
+    tag = "agents",
+    params(PageParams, EnabledFilter, ModeParam),
+    responses(List)
+)]
 async fn list_agents(State(app): S, Auth(caller): Auth, params: Params) -> ApiResult {
     let page = params.page()?;
     Ok(list(
@@ -36,6 +41,9 @@ async fn list_agents(State(app): S, Auth(caller): Auth, params: Params) -> ApiRe
     ))
 }
 
+/// Create an agent.
+#[utoipa::path(post, path = "/agents", tag = "agents", params(ModeParam, IdempotencyKey),
+    request_body = BTreeMap<String, Value>, responses(Created))]
 async fn create_agent(
     State(app): S,
     Auth(caller): Auth,
@@ -44,10 +52,17 @@ async fn create_agent(
     Ok(created(agents::create(&app, &caller, &body).await?))
 }
 
+/// Get an agent.
+#[utoipa::path(get, path = "/agents/{id}", tag = "agents",
+    params(("id" = String, Path), ModeParam), responses(Item))]
 async fn get_agent(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     Ok(ok(agents::get(&app, &caller, &id).await?))
 }
 
+/// Update an agent: the fields sent are changed, the others kept.
+#[utoipa::path(method(patch, put), path = "/agents/{id}", tag = "agents",
+    params(("id" = String, Path), ModeParam),
+    request_body = BTreeMap<String, Value>, responses(Item))]
 async fn update_agent(
     State(app): S,
     Auth(caller): Auth,
@@ -57,6 +72,9 @@ async fn update_agent(
     Ok(ok(agents::update(&app, &caller, &id, &body).await?))
 }
 
+/// Delete an agent.
+#[utoipa::path(delete, path = "/agents/{id}", tag = "agents",
+    params(("id" = String, Path), ModeParam), responses(Item))]
 async fn delete_agent(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     Ok(ok(agents::delete(&app, &caller, &id).await?))
 }

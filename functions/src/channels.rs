@@ -4,15 +4,19 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use switchboard::services::channels::{self, web};
 use switchboard::{App, Error};
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::http::Path;
+use crate::http::openapi::{
+    Created, IdempotencyKey, Item, List, ModeParam, PageParams, PublicCreated,
+};
 use crate::http::{
     ApiError, ApiResult, Auth, ClientAddress, JsonObject, NoBody, Params, created, list, ok,
     protected,
@@ -21,25 +25,33 @@ use crate::http::{
 type S = State<Arc<App>>;
 
 /// The channels group's routes.
-pub fn router(app: &Arc<App>) -> Router<Arc<App>> {
-    let private = Router::new()
-        .route("/channels", get(list_channels).post(create_channel))
-        .route(
-            "/channels/{id}",
-            get(get_channel)
-                .patch(update_channel)
-                .put(update_channel)
-                .delete(delete_channel),
-        )
-        .route("/channels/providers/verify", post(verify_provider))
-        .route("/channels/web/{id}/session", post(web_session));
-    let public = Router::new().route(
-        "/channels/web/{id}/public-session",
-        post(public_session).options(public_session_preflight),
-    );
+pub fn router(app: &Arc<App>) -> OpenApiRouter<Arc<App>> {
+    let private = OpenApiRouter::new()
+        .routes(routes!(list_channels, create_channel))
+        .routes(routes!(get_channel, update_channel, delete_channel))
+        .routes(routes!(verify_provider))
+        .routes(routes!(web_session));
+    let public = OpenApiRouter::new().routes(routes!(public_session, public_session_preflight));
     public.merge(protected(app, private))
 }
 
+/// The `type` filter of the channel list.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct TypeFilter {
+    /// Only channels of this type (e.g. `web`, `phone`).
+    r#type: Option<String>,
+}
+
+/// List the channels.
+#[utoipa::path(
+    get,
+    path = "/channels",
+    tag = "channels",
+    params(PageParams, TypeFilter, ModeParam),
+    responses(List)
+)]
 async fn list_channels(State(app): S, Auth(caller): Auth, params: Params) -> ApiResult {
     let page = params.page()?;
     Ok(list(
@@ -47,6 +59,9 @@ async fn list_channels(State(app): S, Auth(caller): Auth, params: Params) -> Api
     ))
 }
 
+/// Create a channel.
+#[utoipa::path(post, path = "/channels", tag = "channels", params(ModeParam, IdempotencyKey),
+    request_body = BTreeMap<String, Value>, responses(Created))]
 async fn create_channel(
     State(app): S,
     Auth(caller): Auth,
@@ -55,10 +70,17 @@ async fn create_channel(
     Ok(created(channels::create(&app, &caller, &body).await?))
 }
 
+/// Get a channel.
+#[utoipa::path(get, path = "/channels/{id}", tag = "channels",
+    params(("id" = String, Path), ModeParam), responses(Item))]
 async fn get_channel(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     Ok(ok(channels::get(&app, &caller, &id).await?))
 }
 
+/// Update a channel: the fields sent are changed, the others kept.
+#[utoipa::path(method(patch, put), path = "/channels/{id}", tag = "channels",
+    params(("id" = String, Path), ModeParam),
+    request_body = BTreeMap<String, Value>, responses(Item))]
 async fn update_channel(
     State(app): S,
     Auth(caller): Auth,
@@ -68,10 +90,17 @@ async fn update_channel(
     Ok(ok(channels::update(&app, &caller, &id, &body).await?))
 }
 
+/// Delete a channel.
+#[utoipa::path(delete, path = "/channels/{id}", tag = "channels",
+    params(("id" = String, Path), ModeParam), responses(Item))]
 async fn delete_channel(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     Ok(ok(channels::delete(&app, &caller, &id).await?))
 }
 
+/// Check a telephony provider's credentials.
+#[utoipa::path(post, path = "/channels/providers/verify", tag = "channels",
+    params(ModeParam, IdempotencyKey),
+    request_body = BTreeMap<String, Value>, responses(Item))]
 async fn verify_provider(
     State(app): S,
     Auth(caller): Auth,
@@ -80,7 +109,10 @@ async fn verify_provider(
     Ok(ok(channels::verify_provider(&app, &caller, &body).await?))
 }
 
-/// Takes no body, or an empty JSON object (SPEC §7); anything else is refused.
+/// Start a web-call session on a web channel (for the dashboard). Takes no
+/// body, or an empty JSON object (SPEC §7); anything else is refused.
+#[utoipa::path(post, path = "/channels/web/{id}/session", tag = "channels",
+    params(("id" = String, Path), ModeParam, IdempotencyKey), responses(Created))]
 async fn web_session(
     State(app): S,
     Auth(caller): Auth,
@@ -104,6 +136,8 @@ fn allow_origin(resp: &mut Response, origin: &str) {
 
 /// No credentials: any body is ignored, so a page can send a CORS "simple"
 /// request; the answer allows exactly the page's origin.
+#[utoipa::path(post, path = "/channels/web/{id}/public-session", tag = "channels",
+    security(()), params(("id" = String, Path)), responses(PublicCreated))]
 async fn public_session(
     State(app): S,
     Path(id): Path<String>,
@@ -123,6 +157,12 @@ async fn public_session(
 /// CORS preflight for pages that post JSON: allowed origins get a 204 with
 /// the headers; a missing or foreign origin gets a 403 with no grant (the
 /// browser then refuses).
+#[utoipa::path(options, path = "/channels/web/{id}/public-session", tag = "channels",
+    security(()), params(("id" = String, Path)),
+    responses(
+        (status = 204, description = "CORS preflight from an allowed origin: the CORS headers."),
+        (status = 403, description = "A missing or foreign origin: no CORS grant.", body = crate::http::response::ErrorBody),
+    ))]
 async fn public_session_preflight(
     State(app): S,
     Path(id): Path<String>,

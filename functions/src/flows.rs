@@ -2,45 +2,58 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::State;
-use axum::routing::get;
 use switchboard::App;
 use switchboard::services::flows;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::http::Path;
+use crate::http::openapi::{Created, IdempotencyKey, Item, List, ModeParam, PageParams};
 use crate::http::{ApiResult, Auth, JsonObject, Params, created, list, ok, protected};
 
 type S = State<Arc<App>>;
 
 /// The flows group's routes.
-pub fn router(app: &Arc<App>) -> Router<Arc<App>> {
+pub fn router(app: &Arc<App>) -> OpenApiRouter<Arc<App>> {
     protected(
         app,
-        Router::new()
-            .route("/flows", get(list_flows).post(create_flow))
-            .route(
-                "/flows/{id}",
-                get(get_flow)
-                    .patch(update_flow)
-                    .put(update_flow)
-                    .delete(delete_flow),
-            ),
+        OpenApiRouter::new()
+            .routes(routes!(list_flows, create_flow))
+            .routes(routes!(get_flow, update_flow, delete_flow)),
     )
 }
 
+/// List the flows.
+#[utoipa::path(
+    get,
+    path = "/flows",
+    tag = "flows",
+    params(PageParams, ModeParam),
+    responses(List)
+)]
 async fn list_flows(State(app): S, Auth(caller): Auth, params: Params) -> ApiResult {
     Ok(list(flows::list(&app, &caller, &params.page()?).await?))
 }
 
+/// Create a flow (its graph is checked; structural errors are 422).
+#[utoipa::path(post, path = "/flows", tag = "flows", params(ModeParam, IdempotencyKey),
+    request_body = BTreeMap<String, Value>, responses(Created))]
 async fn create_flow(State(app): S, Auth(caller): Auth, JsonObject(body): JsonObject) -> ApiResult {
     Ok(created(flows::create(&app, &caller, &body).await?))
 }
 
+/// Get a flow.
+#[utoipa::path(get, path = "/flows/{id}", tag = "flows",
+    params(("id" = String, Path), ModeParam), responses(Item))]
 async fn get_flow(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     Ok(ok(flows::get(&app, &caller, &id).await?))
 }
 
+/// Update a flow: the fields sent are changed, the others kept.
+#[utoipa::path(method(patch, put), path = "/flows/{id}", tag = "flows",
+    params(("id" = String, Path), ModeParam),
+    request_body = BTreeMap<String, Value>, responses(Item))]
 async fn update_flow(
     State(app): S,
     Auth(caller): Auth,
@@ -50,6 +63,9 @@ async fn update_flow(
     Ok(ok(flows::update(&app, &caller, &id, &body).await?))
 }
 
+/// Delete a flow.
+#[utoipa::path(delete, path = "/flows/{id}", tag = "flows",
+    params(("id" = String, Path), ModeParam), responses(Item))]
 async fn delete_flow(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     Ok(ok(flows::delete(&app, &caller, &id).await?))
 }

@@ -2,12 +2,14 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::routing::{get, post};
 use switchboard::services::knowledge::{self, MAX_UPLOAD_BYTES, Upload};
 use switchboard::{App, Error};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use crate::http::openapi::{Created, IdempotencyKey, Item, List, ModeParam, PageParams};
 use crate::http::{
     ApiError, ApiResult, Auth, JsonObject, Params, all, created, list, list_slice, ok, protected,
 };
@@ -16,31 +18,46 @@ use crate::http::{Multipart, Path};
 type S = State<Arc<App>>;
 
 /// The knowledge group's routes.
-pub fn router(app: &Arc<App>) -> Router<Arc<App>> {
+pub fn router(app: &Arc<App>) -> OpenApiRouter<Arc<App>> {
+    // Room for the multipart framing around a 25 MB file; the file itself is
+    // checked against the limit (413).
+    let (schemas, paths, upload_route) = routes!(upload);
+    let upload_route = upload_route.layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES + 64 * 1024));
     protected(
         app,
-        Router::new()
-            .route("/knowledge", get(list_documents))
-            .route(
-                "/knowledge/upload",
-                // Room for the multipart framing around a 25 MB file; the
-                // file itself is checked against the limit (413).
-                post(upload).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES + 64 * 1024)),
-            )
-            .route("/knowledge/ingest-url", post(ingest_url))
-            .route("/knowledge/ingest-text", post(ingest_text))
-            .route("/knowledge/query", post(query))
-            .route("/knowledge/{id}", get(get_document).delete(delete_document))
-            .route("/knowledge/{id}/reindex", post(reindex))
-            .route("/knowledge/{id}/chunks", get(chunks))
-            .route(
-                "/knowledge/agent/{agent_id}/assign/{doc_id}",
-                post(assign).delete(unassign),
-            )
-            .route("/knowledge/agent/{agent_id}", get(agent_documents)),
+        OpenApiRouter::new()
+            .routes(routes!(list_documents))
+            .routes((schemas, paths, upload_route))
+            .routes(routes!(ingest_url))
+            .routes(routes!(ingest_text))
+            .routes(routes!(query))
+            .routes(routes!(get_document, delete_document))
+            .routes(routes!(reindex))
+            .routes(routes!(chunks))
+            .routes(routes!(assign, unassign))
+            .routes(routes!(agent_documents)),
     )
 }
 
+/// The multipart form of an upload.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct UploadForm {
+    /// The document (PDF, DOCX, HTML, Markdown, CSV or text; at most 25 MB).
+    #[schema(format = Binary, content_media_type = "application/octet-stream")]
+    file: String,
+    /// A display name (default: the file name).
+    name: Option<String>,
+}
+
+/// List the knowledge documents.
+#[utoipa::path(
+    get,
+    path = "/knowledge",
+    tag = "knowledge",
+    params(PageParams, ModeParam),
+    responses(List)
+)]
 async fn list_documents(State(app): S, Auth(caller): Auth, params: Params) -> ApiResult {
     Ok(list(knowledge::list(&app, &caller, &params.page()?).await?))
 }
@@ -57,6 +74,11 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
     }
 }
 
+/// Upload a document to ingest (multipart, field `file`).
+#[utoipa::path(post, path = "/knowledge/upload", tag = "knowledge",
+    params(ModeParam, IdempotencyKey),
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses(Created))]
 async fn upload(State(app): S, Auth(caller): Auth, Multipart(mut form): Multipart) -> ApiResult {
     let mut file = None;
     let mut name = None;
@@ -84,30 +106,54 @@ async fn upload(State(app): S, Auth(caller): Auth, Multipart(mut form): Multipar
     Ok(created(knowledge::upload(&app, &caller, upload).await?))
 }
 
+/// Ingest a web page.
+#[utoipa::path(post, path = "/knowledge/ingest-url", tag = "knowledge",
+    params(ModeParam, IdempotencyKey),
+    request_body = BTreeMap<String, Value>, responses(Created))]
 async fn ingest_url(State(app): S, Auth(caller): Auth, JsonObject(body): JsonObject) -> ApiResult {
     Ok(created(knowledge::ingest_url(&app, &caller, &body).await?))
 }
 
+/// Ingest text.
+#[utoipa::path(post, path = "/knowledge/ingest-text", tag = "knowledge",
+    params(ModeParam, IdempotencyKey),
+    request_body = BTreeMap<String, Value>, responses(Created))]
 async fn ingest_text(State(app): S, Auth(caller): Auth, JsonObject(body): JsonObject) -> ApiResult {
     Ok(created(knowledge::ingest_text(&app, &caller, &body).await?))
 }
 
+/// Search the knowledge base.
+#[utoipa::path(post, path = "/knowledge/query", tag = "knowledge",
+    params(ModeParam, IdempotencyKey),
+    request_body = BTreeMap<String, Value>, responses(List))]
 async fn query(State(app): S, Auth(caller): Auth, JsonObject(body): JsonObject) -> ApiResult {
     Ok(all(knowledge::query(&app, &caller, &body).await?))
 }
 
+/// Get a document.
+#[utoipa::path(get, path = "/knowledge/{id}", tag = "knowledge",
+    params(("id" = String, Path), ModeParam), responses(Item))]
 async fn get_document(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     Ok(ok(knowledge::get(&app, &caller, &id).await?))
 }
 
+/// Delete a document and its chunks.
+#[utoipa::path(delete, path = "/knowledge/{id}", tag = "knowledge",
+    params(("id" = String, Path), ModeParam), responses(Item))]
 async fn delete_document(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     Ok(ok(knowledge::delete(&app, &caller, &id).await?))
 }
 
+/// Ingest a document again.
+#[utoipa::path(post, path = "/knowledge/{id}/reindex", tag = "knowledge",
+    params(("id" = String, Path), ModeParam, IdempotencyKey), responses(Item))]
 async fn reindex(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     Ok(ok(knowledge::reindex(&app, &caller, &id).await?))
 }
 
+/// A document's chunks.
+#[utoipa::path(get, path = "/knowledge/{id}/chunks", tag = "knowledge",
+    params(("id" = String, Path), ModeParam, PageParams), responses(List))]
 async fn chunks(
     State(app): S,
     Auth(caller): Auth,
@@ -119,6 +165,10 @@ async fn chunks(
     ))
 }
 
+/// Give an agent a document.
+#[utoipa::path(post, path = "/knowledge/agent/{agent_id}/assign/{doc_id}", tag = "knowledge",
+    params(("agent_id" = String, Path), ("doc_id" = String, Path), ModeParam, IdempotencyKey),
+    responses(Item))]
 async fn assign(
     State(app): S,
     Auth(caller): Auth,
@@ -130,6 +180,10 @@ async fn assign(
     .await?))
 }
 
+/// Take a document from an agent.
+#[utoipa::path(delete, path = "/knowledge/agent/{agent_id}/assign/{doc_id}", tag = "knowledge",
+    params(("agent_id" = String, Path), ("doc_id" = String, Path), ModeParam),
+    responses(Item))]
 async fn unassign(
     State(app): S,
     Auth(caller): Auth,
@@ -141,6 +195,9 @@ async fn unassign(
     .await?))
 }
 
+/// The documents assigned to an agent.
+#[utoipa::path(get, path = "/knowledge/agent/{agent_id}", tag = "knowledge",
+    params(("agent_id" = String, Path), ModeParam, PageParams), responses(List))]
 async fn agent_documents(
     State(app): S,
     Auth(caller): Auth,

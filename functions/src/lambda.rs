@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use switchboard::{App, Config};
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::http;
 
@@ -17,11 +17,13 @@ pub async fn app() -> Result<Arc<App>, lambda_http::Error> {
     ))
 }
 
-/// Serves one HTTP group behind API Gateway (HTTP API, payload v2).
+/// Serves one HTTP group behind API Gateway (HTTP API, payload v2), and the
+/// whole API's OpenAPI document (API Gateway routes that path to identity).
 pub async fn serve_http(
-    group: fn(&Arc<App>) -> Router<Arc<App>>,
+    group: fn(&Arc<App>) -> OpenApiRouter<Arc<App>>,
 ) -> Result<(), lambda_http::Error> {
     let app = app().await?;
-    let routes = group(&app);
-    lambda_http::run(http::api(app, [routes])).await
+    let (routes, _) = http::v1([group(&app)]);
+    let document = crate::openapi(&app);
+    lambda_http::run(http::api(app, routes, &document)).await
 }

@@ -23,9 +23,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use axum::Router;
 use switchboard::App;
+use utoipa_axum::router::OpenApiRouter;
 
 /// Every HTTP group, as the local server (and API Gateway, in sum) serves them.
-pub fn all_groups(app: &Arc<App>) -> Vec<Router<Arc<App>>> {
+pub fn all_groups(app: &Arc<App>) -> Vec<OpenApiRouter<Arc<App>>> {
     vec![
         identity::router(app),
         agents::router(app),
@@ -36,8 +37,14 @@ pub fn all_groups(app: &Arc<App>) -> Vec<Router<Arc<App>>> {
     ]
 }
 
+/// The OpenAPI document of the whole `/api/v1` API, generated from the
+/// handlers that serve it.
+pub fn openapi(app: &Arc<App>) -> utoipa::openapi::OpenApi {
+    http::v1(all_groups(app)).1
+}
+
 /// The whole `/api/v1` API.
 pub fn api_router(app: Arc<App>) -> Router {
-    let groups = all_groups(&app);
-    http::api(app, groups)
+    let (routes, document) = http::v1(all_groups(&app));
+    http::api(app, routes, &document)
 }

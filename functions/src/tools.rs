@@ -4,50 +4,46 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::State;
-use axum::routing::{get, post};
 use switchboard::App;
 use switchboard::services::{mcp, tools};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::http::Path;
+use crate::http::openapi::{
+    Created, EnabledFilter, IdempotencyKey, Item, List, ModeParam, PageParams,
+};
 use crate::http::{ApiResult, Auth, JsonObject, Params, created, list, list_slice, ok, protected};
 
 type S = State<Arc<App>>;
 
 /// The tools group's routes.
-pub fn router(app: &Arc<App>) -> Router<Arc<App>> {
+pub fn router(app: &Arc<App>) -> OpenApiRouter<Arc<App>> {
     protected(
         app,
-        Router::new()
-            .route("/tools", get(list_tools).post(create_tool))
-            .route(
-                "/tools/{id}",
-                get(get_tool)
-                    .patch(update_tool)
-                    .put(update_tool)
-                    .delete(delete_tool),
-            )
-            .route("/tools/{id}/test", post(test_tool))
-            .route("/tools/agent/{agent_id}", get(agent_tools))
-            .route(
-                "/tools/agent/{agent_id}/assign/{tool_id}",
-                post(assign_tool).delete(unassign_tool),
-            )
-            .route("/tools/agent/{agent_id}/mcp", get(agent_servers))
-            .route(
-                "/tools/agent/{agent_id}/mcp/{server_id}",
-                post(assign_server).delete(unassign_server),
-            )
-            .route("/tools/mcp/servers", get(list_servers).post(create_server))
-            .route(
-                "/tools/mcp/servers/{id}",
-                get(get_server).delete(delete_server),
-            )
-            .route("/tools/mcp/servers/{id}/connect", post(connect_server)),
+        OpenApiRouter::new()
+            .routes(routes!(list_tools, create_tool))
+            .routes(routes!(get_tool, update_tool, delete_tool))
+            .routes(routes!(test_tool))
+            .routes(routes!(agent_tools))
+            .routes(routes!(assign_tool, unassign_tool))
+            .routes(routes!(agent_servers))
+            .routes(routes!(assign_server, unassign_server))
+            .routes(routes!(list_servers, create_server))
+            .routes(routes!(get_server, delete_server))
+            .routes(routes!(connect_server)),
     )
 }
 
+/// List the tools.
+#[utoipa::path(
+    get,
+    path = "/tools",
+    tag = "tools",
+    params(PageParams, EnabledFilter, ModeParam),
+    responses(List)
+)]
 async fn list_tools(State(app): S, Auth(caller): Auth, params: Params) -> ApiResult {
     let page = params.page()?;
     Ok(list(
@@ -55,14 +51,24 @@ async fn list_tools(State(app): S, Auth(caller): Auth, params: Params) -> ApiRes
     ))
 }
 
+/// Create a tool (HTTP or code).
+#[utoipa::path(post, path = "/tools", tag = "tools", params(ModeParam, IdempotencyKey),
+    request_body = BTreeMap<String, Value>, responses(Created))]
 async fn create_tool(State(app): S, Auth(caller): Auth, JsonObject(body): JsonObject) -> ApiResult {
     Ok(created(tools::create(&app, &caller, &body).await?))
 }
 
+/// Get a tool (secrets masked).
+#[utoipa::path(get, path = "/tools/{id}", tag = "tools",
+    params(("id" = String, Path), ModeParam), responses(Item))]
 async fn get_tool(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     Ok(ok(tools::get(&app, &caller, &id).await?))
 }
 
+/// Update a tool: the fields sent are changed, the others kept.
+#[utoipa::path(method(patch, put), path = "/tools/{id}", tag = "tools",
+    params(("id" = String, Path), ModeParam),
+    request_body = BTreeMap<String, Value>, responses(Item))]
 async fn update_tool(
     State(app): S,
     Auth(caller): Auth,
@@ -72,10 +78,16 @@ async fn update_tool(
     Ok(ok(tools::update(&app, &caller, &id, &body).await?))
 }
 
+/// Delete a tool.
+#[utoipa::path(delete, path = "/tools/{id}", tag = "tools",
+    params(("id" = String, Path), ModeParam), responses(Item))]
 async fn delete_tool(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     Ok(ok(tools::delete(&app, &caller, &id).await?))
 }
 
+/// The tools assigned to an agent.
+#[utoipa::path(get, path = "/tools/agent/{agent_id}", tag = "tools",
+    params(("agent_id" = String, Path), ModeParam, PageParams), responses(List))]
 async fn agent_tools(
     State(app): S,
     Auth(caller): Auth,
@@ -89,6 +101,10 @@ async fn agent_tools(
     )
 }
 
+/// Assign a tool to an agent.
+#[utoipa::path(post, path = "/tools/agent/{agent_id}/assign/{tool_id}", tag = "tools",
+    params(("agent_id" = String, Path), ("tool_id" = String, Path), ModeParam, IdempotencyKey),
+    responses(Item))]
 async fn assign_tool(
     State(app): S,
     Auth(caller): Auth,
@@ -97,6 +113,10 @@ async fn assign_tool(
     Ok(ok(tools::assign(&app, &caller, &agent_id, &tool_id).await?))
 }
 
+/// Unassign a tool from an agent.
+#[utoipa::path(delete, path = "/tools/agent/{agent_id}/assign/{tool_id}", tag = "tools",
+    params(("agent_id" = String, Path), ("tool_id" = String, Path), ModeParam),
+    responses(Item))]
 async fn unassign_tool(
     State(app): S,
     Auth(caller): Auth,
@@ -107,6 +127,9 @@ async fn unassign_tool(
     ))
 }
 
+/// The MCP servers assigned to an agent.
+#[utoipa::path(get, path = "/tools/agent/{agent_id}/mcp", tag = "tools",
+    params(("agent_id" = String, Path), ModeParam, PageParams), responses(List))]
 async fn agent_servers(
     State(app): S,
     Auth(caller): Auth,
@@ -117,6 +140,10 @@ async fn agent_servers(
     list_slice(mcp::list_for_agent(&app, &caller, &agent_id).await?, &page)
 }
 
+/// Assign an MCP server to an agent.
+#[utoipa::path(post, path = "/tools/agent/{agent_id}/mcp/{server_id}", tag = "tools",
+    params(("agent_id" = String, Path), ("server_id" = String, Path), ModeParam, IdempotencyKey),
+    responses(Item))]
 async fn assign_server(
     State(app): S,
     Auth(caller): Auth,
@@ -125,6 +152,10 @@ async fn assign_server(
     Ok(ok(mcp::assign(&app, &caller, &agent_id, &server_id).await?))
 }
 
+/// Unassign an MCP server from an agent.
+#[utoipa::path(delete, path = "/tools/agent/{agent_id}/mcp/{server_id}", tag = "tools",
+    params(("agent_id" = String, Path), ("server_id" = String, Path), ModeParam),
+    responses(Item))]
 async fn unassign_server(
     State(app): S,
     Auth(caller): Auth,
@@ -135,10 +166,22 @@ async fn unassign_server(
     ))
 }
 
+/// List the MCP servers.
+#[utoipa::path(
+    get,
+    path = "/tools/mcp/servers",
+    tag = "tools",
+    params(PageParams, ModeParam),
+    responses(List)
+)]
 async fn list_servers(State(app): S, Auth(caller): Auth, params: Params) -> ApiResult {
     Ok(list(mcp::list(&app, &caller, &params.page()?).await?))
 }
 
+/// Register an MCP server.
+#[utoipa::path(post, path = "/tools/mcp/servers", tag = "tools",
+    params(ModeParam, IdempotencyKey),
+    request_body = BTreeMap<String, Value>, responses(Created))]
 async fn create_server(
     State(app): S,
     Auth(caller): Auth,
@@ -147,14 +190,24 @@ async fn create_server(
     Ok(created(mcp::create(&app, &caller, &body).await?))
 }
 
+/// Get an MCP server.
+#[utoipa::path(get, path = "/tools/mcp/servers/{id}", tag = "tools",
+    params(("id" = String, Path), ModeParam), responses(Item))]
 async fn get_server(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     Ok(ok(mcp::get(&app, &caller, &id).await?))
 }
 
+/// Delete an MCP server.
+#[utoipa::path(delete, path = "/tools/mcp/servers/{id}", tag = "tools",
+    params(("id" = String, Path), ModeParam), responses(Item))]
 async fn delete_server(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     Ok(ok(mcp::delete(&app, &caller, &id).await?))
 }
 
+/// Run a tool once with the given arguments.
+#[utoipa::path(post, path = "/tools/{id}/test", tag = "tools",
+    params(("id" = String, Path), ModeParam, IdempotencyKey),
+    request_body = BTreeMap<String, Value>, responses(Item))]
 async fn test_tool(
     State(app): S,
     Auth(caller): Auth,
@@ -164,6 +217,9 @@ async fn test_tool(
     Ok(ok(tools::test(&app, &caller, &id, &body).await?))
 }
 
+/// Connect to an MCP server and list its tools.
+#[utoipa::path(post, path = "/tools/mcp/servers/{id}/connect", tag = "tools",
+    params(("id" = String, Path), ModeParam, IdempotencyKey), responses(Item))]
 async fn connect_server(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     Ok(ok(mcp::connect(&app, &caller, &id).await?))
 }

@@ -20,6 +20,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 mod drain;
+mod home;
 mod serve;
 mod workers;
 
@@ -165,6 +166,7 @@ pub fn router(app: Arc<App>) -> Router {
     switchboard_functions::api_router(app)
         .merge(switchboard_relay::router())
         .merge(blobs)
+        .merge(home::router())
         .layer(axum::middleware::from_fn(drain::drain_unread_body))
 }
 

@@ -42,8 +42,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     println!("{}", application.model_plan().start_line());
     println!(
-        "Switchboard listening on {}  (API: {}/api/v1, health: {}/health)",
-        app.config.public_url, app.config.public_url, app.config.public_url
+        "Switchboard listening on {url}  (API: {url}/api/v1, docs: {url}/docs, health: {url}/health)",
+        url = app.config.public_url
     );
     application.run_until_stopped().await
 }

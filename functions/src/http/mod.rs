@@ -6,6 +6,7 @@ pub mod auth;
 pub mod csrf;
 pub mod extract;
 pub mod idempotency;
+pub mod openapi;
 pub mod request_id;
 pub mod response;
 
@@ -16,13 +17,14 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri};
 use axum::response::IntoResponse;
 use switchboard::{App, Error};
+use utoipa_axum::router::OpenApiRouter;
 
 pub use extract::{Auth, ClientAddress, JsonObject, Multipart, NoBody, Params, Path};
 pub use response::{ApiError, ApiResult, all, created, list, list_slice, ok};
 
 /// Puts authentication (outer) and idempotency (inner) in front of a group's
 /// protected routes. Only matched routes run them, so unknown paths are 404.
-pub fn protected(app: &Arc<App>, routes: Router<Arc<App>>) -> Router<Arc<App>> {
+pub fn protected(app: &Arc<App>, routes: OpenApiRouter<Arc<App>>) -> OpenApiRouter<Arc<App>> {
     routes
         .route_layer(axum::middleware::from_fn_with_state(
             app.clone(),
@@ -48,15 +50,26 @@ async fn method_not_allowed(method: Method) -> impl IntoResponse {
     resp
 }
 
-/// The `/api/v1` API made of `groups`, with the layers every request gets.
-/// The local server passes every group; each Lambda function passes its own.
-pub fn api(app: Arc<App>, groups: impl IntoIterator<Item = Router<Arc<App>>>) -> Router {
-    let mut v1 = Router::new();
+/// The `/api/v1` routes of `groups` (with `GET /api/v1/openapi.json`) and
+/// their OpenAPI document.
+pub fn v1(
+    groups: impl IntoIterator<Item = OpenApiRouter<Arc<App>>>,
+) -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
+    let mut v1 = OpenApiRouter::with_openapi(<openapi::ApiDoc as utoipa::OpenApi>::openapi())
+        .routes(utoipa_axum::routes!(openapi::document));
     for g in groups {
         v1 = v1.merge(g);
     }
-    Router::new()
-        .nest("/api/v1", v1)
+    OpenApiRouter::new().nest("/api/v1", v1).split_for_parts()
+}
+
+/// The `/api/v1` API serving `routes` (from [`v1`]), with the layers every
+/// request gets, and `GET /api/v1/openapi.json` serving `document` (the whole
+/// API's, even where `routes` are one Lambda function's part).
+/// The local server passes every group; each Lambda function passes its own.
+pub fn api(app: Arc<App>, routes: Router<Arc<App>>, document: &utoipa::openapi::OpenApi) -> Router {
+    routes
+        .layer(axum::Extension(openapi::Document::new(document)))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::JSON_LIMIT))

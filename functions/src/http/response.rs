@@ -1,20 +1,109 @@
 //! The SPEC envelope (§1): `{success, data, meta}` and the one error body that
-//! reads right to clients of all three reference APIs.
+//! reads right to clients of all three reference APIs. The bodies are the
+//! typed structs below, so what the OpenAPI document says (their `ToSchema`)
+//! is what is serialized.
+
+use std::collections::BTreeMap;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use switchboard::Error;
 use switchboard::services::page::{self, PageOf, PageRequest};
+use utoipa::ToSchema;
 
 use super::request_id::current_request_id;
 
-fn meta() -> Value {
-    json!({"timestamp": switchboard::domain::rfc3339(chrono::Utc::now()), "request_id": current_request_id()})
+/// `meta` of every body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Meta {
+    /// When the response was made (RFC 3339, UTC).
+    pub timestamp: String,
+    /// The request's id, as in the `X-Request-Id` header.
+    pub request_id: String,
 }
 
-fn json_response(status: StatusCode, body: &Value) -> Response {
-    let mut resp = (status, body.to_string()).into_response();
+impl Meta {
+    fn now() -> Self {
+        Self {
+            timestamp: switchboard::domain::rfc3339(chrono::Utc::now()),
+            request_id: current_request_id(),
+        }
+    }
+}
+
+/// Where a page sits in the collection (`meta.pagination`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Pagination {
+    /// The page size applied.
+    pub limit: usize,
+    /// Items skipped.
+    pub offset: usize,
+    /// Matching items in all, when cheap to know.
+    pub total: Option<u64>,
+    /// Pass as `cursor` to read the next page; null on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// `meta` of a list: [`Meta`] plus the pagination.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListMeta {
+    #[serde(flatten)]
+    #[schema(inline)]
+    pub meta: Meta,
+    pub pagination: Pagination,
+}
+
+/// A successful response with one resource (or a result object).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Envelope {
+    /// Always true.
+    pub success: bool,
+    /// The resource.
+    pub data: Value,
+    pub meta: Meta,
+}
+
+/// A successful response with a page of resources.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListEnvelope {
+    /// Always true.
+    pub success: bool,
+    /// The page's items.
+    pub data: Vec<Value>,
+    pub meta: ListMeta,
+}
+
+/// `details` of a 422: each invalid field and what is wrong with it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetails {
+    pub fields: BTreeMap<String, String>,
+}
+
+/// The SPEC error body, on every 4xx and 5xx.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Always false.
+    pub success: bool,
+    /// What went wrong, for people.
+    pub error: String,
+    /// The same message (the field FastAPI clients read).
+    pub detail: String,
+    /// Per-field reasons on a 422, else null.
+    pub details: Option<ErrorDetails>,
+    pub meta: Meta,
+}
+
+fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
+    let bytes = match serde_json::to_vec(body) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(error = %e, "response serialization failed");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    let mut resp = (status, bytes).into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -22,30 +111,50 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
     resp
 }
 
+fn envelope(status: StatusCode, data: Value) -> Response {
+    json_response(
+        status,
+        &Envelope {
+            success: true,
+            data,
+            meta: Meta::now(),
+        },
+    )
+}
+
 /// 200 with `data`.
 pub fn ok(data: Value) -> Response {
-    json_response(
-        StatusCode::OK,
-        &json!({"success": true, "data": data, "meta": meta()}),
-    )
+    envelope(StatusCode::OK, data)
 }
 
 /// 201 with the created resource.
 pub fn created(data: Value) -> Response {
+    envelope(StatusCode::CREATED, data)
+}
+
+fn list_of(data: Vec<Value>, pagination: Pagination) -> Response {
     json_response(
-        StatusCode::CREATED,
-        &json!({"success": true, "data": data, "meta": meta()}),
+        StatusCode::OK,
+        &ListEnvelope {
+            success: true,
+            data,
+            meta: ListMeta {
+                meta: Meta::now(),
+                pagination,
+            },
+        },
     )
 }
 
 /// 200 with a page and `meta.pagination`.
 pub fn list(page: PageOf<Value>) -> Response {
-    let mut meta = meta();
-    meta["pagination"] = json!({"limit": page.limit, "offset": page.offset, "total": page.total, "next_cursor": page.next_cursor});
-    json_response(
-        StatusCode::OK,
-        &json!({"success": true, "data": page.items, "meta": meta}),
-    )
+    let pagination = Pagination {
+        limit: page.limit,
+        offset: page.offset,
+        total: page.total,
+        next_cursor: page.next_cursor,
+    };
+    list_of(page.items, pagination)
 }
 
 /// 200 with the page `req` asks for of a collection read whole (see
@@ -57,12 +166,13 @@ pub fn list_slice(items: Vec<Value>, req: &PageRequest) -> Result<Response, ApiE
 /// 200 with a whole (small, unpaginated) collection.
 pub fn all(items: Vec<Value>) -> Response {
     let total = items.len();
-    let mut meta = meta();
-    meta["pagination"] = json!({"limit": total, "offset": 0, "total": total, "next_cursor": null});
-    json_response(
-        StatusCode::OK,
-        &json!({"success": true, "data": items, "meta": meta}),
-    )
+    let pagination = Pagination {
+        limit: total,
+        offset: 0,
+        total: Some(total as u64),
+        next_cursor: None,
+    };
+    list_of(items, pagination)
 }
 
 /// An error at the HTTP edge: a core [`Error`] with its SPEC status and body.
@@ -110,10 +220,18 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         let details = match &self.0 {
-            Error::Validation(fields) => json!({"fields": fields}),
-            _ => Value::Null,
+            Error::Validation(fields) => Some(ErrorDetails {
+                fields: fields.clone(),
+            }),
+            _ => None,
         };
-        let body = json!({"success": false, "error": message, "detail": message, "details": details, "meta": meta()});
+        let body = ErrorBody {
+            success: false,
+            error: message.clone(),
+            detail: message,
+            details,
+            meta: Meta::now(),
+        };
         let mut resp = json_response(status, &body);
         if let Error::RateLimited(secs) = self.0 {
             resp.headers_mut()

@@ -12,6 +12,7 @@ mod identity;
 mod knowledge;
 mod local;
 mod model_fetch;
+mod openapi;
 mod roles;
 mod tool_runs;
 mod tools;

@@ -1,0 +1,303 @@
+//! The OpenAPI 3.1 document of `/api/v1`, generated from the handlers: each
+//! handler carries `#[utoipa::path]`, and the groups register it with
+//! `utoipa_axum::routes!`, which adds the route and its operation in one call,
+//! so the router and the document cannot drift. This module holds what every
+//! operation shares: the security schemes, the query parameters, the
+//! `Idempotency-Key` header and the response sets (success envelope plus the
+//! SPEC error body on every 4xx, with the request-id and rate-limit headers).
+
+use std::collections::BTreeMap;
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::http::header;
+use axum::response::IntoResponse;
+
+use utoipa::openapi::header::Header;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{Content, Object, OpenApi, Ref, RefOr, Response, ResponseBuilder, Type};
+use utoipa::{IntoParams, IntoResponses, Modify, ToSchema};
+
+use super::response::{Envelope, ErrorBody, ListEnvelope};
+
+/// Name of the API-key security scheme in the document.
+pub const BEARER: &str = "api_key";
+/// Name of the session-cookie security scheme in the document.
+pub const SESSION: &str = "session";
+
+/// The document's fixed part: info, the security schemes (required on every
+/// operation unless it says `security(())`), and the shared schemas.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "Switchboard API",
+        description = "The Switchboard REST API (SPEC.md). Every body is JSON: \
+            `{success, data, meta}` on success, `{success: false, error, detail, details, meta}` \
+            on error. Authenticate with an API key (`Authorization: Bearer sb_…`) or the \
+            `sb_session` cookie that login sets. `?mode=test` selects the org's sandbox.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    modifiers(&Security),
+    security(("api_key" = []), ("session" = [])),
+    components(schemas(Envelope, ListEnvelope, ErrorBody))
+)]
+pub struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, doc: &mut OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        let mut bearer = Http::new(HttpAuthScheme::Bearer);
+        bearer.bearer_format = Some("sb_… API key".into());
+        bearer.description = Some(
+            "An API key (`sb_live_…`, or `sb_test_…` for the sandbox), from POST /api/v1/api-keys."
+                .into(),
+        );
+        components.add_security_scheme(BEARER, SecurityScheme::Http(bearer));
+        components.add_security_scheme(
+            SESSION,
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "sb_session",
+                "The session cookie set by signup, login and accept-invite.",
+            ))),
+        );
+    }
+}
+
+/// `?mode=`: which of the org's two worlds a request works in.
+#[derive(Debug, Clone, Copy, ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum ModeName {
+    /// Real data (the default).
+    Live,
+    /// The org's sandbox: seeded demo data, simulated carrier, offline AI.
+    Test,
+}
+
+/// The query parameter every authenticated operation takes.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ModeParam {
+    /// `live` (default) or `test`.
+    #[param(inline)]
+    mode: Option<ModeName>,
+}
+
+/// `limit`/`offset`/`cursor` (SPEC §1) of a paginated list.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct PageParams {
+    /// Page size, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<u32>,
+    /// Items to skip, 0 to 10,000; use `cursor` for deeper pages.
+    #[param(minimum = 0, maximum = 10000)]
+    offset: Option<u32>,
+    /// `meta.pagination.next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// The `enabled` filter of the agent and tool lists.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct EnabledFilter {
+    /// Only enabled (`true`) or disabled (`false`) items.
+    enabled: Option<bool>,
+}
+
+/// The header that makes a POST safe to retry (SPEC §1).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct IdempotencyKey {
+    /// Any string you choose per intended request: a retry with the same key
+    /// and body replays the first response (24 h); the same key with another
+    /// body is a 409.
+    #[param(rename = "Idempotency-Key")]
+    idempotency_key: Option<String>,
+}
+
+fn header(kind: Type, description: &str) -> Header {
+    let mut h = Header::new(Object::with_type(kind));
+    h.description = Some(description.into());
+    h
+}
+
+fn json(schema: &str, description: &str, rate_limited: bool) -> ResponseBuilder {
+    let mut r = ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            Content::new(Some(Ref::from_schema_name(schema))),
+        )
+        .header(
+            "X-Request-Id",
+            header(
+                Type::String,
+                "The request's id (yours if you sent a sane one).",
+            ),
+        );
+    if rate_limited {
+        r = r
+            .header(
+                "X-RateLimit-Limit",
+                header(Type::Integer, "Requests allowed per window (API keys)."),
+            )
+            .header(
+                "X-RateLimit-Remaining",
+                header(Type::Integer, "Requests left in this window (API keys)."),
+            )
+            .header(
+                "X-RateLimit-Reset",
+                header(Type::Integer, "When the window resets (Unix seconds)."),
+            );
+    }
+    r
+}
+
+/// The 4xx a request may meet, each with the SPEC error body.
+fn errors(authenticated: bool) -> BTreeMap<String, RefOr<Response>> {
+    let mut map = BTreeMap::new();
+    let mut add = |status: u16, description: &str| {
+        map.insert(
+            status.to_string(),
+            json("ErrorBody", description, authenticated).build().into(),
+        );
+    };
+    add(400, "Malformed request (bad JSON, bad query string).");
+    if authenticated {
+        add(401, "Missing, invalid or revoked credentials.");
+        add(403, "Authenticated, but the role may not do this.");
+    }
+    add(404, "No such resource in the caller's organization.");
+    add(
+        409,
+        "Conflict: duplicate, wrong state, or an Idempotency-Key reused with another body.",
+    );
+    add(413, "The body is over the limit.");
+    add(415, "The body is not application/json.");
+    add(422, "Invalid fields; `details.fields` says which and why.");
+    let limited = json(
+        "ErrorBody",
+        "Too many requests; retry after `Retry-After` seconds.",
+        authenticated,
+    )
+    .header(
+        "Retry-After",
+        header(Type::Integer, "Seconds to wait before retrying."),
+    );
+    map.insert("429".into(), limited.build().into());
+    map
+}
+
+fn set(
+    status: u16,
+    schema: &str,
+    description: &str,
+    authenticated: bool,
+) -> BTreeMap<String, RefOr<Response>> {
+    let mut map = errors(authenticated);
+    map.insert(
+        status.to_string(),
+        json(schema, description, authenticated).build().into(),
+    );
+    map
+}
+
+/// 200 with one resource (or a result object), after authentication.
+pub struct Item;
+impl IntoResponses for Item {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        set(200, "Envelope", "The resource.", true)
+    }
+}
+
+/// 201 with the created resource, after authentication.
+pub struct Created;
+impl IntoResponses for Created {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        set(201, "Envelope", "Created.", true)
+    }
+}
+
+/// 200 with a list and `meta.pagination`, after authentication.
+pub struct List;
+impl IntoResponses for List {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        set(200, "ListEnvelope", "A page of the collection.", true)
+    }
+}
+
+/// 200 with a result, without authentication (login, accept-invite).
+pub struct PublicItem;
+impl IntoResponses for PublicItem {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        set(
+            200,
+            "Envelope",
+            "Done; the `sb_session` cookie is set.",
+            false,
+        )
+    }
+}
+
+/// 201 with the created resource, without authentication.
+pub struct PublicCreated;
+impl IntoResponses for PublicCreated {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        set(201, "Envelope", "Created.", false)
+    }
+}
+
+/// The document, serialized once, for `GET /api/v1/openapi.json`.
+#[derive(Clone)]
+pub struct Document(Bytes);
+
+impl Document {
+    /// Serializes `doc`.
+    pub fn new(doc: &OpenApi) -> Self {
+        Self(Bytes::from(doc.to_json().unwrap_or_default()))
+    }
+}
+
+/// This document (OpenAPI 3.1).
+#[utoipa::path(get, path = "/openapi.json", tag = "meta", security(()),
+    responses((status = 200, description = "The OpenAPI 3.1 document of this API.",
+        body = BTreeMap<String, Value>)))]
+pub async fn document(Extension(Document(body)): Extension<Document>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], body)
+}
+
+#[cfg(test)]
+mod tests {
+    /// `routes!` registers a handler on the router and its operation in the
+    /// document at once; every other way to add a route (axum's `route`,
+    /// `route_service`, `nest_service`) would add one
+    /// the document does not describe. The black-box test
+    /// `the_document_and_the_router_describe_the_same_routes` checks the rest.
+    #[test]
+    fn groups_register_routes_only_with_their_operation() {
+        let sources = [
+            ("agents.rs", include_str!("../agents.rs")),
+            ("channels.rs", include_str!("../channels.rs")),
+            ("flows.rs", include_str!("../flows.rs")),
+            ("identity.rs", include_str!("../identity.rs")),
+            ("knowledge.rs", include_str!("../knowledge.rs")),
+            ("tools.rs", include_str!("../tools.rs")),
+            ("http/mod.rs", include_str!("mod.rs")),
+        ];
+        for (file, source) in sources {
+            for escape in [".route(", ".route_service(", ".nest_service("] {
+                assert!(
+                    !source.contains(escape),
+                    "{file} adds a route with `{escape}`: use `.routes(routes!(handler))`"
+                );
+            }
+        }
+    }
+}

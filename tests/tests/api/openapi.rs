@@ -1,0 +1,190 @@
+//! The OpenAPI document (`GET /api/v1/openapi.json`), the reference page
+//! (`/docs`) and the index (`/`): the document describes exactly the routes
+//! the server answers.
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use switchboard::config::Backend;
+use switchboard_tests::{TestApp, call};
+
+const METHODS: [&str; 6] = ["get", "post", "put", "patch", "delete", "options"];
+
+async fn document(t: &TestApp) -> Value {
+    let (status, doc) = call(t.anon(Method::GET, "/openapi.json")).await;
+    assert_eq!(status, StatusCode::OK);
+    doc
+}
+
+/// `{name}` segments filled with an id that names nothing.
+fn concrete(path: &str) -> String {
+    path.split('/')
+        .map(|seg| {
+            if seg.starts_with('{') {
+                "no-such-id"
+            } else {
+                seg
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// True when the router has no route for the request (not a missing resource).
+fn no_route(status: StatusCode, body: &Value) -> bool {
+    status == StatusCode::METHOD_NOT_ALLOWED
+        || (status == StatusCode::NOT_FOUND && body["error"] == "route not found")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_document_is_openapi_3_1_with_the_envelope_errors_and_auth() {
+    let t = TestApp::spawn(Backend::Embedded).await;
+    let doc = document(&t).await;
+    assert_eq!(doc["openapi"], "3.1.0");
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["api_key"]["scheme"], "bearer");
+    assert_eq!(schemes["session"]["in"], "cookie");
+    assert_eq!(schemes["session"]["name"], "sb_session");
+    for schema in ["Envelope", "ListEnvelope", "ErrorBody"] {
+        assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
+    }
+    let list = &doc["paths"]["/api/v1/agents"]["get"];
+    let params: Vec<&str> = list["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    for p in ["limit", "offset", "cursor", "mode", "enabled"] {
+        assert!(params.contains(&p), "{p} in {params:?}");
+    }
+    for status in [
+        "400", "401", "403", "404", "409", "413", "415", "422", "429",
+    ] {
+        let r = &list["responses"][status];
+        assert_eq!(
+            r["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/ErrorBody",
+            "{status}"
+        );
+    }
+    assert!(list["responses"]["429"]["headers"]["Retry-After"].is_object());
+    assert!(list["responses"]["200"]["headers"]["X-RateLimit-Remaining"].is_object());
+    assert!(list["responses"]["200"]["headers"]["X-Request-Id"].is_object());
+    let create = &doc["paths"]["/api/v1/agents"]["post"];
+    assert!(
+        create["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "Idempotency-Key" && p["in"] == "header")
+    );
+    // Public operations say so; the rest inherit the document's two schemes.
+    assert_eq!(
+        doc["paths"]["/api/v1/auth/login"]["post"]["security"],
+        serde_json::json!([{}])
+    );
+    assert_eq!(doc["security"].as_array().unwrap().len(), 2);
+}
+
+/// Every documented operation is routed, and no other method is routed on
+/// a documented path. (That no route is registered outside the document is
+/// the functions crate's `groups_register_routes_only_with_their_operation`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_document_and_the_router_describe_the_same_routes() {
+    let t = TestApp::spawn(Backend::Embedded).await;
+    let doc = document(&t).await;
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() > 40, "{} paths", paths.len());
+    let mut operations = 0;
+    for (path, item) in paths {
+        assert!(path.starts_with("/api/v1/"), "{path}");
+        let url = format!("{}{}", t.base, concrete(path));
+        for method in METHODS {
+            // A request the handler refuses (bad id, no body) before any effect.
+            let resp = t
+                .client
+                .request(
+                    Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(),
+                    &url,
+                )
+                .bearer_auth(switchboard_tests::TEST_KEY)
+                .header("content-type", "text/plain")
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status();
+            let body: Value = resp.json().await.unwrap_or(Value::Null);
+            if item.get(method).is_some() {
+                operations += 1;
+                assert!(
+                    !no_route(status, &body),
+                    "documented {method} {path} is not routed: {status} {body}"
+                );
+            } else {
+                assert!(
+                    no_route(status, &body),
+                    "{method} {path} is routed ({status}) but not documented"
+                );
+            }
+        }
+    }
+    assert!(operations > 60, "{operations} operations");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docs_page_and_its_assets_are_served_by_the_binary() {
+    let t = TestApp::spawn(Backend::Embedded).await;
+    let page = t
+        .client
+        .get(format!("{}/docs/", t.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("swagger-ui"), "{html}");
+    assert!(
+        !html.contains("https://"),
+        "no asset comes from another host"
+    );
+    for asset in [
+        "swagger-ui-bundle.js",
+        "swagger-ui.css",
+        "swagger-initializer.js",
+    ] {
+        let resp = t
+            .client
+            .get(format!("{}/docs/{asset}", t.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{asset}");
+        let text = resp.text().await.unwrap();
+        assert!(text.len() > 20, "{asset}");
+        if asset == "swagger-initializer.js" {
+            assert!(text.contains("/api/v1/openapi.json"), "{text}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_root_says_where_things_are() {
+    let t = TestApp::spawn(Backend::Embedded).await;
+    let html = t.client.get(&t.base).send().await.unwrap();
+    assert_eq!(html.status(), StatusCode::OK);
+    assert!(
+        html.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let text = html.text().await.unwrap();
+    for link in ["/api/v1", "/docs", "/api/v1/openapi.json", "/health"] {
+        assert!(text.contains(link), "{link}");
+    }
+    let (status, json) = call(t.client.get(&t.base).header("accept", "application/json")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json["docs"], "/docs");
+    assert_eq!(json["openapi"], "/api/v1/openapi.json");
+    assert_eq!(json["api"], "/api/v1");
+    assert_eq!(json["health"], "/health");
+}
