@@ -195,3 +195,27 @@ fn a_spent_budget_stops_every_parser() {
     let err = extract_as_within(&pdf, DocumentFormat::Pdf, &cancelled).unwrap_err();
     assert_eq!(err, ExtractError::TooSlow);
 }
+
+/// A small DOCX whose one text run is a 1 MB word, written with and without
+/// zip64 headers (Word writes either): it reads, its word cut into pieces.
+#[test]
+fn a_small_docx_holding_a_one_megabyte_word_reads() {
+    for zip64 in [false, true] {
+        let mut out = std::io::Cursor::new(Vec::new());
+        let mut zip = zip::ZipWriter::new(&mut out);
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .large_file(zip64);
+        zip.start_file("word/document.xml", options).unwrap();
+        zip.write_all(b"<w:document><w:body><w:p><w:r><w:t>")
+            .unwrap();
+        zip.write_all(&vec![b'a'; 1024 * 1024]).unwrap();
+        zip.write_all(b"</w:t></w:r></w:p></w:body></w:document>")
+            .unwrap();
+        zip.finish().unwrap();
+        let small = out.into_inner();
+        assert!(small.len() < 4_096, "{} bytes", small.len());
+        let doc = extract(&small, "", Some("word.docx")).unwrap();
+        assert!(!crate::engine::knowledge::chunk_document(&doc).is_empty());
+    }
+}
