@@ -219,3 +219,29 @@ fn a_small_docx_holding_a_one_megabyte_word_reads() {
         assert!(!crate::engine::knowledge::chunk_document(&doc).is_empty());
     }
 }
+
+/// A paragraph of unmatched inline delimiters (`*[`), on one line or many, is
+/// read as text in linear time: pulldown-cmark's inline pass would take seconds
+/// and gigabytes on 25 MB of it. Ordinary paragraphs keep their markup parsed.
+#[test]
+fn a_huge_paragraph_of_unmatched_delimiters_reads_as_text() {
+    let one_line = "*[".repeat(1024 * 1024);
+    let many_lines = "*[ *[ *[ *[ *[ *[ *[ *[\n".repeat(50_000);
+    for input in [one_line, many_lines] {
+        let doc = read(
+            format!("# Notes\n\nSome *emphasis* here.\n\n{input}\n\n- after").as_bytes(),
+            "text/markdown",
+        )
+        .unwrap();
+        let text = doc.text();
+        assert!(
+            text.contains("Some emphasis here."),
+            "markup outside is parsed"
+        );
+        assert!(
+            text.contains("*[*[") || text.contains("*[ *["),
+            "the huge paragraph is text"
+        );
+        assert!(text.contains("after"));
+    }
+}
