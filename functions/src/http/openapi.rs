@@ -64,6 +64,8 @@ struct UntypedEnvelopes;
 impl Modify for UntypedEnvelopes {
     fn modify(&self, doc: &mut OpenApi) {
         let schemas = &mut doc.components.get_or_insert_with(Default::default).schemas;
+        // Their `data` refers to `Value` by name: any JSON value.
+        schemas.insert("Value".into(), Value::schema());
         schemas.insert(UNTYPED.into(), Envelope::<Value>::schema());
         schemas.insert(UNTYPED_LIST.into(), ListEnvelope::<Value>::schema());
     }

@@ -222,10 +222,33 @@ fn conforms(schema: &Value, data: &Value, what: &str) {
     }
 }
 
+/// Every `$ref` under `v`.
+fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+    match v {
+        Value::Object(m) => {
+            if let Some(r) = m.get("$ref").and_then(Value::as_str) {
+                out.push(r);
+            }
+            m.values().for_each(|v| refs(v, out));
+        }
+        Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+        _ => {}
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn typed_resources_are_documented_with_the_fields_they_return() {
     let t = TestApp::spawn(Backend::Embedded).await;
     let doc = document(&t).await;
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    for r in all {
+        let name = r.trim_start_matches("#/components/schemas/");
+        assert!(
+            doc["components"]["schemas"][name].is_object(),
+            "{r} does not resolve"
+        );
+    }
     let agents = &doc["paths"]["/api/v1/agents"];
     assert_eq!(
         resolve(
