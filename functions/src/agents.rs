@@ -5,6 +5,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use switchboard::App;
 use switchboard::services::agents;
+use switchboard::services::views::{AgentInput, AgentPatch, AgentView};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -32,7 +33,7 @@ pub fn router(app: &Arc<App>) -> OpenApiRouter<Arc<App>> {
     path = "/agents",
     tag = "agents",
     params(PageParams, EnabledFilter, ModeParam),
-    responses(List)
+    responses(List<AgentView>)
 )]
 async fn list_agents(State(app): S, Auth(caller): Auth, params: Params) -> ApiResult {
     let page = params.page()?;
@@ -43,7 +44,7 @@ async fn list_agents(State(app): S, Auth(caller): Auth, params: Params) -> ApiRe
 
 /// Create an agent.
 #[utoipa::path(post, path = "/agents", tag = "agents", params(ModeParam, IdempotencyKey),
-    request_body = BTreeMap<String, Value>, responses(Created))]
+    request_body = AgentInput, responses(Created<AgentView>))]
 async fn create_agent(
     State(app): S,
     Auth(caller): Auth,
@@ -54,7 +55,7 @@ async fn create_agent(
 
 /// Get an agent.
 #[utoipa::path(get, path = "/agents/{id}", tag = "agents",
-    params(("id" = String, Path), ModeParam), responses(Item))]
+    params(("id" = String, Path), ModeParam), responses(Item<AgentView>))]
 async fn get_agent(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     Ok(ok(agents::get(&app, &caller, &id).await?))
 }
@@ -62,7 +63,7 @@ async fn get_agent(State(app): S, Auth(caller): Auth, Path(id): Path<String>) ->
 /// Update an agent: the fields sent are changed, the others kept.
 #[utoipa::path(method(patch, put), path = "/agents/{id}", tag = "agents",
     params(("id" = String, Path), ModeParam),
-    request_body = BTreeMap<String, Value>, responses(Item))]
+    request_body = AgentPatch, responses(Item<AgentView>))]
 async fn update_agent(
     State(app): S,
     Auth(caller): Auth,

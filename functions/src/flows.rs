@@ -5,6 +5,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use switchboard::App;
 use switchboard::services::flows;
+use switchboard::services::views::{FlowInput, FlowPatch, FlowSummaryView, FlowView};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -30,7 +31,7 @@ pub fn router(app: &Arc<App>) -> OpenApiRouter<Arc<App>> {
     path = "/flows",
     tag = "flows",
     params(PageParams, ModeParam),
-    responses(List)
+    responses(List<FlowSummaryView>)
 )]
 async fn list_flows(State(app): S, Auth(caller): Auth, params: Params) -> ApiResult {
     Ok(list(flows::list(&app, &caller, &params.page()?).await?))
@@ -38,14 +39,14 @@ async fn list_flows(State(app): S, Auth(caller): Auth, params: Params) -> ApiRes
 
 /// Create a flow (its graph is checked; structural errors are 422).
 #[utoipa::path(post, path = "/flows", tag = "flows", params(ModeParam, IdempotencyKey),
-    request_body = BTreeMap<String, Value>, responses(Created))]
+    request_body = FlowInput, responses(Created<FlowView>))]
 async fn create_flow(State(app): S, Auth(caller): Auth, JsonObject(body): JsonObject) -> ApiResult {
     Ok(created(flows::create(&app, &caller, &body).await?))
 }
 
 /// Get a flow.
 #[utoipa::path(get, path = "/flows/{id}", tag = "flows",
-    params(("id" = String, Path), ModeParam), responses(Item))]
+    params(("id" = String, Path), ModeParam), responses(Item<FlowView>))]
 async fn get_flow(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     Ok(ok(flows::get(&app, &caller, &id).await?))
 }
@@ -53,7 +54,7 @@ async fn get_flow(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> 
 /// Update a flow: the fields sent are changed, the others kept.
 #[utoipa::path(method(patch, put), path = "/flows/{id}", tag = "flows",
     params(("id" = String, Path), ModeParam),
-    request_body = BTreeMap<String, Value>, responses(Item))]
+    request_body = FlowPatch, responses(Item<FlowView>))]
 async fn update_flow(
     State(app): S,
     Auth(caller): Auth,

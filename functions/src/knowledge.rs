@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, State};
 use switchboard::services::knowledge::{self, MAX_UPLOAD_BYTES, Upload};
+use switchboard::services::views::KnowledgeDocumentView;
 use switchboard::{App, Error};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -56,7 +57,7 @@ struct UploadForm {
     path = "/knowledge",
     tag = "knowledge",
     params(PageParams, ModeParam),
-    responses(List)
+    responses(List<KnowledgeDocumentView>)
 )]
 async fn list_documents(State(app): S, Auth(caller): Auth, params: Params) -> ApiResult {
     Ok(list(knowledge::list(&app, &caller, &params.page()?).await?))
@@ -78,7 +79,7 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
 #[utoipa::path(post, path = "/knowledge/upload", tag = "knowledge",
     params(ModeParam, IdempotencyKey),
     request_body(content = UploadForm, content_type = "multipart/form-data"),
-    responses(Created))]
+    responses(Created<KnowledgeDocumentView>))]
 async fn upload(State(app): S, Auth(caller): Auth, Multipart(mut form): Multipart) -> ApiResult {
     let mut file = None;
     let mut name = None;
@@ -109,7 +110,7 @@ async fn upload(State(app): S, Auth(caller): Auth, Multipart(mut form): Multipar
 /// Ingest a web page.
 #[utoipa::path(post, path = "/knowledge/ingest-url", tag = "knowledge",
     params(ModeParam, IdempotencyKey),
-    request_body = BTreeMap<String, Value>, responses(Created))]
+    request_body = BTreeMap<String, Value>, responses(Created<KnowledgeDocumentView>))]
 async fn ingest_url(State(app): S, Auth(caller): Auth, JsonObject(body): JsonObject) -> ApiResult {
     Ok(created(knowledge::ingest_url(&app, &caller, &body).await?))
 }
@@ -117,7 +118,7 @@ async fn ingest_url(State(app): S, Auth(caller): Auth, JsonObject(body): JsonObj
 /// Ingest text.
 #[utoipa::path(post, path = "/knowledge/ingest-text", tag = "knowledge",
     params(ModeParam, IdempotencyKey),
-    request_body = BTreeMap<String, Value>, responses(Created))]
+    request_body = BTreeMap<String, Value>, responses(Created<KnowledgeDocumentView>))]
 async fn ingest_text(State(app): S, Auth(caller): Auth, JsonObject(body): JsonObject) -> ApiResult {
     Ok(created(knowledge::ingest_text(&app, &caller, &body).await?))
 }
@@ -132,7 +133,7 @@ async fn query(State(app): S, Auth(caller): Auth, JsonObject(body): JsonObject) 
 
 /// Get a document.
 #[utoipa::path(get, path = "/knowledge/{id}", tag = "knowledge",
-    params(("id" = String, Path), ModeParam), responses(Item))]
+    params(("id" = String, Path), ModeParam), responses(Item<KnowledgeDocumentView>))]
 async fn get_document(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     Ok(ok(knowledge::get(&app, &caller, &id).await?))
 }
@@ -146,7 +147,7 @@ async fn delete_document(State(app): S, Auth(caller): Auth, Path(id): Path<Strin
 
 /// Ingest a document again.
 #[utoipa::path(post, path = "/knowledge/{id}/reindex", tag = "knowledge",
-    params(("id" = String, Path), ModeParam, IdempotencyKey), responses(Item))]
+    params(("id" = String, Path), ModeParam, IdempotencyKey), responses(Item<KnowledgeDocumentView>))]
 async fn reindex(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     Ok(ok(knowledge::reindex(&app, &caller, &id).await?))
 }
@@ -197,7 +198,7 @@ async fn unassign(
 
 /// The documents assigned to an agent.
 #[utoipa::path(get, path = "/knowledge/agent/{agent_id}", tag = "knowledge",
-    params(("agent_id" = String, Path), ModeParam, PageParams), responses(List))]
+    params(("agent_id" = String, Path), ModeParam, PageParams), responses(List<KnowledgeDocumentView>))]
 async fn agent_documents(
     State(app): S,
     Auth(caller): Auth,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use switchboard::App;
+use switchboard::services::views::{McpServerView, ToolView};
 use switchboard::services::{mcp, tools};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -42,7 +43,7 @@ pub fn router(app: &Arc<App>) -> OpenApiRouter<Arc<App>> {
     path = "/tools",
     tag = "tools",
     params(PageParams, EnabledFilter, ModeParam),
-    responses(List)
+    responses(List<ToolView>)
 )]
 async fn list_tools(State(app): S, Auth(caller): Auth, params: Params) -> ApiResult {
     let page = params.page()?;
@@ -53,14 +54,14 @@ async fn list_tools(State(app): S, Auth(caller): Auth, params: Params) -> ApiRes
 
 /// Create a tool (HTTP or code).
 #[utoipa::path(post, path = "/tools", tag = "tools", params(ModeParam, IdempotencyKey),
-    request_body = BTreeMap<String, Value>, responses(Created))]
+    request_body = BTreeMap<String, Value>, responses(Created<ToolView>))]
 async fn create_tool(State(app): S, Auth(caller): Auth, JsonObject(body): JsonObject) -> ApiResult {
     Ok(created(tools::create(&app, &caller, &body).await?))
 }
 
 /// Get a tool (secrets masked).
 #[utoipa::path(get, path = "/tools/{id}", tag = "tools",
-    params(("id" = String, Path), ModeParam), responses(Item))]
+    params(("id" = String, Path), ModeParam), responses(Item<ToolView>))]
 async fn get_tool(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     Ok(ok(tools::get(&app, &caller, &id).await?))
 }
@@ -68,7 +69,7 @@ async fn get_tool(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> 
 /// Update a tool: the fields sent are changed, the others kept.
 #[utoipa::path(method(patch, put), path = "/tools/{id}", tag = "tools",
     params(("id" = String, Path), ModeParam),
-    request_body = BTreeMap<String, Value>, responses(Item))]
+    request_body = BTreeMap<String, Value>, responses(Item<ToolView>))]
 async fn update_tool(
     State(app): S,
     Auth(caller): Auth,
@@ -87,7 +88,7 @@ async fn delete_tool(State(app): S, Auth(caller): Auth, Path(id): Path<String>) 
 
 /// The tools assigned to an agent.
 #[utoipa::path(get, path = "/tools/agent/{agent_id}", tag = "tools",
-    params(("agent_id" = String, Path), ModeParam, PageParams), responses(List))]
+    params(("agent_id" = String, Path), ModeParam, PageParams), responses(List<ToolView>))]
 async fn agent_tools(
     State(app): S,
     Auth(caller): Auth,
@@ -129,7 +130,7 @@ async fn unassign_tool(
 
 /// The MCP servers assigned to an agent.
 #[utoipa::path(get, path = "/tools/agent/{agent_id}/mcp", tag = "tools",
-    params(("agent_id" = String, Path), ModeParam, PageParams), responses(List))]
+    params(("agent_id" = String, Path), ModeParam, PageParams), responses(List<McpServerView>))]
 async fn agent_servers(
     State(app): S,
     Auth(caller): Auth,
@@ -172,7 +173,7 @@ async fn unassign_server(
     path = "/tools/mcp/servers",
     tag = "tools",
     params(PageParams, ModeParam),
-    responses(List)
+    responses(List<McpServerView>)
 )]
 async fn list_servers(State(app): S, Auth(caller): Auth, params: Params) -> ApiResult {
     Ok(list(mcp::list(&app, &caller, &params.page()?).await?))
@@ -181,7 +182,7 @@ async fn list_servers(State(app): S, Auth(caller): Auth, params: Params) -> ApiR
 /// Register an MCP server.
 #[utoipa::path(post, path = "/tools/mcp/servers", tag = "tools",
     params(ModeParam, IdempotencyKey),
-    request_body = BTreeMap<String, Value>, responses(Created))]
+    request_body = BTreeMap<String, Value>, responses(Created<McpServerView>))]
 async fn create_server(
     State(app): S,
     Auth(caller): Auth,
@@ -192,7 +193,7 @@ async fn create_server(
 
 /// Get an MCP server.
 #[utoipa::path(get, path = "/tools/mcp/servers/{id}", tag = "tools",
-    params(("id" = String, Path), ModeParam), responses(Item))]
+    params(("id" = String, Path), ModeParam), responses(Item<McpServerView>))]
 async fn get_server(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     Ok(ok(mcp::get(&app, &caller, &id).await?))
 }
@@ -219,7 +220,7 @@ async fn test_tool(
 
 /// Connect to an MCP server and list its tools.
 #[utoipa::path(post, path = "/tools/mcp/servers/{id}/connect", tag = "tools",
-    params(("id" = String, Path), ModeParam, IdempotencyKey), responses(Item))]
+    params(("id" = String, Path), ModeParam, IdempotencyKey), responses(Item<McpServerView>))]
 async fn connect_server(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     Ok(ok(mcp::connect(&app, &caller, &id).await?))
 }

@@ -6,19 +6,27 @@
 //! `Idempotency-Key` header and the response sets (success envelope plus the
 //! SPEC error body on every 4xx, with the request-id and rate-limit headers).
 
+use std::any::TypeId;
 use std::collections::BTreeMap;
+use std::marker::PhantomData;
 
 use axum::Extension;
 use axum::body::Bytes;
 use axum::http::header;
 use axum::response::IntoResponse;
 
+use serde_json::Value;
+use switchboard::services::views::{
+    AgentInput, AgentView, FlowInput, FlowSummaryView, FlowView, FlowWarning,
+    KnowledgeDocumentView, McpServerView, ToolView,
+};
 use utoipa::openapi::header::Header;
+use utoipa::openapi::schema::Schema;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{Content, Object, OpenApi, Ref, RefOr, Response, ResponseBuilder, Type};
-use utoipa::{IntoParams, IntoResponses, Modify, ToSchema};
+use utoipa::{IntoParams, IntoResponses, Modify, PartialSchema, ToSchema};
 
-use super::response::{Envelope, ErrorBody, ListEnvelope};
+use super::response::{Envelope, ErrorBody, ListEnvelope, ListMeta, Meta, Pagination};
 
 /// Name of the API-key security scheme in the document.
 pub const BEARER: &str = "api_key";
@@ -37,13 +45,31 @@ pub const SESSION: &str = "session";
             `sb_session` cookie that login sets. `?mode=test` selects the org's sandbox.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
-    modifiers(&Security),
+    modifiers(&Security, &UntypedEnvelopes),
     security(("api_key" = []), ("session" = [])),
-    components(schemas(Envelope, ListEnvelope, ErrorBody))
+    components(schemas(
+        ErrorBody, Meta, ListMeta, Pagination,
+        AgentView, AgentInput, FlowView, FlowSummaryView, FlowWarning, FlowInput,
+        ToolView, McpServerView, KnowledgeDocumentView,
+    ))
 )]
 pub struct ApiDoc;
 
 struct Security;
+
+/// Adds the untyped envelopes, named, for the routes whose `data` has no
+/// view yet (their responses refer to them; typed ones inline their envelope).
+struct UntypedEnvelopes;
+
+impl Modify for UntypedEnvelopes {
+    fn modify(&self, doc: &mut OpenApi) {
+        let schemas = &mut doc.components.get_or_insert_with(Default::default).schemas;
+        // Their `data` refers to `Value` by name: any JSON value.
+        schemas.insert("Value".into(), Value::schema());
+        schemas.insert(UNTYPED.into(), Envelope::<Value>::schema());
+        schemas.insert(UNTYPED_LIST.into(), ListEnvelope::<Value>::schema());
+    }
+}
 
 impl Modify for Security {
     fn modify(&self, doc: &mut OpenApi) {
@@ -128,13 +154,10 @@ fn header(kind: Type, description: &str) -> Header {
     h
 }
 
-fn json(schema: &str, description: &str, rate_limited: bool) -> ResponseBuilder {
+fn json(schema: RefOr<Schema>, description: &str, rate_limited: bool) -> ResponseBuilder {
     let mut r = ResponseBuilder::new()
         .description(description)
-        .content(
-            "application/json",
-            Content::new(Some(Ref::from_schema_name(schema))),
-        )
+        .content("application/json", Content::new(Some(schema)))
         .header(
             "X-Request-Id",
             header(
@@ -166,7 +189,9 @@ fn errors(authenticated: bool) -> BTreeMap<String, RefOr<Response>> {
     let mut add = |status: u16, description: &str| {
         map.insert(
             status.to_string(),
-            json("ErrorBody", description, authenticated).build().into(),
+            json(error_body(), description, authenticated)
+                .build()
+                .into(),
         );
     };
     add(400, "Malformed request (bad JSON, bad query string).");
@@ -183,7 +208,7 @@ fn errors(authenticated: bool) -> BTreeMap<String, RefOr<Response>> {
     add(415, "The body is not application/json.");
     add(422, "Invalid fields; `details.fields` says which and why.");
     let limited = json(
-        "ErrorBody",
+        error_body(),
         "Too many requests; retry after `Retry-After` seconds.",
         authenticated,
     )
@@ -195,9 +220,37 @@ fn errors(authenticated: bool) -> BTreeMap<String, RefOr<Response>> {
     map
 }
 
+fn error_body() -> RefOr<Schema> {
+    Ref::from_schema_name("ErrorBody").into()
+}
+
+/// Name of the envelope schema whose `data` is any JSON value.
+const UNTYPED: &str = "Envelope";
+/// Name of the list envelope schema whose items are any JSON value.
+const UNTYPED_LIST: &str = "ListEnvelope";
+
+/// The body schema of a success with `data: T`: the named untyped envelope
+/// when `T` is a bare JSON value, else the envelope with `T`'s schema in it.
+fn envelope_of<T: ToSchema + 'static>() -> RefOr<Schema> {
+    if TypeId::of::<T>() == TypeId::of::<Value>() {
+        Ref::from_schema_name(UNTYPED).into()
+    } else {
+        Envelope::<T>::schema()
+    }
+}
+
+/// [`envelope_of`] for a page of `T`.
+fn list_envelope_of<T: ToSchema + 'static>() -> RefOr<Schema> {
+    if TypeId::of::<T>() == TypeId::of::<Value>() {
+        Ref::from_schema_name(UNTYPED_LIST).into()
+    } else {
+        ListEnvelope::<T>::schema()
+    }
+}
+
 fn set(
     status: u16,
-    schema: &str,
+    schema: RefOr<Schema>,
     description: &str,
     authenticated: bool,
 ) -> BTreeMap<String, RefOr<Response>> {
@@ -209,27 +262,32 @@ fn set(
     map
 }
 
-/// 200 with one resource (or a result object), after authentication.
-pub struct Item;
-impl IntoResponses for Item {
+/// 200 with one resource `T` (or a result object), after authentication.
+pub struct Item<T = Value>(PhantomData<T>);
+impl<T: ToSchema + 'static> IntoResponses for Item<T> {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        set(200, "Envelope", "The resource.", true)
+        set(200, envelope_of::<T>(), "The resource.", true)
     }
 }
 
-/// 201 with the created resource, after authentication.
-pub struct Created;
-impl IntoResponses for Created {
+/// 201 with the created resource `T`, after authentication.
+pub struct Created<T = Value>(PhantomData<T>);
+impl<T: ToSchema + 'static> IntoResponses for Created<T> {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        set(201, "Envelope", "Created.", true)
+        set(201, envelope_of::<T>(), "Created.", true)
     }
 }
 
-/// 200 with a list and `meta.pagination`, after authentication.
-pub struct List;
-impl IntoResponses for List {
+/// 200 with a page of `T` and `meta.pagination`, after authentication.
+pub struct List<T = Value>(PhantomData<T>);
+impl<T: ToSchema + 'static> IntoResponses for List<T> {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        set(200, "ListEnvelope", "A page of the collection.", true)
+        set(
+            200,
+            list_envelope_of::<T>(),
+            "A page of the collection.",
+            true,
+        )
     }
 }
 
@@ -239,7 +297,7 @@ impl IntoResponses for PublicItem {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
         set(
             200,
-            "Envelope",
+            envelope_of::<Value>(),
             "Done; the `sb_session` cookie is set.",
             false,
         )
@@ -250,7 +308,7 @@ impl IntoResponses for PublicItem {
 pub struct PublicCreated;
 impl IntoResponses for PublicCreated {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        set(201, "Envelope", "Created.", false)
+        set(201, envelope_of::<Value>(), "Created.", false)
     }
 }
 

@@ -55,23 +55,24 @@ pub struct ListMeta {
     pub pagination: Pagination,
 }
 
-/// A successful response with one resource (or a result object).
+/// A successful response with one resource (or a result object): `T` is
+/// the resource's view (`serde_json::Value` where a route is not typed yet).
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Envelope {
+pub struct Envelope<T> {
     /// Always true.
     pub success: bool,
     /// The resource.
-    pub data: Value,
+    pub data: T,
     pub meta: Meta,
 }
 
 /// A successful response with a page of resources.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ListEnvelope {
+pub struct ListEnvelope<T> {
     /// Always true.
     pub success: bool,
     /// The page's items.
-    pub data: Vec<Value>,
+    pub data: Vec<T>,
     pub meta: ListMeta,
 }
 
@@ -111,7 +112,7 @@ fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
     resp
 }
 
-fn envelope(status: StatusCode, data: Value) -> Response {
+fn envelope(status: StatusCode, data: impl Serialize) -> Response {
     json_response(
         status,
         &Envelope {
@@ -123,16 +124,16 @@ fn envelope(status: StatusCode, data: Value) -> Response {
 }
 
 /// 200 with `data`.
-pub fn ok(data: Value) -> Response {
+pub fn ok(data: impl Serialize) -> Response {
     envelope(StatusCode::OK, data)
 }
 
 /// 201 with the created resource.
-pub fn created(data: Value) -> Response {
+pub fn created(data: impl Serialize) -> Response {
     envelope(StatusCode::CREATED, data)
 }
 
-fn list_of(data: Vec<Value>, pagination: Pagination) -> Response {
+fn list_of<T: Serialize>(data: Vec<T>, pagination: Pagination) -> Response {
     json_response(
         StatusCode::OK,
         &ListEnvelope {
@@ -147,7 +148,7 @@ fn list_of(data: Vec<Value>, pagination: Pagination) -> Response {
 }
 
 /// 200 with a page and `meta.pagination`.
-pub fn list(page: PageOf<Value>) -> Response {
+pub fn list<T: Serialize>(page: PageOf<T>) -> Response {
     let pagination = Pagination {
         limit: page.limit,
         offset: page.offset,
@@ -159,7 +160,7 @@ pub fn list(page: PageOf<Value>) -> Response {
 
 /// 200 with the page `req` asks for of a collection read whole (see
 /// [`page::slice`]).
-pub fn list_slice(items: Vec<Value>, req: &PageRequest) -> Result<Response, ApiError> {
+pub fn list_slice<T: Serialize>(items: Vec<T>, req: &PageRequest) -> Result<Response, ApiError> {
     Ok(list(page::slice(items, req)?))
 }
 

@@ -375,18 +375,6 @@ impl AgentSpec {
 }
 
 impl Agent {
-    /// The API shape: the stored fields plus the `starting_message` alias.
-    pub fn to_api(&self) -> Value {
-        let mut v = serde_json::to_value(self).unwrap_or(Value::Null);
-        if let Value::Object(m) = &mut v {
-            m.insert(
-                "starting_message".into(),
-                m.get("greeting").cloned().unwrap_or(Value::Null),
-            );
-        }
-        v
-    }
-
     /// This agent as a body that [`AgentSpec::parse`] accepts, with `patch`'s
     /// fields laid over it (a PATCH is "the agent as it is, changed by these").
     pub fn merged_with(&self, patch: &Map<String, Value>) -> Map<String, Value> {
@@ -460,7 +448,6 @@ mod tests {
             .unwrap()
             .into_agent("i".into(), "t".into(), "t".into());
         assert_eq!(a.greeting.as_deref(), Some("Hi"));
-        assert_eq!(a.to_api()["starting_message"], "Hi");
         let merged = a.merged_with(json!({"starting_message": "Hello"}).as_object().unwrap());
         let b = AgentSpec::parse(&merged)
             .unwrap()

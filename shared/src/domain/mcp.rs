@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::fields::Fields;
 use super::parse_http_url;
@@ -44,21 +44,6 @@ pub struct McpServer<S = Sealed> {
 pub type ConnectableMcpServer = McpServer<String>;
 
 impl McpServer<Sealed> {
-    /// The API shape: header values masked from their stored hints (nothing is
-    /// decrypted). `cipher` is unused and kept so callers need not change.
-    pub fn to_api(&self, _cipher: &Cipher) -> Value {
-        let headers: Map<String, Value> = self
-            .headers
-            .iter()
-            .map(|(k, s)| (k.clone(), json!(s.masked())))
-            .collect();
-        json!({
-            "id": self.id, "name": self.name, "url": self.url, "headers": headers,
-            "tools": self.tools, "tools_discovered_at": self.tools_discovered_at,
-            "created_at": self.created_at, "updated_at": self.updated_at,
-        })
-    }
-
     /// The server with its headers opened (never for responses).
     pub fn open(self, cipher: &Cipher) -> Result<ConnectableMcpServer, Error> {
         let mut headers = BTreeMap::new();

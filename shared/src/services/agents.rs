@@ -5,6 +5,7 @@ use serde_json::{Map, Value, json};
 use super::caller::Caller;
 use super::keys::*;
 use super::page::{PageOf, PageRequest, page};
+use super::views::AgentView;
 use crate::App;
 use crate::domain::Tenant;
 use crate::domain::agent::{Agent, AgentSpec};
@@ -71,7 +72,7 @@ pub async fn list(
     caller: &Caller,
     enabled: Option<bool>,
     req: &PageRequest,
-) -> Result<PageOf<Value>> {
+) -> Result<PageOf<AgentView>> {
     let query = Query::partition(caller.tenant.pk())
         .prefix(resource_prefix(KIND))
         .backward();
@@ -90,7 +91,7 @@ pub async fn list(
     }
     let mut agents = Vec::with_capacity(out.items.len());
     for i in &out.items {
-        agents.push(i.parse::<Agent>()?.to_api());
+        agents.push(AgentView::from(i.parse::<Agent>()?));
     }
     Ok(PageOf {
         items: agents,
@@ -121,14 +122,14 @@ pub async fn insert(app: &App, tenant: &Tenant, body: &Map<String, Value>) -> Re
 }
 
 /// `POST /agents` (admin).
-pub async fn create(app: &App, caller: &Caller, body: &Map<String, Value>) -> Result<Value> {
+pub async fn create(app: &App, caller: &Caller, body: &Map<String, Value>) -> Result<AgentView> {
     caller.require_admin()?;
-    Ok(insert(app, &caller.tenant, body).await?.to_api())
+    Ok(insert(app, &caller.tenant, body).await?.into())
 }
 
 /// `GET /agents/{id}`.
-pub async fn get(app: &App, caller: &Caller, id: &str) -> Result<Value> {
-    Ok(load(app, &caller.tenant, id).await?.0.to_api())
+pub async fn get(app: &App, caller: &Caller, id: &str) -> Result<AgentView> {
+    Ok(load(app, &caller.tenant, id).await?.0.into())
 }
 
 /// `PATCH /agents/{id}` (admin): only the fields sent change; the result is
@@ -138,7 +139,7 @@ pub async fn update(
     caller: &Caller,
     id: &str,
     patch: &Map<String, Value>,
-) -> Result<Value> {
+) -> Result<AgentView> {
     caller.require_admin()?;
     let (current, version) = load(app, &caller.tenant, id).await?;
     let spec = AgentSpec::parse(&current.merged_with(patch))?;
@@ -154,7 +155,7 @@ pub async fn update(
             Condition::VersionEquals(version),
         )
         .await?;
-    Ok(updated.to_api())
+    Ok(updated.into())
 }
 
 /// Why an agent cannot be deleted now, if it cannot.

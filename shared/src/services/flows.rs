@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 use super::caller::Caller;
 use super::keys::*;
 use super::page::{PageOf, PageRequest, page};
+use super::views::{FlowSummaryView, FlowView};
 use crate::App;
 use crate::domain::flow::{EdgeDoc, FlowDoc, FlowGraph, NodeDoc};
 use crate::domain::{Tenant, is_id};
@@ -94,38 +95,19 @@ pub async fn parse_document(
     Ok((doc, graph))
 }
 
-fn view(flow: &Flow) -> Value {
-    serde_json::to_value(flow).unwrap_or(Value::Null)
-}
-
-/// The create/update answer: the flow plus `warnings` (`[{path, message}]`, empty when
-/// none), what the checker accepted but the author may not mean, such as a variable no
-/// node sets (it must come from the call's contact or `context_data`).
-fn view_with_warnings(flow: &Flow, graph: &FlowGraph) -> Value {
-    let mut v = view(flow);
-    if let Value::Object(map) = &mut v {
-        map.insert(
-            "warnings".to_owned(),
-            serde_json::to_value(graph.warnings()).unwrap_or_else(|_| json!([])),
-        );
-    }
-    v
-}
-
 /// `GET /flows` — newest first, without the graphs (GET one for those).
-pub async fn list(app: &App, caller: &Caller, req: &PageRequest) -> Result<PageOf<Value>> {
+pub async fn list(
+    app: &App,
+    caller: &Caller,
+    req: &PageRequest,
+) -> Result<PageOf<FlowSummaryView>> {
     let q = Query::partition(caller.tenant.pk())
         .prefix(resource_prefix(KIND))
         .backward();
     let out = page(app.table.as_ref(), q, req, |_| true).await?;
     let mut flows = Vec::with_capacity(out.items.len());
     for i in &out.items {
-        let f: Flow = i.parse()?;
-        flows.push(json!({
-            "id": f.id, "name": f.doc.name, "description": f.doc.description,
-            "node_count": f.doc.nodes.len(), "edge_count": f.doc.edges.len(),
-            "created_at": f.created_at, "updated_at": f.updated_at,
-        }));
+        flows.push(FlowSummaryView::from(i.parse::<Flow>()?));
     }
     let total = app
         .table
@@ -174,15 +156,15 @@ async fn insert_checked(
 }
 
 /// `POST /flows` (admin): the flow, with `warnings`.
-pub async fn create(app: &App, caller: &Caller, body: &Map<String, Value>) -> Result<Value> {
+pub async fn create(app: &App, caller: &Caller, body: &Map<String, Value>) -> Result<FlowView> {
     caller.require_admin()?;
     let (flow, graph) = insert_checked(app, &caller.tenant, body).await?;
-    Ok(view_with_warnings(&flow, &graph))
+    Ok(FlowView::with_warnings(flow, &graph))
 }
 
 /// `GET /flows/{id}`: the whole graph.
-pub async fn get(app: &App, caller: &Caller, id: &str) -> Result<Value> {
-    Ok(view(&load(app, &caller.tenant, id).await?.0))
+pub async fn get(app: &App, caller: &Caller, id: &str) -> Result<FlowView> {
+    Ok(FlowView::of(load(app, &caller.tenant, id).await?.0))
 }
 
 /// `PATCH /flows/{id}` (admin): top-level fields sent replace the stored ones
@@ -193,7 +175,7 @@ pub async fn update(
     caller: &Caller,
     id: &str,
     patch: &Map<String, Value>,
-) -> Result<Value> {
+) -> Result<FlowView> {
     caller.require_admin()?;
     let (current, version) = load(app, &caller.tenant, id).await?;
     let mut merged = match serde_json::to_value(&current.doc) {
@@ -218,7 +200,7 @@ pub async fn update(
             Condition::VersionEquals(version),
         )
         .await?;
-    Ok(view_with_warnings(&flow, &graph))
+    Ok(FlowView::with_warnings(flow, &graph))
 }
 
 /// `DELETE /flows/{id}` (admin): 409 while an agent uses it.

@@ -8,6 +8,7 @@ use super::assignments::{self, Assignable};
 use super::caller::Caller;
 use super::keys::*;
 use super::page::{PageOf, PageRequest, page};
+use super::views::McpServerView;
 use crate::App;
 use crate::domain::Tenant;
 use crate::domain::mcp::{ConnectableMcpServer, McpServer, McpServerSpec};
@@ -73,7 +74,7 @@ pub async fn store_discovered_tools(
     tenant: &Tenant,
     server_id: &str,
     tools: Vec<Value>,
-) -> Result<Value> {
+) -> Result<McpServerView> {
     let (mut server, version) = load(app, tenant, server_id).await?;
     let now = app.now_rfc3339();
     server.tools = tools;
@@ -82,11 +83,11 @@ pub async fn store_discovered_tools(
     app.table
         .put(item(tenant, &server), Condition::VersionEquals(version))
         .await?;
-    Ok(server.to_api(&app.cipher))
+    Ok(McpServerView::from(&server))
 }
 
 /// `GET /tools/mcp/servers` — newest first.
-pub async fn list(app: &App, caller: &Caller, req: &PageRequest) -> Result<PageOf<Value>> {
+pub async fn list(app: &App, caller: &Caller, req: &PageRequest) -> Result<PageOf<McpServerView>> {
     let query = Query::partition(caller.tenant.pk())
         .prefix(resource_prefix(KIND))
         .backward();
@@ -98,7 +99,7 @@ pub async fn list(app: &App, caller: &Caller, req: &PageRequest) -> Result<PageO
         .max(0) as u64;
     let mut servers = Vec::with_capacity(out.items.len());
     for i in &out.items {
-        servers.push(i.parse::<McpServer>()?.to_api(&app.cipher));
+        servers.push(McpServerView::from(&i.parse::<McpServer>()?));
     }
     Ok(PageOf {
         items: servers,
@@ -111,7 +112,11 @@ pub async fn list(app: &App, caller: &Caller, req: &PageRequest) -> Result<PageO
 
 /// `POST /tools/mcp/servers {name, url, headers?}` (admin). Connecting (and
 /// discovering tools) is a separate step.
-pub async fn create(app: &App, caller: &Caller, body: &Map<String, Value>) -> Result<Value> {
+pub async fn create(
+    app: &App,
+    caller: &Caller,
+    body: &Map<String, Value>,
+) -> Result<McpServerView> {
     caller.require_admin()?;
     let spec = McpServerSpec::parse(body)?;
     let server = spec.into_server(app.new_id(), &app.cipher, app.now_rfc3339());
@@ -126,12 +131,12 @@ pub async fn create(app: &App, caller: &Caller, body: &Map<String, Value>) -> Re
             },
         ])
         .await?;
-    Ok(server.to_api(&app.cipher))
+    Ok(McpServerView::from(&server))
 }
 
 /// `GET /tools/mcp/servers/{id}`.
-pub async fn get(app: &App, caller: &Caller, id: &str) -> Result<Value> {
-    Ok(load(app, &caller.tenant, id).await?.0.to_api(&app.cipher))
+pub async fn get(app: &App, caller: &Caller, id: &str) -> Result<McpServerView> {
+    Ok(McpServerView::from(&load(app, &caller.tenant, id).await?.0))
 }
 
 /// `DELETE /tools/mcp/servers/{id}` (admin): the server and its assignments.
@@ -197,12 +202,16 @@ pub async fn unassign(
 
 /// `GET /tools/agent/{agent_id}/mcp`: the MCP servers assigned to the agent,
 /// headers masked.
-pub async fn list_for_agent(app: &App, caller: &Caller, agent_id: &str) -> Result<Vec<Value>> {
+pub async fn list_for_agent(
+    app: &App,
+    caller: &Caller,
+    agent_id: &str,
+) -> Result<Vec<McpServerView>> {
     super::agents::load(app, &caller.tenant, agent_id).await?;
     Ok(assigned(app, &caller.tenant, agent_id)
         .await?
         .iter()
-        .map(|s| s.to_api(&app.cipher))
+        .map(McpServerView::from)
         .collect())
 }
 
@@ -210,7 +219,7 @@ pub async fn list_for_agent(app: &App, caller: &Caller, agent_id: &str) -> Resul
 /// `tools/list` against the server (streamable HTTP, through the guarded
 /// client), stores the discovered tools on the server and returns it. An
 /// unreachable or non-MCP server is a clear 503; a refused address a 422.
-pub async fn connect(app: &App, caller: &Caller, id: &str) -> Result<Value> {
+pub async fn connect(app: &App, caller: &Caller, id: &str) -> Result<McpServerView> {
     caller.require_admin()?;
     let server = load_for_execution(app, &caller.tenant, id).await?;
     let tools =

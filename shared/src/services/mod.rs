@@ -18,5 +18,6 @@ pub mod mcp;
 pub mod page;
 pub mod rate_limit;
 pub mod tools;
+pub mod views;
 
 pub use caller::{Caller, Principal};

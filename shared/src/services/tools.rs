@@ -9,6 +9,7 @@ use super::assignments::{self, Assignable};
 use super::caller::Caller;
 use super::keys::*;
 use super::page::{PageOf, PageRequest, page};
+use super::views::ToolView;
 use crate::App;
 use crate::domain::Tenant;
 use crate::domain::tool::{ExecutableTool, Tool, ToolSpec};
@@ -83,7 +84,7 @@ pub async fn list(
     caller: &Caller,
     enabled: Option<bool>,
     req: &PageRequest,
-) -> Result<PageOf<Value>> {
+) -> Result<PageOf<ToolView>> {
     let query = Query::partition(caller.tenant.pk())
         .prefix(resource_prefix(KIND))
         .backward();
@@ -101,7 +102,7 @@ pub async fn list(
     }
     let mut tools = Vec::with_capacity(out.items.len());
     for i in &out.items {
-        tools.push(i.parse::<Tool>()?.to_api(&app.cipher));
+        tools.push(ToolView::from(&i.parse::<Tool>()?));
     }
     Ok(PageOf {
         items: tools,
@@ -147,14 +148,14 @@ pub async fn insert(app: &App, tenant: &Tenant, body: &Map<String, Value>) -> Re
 }
 
 /// `POST /tools` (admin).
-pub async fn create(app: &App, caller: &Caller, body: &Map<String, Value>) -> Result<Value> {
+pub async fn create(app: &App, caller: &Caller, body: &Map<String, Value>) -> Result<ToolView> {
     caller.require_admin()?;
-    Ok(insert(app, &caller.tenant, body).await?.to_api(&app.cipher))
+    Ok(ToolView::from(&insert(app, &caller.tenant, body).await?))
 }
 
 /// `GET /tools/{id}`.
-pub async fn get(app: &App, caller: &Caller, id: &str) -> Result<Value> {
-    Ok(load(app, &caller.tenant, id).await?.0.to_api(&app.cipher))
+pub async fn get(app: &App, caller: &Caller, id: &str) -> Result<ToolView> {
+    Ok(ToolView::from(&load(app, &caller.tenant, id).await?.0))
 }
 
 /// `PATCH /tools/{id}` (admin): top-level fields sent replace the stored ones
@@ -165,7 +166,7 @@ pub async fn update(
     caller: &Caller,
     id: &str,
     patch: &Map<String, Value>,
-) -> Result<Value> {
+) -> Result<ToolView> {
     caller.require_admin()?;
     let tenant = &caller.tenant;
     let (current, version) = load(app, tenant, id).await?;
@@ -194,7 +195,7 @@ pub async fn update(
         ));
     }
     match app.table.transact(writes).await {
-        Ok(()) => Ok(updated.to_api(&app.cipher)),
+        Ok(()) => Ok(ToolView::from(&updated)),
         Err(StoreError::ConditionFailed)
             if renamed
                 && app
@@ -261,12 +262,12 @@ pub async fn unassign(app: &App, caller: &Caller, agent_id: &str, tool_id: &str)
 
 /// `GET /tools/agent/{agent_id}`: every tool assigned to the agent (enabled
 /// or not), secrets masked.
-pub async fn list_for_agent(app: &App, caller: &Caller, agent_id: &str) -> Result<Vec<Value>> {
+pub async fn list_for_agent(app: &App, caller: &Caller, agent_id: &str) -> Result<Vec<ToolView>> {
     super::agents::load(app, &caller.tenant, agent_id).await?;
     Ok(assigned(app, &caller.tenant, agent_id)
         .await?
         .iter()
-        .map(|t| t.to_api(&app.cipher))
+        .map(ToolView::from)
         .collect())
 }
 

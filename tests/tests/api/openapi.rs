@@ -188,3 +188,136 @@ async fn the_root_says_where_things_are() {
     assert_eq!(json["api"], "/api/v1");
     assert_eq!(json["health"], "/health");
 }
+
+/// `schema`, or the component it refers to.
+fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
+        Some(r) => {
+            let name = r.trim_start_matches("#/components/schemas/");
+            &doc["components"]["schemas"][name]
+        }
+        None => schema,
+    }
+}
+
+/// The schema of `data` in the `status` response of an operation.
+fn data_schema<'a>(doc: &'a Value, path: &str, method: &str, status: &str) -> &'a Value {
+    let body =
+        &doc["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"];
+    resolve(doc, &resolve(doc, body)["properties"]["data"])
+}
+
+/// Every key of `data` is a property of `schema`, and every required one is there.
+fn conforms(schema: &Value, data: &Value, what: &str) {
+    let props = schema["properties"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{what}: no typed properties in {schema}"));
+    let data = data.as_object().unwrap();
+    for key in data.keys() {
+        assert!(props.contains_key(key), "{what}: `{key}` is not documented");
+    }
+    for key in schema["required"].as_array().into_iter().flatten() {
+        let key = key.as_str().unwrap();
+        assert!(data.contains_key(key), "{what}: required `{key}` missing");
+    }
+}
+
+/// Every `$ref` under `v`.
+fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+    match v {
+        Value::Object(m) => {
+            if let Some(r) = m.get("$ref").and_then(Value::as_str) {
+                out.push(r);
+            }
+            m.values().for_each(|v| refs(v, out));
+        }
+        Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_resources_are_documented_with_the_fields_they_return() {
+    let t = TestApp::spawn(Backend::Embedded).await;
+    let doc = document(&t).await;
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    for r in all {
+        let name = r.trim_start_matches("#/components/schemas/");
+        assert!(
+            doc["components"]["schemas"][name].is_object(),
+            "{r} does not resolve"
+        );
+    }
+    let agents = &doc["paths"]["/api/v1/agents"];
+    assert_eq!(
+        resolve(
+            &doc,
+            &agents["post"]["requestBody"]["content"]["application/json"]["schema"]
+        )["required"],
+        serde_json::json!(["name", "system_prompt"])
+    );
+    let patch = &doc["paths"]["/api/v1/agents/{id}"]["patch"]["requestBody"]["content"]["application/json"]
+        ["schema"];
+    let patch = resolve(&doc, patch);
+    assert!(patch["properties"]["system_prompt"].is_object());
+    assert!(
+        patch["required"].as_array().is_none_or(Vec::is_empty),
+        "{patch}"
+    );
+
+    let (status, agent) = call(t.api(Method::POST, "/agents").json(&serde_json::json!({
+        "name": "Front desk", "system_prompt": "Be kind.", "starting_message": "Hi",
+    })))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{agent}");
+    conforms(
+        data_schema(&doc, "/api/v1/agents", "post", "201"),
+        &agent["data"],
+        "agent",
+    );
+    let (_, listed) = call(t.api(Method::GET, "/agents")).await;
+    let items = data_schema(&doc, "/api/v1/agents", "get", "200");
+    conforms(
+        resolve(&doc, &items["items"]),
+        &listed["data"][0],
+        "agent list",
+    );
+
+    let (status, flow) = call(t.api(Method::POST, "/flows").json(&serde_json::json!({
+        "name": "Hello",
+        "nodes": [{"id": "s", "type": "start"}, {"id": "e", "type": "end"}],
+        "edges": [{"id": "a", "source": "s", "target": "e"}],
+    })))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{flow}");
+    conforms(
+        data_schema(&doc, "/api/v1/flows", "post", "201"),
+        &flow["data"],
+        "flow",
+    );
+    let (_, listed) = call(t.api(Method::GET, "/flows")).await;
+    let items = data_schema(&doc, "/api/v1/flows", "get", "200");
+    conforms(
+        resolve(&doc, &items["items"]),
+        &listed["data"][0],
+        "flow list",
+    );
+
+    let (status, tool) = call(t.api(Method::POST, "/tools").json(&serde_json::json!({
+        "name": "lookup", "description": "Looks things up", "type": "http",
+        "parameters": {"type": "object", "properties": {}},
+        "config": {"url": "https://example.com/", "headers": {"Authorization": "Bearer abcdefgh"}},
+    })))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{tool}");
+    conforms(
+        data_schema(&doc, "/api/v1/tools", "post", "201"),
+        &tool["data"],
+        "tool",
+    );
+    assert_eq!(
+        tool["data"]["config"]["headers"]["Authorization"],
+        serde_json::json!({"value": "••••efgh", "secret": true})
+    );
+}

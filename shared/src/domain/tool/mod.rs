@@ -314,39 +314,6 @@ pub struct Tool<S = Sealed> {
 pub type ExecutableTool = Tool<String>;
 
 impl Tool<Sealed> {
-    /// The API shape: secrets masked from their stored hints (nothing is decrypted).
-    /// `cipher` is unused and kept so callers need not change.
-    pub fn to_api(&self, _cipher: &Cipher) -> Value {
-        let shown = |s: &Sealed| s.masked();
-        let config = match &self.config {
-            ToolConfig::Http(h) => {
-                let headers: Map<String, Value> = h
-                    .headers
-                    .iter()
-                    .map(|(k, v)| {
-                        let v = match v {
-                            Header::Plain(p) => json!(p),
-                            Header::Secret { secret } => {
-                                json!({"value": shown(secret), "secret": true})
-                            }
-                        };
-                        (k.clone(), v)
-                    })
-                    .collect();
-                let mut v = serde_json::to_value(h).unwrap_or(Value::Null);
-                v["headers"] = Value::Object(headers);
-                v
-            }
-            ToolConfig::Webhook(w) => json!({"url": w.url, "secret": shown(&w.secret)}),
-            ToolConfig::Code(c) => serde_json::to_value(c).unwrap_or(Value::Null),
-        };
-        json!({
-            "id": self.id, "name": self.name, "description": self.description, "type": self.kind,
-            "parameters": self.parameters, "config": config, "enabled": self.enabled,
-            "created_at": self.created_at, "updated_at": self.updated_at,
-        })
-    }
-
     /// The tool with its secrets opened (never for responses).
     pub fn open(self, cipher: &Cipher) -> Result<ExecutableTool, Error> {
         let id = self.id.clone();

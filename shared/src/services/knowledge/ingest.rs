@@ -230,5 +230,6 @@ async fn finish(
     } else {
         "knowledge.failed"
     };
-    crate::services::events::emit(app, tenant, event_type, view(&current)).await
+    let data = serde_json::to_value(view(&current)).map_err(|e| Error::Internal(e.to_string()))?;
+    crate::services::events::emit(app, tenant, event_type, data).await
 }

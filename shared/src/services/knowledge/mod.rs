@@ -17,6 +17,7 @@ use super::assignments::{self, Assignable};
 use super::caller::Caller;
 use super::keys::*;
 use super::page::{PageOf, PageRequest, page};
+use super::views::KnowledgeDocumentView;
 use crate::App;
 use crate::domain::fields::Fields;
 use crate::domain::knowledge::{Document, DocumentStatus, SourceType, StoredChunk};
@@ -92,12 +93,8 @@ pub(super) fn vectors_key(tenant: &Tenant, doc_id: &str, generation: u32) -> Str
 }
 
 /// The public shape of a document.
-pub(super) fn view(doc: &Document) -> Value {
-    let mut v = serde_json::to_value(doc).unwrap_or(Value::Null);
-    if let Value::Object(m) = &mut v {
-        m.remove("generation");
-    }
-    v
+pub(super) fn view(doc: &Document) -> KnowledgeDocumentView {
+    KnowledgeDocumentView::from(doc)
 }
 
 /// Reads a document of the tenant; anything else is 404.
@@ -106,7 +103,11 @@ pub async fn load(app: &App, tenant: &Tenant, id: &str) -> Result<(Document, u64
 }
 
 /// `GET /knowledge` — newest first.
-pub async fn list(app: &App, caller: &Caller, req: &PageRequest) -> Result<PageOf<Value>> {
+pub async fn list(
+    app: &App,
+    caller: &Caller,
+    req: &PageRequest,
+) -> Result<PageOf<KnowledgeDocumentView>> {
     let q = Query::partition(caller.tenant.pk())
         .prefix(resource_prefix(KIND))
         .backward();
@@ -130,7 +131,7 @@ pub async fn list(app: &App, caller: &Caller, req: &PageRequest) -> Result<PageO
 }
 
 /// `GET /knowledge/{id}`.
-pub async fn get(app: &App, caller: &Caller, id: &str) -> Result<Value> {
+pub async fn get(app: &App, caller: &Caller, id: &str) -> Result<KnowledgeDocumentView> {
     Ok(view(&load(app, &caller.tenant, id).await?.0))
 }
 
@@ -221,7 +222,7 @@ pub struct Upload {
 
 /// `POST /knowledge/upload` (admin): 413 over 25 MB, 415 for a type the
 /// knowledge base does not read.
-pub async fn upload(app: &App, caller: &Caller, upload: Upload) -> Result<Value> {
+pub async fn upload(app: &App, caller: &Caller, upload: Upload) -> Result<KnowledgeDocumentView> {
     caller.require_admin()?;
     if upload.bytes.len() > MAX_UPLOAD_BYTES {
         return Err(Error::TooLarge(format!(
@@ -271,7 +272,11 @@ pub async fn upload(app: &App, caller: &Caller, upload: Upload) -> Result<Value>
 }
 
 /// `POST /knowledge/ingest-text {name, content}` (admin).
-pub async fn ingest_text(app: &App, caller: &Caller, body: &Map<String, Value>) -> Result<Value> {
+pub async fn ingest_text(
+    app: &App,
+    caller: &Caller,
+    body: &Map<String, Value>,
+) -> Result<KnowledgeDocumentView> {
     caller.require_admin()?;
     let mut f = Fields::new(body);
     let name = f.req_str("name", NAME_MAX);
@@ -310,7 +315,11 @@ pub async fn ingest_text(app: &App, caller: &Caller, body: &Map<String, Value>) 
 /// `POST /knowledge/ingest-url {url, name}` (admin): the page is fetched by
 /// the worker through the guarded client (SSRF rules), so only its shape is
 /// checked here — and that it is not plainly a private address.
-pub async fn ingest_url(app: &App, caller: &Caller, body: &Map<String, Value>) -> Result<Value> {
+pub async fn ingest_url(
+    app: &App,
+    caller: &Caller,
+    body: &Map<String, Value>,
+) -> Result<KnowledgeDocumentView> {
     caller.require_admin()?;
     let mut f = Fields::new(body);
     let url = f.opt_parsed("url", |s| {
@@ -340,7 +349,7 @@ pub async fn ingest_url(app: &App, caller: &Caller, body: &Map<String, Value>) -
 }
 
 /// `POST /knowledge/{id}/reindex` (admin): re-chunk and re-embed.
-pub async fn reindex(app: &App, caller: &Caller, id: &str) -> Result<Value> {
+pub async fn reindex(app: &App, caller: &Caller, id: &str) -> Result<KnowledgeDocumentView> {
     caller.require_admin()?;
     let (mut doc, version) = load(app, &caller.tenant, id).await?;
     doc.generation += 1;
@@ -496,7 +505,11 @@ pub(super) async fn agent_document_ids(
 }
 
 /// `GET /knowledge/agent/{agent_id}`: the agent's documents.
-pub async fn agent_documents(app: &App, caller: &Caller, agent_id: &str) -> Result<Vec<Value>> {
+pub async fn agent_documents(
+    app: &App,
+    caller: &Caller,
+    agent_id: &str,
+) -> Result<Vec<KnowledgeDocumentView>> {
     let tenant = &caller.tenant;
     super::agents::load(app, tenant, agent_id).await?;
     let mut out = Vec::new();
