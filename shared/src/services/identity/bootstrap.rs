@@ -8,7 +8,7 @@ use crate::crypto::{random_token, token_hash};
 use crate::domain::Email;
 use crate::domain::identity::User;
 use crate::error::{Error, Result};
-use crate::services::keys::*;
+use crate::services::table_keys::*;
 use crate::store::{Condition, Item};
 
 /// Creates an org with an admin (random password) and an API key, without

@@ -11,7 +11,7 @@ use crate::domain::identity::{Invite, Membership, User};
 use crate::domain::{Email, Role, rfc3339};
 use crate::error::{Error, Result};
 use crate::services::caller::Caller;
-use crate::services::keys::*;
+use crate::services::table_keys::*;
 use crate::store::{Condition, Item, Query, StoreError, Write};
 
 /// `POST /auth/accept-invite {token, name, password}`: joins the org (creating

@@ -17,7 +17,7 @@ pub use settings::{get_settings, provider_key, update_settings};
 use serde_json::{Value, json};
 
 use super::auth_limits;
-use super::keys::*;
+use super::table_keys::*;
 use crate::App;
 use crate::domain::Role;
 use crate::domain::fields::Fields;

@@ -11,7 +11,7 @@ use crate::domain::fields::Fields;
 use crate::domain::identity::{Membership, Organization};
 use crate::error::{Error, Result};
 use crate::services::caller::Caller;
-use crate::services::keys::*;
+use crate::services::table_keys::*;
 use crate::store::{Condition, Index, Query};
 
 /// The public shape of an org: provider keys masked, counters hidden.

@@ -11,7 +11,7 @@ use crate::domain::{Email, Mode, Tenant, rfc3339};
 use crate::error::{Error, Result};
 use crate::services::auth_limits;
 use crate::services::caller::{Caller, Principal};
-use crate::services::keys::*;
+use crate::services::table_keys::*;
 use crate::store::{Condition, Index, Item, Query};
 
 /// A new session's secret, to set as the `sb_session` cookie.
