@@ -3,7 +3,7 @@
 use serde_json::{Map, Value, json};
 
 use super::caller::{Caller, Principal};
-use super::keys::*;
+use super::table_keys::*;
 use crate::App;
 use crate::crypto::{random_token, token_hash};
 use crate::domain::fields::Fields;

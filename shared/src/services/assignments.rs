@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use super::keys::*;
+use super::table_keys::*;
 use crate::App;
 use crate::domain::Tenant;
 use crate::error::{Error, Result};

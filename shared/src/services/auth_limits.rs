@@ -21,8 +21,8 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
-use super::keys::auth_rate_pk;
 use super::rate_limit::{exhausted, hit};
+use super::table_keys::auth_rate_pk;
 use crate::App;
 use crate::crypto;
 use crate::error::{Error, Result};

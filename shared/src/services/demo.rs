@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::keys::SEEDED_SK;
+use super::table_keys::SEEDED_SK;
 use crate::App;
 use crate::domain::{Mode, Tenant};
 use crate::error::Result;

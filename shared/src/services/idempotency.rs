@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::caller::Caller;
-use super::keys::idempotency_pk;
+use super::table_keys::idempotency_pk;
 use crate::App;
 use crate::error::{Error, Result};
 use crate::store::{Condition, Item, StoreError};

@@ -12,11 +12,12 @@ pub mod events;
 pub mod flows;
 pub mod idempotency;
 pub mod identity;
-pub mod keys;
 pub mod knowledge;
 pub mod mcp;
 pub mod page;
 pub mod rate_limit;
+pub mod repository;
+pub mod table_keys;
 pub mod tools;
 pub mod views;
 

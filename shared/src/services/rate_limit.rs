@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::keys::rate_pk;
+use super::table_keys::rate_pk;
 use crate::store::{StoreResult, Table};
 
 /// The largest block one reservation takes.

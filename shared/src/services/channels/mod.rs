@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::caller::Caller;
-use super::keys::*;
 use super::page::{PageOf, PageRequest, page};
+use super::repository::load_resource;
+use super::table_keys::*;
 use crate::App;
 use crate::domain::channel::{Channel, ChannelSpec, ChannelType, parse_credentials};
 use crate::domain::fields::Fields;

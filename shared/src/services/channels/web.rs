@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 
 use super::super::caller::Caller;
-use super::super::keys::web_session_rate_pk;
 use super::super::rate_limit::hit;
+use super::super::table_keys::web_session_rate_pk;
 use crate::App;
 use crate::domain::channel::{Channel, ChannelType, parse_origin};
 use crate::domain::{Mode, Tenant, rfc3339};

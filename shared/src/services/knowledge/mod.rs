@@ -15,9 +15,10 @@ use serde_json::{Map, Value, json};
 
 use super::assignments::{self, Assignable};
 use super::caller::Caller;
-use super::keys::*;
 use super::page::{PageOf, PageRequest, page};
 use super::views::KnowledgeDocumentView;
+use super::repository::load_resource;
+use super::table_keys::*;
 use crate::App;
 use crate::domain::fields::Fields;
 use crate::domain::knowledge::{Document, DocumentStatus, SourceType, StoredChunk};

@@ -15,7 +15,7 @@ use crate::domain::{Tenant, is_id};
 use crate::engine::knowledge::{Embedder, IndexedChunk, KnowledgeIndex, decode_vectors, speakable};
 use crate::error::{Error, Result};
 use crate::services::caller::Caller;
-use crate::services::keys::resource_prefix;
+use crate::services::table_keys::resource_prefix;
 use crate::store::Query;
 
 /// One search result.

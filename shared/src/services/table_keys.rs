@@ -128,24 +128,3 @@ pub const SEEDED_SK: &str = "SEEDED";
 pub fn tenant_pk(tenant: &Tenant) -> String {
     tenant.pk()
 }
-
-/// Reads one resource of `kind` in the tenant with its version. Anything else
-/// — a malformed id, another tenant's id, a deleted resource — is the same
-/// 404 naming `what`, so another org's ids reveal nothing.
-pub async fn load_resource<T: serde::de::DeserializeOwned>(
-    app: &crate::App,
-    tenant: &Tenant,
-    kind: &str,
-    what: &'static str,
-    id: &str,
-) -> crate::error::Result<(T, u64)> {
-    if !crate::domain::is_id(id) {
-        return Err(crate::error::Error::NotFound(what));
-    }
-    let item = app
-        .table
-        .get(&tenant.pk(), &resource_sk(kind, id))
-        .await?
-        .ok_or(crate::error::Error::NotFound(what))?;
-    Ok((item.parse()?, item.version))
-}

@@ -1,0 +1,131 @@
+//! Workspace settings and provider keys.
+
+use serde_json::{Map, Value};
+
+use super::*;
+use crate::App;
+use crate::domain::fields::Fields;
+use crate::domain::identity::Organization;
+use crate::error::{Error, Result};
+use crate::services::caller::Caller;
+use crate::store::Condition;
+
+pub(super) fn apply_settings(
+    app: &App,
+    org: &mut Organization,
+    body: &Map<String, Value>,
+    errors: &mut Fields<'_>,
+) {
+    let mut f = Fields::new(body);
+    if let Some(name) = f.opt_str("name", 200) {
+        org.name = name;
+    }
+    if let Some(tz) = f.opt_parsed("timezone", |s| {
+        let ok = s == "UTC"
+            || (s.contains('/')
+                && s.len() <= 64
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "/_-+".contains(c)));
+        if ok {
+            Ok(s.to_owned())
+        } else {
+            Err("must be an IANA time zone such as Europe/London".into())
+        }
+    }) {
+        org.settings.timezone = tz;
+    }
+    if let Some(lang) = f.opt_str("default_language", 35) {
+        org.settings.default_language = lang;
+    }
+    if let Some(hours) = f.opt_json("business_hours") {
+        org.settings.business_hours = hours;
+    }
+    let valid_hhmm = |s: &str| {
+        s.len() == 5
+            && s.as_bytes()[2] == b':'
+            && s[..2].parse::<u8>().is_ok_and(|h| h < 24)
+            && s[3..].parse::<u8>().is_ok_and(|m| m < 60)
+    };
+    for (day, ranges) in &org.settings.business_hours {
+        if !["mon", "tue", "wed", "thu", "fri", "sat", "sun"].contains(&day.as_str()) {
+            f.error(
+                format!("business_hours.{day}"),
+                "days are mon, tue, wed, thu, fri, sat, sun",
+            );
+        }
+        for (i, r) in ranges.iter().enumerate() {
+            if !valid_hhmm(&r.start) || !valid_hhmm(&r.end) || r.start >= r.end {
+                f.error(
+                    format!("business_hours.{day}.{i}"),
+                    "needs start and end as HH:MM with start before end",
+                );
+            }
+        }
+    }
+    if let Some(limit) = f.opt_int("rate_limit_per_minute", 1..=1_000_000) {
+        org.settings.rate_limit_per_minute = limit as u32;
+    }
+    match f.raw("provider_keys") {
+        Some(Value::Object(keys)) => {
+            for (provider, secret) in keys {
+                match secret {
+                    // null removes a key; a string sets it (write-only).
+                    Value::Null => {
+                        org.settings.provider_keys.remove(provider);
+                    }
+                    Value::String(s) if !s.trim().is_empty() && s.len() <= 4096 => {
+                        org.settings
+                            .provider_keys
+                            .insert(provider.clone(), app.cipher.seal(s.trim()));
+                    }
+                    _ => f.error(
+                        format!("provider_keys.{provider}"),
+                        "must be a non-empty string, or null to remove it",
+                    ),
+                }
+            }
+        }
+        Some(_) => f.error("provider_keys", "must be an object of provider name to key"),
+        None => {}
+    }
+    for (k, v) in f.into_errors() {
+        errors.error(k, v);
+    }
+}
+
+/// `GET /settings/workspace`.
+pub async fn get_settings(app: &App, caller: &Caller) -> Result<Value> {
+    let (org, _) = get_org(app, caller.org_id()).await?;
+    let view = org_view(app, &org);
+    let mut settings = view["settings"].clone();
+    settings["name"] = view["name"].clone();
+    Ok(settings)
+}
+
+/// `POST /settings/workspace` (admin).
+pub async fn update_settings(
+    app: &App,
+    caller: &Caller,
+    body: &Map<String, Value>,
+) -> Result<Value> {
+    caller.require_admin()?;
+    let (mut org, version) = get_org(app, caller.org_id()).await?;
+    let mut f = Fields::new(body);
+    apply_settings(app, &mut org, body, &mut f);
+    f.finish()?;
+    org.updated_at = app.now_rfc3339();
+    app.table
+        .put(org_item(&org), Condition::VersionEquals(version))
+        .await?;
+    app.org_limits.forget(&org.id);
+    get_settings(app, caller).await
+}
+
+/// A provider key in clear, for the engine (never for API responses).
+pub async fn provider_key(app: &App, org_id: &str, provider: &str) -> Result<Option<String>> {
+    let (org, _) = get_org(app, org_id).await?;
+    match org.settings.provider_keys.get(provider) {
+        Some(sealed) => app.cipher.open(sealed).map(Some).map_err(Error::Internal),
+        None => Ok(None),
+    }
+}
