@@ -4,9 +4,9 @@ use serde_json::{Map, Value, json};
 
 use super::caller::Caller;
 use super::page::{PageOf, PageRequest, page};
-use super::views::AgentView;
 use super::repository::load_resource;
 use super::table_keys::*;
+use super::views::AgentView;
 use crate::App;
 use crate::domain::Tenant;
 use crate::domain::agent::{Agent, AgentSpec};

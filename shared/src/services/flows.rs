@@ -7,9 +7,9 @@ use serde_json::{Map, Value, json};
 
 use super::caller::Caller;
 use super::page::{PageOf, PageRequest, page};
-use super::views::{FlowSummaryView, FlowView};
 use super::repository::load_resource;
 use super::table_keys::*;
+use super::views::{FlowSummaryView, FlowView};
 use crate::App;
 use crate::domain::flow::{EdgeDoc, FlowDoc, FlowGraph, NodeDoc};
 use crate::domain::{Tenant, is_id};
