@@ -1,7 +1,12 @@
-//! The conversation engine's parts: tools (saved tools, MCP servers) and the
-//! webhook signatures they share with webhook delivery, and the knowledge
-//! engine (extraction, chunking, embeddings, hybrid search).
+//! The conversation engine's parts: the contract of a call ([`call`]), the simulated
+//! carrier ([`sim`]), language models ([`llm`]), tools (saved tools, MCP servers) and the
+//! webhook signatures they share with webhook delivery, and the knowledge engine
+//! (extraction, chunking, embeddings, hybrid search).
 
+pub mod call;
 pub mod knowledge;
+pub mod llm;
+pub mod report;
 pub mod signing;
+pub mod sim;
 pub mod tools;
