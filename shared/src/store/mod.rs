@@ -383,6 +383,15 @@ pub struct Message {
 pub trait Queue: Send + Sync {
     /// Sends a message, visible after `delay` (at most 15 minutes).
     async fn send(&self, body: &str, delay: Duration) -> StoreResult<String>;
+    /// Sends a message on behalf of `tenant` (an org): where the backend shares
+    /// delivery fairly between tenants (SQS fair queues use the message group
+    /// id of a standard queue), one tenant's burst does not delay the others'
+    /// messages. Elsewhere the same as [`Queue::send`]; the local worker is
+    /// fair by the message's key itself.
+    async fn send_for(&self, tenant: &str, body: &str, delay: Duration) -> StoreResult<String> {
+        let _ = tenant;
+        self.send(body, delay).await
+    }
     /// Receives up to `max` (1–10) visible messages, hiding each for `visibility`.
     async fn receive(&self, max: usize, visibility: Duration) -> StoreResult<Vec<Message>>;
     /// Deletes a received message (done processing).

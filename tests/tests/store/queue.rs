@@ -18,12 +18,14 @@ async fn messages_are_delivered_until_deleted(backend: Backend) {
     let (queue, _) = queue_with_dead_letter(&t, 5).await;
     let mut sent = Vec::new();
     for i in 0..12 {
-        sent.push(
-            queue
-                .send(&format!("{{\"n\":{i}}}"), Duration::ZERO)
-                .await
-                .unwrap(),
-        );
+        let body = format!("{{\"n\":{i}}}");
+        // Half go out on behalf of a tenant (a message group on SQS: a fair queue).
+        let id = if i % 2 == 0 {
+            queue.send(&body, Duration::ZERO).await
+        } else {
+            queue.send_for(&format!("org-{}", i % 3), &body, Duration::ZERO).await
+        };
+        sent.push(id.unwrap());
     }
     let mut bodies = Vec::new();
     for _ in 0..5 {

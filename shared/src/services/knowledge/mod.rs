@@ -179,7 +179,9 @@ async fn enqueue(app: &App, tenant: &Tenant, doc: &Document) -> Result<()> {
         generation: doc.generation,
     };
     let body = serde_json::to_string(&job).map_err(|e| Error::Internal(e.to_string()))?;
-    app.queue("ingest")?.send(&body, Duration::ZERO).await?;
+    app.queue("ingest")?
+        .send_for(&tenant.org_id, &body, Duration::ZERO)
+        .await?;
     Ok(())
 }
 

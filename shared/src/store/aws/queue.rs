@@ -33,13 +33,16 @@ impl SqsQueue {
     }
 }
 
-fn seconds(d: Duration) -> i32 {
-    i32::try_from(d.as_secs()).unwrap_or(i32::MAX)
-}
-
-#[async_trait]
-impl Queue for SqsQueue {
-    async fn send(&self, body: &str, delay: Duration) -> StoreResult<String> {
+impl SqsQueue {
+    /// Sends with a message group id when a tenant is given: on a standard
+    /// queue that makes it an SQS fair queue, which keeps one tenant's
+    /// backlog from delaying the other tenants' messages.
+    async fn send_grouped(
+        &self,
+        tenant: Option<&str>,
+        body: &str,
+        delay: Duration,
+    ) -> StoreResult<String> {
         if delay > MAX_DELAY {
             return Err(StoreError::Backend(format!(
                 "delay {delay:?} is over the 15 minute maximum"
@@ -51,11 +54,27 @@ impl Queue for SqsQueue {
             .queue_url(&self.url)
             .message_body(body)
             .delay_seconds(seconds(delay))
+            .set_message_group_id(tenant.map(str::to_owned))
             .send()
             .await
             .map_err(backend)?;
         out.message_id
             .ok_or_else(|| StoreError::Backend("send_message returned no id".into()))
+    }
+}
+
+fn seconds(d: Duration) -> i32 {
+    i32::try_from(d.as_secs()).unwrap_or(i32::MAX)
+}
+
+#[async_trait]
+impl Queue for SqsQueue {
+    async fn send(&self, body: &str, delay: Duration) -> StoreResult<String> {
+        self.send_grouped(None, body, delay).await
+    }
+
+    async fn send_for(&self, tenant: &str, body: &str, delay: Duration) -> StoreResult<String> {
+        self.send_grouped(Some(tenant), body, delay).await
     }
 
     async fn receive(&self, max: usize, visibility: Duration) -> StoreResult<Vec<Message>> {
