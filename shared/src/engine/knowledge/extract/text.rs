@@ -92,12 +92,23 @@ pub(super) fn csv_blocks(text: &str, budget: &Budget) -> Result<Vec<Block>, Extr
 /// list items and table rows become blocks; inline markup is dropped. The
 /// parser yields a flat event stream, so nesting depth costs no stack here.
 pub(super) fn markdown_blocks(text: &str, budget: &Budget) -> Result<Vec<Block>, ExtractError> {
-    let text = tame_huge_paragraphs(text);
-    let parser = Parser::new_ext(
-        &text,
-        Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH,
-    );
     let mut blocks = Vec::new();
+    let mut copied = 0;
+    for run in huge_paragraphs(text) {
+        markup_blocks(&text[copied..run.start], budget, &mut blocks)?;
+        blocks.extend(plain_blocks(&text[run.clone()], budget)?);
+        copied = run.end;
+    }
+    markup_blocks(&text[copied..], budget, &mut blocks)?;
+    Ok(blocks)
+}
+
+/// The blocks of Markdown `text` (with no huge paragraph), appended to `blocks`.
+fn markup_blocks(text: &str, budget: &Budget, blocks: &mut Vec<Block>) -> Result<(), ExtractError> {
+    if text.trim().is_empty() {
+        return Ok(());
+    }
+    let parser = Parser::new_ext(text, Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH);
     let mut buffer = String::new();
     // Nesting of list items: text of an outer item is flushed when an inner
     // list starts, so items stay separate blocks.
@@ -117,33 +128,33 @@ pub(super) fn markdown_blocks(text: &str, budget: &Budget) -> Result<Vec<Block>,
         match event {
             Event::Start(Tag::Heading { .. }) => {
                 let kind = paragraph_or_item(item_depth);
-                flush(&mut buffer, kind, &mut blocks);
+                flush(&mut buffer, kind, blocks);
             }
             Event::End(TagEnd::Heading(level)) => {
                 flush(
                     &mut buffer,
                     BlockKind::Heading(heading_level(level)),
-                    &mut blocks,
+                    blocks,
                 );
             }
             Event::Start(Tag::Item) => {
                 let kind = paragraph_or_item(item_depth);
-                flush(&mut buffer, kind, &mut blocks);
+                flush(&mut buffer, kind, blocks);
                 item_depth += 1;
             }
             Event::End(TagEnd::Item) => {
-                flush(&mut buffer, BlockKind::ListItem, &mut blocks);
+                flush(&mut buffer, BlockKind::ListItem, blocks);
                 item_depth = item_depth.saturating_sub(1);
             }
             Event::End(TagEnd::Paragraph | TagEnd::CodeBlock | TagEnd::BlockQuote(_)) => {
                 if item_depth == 0 {
-                    flush(&mut buffer, BlockKind::Paragraph, &mut blocks);
+                    flush(&mut buffer, BlockKind::Paragraph, blocks);
                 } else {
                     buffer.push(' ');
                 }
             }
             Event::Start(Tag::Table(_)) => {
-                flush(&mut buffer, paragraph_or_item(item_depth), &mut blocks);
+                flush(&mut buffer, paragraph_or_item(item_depth), blocks);
                 headers.clear();
             }
             Event::Start(Tag::TableHead) => in_head = true,
@@ -166,8 +177,8 @@ pub(super) fn markdown_blocks(text: &str, budget: &Budget) -> Result<Vec<Block>,
             _ => {}
         }
     }
-    flush(&mut buffer, BlockKind::Paragraph, &mut blocks);
-    Ok(blocks)
+    flush(&mut buffer, BlockKind::Paragraph, blocks);
+    Ok(())
 }
 
 fn paragraph_or_item(item_depth: usize) -> BlockKind {
@@ -193,22 +204,13 @@ fn heading_level(level: HeadingLevel) -> u8 {
 /// markup is not parsed.
 const MAX_MARKUP_PARAGRAPH: usize = 64 * 1024;
 
-/// Characters that open or close inline markup (emphasis, links, images, code,
-/// autolinks, entities, strikethrough); escaping them leaves block structure
-/// (headings, lists, quotes, tables) as it is.
-fn is_inline_marker(c: char) -> bool {
-    matches!(
-        c,
-        '\\' | '`' | '*' | '_' | '[' | ']' | '!' | '<' | '&' | '~'
-    )
-}
-
 /// pulldown-cmark's inline pass is far from linear on paragraphs made of
-/// unmatched delimiters: 25 MB of `*[` took it 6.9 s and 2.9 GB. A paragraph
-/// no person writes by hand (over [`MAX_MARKUP_PARAGRAPH`]) has its inline
-/// markers escaped, so it is read as the plain text it is, in linear time.
-/// Everything else is passed through untouched.
-fn tame_huge_paragraphs(text: &str) -> std::borrow::Cow<'_, str> {
+/// unmatched delimiters (25 MB of `*[` took it 6.9 s and 2.9 GB), and even
+/// escaped, each marker costs it a node (2.5 GB for the same input). A
+/// paragraph no person writes by hand (over [`MAX_MARKUP_PARAGRAPH`]) is
+/// therefore read as plain text, in one linear pass; these are the byte
+/// ranges of such paragraphs, in order.
+fn huge_paragraphs(text: &str) -> Vec<std::ops::Range<usize>> {
     let mut runs = Vec::new();
     let (mut start, mut len) = (0usize, 0usize);
     let mut offset = 0usize;
@@ -227,21 +229,5 @@ fn tame_huge_paragraphs(text: &str) -> std::borrow::Cow<'_, str> {
     if len > MAX_MARKUP_PARAGRAPH {
         runs.push(start..offset);
     }
-    if runs.is_empty() {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + text.len() / 4);
-    let mut copied = 0;
-    for run in runs {
-        out.push_str(&text[copied..run.start]);
-        for c in text[run.clone()].chars() {
-            if is_inline_marker(c) {
-                out.push('\\');
-            }
-            out.push(c);
-        }
-        copied = run.end;
-    }
-    out.push_str(&text[copied..]);
-    std::borrow::Cow::Owned(out)
+    runs
 }
