@@ -23,7 +23,9 @@ async fn messages_are_delivered_until_deleted(backend: Backend) {
         let id = if i % 2 == 0 {
             queue.send(&body, Duration::ZERO).await
         } else {
-            queue.send_for(&format!("org-{}", i % 3), &body, Duration::ZERO).await
+            queue
+                .send_for(&format!("org-{}", i % 3), &body, Duration::ZERO)
+                .await
         };
         sent.push(id.unwrap());
     }
