@@ -6,7 +6,9 @@
 //! the budget is checked between pages and the text kept is metered.
 //! Compressed streams are inflated here first, against one byte limit for the
 //! whole file ([`MAX_INFLATED_BYTES`]): `lopdf` would inflate each without a
-//! bound, so a few kilobytes of Flate could ask for gigabytes.
+//! bound, so a few kilobytes of Flate could ask for gigabytes. Object streams,
+//! which `lopdf` inflates while it loads the file, are measured in the raw
+//! bytes before it does.
 
 use std::io::Read;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -38,6 +40,7 @@ pub(super) fn blocks(bytes: &[u8], budget: &Budget) -> Result<Vec<Block>, Extrac
 }
 
 fn page_texts(bytes: &[u8], budget: &Budget) -> Result<Vec<String>, ExtractError> {
+    measure_object_streams(bytes, budget, MAX_INFLATED_BYTES)?;
     let mut doc = Document::load_mem(bytes).map_err(|err| match err {
         lopdf::Error::Decryption(_) | lopdf::Error::InvalidPassword => {
             ExtractError::Encrypted { format: FORMAT }
@@ -98,10 +101,7 @@ fn inflate_streams(doc: &mut Document, budget: &Budget, limit: usize) -> Result<
             continue;
         }
         if inflated.len() > room {
-            return Err(ExtractError::TooLarge {
-                what: "its compressed content",
-                limit_mb: limit.div_ceil(1024 * 1024),
-            });
+            return Err(too_much_compressed(limit));
         }
         total += inflated.len();
         let plain_flate = matches!(stream.filters(), Ok(f) if f == [b"FlateDecode".as_slice()])
@@ -111,6 +111,44 @@ fn inflate_streams(doc: &mut Document, budget: &Budget, limit: usize) -> Result<
         }
     }
     Ok(())
+}
+
+/// How far after `/ObjStm` its dictionary may still run before `stream`.
+const MAX_DICTIONARY_BYTES: usize = 4096;
+
+/// Inflates (into nothing) every object stream (`/Type /ObjStm`) of the raw
+/// file, failing it when they would hold more than `limit` bytes together:
+/// `lopdf` inflates them whole while loading, before [`inflate_streams`] can
+/// see them. A stream that does not inflate (not Flate, encrypted) counts as
+/// its raw size, which `lopdf` then reads as it is.
+fn measure_object_streams(bytes: &[u8], budget: &Budget, limit: usize) -> Result<(), ExtractError> {
+    let mut total = 0usize;
+    for at in memchr::memmem::find_iter(bytes, b"/ObjStm") {
+        budget.check()?;
+        let after = &bytes[at..];
+        let window = &after[..after.len().min(MAX_DICTIONARY_BYTES)];
+        let Some(keyword) = memchr::memmem::find(window, b"stream") else {
+            continue;
+        };
+        let mut data = &after[keyword + b"stream".len()..];
+        data = data.strip_prefix(b"\r").unwrap_or(data);
+        data = data.strip_prefix(b"\n").unwrap_or(data);
+        let room = limit - total;
+        let mut decoder = ZlibDecoder::new(data).take(room as u64 + 1);
+        let inflated = std::io::copy(&mut decoder, &mut std::io::sink()).unwrap_or(0) as usize;
+        if inflated > room {
+            return Err(too_much_compressed(limit));
+        }
+        total += inflated;
+    }
+    Ok(())
+}
+
+fn too_much_compressed(limit: usize) -> ExtractError {
+    ExtractError::TooLarge {
+        what: "its compressed content",
+        limit_mb: limit.div_ceil(1024 * 1024),
+    }
 }
 
 fn is_image(stream: &Stream) -> bool {
@@ -191,6 +229,27 @@ mod tests {
         assert!(
             matches!(err, ExtractError::TooLarge { limit_mb: 1, .. }),
             "{err:?}"
+        );
+    }
+
+    /// An object stream that inflates past the limit fails the file before
+    /// `lopdf` loads it (and inflates it whole).
+    #[test]
+    fn an_object_stream_bomb_stops_before_loading() {
+        let bomb = compressed(4 * 1024 * 1024);
+        let mut pdf = b"%PDF-1.5\n1 0 obj\n<< /Type /ObjStm /N 1 /First 4 /Filter /FlateDecode >>\nstream\r\n".to_vec();
+        pdf.extend_from_slice(&bomb);
+        pdf.extend_from_slice(b"\nendstream\nendobj\n%%EOF\n");
+        let err = measure_object_streams(&pdf, &Budget::unlimited(), 1024 * 1024).unwrap_err();
+        assert!(
+            matches!(err, ExtractError::TooLarge { limit_mb: 1, .. }),
+            "{err:?}"
+        );
+        assert!(measure_object_streams(&pdf, &Budget::unlimited(), 8 * 1024 * 1024).is_ok());
+        let err = page_texts(&pdf, &Budget::unlimited()).unwrap_err();
+        assert!(
+            !matches!(err, ExtractError::TooLarge { .. }),
+            "4 MB is under the real limit"
         );
     }
 
