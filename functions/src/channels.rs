@@ -18,7 +18,7 @@ use utoipa_axum::routes;
 
 use crate::http::Path;
 use crate::http::openapi::{
-    Created, IdempotencyKey, Item, List, ModeParam, PageParams, PublicCreated,
+    Created, IdempotencyKey, Item, List, ModeParam, PageParams, PublicCreated, Reaching,
 };
 use crate::http::{
     ApiError, ApiResult, Auth, ClientAddress, JsonObject, NoBody, Params, created, list, ok,
@@ -103,7 +103,7 @@ async fn delete_channel(State(app): S, Auth(caller): Auth, Path(id): Path<String
 /// Check a telephony provider's credentials.
 #[utoipa::path(post, path = "/channels/providers/verify", tag = "channels",
     params(ModeParam, IdempotencyKey),
-    request_body = VerifyProviderInput, responses(Item))]
+    request_body = VerifyProviderInput, responses(Reaching))]
 async fn verify_provider(
     State(app): S,
     Auth(caller): Auth,

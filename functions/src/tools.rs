@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 
 use crate::http::Path;
 use crate::http::openapi::{
-    Created, EnabledFilter, IdempotencyKey, Item, List, ModeParam, PageParams,
+    Created, EnabledFilter, IdempotencyKey, Item, List, ModeParam, PageParams, Reaching,
 };
 use crate::http::{ApiResult, Auth, JsonObject, Params, created, list, list_slice, ok, protected};
 
@@ -222,7 +222,7 @@ async fn test_tool(
 
 /// Connect to an MCP server and list its tools.
 #[utoipa::path(post, path = "/tools/mcp/servers/{id}/connect", tag = "tools",
-    params(("id" = String, Path), ModeParam, IdempotencyKey), responses(Item<McpServerView>))]
+    params(("id" = String, Path), ModeParam, IdempotencyKey), responses(Reaching<McpServerView>))]
 async fn connect_server(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     Ok(ok(mcp::connect(&app, &caller, &id).await?))
 }

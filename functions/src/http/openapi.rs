@@ -298,6 +298,23 @@ impl<T: ToSchema + 'static> IntoResponses for List<T> {
     }
 }
 
+/// 200 with `T`, after authentication, from an operation that reaches an
+/// outside service (an MCP server, a carrier): 503 when that service does not
+/// answer (SPEC §1).
+pub struct Reaching<T = Value>(PhantomData<T>);
+impl<T: ToSchema + 'static> IntoResponses for Reaching<T> {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let mut map = set(200, envelope_of::<T>(), "The result.", true);
+        let down = json(
+            error_body(),
+            "The outside service could not be reached or answered badly.",
+            true,
+        );
+        map.insert("503".into(), down.build().into());
+        map
+    }
+}
+
 /// 200 with a result `T`, without authentication (login, accept-invite).
 pub struct PublicItem<T = Value>(PhantomData<T>);
 impl<T: ToSchema + 'static> IntoResponses for PublicItem<T> {

@@ -229,7 +229,7 @@ async fn credentials_are_write_only_and_patched_by_name(backend: Backend) {
 async fn reads_mask_credentials_without_decrypting(backend: Backend) {
     let t = TestApp::spawn(backend).await;
     let live = tenant(&t, Mode::Live).await;
-    let (created, id) = twilio_line(&t).await;
+    let (_, id) = twilio_line(&t).await;
     let sk = format!("CHANNEL#{id}");
     let mut item = t.app.table.get(&live.pk(), &sk).await.unwrap().unwrap();
     item.data["credentials"]["auth_token"]["sealed"] = json!("v1:not-a-ciphertext");
