@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use switchboard::App;
 use switchboard::services::agents;
-use switchboard::services::views::{AgentInput, AgentPatch, AgentView};
+use switchboard::services::views::{AgentInput, AgentPatch, AgentView, DeletedView};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -75,7 +75,7 @@ async fn update_agent(
 
 /// Delete an agent.
 #[utoipa::path(delete, path = "/agents/{id}", tag = "agents",
-    params(("id" = String, Path), ModeParam), responses(Item))]
+    params(("id" = String, Path), ModeParam), responses(Item<DeletedView>))]
 async fn delete_agent(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     Ok(ok(agents::delete(&app, &caller, &id).await?))
 }

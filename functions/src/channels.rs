@@ -8,6 +8,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use switchboard::services::channels::{self, web};
+use switchboard::services::views::{
+    ChannelInput, ChannelPatch, ChannelView, DeletedView, VerifyProviderInput,
+};
 use switchboard::{App, Error};
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -15,7 +18,7 @@ use utoipa_axum::routes;
 
 use crate::http::Path;
 use crate::http::openapi::{
-    Created, IdempotencyKey, Item, List, ModeParam, PageParams, PublicCreated,
+    Created, IdempotencyKey, Item, List, ModeParam, PageParams, PublicCreated, Reaching,
 };
 use crate::http::{
     ApiError, ApiResult, Auth, ClientAddress, JsonObject, NoBody, Params, created, list, ok,
@@ -50,7 +53,7 @@ struct TypeFilter {
     path = "/channels",
     tag = "channels",
     params(PageParams, TypeFilter, ModeParam),
-    responses(List)
+    responses(List<ChannelView>)
 )]
 async fn list_channels(State(app): S, Auth(caller): Auth, params: Params) -> ApiResult {
     let page = params.page()?;
@@ -61,7 +64,7 @@ async fn list_channels(State(app): S, Auth(caller): Auth, params: Params) -> Api
 
 /// Create a channel.
 #[utoipa::path(post, path = "/channels", tag = "channels", params(ModeParam, IdempotencyKey),
-    request_body = BTreeMap<String, Value>, responses(Created))]
+    request_body = ChannelInput, responses(Created<ChannelView>))]
 async fn create_channel(
     State(app): S,
     Auth(caller): Auth,
@@ -72,7 +75,7 @@ async fn create_channel(
 
 /// Get a channel.
 #[utoipa::path(get, path = "/channels/{id}", tag = "channels",
-    params(("id" = String, Path), ModeParam), responses(Item))]
+    params(("id" = String, Path), ModeParam), responses(Item<ChannelView>))]
 async fn get_channel(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     Ok(ok(channels::get(&app, &caller, &id).await?))
 }
@@ -80,7 +83,7 @@ async fn get_channel(State(app): S, Auth(caller): Auth, Path(id): Path<String>) 
 /// Update a channel: the fields sent are changed, the others kept.
 #[utoipa::path(method(patch, put), path = "/channels/{id}", tag = "channels",
     params(("id" = String, Path), ModeParam),
-    request_body = BTreeMap<String, Value>, responses(Item))]
+    request_body = ChannelPatch, responses(Item<ChannelView>))]
 async fn update_channel(
     State(app): S,
     Auth(caller): Auth,
@@ -92,7 +95,7 @@ async fn update_channel(
 
 /// Delete a channel.
 #[utoipa::path(delete, path = "/channels/{id}", tag = "channels",
-    params(("id" = String, Path), ModeParam), responses(Item))]
+    params(("id" = String, Path), ModeParam), responses(Item<DeletedView>))]
 async fn delete_channel(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     Ok(ok(channels::delete(&app, &caller, &id).await?))
 }
@@ -100,7 +103,7 @@ async fn delete_channel(State(app): S, Auth(caller): Auth, Path(id): Path<String
 /// Check a telephony provider's credentials.
 #[utoipa::path(post, path = "/channels/providers/verify", tag = "channels",
     params(ModeParam, IdempotencyKey),
-    request_body = BTreeMap<String, Value>, responses(Item))]
+    request_body = VerifyProviderInput, responses(Reaching))]
 async fn verify_provider(
     State(app): S,
     Auth(caller): Auth,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use switchboard::App;
 use switchboard::services::flows;
-use switchboard::services::views::{FlowInput, FlowPatch, FlowSummaryView, FlowView};
+use switchboard::services::views::{DeletedView, FlowInput, FlowPatch, FlowSummaryView, FlowView};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -66,7 +66,7 @@ async fn update_flow(
 
 /// Delete a flow.
 #[utoipa::path(delete, path = "/flows/{id}", tag = "flows",
-    params(("id" = String, Path), ModeParam), responses(Item))]
+    params(("id" = String, Path), ModeParam), responses(Item<DeletedView>))]
 async fn delete_flow(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     Ok(ok(flows::delete(&app, &caller, &id).await?))
 }

@@ -3,7 +3,13 @@
 use std::sync::Arc;
 
 use axum::extract::State;
+use axum::response::Response;
 use switchboard::App;
+use switchboard::services::identity::NewSession;
+use switchboard::services::views::{
+    ApiKeyView, DeletedView, MeView, MemberView, NewApiKeyView, OrganizationView, SignedInView,
+    WorkspaceView,
+};
 use switchboard::services::{api_keys, identity};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -45,49 +51,39 @@ pub fn router(app: &Arc<App>) -> OpenApiRouter<Arc<App>> {
     public.merge(protected(app, private))
 }
 
-/// Create an organization and its first user (the admin); sets `sb_session`.
-#[utoipa::path(post, path = "/auth/signup", tag = "auth", security(()),
-    request_body = BTreeMap<String, Value>, responses(PublicCreated))]
-async fn signup(State(app): S, JsonObject(body): JsonObject) -> ApiResult {
-    let (data, session) = identity::signup(&app, &body).await?;
-    let mut resp = created(data);
+/// `resp` with the cookie of the session it started.
+fn signed_in(app: &App, mut resp: Response, session: &NewSession) -> Response {
     set_session_cookie(
         &mut resp,
         &session.token,
         session.max_age,
         app.config.cookie_secure,
     );
-    Ok(resp)
+    resp
+}
+
+/// Create an organization and its first user (the admin); sets `sb_session`.
+#[utoipa::path(post, path = "/auth/signup", tag = "auth", security(()),
+    request_body = BTreeMap<String, Value>, responses(PublicCreated<SignedInView>))]
+async fn signup(State(app): S, JsonObject(body): JsonObject) -> ApiResult {
+    let (data, session) = identity::signup(&app, &body).await?;
+    Ok(signed_in(&app, created(data), &session))
 }
 
 /// Sign in with e-mail and password; sets `sb_session`.
 #[utoipa::path(post, path = "/auth/login", tag = "auth", security(()),
-    request_body = BTreeMap<String, Value>, responses(PublicItem))]
+    request_body = BTreeMap<String, Value>, responses(PublicItem<SignedInView>))]
 async fn login(State(app): S, JsonObject(body): JsonObject) -> ApiResult {
     let (data, session) = identity::login(&app, &body).await?;
-    let mut resp = ok(data);
-    set_session_cookie(
-        &mut resp,
-        &session.token,
-        session.max_age,
-        app.config.cookie_secure,
-    );
-    Ok(resp)
+    Ok(signed_in(&app, ok(data), &session))
 }
 
 /// Accept an invitation (token and password); sets `sb_session`.
 #[utoipa::path(post, path = "/auth/accept-invite", tag = "auth", security(()),
-    request_body = BTreeMap<String, Value>, responses(PublicItem))]
+    request_body = BTreeMap<String, Value>, responses(PublicItem<SignedInView>))]
 async fn accept_invite(State(app): S, JsonObject(body): JsonObject) -> ApiResult {
     let (data, session) = identity::accept_invite(&app, &body).await?;
-    let mut resp = ok(data);
-    set_session_cookie(
-        &mut resp,
-        &session.token,
-        session.max_age,
-        app.config.cookie_secure,
-    );
-    Ok(resp)
+    Ok(signed_in(&app, ok(data), &session))
 }
 
 /// End the session and clear `sb_session`.
@@ -110,7 +106,7 @@ async fn logout(State(app): S, Auth(caller): Auth) -> ApiResult {
     path = "/auth/me",
     tag = "auth",
     params(ModeParam),
-    responses(Item)
+    responses(Item<MeView>)
 )]
 async fn me(State(app): S, Auth(caller): Auth) -> ApiResult {
     Ok(ok(identity::me(&app, &caller).await?))
@@ -134,7 +130,7 @@ async fn change_password(
     path = "/settings/workspace",
     tag = "settings",
     params(ModeParam),
-    responses(Item)
+    responses(Item<WorkspaceView>)
 )]
 async fn get_settings(State(app): S, Auth(caller): Auth) -> ApiResult {
     Ok(ok(identity::get_settings(&app, &caller).await?))
@@ -143,7 +139,7 @@ async fn get_settings(State(app): S, Auth(caller): Auth) -> ApiResult {
 /// Change the workspace settings.
 #[utoipa::path(post, path = "/settings/workspace", tag = "settings",
     params(ModeParam, IdempotencyKey),
-    request_body = BTreeMap<String, Value>, responses(Item))]
+    request_body = BTreeMap<String, Value>, responses(Item<WorkspaceView>))]
 async fn update_settings(
     State(app): S,
     Auth(caller): Auth,
@@ -158,7 +154,7 @@ async fn update_settings(
     path = "/api-keys",
     tag = "api-keys",
     params(ModeParam, PageParams),
-    responses(List)
+    responses(List<ApiKeyView>)
 )]
 async fn list_keys(State(app): S, Auth(caller): Auth, params: Params) -> ApiResult {
     let page = params.page()?;
@@ -167,7 +163,7 @@ async fn list_keys(State(app): S, Auth(caller): Auth, params: Params) -> ApiResu
 
 /// Create an API key; the secret is shown once, here.
 #[utoipa::path(post, path = "/api-keys", tag = "api-keys", params(ModeParam, IdempotencyKey),
-    request_body = BTreeMap<String, Value>, responses(Created))]
+    request_body = BTreeMap<String, Value>, responses(Created<NewApiKeyView>))]
 async fn create_key(State(app): S, Auth(caller): Auth, JsonObject(body): JsonObject) -> ApiResult {
     Ok(secret_once(created(
         api_keys::create(&app, &caller, &body).await?,
@@ -176,14 +172,14 @@ async fn create_key(State(app): S, Auth(caller): Auth, JsonObject(body): JsonObj
 
 /// Revoke an API key.
 #[utoipa::path(delete, path = "/api-keys/{id}", tag = "api-keys",
-    params(("id" = String, Path), ModeParam), responses(Item))]
+    params(("id" = String, Path), ModeParam), responses(Item<DeletedView>))]
 async fn revoke_key(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     Ok(ok(api_keys::revoke(&app, &caller, &id).await?))
 }
 
 /// Replace an API key's secret; the new one is shown once, here.
 #[utoipa::path(post, path = "/api-keys/{id}/regenerate", tag = "api-keys",
-    params(("id" = String, Path), ModeParam, IdempotencyKey), responses(Item))]
+    params(("id" = String, Path), ModeParam, IdempotencyKey), responses(Item<NewApiKeyView>))]
 async fn regenerate_key(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     Ok(secret_once(ok(
         api_keys::regenerate(&app, &caller, &id).await?
@@ -196,7 +192,7 @@ async fn regenerate_key(State(app): S, Auth(caller): Auth, Path(id): Path<String
     path = "/organizations",
     tag = "organizations",
     params(ModeParam, PageParams),
-    responses(List)
+    responses(List<OrganizationView>)
 )]
 async fn list_orgs(State(app): S, Auth(caller): Auth, params: Params) -> ApiResult {
     let page = params.page()?;
@@ -206,7 +202,7 @@ async fn list_orgs(State(app): S, Auth(caller): Auth, params: Params) -> ApiResu
 /// Create an organization (the caller becomes its admin).
 #[utoipa::path(post, path = "/organizations", tag = "organizations",
     params(ModeParam, IdempotencyKey),
-    request_body = BTreeMap<String, Value>, responses(Created))]
+    request_body = BTreeMap<String, Value>, responses(Created<OrganizationView>))]
 async fn create_org(State(app): S, Auth(caller): Auth, JsonObject(body): JsonObject) -> ApiResult {
     Ok(created(identity::create_org(&app, &caller, &body).await?))
 }
@@ -214,7 +210,7 @@ async fn create_org(State(app): S, Auth(caller): Auth, JsonObject(body): JsonObj
 /// Rename an organization.
 #[utoipa::path(patch, path = "/organizations/{id}", tag = "organizations",
     params(("id" = String, Path), ModeParam),
-    request_body = BTreeMap<String, Value>, responses(Item))]
+    request_body = BTreeMap<String, Value>, responses(Item<OrganizationView>))]
 async fn update_org(
     State(app): S,
     Auth(caller): Auth,
@@ -230,7 +226,7 @@ async fn update_org(
     path = "/users",
     tag = "users",
     params(ModeParam, PageParams),
-    responses(List)
+    responses(List<MemberView>)
 )]
 async fn list_users(State(app): S, Auth(caller): Auth, params: Params) -> ApiResult {
     let page = params.page()?;
@@ -249,7 +245,7 @@ async fn invite(State(app): S, Auth(caller): Auth, JsonObject(body): JsonObject)
 /// Change a member's role.
 #[utoipa::path(post, path = "/users/{id}/role", tag = "users",
     params(("id" = String, Path), ModeParam, IdempotencyKey),
-    request_body = BTreeMap<String, Value>, responses(Item))]
+    request_body = BTreeMap<String, Value>, responses(Item<MemberView>))]
 async fn set_role(
     State(app): S,
     Auth(caller): Auth,
@@ -261,7 +257,7 @@ async fn set_role(
 
 /// Remove a member from the organization.
 #[utoipa::path(delete, path = "/users/{id}", tag = "users",
-    params(("id" = String, Path), ModeParam), responses(Item))]
+    params(("id" = String, Path), ModeParam), responses(Item<DeletedView>))]
 async fn remove_user(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     Ok(ok(identity::remove_user(&app, &caller, &id).await?))
 }

@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, State};
 use switchboard::services::knowledge::{self, MAX_UPLOAD_BYTES, Upload};
-use switchboard::services::views::KnowledgeDocumentView;
+use switchboard::services::views::{
+    ChunkView, DeletedView, IngestTextInput, IngestUrlInput, KnowledgeDocumentView,
+    KnowledgeQueryInput, QueryHit,
+};
 use switchboard::{App, Error};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -110,7 +113,7 @@ async fn upload(State(app): S, Auth(caller): Auth, Multipart(mut form): Multipar
 /// Ingest a web page.
 #[utoipa::path(post, path = "/knowledge/ingest-url", tag = "knowledge",
     params(ModeParam, IdempotencyKey),
-    request_body = BTreeMap<String, Value>, responses(Created<KnowledgeDocumentView>))]
+    request_body = IngestUrlInput, responses(Created<KnowledgeDocumentView>))]
 async fn ingest_url(State(app): S, Auth(caller): Auth, JsonObject(body): JsonObject) -> ApiResult {
     Ok(created(knowledge::ingest_url(&app, &caller, &body).await?))
 }
@@ -118,7 +121,7 @@ async fn ingest_url(State(app): S, Auth(caller): Auth, JsonObject(body): JsonObj
 /// Ingest text.
 #[utoipa::path(post, path = "/knowledge/ingest-text", tag = "knowledge",
     params(ModeParam, IdempotencyKey),
-    request_body = BTreeMap<String, Value>, responses(Created<KnowledgeDocumentView>))]
+    request_body = IngestTextInput, responses(Created<KnowledgeDocumentView>))]
 async fn ingest_text(State(app): S, Auth(caller): Auth, JsonObject(body): JsonObject) -> ApiResult {
     Ok(created(knowledge::ingest_text(&app, &caller, &body).await?))
 }
@@ -126,7 +129,7 @@ async fn ingest_text(State(app): S, Auth(caller): Auth, JsonObject(body): JsonOb
 /// Search the knowledge base.
 #[utoipa::path(post, path = "/knowledge/query", tag = "knowledge",
     params(ModeParam, IdempotencyKey),
-    request_body = BTreeMap<String, Value>, responses(List))]
+    request_body = KnowledgeQueryInput, responses(List<QueryHit>))]
 async fn query(State(app): S, Auth(caller): Auth, JsonObject(body): JsonObject) -> ApiResult {
     Ok(all(knowledge::query(&app, &caller, &body).await?))
 }
@@ -140,7 +143,7 @@ async fn get_document(State(app): S, Auth(caller): Auth, Path(id): Path<String>)
 
 /// Delete a document and its chunks.
 #[utoipa::path(delete, path = "/knowledge/{id}", tag = "knowledge",
-    params(("id" = String, Path), ModeParam), responses(Item))]
+    params(("id" = String, Path), ModeParam), responses(Item<DeletedView>))]
 async fn delete_document(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     Ok(ok(knowledge::delete(&app, &caller, &id).await?))
 }
@@ -154,7 +157,7 @@ async fn reindex(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> A
 
 /// A document's chunks.
 #[utoipa::path(get, path = "/knowledge/{id}/chunks", tag = "knowledge",
-    params(("id" = String, Path), ModeParam, PageParams), responses(List))]
+    params(("id" = String, Path), ModeParam, PageParams), responses(List<ChunkView>))]
 async fn chunks(
     State(app): S,
     Auth(caller): Auth,

@@ -6,14 +6,16 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use switchboard::App;
-use switchboard::services::views::{McpServerView, ToolView};
+use switchboard::services::views::{
+    DeletedView, McpServerInput, McpServerView, ToolInput, ToolPatch, ToolTestInput, ToolView,
+};
 use switchboard::services::{mcp, tools};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::http::Path;
 use crate::http::openapi::{
-    Created, EnabledFilter, IdempotencyKey, Item, List, ModeParam, PageParams,
+    Created, EnabledFilter, IdempotencyKey, Item, List, ModeParam, PageParams, Reaching,
 };
 use crate::http::{ApiResult, Auth, JsonObject, Params, created, list, list_slice, ok, protected};
 
@@ -54,7 +56,7 @@ async fn list_tools(State(app): S, Auth(caller): Auth, params: Params) -> ApiRes
 
 /// Create a tool (HTTP or code).
 #[utoipa::path(post, path = "/tools", tag = "tools", params(ModeParam, IdempotencyKey),
-    request_body = BTreeMap<String, Value>, responses(Created<ToolView>))]
+    request_body = ToolInput, responses(Created<ToolView>))]
 async fn create_tool(State(app): S, Auth(caller): Auth, JsonObject(body): JsonObject) -> ApiResult {
     Ok(created(tools::create(&app, &caller, &body).await?))
 }
@@ -69,7 +71,7 @@ async fn get_tool(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> 
 /// Update a tool: the fields sent are changed, the others kept.
 #[utoipa::path(method(patch, put), path = "/tools/{id}", tag = "tools",
     params(("id" = String, Path), ModeParam),
-    request_body = BTreeMap<String, Value>, responses(Item<ToolView>))]
+    request_body = ToolPatch, responses(Item<ToolView>))]
 async fn update_tool(
     State(app): S,
     Auth(caller): Auth,
@@ -81,7 +83,7 @@ async fn update_tool(
 
 /// Delete a tool.
 #[utoipa::path(delete, path = "/tools/{id}", tag = "tools",
-    params(("id" = String, Path), ModeParam), responses(Item))]
+    params(("id" = String, Path), ModeParam), responses(Item<DeletedView>))]
 async fn delete_tool(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     Ok(ok(tools::delete(&app, &caller, &id).await?))
 }
@@ -182,7 +184,7 @@ async fn list_servers(State(app): S, Auth(caller): Auth, params: Params) -> ApiR
 /// Register an MCP server.
 #[utoipa::path(post, path = "/tools/mcp/servers", tag = "tools",
     params(ModeParam, IdempotencyKey),
-    request_body = BTreeMap<String, Value>, responses(Created<McpServerView>))]
+    request_body = McpServerInput, responses(Created<McpServerView>))]
 async fn create_server(
     State(app): S,
     Auth(caller): Auth,
@@ -200,7 +202,7 @@ async fn get_server(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -
 
 /// Delete an MCP server.
 #[utoipa::path(delete, path = "/tools/mcp/servers/{id}", tag = "tools",
-    params(("id" = String, Path), ModeParam), responses(Item))]
+    params(("id" = String, Path), ModeParam), responses(Item<DeletedView>))]
 async fn delete_server(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     Ok(ok(mcp::delete(&app, &caller, &id).await?))
 }
@@ -208,7 +210,7 @@ async fn delete_server(State(app): S, Auth(caller): Auth, Path(id): Path<String>
 /// Run a tool once with the given arguments.
 #[utoipa::path(post, path = "/tools/{id}/test", tag = "tools",
     params(("id" = String, Path), ModeParam, IdempotencyKey),
-    request_body = BTreeMap<String, Value>, responses(Item))]
+    request_body = ToolTestInput, responses(Item))]
 async fn test_tool(
     State(app): S,
     Auth(caller): Auth,
@@ -220,7 +222,7 @@ async fn test_tool(
 
 /// Connect to an MCP server and list its tools.
 #[utoipa::path(post, path = "/tools/mcp/servers/{id}/connect", tag = "tools",
-    params(("id" = String, Path), ModeParam, IdempotencyKey), responses(Item<McpServerView>))]
+    params(("id" = String, Path), ModeParam, IdempotencyKey), responses(Reaching<McpServerView>))]
 async fn connect_server(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     Ok(ok(mcp::connect(&app, &caller, &id).await?))
 }

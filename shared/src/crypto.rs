@@ -7,6 +7,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use rand::RngCore;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// A random token of `bytes` bytes, base64url without padding.
@@ -143,6 +144,74 @@ pub fn mask_hint(hint: Option<&str>) -> String {
 /// characters), `••••` for a short one.
 pub fn mask(secret: &str) -> String {
     mask_hint(secret_hint(secret).as_deref())
+}
+
+/// A secret as stored: [`Cipher::seal`] output, and the hint a read shows
+/// ([`secret_hint`], computed at write time so reads never decrypt to mask).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "SealedRepr", into = "SealedRepr")]
+pub struct Sealed {
+    /// The ciphertext.
+    pub ciphertext: String,
+    /// The last characters of the clear value, when it is long enough to show them.
+    pub hint: Option<String>,
+}
+
+impl Sealed {
+    /// Encrypts `plaintext` and notes its hint.
+    pub fn seal(cipher: &Cipher, plaintext: &str) -> Sealed {
+        Sealed {
+            ciphertext: cipher.seal(plaintext),
+            hint: secret_hint(plaintext),
+        }
+    }
+
+    /// The clear value (for the executors and connectors only).
+    pub fn open(&self, cipher: &Cipher) -> Result<String, String> {
+        cipher.open(&self.ciphertext)
+    }
+
+    /// What a read shows: `••••abcd`, from the stored hint.
+    pub fn masked(&self) -> String {
+        mask_hint(self.hint.as_deref())
+    }
+}
+
+/// How a [`Sealed`] is stored: `{"sealed", "hint"}`; a bare ciphertext string is what
+/// secrets written before hints existed look like (they read as `••••`).
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum SealedRepr {
+    Hinted {
+        sealed: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hint: Option<String>,
+    },
+    Bare(String),
+}
+
+impl From<SealedRepr> for Sealed {
+    fn from(repr: SealedRepr) -> Sealed {
+        match repr {
+            SealedRepr::Hinted { sealed, hint } => Sealed {
+                ciphertext: sealed,
+                hint,
+            },
+            SealedRepr::Bare(ciphertext) => Sealed {
+                ciphertext,
+                hint: None,
+            },
+        }
+    }
+}
+
+impl From<Sealed> for SealedRepr {
+    fn from(sealed: Sealed) -> SealedRepr {
+        SealedRepr::Hinted {
+            sealed: sealed.ciphertext,
+            hint: sealed.hint,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -17,8 +17,11 @@ use axum::response::IntoResponse;
 
 use serde_json::Value;
 use switchboard::services::views::{
-    AgentInput, AgentView, FlowInput, FlowSummaryView, FlowView, FlowWarning,
-    KnowledgeDocumentView, McpServerView, ToolView,
+    AgentInput, AgentView, ApiKeyView, ChannelInput, ChannelView, ChunkView, DeletedView,
+    FlowInput, FlowSummaryView, FlowView, FlowWarning, IngestTextInput, IngestUrlInput,
+    KnowledgeDocumentView, KnowledgeQueryInput, McpServerInput, McpServerView, MeView, MemberView,
+    NewApiKeyView, OrganizationView, QueryHit, SignedInView, ToolInput, ToolTestInput, ToolView,
+    UserView, VerifyProviderInput, WorkspaceSettingsView, WorkspaceView,
 };
 use utoipa::openapi::header::Header;
 use utoipa::openapi::schema::Schema;
@@ -50,7 +53,11 @@ pub const SESSION: &str = "session";
     components(schemas(
         ErrorBody, Meta, ListMeta, Pagination,
         AgentView, AgentInput, FlowView, FlowSummaryView, FlowWarning, FlowInput,
-        ToolView, McpServerView, KnowledgeDocumentView,
+        ToolView, McpServerView, KnowledgeDocumentView, DeletedView, ChannelView,
+        UserView, MemberView, OrganizationView, WorkspaceSettingsView, WorkspaceView,
+        SignedInView, MeView, ApiKeyView, NewApiKeyView, ChunkView, QueryHit,
+        ToolInput, ToolTestInput, McpServerInput, ChannelInput, VerifyProviderInput,
+        IngestTextInput, IngestUrlInput, KnowledgeQueryInput,
     ))
 )]
 pub struct ApiDoc;
@@ -291,24 +298,41 @@ impl<T: ToSchema + 'static> IntoResponses for List<T> {
     }
 }
 
-/// 200 with a result, without authentication (login, accept-invite).
-pub struct PublicItem;
-impl IntoResponses for PublicItem {
+/// 200 with `T`, after authentication, from an operation that reaches an
+/// outside service (an MCP server, a carrier): 503 when that service does not
+/// answer (SPEC §1).
+pub struct Reaching<T = Value>(PhantomData<T>);
+impl<T: ToSchema + 'static> IntoResponses for Reaching<T> {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let mut map = set(200, envelope_of::<T>(), "The result.", true);
+        let down = json(
+            error_body(),
+            "The outside service could not be reached or answered badly.",
+            true,
+        );
+        map.insert("503".into(), down.build().into());
+        map
+    }
+}
+
+/// 200 with a result `T`, without authentication (login, accept-invite).
+pub struct PublicItem<T = Value>(PhantomData<T>);
+impl<T: ToSchema + 'static> IntoResponses for PublicItem<T> {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
         set(
             200,
-            envelope_of::<Value>(),
+            envelope_of::<T>(),
             "Done; the `sb_session` cookie is set.",
             false,
         )
     }
 }
 
-/// 201 with the created resource, without authentication.
-pub struct PublicCreated;
-impl IntoResponses for PublicCreated {
+/// 201 with the created resource `T`, without authentication.
+pub struct PublicCreated<T = Value>(PhantomData<T>);
+impl<T: ToSchema + 'static> IntoResponses for PublicCreated<T> {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        set(201, envelope_of::<Value>(), "Created.", false)
+        set(201, envelope_of::<T>(), "Created.", false)
     }
 }
 

@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::Value;
 use switchboard::Error;
 use switchboard::services::page::{self, PageOf, PageRequest};
 use utoipa::ToSchema;
@@ -165,7 +164,7 @@ pub fn list_slice<T: Serialize>(items: Vec<T>, req: &PageRequest) -> Result<Resp
 }
 
 /// 200 with a whole (small, unpaginated) collection.
-pub fn all(items: Vec<Value>) -> Response {
+pub fn all<T: Serialize>(items: Vec<T>) -> Response {
     let total = items.len();
     let pagination = Pagination {
         limit: total,

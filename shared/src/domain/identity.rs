@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::{Email, Role};
+use crate::crypto::Sealed;
 
 /// An organization: the owner of every resource.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,9 +40,10 @@ pub struct WorkspaceSettings {
     pub default_language: String,
     /// API requests per minute per key.
     pub rate_limit_per_minute: u32,
-    /// Provider name → sealed secret (see [`crate::crypto::Cipher`]).
+    /// Provider name → sealed secret with its hint, which reads mask from
+    /// (a key stored before hints existed has none and shows as `••••`).
     #[serde(default)]
-    pub provider_keys: BTreeMap<String, String>,
+    pub provider_keys: BTreeMap<String, Sealed>,
 }
 
 impl Default for WorkspaceSettings {

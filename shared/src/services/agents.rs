@@ -1,17 +1,17 @@
 //! AI agents (SPEC §3).
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::caller::Caller;
-use super::page::{PageOf, PageRequest, page};
-use super::repository::load_resource;
+use super::page::{PageOf, PageRequest};
+use super::repository::{delete_counted, insert_counted, list_counted, load_resource};
 use super::table_keys::*;
-use super::views::AgentView;
+use super::views::{AgentView, DeletedView};
 use crate::App;
 use crate::domain::Tenant;
 use crate::domain::agent::{Agent, AgentSpec};
 use crate::error::{Error, Result};
-use crate::store::{Condition, Index, Item, Query, Write};
+use crate::store::{Condition, Index, Item, Query};
 
 /// Resource kind in sort keys.
 pub const KIND: &str = "AGENT";
@@ -74,33 +74,8 @@ pub async fn list(
     enabled: Option<bool>,
     req: &PageRequest,
 ) -> Result<PageOf<AgentView>> {
-    let query = Query::partition(caller.tenant.pk())
-        .prefix(resource_prefix(KIND))
-        .backward();
-    let keep = |i: &Item| {
-        enabled.is_none_or(|e| i.data.get("enabled").and_then(Value::as_bool) == Some(e))
-    };
-    let mut out = page(app.table.as_ref(), query, req, keep).await?;
-    if enabled.is_none() {
-        // Kept in step with creates and deletes, so the total costs one read.
-        out.total = Some(
-            app.table
-                .counter(&caller.tenant.pk(), &count_sk(KIND))
-                .await?
-                .max(0) as u64,
-        );
-    }
-    let mut agents = Vec::with_capacity(out.items.len());
-    for i in &out.items {
-        agents.push(AgentView::from(i.parse::<Agent>()?));
-    }
-    Ok(PageOf {
-        items: agents,
-        next_cursor: out.next_cursor,
-        total: out.total,
-        limit: out.limit,
-        offset: out.offset,
-    })
+    let only = enabled.map(|e| ("enabled", Value::Bool(e)));
+    list_counted::<Agent, _>(app, &caller.tenant, KIND, only, req, AgentView::from).await
 }
 
 /// Creates an agent in a tenant (also used to seed test mode).
@@ -109,16 +84,7 @@ pub async fn insert(app: &App, tenant: &Tenant, body: &Map<String, Value>) -> Re
     check_references(app, tenant, &spec).await?;
     let now = app.now_rfc3339();
     let agent = spec.into_agent(app.new_id(), now.clone(), now);
-    app.table
-        .transact(vec![
-            Write::Put(item(tenant, &agent), Condition::MustNotExist),
-            Write::Add {
-                pk: tenant.pk(),
-                sk: count_sk(KIND),
-                delta: 1,
-            },
-        ])
-        .await?;
+    insert_counted(app, tenant, KIND, item(tenant, &agent), vec![]).await?;
     Ok(agent)
 }
 
@@ -174,7 +140,7 @@ pub async fn in_use(app: &App, tenant: &Tenant, agent_id: &str) -> Result<Option
 }
 
 /// `DELETE /agents/{id}` (admin): 409 while tasks, campaigns or calls use it.
-pub async fn delete(app: &App, caller: &Caller, id: &str) -> Result<Value> {
+pub async fn delete(app: &App, caller: &Caller, id: &str) -> Result<DeletedView> {
     caller.require_admin()?;
     let (agent, version) = load(app, &caller.tenant, id).await?;
     if let Some(reason) = in_use(app, &caller.tenant, id).await? {
@@ -182,20 +148,7 @@ pub async fn delete(app: &App, caller: &Caller, id: &str) -> Result<Value> {
             "the agent cannot be deleted while {reason}"
         )));
     }
-    app.table
-        .transact(vec![
-            Write::Delete {
-                pk: caller.tenant.pk(),
-                sk: resource_sk(KIND, &agent.id),
-                condition: Condition::VersionEquals(version),
-            },
-            Write::Add {
-                pk: caller.tenant.pk(),
-                sk: count_sk(KIND),
-                delta: -1,
-            },
-        ])
-        .await?;
+    delete_counted(app, &caller.tenant, KIND, &agent.id, version, vec![]).await?;
     super::assignments::forget_agent(app, &caller.tenant, id).await?;
-    Ok(json!({"deleted": true, "id": id}))
+    Ok(DeletedView::of(id))
 }

@@ -1,9 +1,11 @@
 //! API keys (SPEC §2) and the per-key rate limit (SPEC §1).
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::caller::{Caller, Principal};
+use super::repository::query_all;
 use super::table_keys::*;
+use super::views::{ApiKeyView, DeletedView, NewApiKeyView};
 use crate::App;
 use crate::crypto::{random_token, token_hash};
 use crate::domain::fields::Fields;
@@ -15,8 +17,11 @@ use crate::store::{Condition, Index, Item, Query, Write};
 /// Characters of a key shown as its prefix (`sb_` + 5).
 const PREFIX_LEN: usize = 8;
 
-fn view(k: &ApiKey) -> Value {
-    json!({"id": k.id, "name": k.name, "prefix": k.prefix, "last4": k.last4, "created_at": k.created_at, "last_used_at": k.last_used_at})
+fn new_key_view(key: &ApiKey, secret: String) -> NewApiKeyView {
+    NewApiKeyView {
+        api_key: key.into(),
+        key: secret,
+    }
 }
 
 fn key_item(k: &ApiKey) -> Item {
@@ -68,41 +73,30 @@ pub async fn create_for_org(app: &App, org_id: &str, name: &str) -> Result<(ApiK
 }
 
 /// `GET /api-keys` (session): masked.
-pub async fn list(app: &App, caller: &Caller) -> Result<Vec<Value>> {
+pub async fn list(app: &App, caller: &Caller) -> Result<Vec<ApiKeyView>> {
     caller.require_session()?;
     caller.require_admin()?;
-    let mut out = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = app
-            .table
-            .query(
-                Query::partition(org_api_keys(caller.org_id()))
-                    .on(Index::Gsi1)
-                    .after(cursor),
-            )
-            .await?;
-        for item in &page.items {
-            out.push(view(&item.parse()?));
-        }
-        cursor = page.next;
-        if cursor.is_none() {
-            return Ok(out);
-        }
-    }
+    let query = Query::partition(org_api_keys(caller.org_id())).on(Index::Gsi1);
+    query_all(app.table.as_ref(), query)
+        .await?
+        .iter()
+        .map(|item| Ok(ApiKeyView::from(&item.parse::<ApiKey>()?)))
+        .collect()
 }
 
 /// `POST /api-keys {name}` (session, admin): the secret is in this response only.
-pub async fn create(app: &App, caller: &Caller, body: &Map<String, Value>) -> Result<Value> {
+pub async fn create(
+    app: &App,
+    caller: &Caller,
+    body: &Map<String, Value>,
+) -> Result<NewApiKeyView> {
     caller.require_session()?;
     caller.require_admin()?;
     let mut f = Fields::new(body);
     let name = f.req_str("name", 100);
     f.finish()?;
     let (key, secret) = create_for_org(app, caller.org_id(), &name.unwrap_or_default()).await?;
-    let mut v = view(&key);
-    v["key"] = json!(secret);
-    Ok(v)
+    Ok(new_key_view(&key, secret))
 }
 
 async fn find(app: &App, caller: &Caller, id: &str) -> Result<Item> {
@@ -122,18 +116,18 @@ async fn find(app: &App, caller: &Caller, id: &str) -> Result<Item> {
 }
 
 /// `DELETE /api-keys/{id}`: the key stops working on the next request.
-pub async fn revoke(app: &App, caller: &Caller, id: &str) -> Result<Value> {
+pub async fn revoke(app: &App, caller: &Caller, id: &str) -> Result<DeletedView> {
     caller.require_session()?;
     caller.require_admin()?;
     let item = find(app, caller, id).await?;
     app.table
         .delete(&item.pk, &item.sk, Condition::None)
         .await?;
-    Ok(json!({"deleted": true, "id": id}))
+    Ok(DeletedView::of(id))
 }
 
 /// `POST /api-keys/{id}/regenerate`: a new secret, the old one revoked, atomically.
-pub async fn regenerate(app: &App, caller: &Caller, id: &str) -> Result<Value> {
+pub async fn regenerate(app: &App, caller: &Caller, id: &str) -> Result<NewApiKeyView> {
     caller.require_session()?;
     caller.require_admin()?;
     let item = find(app, caller, id).await?;
@@ -151,9 +145,7 @@ pub async fn regenerate(app: &App, caller: &Caller, id: &str) -> Result<Value> {
             Write::Put(key_item(&key), Condition::MustNotExist),
         ])
         .await?;
-    let mut v = view(&key);
-    v["key"] = json!(secret);
-    Ok(v)
+    Ok(new_key_view(&key, secret))
 }
 
 pub use super::rate_limit::RateState;

@@ -6,6 +6,7 @@
 
 use serde_json::{Value, json};
 
+use super::repository::{load_resource, query_all};
 use super::table_keys::*;
 use crate::App;
 use crate::domain::Tenant;
@@ -45,6 +46,15 @@ impl Assignable {
             Self::Tool => assignment_refs(tenant, "TOOL", id),
             Self::McpServer => assignment_refs(tenant, "MCP", id),
             Self::Document => assignment_refs(tenant, "KB", id),
+        }
+    }
+
+    /// The resource kind in sort keys.
+    fn kind(self) -> &'static str {
+        match self {
+            Self::Tool => super::tools::KIND,
+            Self::McpServer => super::mcp::KIND,
+            Self::Document => super::knowledge::KIND,
         }
     }
 
@@ -105,51 +115,43 @@ pub async fn assigned_ids(
     what: Assignable,
     agent_id: &str,
 ) -> Result<Vec<String>> {
-    let mut ids = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = app
-            .table
-            .query(
-                Query::partition(tenant.pk())
-                    .prefix(what.prefix(agent_id))
-                    .after(cursor),
-            )
-            .await?;
-        for item in &page.items {
-            if let Some(id) = item.data.get("id").and_then(Value::as_str) {
-                ids.push(id.to_owned());
-            }
-        }
-        cursor = page.next;
-        if cursor.is_none() {
-            return Ok(ids);
+    let query = Query::partition(tenant.pk()).prefix(what.prefix(agent_id));
+    Ok(query_all(app.table.as_ref(), query)
+        .await?
+        .iter()
+        .filter_map(|item| item.data.get("id").and_then(Value::as_str))
+        .map(str::to_owned)
+        .collect())
+}
+
+/// The resources assigned to an agent, in id (creation) order. One deleted
+/// between the two reads is no longer the agent's and is left out.
+pub async fn assigned<T: serde::de::DeserializeOwned>(
+    app: &App,
+    tenant: &Tenant,
+    what: Assignable,
+    agent_id: &str,
+) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    for id in assigned_ids(app, tenant, what, agent_id).await? {
+        match load_resource(app, tenant, what.kind(), what.noun(), &id).await {
+            Ok((resource, _)) => out.push(resource),
+            Err(Error::NotFound(_)) => {}
+            Err(e) => return Err(e),
         }
     }
+    Ok(out)
 }
 
 /// Removes every assignment of `id` (when it is deleted).
 pub async fn remove_all(app: &App, tenant: &Tenant, what: Assignable, id: &str) -> Result<()> {
-    let mut cursor = None;
-    loop {
-        let page = app
-            .table
-            .query(
-                Query::partition(what.refs(tenant, id))
-                    .on(Index::Gsi1)
-                    .after(cursor),
-            )
+    let query = Query::partition(what.refs(tenant, id)).on(Index::Gsi1);
+    for item in query_all(app.table.as_ref(), query).await? {
+        app.table
+            .delete(&item.pk, &item.sk, Condition::None)
             .await?;
-        for item in &page.items {
-            app.table
-                .delete(&item.pk, &item.sk, Condition::None)
-                .await?;
-        }
-        cursor = page.next;
-        if cursor.is_none() {
-            return Ok(());
-        }
     }
+    Ok(())
 }
 
 /// Removes an agent's tool, MCP server and document assignments (when it is deleted).

@@ -6,15 +6,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::caller::Caller;
-use super::page::{PageOf, PageRequest, page};
-use super::repository::load_resource;
+use super::page::{PageOf, PageRequest};
+use super::repository::{delete_counted, insert_counted, list_counted, load_resource};
 use super::table_keys::*;
-use super::views::{FlowSummaryView, FlowView};
+use super::views::{DeletedView, FlowSummaryView, FlowView};
 use crate::App;
 use crate::domain::flow::{EdgeDoc, FlowDoc, FlowGraph, NodeDoc};
 use crate::domain::{Tenant, is_id};
 use crate::error::{Error, Result};
-use crate::store::{Condition, Index, Item, Query, Write};
+use crate::store::{Condition, Index, Item, Query};
 
 /// Resource kind in sort keys.
 pub const KIND: &str = "FLOW";
@@ -102,26 +102,7 @@ pub async fn list(
     caller: &Caller,
     req: &PageRequest,
 ) -> Result<PageOf<FlowSummaryView>> {
-    let q = Query::partition(caller.tenant.pk())
-        .prefix(resource_prefix(KIND))
-        .backward();
-    let out = page(app.table.as_ref(), q, req, |_| true).await?;
-    let mut flows = Vec::with_capacity(out.items.len());
-    for i in &out.items {
-        flows.push(FlowSummaryView::from(i.parse::<Flow>()?));
-    }
-    let total = app
-        .table
-        .counter(&caller.tenant.pk(), &count_sk(KIND))
-        .await?
-        .max(0) as u64;
-    Ok(PageOf {
-        items: flows,
-        next_cursor: out.next_cursor,
-        total: Some(total),
-        limit: out.limit,
-        offset: out.offset,
-    })
+    list_counted::<Flow, _>(app, &caller.tenant, KIND, None, req, FlowSummaryView::from).await
 }
 
 /// Creates a flow in a tenant (also used to seed test mode).
@@ -143,16 +124,7 @@ async fn insert_checked(
         created_at: now.clone(),
         updated_at: now,
     };
-    app.table
-        .transact(vec![
-            Write::Put(item(tenant, &flow), Condition::MustNotExist),
-            Write::Add {
-                pk: tenant.pk(),
-                sk: count_sk(KIND),
-                delta: 1,
-            },
-        ])
-        .await?;
+    insert_counted(app, tenant, KIND, item(tenant, &flow), vec![]).await?;
     Ok((flow, graph))
 }
 
@@ -205,7 +177,7 @@ pub async fn update(
 }
 
 /// `DELETE /flows/{id}` (admin): 409 while an agent uses it.
-pub async fn delete(app: &App, caller: &Caller, id: &str) -> Result<Value> {
+pub async fn delete(app: &App, caller: &Caller, id: &str) -> Result<DeletedView> {
     caller.require_admin()?;
     let (flow, version) = load(app, &caller.tenant, id).await?;
     let users = app
@@ -226,21 +198,8 @@ pub async fn delete(app: &App, caller: &Caller, id: &str) -> Result<Value> {
             "the flow is used by agent '{name}'; point the agent elsewhere first"
         )));
     }
-    app.table
-        .transact(vec![
-            Write::Delete {
-                pk: caller.tenant.pk(),
-                sk: resource_sk(KIND, &flow.id),
-                condition: Condition::VersionEquals(version),
-            },
-            Write::Add {
-                pk: caller.tenant.pk(),
-                sk: count_sk(KIND),
-                delta: -1,
-            },
-        ])
-        .await?;
-    Ok(json!({"deleted": true, "id": id}))
+    delete_counted(app, &caller.tenant, KIND, &flow.id, version, vec![]).await?;
+    Ok(DeletedView::of(id))
 }
 
 /// A small complete flow for the test-mode sandbox.

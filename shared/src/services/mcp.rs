@@ -6,15 +6,15 @@ use serde_json::{Map, Value, json};
 
 use super::assignments::{self, Assignable};
 use super::caller::Caller;
-use super::page::{PageOf, PageRequest, page};
-use super::repository::load_resource;
+use super::page::{PageOf, PageRequest};
+use super::repository::{delete_counted, insert_counted, list_counted, load_resource};
 use super::table_keys::*;
-use super::views::McpServerView;
+use super::views::{DeletedView, McpServerView};
 use crate::App;
 use crate::domain::Tenant;
 use crate::domain::mcp::{ConnectableMcpServer, McpServer, McpServerSpec};
 use crate::error::{Error, Result};
-use crate::store::{Condition, Item, Query, Write};
+use crate::store::{Condition, Item};
 
 /// Resource kind in sort keys.
 pub const KIND: &str = "MCPSERVER";
@@ -43,15 +43,7 @@ pub async fn load_for_execution(
 }
 
 async fn assigned(app: &App, tenant: &Tenant, agent_id: &str) -> Result<Vec<McpServer>> {
-    let mut servers = Vec::new();
-    for id in assignments::assigned_ids(app, tenant, Assignable::McpServer, agent_id).await? {
-        match load(app, tenant, &id).await {
-            Ok((s, _)) => servers.push(s),
-            Err(Error::NotFound(_)) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(servers)
+    assignments::assigned(app, tenant, Assignable::McpServer, agent_id).await
 }
 
 /// The MCP servers assigned to an agent, headers in clear: whose tools a
@@ -89,26 +81,8 @@ pub async fn store_discovered_tools(
 
 /// `GET /tools/mcp/servers` — newest first.
 pub async fn list(app: &App, caller: &Caller, req: &PageRequest) -> Result<PageOf<McpServerView>> {
-    let query = Query::partition(caller.tenant.pk())
-        .prefix(resource_prefix(KIND))
-        .backward();
-    let out = page(app.table.as_ref(), query, req, |_| true).await?;
-    let total = app
-        .table
-        .counter(&caller.tenant.pk(), &count_sk(KIND))
-        .await?
-        .max(0) as u64;
-    let mut servers = Vec::with_capacity(out.items.len());
-    for i in &out.items {
-        servers.push(McpServerView::from(&i.parse::<McpServer>()?));
-    }
-    Ok(PageOf {
-        items: servers,
-        next_cursor: out.next_cursor,
-        total: Some(total),
-        limit: out.limit,
-        offset: out.offset,
-    })
+    let view = |s: McpServer| McpServerView::from(&s);
+    list_counted(app, &caller.tenant, KIND, None, req, view).await
 }
 
 /// `POST /tools/mcp/servers {name, url, headers?}` (admin). Connecting (and
@@ -122,16 +96,7 @@ pub async fn create(
     let spec = McpServerSpec::parse(body)?;
     let server = spec.into_server(app.new_id(), &app.cipher, app.now_rfc3339());
     let tenant = &caller.tenant;
-    app.table
-        .transact(vec![
-            Write::Put(item(tenant, &server), Condition::MustNotExist),
-            Write::Add {
-                pk: tenant.pk(),
-                sk: count_sk(KIND),
-                delta: 1,
-            },
-        ])
-        .await?;
+    insert_counted(app, tenant, KIND, item(tenant, &server), vec![]).await?;
     Ok(McpServerView::from(&server))
 }
 
@@ -141,26 +106,13 @@ pub async fn get(app: &App, caller: &Caller, id: &str) -> Result<McpServerView> 
 }
 
 /// `DELETE /tools/mcp/servers/{id}` (admin): the server and its assignments.
-pub async fn delete(app: &App, caller: &Caller, id: &str) -> Result<Value> {
+pub async fn delete(app: &App, caller: &Caller, id: &str) -> Result<DeletedView> {
     caller.require_admin()?;
     let tenant = &caller.tenant;
     let (server, version) = load(app, tenant, id).await?;
-    app.table
-        .transact(vec![
-            Write::Delete {
-                pk: tenant.pk(),
-                sk: resource_sk(KIND, &server.id),
-                condition: Condition::VersionEquals(version),
-            },
-            Write::Add {
-                pk: tenant.pk(),
-                sk: count_sk(KIND),
-                delta: -1,
-            },
-        ])
-        .await?;
+    delete_counted(app, tenant, KIND, &server.id, version, vec![]).await?;
     assignments::remove_all(app, tenant, Assignable::McpServer, &server.id).await?;
-    Ok(json!({"deleted": true, "id": id}))
+    Ok(DeletedView::of(id))
 }
 
 /// `POST /tools/agent/{agent_id}/mcp/{server_id}` (admin).

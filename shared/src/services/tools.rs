@@ -7,15 +7,15 @@ use serde_json::{Map, Value, json};
 
 use super::assignments::{self, Assignable};
 use super::caller::Caller;
-use super::page::{PageOf, PageRequest, page};
-use super::repository::load_resource;
+use super::page::{PageOf, PageRequest};
+use super::repository::{delete_counted, insert_counted, list_counted, load_resource};
 use super::table_keys::*;
-use super::views::ToolView;
+use super::views::{DeletedView, ToolView};
 use crate::App;
 use crate::domain::Tenant;
 use crate::domain::tool::{ExecutableTool, Tool, ToolSpec};
 use crate::error::{Error, Result};
-use crate::store::{Condition, Item, Query, StoreError, Write};
+use crate::store::{Condition, Item, StoreError, Write};
 
 /// Resource kind in sort keys (flows check `TOOL#<id>` for tool nodes).
 pub const KIND: &str = "TOOL";
@@ -52,16 +52,7 @@ pub async fn load_for_execution(app: &App, tenant: &Tenant, id: &str) -> Result<
 }
 
 async fn assigned(app: &App, tenant: &Tenant, agent_id: &str) -> Result<Vec<Tool>> {
-    let mut tools = Vec::new();
-    for id in assignments::assigned_ids(app, tenant, Assignable::Tool, agent_id).await? {
-        match load(app, tenant, &id).await {
-            Ok((tool, _)) => tools.push(tool),
-            // Deleted between the two reads: no longer the agent's.
-            Err(Error::NotFound(_)) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(tools)
+    assignments::assigned(app, tenant, Assignable::Tool, agent_id).await
 }
 
 /// The enabled tools assigned to an agent, secrets in clear: what a call
@@ -86,32 +77,11 @@ pub async fn list(
     enabled: Option<bool>,
     req: &PageRequest,
 ) -> Result<PageOf<ToolView>> {
-    let query = Query::partition(caller.tenant.pk())
-        .prefix(resource_prefix(KIND))
-        .backward();
-    let keep = |i: &Item| {
-        enabled.is_none_or(|e| i.data.get("enabled").and_then(Value::as_bool) == Some(e))
-    };
-    let mut out = page(app.table.as_ref(), query, req, keep).await?;
-    if enabled.is_none() {
-        out.total = Some(
-            app.table
-                .counter(&caller.tenant.pk(), &count_sk(KIND))
-                .await?
-                .max(0) as u64,
-        );
-    }
-    let mut tools = Vec::with_capacity(out.items.len());
-    for i in &out.items {
-        tools.push(ToolView::from(&i.parse::<Tool>()?));
-    }
-    Ok(PageOf {
-        items: tools,
-        next_cursor: out.next_cursor,
-        total: out.total,
-        limit: out.limit,
-        offset: out.offset,
+    let only = enabled.map(|e| ("enabled", Value::Bool(e)));
+    list_counted(app, &caller.tenant, KIND, only, req, |t: Tool| {
+        ToolView::from(&t)
     })
+    .await
 }
 
 /// Parses a tool body on a blocking thread: the check runs the code tool's definitions
@@ -128,18 +98,8 @@ pub async fn insert(app: &App, tenant: &Tenant, body: &Map<String, Value>) -> Re
     let spec = parse_spec(body.clone(), BTreeSet::new()).await?;
     let now = app.now_rfc3339();
     let tool = spec.into_tool(app.new_id(), None, &app.cipher, now.clone(), now)?;
-    let result = app
-        .table
-        .transact(vec![
-            Write::Put(item(tenant, &tool), Condition::MustNotExist),
-            Write::Put(name_claim(tenant, &tool), Condition::MustNotExist),
-            Write::Add {
-                pk: tenant.pk(),
-                sk: count_sk(KIND),
-                delta: 1,
-            },
-        ])
-        .await;
+    let claim = Write::Put(name_claim(tenant, &tool), Condition::MustNotExist);
+    let result = insert_counted(app, tenant, KIND, item(tenant, &tool), vec![claim]).await;
     match result {
         Ok(()) => Ok(tool),
         // The id is fresh, so the name claim is what failed.
@@ -213,31 +173,18 @@ pub async fn update(
 
 /// `DELETE /tools/{id}` (admin): the tool, its name claim and its
 /// assignments to agents.
-pub async fn delete(app: &App, caller: &Caller, id: &str) -> Result<Value> {
+pub async fn delete(app: &App, caller: &Caller, id: &str) -> Result<DeletedView> {
     caller.require_admin()?;
     let tenant = &caller.tenant;
     let (tool, version) = load(app, tenant, id).await?;
-    app.table
-        .transact(vec![
-            Write::Delete {
-                pk: tenant.pk(),
-                sk: resource_sk(KIND, &tool.id),
-                condition: Condition::VersionEquals(version),
-            },
-            Write::Delete {
-                pk: tenant.pk(),
-                sk: tool_name_sk(&tool.name),
-                condition: Condition::None,
-            },
-            Write::Add {
-                pk: tenant.pk(),
-                sk: count_sk(KIND),
-                delta: -1,
-            },
-        ])
-        .await?;
+    let claim = Write::Delete {
+        pk: tenant.pk(),
+        sk: tool_name_sk(&tool.name),
+        condition: Condition::None,
+    };
+    delete_counted(app, tenant, KIND, &tool.id, version, vec![claim]).await?;
     assignments::remove_all(app, tenant, Assignable::Tool, &tool.id).await?;
-    Ok(json!({"deleted": true, "id": id}))
+    Ok(DeletedView::of(id))
 }
 
 /// `POST /tools/agent/{agent_id}/assign/{tool_id}` (admin).

@@ -12,6 +12,7 @@ use switchboard_tests::{TestApp, assert_error_body, backend_tests, call, config}
 backend_tests!(
     channel_crud_with_every_field,
     credentials_are_write_only_and_patched_by_name,
+    reads_mask_credentials_without_decrypting,
     validation_names_every_bad_field,
     other_orgs_and_test_mode_cannot_see_channels,
     twilio_verification_lists_every_page_of_numbers,
@@ -48,6 +49,16 @@ async fn stored(t: &TestApp, tenant: &Tenant, id: &str) -> Value {
         .unwrap()
         .expect("stored channel")
         .data
+}
+
+/// A Twilio channel with [`SID`] and [`TOKEN`]: the created body and its id.
+async fn twilio_line(t: &TestApp) -> (Value, String) {
+    let (_, created) = call(t.api(Method::POST, "/channels").json(&json!({
+        "name": "Line", "type": "twilio", "credentials": {"account_sid": SID, "auth_token": TOKEN}
+    })))
+    .await;
+    let id = created["data"]["id"].as_str().unwrap().to_owned();
+    (created, id)
 }
 
 async fn channel_crud_with_every_field(backend: Backend) {
@@ -127,15 +138,16 @@ async fn channel_crud_with_every_field(backend: Backend) {
 async fn credentials_are_write_only_and_patched_by_name(backend: Backend) {
     let t = TestApp::spawn(backend).await;
     let live = tenant(&t, Mode::Live).await;
-    let (_, created) = call(t.api(Method::POST, "/channels").json(&json!({
-        "name": "Line", "type": "twilio", "credentials": {"account_sid": SID, "auth_token": TOKEN}
-    })))
-    .await;
-    let id = created["data"]["id"].as_str().unwrap().to_owned();
+    let (created, id) = twilio_line(&t).await;
 
     let data = stored(&t, &live, &id).await;
-    let sealed = data["credentials"]["auth_token"].as_str().unwrap();
+    let sealed = data["credentials"]["auth_token"]["sealed"]
+        .as_str()
+        .unwrap();
     assert!(sealed.starts_with("v1:"), "sealed at rest: {sealed}");
+    // The hint a read masks from is stored beside it: the last 4, no more.
+    assert_eq!(data["credentials"]["auth_token"]["hint"], "t_42");
+    assert_eq!(created["data"]["credentials"]["auth_token"], "••••t_42");
     assert!(
         !data.to_string().contains(TOKEN),
         "no plaintext in the table"
@@ -163,7 +175,7 @@ async fn credentials_are_write_only_and_patched_by_name(backend: Backend) {
     let open = |k: &str| {
         t.app
             .cipher
-            .open(data["credentials"][k].as_str().unwrap())
+            .open(data["credentials"][k]["sealed"].as_str().unwrap())
             .unwrap()
     };
     assert_eq!(open("auth_token"), "rotated_token_value_77");
@@ -209,6 +221,30 @@ async fn credentials_are_write_only_and_patched_by_name(backend: Backend) {
         1,
         "{p}"
     );
+}
+
+/// Reads mask from the stored hint and never open a credential: a ciphertext
+/// no key opens reads the same, and one stored before hints existed (a bare
+/// ciphertext) reads fully masked.
+async fn reads_mask_credentials_without_decrypting(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
+    let live = tenant(&t, Mode::Live).await;
+    let (_, id) = twilio_line(&t).await;
+    let sk = format!("CHANNEL#{id}");
+    let mut item = t.app.table.get(&live.pk(), &sk).await.unwrap().unwrap();
+    item.data["credentials"]["auth_token"]["sealed"] = json!("v1:not-a-ciphertext");
+    item.data["credentials"]["account_sid"] = json!(t.app.cipher.seal(SID));
+    t.app
+        .table
+        .put(item, switchboard::store::Condition::None)
+        .await
+        .unwrap();
+    let (status, got) = call(t.api(Method::GET, &format!("/channels/{id}"))).await;
+    assert_eq!(status, StatusCode::OK, "{got}");
+    assert_eq!(got["data"]["credentials"]["auth_token"], "••••t_42");
+    assert_eq!(got["data"]["credentials"]["account_sid"], "••••");
+    let (_, listed) = call(t.api(Method::GET, "/channels")).await;
+    assert_eq!(listed["data"][0]["credentials"], got["data"]["credentials"]);
 }
 
 async fn validation_names_every_bad_field(backend: Backend) {

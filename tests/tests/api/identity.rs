@@ -414,6 +414,22 @@ async fn workspace_settings_keep_provider_keys_secret(backend: Backend) {
         .unwrap();
     assert_eq!(clear.as_deref(), Some(secret));
 
+    // Reads mask from the hint stored beside the key and never open it: a
+    // ciphertext no key opens still reads `••••CRET`.
+    assert_eq!(
+        stored.data["settings"]["provider_keys"]["openai"]["hint"],
+        "CRET"
+    );
+    let mut broken = stored.clone();
+    broken.data["settings"]["provider_keys"]["openai"]["sealed"] = json!("v1:not-a-ciphertext");
+    t.app
+        .table
+        .put(broken, switchboard::store::Condition::None)
+        .await
+        .unwrap();
+    let (_, got) = call(t.api(Method::GET, "/settings/workspace")).await;
+    assert_eq!(got["data"]["provider_keys"]["openai"], "••••CRET");
+
     let (status, err) = call(t.api(Method::POST, "/settings/workspace").json(&json!({
         "timezone": "not a zone", "rate_limit_per_minute": 0, "business_hours": {"mon": [{"start": "18:00", "end": "09:00"}]},
         "provider_keys": {"openai": 5}

@@ -3,7 +3,8 @@
 //! (SPEC §7).
 //!
 //! Credentials are write-only. A stored [`Channel`] holds them sealed
-//! ([`crate::crypto::Cipher`]); the API shows them masked; only the telephony
+//! ([`crate::crypto::Sealed`]) with a hint of their last characters; the API
+//! shows them masked from that hint, never opened; only the telephony
 //! code that talks to the carrier opens them.
 
 #[cfg(test)]
@@ -16,7 +17,7 @@ use serde_json::{Map, Value};
 
 use super::E164;
 use super::fields::Fields;
-use crate::crypto::{Cipher, mask};
+use crate::crypto::{Cipher, Sealed};
 use crate::error::Error;
 
 /// The kinds of channel.
@@ -114,9 +115,10 @@ pub struct Channel {
     /// The kind.
     #[serde(rename = "type")]
     pub kind: ChannelType,
-    /// Credential name → sealed value.
+    /// Credential name → sealed value with its hint (a value stored before
+    /// hints existed reads with none, and shows as `••••`).
     #[serde(default)]
-    pub credentials: BTreeMap<String, String>,
+    pub credentials: BTreeMap<String, Sealed>,
     /// Numbers this channel answers and dials from.
     #[serde(default)]
     pub phone_numbers: Vec<E164>,
@@ -132,22 +134,13 @@ pub struct Channel {
 }
 
 impl Channel {
-    /// The API shape: credentials masked, never in clear.
-    pub fn to_api(&self, cipher: &Cipher) -> Value {
-        let mut v = serde_json::to_value(self).unwrap_or(Value::Null);
-        let masked: Map<String, Value> = self
-            .credentials
+    /// The credentials as a read shows them: masked from their stored
+    /// hints, never opened.
+    pub fn masked_credentials(&self) -> BTreeMap<String, String> {
+        self.credentials
             .iter()
-            .map(|(k, sealed)| {
-                let shown = cipher
-                    .open(sealed)
-                    .map(|s| mask(&s))
-                    .unwrap_or_else(|_| "••••".into());
-                (k.clone(), Value::String(shown))
-            })
-            .collect();
-        v["credentials"] = Value::Object(masked);
-        v
+            .map(|(k, sealed)| (k.clone(), sealed.masked()))
+            .collect()
     }
 
     /// The web settings, for a web channel.
@@ -163,7 +156,7 @@ impl Channel {
         self.credentials
             .iter()
             .map(|(k, sealed)| {
-                cipher.open(sealed).map(|v| (k.clone(), v)).map_err(|e| {
+                sealed.open(cipher).map(|v| (k.clone(), v)).map_err(|e| {
                     Error::Internal(format!("channel {} credential {k}: {e}", self.id))
                 })
             })
@@ -202,16 +195,16 @@ impl CredentialChanges {
     /// The sealed credentials after these changes are applied to `kept`.
     pub fn apply(
         &self,
-        kept: &BTreeMap<String, String>,
+        kept: &BTreeMap<String, Sealed>,
         cipher: &Cipher,
-    ) -> BTreeMap<String, String> {
-        let mut out: BTreeMap<String, String> = kept
+    ) -> BTreeMap<String, Sealed> {
+        let mut out: BTreeMap<String, Sealed> = kept
             .iter()
             .filter(|(k, _)| !self.remove.contains(*k))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         for (k, v) in &self.set {
-            out.insert(k.clone(), cipher.seal(v));
+            out.insert(k.clone(), Sealed::seal(cipher, v));
         }
         out
     }
@@ -529,7 +522,7 @@ impl ChannelSpec {
     pub fn into_channel(
         self,
         id: String,
-        kept: &BTreeMap<String, String>,
+        kept: &BTreeMap<String, Sealed>,
         cipher: &Cipher,
         created_at: String,
         updated_at: String,

@@ -110,17 +110,50 @@ fn every_bad_field_is_reported() {
 fn credentials_are_sealed_and_masked() {
     let cipher = Cipher::from_base64(&Cipher::generate_key()).unwrap();
     let sid = "AC0123456789abcdef0123456789abcdef";
-    let spec = parse(json!({"name": "T", "type": "twilio", "credentials": {"account_sid": sid, "auth_token": "tok_secret_value"}})).unwrap();
-    let ch = spec.into_channel(
-        "i".into(),
-        &BTreeMap::new(),
-        &cipher,
-        "t".into(),
-        "t".into(),
-    );
-    assert!(ch.credentials["auth_token"].starts_with("v1:"));
-    let api = ch.to_api(&cipher);
-    assert_eq!(api["credentials"]["account_sid"], "••••cdef");
-    assert!(!api.to_string().contains("tok_secret_value"));
+    let ch = twilio_channel(&cipher, sid);
+    assert!(ch.credentials["auth_token"].ciphertext.starts_with("v1:"));
+    let shown = ch.masked_credentials();
+    assert_eq!(shown["account_sid"], "••••cdef");
+    assert_eq!(shown["auth_token"], "••••alue");
+    let stored = serde_json::to_string(&ch).unwrap();
+    assert!(!stored.contains("tok_secret_value") && !stored.contains(sid));
     assert_eq!(ch.open_credentials(&cipher).unwrap()["account_sid"], sid);
+}
+
+fn twilio_channel(cipher: &Cipher, sid: &str) -> Channel {
+    let spec = parse(json!({"name": "T", "type": "twilio", "credentials": {"account_sid": sid, "auth_token": "tok_secret_value"}})).unwrap();
+    spec.into_channel("i".into(), &BTreeMap::new(), cipher, "t".into(), "t".into())
+}
+
+/// The mask comes from the hint stored beside the ciphertext: a ciphertext no
+/// key opens still masks as before, so reads never decrypt.
+#[test]
+fn masks_come_from_the_stored_hint_not_the_ciphertext() {
+    let cipher = Cipher::from_base64(&Cipher::generate_key()).unwrap();
+    let mut ch = twilio_channel(&cipher, "AC0123456789abcdef0123456789abcdef");
+    for sealed in ch.credentials.values_mut() {
+        sealed.ciphertext = "v1:not-a-ciphertext".into();
+    }
+    let shown = ch.masked_credentials();
+    assert_eq!(shown["account_sid"], "••••cdef");
+    assert_eq!(shown["auth_token"], "••••alue");
+}
+
+/// Channels stored before hints existed hold bare ciphertexts: they still read
+/// (fully masked) and still open for the carrier.
+#[test]
+fn credentials_stored_without_a_hint_read_fully_masked() {
+    let cipher = Cipher::from_base64(&Cipher::generate_key()).unwrap();
+    let stored = json!({
+        "id": "i", "name": "T", "type": "twilio",
+        "credentials": {"auth_token": cipher.seal("tok_secret_value")},
+        "phone_numbers": [], "default_agent_id": null, "config": {},
+        "created_at": "t", "updated_at": "t",
+    });
+    let ch: Channel = serde_json::from_value(stored).unwrap();
+    assert_eq!(ch.masked_credentials()["auth_token"], "••••");
+    assert_eq!(
+        ch.open_credentials(&cipher).unwrap()["auth_token"],
+        "tok_secret_value"
+    );
 }

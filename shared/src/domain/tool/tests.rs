@@ -225,7 +225,10 @@ fn credential_headers_are_secret_by_default_and_masked_to_the_last_four() {
 #[test]
 fn secrets_stored_before_hints_read_as_a_bare_mask() {
     let c = cipher();
-    let old = Sealed::from(SealedRepr::Bare(c.seal("Bearer sk_live_abcdef123456")));
+    let old = Sealed {
+        ciphertext: c.seal("Bearer sk_live_abcdef123456"),
+        hint: None,
+    };
     let back: Sealed = serde_json::from_value(json!(old.ciphertext.clone())).unwrap();
     assert_eq!(back, old);
     assert_eq!(back.masked(), "••••");

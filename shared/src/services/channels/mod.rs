@@ -9,15 +9,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::caller::Caller;
-use super::page::{PageOf, PageRequest, page};
-use super::repository::load_resource;
+use super::page::{PageOf, PageRequest};
+use super::repository::{delete_counted, insert_counted, list_counted, load_resource};
 use super::table_keys::*;
+use super::views::{ChannelView, DeletedView};
 use crate::App;
 use crate::domain::channel::{Channel, ChannelSpec, ChannelType, parse_credentials};
 use crate::domain::fields::Fields;
 use crate::domain::{Mode, Tenant, is_id};
 use crate::error::{Error, Result};
-use crate::store::{Condition, Item, Query, Write};
+use crate::store::{Condition, Item, Write};
 use crate::telephony::twilio::Twilio;
 
 /// Resource kind in sort keys.
@@ -94,7 +95,7 @@ pub async fn list(
     caller: &Caller,
     kind: Option<&str>,
     req: &PageRequest,
-) -> Result<PageOf<Value>> {
+) -> Result<PageOf<ChannelView>> {
     let kind = match kind.filter(|k| !k.is_empty()) {
         None => None,
         Some(k) => Some(ChannelType::parse(k).ok_or_else(|| {
@@ -104,32 +105,8 @@ pub async fn list(
             )
         })?),
     };
-    let query = Query::partition(caller.tenant.pk())
-        .prefix(resource_prefix(KIND))
-        .backward();
-    let keep = |i: &Item| {
-        kind.is_none_or(|k| i.data.get("type").and_then(Value::as_str) == Some(k.as_str()))
-    };
-    let mut out = page(app.table.as_ref(), query, req, keep).await?;
-    if kind.is_none() {
-        out.total = Some(
-            app.table
-                .counter(&caller.tenant.pk(), &count_sk(KIND))
-                .await?
-                .max(0) as u64,
-        );
-    }
-    let mut channels = Vec::with_capacity(out.items.len());
-    for i in &out.items {
-        channels.push(i.parse::<Channel>()?.to_api(&app.cipher));
-    }
-    Ok(PageOf {
-        items: channels,
-        next_cursor: out.next_cursor,
-        total: out.total,
-        limit: out.limit,
-        offset: out.offset,
-    })
+    let only = kind.map(|k| ("type", Value::from(k.as_str())));
+    list_counted::<Channel, _>(app, &caller.tenant, KIND, only, req, ChannelView::from).await
 }
 
 /// Creates a channel in a tenant with its global pointer (also used to seed
@@ -145,29 +122,20 @@ pub async fn insert(app: &App, tenant: &Tenant, body: &Map<String, Value>) -> Re
         now.clone(),
         now,
     );
-    app.table
-        .transact(vec![
-            Write::Put(item(tenant, &channel), Condition::MustNotExist),
-            Write::Put(pointer(tenant, &channel.id), Condition::MustNotExist),
-            Write::Add {
-                pk: tenant.pk(),
-                sk: count_sk(KIND),
-                delta: 1,
-            },
-        ])
-        .await?;
+    let pointer = Write::Put(pointer(tenant, &channel.id), Condition::MustNotExist);
+    insert_counted(app, tenant, KIND, item(tenant, &channel), vec![pointer]).await?;
     Ok(channel)
 }
 
 /// `POST /channels` (admin).
-pub async fn create(app: &App, caller: &Caller, body: &Map<String, Value>) -> Result<Value> {
+pub async fn create(app: &App, caller: &Caller, body: &Map<String, Value>) -> Result<ChannelView> {
     caller.require_admin()?;
-    Ok(insert(app, &caller.tenant, body).await?.to_api(&app.cipher))
+    Ok(insert(app, &caller.tenant, body).await?.into())
 }
 
 /// `GET /channels/{id}`.
-pub async fn get(app: &App, caller: &Caller, id: &str) -> Result<Value> {
-    Ok(load(app, &caller.tenant, id).await?.0.to_api(&app.cipher))
+pub async fn get(app: &App, caller: &Caller, id: &str) -> Result<ChannelView> {
+    Ok(load(app, &caller.tenant, id).await?.0.into())
 }
 
 /// `PATCH /channels/{id}` (admin): only the fields sent change. Within
@@ -179,7 +147,7 @@ pub async fn update(
     caller: &Caller,
     id: &str,
     patch: &Map<String, Value>,
-) -> Result<Value> {
+) -> Result<ChannelView> {
     caller.require_admin()?;
     let (current, version) = load(app, &caller.tenant, id).await?;
     let merged = current.merged_with(patch);
@@ -205,33 +173,28 @@ pub async fn update(
             Condition::VersionEquals(version),
         )
         .await?;
-    Ok(updated.to_api(&app.cipher))
+    Ok(updated.into())
 }
 
 /// `DELETE /channels/{id}` (admin): the channel and its pointer go together.
-pub async fn delete(app: &App, caller: &Caller, id: &str) -> Result<Value> {
+pub async fn delete(app: &App, caller: &Caller, id: &str) -> Result<DeletedView> {
     caller.require_admin()?;
     let (channel, version) = load(app, &caller.tenant, id).await?;
-    app.table
-        .transact(vec![
-            Write::Delete {
-                pk: caller.tenant.pk(),
-                sk: resource_sk(KIND, &channel.id),
-                condition: Condition::VersionEquals(version),
-            },
-            Write::Delete {
-                pk: channel_pointer_pk(&channel.id),
-                sk: CHANNEL_POINTER_SK.into(),
-                condition: Condition::None,
-            },
-            Write::Add {
-                pk: caller.tenant.pk(),
-                sk: count_sk(KIND),
-                delta: -1,
-            },
-        ])
-        .await?;
-    Ok(json!({"deleted": true, "id": id}))
+    let pointer = Write::Delete {
+        pk: channel_pointer_pk(&channel.id),
+        sk: CHANNEL_POINTER_SK.into(),
+        condition: Condition::None,
+    };
+    delete_counted(
+        app,
+        &caller.tenant,
+        KIND,
+        &channel.id,
+        version,
+        vec![pointer],
+    )
+    .await?;
+    Ok(DeletedView::of(id))
 }
 
 /// `POST /channels/providers/verify {type, credentials}` (admin) →

@@ -11,12 +11,17 @@ use crate::domain::identity::{Invite, Membership, User};
 use crate::domain::{Email, Role, rfc3339};
 use crate::error::{Error, Result};
 use crate::services::caller::Caller;
+use crate::services::repository::query_all;
 use crate::services::table_keys::*;
+use crate::services::views::{DeletedView, MemberView, SignedInView};
 use crate::store::{Condition, Item, Query, StoreError, Write};
 
 /// `POST /auth/accept-invite {token, name, password}`: joins the org (creating
 /// the account if the e-mail is new; an existing account must give its password).
-pub async fn accept_invite(app: &App, body: &Map<String, Value>) -> Result<(Value, NewSession)> {
+pub async fn accept_invite(
+    app: &App,
+    body: &Map<String, Value>,
+) -> Result<(SignedInView, NewSession)> {
     let mut f = Fields::new(body);
     let token = f.req_str("token", 200);
     let name = f.opt_str("name", 200);
@@ -110,40 +115,29 @@ pub async fn accept_invite(app: &App, body: &Map<String, Value>) -> Result<(Valu
         other => other.into(),
     })?;
     let session = new_session(app, &user.id, &org.id).await?;
-    Ok((
-        json!({"user": user_view(&user), "organization": org_view(app, &org_after), "role": invite.role}),
-        session,
-    ))
+    Ok((signed_in(&user, &org_after, invite.role), session))
+}
+
+fn member_view(user: &User, m: Membership) -> MemberView {
+    MemberView {
+        user: user.into(),
+        role: m.role,
+        joined_at: m.joined_at,
+    }
 }
 
 /// `GET /users`: the org's members with roles.
-pub async fn list_users(app: &App, caller: &Caller) -> Result<Vec<Value>> {
+pub async fn list_users(app: &App, caller: &Caller) -> Result<Vec<MemberView>> {
     caller.require_session()?;
+    let query = Query::partition(org_pk(caller.org_id())).prefix("MEMBER#");
     let mut out = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = app
-            .table
-            .query(
-                Query::partition(org_pk(caller.org_id()))
-                    .prefix("MEMBER#")
-                    .after(cursor),
-            )
-            .await?;
-        for item in &page.items {
-            let m: Membership = item.parse()?;
-            if let Ok(user) = get_user(app, &m.user_id).await {
-                let mut v = user_view(&user);
-                v["role"] = json!(m.role);
-                v["joined_at"] = json!(m.joined_at);
-                out.push(v);
-            }
-        }
-        cursor = page.next;
-        if cursor.is_none() {
-            return Ok(out);
+    for item in query_all(app.table.as_ref(), query).await? {
+        let m: Membership = item.parse()?;
+        if let Ok(user) = get_user(app, &m.user_id).await {
+            out.push(member_view(&user, m));
         }
     }
+    Ok(out)
 }
 
 /// `POST /users/invite {email, role}` (admin) → the token, shown once.
@@ -262,7 +256,7 @@ pub async fn set_role(
     caller: &Caller,
     user_id: &str,
     body: &Map<String, Value>,
-) -> Result<Value> {
+) -> Result<MemberView> {
     // The role first: a member who may not do this learns nothing more.
     caller.require_admin()?;
     let mut f = Fields::new(body);
@@ -277,13 +271,11 @@ pub async fn set_role(
     f.finish()?;
     let m = change_member(app, caller, user_id, role).await?;
     let user = get_user(app, user_id).await?;
-    let mut v = user_view(&user);
-    v["role"] = json!(m.role);
-    Ok(v)
+    Ok(member_view(&user, m))
 }
 
 /// `DELETE /users/{id}` (admin; never the last admin).
-pub async fn remove_user(app: &App, caller: &Caller, user_id: &str) -> Result<Value> {
+pub async fn remove_user(app: &App, caller: &Caller, user_id: &str) -> Result<DeletedView> {
     change_member(app, caller, user_id, None).await?;
-    Ok(json!({"deleted": true, "id": user_id}))
+    Ok(DeletedView::of(user_id))
 }

@@ -10,7 +10,7 @@ mod settings;
 
 pub use bootstrap::{Bootstrapped, bootstrap, create_installation_org};
 pub use members::{accept_invite, invite, list_users, remove_user, set_role};
-pub use organizations::{create_org, list_orgs, org_view, update_org};
+pub use organizations::{create_org, list_orgs, update_org};
 pub use sessions::{NewSession, authenticate_session, change_password, login, logout, me, signup};
 pub use settings::{get_settings, provider_key, update_settings};
 
@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 use super::auth_limits;
 use super::table_keys::*;
+use super::views::{OrganizationView, SignedInView};
 use crate::App;
 use crate::domain::Role;
 use crate::domain::fields::Fields;
@@ -31,9 +32,14 @@ pub const SESSION_DAYS: i64 = 14;
 pub const INVITE_DAYS: i64 = 7;
 const PASSWORD_MIN: usize = 10;
 const PASSWORD_MAX: usize = 256;
-/// The public shape of a user.
-pub fn user_view(user: &User) -> Value {
-    json!({"id": user.id, "email": user.email, "name": user.name, "created_at": user.created_at})
+
+/// What signup, login and accept-invite answer.
+fn signed_in(user: &User, org: &Organization, role: Role) -> SignedInView {
+    SignedInView {
+        user: user.into(),
+        organization: OrganizationView::of(org, None),
+        role,
+    }
 }
 
 fn password(f: &mut Fields<'_>, field: &str) -> Option<String> {

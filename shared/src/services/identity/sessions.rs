@@ -11,7 +11,9 @@ use crate::domain::{Email, Mode, Tenant, rfc3339};
 use crate::error::{Error, Result};
 use crate::services::auth_limits;
 use crate::services::caller::{Caller, Principal};
+use crate::services::repository::query_all;
 use crate::services::table_keys::*;
+use crate::services::views::{MeView, OrganizationView, SignedInView, UserView};
 use crate::store::{Condition, Index, Item, Query};
 
 /// A new session's secret, to set as the `sb_session` cookie.
@@ -49,7 +51,7 @@ pub(super) async fn new_session(app: &App, user_id: &str, org_id: &str) -> Resul
 }
 
 /// `POST /auth/signup {org_name, name, email, password}`.
-pub async fn signup(app: &App, body: &Map<String, Value>) -> Result<(Value, NewSession)> {
+pub async fn signup(app: &App, body: &Map<String, Value>) -> Result<(SignedInView, NewSession)> {
     let mut f = Fields::new(body);
     let org_name = f.req_str("org_name", 200);
     let name = f.req_str("name", 200);
@@ -88,15 +90,12 @@ pub async fn signup(app: &App, body: &Map<String, Value>) -> Result<(Value, NewS
     let org = new_org(app, app.new_id(), org_name);
     create_org_with_admin(app, &org, &user, true).await?;
     let session = new_session(app, &user.id, &org.id).await?;
-    Ok((
-        json!({"user": user_view(&user), "organization": org_view(app, &org), "role": "admin"}),
-        session,
-    ))
+    Ok((signed_in(&user, &org, Role::Admin), session))
 }
 
 /// `POST /auth/login {email, password}`. Wrong e-mail and wrong password
 /// answer the same, in the same time.
-pub async fn login(app: &App, body: &Map<String, Value>) -> Result<(Value, NewSession)> {
+pub async fn login(app: &App, body: &Map<String, Value>) -> Result<(SignedInView, NewSession)> {
     let mut f = Fields::new(body);
     let email = f.req_str("email", 254);
     let password = f.req_str("password", PASSWORD_MAX);
@@ -146,10 +145,7 @@ pub async fn login(app: &App, body: &Map<String, Value>) -> Result<(Value, NewSe
         .parse()?;
     let (org, _) = get_org(app, &membership.org_id).await?;
     let session = new_session(app, &user.id, &org.id).await?;
-    Ok((
-        json!({"user": user_view(&user), "organization": org_view(app, &org), "role": membership.role}),
-        session,
-    ))
+    Ok((signed_in(&user, &org, membership.role), session))
 }
 
 /// `POST /auth/logout`: ends this session.
@@ -163,19 +159,23 @@ pub async fn logout(app: &App, caller: &Caller) -> Result<Value> {
 }
 
 /// `GET /auth/me`.
-pub async fn me(app: &App, caller: &Caller) -> Result<Value> {
+pub async fn me(app: &App, caller: &Caller) -> Result<MeView> {
     let (org, _) = get_org(app, caller.org_id()).await?;
     let user = match &caller.principal {
-        Principal::Session { user_id, .. } => Some(user_view(&get_user(app, user_id).await?)),
+        Principal::Session { user_id, .. } => Some(UserView::from(&get_user(app, user_id).await?)),
         Principal::ApiKey { .. } => None,
     };
     let key_id = match &caller.principal {
         Principal::ApiKey { key_id } => Some(key_id.clone()),
         Principal::Session { .. } => None,
     };
-    Ok(
-        json!({"user": user, "api_key_id": key_id, "organization": org_view(app, &org), "role": caller.role, "mode": caller.tenant.mode}),
-    )
+    Ok(MeView {
+        user,
+        api_key_id: key_id,
+        organization: OrganizationView::of(&org, None),
+        role: caller.role,
+        mode: caller.tenant.mode,
+    })
 }
 
 /// Resolves a session cookie to a caller. `org_override` (the
@@ -247,25 +247,14 @@ pub async fn change_password(
         Principal::Session { token_hash, .. } => session_pk(token_hash),
         Principal::ApiKey { .. } => String::new(),
     };
-    let mut cursor = None;
+    let sessions = Query::partition(user_index(&user_id))
+        .on(Index::Gsi1)
+        .prefix("SESSION#");
     let mut ended = 0;
-    loop {
-        let page = app
-            .table
-            .query(
-                Query::partition(user_index(&user_id))
-                    .on(Index::Gsi1)
-                    .prefix("SESSION#")
-                    .after(cursor),
-            )
-            .await?;
-        for s in page.items.iter().filter(|s| s.pk != this_session) {
+    for s in query_all(app.table.as_ref(), sessions).await? {
+        if s.pk != this_session {
             app.table.delete(&s.pk, &s.sk, Condition::None).await?;
             ended += 1;
-        }
-        cursor = page.next;
-        if cursor.is_none() {
-            break;
         }
     }
     Ok(json!({"changed": true, "other_sessions_ended": ended}))

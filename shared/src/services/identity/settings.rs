@@ -4,10 +4,12 @@ use serde_json::{Map, Value};
 
 use super::*;
 use crate::App;
+use crate::crypto::Sealed;
 use crate::domain::fields::Fields;
 use crate::domain::identity::Organization;
 use crate::error::{Error, Result};
 use crate::services::caller::Caller;
+use crate::services::views::WorkspaceView;
 use crate::store::Condition;
 
 pub(super) fn apply_settings(
@@ -76,7 +78,7 @@ pub(super) fn apply_settings(
                     Value::String(s) if !s.trim().is_empty() && s.len() <= 4096 => {
                         org.settings
                             .provider_keys
-                            .insert(provider.clone(), app.cipher.seal(s.trim()));
+                            .insert(provider.clone(), Sealed::seal(&app.cipher, s.trim()));
                     }
                     _ => f.error(
                         format!("provider_keys.{provider}"),
@@ -94,12 +96,16 @@ pub(super) fn apply_settings(
 }
 
 /// `GET /settings/workspace`.
-pub async fn get_settings(app: &App, caller: &Caller) -> Result<Value> {
+pub async fn get_settings(app: &App, caller: &Caller) -> Result<WorkspaceView> {
     let (org, _) = get_org(app, caller.org_id()).await?;
-    let view = org_view(app, &org);
-    let mut settings = view["settings"].clone();
-    settings["name"] = view["name"].clone();
-    Ok(settings)
+    Ok(workspace_view(&org))
+}
+
+fn workspace_view(org: &Organization) -> WorkspaceView {
+    WorkspaceView {
+        name: org.name.clone(),
+        settings: (&org.settings).into(),
+    }
 }
 
 /// `POST /settings/workspace` (admin).
@@ -107,7 +113,7 @@ pub async fn update_settings(
     app: &App,
     caller: &Caller,
     body: &Map<String, Value>,
-) -> Result<Value> {
+) -> Result<WorkspaceView> {
     caller.require_admin()?;
     let (mut org, version) = get_org(app, caller.org_id()).await?;
     let mut f = Fields::new(body);
@@ -118,14 +124,14 @@ pub async fn update_settings(
         .put(org_item(&org), Condition::VersionEquals(version))
         .await?;
     app.org_limits.forget(&org.id);
-    get_settings(app, caller).await
+    Ok(workspace_view(&org))
 }
 
 /// A provider key in clear, for the engine (never for API responses).
 pub async fn provider_key(app: &App, org_id: &str, provider: &str) -> Result<Option<String>> {
     let (org, _) = get_org(app, org_id).await?;
     match org.settings.provider_keys.get(provider) {
-        Some(sealed) => app.cipher.open(sealed).map(Some).map_err(Error::Internal),
+        Some(sealed) => sealed.open(&app.cipher).map(Some).map_err(Error::Internal),
         None => Ok(None),
     }
 }

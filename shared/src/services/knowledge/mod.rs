@@ -16,9 +16,9 @@ use serde_json::{Map, Value, json};
 use super::assignments::{self, Assignable};
 use super::caller::Caller;
 use super::page::{PageOf, PageRequest, page};
-use super::repository::load_resource;
+use super::repository::{delete_counted, insert_counted, list_counted, load_resource, query_all};
 use super::table_keys::*;
-use super::views::KnowledgeDocumentView;
+use super::views::{ChunkView, DeletedView, KnowledgeDocumentView};
 use crate::App;
 use crate::domain::fields::Fields;
 use crate::domain::knowledge::{Document, DocumentStatus, SourceType, StoredChunk};
@@ -109,26 +109,7 @@ pub async fn list(
     caller: &Caller,
     req: &PageRequest,
 ) -> Result<PageOf<KnowledgeDocumentView>> {
-    let q = Query::partition(caller.tenant.pk())
-        .prefix(resource_prefix(KIND))
-        .backward();
-    let out = page(app.table.as_ref(), q, req, |_| true).await?;
-    let mut docs = Vec::with_capacity(out.items.len());
-    for i in &out.items {
-        docs.push(view(&i.parse()?));
-    }
-    let total = app
-        .table
-        .counter(&caller.tenant.pk(), &count_sk(KIND))
-        .await?
-        .max(0) as u64;
-    Ok(PageOf {
-        items: docs,
-        next_cursor: out.next_cursor,
-        total: Some(total),
-        limit: out.limit,
-        offset: out.offset,
-    })
+    list_counted(app, &caller.tenant, KIND, None, req, |d: Document| view(&d)).await
 }
 
 /// `GET /knowledge/{id}`.
@@ -157,16 +138,7 @@ async fn create_document(
             .await?;
     }
     doc.generation = 1;
-    app.table
-        .transact(vec![
-            Write::Put(doc_item(tenant, &doc), Condition::MustNotExist),
-            Write::Add {
-                pk: tenant.pk(),
-                sk: count_sk(KIND),
-                delta: 1,
-            },
-        ])
-        .await?;
+    insert_counted(app, tenant, KIND, doc_item(tenant, &doc), vec![]).await?;
     enqueue(app, tenant, &doc).await?;
     Ok(doc)
 }
@@ -395,33 +367,20 @@ pub(super) async fn delete_chunks(app: &App, tenant: &Tenant, doc_id: &str) -> R
 
 /// `DELETE /knowledge/{id}` (admin): the document, its chunks, vectors,
 /// original and assignments.
-pub async fn delete(app: &App, caller: &Caller, id: &str) -> Result<Value> {
+pub async fn delete(app: &App, caller: &Caller, id: &str) -> Result<DeletedView> {
     caller.require_admin()?;
     let tenant = &caller.tenant;
     let (doc, version) = load(app, tenant, id).await?;
     // The document item goes first, so a running worker finds it gone and
     // stops; then everything it owned.
-    app.table
-        .transact(vec![
-            Write::Delete {
-                pk: tenant.pk(),
-                sk: resource_sk(KIND, &doc.id),
-                condition: Condition::VersionEquals(version),
-            },
-            Write::Add {
-                pk: tenant.pk(),
-                sk: count_sk(KIND),
-                delta: -1,
-            },
-        ])
-        .await?;
+    delete_counted(app, tenant, KIND, &doc.id, version, vec![]).await?;
     delete_chunks(app, tenant, id).await?;
     for blob in app.blobs.list(&blob_dir(tenant, id)).await? {
         app.blobs.delete(&blob.key).await?;
     }
     assignments::remove_all(app, tenant, Assignable::Document, id).await?;
     app.knowledge.forget(tenant, id);
-    Ok(json!({"deleted": true, "id": id}))
+    Ok(DeletedView::of(id))
 }
 
 /// `GET /knowledge/{id}/chunks`: `[{id, index, text, tokens}]` in order, a
@@ -431,14 +390,13 @@ pub async fn chunks(
     caller: &Caller,
     id: &str,
     req: &PageRequest,
-) -> Result<PageOf<Value>> {
+) -> Result<PageOf<ChunkView>> {
     let (doc, _) = load(app, &caller.tenant, id).await?;
     let q = Query::partition(chunks_pk(&caller.tenant, id));
     let out = page(app.table.as_ref(), q, req, |_| true).await?;
     let mut items = Vec::with_capacity(out.items.len());
     for item in &out.items {
-        let c: StoredChunk = item.parse()?;
-        items.push(json!({"id": c.id, "index": c.index, "text": c.text, "tokens": c.tokens}));
+        items.push(ChunkView::from(item.parse::<StoredChunk>()?));
     }
     Ok(PageOf {
         items,
@@ -454,25 +412,12 @@ pub(super) async fn read_chunks(
     tenant: &Tenant,
     doc_id: &str,
 ) -> Result<Vec<StoredChunk>> {
-    let mut out = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = app
-            .table
-            .query(
-                Query::partition(chunks_pk(tenant, doc_id))
-                    .limit(100)
-                    .after(cursor),
-            )
-            .await?;
-        for item in &page.items {
-            out.push(item.parse()?);
-        }
-        cursor = page.next;
-        if cursor.is_none() {
-            return Ok(out);
-        }
-    }
+    let query = Query::partition(chunks_pk(tenant, doc_id)).limit(100);
+    query_all(app.table.as_ref(), query)
+        .await?
+        .iter()
+        .map(|item| Ok(item.parse()?))
+        .collect()
 }
 
 /// `POST|DELETE /knowledge/agent/{agent_id}/assign/{doc_id}` (admin).
@@ -515,13 +460,9 @@ pub async fn agent_documents(
 ) -> Result<Vec<KnowledgeDocumentView>> {
     let tenant = &caller.tenant;
     super::agents::load(app, tenant, agent_id).await?;
-    let mut out = Vec::new();
-    for id in agent_document_ids(app, tenant, agent_id).await? {
-        if let Ok((doc, _)) = load(app, tenant, &id).await {
-            out.push(view(&doc));
-        }
-    }
-    Ok(out)
+    let docs: Vec<Document> =
+        assignments::assigned(app, tenant, Assignable::Document, agent_id).await?;
+    Ok(docs.iter().map(view).collect())
 }
 
 pub mod fair;

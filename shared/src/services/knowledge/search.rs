@@ -4,7 +4,6 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::{agent_document_ids, read_chunks, vectors_key};
@@ -15,23 +14,11 @@ use crate::domain::{Tenant, is_id};
 use crate::engine::knowledge::{Embedder, IndexedChunk, KnowledgeIndex, decode_vectors, speakable};
 use crate::error::{Error, Result};
 use crate::services::caller::Caller;
+use crate::services::repository::query_all;
 use crate::services::table_keys::resource_prefix;
 use crate::store::Query;
 
-/// One search result.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct QueryHit {
-    /// The chunk.
-    pub chunk_id: String,
-    /// Its document.
-    pub document_id: String,
-    /// The document's name.
-    pub document_name: String,
-    /// The chunk's text (speakable in voice mode).
-    pub text: String,
-    /// Fused score, higher is better.
-    pub score: f32,
-}
+pub use crate::services::views::QueryHit;
 
 /// What to search for.
 #[derive(Debug, Clone)]
@@ -79,13 +66,9 @@ impl SearchRequest {
 
 /// `POST /knowledge/query`: hybrid search over the tenant's ready documents,
 /// scoped to an agent's documents and/or a list of ids.
-pub async fn query(app: &App, caller: &Caller, body: &Map<String, Value>) -> Result<Vec<Value>> {
+pub async fn query(app: &App, caller: &Caller, body: &Map<String, Value>) -> Result<Vec<QueryHit>> {
     let req = SearchRequest::parse(body)?;
-    let hits = search(app, &caller.tenant, &req).await?;
-    Ok(hits
-        .into_iter()
-        .map(|h| serde_json::to_value(h).unwrap_or(Value::Null))
-        .collect())
+    search(app, &caller.tenant, &req).await
 }
 
 /// The search behind `POST /knowledge/query` (the conversation engine calls it
@@ -154,28 +137,15 @@ pub async fn search(app: &App, tenant: &Tenant, req: &SearchRequest) -> Result<V
 
 /// The tenant's documents that are ready and embedded by `embedder`.
 async fn ready_documents(app: &App, tenant: &Tenant, embedder: &str) -> Result<Vec<Document>> {
+    let query = Query::partition(tenant.pk()).prefix(resource_prefix(super::KIND));
     let mut out = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = app
-            .table
-            .query(
-                Query::partition(tenant.pk())
-                    .prefix(resource_prefix(super::KIND))
-                    .after(cursor),
-            )
-            .await?;
-        for item in &page.items {
-            let doc: Document = item.parse()?;
-            if doc.status == DocumentStatus::Ready && doc.embedder.as_deref() == Some(embedder) {
-                out.push(doc);
-            }
-        }
-        cursor = page.next;
-        if cursor.is_none() {
-            return Ok(out);
+    for item in query_all(app.table.as_ref(), query).await? {
+        let doc: Document = item.parse()?;
+        if doc.status == DocumentStatus::Ready && doc.embedder.as_deref() == Some(embedder) {
+            out.push(doc);
         }
     }
+    Ok(out)
 }
 
 /// Default memory budget of the [`KnowledgeCache`].

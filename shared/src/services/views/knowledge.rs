@@ -3,7 +3,7 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::domain::knowledge::{Document, DocumentStatus, SourceType};
+use crate::domain::knowledge::{Document, DocumentStatus, SourceType, StoredChunk};
 
 /// A knowledge document as returned by every knowledge route (and in the
 /// `document.*` events). The indexing generation stays internal.
@@ -56,4 +56,86 @@ impl From<&Document> for KnowledgeDocumentView {
             updated_at: d.updated_at.clone(),
         }
     }
+}
+
+/// One chunk of a document (`GET /knowledge/{id}/chunks`).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ChunkView {
+    /// `<document id>:<index>`.
+    pub id: String,
+    /// Position in the document, from 0.
+    pub index: u32,
+    /// The chunk's text (heading path included).
+    pub text: String,
+    /// Estimated tokens.
+    pub tokens: u32,
+}
+
+impl From<StoredChunk> for ChunkView {
+    fn from(c: StoredChunk) -> Self {
+        Self {
+            id: c.id,
+            index: c.index,
+            text: c.text,
+            tokens: c.tokens,
+        }
+    }
+}
+
+/// One search result (`POST /knowledge/query`, and the engine's `knowledge`
+/// flow nodes).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct QueryHit {
+    /// The chunk.
+    pub chunk_id: String,
+    /// Its document.
+    pub document_id: String,
+    /// The document's name.
+    pub document_name: String,
+    /// The chunk's text (speakable in voice mode).
+    pub text: String,
+    /// Fused score, higher is better.
+    pub score: f32,
+}
+
+/// The body of `POST /knowledge/ingest-text`.
+#[derive(Debug, ToSchema)]
+pub struct IngestTextInput {
+    /// Display name.
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: String,
+    /// The text to index.
+    #[schema(min_length = 1)]
+    pub content: String,
+}
+
+/// The body of `POST /knowledge/ingest-url`.
+#[derive(Debug, ToSchema)]
+pub struct IngestUrlInput {
+    /// A public `http(s)` page (private addresses are refused).
+    #[schema(example = "https://www.example.com/faq")]
+    pub url: String,
+    /// Display name (the URL when absent).
+    #[schema(required = false, max_length = 200)]
+    pub name: String,
+}
+
+/// The body of `POST /knowledge/query`.
+#[derive(Debug, ToSchema)]
+pub struct KnowledgeQueryInput {
+    /// The question.
+    #[schema(min_length = 1, max_length = 2000)]
+    pub query: String,
+    /// Results wanted (1..=50, default 5).
+    #[schema(required = false, minimum = 1, maximum = 50)]
+    pub top_k: u32,
+    /// Short, speakable answers (default false).
+    #[schema(required = false)]
+    pub voice_mode: bool,
+    /// Only this agent's documents.
+    #[schema(required = false)]
+    pub agent_id: String,
+    /// Only these documents (at most 500 ids).
+    #[schema(required = false)]
+    pub document_ids: Vec<String>,
 }

@@ -5,14 +5,24 @@
 //! serialized and schemathesis can check every field.
 
 mod agent;
+mod channel;
 mod flow;
+mod identity;
 mod knowledge;
 mod tool;
 
 pub use agent::{AgentInput, AgentView};
+pub use channel::{ChannelInput, ChannelView, VerifyProviderInput};
 pub use flow::{FlowInput, FlowSummaryView, FlowView, FlowWarning};
-pub use knowledge::KnowledgeDocumentView;
-pub use tool::{McpServerView, ToolView};
+pub use identity::{
+    ApiKeyView, MeView, MemberView, NewApiKeyView, OrganizationView, SignedInView, UserView,
+    WorkspaceSettingsView, WorkspaceView,
+};
+pub use knowledge::{
+    ChunkView, IngestTextInput, IngestUrlInput, KnowledgeDocumentView, KnowledgeQueryInput,
+    QueryHit,
+};
+pub use tool::{McpServerInput, McpServerView, ToolInput, ToolTestInput, ToolView};
 
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::Schema;
@@ -48,3 +58,24 @@ macro_rules! patch_of {
 
 patch_of!(AgentPatch, AgentInput);
 patch_of!(FlowPatch, FlowInput);
+patch_of!(ToolPatch, ToolInput);
+patch_of!(ChannelPatch, ChannelInput);
+
+/// What a DELETE answers.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct DeletedView {
+    /// Always `true`.
+    pub deleted: bool,
+    /// The id of what was deleted.
+    pub id: String,
+}
+
+impl DeletedView {
+    /// The answer to deleting `id`.
+    pub fn of(id: &str) -> Self {
+        Self {
+            deleted: true,
+            id: id.to_owned(),
+        }
+    }
+}

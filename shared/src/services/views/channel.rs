@@ -1,0 +1,97 @@
+//! Channels (SPEC §7) as the API shows them: credentials masked from their
+//! stored hints (nothing is decrypted to mask them).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use crate::domain::channel::{Channel, ChannelType};
+
+/// A channel as returned by every channel route.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ChannelView {
+    /// UUIDv7.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// `twilio`, `plivo`, `telnyx`, `vonage`, `exotel`, `web` or `sim`.
+    #[serde(rename = "type")]
+    #[schema(value_type = String)]
+    pub kind: ChannelType,
+    /// Credential name → masked value (`••••abcd`, or `••••`): credentials
+    /// are write-only.
+    pub credentials: BTreeMap<String, String>,
+    /// Numbers this channel answers and dials from (E.164).
+    pub phone_numbers: Vec<String>,
+    /// The agent that answers inbound conversations.
+    pub default_agent_id: Option<String>,
+    /// Type-specific settings (a web channel's widget settings).
+    #[schema(value_type = Object)]
+    pub config: Map<String, Value>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
+impl From<Channel> for ChannelView {
+    fn from(c: Channel) -> Self {
+        Self {
+            credentials: c.masked_credentials(),
+            id: c.id,
+            name: c.name,
+            kind: c.kind,
+            phone_numbers: c
+                .phone_numbers
+                .iter()
+                .map(|n| n.as_str().to_owned())
+                .collect(),
+            default_agent_id: c.default_agent_id,
+            config: c.config,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+/// The body of `POST /channels` (and, every field optional, of `PATCH`/`PUT
+/// /channels/{id}`). Documentation only: [`crate::domain::channel::ChannelSpec::parse`]
+/// reads the body, so every invalid field gets its own 422 reason.
+#[derive(Debug, ToSchema)]
+pub struct ChannelInput {
+    /// Display name.
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: String,
+    /// `twilio`, `plivo`, `telnyx`, `vonage`, `exotel`, `web` or `sim`.
+    #[serde(rename = "type")]
+    #[schema(example = "sim")]
+    pub kind: String,
+    /// The carrier's credentials (e.g. Twilio `account_sid`, `auth_token`):
+    /// write-only, stored encrypted. On PATCH only the names sent change, and
+    /// `null` removes one.
+    #[schema(required = false, value_type = Object)]
+    pub credentials: Value,
+    /// Numbers this channel answers and dials from (E.164).
+    #[schema(required = false)]
+    pub phone_numbers: Vec<String>,
+    /// The id of the agent that answers inbound conversations.
+    #[schema(required = false)]
+    pub default_agent_id: String,
+    /// Type-specific settings: for `web`, `{allowed_origins, public, greeting, theme}`.
+    #[schema(required = false, value_type = Object)]
+    pub config: Value,
+}
+
+/// The body of `POST /channels/providers/verify`.
+#[derive(Debug, ToSchema)]
+pub struct VerifyProviderInput {
+    /// The carrier (`twilio`; the others are not verifiable yet).
+    #[serde(rename = "type")]
+    #[schema(example = "twilio")]
+    pub kind: String,
+    /// The credentials to try; nothing is stored.
+    #[schema(value_type = Object)]
+    pub credentials: Value,
+}

@@ -1,0 +1,235 @@
+//! Users, organizations, workspace settings and API keys (SPEC §2) as the
+//! API shows them. Provider keys are masked from their stored hints (nothing
+//! is decrypted to mask them); password hashes, key hashes and the admin
+//! counter never leave the core.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::domain::identity::{ApiKey, HoursRange, Organization, User, WorkspaceSettings};
+use crate::domain::{Mode, Role};
+
+/// A user as the API shows them.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct UserView {
+    /// UUIDv7.
+    pub id: String,
+    /// Unique across the installation.
+    #[schema(value_type = String)]
+    pub email: crate::domain::Email,
+    /// Display name.
+    pub name: String,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+impl From<&User> for UserView {
+    fn from(u: &User) -> Self {
+        Self {
+            id: u.id.clone(),
+            email: u.email.clone(),
+            name: u.name.clone(),
+            created_at: u.created_at.clone(),
+        }
+    }
+}
+
+/// A member of the caller's organization (`GET /users`, `PATCH /users/{id}`).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct MemberView {
+    /// The user.
+    #[serde(flatten)]
+    pub user: UserView,
+    /// `admin` or `agent`.
+    #[schema(value_type = String)]
+    pub role: Role,
+    /// When they joined the organization (RFC 3339).
+    pub joined_at: String,
+}
+
+/// Workspace settings as the API shows them.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct WorkspaceSettingsView {
+    /// IANA time zone.
+    pub timezone: String,
+    /// Opening hours per weekday: `{"mon": [{"start": "09:00", "end": "17:00"}]}`.
+    #[schema(value_type = BTreeMap<String, Vec<Object>>)]
+    pub business_hours: BTreeMap<String, Vec<HoursRange>>,
+    /// BCP 47.
+    pub default_language: String,
+    /// API requests per minute per key.
+    pub rate_limit_per_minute: u32,
+    /// Provider name → masked key (`••••abcd`, or `••••`): keys are write-only.
+    pub provider_keys: BTreeMap<String, String>,
+}
+
+impl From<&WorkspaceSettings> for WorkspaceSettingsView {
+    fn from(s: &WorkspaceSettings) -> Self {
+        Self {
+            timezone: s.timezone.clone(),
+            business_hours: s.business_hours.clone(),
+            default_language: s.default_language.clone(),
+            rate_limit_per_minute: s.rate_limit_per_minute,
+            provider_keys: s
+                .provider_keys
+                .iter()
+                .map(|(k, sealed)| (k.clone(), sealed.masked()))
+                .collect(),
+        }
+    }
+}
+
+/// An organization as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct OrganizationView {
+    /// UUIDv7.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Workspace settings.
+    pub settings: WorkspaceSettingsView,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+    /// The caller's role there (in lists of the caller's organizations).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub role: Option<Role>,
+}
+
+impl OrganizationView {
+    /// The org, with the caller's `role` there when the route reports it.
+    pub fn of(org: &Organization, role: Option<Role>) -> Self {
+        Self {
+            id: org.id.clone(),
+            name: org.name.clone(),
+            settings: WorkspaceSettingsView::from(&org.settings),
+            created_at: org.created_at.clone(),
+            updated_at: org.updated_at.clone(),
+            role,
+        }
+    }
+}
+
+/// `GET|POST /settings/workspace`: the org's name beside its settings.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct WorkspaceView {
+    /// The organization's display name.
+    pub name: String,
+    /// The settings.
+    #[serde(flatten)]
+    pub settings: WorkspaceSettingsView,
+}
+
+/// Who signed in: signup, login and accept-invite answer this (and set the
+/// `sb_session` cookie).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct SignedInView {
+    /// The user.
+    pub user: UserView,
+    /// The organization the session acts in.
+    pub organization: OrganizationView,
+    /// The user's role there.
+    #[schema(value_type = String)]
+    pub role: Role,
+}
+
+/// `GET /auth/me`: who the credentials belong to.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct MeView {
+    /// The user, for a session; null for an API key.
+    pub user: Option<UserView>,
+    /// The key's id, for an API key; null for a session.
+    pub api_key_id: Option<String>,
+    /// The organization the request acts in.
+    pub organization: OrganizationView,
+    /// `admin` or `agent`.
+    #[schema(value_type = String)]
+    pub role: Role,
+    /// `live` or `test`.
+    #[schema(value_type = String)]
+    pub mode: Mode,
+}
+
+/// An API key as lists show it: never the secret.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ApiKeyView {
+    /// UUIDv7 (the handle for revoke and regenerate).
+    pub id: String,
+    /// Label.
+    pub name: String,
+    /// First characters of the secret, to recognise it.
+    pub prefix: String,
+    /// Last four characters of the secret.
+    pub last4: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339, updated at most once a minute; null before first use.
+    pub last_used_at: Option<String>,
+}
+
+impl From<&ApiKey> for ApiKeyView {
+    fn from(k: &ApiKey) -> Self {
+        Self {
+            id: k.id.clone(),
+            name: k.name.clone(),
+            prefix: k.prefix.clone(),
+            last4: k.last4.clone(),
+            created_at: k.created_at.clone(),
+            last_used_at: k.last_used_at.clone(),
+        }
+    }
+}
+
+/// A key just made (create, regenerate): the only response that holds the secret.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct NewApiKeyView {
+    /// The key.
+    #[serde(flatten)]
+    pub api_key: ApiKeyView,
+    /// The secret (`sb_live_…` or `sb_test_…`): shown once, never again.
+    pub key: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::{Cipher, Sealed};
+
+    /// Provider keys mask from the hint stored beside them: a ciphertext no
+    /// key opens masks the same, so a read never decrypts.
+    #[test]
+    fn provider_keys_mask_from_their_hint_without_decrypting() {
+        let cipher = Cipher::from_base64(&Cipher::generate_key()).unwrap();
+        let mut settings = WorkspaceSettings::default();
+        let mut sealed = Sealed::seal(&cipher, "sk-proj-1234567890abcd");
+        sealed.ciphertext = "v1:not-a-ciphertext".into();
+        settings.provider_keys.insert("openai".into(), sealed);
+        let view = WorkspaceSettingsView::from(&settings);
+        assert_eq!(view.provider_keys["openai"], "••••abcd");
+    }
+
+    /// Keys stored before hints existed are bare ciphertexts: they still read,
+    /// fully masked, and still open for the engine.
+    #[test]
+    fn provider_keys_stored_without_a_hint_read_fully_masked() {
+        let cipher = Cipher::from_base64(&Cipher::generate_key()).unwrap();
+        let stored = serde_json::json!({
+            "timezone": "UTC", "default_language": "en-US", "rate_limit_per_minute": 1000,
+            "provider_keys": {"openai": cipher.seal("sk-proj-1234567890abcd")},
+        });
+        let settings: WorkspaceSettings = serde_json::from_value(stored).unwrap();
+        let view = WorkspaceSettingsView::from(&settings);
+        assert_eq!(view.provider_keys["openai"], "••••");
+        assert_eq!(
+            settings.provider_keys["openai"].open(&cipher).unwrap(),
+            "sk-proj-1234567890abcd"
+        );
+        // Written again it takes the `{sealed}` form, still with no hint.
+        let rewritten = serde_json::to_value(&settings).unwrap();
+        assert!(rewritten["provider_keys"]["openai"]["sealed"].is_string());
+    }
+}
