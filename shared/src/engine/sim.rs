@@ -104,9 +104,15 @@ pub async fn run_sim_call(
     };
     let mut callee = Callee::new(persona);
     let first = match persona {
-        Persona::Voicemail => Input::Voicemail {
-            greeting: VOICEMAIL_GREETING.to_owned(),
-        },
+        Persona::Voicemail => {
+            // The agent hears the whole voicemail greeting before it acts.
+            let greeting = speaking_ms(VOICEMAIL_GREETING);
+            pace.wait(greeting).await;
+            line.now_ms = greeting;
+            Input::Voicemail {
+                greeting: VOICEMAIL_GREETING.to_owned(),
+            }
+        }
         _ => Input::Answered,
     };
     let mut agent_said = line.turn(first, pace, sink).await;
@@ -123,7 +129,7 @@ pub async fn run_sim_call(
             // The time limit comes before the callee's turn does.
             let wait = limit_ms.saturating_sub(line.now_ms);
             pace.wait(wait).await;
-            line.now_ms = limit_ms;
+            line.now_ms = line.now_ms.max(limit_ms);
             Input::MaxDuration
         } else {
             pace.wait(wait).await;

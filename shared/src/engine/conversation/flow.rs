@@ -8,7 +8,7 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use super::nlu::{self, Heard, Intent};
-use super::{Action, Conversation, reply};
+use super::{Action, Conversation, reply, tool_line};
 use crate::domain::flow::{FlowGraph, NodeKind, Step, TurnInput, Validation, render, render_value};
 use crate::engine::call::{EndReason, Role};
 
@@ -235,11 +235,13 @@ impl Conversation {
         self.provider += started.elapsed();
         match result {
             Ok(output) => {
-                self.record(Role::Tool, format!("{tool}({args}) → {}", output.output));
+                let line = tool_line(tool, &args, &output.output.to_string(), false);
+                self.record(Role::Tool, line);
                 output.output
             }
             Err(e) => {
-                self.record(Role::Tool, format!("{tool}({args}) failed: {e}"));
+                let line = tool_line(tool, &args, &e.to_string(), true);
+                self.record(Role::Tool, line);
                 json!({"error": e.to_string()})
             }
         }

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 
 use super::nlu::{Heard, Intent};
-use super::{Action, Conversation, reply};
+use super::{Action, Conversation, reply, tool_line};
 use crate::domain::flow::render;
 use crate::engine::call::{EndReason, Role};
 use crate::engine::knowledge::speakable;
@@ -221,14 +221,9 @@ impl Conversation {
         match done {
             Some(turn) => {
                 for run in turn.tools.iter().filter(|r| r.call.name != STEP_DONE) {
-                    let verb = if run.failed { "failed" } else { "→" };
-                    self.record(
-                        Role::Tool,
-                        format!(
-                            "{}({}) {verb} {}",
-                            run.call.name, run.call.arguments, run.result
-                        ),
-                    );
+                    let line =
+                        tool_line(&run.call.name, &run.call.arguments, &run.result, run.failed);
+                    self.record(Role::Tool, line);
                 }
                 self.history.extend(turn.messages);
             }

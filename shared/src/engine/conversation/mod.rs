@@ -19,7 +19,7 @@ pub mod nlu;
 mod offline;
 mod reply;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::time::{Duration, Instant};
 
@@ -577,6 +577,20 @@ impl Conversation {
         }
         self.script_answer(heard, out).await;
     }
+}
+
+/// Longest tool result kept on a transcript line; the flow's variables hold all of it.
+const TOOL_LINE_CHARS: usize = 500;
+
+/// The transcript line of a tool call: `name(args) → result`, the result cut to
+/// [`TOOL_LINE_CHARS`] so a large API answer does not swamp the transcript.
+fn tool_line(name: &str, args: &serde_json::Value, result: &str, failed: bool) -> String {
+    let verb = if failed { "failed:" } else { "→" };
+    let mut kept: String = result.chars().take(TOOL_LINE_CHARS).collect();
+    if kept.len() < result.len() {
+        kept.push('…');
+    }
+    format!("{name}({args}) {verb} {kept}")
 }
 
 /// Mean and percentiles of the turn timings.

@@ -15,6 +15,8 @@ const PASSAGES: usize = 3;
 /// Below this share of the question's words found in a sentence, the engine says it does
 /// not know rather than read out something loosely related.
 const MIN_COVERAGE: f64 = 0.5;
+/// A best sentence shorter than this takes the next one along ("Yes. We do, on weekdays.").
+const SHORT_SENTENCE_WORDS: usize = 5;
 /// Longest spoken answer, in words (voice mode: short and speakable).
 const MAX_ANSWER_WORDS: usize = 40;
 
@@ -137,7 +139,9 @@ pub fn extract_answer(query: &str, passages: &[Passage]) -> Option<String> {
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .collect();
-        for (s, sentence) in list.iter().enumerate() {
+        // Headings name a topic without answering anything.
+        let answers = |s: &&str| !s.starts_with('#') && s.split_whitespace().count() >= 3;
+        for (s, sentence) in list.iter().enumerate().filter(|(_, s)| answers(s)) {
             let have = terms(sentence);
             let hits = wanted
                 .iter()
@@ -156,7 +160,7 @@ pub fn extract_answer(query: &str, passages: &[Passage]) -> Option<String> {
     }
     let list = sentences.get(p)?;
     let mut text = list.get(s)?.to_string();
-    if text.split_whitespace().count() < 8
+    if text.split_whitespace().count() < SHORT_SENTENCE_WORDS
         && let Some(next) = list.get(s + 1)
     {
         text.push(' ');

@@ -235,7 +235,8 @@ fn extract(field: &ExtractionField, vars: &Variables, transcript: &[TranscriptEn
 
 /// The caller's replies to the agent's lines that mention the field (its name's or
 /// description's words), in call order; every caller line when none does, for the types
-/// that can only match a fitting answer (dates, numbers, options).
+/// that can only match a fitting answer (dates, options). Not numbers: "the pro one" would
+/// read as 1.
 fn answers_about<'a>(field: &ExtractionField, transcript: &'a [TranscriptEntry]) -> Vec<&'a str> {
     let mut keys = terms(&field.name.replace('_', " "));
     keys.extend(terms(field.description.as_deref().unwrap_or_default()));
@@ -256,10 +257,7 @@ fn answers_about<'a>(field: &ExtractionField, transcript: &'a [TranscriptEntry])
             replies.push(reply.text.as_str());
         }
     }
-    let type_checked = matches!(
-        field.kind,
-        ExtractionType::Date | ExtractionType::Number | ExtractionType::Enum
-    );
+    let type_checked = matches!(field.kind, ExtractionType::Date | ExtractionType::Enum);
     if replies.is_empty() && type_checked {
         replies = transcript
             .iter()

@@ -77,7 +77,7 @@ impl Callee {
         if has(&["still there"]) {
             return say("Yes, I'm here.");
         }
-        if has(&["name"]) {
+        if has(&["name", "who am i speaking", "speaking with", "who is this"]) {
             return say(NAME);
         }
         if has(&["what time", "which time", "a time"]) {
