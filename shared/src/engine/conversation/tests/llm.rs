@@ -1,8 +1,6 @@
 //! Turns with a model: streamed sentences, retry, fallback and apology, `llm` nodes that
 //! exit through `flow_step_done`, and the sentence splitter.
 
-use std::sync::Arc;
-
 use serde_json::json;
 
 use super::support::{ScriptedModel, agent, flow, run, said, setup, text_reply};
