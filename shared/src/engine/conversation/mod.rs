@@ -13,6 +13,7 @@
 //! [`nlu`]. With a model, `llm` turns stream through [`crate::engine::llm::complete_turn`]
 //! and are spoken sentence by sentence as they complete.
 
+mod events;
 mod flow;
 mod llm;
 pub mod nlu;
@@ -271,7 +272,9 @@ impl Conversation {
     }
 
     /// The call's outcome. `latencies_ms` are the turn latencies the runner observed (time
-    /// from the end of the caller's turn to the agent's first sentence).
+    /// from the end of the caller's turn to the agent's first sentence). A conversation
+    /// that has not ended reports `end_reason: error`: a runner ends it first (with
+    /// [`Input::HangUp`], [`Input::EndedByUser`] or [`Input::MaxDuration`]).
     pub fn into_outcome(
         self,
         answered: bool,
@@ -355,142 +358,6 @@ impl Conversation {
         out(Action::End(reason));
     }
 
-    // --- inputs that are the same with or without a model ----------------------------
-
-    fn time_limit(&mut self, out: &mut (dyn FnMut(Action) + Send)) {
-        self.speak(reply::TIME_LIMIT, out);
-        self.finish(EndReason::MaxDuration, out);
-    }
-
-    fn interrupted(&mut self, heard: String) {
-        self.flush();
-        if let Some(last) = self
-            .transcript
-            .iter_mut()
-            .rev()
-            .find(|e| e.role == Role::Agent)
-        {
-            last.text = heard.trim().to_owned();
-            last.interrupted = true;
-        }
-    }
-
-    fn supervisor(&mut self, text: String) {
-        self.record(Role::Supervisor, text.clone());
-        self.history.push(ChatMessage::user(format!(
-            "(A supervisor said to the caller: {text})"
-        )));
-    }
-
-    fn silence(&mut self, out: &mut (dyn FnMut(Action) + Send)) {
-        if self.paused {
-            return;
-        }
-        self.silences += 1;
-        if self.silences >= 2 {
-            self.speak(reply::SILENCE_END, out);
-            self.finish(EndReason::SilenceTimeout, out);
-            return;
-        }
-        let again = match &self.last_question {
-            Some(q) => format!("{} {q}", reply::SILENCE_PROMPT),
-            None => format!("{} How can I help you?", reply::SILENCE_PROMPT),
-        };
-        self.speak(&again, out);
-    }
-
-    fn voicemail(&mut self, greeting: String, out: &mut (dyn FnMut(Action) + Send)) {
-        use crate::domain::agent::VoicemailAction;
-        if !greeting.trim().is_empty() {
-            self.record(Role::User, greeting.trim().to_owned());
-        }
-        let leave = self
-            .setup
-            .agent
-            .voicemail
-            .as_ref()
-            .filter(|v| v.action == VoicemailAction::LeaveMessage)
-            .map(|v| {
-                v.message
-                    .as_deref()
-                    .map(|m| crate::domain::flow::render(m, &self.vars))
-                    .unwrap_or_else(|| reply::default_voicemail(&self.setup.agent.name))
-            });
-        match leave {
-            Some(message) => {
-                self.record(
-                    Role::System,
-                    "Voicemail detected: leaving a message.".into(),
-                );
-                self.speak(&message, out);
-            }
-            None => self.record(Role::System, "Voicemail detected: hanging up.".into()),
-        }
-        self.finish(EndReason::Voicemail, out);
-    }
-
-    /// Hands the call to `number`, or to the agent's transfer number; with neither, says so
-    /// and ends the call (a caller is never left waiting for a transfer that cannot happen).
-    fn transfer(&mut self, number: Option<String>, out: &mut (dyn FnMut(Action) + Send)) {
-        self.note_intent(Intent::Transfer);
-        let number = number.or_else(|| {
-            self.setup
-                .agent
-                .transfer_number
-                .as_ref()
-                .map(|n| n.as_str().to_owned())
-        });
-        match number {
-            Some(number) => {
-                self.speak(reply::TRANSFERRING, out);
-                self.record(Role::System, format!("Transferred to {number}."));
-                self.transferred_to = Some(number.clone());
-                out(Action::Transfer { number });
-                self.finish(EndReason::Transferred, out);
-            }
-            None => {
-                self.speak(reply::NO_TRANSFER, out);
-                self.finish(EndReason::AgentHungUp, out);
-            }
-        }
-    }
-
-    async fn dtmf(&mut self, digit: char, out: &mut (dyn FnMut(Action) + Send)) {
-        use crate::domain::agent::DtmfAction;
-        self.record(Role::User, format!("(pressed {digit})"));
-        let rule = self
-            .setup
-            .agent
-            .dtmf_rules
-            .iter()
-            .find(|r| r.digit.chars().eq(std::iter::once(digit)))
-            .cloned();
-        let Some(rule) = rule else {
-            // No rule: the digit is an answer ("press 1 for yes" flows, numbers by keypad).
-            self.answer(digit.to_string(), out).await;
-            return;
-        };
-        match rule.action {
-            DtmfAction::Transfer => self.transfer(rule.value, out),
-            DtmfAction::EndCall => {
-                self.speak(reply::GOODBYE, out);
-                self.finish(EndReason::AgentHungUp, out);
-            }
-            DtmfAction::Say => {
-                let text = rule.value.unwrap_or_default();
-                let text = crate::domain::flow::render(&text, &self.vars);
-                self.speak(&text, out);
-            }
-            DtmfAction::SendToNode => match (self.setup.flow.clone(), rule.value) {
-                (Some(graph), Some(node)) if graph.node(&node).is_some() => {
-                    self.attempt = 0;
-                    self.run_flow(&graph, node, out).await;
-                }
-                _ => self.speak(reply::CANNOT_DO, out),
-            },
-        }
-    }
-
     async fn greet(&mut self, out: &mut (dyn FnMut(Action) + Send)) {
         if self.greeted {
             return;
@@ -540,9 +407,7 @@ impl Conversation {
     /// a person, a callback, goodbye), then the flow, the model or the default script.
     async fn answer(&mut self, text: String, out: &mut (dyn FnMut(Action) + Send)) {
         self.silences = 0;
-        if !self.greeted {
-            self.greeted = true;
-        }
+        self.greeted = true;
         let heard = nlu::understand(&text, &self.setup.agent.end_call_phrases);
         for intent in &heard.intents {
             self.note_intent(*intent);

@@ -350,3 +350,19 @@ async fn the_same_inputs_give_the_same_transcript() {
     assert_eq!(transcripts[0], transcripts[1]);
     assert_eq!(transcripts[0].len(), 7);
 }
+
+#[tokio::test]
+async fn keypad_digits_wait_while_a_supervisor_holds_the_call() {
+    let rules = json!({"dtmf_rules": [{"digit": "#", "action": "end_call"}]});
+    let mut c = Conversation::new(setup(agent(rules)));
+    run(&mut c, vec![Input::Answered, Input::Takeover]).await;
+    assert!(c.handle_collect(2_000, Input::Dtmf('#')).await.is_empty());
+    assert_eq!(c.ended(), None);
+    assert_eq!(
+        c.transcript().last().map(|e| e.text.as_str()),
+        Some("(pressed #)")
+    );
+    c.handle_collect(3_000, Input::Resume).await;
+    let a = c.handle_collect(4_000, Input::Dtmf('#')).await;
+    assert_eq!(a.last(), Some(&Action::End(EndReason::AgentHungUp)));
+}
