@@ -33,7 +33,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-pub use answer::InvalidAnswer;
+pub use answer::{InvalidAnswer, check as check_answer};
 pub use limits::{
     MAX_DATA_DEPTH, MAX_DESCRIPTION_CHARS, MAX_EDGES, MAX_ID_CHARS, MAX_NAME_CHARS, MAX_NODES,
     MAX_TEXT_CHARS, MAX_TOTAL_TEXT_BYTES,

@@ -4,6 +4,7 @@
 //! (extraction, chunking, embeddings, hybrid search).
 
 pub mod call;
+pub mod conversation;
 pub mod knowledge;
 pub mod llm;
 pub mod report;

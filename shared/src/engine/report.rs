@@ -5,8 +5,12 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::call::{CallOutcome, EndReason};
+use super::call::CallOutcome;
 use crate::domain::agent::Agent;
+
+mod offline;
+#[cfg(test)]
+mod tests;
 
 /// How a call turned out, for people and for the dialer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -67,28 +71,10 @@ pub struct Report {
     pub next_steps: Vec<String>,
 }
 
-/// The report the offline analyser writes from the transcript and how the call ended.
-///
-/// STUB: the conversation engine's analyser replaces this body (typed extraction of
-/// string/number/boolean/date/enum fields, outcome from the recognised intents).
+/// The report the offline analyser writes from the transcript and how the call ended:
+/// outcome from the end reason and the recognised intents, typed extraction of every
+/// `data_extraction` field from the flow's variables and the caller's answers (`null` when
+/// the call did not reveal it).
 pub fn analyse_offline(agent: &Agent, call: &CallOutcome) -> Report {
-    let outcome = match call.end_reason {
-        EndReason::Busy => Outcome::Busy,
-        EndReason::NoAnswer => Outcome::NoAnswer,
-        EndReason::Voicemail => Outcome::Voicemail,
-        EndReason::CarrierError | EndReason::Error | EndReason::RunnerLost => Outcome::Failed,
-        _ => Outcome::Completed,
-    };
-    Report {
-        summary: format!("A call with {} turns.", call.transcript.len()),
-        outcome,
-        sentiment: Sentiment::Neutral,
-        extracted_data: agent
-            .data_extraction
-            .iter()
-            .map(|f| (f.name.clone(), Value::Null))
-            .collect(),
-        success: false,
-        next_steps: Vec::new(),
-    }
+    offline::analyse(agent, call)
 }

@@ -37,8 +37,10 @@ pub enum InvalidAnswer {
     PatternMismatch,
 }
 
-/// Checks an answer and returns the JSON value to store.
-pub(super) fn check(
+/// Checks an answer and returns the JSON value to store. Public so the conversation engine
+/// and the offline report read yes/no, numbers, dates and choices the same way an `ask`
+/// node does (one set of rules, not two).
+pub fn check(
     validation: &Validation,
     utterance: Option<&str>,
     vars: &Variables,
