@@ -342,6 +342,8 @@ mod tests {
     fn groups_register_routes_only_with_their_operation() {
         let sources = [
             ("agents.rs", include_str!("../agents.rs")),
+            ("calls.rs", include_str!("../calls.rs")),
+            ("tasks.rs", include_str!("../tasks.rs")),
             ("channels.rs", include_str!("../channels.rs")),
             ("flows.rs", include_str!("../flows.rs")),
             ("identity.rs", include_str!("../identity.rs")),

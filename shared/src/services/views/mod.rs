@@ -5,13 +5,17 @@
 //! serialized and schemathesis can check every field.
 
 mod agent;
+mod call;
 mod flow;
 mod knowledge;
+mod task;
 mod tool;
 
 pub use agent::{AgentInput, AgentView};
+pub use call::{CallView, ProcessedTranscriptView, TranscriptView};
 pub use flow::{FlowInput, FlowSummaryView, FlowView, FlowWarning};
 pub use knowledge::KnowledgeDocumentView;
+pub use task::{ExecuteView, TaskInput, TaskView};
 pub use tool::{McpServerView, ToolView};
 
 use utoipa::openapi::RefOr;
@@ -48,3 +52,4 @@ macro_rules! patch_of {
 
 patch_of!(AgentPatch, AgentInput);
 patch_of!(FlowPatch, FlowInput);
+patch_of!(TaskPatch, TaskInput);
