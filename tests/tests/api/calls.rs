@@ -104,7 +104,9 @@ async fn a_test_mode_task_calls_and_reports(backend: Backend) {
     let mut seen: Vec<String> = Vec::new();
     let done = until(&t, &format!("/calls/{call_id}?mode=test"), |c| {
         let s = c["status"].as_str().unwrap_or("").to_owned();
-        (seen.last() != Some(&s)).then(|| seen.push(s.clone()));
+        if seen.last() != Some(&s) {
+            seen.push(s.clone());
+        }
         s == "completed" || s == "failed"
     })
     .await;
@@ -173,16 +175,29 @@ async fn a_test_mode_task_calls_and_reports(backend: Backend) {
         reported["report"]["extracted_data"]
     );
 
-    // Counted once, per day and per agent.
+    // Counted once, per day and per agent (the sandbox's demo calls count
+    // under their own agent).
     let tenant = tenant(&t, Mode::Test).await;
     let day = &done["started_at"].as_str().unwrap()[..10];
-    let completed = post_call::counter(&t.app, &tenant, day, "ALL#status#completed")
-        .await
-        .unwrap();
-    let by_agent = post_call::counter(&t.app, &tenant, day, &format!("AGENT#{agent_id}#calls"))
-        .await
-        .unwrap();
-    assert_eq!((completed, by_agent), (1, 1));
+    let counter = |name: String| {
+        let (app, tenant) = (t.app.clone(), tenant.clone());
+        async move { post_call::counter(&app, &tenant, day, &name).await.unwrap() }
+    };
+    assert_eq!(counter(format!("AGENT#{agent_id}#calls")).await, 1);
+    assert_eq!(
+        counter(format!("AGENT#{agent_id}#status#completed")).await,
+        1
+    );
+    let outcome = reported["report"]["outcome"].as_str().unwrap();
+    assert_eq!(
+        counter(format!("AGENT#{agent_id}#outcome#{outcome}")).await,
+        1
+    );
+    assert_eq!(
+        counter("ALL#status#completed".into()).await,
+        3,
+        "with the 2 demo calls"
+    );
     assert!(
         lease::live(&t.app, &tenant).await.unwrap().is_empty(),
         "no live call left"
@@ -422,8 +437,30 @@ async fn calls_filter_and_stay_in_their_org(backend: Backend) {
     );
     let (_, by_agent) = call(t.api(Method::GET, &format!("/calls?agent_id={a2}"))).await;
     assert_eq!(ids(&by_agent), [call_ids[1].clone()]);
-    let (_, failed) = call(t.api(Method::GET, "/calls?status=failed")).await;
-    assert_eq!(ids(&failed), [call_ids[1].clone()], "the busy line failed");
+    for status in ["completed", "failed"] {
+        let mut expected = Vec::new();
+        for id in call_ids.iter().rev() {
+            let (_, c) = call(t.api(Method::GET, &format!("/calls/{id}"))).await;
+            if c["data"]["status"] == status {
+                expected.push(id.clone());
+            }
+        }
+        let (_, listed) = call(t.api(Method::GET, &format!("/calls?status={status}"))).await;
+        assert_eq!(ids(&listed), expected, "{status}");
+        let (_, by_agent) = call(t.api(
+            Method::GET,
+            &format!("/calls?status={status}&agent_id={a1}"),
+        ))
+        .await;
+        assert_eq!(
+            ids(&by_agent),
+            expected
+                .iter()
+                .filter(|i| **i == call_ids[0])
+                .cloned()
+                .collect::<Vec<_>>()
+        );
+    }
     let (_, inbound) = call(t.api(Method::GET, "/calls?direction=inbound")).await;
     assert!(ids(&inbound).is_empty());
     let (_, future) = call(t.api(Method::GET, "/calls?from=2999-01-01")).await;

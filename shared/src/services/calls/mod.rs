@@ -212,6 +212,8 @@ pub(crate) async fn finish(
         ];
         match app.table.transact(writes).await {
             Ok(()) => {
+                // A runner of this process stops talking at once.
+                runner::signal_stop(id);
                 runner::forget(id);
                 let event = if call.status == CallStatus::Completed {
                     "call.completed"
@@ -463,7 +465,6 @@ pub async fn stop(app: &App, caller: &Caller, id: &str, cancel: bool) -> Result<
     let Some(call) = ended else {
         return Err(Error::Conflict("the call already ended".into()));
     };
-    runner::signal_stop(id);
     let transcript = transcript_of(app, tenant, &call).await?;
     Ok(CallView::new(call, Some(transcript)))
 }

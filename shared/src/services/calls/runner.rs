@@ -23,7 +23,7 @@ use crate::domain::call::{Call, CallStatus};
 use crate::domain::flow::Variables;
 use crate::domain::{Mode, Tenant};
 use crate::engine::call::{
-    CallSetup, CallSink, EndReason, KnowledgeSource, Passage, Persona, Role, TranscriptEntry,
+    CallSetup, CallSink, EndReason, KnowledgeSource, Passage, Persona, TranscriptEntry,
 };
 use crate::engine::sim::{Pace, run_sim_call};
 use crate::engine::tools::{LocalToolRunner, ToolDefinition};
@@ -472,9 +472,6 @@ impl CallSink for StoreSink<'_> {
         );
         if let Err(e) = self.app.table.put(item, Condition::None).await {
             tracing::warn!(call = %self.call_id, seq = entry.seq, error = %e, "storing a transcript entry failed");
-        }
-        if entry.role == Role::System {
-            tracing::debug!(call = %self.call_id, text = %entry.text, "system note");
         }
     }
 }
