@@ -38,8 +38,10 @@ pub fn router(app: &Arc<App>) -> OpenApiRouter<Arc<App>> {
 #[allow(dead_code)]
 pub struct CallFilterParams {
     /// Only calls in this status.
+    #[param(inline)]
     status: Option<CallStatus>,
     /// Only calls this way.
+    #[param(inline)]
     direction: Option<Direction>,
     /// Only this agent's calls.
     agent_id: Option<String>,

@@ -37,6 +37,7 @@ pub struct TaskFilter {
     /// Only this agent's tasks.
     agent_id: Option<String>,
     /// Only tasks in this status (listed highest priority first).
+    #[param(inline)]
     status: Option<TaskStatus>,
 }
 

@@ -16,9 +16,14 @@ use axum::http::header;
 use axum::response::IntoResponse;
 
 use serde_json::Value;
+use switchboard::domain::call::{CallStatus, Direction};
+use switchboard::domain::task::{TaskEvent, TaskStatus};
+use switchboard::engine::call::{CallMetrics, EndReason, Role, TranscriptEntry};
+use switchboard::engine::report::{Outcome, Report, Sentiment};
 use switchboard::services::views::{
-    AgentInput, AgentView, FlowInput, FlowSummaryView, FlowView, FlowWarning,
-    KnowledgeDocumentView, McpServerView, ToolView,
+    AgentInput, AgentView, CallView, ExecuteView, FlowInput, FlowSummaryView, FlowView,
+    FlowWarning, KnowledgeDocumentView, McpServerView, ProcessedTranscriptView, TaskInput,
+    TaskView, ToolView, TranscriptView,
 };
 use utoipa::openapi::header::Header;
 use utoipa::openapi::schema::Schema;
@@ -51,6 +56,9 @@ pub const SESSION: &str = "session";
         ErrorBody, Meta, ListMeta, Pagination,
         AgentView, AgentInput, FlowView, FlowSummaryView, FlowWarning, FlowInput,
         ToolView, McpServerView, KnowledgeDocumentView,
+        TaskView, TaskInput, TaskStatus, TaskEvent, ExecuteView,
+        CallView, CallStatus, Direction, EndReason, TranscriptEntry, Role, CallMetrics,
+        TranscriptView, ProcessedTranscriptView, Report, Outcome, Sentiment,
     ))
 )]
 pub struct ApiDoc;
