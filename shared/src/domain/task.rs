@@ -272,12 +272,14 @@ impl TaskSpec {
         });
         let webhook_url = f.opt_parsed("webhook_url", |s| parse_webhook_url(s, loopback_http));
         let webhook_events: Vec<TaskEvent> = f.opt_json("webhook_events").unwrap_or_default();
-        if webhook_events.len() > 3 {
+        if webhook_events
+            .iter()
+            .enumerate()
+            .any(|(i, e)| webhook_events[..i].contains(e))
+        {
             f.error("webhook_events", "must list each event at most once");
         }
         f.finish()?;
-        let mut events = webhook_events;
-        events.dedup();
         Ok(Self {
             agent_id: agent_id.unwrap_or_default(),
             to_number: to_number.ok_or_else(|| Error::field("to_number", "is required"))?,
@@ -288,7 +290,7 @@ impl TaskSpec {
             priority,
             scheduled_at,
             webhook_url,
-            webhook_events: events,
+            webhook_events,
         })
     }
 
@@ -390,7 +392,7 @@ mod tests {
                 "priority",
                 "scheduled_at",
                 "to_number",
-                "webhook_events",
+                "webhook_events.[0]",
                 "webhook_url"
             ]
         );
@@ -398,6 +400,9 @@ mod tests {
             fields(spec(json!({})).unwrap_err()),
             ["agent_id", "to_number"]
         );
+        let twice = json!({"agent_id": AGENT, "to_number": "+15005550001",
+            "webhook_events": ["call_started", "call_failed", "call_started"]});
+        assert_eq!(fields(spec(twice).unwrap_err()), ["webhook_events"]);
     }
 
     #[test]
