@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use switchboard::config::Backend;
 use switchboard::domain::{Mode, Tenant};
 use switchboard::services::calls::{lease, post_call};
+use switchboard::services::events::Event;
 use switchboard::services::scheduler;
 use switchboard::services::table_keys::{CALL_LEASES_PK, call_lease_sk};
 use switchboard::store::Condition;
@@ -355,13 +356,25 @@ async fn a_lost_runner_fails_its_call(backend: Backend) {
     );
     // The runner holding the call "dies": its lease was last renewed long ago.
     let sk = call_lease_sk(&tenant, &call_id);
-    let mut item = t
-        .app
-        .table
-        .get(CALL_LEASES_PK, &sk)
-        .await
-        .unwrap()
-        .expect("a lease");
+    // Once a runner holds it.
+    let start = Instant::now();
+    let mut item = loop {
+        let item = t
+            .app
+            .table
+            .get(CALL_LEASES_PK, &sk)
+            .await
+            .unwrap()
+            .expect("a lease");
+        if item.data["owner"].is_string() {
+            break item;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no runner took the call"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
     item.data["owner"] = json!("runner-that-died");
     item.data["expires_at_ms"] = json!(0);
     t.app.table.put(item, Condition::None).await.unwrap();
@@ -373,6 +386,36 @@ async fn a_lost_runner_fails_its_call(backend: Backend) {
     until(&t, &format!("/tasks/{id}"), |t| t["status"] == "failed").await;
     assert!(lease::live(&t.app, &tenant).await.unwrap().is_empty());
     assert_eq!(scheduler::tick(&t.app).await.unwrap().lost, 0, "swept once");
+
+    // The post-call job counts each event once: a redelivery changes nothing.
+    let day = got["data"]["started_at"].as_str().unwrap()[..10].to_owned();
+    let name = format!("AGENT#{agent_id}#status#failed");
+    let failed = || post_call::counter(&t.app, &tenant, &day, &name);
+    let start = Instant::now();
+    while failed().await.unwrap() == 0 {
+        assert!(start.elapsed() < Duration::from_secs(10), "never counted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let before = failed().await.unwrap();
+    assert_eq!(before, 1);
+    let event = Event {
+        id: "0190f0f0-0000-7000-8000-00000000beef".into(),
+        event_type: "call.failed".into(),
+        org_id: tenant.org_id.clone(),
+        mode: tenant.mode,
+        created_at: "2030-01-01T00:00:00.000Z".into(),
+        data: json!({"id": call_id}),
+    };
+    for _ in 0..3 {
+        post_call::post_call(&t.app, &event).await.unwrap();
+    }
+    assert_eq!(
+        failed().await.unwrap(),
+        before + 1,
+        "one more event, counted once"
+    );
+    let (_, task) = call(t.api(Method::GET, &format!("/tasks/{id}"))).await;
+    assert_eq!(task["data"]["status"], "failed");
 }
 
 async fn calls_filter_and_stay_in_their_org(backend: Backend) {
