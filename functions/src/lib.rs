@@ -3,6 +3,7 @@
 //! and the local server merges every group into one API on one port.
 
 pub mod agents;
+pub mod calls;
 pub mod channels;
 pub mod flows;
 pub mod http;
@@ -10,6 +11,7 @@ pub mod identity;
 pub mod ingest_worker;
 pub mod knowledge;
 pub mod lambda;
+pub mod tasks;
 pub mod telemetry;
 pub mod tools;
 
@@ -34,6 +36,8 @@ pub fn all_groups(app: &Arc<App>) -> Vec<OpenApiRouter<Arc<App>>> {
         tools::router(app),
         channels::router(app),
         knowledge::router(app),
+        tasks::router(app),
+        calls::router(app),
     ]
 }
 

@@ -118,10 +118,18 @@ impl Application {
         let events = tokio::spawn(workers::drive(
             self.app.clone(),
             "events",
-            stop_rx,
+            stop_rx.clone(),
             workers::own_key,
-            workers::log_event,
+            workers::handle_event,
         ));
+        // The call runners (the relay container's job in AWS) and the
+        // scheduler tick (an EventBridge rule in AWS).
+        let calls = tokio::spawn(switchboard::services::calls::runner::consume(
+            self.app.clone(),
+            stop_rx.clone(),
+            switchboard::services::calls::runner::MAX_RUNNING,
+        ));
+        let scheduler = tokio::spawn(workers::schedule(self.app.clone(), stop_rx));
         let fetch = match self.model.clone() {
             ModelPlan::Fetch { dir, source } => Some(tokio::spawn(report_model(
                 model::fetch_and_switch(self.app.clone(), dir, source),
@@ -134,7 +142,7 @@ impl Application {
         if let Some(fetch) = fetch {
             fetch.abort();
         }
-        let _ = tokio::join!(sweeper, ingest, events);
+        let _ = tokio::join!(sweeper, ingest, events, calls, scheduler);
         Ok(())
     }
 

@@ -117,12 +117,35 @@ pub fn own_key(_body: &str) -> String {
     format!("#{}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
-/// The events queue's consumer until webhook delivery exists: it records each
-/// event in the log and acknowledges it, so the queue does not grow forever.
-pub async fn log_event(_app: Arc<App>, body: String) -> Result<(), String> {
+/// The events queue's consumer: [`switchboard::services::events::handle`]
+/// per event (an error leaves the event for redelivery); a malformed event is
+/// dropped (retrying cannot fix it).
+pub async fn handle_event(app: Arc<App>, body: String) -> Result<(), String> {
     match serde_json::from_str::<switchboard::services::events::Event>(&body) {
-        Ok(e) => tracing::info!(event = %e.event_type, id = %e.id, org = %e.org_id, "event"),
-        Err(err) => tracing::warn!(error = %err, "malformed event dropped"),
+        Ok(e) => {
+            tracing::debug!(event = %e.event_type, id = %e.id, org = %e.org_id, "event");
+            switchboard::services::events::handle(&app, &e)
+                .await
+                .map_err(|err| err.to_string())
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "malformed event dropped");
+            Ok(())
+        }
     }
-    Ok(())
+}
+
+/// The scheduler tick every `scheduler_interval_ms`, as EventBridge runs
+/// the scheduler function in AWS.
+pub async fn schedule(app: Arc<App>, mut stop: watch::Receiver<bool>) {
+    let every = Duration::from_millis(app.config.scheduler_interval_ms);
+    loop {
+        if let Err(e) = switchboard::services::scheduler::tick(&app).await {
+            tracing::warn!(error = %e, "scheduler tick failed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+    }
 }

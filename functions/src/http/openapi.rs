@@ -16,11 +16,16 @@ use axum::http::header;
 use axum::response::IntoResponse;
 
 use serde_json::Value;
+use switchboard::domain::call::{CallStatus, Direction};
+use switchboard::domain::task::{TaskEvent, TaskStatus};
+use switchboard::engine::call::{CallMetrics, EndReason, Role, TranscriptEntry};
+use switchboard::engine::report::{Outcome, Report, Sentiment};
 use switchboard::services::views::{
-    AgentInput, AgentView, ApiKeyView, ChannelInput, ChannelView, ChunkView, DeletedView,
-    FlowInput, FlowSummaryView, FlowView, FlowWarning, IngestTextInput, IngestUrlInput,
-    KnowledgeDocumentView, KnowledgeQueryInput, McpServerInput, McpServerView, MeView, MemberView,
-    NewApiKeyView, OrganizationView, QueryHit, SignedInView, ToolInput, ToolTestInput, ToolView,
+    AgentInput, AgentView, ApiKeyView, CallView, ChannelInput, ChannelView, ChunkView,
+    DeletedView, ExecuteView, FlowInput, FlowSummaryView, FlowView, FlowWarning, IngestTextInput,
+    IngestUrlInput, KnowledgeDocumentView, KnowledgeQueryInput, McpServerInput, McpServerView,
+    MeView, MemberView, NewApiKeyView, OrganizationView, ProcessedTranscriptView, QueryHit,
+    SignedInView, TaskInput, TaskView, ToolInput, ToolTestInput, ToolView, TranscriptView,
     UserView, VerifyProviderInput, WorkspaceSettingsView, WorkspaceView,
 };
 use utoipa::openapi::header::Header;
@@ -58,6 +63,9 @@ pub const SESSION: &str = "session";
         SignedInView, MeView, ApiKeyView, NewApiKeyView, ChunkView, QueryHit,
         ToolInput, ToolTestInput, McpServerInput, ChannelInput, VerifyProviderInput,
         IngestTextInput, IngestUrlInput, KnowledgeQueryInput,
+        TaskView, TaskInput, TaskStatus, TaskEvent, ExecuteView,
+        CallView, CallStatus, Direction, EndReason, TranscriptEntry, Role, CallMetrics,
+        TranscriptView, ProcessedTranscriptView, Report, Outcome, Sentiment,
     ))
 )]
 pub struct ApiDoc;
@@ -366,6 +374,8 @@ mod tests {
     fn groups_register_routes_only_with_their_operation() {
         let sources = [
             ("agents.rs", include_str!("../agents.rs")),
+            ("calls.rs", include_str!("../calls.rs")),
+            ("tasks.rs", include_str!("../tasks.rs")),
             ("channels.rs", include_str!("../channels.rs")),
             ("flows.rs", include_str!("../flows.rs")),
             ("identity.rs", include_str!("../identity.rs")),

@@ -2,6 +2,7 @@
 //! the resources' shapes. No I/O here.
 
 pub mod agent;
+pub mod call;
 pub mod channel;
 pub mod fields;
 pub mod flow;
@@ -9,6 +10,7 @@ pub mod identity;
 pub mod knowledge;
 pub mod mcp;
 pub mod shape;
+pub mod task;
 pub mod tool;
 
 use serde::{Deserialize, Serialize};

@@ -89,5 +89,21 @@ async fn seed(app: &App, tenant: &Tenant) -> Result<()> {
         channel.as_object().unwrap_or(&Default::default()),
     )
     .await?;
+    // Finished calls, made by actually running the simulated carrier.
+    for (name, number, customer) in [
+        ("Book a check-up", "+15005550007", "Maria Lopez"),
+        ("Follow up on a quote", "+15005550009", "James Chen"),
+    ] {
+        let task = json!({
+            "agent_id": agent.id,
+            "name": name,
+            "to_number": number,
+            "context_data": {"customer_name": customer},
+        });
+        let task =
+            super::tasks::insert(app, tenant, task.as_object().unwrap_or(&Default::default()))
+                .await?;
+        super::calls::runner::run_task_now(app, tenant, &task.id).await?;
+    }
     Ok(())
 }

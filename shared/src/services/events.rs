@@ -43,3 +43,18 @@ pub async fn emit(app: &App, tenant: &Tenant, event_type: &str, data: Value) -> 
     app.queue("events")?.send(&body, Duration::ZERO).await?;
     Ok(())
 }
+
+/// Handles one event from the events queue (the events worker calls it for
+/// every message). `Err` means "retry this event"; every consumer is
+/// idempotent per event id.
+///
+/// MINIMAL: webhook fan-out to org endpoints joins here with the webhooks
+/// work; this holds the post-call job's arm.
+pub async fn handle(app: &App, event: &Event) -> Result<()> {
+    match event.event_type.as_str() {
+        "call.started" | "call.completed" | "call.failed" => {
+            crate::services::calls::post_call(app, event).await
+        }
+        _ => Ok(()),
+    }
+}

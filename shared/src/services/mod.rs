@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod assignments;
 pub mod auth_limits;
 pub mod caller;
+pub mod calls;
 pub mod channels;
 pub mod demo;
 pub mod events;
@@ -17,7 +18,9 @@ pub mod mcp;
 pub mod page;
 pub mod rate_limit;
 pub mod repository;
+pub mod scheduler;
 pub mod table_keys;
+pub mod tasks;
 pub mod tools;
 pub mod views;
 

@@ -106,6 +106,63 @@ pub fn agent_mcp_prefix(agent_id: &str) -> String {
 pub fn assignment_refs(tenant: &Tenant, kind: &str, id: &str) -> String {
     format!("{}#{kind}REF#{id}", tenant.pk())
 }
+/// GSI1 partition of a tenant's tasks in one status, ordered by
+/// [`priority_key`] (higher priority first, then oldest first).
+pub fn tasks_by_status(tenant: &Tenant, status: &str) -> String {
+    format!("{}#TASKS#{status}", tenant.pk())
+}
+/// GSI1 sort key of a task: its priority inverted so ascending order puts the
+/// highest first, then its (time-ordered) id.
+pub fn priority_key(priority: i64, id: &str) -> String {
+    format!("{:05}#{id}", 10_000 - priority.clamp(-9_999, 9_999))
+}
+/// The installation-wide partition of scheduled pending tasks, ordered by
+/// when they are due (what the scheduler tick reads).
+pub const TASKS_DUE_PK: &str = "TASKDUE";
+/// Sort key of a due marker: `<scheduled_at>#<org>#<L|T>#<task>`.
+pub fn task_due_sk(scheduled_at: &str, tenant: &Tenant, task_id: &str) -> String {
+    format!("{scheduled_at}#{}#{task_id}", tenant_tag(tenant))
+}
+/// GSI1 partition of the calls of one task.
+pub fn task_calls(tenant: &Tenant, task_id: &str) -> String {
+    format!("{}#TASKCALLS#{task_id}", tenant.pk())
+}
+/// A stored transcript entry of a call: `<tenant>` / `CALLEVENT#<call>#<seq>`.
+pub fn call_event_sk(call_id: &str, seq: u32) -> String {
+    format!("CALLEVENT#{call_id}#{seq:08}")
+}
+/// Prefix listing a call's stored entries in order.
+pub fn call_events_prefix(call_id: &str) -> String {
+    format!("CALLEVENT#{call_id}#")
+}
+/// The installation-wide partition of running calls' leases (what the
+/// runner-lost sweep reads).
+pub const CALL_LEASES_PK: &str = "CALLLEASE";
+/// Sort key of a call's lease: `<org>#<L|T>#<call>`.
+pub fn call_lease_sk(tenant: &Tenant, call_id: &str) -> String {
+    format!("{}#{call_id}", tenant_tag(tenant))
+}
+/// GSI1 partition of a tenant's live calls (the relay streams it).
+pub fn live_calls(tenant: &Tenant) -> String {
+    format!("{}#LIVE", tenant.pk())
+}
+/// Marker that one step of the post-call job ran for an event:
+/// `<tenant>` / `POSTCALL#<event>#<step>`.
+pub fn post_call_sk(event_id: &str, step: &str) -> String {
+    format!("POSTCALL#{event_id}#{step}")
+}
+/// A tenant's analytics counters of one UTC day: `<tenant>#STATS#<yyyy-mm-dd>`.
+pub fn stats_pk(tenant: &Tenant, day: &str) -> String {
+    format!("{}#STATS#{day}", tenant.pk())
+}
+/// `<org>#<L|T>`: a tenant inside an installation-wide sort key.
+fn tenant_tag(tenant: &Tenant) -> String {
+    let mode = match tenant.mode {
+        crate::domain::Mode::Live => 'L',
+        crate::domain::Mode::Test => 'T',
+    };
+    format!("{}#{mode}", tenant.org_id)
+}
 /// Installation-wide markers (bootstrap).
 pub const SYSTEM_PK: &str = "SYSTEM";
 

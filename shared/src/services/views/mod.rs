@@ -5,13 +5,16 @@
 //! serialized and schemathesis can check every field.
 
 mod agent;
+mod call;
 mod channel;
 mod flow;
 mod identity;
 mod knowledge;
+mod task;
 mod tool;
 
 pub use agent::{AgentInput, AgentView};
+pub use call::{CallView, ProcessedTranscriptView, TranscriptView};
 pub use channel::{ChannelInput, ChannelView, VerifyProviderInput};
 pub use flow::{FlowInput, FlowSummaryView, FlowView, FlowWarning};
 pub use identity::{
@@ -22,6 +25,7 @@ pub use knowledge::{
     ChunkView, IngestTextInput, IngestUrlInput, KnowledgeDocumentView, KnowledgeQueryInput,
     QueryHit,
 };
+pub use task::{ExecuteView, TaskInput, TaskView};
 pub use tool::{McpServerInput, McpServerView, ToolInput, ToolTestInput, ToolView};
 
 use utoipa::openapi::RefOr;
@@ -60,6 +64,7 @@ patch_of!(AgentPatch, AgentInput);
 patch_of!(FlowPatch, FlowInput);
 patch_of!(ToolPatch, ToolInput);
 patch_of!(ChannelPatch, ChannelInput);
+patch_of!(TaskPatch, TaskInput);
 
 /// What a DELETE answers.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]

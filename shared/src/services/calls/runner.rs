@@ -1,0 +1,477 @@
+//! The call runner: takes a placed call off the `calls` queue, builds its
+//! [`CallSetup`] from the store, runs the conversation over its carrier (the
+//! simulated carrier for now; the relay issue adds telephony media) and
+//! records what happens as it happens: the answer, each transcript entry, the
+//! end. It holds the call's lease while the call lives.
+//!
+//! In AWS the relay container consumes the queue ([`consume`]); the local
+//! binary runs the same loop in-process.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use tokio::sync::{Semaphore, watch};
+
+use super::super::table_keys::*;
+use super::{finish, lease};
+use crate::App;
+use crate::domain::call::{Call, CallStatus};
+use crate::domain::flow::Variables;
+use crate::domain::{Mode, Tenant};
+use crate::engine::call::{
+    CallSetup, CallSink, EndReason, KnowledgeSource, Passage, Persona, TranscriptEntry,
+};
+use crate::engine::sim::{Pace, run_sim_call};
+use crate::engine::tools::{LocalToolRunner, ToolDefinition};
+use crate::error::{Error, Result};
+use crate::services::views::CallView;
+use crate::store::{Condition, Item, StoreError};
+
+/// The queue placed calls wait on.
+pub const QUEUE: &str = "calls";
+/// Calls one process runs at once (more wait on the queue).
+pub const MAX_RUNNING: usize = 256;
+/// How long a received message stays hidden before a runner claims it.
+const VISIBILITY: Duration = Duration::from_secs(60);
+/// Pause between polls of an empty queue.
+const IDLE: Duration = Duration::from_millis(50);
+
+/// A message on the calls queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallJob {
+    /// The org.
+    pub org_id: String,
+    /// Live or test partition.
+    pub mode: Mode,
+    /// The call to run.
+    pub call_id: String,
+}
+
+impl CallJob {
+    fn tenant(&self) -> Tenant {
+        Tenant {
+            org_id: self.org_id.clone(),
+            mode: self.mode,
+        }
+    }
+}
+
+/// Puts a placed call on the calls queue.
+pub async fn enqueue(app: &App, tenant: &Tenant, call_id: &str) -> Result<()> {
+    let job = CallJob {
+        org_id: tenant.org_id.clone(),
+        mode: tenant.mode,
+        call_id: call_id.to_owned(),
+    };
+    let body = serde_json::to_string(&job).map_err(|e| Error::Internal(e.to_string()))?;
+    app.queue(QUEUE)?.send(&body, Duration::ZERO).await?;
+    Ok(())
+}
+
+/// This process's name as a lease owner.
+fn owner() -> &'static str {
+    static OWNER: OnceLock<String> = OnceLock::new();
+    OWNER.get_or_init(|| format!("runner-{}", uuid::Uuid::now_v7()))
+}
+
+/// The calls this process runs, with a switch that stops each (`end`/`cancel`
+/// through the API reach a call run here at once; elsewhere at its next
+/// lease renewal, which finds the call ended).
+static RUNNING: LazyLock<Mutex<HashMap<String, watch::Sender<bool>>>> =
+    LazyLock::new(Default::default);
+
+fn register(call_id: &str) -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    if let Ok(mut m) = RUNNING.lock() {
+        m.insert(call_id.to_owned(), tx);
+    }
+    rx
+}
+
+/// Forgets a call this process ran.
+pub(crate) fn forget(call_id: &str) {
+    if let Ok(mut m) = RUNNING.lock() {
+        m.remove(call_id);
+    }
+}
+
+/// Stops a call this process runs, if it runs it.
+pub(crate) fn signal_stop(call_id: &str) {
+    if let Ok(m) = RUNNING.lock()
+        && let Some(tx) = m.get(call_id)
+    {
+        let _ = tx.send(true);
+    }
+}
+
+/// Consumes the calls queue until `stop` changes, running at most
+/// `max_running` calls at once. A message is deleted once its call's lease
+/// is taken: from then on the lease, not redelivery, recovers a runner that
+/// dies.
+pub async fn consume(app: Arc<App>, mut stop: watch::Receiver<bool>, max_running: usize) {
+    let Ok(queue) = app.queue(QUEUE).cloned() else {
+        tracing::error!("the calls queue is not configured; no calls will run");
+        return;
+    };
+    let slots = Arc::new(Semaphore::new(max_running.max(1)));
+    let pace = Pace {
+        scale: app.config.sim_time_scale,
+    };
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let first = tokio::select! {
+            p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+            _ = stop.changed() => return,
+        };
+        let want = (slots.available_permits() + 1).min(10);
+        let batch = tokio::select! {
+            r = queue.receive(want, VISIBILITY) => r,
+            _ = stop.changed() => return,
+        };
+        let messages = match batch {
+            Ok(m) if !m.is_empty() => m,
+            Ok(_) => {
+                drop(first);
+                tokio::select! {
+                    _ = tokio::time::sleep(IDLE) => {}
+                    _ = stop.changed() => return,
+                }
+                continue;
+            }
+            Err(e) => {
+                drop(first);
+                tracing::warn!(error = %e, "receiving from the calls queue failed");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let mut permit = Some(first);
+        for m in messages {
+            let slot = match permit.take() {
+                Some(p) => p,
+                None => match slots.clone().acquire_owned().await {
+                    Ok(p) => p,
+                    Err(_) => return,
+                },
+            };
+            let (app, queue) = (app.clone(), queue.clone());
+            tokio::spawn(async move {
+                let _slot = slot;
+                let job: CallJob = match serde_json::from_str(&m.body) {
+                    Ok(job) => job,
+                    Err(e) => {
+                        tracing::error!(error = %e, "dropping a malformed calls message");
+                        let _ = queue.delete(&m.receipt).await;
+                        return;
+                    }
+                };
+                match claim(&app, &job).await {
+                    Ok(claimed) => {
+                        if let Err(e) = queue.delete(&m.receipt).await {
+                            tracing::warn!(error = %e, "deleting a claimed calls message failed");
+                        }
+                        if let Some(claimed) = claimed {
+                            let knowledge = Some(app.clone());
+                            if let Err(e) = drive(&app, knowledge, claimed, pace).await {
+                                tracing::error!(call = %job.call_id, error = %e, "call run failed");
+                            }
+                        }
+                    }
+                    // Left on the queue: it comes back after its visibility timeout.
+                    Err(e) => {
+                        tracing::warn!(call = %job.call_id, error = %e, "claiming a call failed")
+                    }
+                }
+            });
+        }
+    }
+}
+
+/// A call this runner holds the lease of.
+pub struct Claimed {
+    tenant: Tenant,
+    call: Call,
+}
+
+/// Takes the lease of `job`'s call. `None` when there is nothing to run (the
+/// call ended, is gone, or another live runner has it).
+pub async fn claim(app: &App, job: &CallJob) -> Result<Option<Claimed>> {
+    let tenant = job.tenant();
+    let call = match super::load(app, &tenant, &job.call_id).await {
+        Ok((call, _)) => call,
+        Err(Error::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if call.status.is_final() {
+        return Ok(None);
+    }
+    Ok(lease::hold(app, &tenant, &call.id, owner(), None)
+        .await?
+        .map(|_| Claimed { tenant, call }))
+}
+
+/// Runs a claimed call to its end. `knowledge` gives the conversation the
+/// agent's documents (it needs a shared handle on the app).
+pub async fn drive(
+    app: &App,
+    knowledge: Option<Arc<App>>,
+    claimed: Claimed,
+    pace: Pace,
+) -> Result<()> {
+    let Claimed { tenant, call } = claimed;
+    let id = call.id.clone();
+    if !call.simulated {
+        // Telephony media arrive with the relay issue; until then such a call
+        // fails honestly instead of waiting forever.
+        finish(app, &tenant, &id, None, |c, at| {
+            c.end(EndReason::CarrierError, at)
+        })
+        .await?;
+        return Ok(());
+    }
+    let setup = match setup(app, knowledge, &tenant, &call).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(call = %id, error = %e, "building the call failed");
+            finish(app, &tenant, &id, None, |c, at| c.end(EndReason::Error, at)).await?;
+            return Ok(());
+        }
+    };
+    let persona = call
+        .context
+        .get("sim_persona")
+        .and_then(Value::as_str)
+        .and_then(Persona::parse)
+        .unwrap_or_else(|| Persona::for_number(&call.to));
+    let mut stopped = register(&id);
+    let mut sink = StoreSink {
+        app,
+        tenant: &tenant,
+        call_id: &id,
+    };
+    let conversation = run_sim_call(setup, persona, pace, &mut sink);
+    tokio::pin!(conversation);
+    let mut renew = tokio::time::interval(lease::RENEW_EVERY);
+    renew.tick().await;
+    let outcome = loop {
+        tokio::select! {
+            outcome = &mut conversation => break Some(outcome),
+            _ = renew.tick() => match lease::hold(app, &tenant, &id, owner(), None).await {
+                Ok(Some(_)) => {}
+                // Ended through the API or swept: stop talking.
+                Ok(None) => break None,
+                Err(e) => tracing::warn!(call = %id, error = %e, "renewing the call's lease failed"),
+            },
+            _ = stopped.changed() => break None,
+        }
+    };
+    forget(&id);
+    if let Some(outcome) = outcome {
+        finish(app, &tenant, &id, None, |c, at| c.finish(&outcome, at)).await?;
+    }
+    Ok(())
+}
+
+/// Places task `task_id`'s call and runs it here, to its end, as fast as the
+/// machine allows, with its transcript and report written before returning
+/// (the sandbox's demo calls). Returns the call's id.
+pub async fn run_task_now(app: &App, tenant: &Tenant, task_id: &str) -> Result<String> {
+    let call_id = super::place_task_call(app, tenant, task_id).await?;
+    let job = CallJob {
+        org_id: tenant.org_id.clone(),
+        mode: tenant.mode,
+        call_id: call_id.clone(),
+    };
+    if let Some(claimed) = claim(app, &job).await? {
+        drive(app, None, claimed, Pace { scale: 0.0 }).await?;
+    }
+    super::post_call::settle(app, tenant, &call_id).await?;
+    Ok(call_id)
+}
+
+/// Everything the conversation needs, from the store: the agent, its flow,
+/// the task's context as `context.*` (and top-level) variables, the callee as
+/// `contact.*`, its knowledge and tools. The model stays `None` (the offline
+/// engine) until model resolution lands.
+pub async fn setup(
+    app: &App,
+    knowledge: Option<Arc<App>>,
+    tenant: &Tenant,
+    call: &Call,
+) -> Result<CallSetup> {
+    let (agent, _) = super::super::agents::load(app, tenant, &call.agent_id).await?;
+    let flow = match &agent.flow_id {
+        None => None,
+        Some(flow_id) => match super::super::flows::load(app, tenant, flow_id).await {
+            Ok((flow, _)) => {
+                let doc = match serde_json::to_value(&flow.doc) {
+                    Ok(Value::Object(m)) => m,
+                    _ => Map::new(),
+                };
+                let (_, graph) = super::super::flows::parse_document(app, tenant, &doc).await?;
+                Some(Arc::new(graph))
+            }
+            Err(Error::NotFound(_)) => None,
+            Err(e) => return Err(e),
+        },
+    };
+    let tools: Vec<ToolDefinition> = super::super::tools::agent_tools(app, tenant, &agent.id)
+        .await?
+        .iter()
+        .filter_map(|t| ToolDefinition::from_saved(t).ok())
+        .collect();
+    let tools: Option<Arc<dyn crate::engine::tools::ToolRunner>> =
+        (!tools.is_empty()).then(|| Arc::new(LocalToolRunner::new(tools, app.net.clone())) as _);
+    let knowledge = knowledge.map(|app| {
+        Arc::new(AgentKnowledge {
+            app,
+            tenant: tenant.clone(),
+            agent_id: agent.id.clone(),
+        }) as Arc<dyn KnowledgeSource>
+    });
+    Ok(CallSetup {
+        call_id: call.id.clone(),
+        variables: variables(call),
+        starting_message: call.starting_message.clone(),
+        to: call.to.clone(),
+        from: call.from.clone(),
+        model: None,
+        fallback_model: None,
+        knowledge,
+        tools,
+        flow,
+        agent,
+    })
+}
+
+/// `context.*` is the task's `context_data`; its keys are also top-level
+/// names (what flows refer to) unless they would shadow `context`/`contact`;
+/// `contact.phone` is the callee, `contact.name` the context's
+/// `customer_name` or `name`.
+fn variables(call: &Call) -> Variables {
+    let mut vars = Variables::new();
+    for (k, v) in &call.context {
+        if !k.contains('.') && k != "context" && k != "contact" {
+            vars.set(k, v.clone());
+        }
+    }
+    vars.set("context", Value::Object(call.context.clone()));
+    vars.set("contact.phone", Value::String(call.to.clone()));
+    if let Some(name) = ["customer_name", "name"]
+        .iter()
+        .find_map(|k| call.context.get(*k).filter(|v| v.is_string()))
+    {
+        vars.set("contact.name", name.clone());
+    }
+    vars
+}
+
+/// The agent's documents, searched in voice mode (short, speakable passages).
+struct AgentKnowledge {
+    app: Arc<App>,
+    tenant: Tenant,
+    agent_id: String,
+}
+
+#[async_trait]
+impl KnowledgeSource for AgentKnowledge {
+    async fn search(&self, query: &str, limit: usize) -> Vec<Passage> {
+        let req = super::super::knowledge::SearchRequest {
+            query: query.to_owned(),
+            top_k: limit.clamp(1, 50),
+            voice_mode: true,
+            agent_id: Some(self.agent_id.clone()),
+            document_ids: None,
+        };
+        match super::super::knowledge::search(&self.app, &self.tenant, &req).await {
+            Ok(hits) => hits
+                .into_iter()
+                .map(|h| Passage {
+                    document_id: h.document_id,
+                    text: h.text,
+                    score: h.score,
+                })
+                .collect(),
+            Err(e) => {
+                // A failing search leaves the agent without an answer, not the call.
+                tracing::warn!(error = %e, "knowledge search during a call failed");
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// Records what a live call reports: the answer (status, lease, `call.started`)
+/// and each transcript entry, as its own item, the moment it is said.
+struct StoreSink<'a> {
+    app: &'a App,
+    tenant: &'a Tenant,
+    call_id: &'a str,
+}
+
+impl StoreSink<'_> {
+    async fn record_answer(&self) -> Result<()> {
+        for _ in 0..8 {
+            let (mut call, version) = super::load(self.app, self.tenant, self.call_id).await?;
+            if call.status != CallStatus::Initiated {
+                return Ok(());
+            }
+            let now = self.app.now_rfc3339();
+            call.answer(now.clone())?;
+            call.updated_at = now;
+            match self
+                .app
+                .table
+                .put(
+                    super::item(self.tenant, &call),
+                    Condition::VersionEquals(version),
+                )
+                .await
+            {
+                Ok(_) => {
+                    lease::hold(
+                        self.app,
+                        self.tenant,
+                        self.call_id,
+                        owner(),
+                        Some(CallStatus::InProgress),
+                    )
+                    .await?;
+                    let data = serde_json::to_value(CallView::new(call, None))
+                        .map_err(|e| Error::Internal(e.to_string()))?;
+                    super::super::events::emit(self.app, self.tenant, "call.started", data).await?;
+                    return Ok(());
+                }
+                Err(StoreError::ConditionFailed) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Conflict("the call kept changing".into()))
+    }
+}
+
+#[async_trait]
+impl CallSink for StoreSink<'_> {
+    async fn answered(&mut self, ring_ms: u64) {
+        if let Err(e) = self.record_answer().await {
+            tracing::warn!(call = %self.call_id, ring_ms, error = %e, "recording the answer failed");
+        }
+    }
+
+    async fn entry(&mut self, entry: &TranscriptEntry) {
+        let item = Item::new(
+            self.tenant.pk(),
+            call_event_sk(self.call_id, entry.seq),
+            serde_json::to_value(entry).unwrap_or_default(),
+        );
+        if let Err(e) = self.app.table.put(item, Condition::None).await {
+            tracing::warn!(call = %self.call_id, seq = entry.seq, error = %e, "storing a transcript entry failed");
+        }
+    }
+}
