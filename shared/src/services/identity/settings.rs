@@ -114,7 +114,7 @@ fn check_base_url(app: &App, url: &str) -> std::result::Result<String, String> {
     let parsed = app
         .net
         .check_url(url)
-        .map_err(|e| format!("must be a reachable http(s) URL ({e})"))?;
+        .map_err(|e| format!("must be a public http(s) URL ({e})"))?;
     if !parsed.username().is_empty() || parsed.password().is_some() {
         return Err("must not carry credentials (set provider_keys.openai_compatible)".into());
     }
