@@ -209,7 +209,11 @@ fn streamed(script: &Script, chunks: Vec<Option<Vec<u8>>>, content_type: &str) -
         (chunks.into_iter(), true),
         move |(mut rest, first_one)| async move {
             let next = rest.next()?;
-            tokio::time::sleep(if first_one { first } else { between }).await;
+            let wait = if first_one { first } else { between };
+            // A zero sleep still waits for the timer wheel's next tick (~1 ms): skip it.
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
             let item = match next {
                 Some(bytes) => Ok::<_, std::io::Error>(Bytes::from(bytes)),
                 None => Err(std::io::Error::new(
