@@ -164,6 +164,14 @@ impl LlmDouble {
         }
     }
 
+    /// A handle naming `base` with no double behind it (an unreachable provider).
+    pub fn at(base: &str) -> LlmDouble {
+        LlmDouble {
+            base: base.to_owned(),
+            inner: Arc::default(),
+        }
+    }
+
     /// Queues answers for the next requests, in order.
     pub fn script(&self, scripts: impl IntoIterator<Item = Script>) {
         self.lock().scripts.extend(scripts);
@@ -216,10 +224,15 @@ fn streamed(script: &Script, chunks: Vec<Option<Vec<u8>>>, content_type: &str) -
             }
             let item = match next {
                 Some(bytes) => Ok::<_, std::io::Error>(Bytes::from(bytes)),
-                None => Err(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionReset,
-                    "cut",
-                )),
+                None => {
+                    // Let the chunks before the cut reach the client (an error drops what
+                    // the server has not flushed yet), then cut.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionReset,
+                        "cut",
+                    ))
+                }
             };
             Some((item, (rest, false)))
         },

@@ -223,3 +223,37 @@ async fn auth_and_request_errors_carry_the_providers_message_never_the_key() {
         assert_eq!(double.received().len(), 2, "4xx is never retried");
     }
 }
+
+#[tokio::test]
+async fn a_provider_that_cannot_be_reached_is_unavailable() {
+    // A port nobody listens on: every attempt (one and two retries) is refused.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    drop(listener);
+    for kind in KINDS {
+        let nowhere = LlmDouble::at(&base);
+        let (_, error) = collect(&*client(kind, &nowhere, fast()), request("hi")).await;
+        assert!(
+            matches!(&error, Some(LlmError::Unavailable(m)) if m.contains("cannot connect")),
+            "{kind:?}: {error:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_reply_that_stalls_between_chunks_is_unavailable() {
+    for kind in KINDS {
+        let double = LlmDouble::start().await;
+        double.script([Script {
+            chunk_delay: Duration::from_millis(400),
+            ..Script::text(&["a", "b"])
+        }]);
+        let mut impatient = fast();
+        impatient.timeouts.idle = Duration::from_millis(100);
+        let (_, error) = collect(&*client(kind, &double, impatient), request("hi")).await;
+        assert!(
+            matches!(&error, Some(LlmError::Unavailable(m)) if m.contains("stalled")),
+            "{kind:?}: {error:?}"
+        );
+    }
+}

@@ -107,11 +107,10 @@ pub(crate) async fn open(
                 )));
             }
             Ok(Err(e)) => {
-                let error = transport_error(e);
-                // Only a connection that never opened is safe to retry at once.
-                let retry =
-                    matches!(&error, LlmError::Unavailable(m) if m.starts_with("cannot connect"));
-                (error, retry.then_some(None))
+                // Only a connection that never opened (and was not refused by the outbound
+                // rules) is safe to retry: nothing reached the provider.
+                let retry = e.is_connect() && crate::net::find_net_error(&e).is_none();
+                (transport_error(e), retry.then_some(None))
             }
             Ok(Ok(response)) if response.status().is_success() => return Ok((response, deadline)),
             Ok(Ok(response)) => {
