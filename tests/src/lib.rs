@@ -14,6 +14,7 @@ use switchboard::{App, Config};
 use switchboard_local::{Application, ReadLimits};
 use tokio::sync::oneshot;
 
+pub mod llm_double;
 pub mod mcp;
 pub mod model_double;
 pub mod twilio;

@@ -44,6 +44,10 @@ pub struct WorkspaceSettings {
     /// (a key stored before hints existed has none and shows as `••••`).
     #[serde(default)]
     pub provider_keys: BTreeMap<String, Sealed>,
+    /// Base URL (up to `/v1`) of the server the `openai-compatible:<model>` models use
+    /// (SPEC §16); requests to it obey the outbound SSRF rules.
+    #[serde(default)]
+    pub openai_compatible_base_url: Option<String>,
 }
 
 impl Default for WorkspaceSettings {
@@ -54,6 +58,7 @@ impl Default for WorkspaceSettings {
             default_language: "en-US".into(),
             rate_limit_per_minute: DEFAULT_RATE_LIMIT,
             provider_keys: BTreeMap::new(),
+            openai_compatible_base_url: None,
         }
     }
 }

@@ -3,6 +3,8 @@
 //! webhook signatures they share with webhook delivery, and the knowledge engine
 //! (extraction, chunking, embeddings, hybrid search).
 
+#[cfg(feature = "aws")]
+mod aws_sign;
 pub mod call;
 pub mod conversation;
 pub mod knowledge;

@@ -238,6 +238,13 @@ impl GuardedClient {
         self.streaming.clone()
     }
 
+    /// The pooled reqwest client behind the guard (resolver-checked, no redirects, no
+    /// proxy), for clients that stream a response themselves (language models). Callers
+    /// must [`Self::check_url`] their base URL first: literal addresses are checked there.
+    pub(crate) fn pooled_client(&self) -> reqwest::Client {
+        self.http.clone()
+    }
+
     /// Sends `request`, following up to [`MAX_REDIRECTS`] redirects (each re-checked), and
     /// reads the body up to its cap, all within the request's deadline.
     pub async fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, NetError> {

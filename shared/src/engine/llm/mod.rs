@@ -7,6 +7,21 @@
 //! usage, and the reason the model stopped. Failures are [`LlmError`]s the engine can act
 //! on: retry after a delay, fall back to another model, or apologise.
 
+pub mod anthropic;
+#[cfg(feature = "aws")]
+pub mod bedrock;
+pub mod openai;
+pub mod resolve;
+mod sse;
+mod transport;
+mod turns;
+
+pub use anthropic::AnthropicChat;
+#[cfg(feature = "aws")]
+pub use bedrock::BedrockChat;
+pub use openai::{Flavour, OpenAiChat};
+pub use transport::{RetryPolicy, Timeouts, Transport};
+
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -106,6 +121,16 @@ pub struct ChatRequest {
     /// Ask for a JSON reply that follows this JSON Schema (structured output, used by
     /// reports). Providers without native support get it as an instruction plus a tool.
     pub response_schema: Option<Value>,
+}
+
+/// The model a client sends: the request's, unless it names none or names the client by
+/// its configured (prefixed) name, when the client's own.
+fn model_of<'a>(request: &'a ChatRequest, name: &str, model: &'a str) -> &'a str {
+    if request.model.is_empty() || request.model == name {
+        model
+    } else {
+        &request.model
+    }
 }
 
 /// Token counts of one reply.

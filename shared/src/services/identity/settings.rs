@@ -90,9 +90,40 @@ pub(super) fn apply_settings(
         Some(_) => f.error("provider_keys", "must be an object of provider name to key"),
         None => {}
     }
+    match f.raw("openai_compatible_base_url") {
+        Some(Value::Null) => org.settings.openai_compatible_base_url = None,
+        Some(Value::String(url)) => match check_base_url(app, url.trim()) {
+            Ok(url) => org.settings.openai_compatible_base_url = Some(url),
+            Err(reason) => f.error("openai_compatible_base_url", reason),
+        },
+        Some(_) => f.error(
+            "openai_compatible_base_url",
+            "must be an http(s) URL, or null to remove it",
+        ),
+        None => {}
+    }
     for (k, v) in f.into_errors() {
         errors.error(k, v);
     }
+}
+
+/// An OpenAI-compatible server's base URL: http(s), no credentials, query or fragment, and
+/// allowed by the outbound rules (an internal address is refused when saved, as at use).
+fn check_base_url(app: &App, url: &str) -> std::result::Result<String, String> {
+    if url.len() > 2048 {
+        return Err("must be at most 2048 characters".into());
+    }
+    let parsed = app
+        .net
+        .check_url(url)
+        .map_err(|e| format!("must be a public http(s) URL ({e})"))?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err("must not carry credentials (set provider_keys.openai_compatible)".into());
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err("must have no query or fragment".into());
+    }
+    Ok(url.trim_end_matches('/').to_owned())
 }
 
 /// `GET /settings/workspace`.

@@ -1,15 +1,11 @@
 //! Amazon Bedrock Titan text embeddings: `InvokeModel`
 //! (`POST /model/{modelId}/invoke` on `bedrock-runtime.{region}.amazonaws.com`)
 //! with `{"inputText", "dimensions", "normalize": true}` → `{"embedding"}`,
-//! signed with SigV4 by `aws-sigv4` (the SDK's own signer; the whole
-//! `aws-sdk-bedrockruntime` crate is not needed for one call).
+//! signed with SigV4 by `engine::aws_sign`.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-use aws_sigv4::sign::v4;
-use aws_smithy_runtime_api::client::identity::Identity;
+use aws_credential_types::provider::SharedCredentialsProvider;
 use futures::future::try_join_all;
 use serde::{Deserialize, Serialize};
 
@@ -143,43 +139,15 @@ impl BedrockTitanEmbedder {
         url: &str,
         body: Vec<u8>,
     ) -> Result<reqwest::Request, EmbedError> {
-        let credentials = self
-            .credentials
-            .provide_credentials()
-            .await
-            .map_err(|e| EmbedError::Unavailable(format!("AWS credentials: {e}")))?;
-        let identity: Identity = credentials.into();
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.region)
-            .name("bedrock")
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .map_err(|e| EmbedError::Unavailable(format!("signing: {e}")))?
-            .into();
-        let headers = [
-            ("content-type", "application/json"),
-            ("accept", "application/json"),
-        ];
-        let signable = SignableRequest::new(
-            "POST",
+        let request = crate::engine::aws_sign::signed_bedrock_post(
+            &self.credentials,
+            &self.region,
             url,
-            headers.iter().copied(),
-            SignableBody::Bytes(&body),
+            "application/json",
+            body,
         )
-        .map_err(|e| EmbedError::Unavailable(format!("signing: {e}")))?;
-        let (instructions, _signature) = sign(signable, &params)
-            .map_err(|e| EmbedError::Unavailable(format!("signing: {e}")))?
-            .into_parts();
-        let mut builder = http::Request::builder().method("POST").uri(url);
-        for (name, value) in headers {
-            builder = builder.header(name, value);
-        }
-        let mut request = builder
-            .body(body)
-            .map_err(|e| EmbedError::Unavailable(format!("request: {e}")))?;
-        instructions.apply_to_request_http1x(&mut request);
+        .await
+        .map_err(EmbedError::Unavailable)?;
         reqwest::Request::try_from(request).map_err(transport_error)
     }
 }

@@ -2,6 +2,10 @@
 //! `data_extraction` fields with their types, `success`, `next_steps` — written by the
 //! agent's model when one is configured, by the offline analyser otherwise.
 
+mod llm;
+
+pub use llm::{analyse_with_model, report_schema};
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
