@@ -4,6 +4,7 @@
 
 pub mod agents;
 pub mod channels;
+pub mod events_worker;
 pub mod flows;
 pub mod http;
 pub mod identity;
@@ -12,6 +13,8 @@ pub mod knowledge;
 pub mod lambda;
 pub mod telemetry;
 pub mod tools;
+pub mod webhook_worker;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -34,6 +37,7 @@ pub fn all_groups(app: &Arc<App>) -> Vec<OpenApiRouter<Arc<App>>> {
         tools::router(app),
         channels::router(app),
         knowledge::router(app),
+        webhooks::router(app),
     ]
 }
 

@@ -118,9 +118,19 @@ impl Application {
         let events = tokio::spawn(workers::drive(
             self.app.clone(),
             "events",
-            stop_rx,
+            stop_rx.clone(),
             workers::own_key,
-            workers::log_event,
+            |app, body| async move {
+                switchboard_functions::events_worker::handle_message(&app, &body).await
+            },
+        ));
+        let webhooks = tokio::spawn(workers::drive_messages(
+            self.app.clone(),
+            "webhooks",
+            stop_rx,
+            workers::WEBHOOK_POOL,
+            workers::receiver_key,
+            workers::deliver_webhook,
         ));
         let fetch = match self.model.clone() {
             ModelPlan::Fetch { dir, source } => Some(tokio::spawn(report_model(
@@ -134,7 +144,7 @@ impl Application {
         if let Some(fetch) = fetch {
             fetch.abort();
         }
-        let _ = tokio::join!(sweeper, ingest, events);
+        let _ = tokio::join!(sweeper, ingest, events, webhooks);
         Ok(())
     }
 

@@ -18,7 +18,8 @@ use axum::response::IntoResponse;
 use serde_json::Value;
 use switchboard::services::views::{
     AgentInput, AgentView, FlowInput, FlowSummaryView, FlowView, FlowWarning,
-    KnowledgeDocumentView, McpServerView, ToolView,
+    KnowledgeDocumentView, McpServerView, TaskSecretView, ToolView, WebhookAttemptView,
+    WebhookDeliveryView, WebhookInput, WebhookView,
 };
 use utoipa::openapi::header::Header;
 use utoipa::openapi::schema::Schema;
@@ -51,6 +52,7 @@ pub const SESSION: &str = "session";
         ErrorBody, Meta, ListMeta, Pagination,
         AgentView, AgentInput, FlowView, FlowSummaryView, FlowWarning, FlowInput,
         ToolView, McpServerView, KnowledgeDocumentView,
+        WebhookView, WebhookInput, WebhookDeliveryView, WebhookAttemptView, TaskSecretView,
     ))
 )]
 pub struct ApiDoc;

@@ -10,6 +10,7 @@ pub mod knowledge;
 pub mod mcp;
 pub mod shape;
 pub mod tool;
+pub mod webhook;
 
 use serde::{Deserialize, Serialize};
 

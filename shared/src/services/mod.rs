@@ -20,5 +20,6 @@ pub mod repository;
 pub mod table_keys;
 pub mod tools;
 pub mod views;
+pub mod webhooks;
 
 pub use caller::{Caller, Principal};

@@ -16,3 +16,4 @@ mod openapi;
 mod roles;
 mod tool_runs;
 mod tools;
+mod webhooks;

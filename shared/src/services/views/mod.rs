@@ -8,11 +8,15 @@ mod agent;
 mod flow;
 mod knowledge;
 mod tool;
+mod webhook;
 
 pub use agent::{AgentInput, AgentView};
 pub use flow::{FlowInput, FlowSummaryView, FlowView, FlowWarning};
 pub use knowledge::KnowledgeDocumentView;
 pub use tool::{McpServerView, ToolView};
+pub use webhook::{
+    TaskSecretView, WebhookAttemptView, WebhookDeliveryView, WebhookInput, WebhookView,
+};
 
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::Schema;
