@@ -98,6 +98,10 @@ pub struct OutboundRequest {
     /// there, instead of failing: for callers that only log an excerpt
     /// (webhook deliveries), whose outcome is the status code.
     pub truncate_body: bool,
+    /// Follow redirects (up to [`MAX_REDIRECTS`], each re-checked); when
+    /// false a 3xx is the response (webhook deliveries: a redirected POST is
+    /// not a delivery).
+    pub follow_redirects: bool,
 }
 
 impl OutboundRequest {
@@ -111,6 +115,7 @@ impl OutboundRequest {
             timeout: Duration::from_secs(10),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             truncate_body: false,
+            follow_redirects: true,
         }
     }
 
@@ -135,6 +140,12 @@ impl OutboundRequest {
     /// Sets the body cap.
     pub fn max_body_bytes(mut self, limit: usize) -> Self {
         self.max_body_bytes = limit;
+        self
+    }
+
+    /// Returns a 3xx as the response instead of following it.
+    pub fn without_redirects(mut self) -> Self {
+        self.follow_redirects = false;
         self
     }
 
@@ -279,6 +290,7 @@ impl GuardedClient {
             let response = builder.send().await.map_err(from_reqwest)?;
             let status = response.status();
             if status.is_redirection()
+                && request.follow_redirects
                 && let Some(location) = response.headers().get(reqwest::header::LOCATION)
             {
                 redirects += 1;

@@ -297,6 +297,7 @@ pub async fn deliver(app: &App, body: &str, attempt: u32) -> Result<Attempted> {
     let mut request = OutboundRequest::new(Method::POST, d.url.clone())
         .header("content-type", "application/json")
         .timeout(TIMEOUT)
+        .without_redirects()
         .body_excerpt(EXCERPT_BYTES);
     for (name, value) in secret.headers(&d.id, app.now().timestamp(), &payload) {
         request = request.header(name, value);
