@@ -37,6 +37,7 @@ struct State {
     got: Mutex<Vec<Captured>>,
     fail_first: AtomicUsize,
     fail_status: u16,
+    stall: Duration,
 }
 
 /// A running receiver; it stops with the test's runtime.
@@ -51,10 +52,21 @@ impl Receiver {
     /// Starts a receiver answering `fail_status` to the first `fail_first`
     /// requests and 200 afterwards.
     pub async fn start(fail_first: usize, fail_status: u16) -> Receiver {
+        Self::with(fail_first, fail_status, Duration::ZERO).await
+    }
+
+    /// A receiver that records each request, then holds it for `stall`
+    /// before answering 200 (a slow endpoint).
+    pub async fn stalling(stall: Duration) -> Receiver {
+        Self::with(0, 200, stall).await
+    }
+
+    async fn with(fail_first: usize, fail_status: u16, stall: Duration) -> Receiver {
         let state = Arc::new(State {
             got: Mutex::new(Vec::new()),
             fail_first: AtomicUsize::new(fail_first),
             fail_status,
+            stall,
         });
         let s = state.clone();
         let app = axum::Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
@@ -69,6 +81,7 @@ impl Receiver {
                     body: body.to_vec(),
                     at: Instant::now(),
                 });
+                tokio::time::sleep(s.stall).await;
                 let failing = s
                     .fail_first
                     .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))

@@ -27,6 +27,7 @@ backend_tests!(
     a_dead_endpoint_ends_failed_and_can_be_redelivered,
     private_destinations_are_refused_at_create_and_at_delivery,
     an_event_handled_twice_is_delivered_once,
+    a_stalled_endpoint_does_not_hold_the_others,
 );
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -443,5 +444,36 @@ async fn an_event_handled_twice_is_delivered_once(backend: Backend) {
             .await
             .len(),
         1
+    );
+}
+
+async fn a_stalled_endpoint_does_not_hold_the_others(backend: Backend) {
+    let t = spawn(backend).await;
+    let (cookie, tenant) = org(&t, "slow@example.com").await;
+    // Holds every request longer than the test waits for the healthy one.
+    let slow = Receiver::stalling(Duration::from_secs(60)).await;
+    let healthy = Receiver::start(0, 200).await;
+    create_endpoint(&t, &cookie, &slow.url, &["call.completed"]).await;
+    create_endpoint(&t, &cookie, &healthy.url, &["call.completed"]).await;
+    // More deliveries to the slow endpoint than the worker pool has slots.
+    const EVENTS: usize = 40;
+    for i in 0..EVENTS {
+        events::emit(
+            &t.app,
+            &tenant,
+            "call.completed",
+            json!({"id": format!("call-{i}")}),
+        )
+        .await
+        .unwrap();
+    }
+    // Every delivery to the healthy endpoint arrives while the slow one
+    // holds its first requests: at most the pool's 4 per receiver
+    // (`WEBHOOK_POOL` in local/src/workers.rs), never the whole pool.
+    healthy.wait_for(EVENTS, Duration::from_secs(9)).await;
+    let held = slow.received().len();
+    assert!(
+        (1..=4).contains(&held),
+        "the slow endpoint holds {held} deliveries at once"
     );
 }
