@@ -52,7 +52,8 @@ pub async fn emit(app: &App, tenant: &Tenant, event_type: &str, data: Value) -> 
 pub async fn handle(app: &App, event: &Event) -> Result<()> {
     let endpoints = crate::services::webhooks::delivery::fan_out(app, event).await?;
     tracing::debug!(event = %event.id, r#type = %event.event_type, endpoints, "event fanned out");
-    // Follow-up work per event type, after the fan-out: one arm per consumer.
+    // Follow-up work per event type, after the fan-out: one arm per consumer,
+    // each idempotent per event id too (the queue may deliver an event twice).
     #[allow(clippy::match_single_binding)]
     match event.event_type.as_str() {
         // "call.completed" | "call.failed" => crate::services::calls::post_call(app, event).await?,
