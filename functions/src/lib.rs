@@ -5,6 +5,7 @@
 pub mod agents;
 pub mod calls;
 pub mod channels;
+pub mod events_worker;
 pub mod flows;
 pub mod http;
 pub mod identity;
@@ -14,6 +15,8 @@ pub mod lambda;
 pub mod tasks;
 pub mod telemetry;
 pub mod tools;
+pub mod webhook_worker;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -38,6 +41,7 @@ pub fn all_groups(app: &Arc<App>) -> Vec<OpenApiRouter<Arc<App>>> {
         knowledge::router(app),
         tasks::router(app),
         calls::router(app),
+        webhooks::router(app),
     ]
 }
 

@@ -120,7 +120,17 @@ impl Application {
             "events",
             stop_rx.clone(),
             workers::own_key,
-            workers::handle_event,
+            |app, body| async move {
+                switchboard_functions::events_worker::handle_message(&app, &body).await
+            },
+        ));
+        let webhooks = tokio::spawn(workers::drive_messages(
+            self.app.clone(),
+            "webhooks",
+            stop_rx.clone(),
+            workers::WEBHOOK_POOL,
+            workers::receiver_key,
+            workers::deliver_webhook,
         ));
         // The call runners (the relay container's job in AWS) and the
         // scheduler tick (an EventBridge rule in AWS).
@@ -142,7 +152,7 @@ impl Application {
         if let Some(fetch) = fetch {
             fetch.abort();
         }
-        let _ = tokio::join!(sweeper, ingest, events, calls, scheduler);
+        let _ = tokio::join!(sweeper, ingest, events, webhooks, calls, scheduler);
         Ok(())
     }
 

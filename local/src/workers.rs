@@ -35,26 +35,79 @@ const RECEIVE_MAX: usize = 10;
 pub async fn drive<F, Fut>(
     app: Arc<App>,
     queue: &'static str,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
     key: fn(&str) -> String,
     handle: F,
 ) where
     F: Fn(Arc<App>, String) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
 {
+    let handle = Arc::new(handle);
+    drive_messages(app, queue, stop, Pool::default(), key, move |app, m| {
+        let handle = handle.clone();
+        async move {
+            handle(app, m.body).await.map_err(|reason| Kept {
+                reason,
+                retry_after: None,
+            })
+        }
+    })
+    .await
+}
+
+/// How many handlers of one queue run at once.
+#[derive(Debug, Clone, Copy)]
+pub struct Pool {
+    /// Handlers running at once.
+    pub concurrency: usize,
+    /// Handlers of one fairness key running at once.
+    pub per_key: usize,
+}
+
+impl Default for Pool {
+    fn default() -> Self {
+        Pool {
+            concurrency: CONCURRENCY,
+            per_key: PER_KEY,
+        }
+    }
+}
+
+/// A message its handler did not finish: it stays on the queue.
+#[derive(Debug)]
+pub struct Kept {
+    /// Why (logged).
+    pub reason: String,
+    /// When it comes back; `None`: an exponential backoff on its receive count.
+    pub retry_after: Option<Duration>,
+}
+
+/// [`drive`] for handlers that see the whole message (its receive count)
+/// and choose when a kept message comes back, within `pool`.
+pub async fn drive_messages<F, Fut>(
+    app: Arc<App>,
+    queue: &'static str,
+    mut stop: watch::Receiver<bool>,
+    pool: Pool,
+    key: fn(&str) -> String,
+    handle: F,
+) where
+    F: Fn(Arc<App>, Message) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<(), Kept>> + Send + 'static,
+{
     let Ok(q) = app.queue(queue).cloned() else {
         tracing::error!(queue, "queue not configured; its worker does not run");
         return;
     };
     let handle = Arc::new(handle);
-    let mut fair: FairQueue<Message> = FairQueue::new(PER_KEY);
+    let mut fair: FairQueue<Message> = FairQueue::new(pool.per_key);
     let mut running: JoinSet<()> = JoinSet::new();
     let mut keys: HashMap<tokio::task::Id, String> = HashMap::new();
     loop {
         if *stop.borrow() {
             return;
         }
-        while running.len() < CONCURRENCY {
+        while running.len() < pool.concurrency {
             let Some((k, m)) = fair.start_next() else {
                 break;
             };
@@ -62,17 +115,20 @@ pub async fn drive<F, Fut>(
             let _ = q.change_visibility(&m.receipt, VISIBILITY).await;
             let (app, q, handle) = (app.clone(), q.clone(), handle.clone());
             let task = running.spawn(async move {
-                match handle(app, m.body).await {
+                let (receipt, id, count) = (m.receipt.clone(), m.id.clone(), m.receive_count);
+                match handle(app, m).await {
                     Ok(()) => {
-                        if let Err(e) = q.delete(&m.receipt).await {
+                        if let Err(e) = q.delete(&receipt).await {
                             tracing::warn!(queue, error = %e, "delete failed; the message will come back");
                         }
                     }
-                    Err(e) => {
-                        tracing::warn!(queue, message = %m.id, attempt = m.receive_count, error = %e, "handler failed");
+                    Err(kept) => {
+                        tracing::warn!(queue, message = %id, attempt = count, error = %kept.reason, "handler failed");
                         // Retry soon rather than after the whole visibility timeout.
-                        let backoff = Duration::from_secs(2u64.pow(m.receive_count.min(6)));
-                        let _ = q.change_visibility(&m.receipt, backoff).await;
+                        let backoff = kept
+                            .retry_after
+                            .unwrap_or_else(|| Duration::from_secs(2u64.pow(count.min(6))));
+                        let _ = q.change_visibility(&receipt, backoff).await;
                     }
                 }
             });
@@ -117,24 +173,6 @@ pub fn own_key(_body: &str) -> String {
     format!("#{}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
-/// The events queue's consumer: [`switchboard::services::events::handle`]
-/// per event (an error leaves the event for redelivery); a malformed event is
-/// dropped (retrying cannot fix it).
-pub async fn handle_event(app: Arc<App>, body: String) -> Result<(), String> {
-    match serde_json::from_str::<switchboard::services::events::Event>(&body) {
-        Ok(e) => {
-            tracing::debug!(event = %e.event_type, id = %e.id, org = %e.org_id, "event");
-            switchboard::services::events::handle(&app, &e)
-                .await
-                .map_err(|err| err.to_string())
-        }
-        Err(err) => {
-            tracing::warn!(error = %err, "malformed event dropped");
-            Ok(())
-        }
-    }
-}
-
 /// The scheduler tick every `scheduler_interval_ms`, as EventBridge runs
 /// the scheduler function in AWS.
 pub async fn schedule(app: Arc<App>, mut stop: watch::Receiver<bool>) {
@@ -147,5 +185,39 @@ pub async fn schedule(app: Arc<App>, mut stop: watch::Receiver<bool>) {
             _ = tokio::time::sleep(every) => {}
             _ = stop.changed() => return,
         }
+    }
+}
+
+/// The fairness key of a webhook-queue message: its receiver (endpoint),
+/// so one slow or dead endpoint's deliveries hold at most
+/// [`WEBHOOK_POOL`]`.per_key` slots and never the others' turn.
+pub fn receiver_key(body: &str) -> String {
+    serde_json::from_str::<switchboard::services::webhooks::DeliveryMessage>(body)
+        .map(|m| format!("{}#{}", m.org_id, m.receiver))
+        .unwrap_or_default()
+}
+
+/// The webhook worker's pool: deliveries mostly wait on the network (each
+/// at most 10 s), so many run at once, few per receiver.
+pub const WEBHOOK_POOL: Pool = Pool {
+    concurrency: 32,
+    per_key: 4,
+};
+
+/// Runs one webhook-queue message through the delivery worker the Lambda
+/// function runs, keeping it for the backoff the delivery chose.
+pub async fn deliver_webhook(app: Arc<App>, m: Message) -> Result<(), Kept> {
+    match switchboard_functions::webhook_worker::handle_message(&app, &m.body, m.receive_count)
+        .await
+    {
+        Ok(None) => Ok(()),
+        Ok(Some(after)) => Err(Kept {
+            reason: "the delivery will be retried".into(),
+            retry_after: Some(after),
+        }),
+        Err(reason) => Err(Kept {
+            reason,
+            retry_after: None,
+        }),
     }
 }

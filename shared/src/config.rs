@@ -79,6 +79,10 @@ pub struct Config {
     /// How often the local binary runs the scheduler tick
     /// (`SWITCHBOARD_SCHEDULER_INTERVAL_MS`, default 5000; EventBridge's rule in AWS).
     pub scheduler_interval_ms: u64,
+    /// The first retry delay of a failed webhook delivery
+    /// (`SWITCHBOARD_WEBHOOK_RETRY_BASE_MS`, default 30 s); each later one is
+    /// five times longer, with jitter (tests shorten it).
+    pub webhook_retry_base: std::time::Duration,
 }
 
 /// Which embedder turns live tenants' knowledge into vectors.
@@ -183,6 +187,16 @@ impl Config {
             model_fetch: model_source(&get).filter(|_| backend == Backend::Embedded),
             embedder: embedder_choice(&get)?,
             embedding_model_dir: get("SWITCHBOARD_EMBEDDING_MODEL_DIR").map(PathBuf::from),
+            webhook_retry_base: std::time::Duration::from_millis(
+                get("SWITCHBOARD_WEBHOOK_RETRY_BASE_MS")
+                    .map(|v| {
+                        v.trim().parse::<u64>().ok().filter(|n| *n <= 3_600_000).ok_or_else(|| {
+                            format!("SWITCHBOARD_WEBHOOK_RETRY_BASE_MS must be a number of milliseconds up to 3600000, got {v:?}")
+                        })
+                    })
+                    .transpose()?
+                    .unwrap_or(30_000),
+            ),
             embedding_max_tokens: get("SWITCHBOARD_EMBEDDING_MAX_TOKENS")
                 .map(|v| {
                     v.trim()

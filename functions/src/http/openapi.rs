@@ -21,12 +21,13 @@ use switchboard::domain::task::{TaskEvent, TaskStatus};
 use switchboard::engine::call::{CallMetrics, EndReason, Role, TranscriptEntry};
 use switchboard::engine::report::{Outcome, Report, Sentiment};
 use switchboard::services::views::{
-    AgentInput, AgentView, ApiKeyView, CallView, ChannelInput, ChannelView, ChunkView,
-    DeletedView, ExecuteView, FlowInput, FlowSummaryView, FlowView, FlowWarning, IngestTextInput,
+    AgentInput, AgentView, ApiKeyView, CallView, ChannelInput, ChannelView, ChunkView, DeletedView,
+    ExecuteView, FlowInput, FlowSummaryView, FlowView, FlowWarning, IngestTextInput,
     IngestUrlInput, KnowledgeDocumentView, KnowledgeQueryInput, McpServerInput, McpServerView,
     MeView, MemberView, NewApiKeyView, OrganizationView, ProcessedTranscriptView, QueryHit,
-    SignedInView, TaskInput, TaskView, ToolInput, ToolTestInput, ToolView, TranscriptView,
-    UserView, VerifyProviderInput, WorkspaceSettingsView, WorkspaceView,
+    SignedInView, TaskInput, TaskSecretView, TaskView, ToolInput, ToolTestInput, ToolView,
+    TranscriptView, UserView, VerifyProviderInput, WebhookAttemptView, WebhookDeliveryView,
+    WebhookInput, WebhookView, WorkspaceSettingsView, WorkspaceView,
 };
 use utoipa::openapi::header::Header;
 use utoipa::openapi::schema::Schema;
@@ -66,6 +67,7 @@ pub const SESSION: &str = "session";
         TaskView, TaskInput, TaskStatus, TaskEvent, ExecuteView,
         CallView, CallStatus, Direction, EndReason, TranscriptEntry, Role, CallMetrics,
         TranscriptView, ProcessedTranscriptView, Report, Outcome, Sentiment,
+        WebhookView, WebhookInput, WebhookDeliveryView, WebhookAttemptView, TaskSecretView,
     ))
 )]
 pub struct ApiDoc;

@@ -12,6 +12,7 @@ pub mod mcp;
 pub mod shape;
 pub mod task;
 pub mod tool;
+pub mod webhook;
 
 use serde::{Deserialize, Serialize};
 

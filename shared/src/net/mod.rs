@@ -91,8 +91,17 @@ pub struct OutboundRequest {
     pub body: Option<Bytes>,
     /// The deadline for the whole exchange; clamped to [`MAX_TIMEOUT`].
     pub timeout: Duration,
-    /// The largest body accepted; a longer one is [`NetError::TooLarge`].
+    /// The largest body accepted; a longer one is [`NetError::TooLarge`]
+    /// unless [`Self::truncate_body`] is set.
     pub max_body_bytes: usize,
+    /// Keep only the first `max_body_bytes` of the body and stop reading
+    /// there, instead of failing: for callers that only log an excerpt
+    /// (webhook deliveries), whose outcome is the status code.
+    pub truncate_body: bool,
+    /// Follow redirects (up to [`MAX_REDIRECTS`], each re-checked); when
+    /// false a 3xx is the response (webhook deliveries: a redirected POST is
+    /// not a delivery).
+    pub follow_redirects: bool,
 }
 
 impl OutboundRequest {
@@ -105,6 +114,8 @@ impl OutboundRequest {
             body: None,
             timeout: Duration::from_secs(10),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            truncate_body: false,
+            follow_redirects: true,
         }
     }
 
@@ -129,6 +140,20 @@ impl OutboundRequest {
     /// Sets the body cap.
     pub fn max_body_bytes(mut self, limit: usize) -> Self {
         self.max_body_bytes = limit;
+        self
+    }
+
+    /// Returns a 3xx as the response instead of following it.
+    pub fn without_redirects(mut self) -> Self {
+        self.follow_redirects = false;
+        self
+    }
+
+    /// Reads at most `limit` bytes of the response body and drops the rest
+    /// (never [`NetError::TooLarge`]).
+    pub fn body_excerpt(mut self, limit: usize) -> Self {
+        self.max_body_bytes = limit;
+        self.truncate_body = true;
         self
     }
 }
@@ -272,6 +297,7 @@ impl GuardedClient {
             let response = builder.send().await.map_err(from_reqwest)?;
             let status = response.status();
             if status.is_redirection()
+                && request.follow_redirects
                 && let Some(location) = response.headers().get(reqwest::header::LOCATION)
             {
                 redirects += 1;
@@ -306,7 +332,7 @@ impl GuardedClient {
                 url = next;
                 continue;
             }
-            return read_response(response, request.max_body_bytes).await;
+            return read_response(response, request.max_body_bytes, request.truncate_body).await;
         }
     }
 }
@@ -327,10 +353,12 @@ fn header_map(headers: &[(String, String)]) -> Result<HeaderMap, NetError> {
 async fn read_response(
     mut response: reqwest::Response,
     limit: usize,
+    truncate: bool,
 ) -> Result<OutboundResponse, NetError> {
-    if response
-        .content_length()
-        .is_some_and(|len| len > limit as u64)
+    if !truncate
+        && response
+            .content_length()
+            .is_some_and(|len| len > limit as u64)
     {
         return Err(NetError::TooLarge { limit });
     }
@@ -349,6 +377,10 @@ async fn read_response(
     let mut body = BytesMut::new();
     while let Some(chunk) = response.chunk().await.map_err(from_reqwest)? {
         if body.len() + chunk.len() > limit {
+            if truncate {
+                body.extend_from_slice(&chunk[..limit - body.len()]);
+                break;
+            }
             return Err(NetError::TooLarge { limit });
         }
         body.extend_from_slice(&chunk);

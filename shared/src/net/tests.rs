@@ -413,3 +413,32 @@ fn allow_lists_read_from_text_and_bad_entries_are_refused() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_excerpt_keeps_the_start_of_a_big_body_and_redirects_can_be_refused() {
+    let server = start().await;
+    let client = allowing_test_host();
+    for path in ["/big", "/stream-big"] {
+        let got = client
+            .send(
+                OutboundRequest::new(Method::GET, server.url_as("allowed.test", path))
+                    .body_excerpt(1024),
+            )
+            .await
+            .unwrap();
+        assert_eq!(got.status, 200, "{path}");
+        assert_eq!(got.body.len(), 1024, "{path}");
+    }
+    let kept = client
+        .send(
+            OutboundRequest::new(
+                Method::POST,
+                server.url_as("allowed.test", "/redirect?to=/echo"),
+            )
+            .without_redirects(),
+        )
+        .await
+        .unwrap();
+    assert!((300..400).contains(&kept.status), "{}", kept.status);
+    assert_eq!(server.hits(), 3, "the redirect was not followed");
+}

@@ -44,13 +44,16 @@ pub async fn emit(app: &App, tenant: &Tenant, event_type: &str, data: Value) -> 
     Ok(())
 }
 
-/// Handles one event from the events queue (the events worker calls it for
-/// every message). `Err` means "retry this event"; every consumer is
-/// idempotent per event id.
-///
-/// MINIMAL: webhook fan-out to org endpoints joins here with the webhooks
-/// work; this holds the post-call job's arm.
+/// Consumes one event from the events queue: fans it out to the org's
+/// webhook endpoints subscribed to its type (at most once per endpoint
+/// however often the queue redelivers it), then runs the event's own
+/// follow-up work. `Err` means "retry the event"; every step is idempotent
+/// per event id, so a retry repeats nothing that already happened.
 pub async fn handle(app: &App, event: &Event) -> Result<()> {
+    let endpoints = crate::services::webhooks::delivery::fan_out(app, event).await?;
+    tracing::debug!(event = %event.id, r#type = %event.event_type, endpoints, "event fanned out");
+    // Follow-up work per event type, after the fan-out: one arm per consumer,
+    // each idempotent per event id too (the queue may deliver an event twice).
     match event.event_type.as_str() {
         "call.started" | "call.completed" | "call.failed" => {
             crate::services::calls::post_call(app, event).await

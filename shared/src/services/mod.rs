@@ -23,5 +23,6 @@ pub mod table_keys;
 pub mod tasks;
 pub mod tools;
 pub mod views;
+pub mod webhooks;
 
 pub use caller::{Caller, Principal};

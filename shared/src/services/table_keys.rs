@@ -185,3 +185,15 @@ pub const SEEDED_SK: &str = "SEEDED";
 pub fn tenant_pk(tenant: &Tenant) -> String {
     tenant.pk()
 }
+
+/// GSI1 partition listing the deliveries to one org webhook endpoint,
+/// newest first: `<tenant>#WEBHOOK#<endpoint>`.
+pub fn webhook_deliveries_index(tenant: &Tenant, webhook_id: &str) -> String {
+    format!("{}#WEBHOOK#{webhook_id}", tenant.pk())
+}
+/// GSI1 partition listing the deliveries to tasks' webhook URLs.
+pub fn task_deliveries_index(tenant: &Tenant) -> String {
+    format!("{}#TASKWEBHOOK", tenant.pk())
+}
+/// The org's task-webhook signing secret: `<tenant>` / `WEBHOOKSECRET#TASK`.
+pub const TASK_WEBHOOK_SECRET_SK: &str = "WEBHOOKSECRET#TASK";

@@ -17,3 +17,4 @@ mod openapi;
 mod roles;
 mod tool_runs;
 mod tools;
+mod webhooks;

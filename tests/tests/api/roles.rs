@@ -54,6 +54,11 @@ const ADMIN_ROUTES: &[(&str, &str)] = &[
     ("POST", "/users/invite"),
     ("POST", "/users/{id}/role"),
     ("DELETE", "/users/{id}"),
+    ("POST", "/webhooks"),
+    ("DELETE", "/webhooks/{id}"),
+    ("POST", "/webhooks/deliveries/{id}/redeliver"),
+    ("GET", "/webhooks/task-secret"),
+    ("POST", "/webhooks/task-secret/rotate"),
 ];
 
 async fn the_agent_role_is_refused_every_admin_route(backend: Backend) {

@@ -90,10 +90,13 @@ pub async fn test_tool(
     }
 }
 
-/// A set of saved tools, called by name (an agent's assigned tools).
+/// A set of saved tools, called by name (an agent's assigned tools) or, for a flow's
+/// `tool` node, by the saved tool's id.
 #[derive(Debug, Clone)]
 pub struct LocalToolRunner {
     tools: BTreeMap<String, ToolDefinition>,
+    /// Saved tool id → name.
+    ids: BTreeMap<String, String>,
     client: GuardedClient,
 }
 
@@ -102,13 +105,22 @@ impl LocalToolRunner {
     pub fn new(tools: impl IntoIterator<Item = ToolDefinition>, client: GuardedClient) -> Self {
         LocalToolRunner {
             tools: tools.into_iter().map(|t| (t.name.clone(), t)).collect(),
+            ids: BTreeMap::new(),
             client,
         }
     }
 
-    /// The tool called `name`, if any.
+    /// Also answers to each saved tool's id (`(id, name)` pairs): flows name tools by id.
+    pub fn with_ids(mut self, ids: impl IntoIterator<Item = (String, String)>) -> Self {
+        self.ids.extend(ids);
+        self
+    }
+
+    /// The tool called `name` (or whose saved id is `name`), if any.
     pub fn get(&self, name: &str) -> Option<&ToolDefinition> {
-        self.tools.get(name)
+        self.tools
+            .get(name)
+            .or_else(|| self.ids.get(name).and_then(|n| self.tools.get(n)))
     }
 }
 
@@ -116,7 +128,6 @@ impl LocalToolRunner {
 impl ToolRunner for LocalToolRunner {
     async fn call(&self, name: &str, args: Value) -> Result<ToolOutput, ToolError> {
         let tool = self
-            .tools
             .get(name)
             .ok_or_else(|| ToolError::UnknownTool(name.to_owned()))?;
         run_tool(tool, args, &self.client).await

@@ -11,7 +11,6 @@
 pub mod lease;
 pub mod post_call;
 pub mod runner;
-mod webhook_shim;
 
 use serde_json::Value;
 

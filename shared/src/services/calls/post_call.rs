@@ -13,7 +13,6 @@ use serde_json::{Value, json};
 
 use super::super::events::Event;
 use super::super::table_keys::*;
-use super::webhook_shim as webhooks;
 use crate::App;
 use crate::domain::Tenant;
 use crate::domain::agent::{Agent, AgentSpec};
@@ -21,6 +20,7 @@ use crate::domain::call::{Call, CallStatus};
 use crate::domain::task::{TaskEvent, TaskStatus};
 use crate::engine::report::{Report, analyse_offline};
 use crate::error::{Error, Result};
+use crate::services::webhooks;
 use crate::store::{Condition, Item, StoreError, Write};
 
 /// How long the once-per-event markers are kept (longer than any queue
@@ -88,7 +88,7 @@ pub(crate) async fn write_record(
         }
         let transcript = super::stored_entries(app, tenant, call_id).await?;
         let agent = agent_of(app, tenant, &call).await?;
-        let report = analyse(&agent, &call, transcript.clone());
+        let report = analyse(app, tenant, &agent, &call, transcript.clone()).await;
         call.transcript = Some(transcript);
         call.report = Some(report);
         match app
@@ -109,15 +109,26 @@ pub(crate) async fn write_record(
     ))
 }
 
-/// The report: the offline analyser. (With a model configured for the agent,
-/// `engine::report::analyse_with_model` takes over once model resolution
-/// lands; the offline report stays the fallback.)
-fn analyse(
+/// The report: written by the agent's model when it has one (never in test
+/// mode), by the offline analyser otherwise or when the model fails.
+async fn analyse(
+    app: &App,
+    tenant: &Tenant,
     agent: &Agent,
     call: &Call,
     transcript: Vec<crate::engine::call::TranscriptEntry>,
 ) -> Report {
-    analyse_offline(agent, &call.outcome(transcript))
+    let outcome = call.outcome(transcript);
+    if let Ok(Some(model)) =
+        crate::engine::llm::resolve::model_for(app, tenant, &agent.llm_model).await
+    {
+        match crate::engine::report::analyse_with_model(model.as_ref(), agent, &outcome).await {
+            Ok(report) => return report,
+            Err(e) => tracing::warn!(call = %call.id, error = %e,
+                "the model could not write the report; the offline analyser did"),
+        }
+    }
+    analyse_offline(agent, &outcome)
 }
 
 /// The call's agent; a deleted agent leaves a report without extraction.

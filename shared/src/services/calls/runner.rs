@@ -297,8 +297,8 @@ pub async fn run_task_now(app: &App, tenant: &Tenant, task_id: &str) -> Result<S
 
 /// Everything the conversation needs, from the store: the agent, its flow,
 /// the task's context as `context.*` (and top-level) variables, the callee as
-/// `contact.*`, its knowledge and tools. The model stays `None` (the offline
-/// engine) until model resolution lands.
+/// `contact.*`, its knowledge and tools, and its model (`None`: the offline
+/// engine, always in test mode).
 pub async fn setup(
     app: &App,
     knowledge: Option<Arc<App>>,
@@ -321,13 +321,24 @@ pub async fn setup(
             Err(e) => return Err(e),
         },
     };
-    let tools: Vec<ToolDefinition> = super::super::tools::agent_tools(app, tenant, &agent.id)
-        .await?
+    let saved = super::super::tools::agent_tools(app, tenant, &agent.id).await?;
+    let tools: Vec<ToolDefinition> = saved
         .iter()
         .filter_map(|t| ToolDefinition::from_saved(t).ok())
         .collect();
-    let tools: Option<Arc<dyn crate::engine::tools::ToolRunner>> =
-        (!tools.is_empty()).then(|| Arc::new(LocalToolRunner::new(tools, app.net.clone())) as _);
+    let ids = saved.iter().map(|t| (t.id.clone(), t.name.clone()));
+    let tools: Option<Arc<dyn crate::engine::tools::ToolRunner>> = (!tools.is_empty())
+        .then(|| Arc::new(LocalToolRunner::new(tools, app.net.clone()).with_ids(ids)) as _);
+    let model = match crate::engine::llm::resolve::model_for(app, tenant, &agent.llm_model).await {
+        Ok(model) => model,
+        Err(e) => {
+            // A named provider without a key: the call still happens, on the offline
+            // engine, and the log says why.
+            tracing::warn!(call = %call.id, llm_model = %agent.llm_model, error = %e,
+                "the agent's model is unavailable; this call uses the offline engine");
+            None
+        }
+    };
     let knowledge = knowledge.map(|app| {
         Arc::new(AgentKnowledge {
             app,
@@ -337,11 +348,11 @@ pub async fn setup(
     });
     Ok(CallSetup {
         call_id: call.id.clone(),
-        variables: variables(call),
+        variables: variables(call, &app.now().format("%Y-%m-%d").to_string()),
         starting_message: call.starting_message.clone(),
         to: call.to.clone(),
         from: call.from.clone(),
-        model: None,
+        model,
         fallback_model: None,
         knowledge,
         tools,
@@ -353,9 +364,11 @@ pub async fn setup(
 /// `context.*` is the task's `context_data`; its keys are also top-level
 /// names (what flows refer to) unless they would shadow `context`/`contact`;
 /// `contact.phone` is the callee, `contact.name` the context's
-/// `customer_name` or `name`.
-fn variables(call: &Call) -> Variables {
+/// `customer_name` or `name`; `today` (`YYYY-MM-DD`, UTC) lets the engine
+/// read "tomorrow" as a date.
+fn variables(call: &Call, today: &str) -> Variables {
     let mut vars = Variables::new();
+    vars.set("today", Value::String(today.to_owned()));
     for (k, v) in &call.context {
         if !k.contains('.') && k != "context" && k != "contact" {
             vars.set(k, v.clone());

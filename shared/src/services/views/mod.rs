@@ -12,6 +12,7 @@ mod identity;
 mod knowledge;
 mod task;
 mod tool;
+mod webhook;
 
 pub use agent::{AgentInput, AgentView};
 pub use call::{CallView, ProcessedTranscriptView, TranscriptView};
@@ -27,6 +28,9 @@ pub use knowledge::{
 };
 pub use task::{ExecuteView, TaskInput, TaskView};
 pub use tool::{McpServerInput, McpServerView, ToolInput, ToolTestInput, ToolView};
+pub use webhook::{
+    TaskSecretView, WebhookAttemptView, WebhookDeliveryView, WebhookInput, WebhookView,
+};
 
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::Schema;
