@@ -23,6 +23,7 @@ backend_tests!(
     two_ticks_start_a_due_task_once,
     a_lost_runner_fails_its_call,
     calls_filter_and_stay_in_their_org,
+    a_finished_call_sends_its_signed_task_webhook,
 );
 
 /// The platform with sim calls `scale` times real time and a scheduler loop
@@ -556,4 +557,50 @@ async fn calls_filter_and_stay_in_their_org(backend: Backend) {
         StatusCode::UNPROCESSABLE_ENTITY,
         "another org's agent does not exist: {err}"
     );
+}
+
+/// The README story's last step: a task with a `webhook_url` gets its
+/// `call_completed` delivery, signed with the org's task secret the Standard
+/// Webhooks way (checked by our verifier and by the `standardwebhooks`
+/// package), with the seed's payload; `call_started` was not subscribed.
+async fn a_finished_call_sends_its_signed_task_webhook(backend: Backend) {
+    let (mut config, dir) = config(backend).await;
+    config.sim_time_scale = 0.0;
+    config.scheduler_interval_ms = 3_600_000;
+    config.outbound_allow = "127.0.0.1".into();
+    let t = TestApp::spawn_with(config, dir).await;
+    let receiver = switchboard_tests::receiver::Receiver::start(0, 200).await;
+    let agent_id = agent(&t, "?mode=test").await;
+    let task = task(
+        &t,
+        "?mode=test",
+        json!({"agent_id": agent_id, "to_number": "+15005550007",
+               "webhook_url": receiver.url, "webhook_events": ["call_completed"]}),
+    )
+    .await;
+    let id = task["id"].as_str().unwrap();
+    let (status, started) =
+        call(t.api(Method::POST, &format!("/tasks/{id}/execute?mode=test"))).await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    let call_id = started["data"]["call_id"].as_str().unwrap();
+
+    let got = receiver.wait_for(1, Duration::from_secs(20)).await;
+    assert_eq!(got.len(), 1, "one subscribed event, one delivery");
+    let body = got[0].json();
+    assert_eq!(body["event_type"], "call_completed", "{body}");
+    assert_eq!(body["task_id"], id);
+    assert_eq!(body["call_id"], call_id);
+    assert_eq!(body["status"], "completed");
+    assert!(body["data"]["transcript_excerpt"].is_string(), "{body}");
+
+    let (status, secret) = call(t.api(Method::GET, "/webhooks/task-secret?mode=test")).await;
+    assert_eq!(status, StatusCode::OK, "{secret}");
+    let secret = secret["data"]["secret"].as_str().unwrap();
+    assert!(super::webhooks::verifies(secret, &got[0]), "our verifier");
+    assert!(
+        super::webhooks::python_verifies(secret, &got[0], &got[0].body),
+        "the standardwebhooks package"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.received().len(), 1, "nothing else was sent");
 }

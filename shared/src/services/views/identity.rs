@@ -63,6 +63,8 @@ pub struct WorkspaceSettingsView {
     pub rate_limit_per_minute: u32,
     /// Provider name → masked key (`••••abcd`, or `••••`): keys are write-only.
     pub provider_keys: BTreeMap<String, String>,
+    /// Base URL of the server `openai-compatible:<model>` models use (SPEC §16).
+    pub openai_compatible_base_url: Option<String>,
 }
 
 impl From<&WorkspaceSettings> for WorkspaceSettingsView {
@@ -77,6 +79,7 @@ impl From<&WorkspaceSettings> for WorkspaceSettingsView {
                 .iter()
                 .map(|(k, sealed)| (k.clone(), sealed.masked()))
                 .collect(),
+            openai_compatible_base_url: s.openai_compatible_base_url.clone(),
         }
     }
 }
