@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use lambda_runtime::LambdaEvent;
@@ -80,12 +80,8 @@ pub async fn handle(
         };
         fair.done(&org);
         if result.is_err() {
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = id;
-            failures.push(failure);
+            failures.push(id);
         }
     }
-    let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = failures;
-    Ok(response)
+    Ok(crate::lambda::batch_failures(failures))
 }

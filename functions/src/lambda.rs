@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse};
 use switchboard::{App, Config};
 use utoipa_axum::router::OpenApiRouter;
 
@@ -26,4 +27,19 @@ pub async fn serve_http(
     let (routes, _) = http::v1([group(&app)]);
     let document = crate::openapi(&app);
     lambda_http::run(http::api(app, routes, &document)).await
+}
+
+/// The partial batch response of an SQS-triggered worker: the ids of the
+/// messages that failed, so only those come back.
+pub fn batch_failures(failed: impl IntoIterator<Item = String>) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failed
+        .into_iter()
+        .map(|id| {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            failure
+        })
+        .collect();
+    response
 }

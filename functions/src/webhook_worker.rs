@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::LambdaEvent;
 use switchboard::App;
 use switchboard::services::webhooks::{self, delivery::QUEUE};
@@ -82,15 +82,5 @@ pub async fn handle(
             .map(|record| one(&app, record)),
     )
     .await;
-    let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = results
-        .into_iter()
-        .flatten()
-        .map(|id| {
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = id;
-            failure
-        })
-        .collect();
-    Ok(response)
+    Ok(crate::lambda::batch_failures(results.into_iter().flatten()))
 }
