@@ -326,6 +326,17 @@ impl<'a> Reader<'a> {
         })
     }
 
+    fn send_dtmf(&mut self) -> Option<NodeKind> {
+        let digits = self.text("digits", true)?.trim().to_string();
+        if digits.contains("{{") {
+            self.check_template("digits", &digits);
+        } else if let Err(reason) = crate::domain::dtmf::check_digits(&digits) {
+            self.problems.push(format!("digits '{digits}' {reason}"));
+            return None;
+        }
+        Some(NodeKind::SendDtmf { digits })
+    }
+
     fn transfer(&mut self) -> Option<NodeKind> {
         let number = self.text("number", true)?.trim().to_string();
         if number.contains("{{") {
@@ -391,6 +402,7 @@ pub(super) fn check_node(
                 save_as,
             })
         }
+        NodeType::SendDtmf => r.send_dtmf(),
         NodeType::Transfer => r.transfer(),
         NodeType::End => Some(NodeKind::End {
             text: r.template("text", false),

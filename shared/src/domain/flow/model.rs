@@ -24,6 +24,8 @@ pub enum NodeType {
     Tool,
     /// Search the knowledge base.
     Knowledge,
+    /// Press keypad digits (an automated menu on the other side).
+    SendDtmf,
     /// Hand the call to a phone number.
     Transfer,
     /// Hang up, optionally after a last sentence.
@@ -32,7 +34,7 @@ pub enum NodeType {
 
 impl NodeType {
     /// Every type, in the order error messages list them.
-    pub const ALL: [NodeType; 9] = [
+    pub const ALL: [NodeType; 10] = [
         NodeType::Start,
         NodeType::Say,
         NodeType::Ask,
@@ -40,6 +42,7 @@ impl NodeType {
         NodeType::Condition,
         NodeType::Tool,
         NodeType::Knowledge,
+        NodeType::SendDtmf,
         NodeType::Transfer,
         NodeType::End,
     ];
@@ -59,6 +62,7 @@ impl NodeType {
             NodeType::Condition => "condition",
             NodeType::Tool => "tool",
             NodeType::Knowledge => "knowledge",
+            NodeType::SendDtmf => "send_dtmf",
             NodeType::Transfer => "transfer",
             NodeType::End => "end",
         }
@@ -129,6 +133,12 @@ pub enum NodeKind {
         /// Variable that receives the result (default `knowledge`).
         save_as: String,
     },
+    /// Press `digits` (a template rendering to `0-9`, `*`, `#`, and `w` for a half-second
+    /// pause), then continue.
+    SendDtmf {
+        /// Digits or a template rendering to them.
+        digits: String,
+    },
     /// Transfer the call; the template must render to an E.164 number.
     Transfer {
         /// E.164 number or a template rendering to one.
@@ -152,6 +162,7 @@ impl NodeKind {
             NodeKind::Condition => NodeType::Condition,
             NodeKind::Tool { .. } => NodeType::Tool,
             NodeKind::Knowledge { .. } => NodeType::Knowledge,
+            NodeKind::SendDtmf { .. } => NodeType::SendDtmf,
             NodeKind::Transfer { .. } => NodeType::Transfer,
             NodeKind::End { .. } => NodeType::End,
         }

@@ -130,7 +130,7 @@ impl FlowGraph {
     /// Decides the next step after the engine ran node `at`, storing answers and results in
     /// `vars`. Semantics per node type:
     ///
-    /// - start, say: follow the single edge.
+    /// - start, say, send_dtmf: follow the single edge.
     /// - ask: validate `input.utterance`; valid → store the typed value under `variable`
     ///   and follow the edge; invalid → [`Step::Reprompt`] while `input.attempt < retries`,
     ///   then the `on: invalid` edge if any, else [`Step::End`].

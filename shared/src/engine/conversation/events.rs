@@ -82,6 +82,18 @@ impl Conversation {
 
     /// Hands the call to `number`, or to the agent's transfer number; with neither, says so
     /// and ends the call (a caller is never left waiting for a transfer that cannot happen).
+    /// Presses `digits` (already rendered) if they are valid keypad digits; a bad
+    /// sequence is logged and skipped, never sent.
+    pub(super) fn press(&mut self, digits: &str, out: &mut (dyn FnMut(Action) + Send)) {
+        let digits = digits.trim();
+        if let Err(reason) = crate::domain::dtmf::check_digits(digits) {
+            tracing::warn!(call_id = %self.setup.call_id, digits, reason, "DTMF not sent");
+            return;
+        }
+        self.record(Role::System, format!("Pressed {digits}."));
+        out(Action::SendDtmf(digits.to_owned()));
+    }
+
     pub(super) fn transfer(
         &mut self,
         number: Option<String>,

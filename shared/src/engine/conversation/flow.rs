@@ -47,6 +47,11 @@ impl Conversation {
                     self.speak(&text, out);
                     TurnInput::default()
                 }
+                NodeKind::SendDtmf { digits } => {
+                    let digits = render(digits, &self.vars);
+                    self.press(&digits, out);
+                    TurnInput::default()
+                }
                 NodeKind::Condition => self.condition_input(),
                 NodeKind::Tool { tool_id, args, .. } => {
                     let args = render_value(&Value::Object(args.clone()), &self.vars);

@@ -84,6 +84,9 @@ pub enum Action {
         /// The tool's name.
         name: String,
     },
+    /// Press keypad digits (`0-9`, `*`, `#`; `w` is a half-second pause) toward the
+    /// other side, e.g. to pick an option of an automated menu.
+    SendDtmf(String),
     /// Hand the call to this E.164 number.
     Transfer {
         /// Where to.

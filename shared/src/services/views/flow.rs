@@ -120,7 +120,8 @@ pub struct FlowInput {
     #[schema(required = false)]
     pub description: String,
     /// The nodes: `{id, type, data, position}`, `type` one of `start`, `say`,
-    /// `ask`, `tool`, `transfer`, `end`, …; exactly one `start`.
+    /// `ask`, `llm`, `condition`, `tool`, `knowledge`, `send_dtmf {digits}`, `transfer`,
+    /// `end`; exactly one `start`.
     #[schema(required = false, value_type = Vec<Object>)]
     pub nodes: serde_json::Value,
     /// The edges: `{id, source, target, condition}`.

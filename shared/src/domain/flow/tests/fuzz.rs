@@ -50,6 +50,7 @@ const TYPES: &[&str] = &[
     "condition",
     "tool",
     "knowledge",
+    "send_dtmf",
     "transfer",
     "end",
     "",
@@ -133,9 +134,10 @@ fn random_graph() -> impl Strategy<Value = (Vec<Value>, Vec<Value>)> {
         "tool" => json!({"tool_id": "crm_lookup", "save_as": "crm"}),
         "knowledge" => json!({"query_template": "{{age}}"}),
         "transfer" => json!({"number": "+14155550100"}),
+        "send_dtmf" => json!({"digits": "1w{{age}}#"}),
         _ => json!({}),
     };
-    let types = prop::collection::vec(prop::sample::select(&TYPES[1..9]), 1..12);
+    let types = prop::collection::vec(prop::sample::select(&TYPES[1..10]), 1..12);
     let conditions = prop::sample::select(vec![
         Value::Null,
         json!("default"),

@@ -106,6 +106,12 @@ const BAD_DATA: &[(&str, &str, &str)] = &[
         r#"{"query_template": "q", "save_as": "now"}"#,
         "save_as 'now' is built in",
     ),
+    ("send_dtmf", r#"{}"#, "digits is required"),
+    (
+        "send_dtmf",
+        r#"{"digits": "12a"}"#,
+        "digits '12a' may hold only 0-9, *, # and w",
+    ),
     ("transfer", r#"{}"#, "number is required"),
     (
         "transfer",
@@ -121,7 +127,7 @@ const BAD_DATA: &[(&str, &str, &str)] = &[
     (
         "sms",
         r#"{"text": "hi"}"#,
-        "unknown node type 'sms' (expected one of start, say, ask, llm, condition, tool, knowledge, transfer, end)",
+        "unknown node type 'sms' (expected one of start, say, ask, llm, condition, tool, knowledge, send_dtmf, transfer, end)",
     ),
     ("", r#"{}"#, "node 'x' has no type"),
 ];

@@ -191,3 +191,29 @@ async fn an_llm_node_without_a_model_answers_then_moves_on() {
     assert_eq!(said(&a), "Thanks for calling.");
     assert_eq!(c.ended(), Some(EndReason::AgentHungUp));
 }
+
+#[tokio::test]
+async fn a_send_dtmf_node_presses_its_rendered_digits_and_goes_on() {
+    let graph = flow(
+        json!([
+            {"id": "start", "type": "start", "data": {}},
+            {"id": "ext", "type": "send_dtmf", "data": {"digits": "{{extension}}#"}},
+            {"id": "end", "type": "end", "data": {"text": "Connected to the extension."}}
+        ]),
+        json!([
+            {"id": "e1", "source": "start", "target": "ext"},
+            {"id": "e2", "source": "ext", "target": "end"}
+        ]),
+    );
+    let mut s = setup(agent(json!({})));
+    s.flow = Some(graph);
+    s.variables = s.variables.with("extension", "42");
+    let mut c = Conversation::new(s);
+    let a = run(&mut c, vec![Input::Answered]).await;
+    let dtmf = a.iter().position(|x| *x == Action::SendDtmf("42#".into()));
+    let spoke = a
+        .iter()
+        .position(|x| *x == Action::Say("Connected to the extension.".into()));
+    assert!(dtmf.is_some() && dtmf < spoke, "{a:?}");
+    assert!(c.transcript().iter().any(|e| e.text == "Pressed 42#."));
+}
