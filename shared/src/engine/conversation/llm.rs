@@ -3,8 +3,8 @@
 //! sentence as each completes, and what happens when the model fails — retry once if the
 //! failure is transient, then the fallback model, else a short apology. Never silence.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -14,6 +14,7 @@ use super::nlu::{Heard, Intent};
 use super::{Action, Conversation, reply, tool_line};
 use crate::domain::flow::render;
 use crate::engine::call::{EndReason, Role};
+use crate::engine::knowledge::rewrite::{self, Speaker};
 use crate::engine::knowledge::speakable;
 use crate::engine::llm::{
     ChatMessage, ChatModel, ChatRequest, LlmError, TurnLimits, TurnResult, complete_turn,
@@ -22,6 +23,8 @@ use crate::engine::tools::{ToolError, ToolOutput, ToolRunner, ToolSpec};
 
 /// The function an `llm` node's model calls when the node's exit condition holds.
 const STEP_DONE: &str = "flow_step_done";
+/// The built-in function that presses keypad digits (an automated menu on the line).
+const SEND_DTMF: &str = "send_dtmf";
 /// Knowledge passages put in front of the model per turn.
 const PASSAGES: usize = 3;
 /// Upper bound on one spoken reply (voice mode: a few sentences).
@@ -98,12 +101,33 @@ fn ends_with_abbreviation(text: &str) -> bool {
         || (word.chars().count() == 1 && word.chars().all(char::is_alphabetic))
 }
 
-/// The call's tools plus, in an `llm` node, the built-in [`STEP_DONE`] function, which
-/// marks the node's exit condition as met instead of running anything.
+/// The call's tools plus the built-ins: [`SEND_DTMF`], which queues digits for the
+/// conversation to press (in order with the reply's sentences), and, in an `llm` node,
+/// [`STEP_DONE`], which marks the node's exit condition as met. Neither runs anything.
 struct TurnTools {
     inner: Option<Arc<dyn ToolRunner>>,
     offer_exit: bool,
     exit: AtomicBool,
+    pressed: Mutex<Vec<String>>,
+}
+
+impl TurnTools {
+    fn built_in_done(output: Value) -> ToolOutput {
+        ToolOutput {
+            output,
+            status: None,
+            duration_ms: 0,
+            logs: Vec::new(),
+        }
+    }
+
+    /// The digits the model asked to press since the last call.
+    fn take_pressed(&self) -> Vec<String> {
+        self.pressed
+            .lock()
+            .map(|mut p| std::mem::take(&mut *p))
+            .unwrap_or_default()
+    }
 }
 
 #[async_trait]
@@ -111,12 +135,20 @@ impl ToolRunner for TurnTools {
     async fn call(&self, name: &str, args: Value) -> Result<ToolOutput, ToolError> {
         if self.offer_exit && name == STEP_DONE {
             self.exit.store(true, Ordering::Relaxed);
-            return Ok(ToolOutput {
-                output: json!({"ok": true}),
-                status: None,
-                duration_ms: 0,
-                logs: Vec::new(),
-            });
+            return Ok(Self::built_in_done(json!({"ok": true})));
+        }
+        if name == SEND_DTMF {
+            let digits = args
+                .get("digits")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            crate::domain::dtmf::check_digits(digits).map_err(|reason| {
+                ToolError::InvalidArguments([("digits".to_owned(), reason)].into())
+            })?;
+            if let Ok(mut pressed) = self.pressed.lock() {
+                pressed.push(digits.to_owned());
+            }
+            return Ok(Self::built_in_done(json!({"pressed": digits})));
         }
         match &self.inner {
             Some(runner) => runner.call(name, args).await,
@@ -126,6 +158,21 @@ impl ToolRunner for TurnTools {
 
     fn tools(&self) -> Vec<ToolSpec> {
         let mut specs = self.inner.as_ref().map(|r| r.tools()).unwrap_or_default();
+        specs.push(ToolSpec {
+            name: SEND_DTMF.to_owned(),
+            description: "Press keypad digits on the call, e.g. to pick an option when an \
+                automated phone menu says \"press 2 for billing\", or to enter an extension."
+                .to_owned(),
+            parameters: json!({
+                "type": "object",
+                "properties": {"digits": {
+                    "type": "string",
+                    "pattern": "^[0-9*#w]{1,32}$",
+                    "description": "0-9, * and #; w waits half a second"
+                }},
+                "required": ["digits"]
+            }),
+        });
         if self.offer_exit {
             specs.push(ToolSpec {
                 name: STEP_DONE.to_owned(),
@@ -166,6 +213,7 @@ impl Conversation {
             inner: self.setup.tools.clone(),
             offer_exit: exit_condition.is_some(),
             exit: AtomicBool::new(false),
+            pressed: Mutex::new(Vec::new()),
         };
         let mut request = ChatRequest {
             system: self.system_prompt(node_prompt, exit_condition, knowledge.as_deref()),
@@ -189,8 +237,26 @@ impl Conversation {
         while let Some(model) = current.take() {
             request.model = model_name(model.name());
             let started = Instant::now();
-            let result =
-                stream_turn(model.as_ref(), request.clone(), runner, &mut spoken, out).await;
+            let result = {
+                let mut out = |action: Action| {
+                    // Digits the model pressed go out before the words that followed them.
+                    for digits in tools.take_pressed() {
+                        self.press(&digits, &mut *out);
+                    }
+                    out(action);
+                };
+                stream_turn(
+                    model.as_ref(),
+                    request.clone(),
+                    runner,
+                    &mut spoken,
+                    &mut out,
+                )
+                .await
+            };
+            for digits in tools.take_pressed() {
+                self.press(&digits, out);
+            }
             self.provider += started.elapsed();
             let e = match result {
                 Ok(turn) => {
@@ -208,7 +274,10 @@ impl Conversation {
             if on_fallback {
                 break;
             }
-            if e.is_transient() && !retried {
+            // A 429 reaching here already waited what the transport allows (its retry-after
+            // was longer): asking again at once would only be refused again.
+            let rate_limited = matches!(e, LlmError::RateLimited { .. });
+            if e.is_transient() && !rate_limited && !retried {
                 retried = true;
                 current = Some(model);
             } else {
@@ -266,10 +335,11 @@ impl Conversation {
         }
     }
 
-    async fn knowledge_context(&mut self, query: &str) -> Option<String> {
+    async fn knowledge_context(&mut self, said: &str) -> Option<String> {
         let source = self.setup.knowledge.clone()?;
         let started = Instant::now();
-        let passages = source.search(query, PASSAGES).await;
+        let query = self.search_query(said).await;
+        let passages = source.search(&query, PASSAGES).await;
         self.provider += started.elapsed();
         let lines: Vec<String> = passages
             .iter()
@@ -277,6 +347,40 @@ impl Conversation {
             .map(|p| format!("- {}", p.text.trim()))
             .collect();
         (!lines.is_empty()).then(|| lines.join("\n"))
+    }
+
+    /// What to search for `said`: a follow-up ("what about Saturdays then?") rewritten by
+    /// the call's model into a standalone question, else the words as said.
+    async fn search_query(&self, said: &str) -> String {
+        let model = if self.primary_down {
+            self.setup.fallback_model.clone()
+        } else {
+            self.setup.model.clone()
+        };
+        let Some(model) = model.filter(|_| rewrite::needs_context(said)) else {
+            return said.to_owned();
+        };
+        let mut earlier: Vec<(Speaker, String)> = self
+            .transcript
+            .iter()
+            .filter_map(|e| match e.role {
+                Role::User => Some((Speaker::Caller, e.text.clone())),
+                Role::Agent | Role::Supervisor => Some((Speaker::Agent, e.text.clone())),
+                Role::System | Role::Tool => None,
+            })
+            .collect();
+        if earlier
+            .last()
+            .is_some_and(|(who, text)| *who == Speaker::Caller && text == said)
+        {
+            earlier.pop();
+        }
+        if earlier.is_empty() {
+            return said.to_owned();
+        }
+        rewrite::rewrite_query(model.as_ref(), &earlier, said, rewrite::REWRITE_BUDGET)
+            .await
+            .unwrap_or_else(|| said.to_owned())
     }
 
     fn system_prompt(

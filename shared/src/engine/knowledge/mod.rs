@@ -12,6 +12,7 @@ mod chunk;
 pub mod embed;
 mod extract;
 mod index;
+pub mod rewrite;
 mod speak;
 mod terms;
 mod vectors;

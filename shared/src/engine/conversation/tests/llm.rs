@@ -99,6 +99,27 @@ async fn a_transient_failure_is_retried_once_then_the_fallback_answers() {
 }
 
 #[tokio::test]
+async fn a_rate_limit_goes_straight_to_the_fallback() {
+    // The transport already waited what it could; the provider asked for longer.
+    let limited = LlmError::RateLimited {
+        retry_after: Some(std::time::Duration::from_secs(30)),
+    };
+    let primary = ScriptedModel::new("openai:primary", vec![Err(limited)]);
+    let fallback = ScriptedModel::new("anthropic:backup", vec![text_reply(&["Backup here."])]);
+    let mut s = setup(agent(json!({})));
+    s.model = Some(primary.clone());
+    s.fallback_model = Some(fallback.clone());
+    let mut c = Conversation::new(s);
+    let a = run(&mut c, vec![Input::Answered, say("Hello?")]).await;
+    assert!(said(&a).ends_with("Backup here."), "{a:?}");
+    assert_eq!(
+        primary.calls(),
+        1,
+        "no immediate retry of a rate-limited model"
+    );
+}
+
+#[tokio::test]
 async fn a_refused_request_skips_the_retry_and_no_model_means_an_apology() {
     let primary = ScriptedModel::new("openai:primary", vec![Err(LlmError::Auth("401".into()))]);
     let mut s = setup(agent(json!({})));
@@ -195,5 +216,115 @@ async fn an_llm_node_exits_when_the_model_calls_flow_step_done() {
     assert!(
         !c.transcript().iter().any(|e| e.role == Role::Tool),
         "the built-in is not a tool line"
+    );
+}
+
+#[tokio::test]
+async fn the_model_presses_digits_in_order_with_its_words() {
+    let press = ToolCall {
+        id: "c1".into(),
+        name: "send_dtmf".into(),
+        arguments: json!({"digits": "2"}),
+    };
+    let bad = ToolCall {
+        id: "c2".into(),
+        name: "send_dtmf".into(),
+        arguments: json!({"digits": "2; rm -rf"}),
+    };
+    let model = ScriptedModel::new(
+        "openai:x",
+        vec![
+            Ok(vec![
+                ChatEvent::Text("Choosing billing. ".into()),
+                ChatEvent::ToolCall(press),
+                ChatEvent::ToolCall(bad),
+                ChatEvent::Done(StopReason::ToolUse),
+            ]),
+            text_reply(&["Waiting for billing."]),
+        ],
+    );
+    let mut s = setup(agent(json!({"greeting": "Hello!"})));
+    s.model = Some(model.clone());
+    let mut c = Conversation::new(s);
+    let a = run(
+        &mut c,
+        vec![Input::Answered, say("Press 2 for billing, 3 for sales.")],
+    )
+    .await;
+    let tail: Vec<&Action> = a.iter().skip(1).collect();
+    assert_eq!(
+        tail,
+        [
+            &Action::Say("Choosing billing.".into()),
+            &Action::SendDtmf("2".into()),
+            &Action::Say("Waiting for billing.".into()),
+        ]
+    );
+    assert!(
+        c.transcript()
+            .iter()
+            .any(|e| e.role == Role::System && e.text == "Pressed 2."),
+        "{:?}",
+        c.transcript()
+    );
+    let requests = model.requests.lock().expect("r");
+    assert!(requests[0].tools.iter().any(|t| t.name == "send_dtmf"));
+    // The refused sequence went back to the model as an error, never to the line.
+    let second = &requests[1].messages;
+    assert!(
+        second
+            .iter()
+            .any(|m| format!("{m:?}").contains("may hold only 0-9")),
+        "{second:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_follow_up_is_searched_as_the_question_the_model_rewrote() {
+    use super::support::{FakeKnowledge, passage};
+    // The knowledge double only knows the rewritten words.
+    let knowledge = FakeKnowledge(vec![(
+        "saturday opening hours",
+        passage("hours.md", "On Saturdays we open from 9 to 1.", 0.9),
+    )]);
+    let model = ScriptedModel::new(
+        "openai:x",
+        vec![
+            text_reply(&["We open at 8 on weekdays."]),
+            text_reply(&["Saturday opening hours"]),
+            text_reply(&["On Saturdays it's 9 to 1."]),
+        ],
+    );
+    let mut s = setup(agent(json!({"greeting": "Hello!"})));
+    s.model = Some(model.clone());
+    s.knowledge = Some(std::sync::Arc::new(knowledge));
+    let mut c = Conversation::new(s);
+    run(
+        &mut c,
+        vec![Input::Answered, say("When do you open on weekdays?")],
+    )
+    .await;
+    let a = c
+        .handle_collect(5_000, say("What about Saturdays then?"))
+        .await;
+    assert_eq!(said(&a), "On Saturdays it's 9 to 1.");
+    let requests = model.requests.lock().expect("r");
+    assert_eq!(
+        requests.len(),
+        3,
+        "the first question stood alone: no rewrite"
+    );
+    let rewrite = format!("{:?}", requests[1].messages);
+    assert!(
+        rewrite.contains("Caller: When do you open on weekdays?")
+            && rewrite.contains("What about Saturdays then?"),
+        "{rewrite}"
+    );
+    assert!(
+        requests[2]
+            .system
+            .contains("On Saturdays we open from 9 to 1."),
+        "the rewritten query found the passage: {}",
+        requests[2].system
     );
 }
