@@ -23,6 +23,9 @@ pub struct Agent {
     pub description: Option<String>,
     /// Model name; `offline` is the built-in engine.
     pub llm_model: String,
+    /// The model a call continues on when `llm_model`'s provider is down.
+    #[serde(default)]
+    pub fallback_llm_model: Option<String>,
     /// BCP 47 tag.
     pub language: String,
     /// First thing said on a call (input/output alias `starting_message`).
@@ -183,6 +186,7 @@ pub struct AgentSpec {
     system_prompt: String,
     description: Option<String>,
     llm_model: String,
+    fallback_llm_model: Option<String>,
     language: String,
     greeting: Option<String>,
     enabled: bool,
@@ -209,6 +213,13 @@ impl AgentSpec {
         let llm_model = f
             .opt_str("llm_model", 100)
             .unwrap_or_else(|| OFFLINE_MODEL.to_owned());
+        let fallback_llm_model = f.opt_str("fallback_llm_model", 100);
+        if fallback_llm_model.as_deref() == Some(llm_model.as_str()) {
+            f.error(
+                "fallback_llm_model",
+                "must differ from llm_model (it is used when that model is down)",
+            );
+        }
         let language = f
             .opt_parsed("language", parse_language)
             .unwrap_or_else(|| "en-US".to_owned());
@@ -326,6 +337,7 @@ impl AgentSpec {
             system_prompt,
             description,
             llm_model,
+            fallback_llm_model,
             language,
             greeting,
             enabled,
@@ -355,6 +367,7 @@ impl AgentSpec {
             system_prompt: self.system_prompt,
             description: self.description,
             llm_model: self.llm_model,
+            fallback_llm_model: self.fallback_llm_model,
             language: self.language,
             greeting: self.greeting,
             enabled: self.enabled,

@@ -9,7 +9,8 @@ use switchboard_tests::{TestApp, backend_tests, call};
 
 backend_tests!(
     code_and_http_tools_run_for_real,
-    mcp_servers_are_connected_and_their_tools_stored
+    mcp_servers_are_connected_and_their_tools_stored,
+    a_call_gets_its_saved_tools_and_the_tools_of_reachable_mcp_servers
 );
 
 async fn spawn_allowing_loopback(backend: Backend) -> TestApp {
@@ -192,4 +193,70 @@ async fn mcp_servers_are_connected_and_their_tools_stored(backend: Backend) {
         StatusCode::SERVICE_UNAVAILABLE,
         "an unreachable server is a clear 503: {body}"
     );
+}
+
+async fn a_call_gets_its_saved_tools_and_the_tools_of_reachable_mcp_servers(backend: Backend) {
+    let url = switchboard_tests::mcp::start().await;
+    let t = spawn_allowing_loopback(backend).await;
+    let (_, agent) = call(t.api(Method::POST, "/agents").json(
+        &json!({"name": "Tools", "system_prompt": "Use your tools.", "llm_model": "gpt-4o-mini"}),
+    ))
+    .await;
+    let agent_id = agent["data"]["id"].as_str().unwrap().to_owned();
+    let code = create(&t, json!({
+        "name": "add", "description": "A saved tool of the same name as the MCP one", "type": "code",
+        "parameters": {"type": "object", "properties": {}},
+        "config": {"language": "javascript", "source": "function main() { return {saved: true}; }", "timeout_ms": 1000}
+    })).await;
+    let (status, _) = call(t.api(
+        Method::POST,
+        &format!("/tools/agent/{agent_id}/assign/{code}"),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    for (name, server_url) in [("Demo", url.as_str()), ("Gone", "http://127.0.0.1:9/mcp")] {
+        let (_, server) = call(
+            t.api(Method::POST, "/tools/mcp/servers")
+                .json(&json!({"name": name, "url": server_url})),
+        )
+        .await;
+        let id = server["data"]["id"].as_str().unwrap();
+        let (status, _) =
+            call(t.api(Method::POST, &format!("/tools/agent/{agent_id}/mcp/{id}"))).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let (_, me) = call(t.api(Method::GET, "/auth/me")).await;
+    let tenant = switchboard::domain::Tenant {
+        org_id: me["data"]["organization"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        mode: switchboard::domain::Mode::Live,
+    };
+
+    let started = std::time::Instant::now();
+    let tools =
+        switchboard::services::calls::runner::call_tools(&t.app, &tenant, &agent_id, "call-1")
+            .await
+            .unwrap()
+            .expect("tools");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(8),
+        "an unreachable server does not hold the call up"
+    );
+    let mut names: Vec<String> = tools.tools().into_iter().map(|s| s.name).collect();
+    names.sort();
+    assert_eq!(names, ["add", "weather"], "one `add`: the saved tool wins");
+    let saved = tools.call("add", json!({})).await.unwrap();
+    assert_eq!(saved.output, json!({"saved": true}));
+    let weather = tools
+        .call("weather", json!({"city": "Oslo"}))
+        .await
+        .unwrap();
+    assert!(
+        weather.output.to_string().contains("Oslo"),
+        "{:?}",
+        weather.output
+    );
+    assert!(tools.call("nothing", json!({})).await.is_err());
 }

@@ -295,7 +295,18 @@ impl McpToolRunner {
         url: &str,
         headers: &BTreeMap<String, String>,
     ) -> Result<McpToolRunner, McpError> {
-        let (session, tools) = open_session(client, url, headers, MCP_CONNECT_TIMEOUT).await?;
+        Self::connect_within(client, url, headers, MCP_CONNECT_TIMEOUT).await
+    }
+
+    /// [`McpToolRunner::connect`] with another deadline for the handshake (a call about
+    /// to start waits less than a person pressing "connect").
+    pub async fn connect_within(
+        client: &GuardedClient,
+        url: &str,
+        headers: &BTreeMap<String, String>,
+        timeout: Duration,
+    ) -> Result<McpToolRunner, McpError> {
+        let (session, tools) = open_session(client, url, headers, timeout).await?;
         // Schemas the validator can use are enforced before calling; a server's schema we
         // cannot compile is left to the server to enforce. One too deep or too large to
         // check at all makes the tool unusable (`McpTool::error`).

@@ -6,7 +6,7 @@
 //!   (`input.city` → `is required`);
 //! - [`run_tool`] runs one definition; [`LocalToolRunner`] runs a set of them by name and
 //!   [`mcp::McpToolRunner`] the tools of an MCP server — both behind [`ToolRunner`], the one
-//!   interface the conversation engine calls.
+//!   interface the conversation engine calls; [`ToolSet`] offers several runners as one.
 
 pub mod code;
 mod definition;
@@ -14,6 +14,7 @@ mod http;
 mod local;
 pub mod mcp;
 mod parameters;
+mod set;
 #[cfg(test)]
 mod tests;
 
@@ -35,6 +36,7 @@ pub use parameters::{
     ARGUMENTS_FIELD, MAX_PARAMETERS_BYTES, MAX_PARAMETERS_DEPTH, MAX_PARAMETERS_VALUES,
     ToolParameters, check_schema_size,
 };
+pub use set::ToolSet;
 
 /// What a tool call produced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

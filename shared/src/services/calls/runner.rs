@@ -26,7 +26,8 @@ use crate::engine::call::{
     CallSetup, CallSink, EndReason, KnowledgeSource, Passage, Persona, TranscriptEntry,
 };
 use crate::engine::sim::{Pace, run_sim_call};
-use crate::engine::tools::{LocalToolRunner, ToolDefinition};
+use crate::engine::tools::mcp::McpToolRunner;
+use crate::engine::tools::{LocalToolRunner, ToolDefinition, ToolRunner, ToolSet};
 use crate::error::{Error, Result};
 use crate::services::views::CallView;
 use crate::store::{Condition, Item, StoreError};
@@ -321,23 +322,12 @@ pub async fn setup(
             Err(e) => return Err(e),
         },
     };
-    let saved = super::super::tools::agent_tools(app, tenant, &agent.id).await?;
-    let tools: Vec<ToolDefinition> = saved
-        .iter()
-        .filter_map(|t| ToolDefinition::from_saved(t).ok())
-        .collect();
-    let ids = saved.iter().map(|t| (t.id.clone(), t.name.clone()));
-    let tools: Option<Arc<dyn crate::engine::tools::ToolRunner>> = (!tools.is_empty())
-        .then(|| Arc::new(LocalToolRunner::new(tools, app.net.clone()).with_ids(ids)) as _);
-    let model = match crate::engine::llm::resolve::model_for(app, tenant, &agent.llm_model).await {
-        Ok(model) => model,
-        Err(e) => {
-            // A named provider without a key: the call still happens, on the offline
-            // engine, and the log says why.
-            tracing::warn!(call = %call.id, llm_model = %agent.llm_model, error = %e,
-                "the agent's model is unavailable; this call uses the offline engine");
-            None
-        }
+    let tools = call_tools(app, tenant, &agent.id, &call.id).await?;
+    let model = call_model(app, tenant, call, &agent.llm_model).await;
+    let fallback_model = match (&model, &agent.fallback_llm_model) {
+        // The fallback stands in for a provider that is down; the offline engine never is.
+        (Some(_), Some(name)) => call_model(app, tenant, call, name).await,
+        _ => None,
     };
     let knowledge = knowledge.map(|app| {
         Arc::new(AgentKnowledge {
@@ -353,12 +343,76 @@ pub async fn setup(
         to: call.to.clone(),
         from: call.from.clone(),
         model,
-        fallback_model: None,
+        fallback_model,
         knowledge,
         tools,
         flow,
         agent,
     })
+}
+
+/// How long a call about to start waits for its MCP servers' handshakes (all at once).
+const MCP_AT_CALL_START: Duration = Duration::from_secs(5);
+
+/// The agent's tools for one call: its saved tools (by name, and by id for flows), then
+/// the tools of each assigned MCP server that answers within [`MCP_AT_CALL_START`]. A
+/// server that does not is logged and left out: the call goes on with the others.
+pub async fn call_tools(
+    app: &App,
+    tenant: &Tenant,
+    agent_id: &str,
+    call_id: &str,
+) -> Result<Option<Arc<dyn ToolRunner>>> {
+    let saved = super::super::tools::agent_tools(app, tenant, agent_id).await?;
+    let servers = super::super::mcp::agent_mcp_servers(app, tenant, agent_id).await?;
+    let mut runners: Vec<Arc<dyn ToolRunner>> = Vec::new();
+    let definitions: Vec<ToolDefinition> = saved
+        .iter()
+        .filter_map(|t| ToolDefinition::from_saved(t).ok())
+        .collect();
+    if !definitions.is_empty() {
+        let ids = saved.iter().map(|t| (t.id.clone(), t.name.clone()));
+        runners.push(Arc::new(
+            LocalToolRunner::new(definitions, app.net.clone()).with_ids(ids),
+        ));
+    }
+    let handshakes = servers.iter().map(|server| {
+        McpToolRunner::connect_within(&app.net, &server.url, &server.headers, MCP_AT_CALL_START)
+    });
+    for (server, connected) in servers
+        .iter()
+        .zip(futures::future::join_all(handshakes).await)
+    {
+        match connected {
+            Ok(runner) => runners.push(Arc::new(runner)),
+            Err(e) => tracing::warn!(call = %call_id, mcp_server = %server.id, error = %e,
+                "MCP server unreachable at call start; its tools are not offered on this call"),
+        }
+    }
+    Ok(match runners.len() {
+        0 => None,
+        1 => runners.pop(),
+        _ => Some(Arc::new(ToolSet::new(runners))),
+    })
+}
+
+/// The model named `llm_model` for this call: `None` is the offline engine (always in test
+/// mode). A named provider without a key still gets its call, on the offline engine, and the
+/// log says why.
+async fn call_model(
+    app: &App,
+    tenant: &Tenant,
+    call: &Call,
+    llm_model: &str,
+) -> Option<Arc<dyn crate::engine::llm::ChatModel>> {
+    match crate::engine::llm::resolve::model_for(app, tenant, llm_model).await {
+        Ok(model) => model,
+        Err(e) => {
+            tracing::warn!(call = %call.id, llm_model, error = %e,
+                "the model is unavailable; this call goes on without it");
+            None
+        }
+    }
 }
 
 /// `context.*` is the task's `context_data`; its keys are also top-level

@@ -18,6 +18,8 @@ pub struct AgentView {
     pub description: Option<String>,
     /// Model name; `offline` is the built-in engine.
     pub llm_model: String,
+    /// The model a call continues on when `llm_model`'s provider is down.
+    pub fallback_llm_model: Option<String>,
     /// BCP 47 tag.
     pub language: String,
     /// First thing said on a call.
@@ -64,6 +66,7 @@ impl From<Agent> for AgentView {
             system_prompt: a.system_prompt,
             description: a.description,
             llm_model: a.llm_model,
+            fallback_llm_model: a.fallback_llm_model,
             language: a.language,
             starting_message: a.greeting.clone(),
             greeting: a.greeting,
@@ -101,6 +104,10 @@ pub struct AgentInput {
     /// Model name; `offline` (the default) is the built-in engine.
     #[schema(required = false, max_length = 100)]
     pub llm_model: String,
+    /// The model a call continues on when `llm_model`'s provider is down
+    /// (timeout, 5xx, 429 after retries); it must differ from `llm_model`.
+    #[schema(required = false, max_length = 100)]
+    pub fallback_llm_model: String,
     /// BCP 47 tag, `en-US` by default.
     #[schema(required = false, example = "en-US")]
     pub language: String,
