@@ -24,8 +24,8 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use switchboard::engine::knowledge::{
-    Calibration, Chunk, Embedder, Evidence, Fusion, HashingEmbedder, IndexedChunk, KnowledgeIndex,
-    MODEL_DIR_ENV, Ranking, chunk_document, chunk_for_model, extract, is_lexical_fallback,
+    Calibration, Chunk, ChunkOptions, Embedder, Evidence, Fusion, HashingEmbedder, IndexedChunk, KnowledgeIndex,
+    MODEL_DIR_ENV, Ranking, chunk_counted, chunk_document, chunk_for_model, extract, is_lexical_fallback,
     offline_embedder, title_from_name,
 };
 
@@ -108,6 +108,8 @@ fn documents() -> Vec<Doc> {
 enum Pipeline {
     /// Chunks fitted to the embedder's window, title and heading embedded.
     Current,
+    /// As `Current` with other sizes, in the embedder's tokens (tuning).
+    Sized(ChunkOptions),
     /// Before issue 16: ~300 estimated tokens, heading only.
     Before,
 }
@@ -137,12 +139,19 @@ impl Corpus {
                     }
                     chunk_for_model(&extracted, embedder)
                 }
+                Pipeline::Sized(options) => {
+                    if extracted.title.is_none() {
+                        extracted.title = title_from_name(&doc.file);
+                    }
+                    let count = |text: &str| embedder.count_tokens(text).unwrap_or(0);
+                    chunk_counted(&extracted, &options, &count)
+                }
                 Pipeline::Before => chunk_document(&extracted),
             };
             let embedded: Vec<String> = chunks
                 .iter()
                 .map(|c| match pipeline {
-                    Pipeline::Current => c.embedding_text(),
+                    Pipeline::Current | Pipeline::Sized(_) => c.embedding_text(),
                     Pipeline::Before => c.text.clone(),
                 })
                 .collect();
@@ -157,6 +166,11 @@ impl Corpus {
                 })
                 .collect();
             index.add_document(&doc.id, &indexed).expect("index");
+            if std::env::var_os("SWITCHBOARD_EVAL_DUMP").is_some() {
+                for (c, text) in chunks.iter().zip(&embedded) {
+                    println!("CHUNK {}#{} {} tokens: {text:?}", doc.id, c.index, c.tokens);
+                }
+            }
             for c in &chunks {
                 texts.insert(
                     format!("{}#{}", doc.id, c.index),
@@ -328,14 +342,14 @@ async fn evaluate(embedder: &dyn Embedder) -> BTreeMap<(String, String, bool), S
         println!("  {:<13} {split:<4} scoped   {}", "pipeline<16", s.line());
     }
     if std::env::var_os("SWITCHBOARD_EVAL_TUNE").is_some() {
-        tune(&corpus, &questions, embedder);
+        tune(&corpus, &questions, embedder).await;
     }
     threshold(&out[&("new".to_owned(), "dev".to_owned(), true)]);
     out
 }
 
 /// The dev-split grid the defaults were chosen from.
-fn tune(corpus: &Corpus, questions: &[(Question, Vec<f32>)], embedder: &dyn Embedder) {
+async fn tune(corpus: &Corpus, questions: &[(Question, Vec<f32>)], embedder: &dyn Embedder) {
     println!("  tuning on dev (scoped hit@3 / MRR@5):");
     if is_lexical_fallback(embedder) {
         for tie_weight in [0.0, 0.02, 0.05, 0.1, 0.2, 0.5] {
@@ -350,6 +364,22 @@ fn tune(corpus: &Corpus, questions: &[(Question, Vec<f32>)], embedder: &dyn Embe
             println!("    tie_weight {tie_weight:<5} {}", s.line());
         }
         return;
+    }
+    let window = embedder.max_tokens().unwrap_or(256);
+    for (target, overlap) in [(4, 8), (3, 8), (2, 8), (2, 100), (1, 8)] {
+        let options = ChunkOptions {
+            target_tokens: window / target,
+            max_tokens: window,
+            overlap_tokens: window / overlap,
+            table_target_tokens: window / target,
+        };
+        let sized = Corpus::build(embedder, Pipeline::Sized(options)).await;
+        let s = measure(&sized, questions, &Ranking::default(), "dev", true, false);
+        println!(
+            "    chunks of window/{target}, overlap window/{overlap}: {} chunks, {}",
+            sized.texts.len(),
+            s.line()
+        );
     }
     for weight in [0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5] {
         for rare_share in [0.01, 0.02, 0.05, 0.1] {

@@ -207,11 +207,13 @@ async fn finish(
             current.chunk_count = *count;
             current.error = None;
             current.embedder = embedder.map(str::to_owned);
+            current.live_generation = None;
         }
         Err(reason) => {
             current.status = DocumentStatus::Failed;
             current.error = Some(reason.clone());
             current.chunk_count = 0;
+            current.live_generation = None;
         }
     }
     current.updated_at = app.now_rfc3339();

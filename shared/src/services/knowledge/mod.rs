@@ -177,6 +177,7 @@ fn new_document(
         chunk_count: 0,
         generation: 1,
         embedder: None,
+        live_generation: None,
         created_at: now.clone(),
         updated_at: now,
     }
@@ -473,5 +474,5 @@ mod reembed;
 mod search;
 
 pub use ingest::{IngestOutcome, ingest};
-pub use reembed::reembed_fallback_documents;
+pub use reembed::{reembed_fallback_documents, reembed_stale};
 pub use search::{KnowledgeCache, QueryHit, SearchRequest, query, search};

@@ -33,6 +33,11 @@ pub struct KnowledgeDocumentView {
     /// The embedder that produced the vectors.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub embedder: Option<String>,
+    /// `true` while a background job re-embeds the document because the
+    /// workspace's embedder changed; search keeps reading its previous
+    /// vectors (or its words) until the job is done. A workspace's progress
+    /// is the share of its documents no longer re-embedding.
+    pub reembedding: bool,
     /// RFC 3339.
     pub created_at: String,
     /// RFC 3339.
@@ -52,6 +57,7 @@ impl From<&Document> for KnowledgeDocumentView {
             error: d.error.clone(),
             chunk_count: d.chunk_count,
             embedder: d.embedder.clone(),
+            reembedding: d.live_generation.is_some(),
             created_at: d.created_at.clone(),
             updated_at: d.updated_at.clone(),
         }
