@@ -10,7 +10,8 @@ text after whitespace normalisation:
   * .html: inside ONE text node of the visible text (tags stripped with
     html.parser; script/style ignored), so an answer never spans tags;
   * .csv: inside ONE cell (header or data), so it survives any row rendering;
-  * .txt/.md: anywhere in the text.
+  * .txt/.md: anywhere in the text; in .md without Markdown markup (* _ ` | #),
+    so stripping emphasis or table pipes never breaks an answer.
 Also reports, as warnings, answers that occur (case-insensitively) in more than
 one document or more than once in their own document (a hit would then be
 ambiguous), duplicate question texts, and documents outside 300-1,500 words.
@@ -104,6 +105,7 @@ def main():
         if n > 1:
             errors.append(f"doc key {k} is ambiguous ({n} files)")
 
+    md_docs = {k for k, p in docs.items() if p.endswith(".md")}
     seen_ids, seen_q = set(), {}
     counts = defaultdict(Counter)
     followups = Counter()
@@ -158,6 +160,9 @@ def main():
         if not 3 <= nwords <= 12:
             errors.append(f"{where}: answer has {nwords} words (want 3-12)")
         cells, whole = texts[q["doc"]]
+        if q["doc"] in md_docs and re.search(r"[*_`|#]", ans):
+            # A chunker may strip Markdown markup; an answer must not depend on it.
+            errors.append(f"{where}: answer {ans!r} contains Markdown markup")
         if ans not in whole:
             errors.append(f"{where}: answer {ans!r} not in {q['doc']}")
         elif not any(ans in c for c in cells):
