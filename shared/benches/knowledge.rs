@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use switchboard::engine::knowledge::{
-    Embedder, IndexedChunk, KnowledgeIndex, MODEL_DIR_ENV, chunk_document, decode_vectors,
-    encode_vectors, extract, offline_embedder,
+    Embedder, IndexedChunk, KnowledgeIndex, MODEL_DIR_ENV, chunk_for_model, decode_vectors,
+    encode_vectors, extract, offline_embedder, title_from_name,
 };
 
 /// The allocator every shipped binary uses (see `switchboard-functions`).
@@ -270,11 +270,13 @@ async fn pdf_ingest(pages: usize, embedder: &dyn Embedder) {
     println!("embedder: {}", embedder.name());
 
     let started = Instant::now();
-    let document = extract(&pdf, "application/pdf", Some("manual.pdf")).expect("extract");
+    let mut document = extract(&pdf, "application/pdf", Some("manual.pdf")).expect("extract");
+    document.title = title_from_name("manual.pdf");
     let extracted = started.elapsed();
-    let chunks = chunk_document(&document);
+    // As the ingest worker cuts it: to the embedder's window, title embedded.
+    let chunks = chunk_for_model(&document, embedder);
     let chunked = started.elapsed();
-    let texts: Vec<String> = chunks.iter().map(|c| c.text.clone()).collect();
+    let texts: Vec<String> = chunks.iter().map(|c| c.embedding_text()).collect();
     let cpu_before = cpu_seconds();
     let vectors = embedder.embed(&texts).await.expect("embed");
     let embedded = started.elapsed();

@@ -386,6 +386,18 @@ mod tests {
     }
 
     #[test]
+    fn the_knowledge_threshold_is_a_confidence() {
+        let default = cfg(&[]).unwrap().knowledge_min_score;
+        assert_eq!(default, DEFAULT_KNOWLEDGE_MIN_SCORE);
+        let c = cfg(&[("SWITCHBOARD_KNOWLEDGE_MIN_SCORE", "0.6")]).unwrap();
+        assert_eq!(c.knowledge_min_score, 0.6);
+        for bad in ["-0.1", "1.5", "sure", "NaN"] {
+            let err = cfg(&[("SWITCHBOARD_KNOWLEDGE_MIN_SCORE", bad)]).unwrap_err();
+            assert!(err.contains("SWITCHBOARD_KNOWLEDGE_MIN_SCORE"), "{err}");
+        }
+    }
+
+    #[test]
     fn urls_follow_the_address() {
         let c = cfg(&[("SWITCHBOARD_ADDR", "0.0.0.0:9000")]).unwrap();
         assert_eq!(c.public_url, "http://0.0.0.0:9000");

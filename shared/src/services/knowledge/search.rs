@@ -38,7 +38,8 @@ pub struct SearchRequest {
     pub document_ids: Option<Vec<String>>,
     /// Hits whose `score` (a 0..1 confidence) is below this are left out;
     /// the call engine passes the configured threshold
-    /// (`SWITCHBOARD_KNOWLEDGE_MIN_SCORE`) so a guess is not read to a caller.
+    /// (`SWITCHBOARD_KNOWLEDGE_MIN_SCORE`) so a guess is not read to a caller,
+    /// and API clients may ask for it (`min_score`).
     pub min_score: Option<f32>,
 }
 
@@ -57,6 +58,7 @@ impl SearchRequest {
             }
         });
         let document_ids: Option<Vec<String>> = f.opt_json("document_ids");
+        let min_score = f.opt_f64("min_score", 0.0..=1.0).map(|s| s as f32);
         if document_ids.as_ref().is_some_and(|ids| ids.len() > 500) {
             f.error("document_ids", "must have at most 500 ids");
         }
@@ -67,7 +69,7 @@ impl SearchRequest {
             voice_mode,
             agent_id,
             document_ids,
-            min_score: None,
+            min_score,
         })
     }
 }

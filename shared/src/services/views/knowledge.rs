@@ -150,4 +150,8 @@ pub struct KnowledgeQueryInput {
     /// Only these documents (at most 500 ids).
     #[schema(required = false)]
     pub document_ids: Vec<String>,
+    /// Leave out hits whose `score` (a 0..1 confidence) is below this, so
+    /// an empty list means "the documents do not say" (default 0: all).
+    #[schema(required = false, minimum = 0.0, maximum = 1.0)]
+    pub min_score: f32,
 }

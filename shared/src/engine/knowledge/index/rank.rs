@@ -92,8 +92,8 @@ impl Default for Evidence {
     /// Tuned on the dev split of tests/data/retrieval-eval (BENCHMARKS.md).
     fn default() -> Evidence {
         Evidence {
-            weight: 0.15,
-            rare_share: 0.02,
+            weight: 0.3,
+            rare_share: 0.05,
             depth: 100,
             calibration: Calibration::default(),
         }
@@ -114,8 +114,8 @@ impl Default for Calibration {
     /// Fitted for all-MiniLM-L6-v2 on the dev split (BENCHMARKS.md).
     fn default() -> Calibration {
         Calibration {
-            midpoint: 0.45,
-            slope: 12.0,
+            midpoint: 0.44,
+            slope: 6.0,
         }
     }
 }
