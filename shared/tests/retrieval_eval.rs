@@ -24,9 +24,9 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use switchboard::engine::knowledge::{
-    Calibration, Chunk, ChunkOptions, Embedder, Evidence, Fusion, HashingEmbedder, IndexedChunk, KnowledgeIndex,
-    MODEL_DIR_ENV, Ranking, chunk_counted, chunk_document, chunk_for_model, extract, is_lexical_fallback,
-    offline_embedder, title_from_name,
+    Calibration, Chunk, ChunkOptions, Embedder, Evidence, Fusion, HashingEmbedder, IndexedChunk,
+    KnowledgeIndex, MODEL_DIR_ENV, Ranking, chunk_counted, chunk_document, chunk_for_model,
+    extract, is_lexical_fallback, offline_embedder, title_from_name,
 };
 
 /// hit@3 the offline default must reach on the test split (scoped search).
@@ -370,7 +370,13 @@ async fn evaluate(embedder: &dyn Embedder) -> BTreeMap<(String, String, bool), S
     if std::env::var_os("SWITCHBOARD_EVAL_TUNE").is_some() {
         tune(&corpus, &questions, embedder).await;
     }
-    threshold(&out[&("new".to_owned(), "dev".to_owned(), true)]);
+    let chosen = threshold(&out[&("new".to_owned(), "dev".to_owned(), true)]);
+    let test = &out[&("new".to_owned(), "test".to_owned(), true)];
+    let (right, answered, answered_right) = decide(test, chosen);
+    println!(
+        "  threshold {chosen:.2} on test: decides {right}/{} tops right; answers {answered}, {answered_right} of them right",
+        test.tops.len()
+    );
     out
 }
 
@@ -378,7 +384,7 @@ async fn evaluate(embedder: &dyn Embedder) -> BTreeMap<(String, String, bool), S
 async fn tune(corpus: &Corpus, questions: &[(Question, Vec<f32>)], embedder: &dyn Embedder) {
     println!("  tuning on dev (scoped hit@3 / MRR@5):");
     if is_lexical_fallback(embedder) {
-        for tie_weight in [0.0, 0.02, 0.05, 0.1, 0.2, 0.5] {
+        for tie_weight in [0.0, 0.001, 0.02, 0.05, 0.1, 0.2, 0.5] {
             let s = measure(
                 corpus,
                 questions,
@@ -415,7 +421,10 @@ async fn tune(corpus: &Corpus, questions: &[(Question, Vec<f32>)], embedder: &dy
                 ..Evidence::default()
             });
             let s = measure(corpus, questions, &ranking, "dev", true, false);
-            println!("    weight {weight:<5} rare_share {rare_share:<5} {}", s.line());
+            println!(
+                "    weight {weight:<5} rare_share {rare_share:<5} {}",
+                s.line()
+            );
         }
     }
     // Calibration: raw scores (an identity-invertible logistic) against
@@ -465,27 +474,35 @@ async fn tune(corpus: &Corpus, questions: &[(Question, Vec<f32>)], embedder: &dy
 /// The confidence threshold that best separates right top answers from
 /// wrong ones on dev (a wrong answer read out and a right one withheld
 /// count the same).
-fn threshold(dev: &Scores) {
+fn threshold(dev: &Scores) -> f32 {
     let mut best = (0usize, 0.0f32);
     for t in 0..=100 {
         let t = t as f32 / 100.0;
-        let correct = dev
-            .tops
-            .iter()
-            .filter(|(score, right)| (*score >= t) == *right)
-            .count();
+        let (correct, _, _) = decide(dev, t);
         if correct > best.0 {
             best = (correct, t);
         }
     }
-    let answered = dev.tops.iter().filter(|(s, _)| *s >= best.1).count();
-    let right = dev.tops.iter().filter(|(s, r)| *s >= best.1 && *r).count();
+    let (right, answered, answered_right) = decide(dev, best.1);
     println!(
-        "  threshold on dev (new, scoped): {:.2} decides {}/{} tops right; answers {answered}, {right} of them right",
+        "  threshold on dev (new, scoped): {:.2} decides {right}/{} tops right; answers {answered}, {answered_right} of them right",
         best.1,
-        best.0,
         dev.tops.len()
     );
+    best.1
+}
+
+/// With threshold `t`: how many tops are decided right (answered and right,
+/// or withheld and wrong), how many are answered, how many of those right.
+fn decide(scores: &Scores, t: f32) -> (usize, usize, usize) {
+    let right = scores
+        .tops
+        .iter()
+        .filter(|(score, ok)| (*score >= t) == *ok)
+        .count();
+    let answered = scores.tops.iter().filter(|(s, _)| *s >= t).count();
+    let answered_right = scores.tops.iter().filter(|(s, ok)| *s >= t && *ok).count();
+    (right, answered, answered_right)
 }
 
 /// The offline model directories to measure.

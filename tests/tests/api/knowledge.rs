@@ -120,9 +120,10 @@ async fn text_documents_are_ingested_searched_and_deleted(backend: Backend) {
 
     // `min_score` keeps confident hits only: none for what the documents
     // do not say, and an out-of-range value is a field error.
-    let (status, none) = call(t.api(Method::POST, "/knowledge/query").json(
-        &json!({"query": "do you sell bicycles and tyres", "min_score": 0.99}),
-    ))
+    let (status, none) = call(
+        t.api(Method::POST, "/knowledge/query")
+            .json(&json!({"query": "do you sell bicycles and tyres", "min_score": 0.99})),
+    )
     .await;
     assert_eq!(status, StatusCode::OK, "{none}");
     assert_eq!(none["data"], json!([]), "{none}");

@@ -105,9 +105,15 @@ mod tests {
     async fn a_hostile_document_fails_alone_and_fast() {
         // One "word" of 4 MB: before the fix the chunker re-split it forever.
         let word = bytes::Bytes::from(vec![b'a'; 4 * 1024 * 1024]);
-        let chunks = parse_document(word, "text/plain".into(), None, lexical(), Duration::from_secs(30))
-            .await
-            .unwrap();
+        let chunks = parse_document(
+            word,
+            "text/plain".into(),
+            None,
+            lexical(),
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
         assert!(!chunks.is_empty());
         assert!(chunks.iter().all(|c| c.text.chars().count() <= 2_000));
     }

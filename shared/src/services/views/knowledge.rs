@@ -104,8 +104,9 @@ pub struct QueryHit {
     /// to 1. With an embedding model it is a calibrated confidence (on the
     /// retrieval evaluation about this share of top answers at that score
     /// were right); with the lexical fallback, the share of the query's
-    /// weighted words the passage holds. Below about 0.3 it is a guess (the
-    /// call engine's default threshold, `SWITCHBOARD_KNOWLEDGE_MIN_SCORE`).
+    /// weighted words the passage holds. Below 0.45 it is more likely a
+    /// guess than not (the call engine's default threshold,
+    /// `SWITCHBOARD_KNOWLEDGE_MIN_SCORE`).
     #[schema(minimum = 0.0, maximum = 1.0)]
     pub score: f32,
 }

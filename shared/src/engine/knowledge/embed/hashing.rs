@@ -79,7 +79,10 @@ impl Default for HashingEmbedder {
 fn a_hashing_embedder_is_found_again_by_its_name() {
     let embedder = HashingEmbedder::new(256);
     let again = HashingEmbedder::from_name(embedder.name()).unwrap();
-    assert_eq!(again.embed_one("opening hours"), embedder.embed_one("opening hours"));
+    assert_eq!(
+        again.embed_one("opening hours"),
+        embedder.embed_one("opening hours")
+    );
     assert!(HashingEmbedder::from_name("local:all-MiniLM-L6-v2 (384 dims)").is_none());
     assert!(HashingEmbedder::from_name("hashing-99999999999 (x)").is_none());
 }

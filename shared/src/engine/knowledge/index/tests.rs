@@ -124,7 +124,13 @@ fn dense_first_keeps_the_models_choice_over_common_shared_words() {
     let hits = index.search(query, Some(&vector), None, 2);
     assert_eq!(hits[0].chunk_id, "ours");
     // The former fusion let the keyword match outrank it.
-    let rrf = index.search_with(&Ranking::Rrf(Fusion::default()), query, Some(&vector), None, 2);
+    let rrf = index.search_with(
+        &Ranking::Rrf(Fusion::default()),
+        query,
+        Some(&vector),
+        None,
+        2,
+    );
     assert_eq!(rrf[0].chunk_id, "theirs");
 }
 
@@ -132,7 +138,12 @@ fn dense_first_keeps_the_models_choice_over_common_shared_words() {
 fn an_exact_identifier_is_evidence_the_model_cannot_see() {
     let index = looks_alike();
     // The model prefers the general shipping chunk; the order number decides.
-    let hits = index.search("where is order A7731?", Some(&[0.0, 0.0, 0.9, 0.35]), None, 2);
+    let hits = index.search(
+        "where is order A7731?",
+        Some(&[0.0, 0.0, 0.9, 0.35]),
+        None,
+        2,
+    );
     assert_eq!(hits[0].chunk_id, "order");
 }
 
