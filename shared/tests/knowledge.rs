@@ -262,7 +262,8 @@ async fn hit_at_3_with_the_lexical_fallback() {
     let embedder = offline_embedder(None, None);
     assert!(embedder.name().contains("fallback"));
     let score = hit_at_3(embedder.as_ref()).await;
-    assert!(score >= 0.6, "hit@3 {score:.3} < 0.6 with the fallback");
+    // BM25's own 0.732: the fallback ranks as BM25 does (issue 16).
+    assert!(score >= 0.7, "hit@3 {score:.3} < 0.7 with the fallback");
 }
 
 #[tokio::test]
@@ -270,7 +271,9 @@ async fn scope_keeps_answers_inside_the_assigned_documents() {
     let embedder = HashingEmbedder::default();
     let corpus = Corpus::build(&embedder).await;
     let scope: HashSet<String> = ["prices.csv".to_owned()].into();
-    let query = "How long is the frame guaranteed?";
+    // The frame's guarantee is in the warranty; the fallback ranks by words,
+    // so the question also names something the price list holds.
+    let query = "How long is the frame guaranteed, and how long does a brake adjustment take?";
     let vector = embedder.embed_one(query);
     let hits = corpus.index.search(query, Some(&vector), Some(&scope), 5);
     assert!(!hits.is_empty());

@@ -24,7 +24,7 @@ pub use chunk::{
 pub use embed::BedrockTitanEmbedder;
 pub use embed::{
     DEFAULT_MODEL_DIR, EmbedError, Embedder, HashingEmbedder, MODEL_DIR_ENV, OpenAiEmbedder,
-    is_lexical_fallback, model_dir_from_env, offline_embedder,
+    is_lexical_fallback, model_dir_from_env, offline_embedder, vector_space,
 };
 #[cfg(feature = "local-embedder")]
 pub use embed::{OfflineEmbedder, offline_kernels};

@@ -13,7 +13,7 @@ use crate::domain::knowledge::{Document, DocumentStatus};
 use crate::domain::{Tenant, is_id};
 use crate::engine::knowledge::{
     Embedder, HashingEmbedder, IndexedChunk, KnowledgeIndex, Ranking, decode_vectors,
-    is_lexical_fallback, speakable,
+    is_lexical_fallback, speakable, vector_space,
 };
 use crate::error::{Error, Result};
 use crate::services::caller::Caller;
@@ -111,7 +111,7 @@ pub async fn search(app: &App, tenant: &Tenant, req: &SearchRequest) -> Result<V
     let mut stale = Vec::new();
     for (doc, version) in &docs {
         let made_by = doc.embedder.as_deref().unwrap_or("");
-        if made_by != embedder.name() && doc.live_generation.is_none() {
+        if vector_space(made_by) != vector_space(embedder.name()) && doc.live_generation.is_none() {
             stale.push((doc.clone(), *version));
         }
         groups.entry(made_by).or_default().push(doc.clone());
@@ -204,7 +204,7 @@ enum GroupVectors {
 /// vectors against theirs. Returns the query vectors, the index dimension
 /// and the ranking.
 fn group_search(current: &dyn Embedder, made_by: &str) -> (GroupVectors, usize, Ranking) {
-    if made_by == current.name() {
+    if vector_space(made_by) == vector_space(current.name()) {
         let ranking = Ranking::for_embedder(current.name(), is_lexical_fallback(current));
         return (GroupVectors::Current, current.dimensions(), ranking);
     }

@@ -121,6 +121,15 @@ pub fn is_lexical_fallback(embedder: &dyn Embedder) -> bool {
     embedder.name().starts_with(hashing::NAME_PREFIX)
 }
 
+/// Which vectors an [`Embedder::name`] stands for: the name without its
+/// parenthesised details (`local:all-MiniLM-L6-v2 (384 dims, CPU avx512)` →
+/// `local:all-MiniLM-L6-v2`). Machines running the same model with other
+/// CPU kernels make the same vectors, so their documents are neither
+/// re-embedded nor searched apart.
+pub fn vector_space(name: &str) -> &str {
+    name.split(" (").next().unwrap_or(name).trim()
+}
+
 /// Which compiled copy of the offline model's forward pass this machine
 /// runs: `avx512`, `avx2` or `baseline` (see [`switchboard_encoder::Kernels`]).
 #[cfg(feature = "local-embedder")]
