@@ -86,4 +86,8 @@ pub struct StoredChunk {
     pub text: String,
     /// Estimated tokens.
     pub tokens: u32,
+    /// The heading path the chunk sits under (`Pricing > Plans`), also the
+    /// first line of `text`; absent on chunks stored before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heading: Option<String>,
 }

@@ -14,8 +14,8 @@ use switchboard_tests::{TestApp, backend_tests, call};
 
 backend_tests!(an_embedder_change_re_embeds_in_the_background_and_search_keeps_answering);
 
-const PARKING: &str = "# Parking\n\nFree parking is available behind the building on Elm Street. \
-The lot opens at 7 am.\n\n# Payment\n\nWe take cards and cash; cheques are no longer accepted.";
+const PARKING: &str = "Visiting us\n\nParking\n\nFree parking is available behind the building on \
+Elm Street. The lot opens at 7 am.\n\nPayment\n\nWe take cards and cash; cheques are no longer accepted.";
 
 /// Polls the document until `done` holds.
 async fn wait_for(t: &TestApp, id: &str, done: impl Fn(&Value) -> bool) -> Value {
@@ -82,4 +82,6 @@ async fn an_embedder_change_re_embeds_in_the_background_and_search_keeps_answeri
         hits[0]["text"].as_str().unwrap().contains("cheques"),
         "{hits}"
     );
+    // The plain text's title lines are its headings, shown apart.
+    assert_eq!(hits[0]["heading"], "Visiting us > Payment", "{hits}");
 }

@@ -92,6 +92,7 @@ pub async fn ingest(app: &App, job: &IngestJob) -> Result<IngestOutcome> {
             index: c.index as u32,
             text: c.text.clone(),
             tokens: c.tokens as u32,
+            heading: c.heading.clone(),
         })
         .collect();
     for batch in stored.chunks(25) {

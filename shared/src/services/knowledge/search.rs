@@ -120,7 +120,7 @@ pub async fn search(app: &App, tenant: &Tenant, req: &SearchRequest) -> Result<V
         super::reembed_stale(app, tenant, &stale).await;
     }
     let mut hits = Vec::new();
-    let mut texts: HashMap<String, String> = HashMap::new();
+    let mut texts: HashMap<String, Shown> = HashMap::new();
     for (made_by, group) in &groups {
         let (vectors, dims, ranking) = group_search(embedder.as_ref(), made_by);
         let index = app
@@ -165,7 +165,7 @@ pub async fn search(app: &App, tenant: &Tenant, req: &SearchRequest) -> Result<V
         .collect();
     let mut out = Vec::with_capacity(hits.len());
     for hit in hits {
-        let Some(text) = texts.remove(&hit.chunk_id) else {
+        let Some(Shown { text, heading }) = texts.remove(&hit.chunk_id) else {
             continue;
         };
         out.push(QueryHit {
@@ -174,6 +174,7 @@ pub async fn search(app: &App, tenant: &Tenant, req: &SearchRequest) -> Result<V
             } else {
                 text
             },
+            heading,
             document_name: names
                 .get(hit.doc_id.as_str())
                 .copied()
@@ -261,7 +262,7 @@ pub struct TenantIndex {
     index: std::sync::RwLock<KnowledgeIndex>,
     /// Generation and estimated bytes of each loaded document.
     loaded: std::sync::Mutex<HashMap<String, (u32, usize)>>,
-    texts: std::sync::RwLock<HashMap<String, String>>,
+    texts: std::sync::RwLock<HashMap<String, Shown>>,
     load_lock: tokio::sync::Mutex<()>,
 }
 
@@ -281,10 +282,17 @@ impl TenantIndex {
         loaded.values().map(|(_, bytes)| bytes).sum()
     }
 
-    /// A loaded chunk's text.
-    fn text(&self, chunk_id: &str) -> Option<String> {
+    /// A loaded chunk's text and heading.
+    fn text(&self, chunk_id: &str) -> Option<Shown> {
         self.texts.read().ok()?.get(chunk_id).cloned()
     }
+}
+
+/// What a hit shows of its chunk.
+#[derive(Clone)]
+struct Shown {
+    text: String,
+    heading: Option<String>,
 }
 
 /// Estimated memory one chunk holds in the cache: its text twice (the text
@@ -451,7 +459,13 @@ impl KnowledgeCache {
             let bytes = chunks.iter().map(|c| chunk_bytes(&c.text, dims)).sum();
             if let Ok(mut texts) = t.texts.write() {
                 for c in chunks {
-                    texts.insert(c.id, c.text);
+                    texts.insert(
+                        c.id,
+                        Shown {
+                            text: c.text,
+                            heading: c.heading,
+                        },
+                    );
                 }
             }
             t.loaded
@@ -500,6 +514,18 @@ mod cache_tests {
             .collect();
         orgs.sort();
         orgs
+    }
+
+    #[test]
+    fn chunks_stored_before_headings_were_kept_apart_still_load() {
+        let old: crate::domain::knowledge::StoredChunk = serde_json::from_value(
+            serde_json::json!({"id": "d:0", "document_id": "d", "index": 0,
+                "text": "# Hours > Holidays\nClosed on bank holidays.", "tokens": 9}),
+        )
+        .unwrap();
+        // No heading shown until it is reindexed: a text's first line
+        // starting with `# ` is not proof of a heading path.
+        assert_eq!(old.heading, None);
     }
 
     #[test]

@@ -100,6 +100,10 @@ pub struct QueryHit {
     pub document_name: String,
     /// The chunk's text (speakable in voice mode).
     pub text: String,
+    /// The heading path of the chunk's section (`Opening hours > Holidays`),
+    /// when its document has headings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heading: Option<String>,
     /// How sure the search is that this passage answers the query, from 0
     /// to 1. With an embedding model it is a calibrated confidence (on the
     /// retrieval evaluation about this share of top answers at that score
