@@ -84,7 +84,7 @@ pub struct StoredChunk {
     pub index: u32,
     /// The chunk's text (heading path included).
     pub text: String,
-    /// Estimated tokens.
+    /// Tokens: the embedder's own count when it has one, else estimated.
     pub tokens: u32,
     /// The heading path the chunk sits under (`Pricing > Plans`), also the
     /// first line of `text`; absent on chunks stored before it was kept.

@@ -331,6 +331,8 @@ pub async fn reindex(app: &App, caller: &Caller, id: &str) -> Result<KnowledgeDo
     doc.generation += 1;
     doc.status = DocumentStatus::Processing;
     doc.error = None;
+    // A re-embedding under way is superseded: the reindex embeds anew.
+    doc.live_generation = None;
     doc.updated_at = app.now_rfc3339();
     app.table
         .put(

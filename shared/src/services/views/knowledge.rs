@@ -73,7 +73,8 @@ pub struct ChunkView {
     pub index: u32,
     /// The chunk's text (heading path included).
     pub text: String,
-    /// Estimated tokens.
+    /// Its size in the embedder's own tokens when the embedder counts them
+    /// (the offline model), else estimated.
     pub tokens: u32,
 }
 
