@@ -129,6 +129,14 @@ impl Calibration {
         Calibration::default()
     }
 
+    /// Whether an embedder's scores were calibrated on the evaluation: the
+    /// offline models and the lexical fallback. A network embedder's cosines
+    /// sit in another range, so its scores stay in 0..1 but a threshold
+    /// measured on the offline model must not be applied to them.
+    pub fn is_fitted(name: &str) -> bool {
+        name.starts_with("local:") || name.starts_with("hashing-")
+    }
+
     /// The confidence of a score, in 0..1.
     pub fn confidence(&self, score: f32) -> f32 {
         let c = 1.0 / (1.0 + (-self.slope * (score - self.midpoint)).exp());

@@ -251,3 +251,16 @@ fn dot_product_matches_the_plain_sum() {
         .sum();
     assert_eq!(dot_i8(&a, &b), plain);
 }
+
+#[test]
+fn only_the_offline_embedders_scores_are_calibrated() {
+    assert!(Calibration::is_fitted(
+        "local:all-MiniLM-L6-v2 (384 dims, CPU avx2)"
+    ));
+    assert!(Calibration::is_fitted(
+        "hashing-384 (lexical fallback, no model)"
+    ));
+    assert!(!Calibration::is_fitted(
+        "openai-compatible:text-embedding-3-small"
+    ));
+}
