@@ -29,9 +29,10 @@ use switchboard::engine::knowledge::{
     extract, is_lexical_fallback, offline_embedder, title_from_name,
 };
 
-/// hit@3 the offline default must reach on the test split (scoped search).
-/// The goal is 0.85; all-MiniLM-L6-v2 reaches what BENCHMARKS.md
-/// records, and this floor sits just under it so a regression fails.
+/// hit@3 every offline model must reach on the test split (scoped search).
+/// The goal is 0.85; all-MiniLM-L6-v2 reaches 0.801 (BENCHMARKS.md),
+/// and this floor leaves room for small edits to the set while still
+/// failing on a real regression (the former pipeline scored 0.714).
 const MODEL_HIT3_FLOOR: f64 = 0.75;
 
 fn data_dir() -> PathBuf {
