@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use switchboard::engine::knowledge::{
-    Embedder, IndexedChunk, KnowledgeIndex, MODEL_DIR_ENV, chunk_document, decode_vectors,
-    encode_vectors, extract, offline_embedder,
+    Embedder, Fusion, IndexedChunk, KnowledgeIndex, MODEL_DIR_ENV, Ranking, chunk_for_model,
+    decode_vectors, encode_vectors, extract, offline_embedder, title_from_name,
 };
 
 /// The allocator every shipped binary uses (see `switchboard-functions`).
@@ -160,16 +160,24 @@ fn query_latency(total: usize) {
         })
         .collect();
     let half: HashSet<String> = (0..DOCS / 2).map(|d| format!("doc{}", d * 2)).collect();
-    for (label, scope) in [("all documents", None), ("half the documents", Some(&half))] {
+    let rankings = [
+        ("dense-first (default)", Ranking::default()),
+        ("former RRF", Ranking::Rrf(Fusion::default())),
+    ];
+    for ((label, scope), (ranking_label, ranking)) in
+        [("all documents", None), ("half the documents", Some(&half))]
+            .into_iter()
+            .flat_map(|scope| rankings.iter().map(move |r| (scope, r)))
+    {
         // Warm up, then measure.
         for (text, vector) in queries.iter().take(20) {
-            std::hint::black_box(index.search(text, Some(vector), scope, 5));
+            std::hint::black_box(index.search_with(ranking, text, Some(vector), scope, 5));
         }
         let mut times: Vec<Duration> = queries
             .iter()
             .map(|(text, vector)| {
                 let t = Instant::now();
-                let hits = index.search(text, Some(vector), scope, 5);
+                let hits = index.search_with(ranking, text, Some(vector), scope, 5);
                 let elapsed = t.elapsed();
                 assert_eq!(hits.len(), 5);
                 elapsed
@@ -177,7 +185,7 @@ fn query_latency(total: usize) {
             .collect();
         times.sort();
         println!(
-            "query over {} chunks, scope {label}: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} queries, top_k 5)",
+            "query over {} chunks, scope {label}, {ranking_label}: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} queries, top_k 5)",
             index.len(),
             ms(percentile(&times, 0.5)),
             ms(percentile(&times, 0.99)),
@@ -270,11 +278,13 @@ async fn pdf_ingest(pages: usize, embedder: &dyn Embedder) {
     println!("embedder: {}", embedder.name());
 
     let started = Instant::now();
-    let document = extract(&pdf, "application/pdf", Some("manual.pdf")).expect("extract");
+    let mut document = extract(&pdf, "application/pdf", Some("manual.pdf")).expect("extract");
+    document.title = title_from_name("manual.pdf");
     let extracted = started.elapsed();
-    let chunks = chunk_document(&document);
+    // As the ingest worker cuts it: to the embedder's window, title embedded.
+    let chunks = chunk_for_model(&document, embedder);
     let chunked = started.elapsed();
-    let texts: Vec<String> = chunks.iter().map(|c| c.text.clone()).collect();
+    let texts: Vec<String> = chunks.iter().map(|c| c.embedding_text()).collect();
     let cpu_before = cpu_seconds();
     let vectors = embedder.embed(&texts).await.expect("embed");
     let embedded = started.elapsed();

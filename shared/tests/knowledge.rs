@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use switchboard::engine::knowledge::{
-    Chunk, Embedder, HashingEmbedder, IndexedChunk, KnowledgeIndex, MODEL_DIR_ENV, chunk_document,
-    extract, offline_embedder,
+    Chunk, Embedder, HashingEmbedder, IndexedChunk, KnowledgeIndex, MODEL_DIR_ENV, Ranking,
+    chunk_for_model, extract, is_lexical_fallback, offline_embedder, title_from_name,
 };
 
 fn data_dir() -> PathBuf {
@@ -96,13 +96,20 @@ struct Corpus {
 
 impl Corpus {
     async fn build(embedder: &dyn Embedder) -> Corpus {
-        let mut index = KnowledgeIndex::new(embedder.dimensions());
+        let mut index = KnowledgeIndex::new(embedder.dimensions()).with_ranking(
+            Ranking::for_embedder(embedder.name(), is_lexical_fallback(embedder)),
+        );
         let mut all = Vec::new();
         for (name, bytes, mime) in documents() {
-            let document =
+            let mut document =
                 extract(&bytes, mime, Some(&name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-            let chunks = chunk_document(&document);
-            let texts: Vec<String> = chunks.iter().map(|c| c.text.clone()).collect();
+            // As the ingest worker does: titled by the document's name, cut
+            // to the embedder's window, title and heading embedded.
+            if document.title.is_none() {
+                document.title = title_from_name(&name);
+            }
+            let chunks = chunk_for_model(&document, embedder);
+            let texts: Vec<String> = chunks.iter().map(Chunk::embedding_text).collect();
             let vectors = embedder.embed(&texts).await.expect("embed");
             let indexed: Vec<IndexedChunk> = chunks
                 .iter()
@@ -255,7 +262,8 @@ async fn hit_at_3_with_the_lexical_fallback() {
     let embedder = offline_embedder(None, None);
     assert!(embedder.name().contains("fallback"));
     let score = hit_at_3(embedder.as_ref()).await;
-    assert!(score >= 0.6, "hit@3 {score:.3} < 0.6 with the fallback");
+    // BM25's own 0.732: the fallback ranks as BM25 does (issue 16).
+    assert!(score >= 0.7, "hit@3 {score:.3} < 0.7 with the fallback");
 }
 
 #[tokio::test]
@@ -263,7 +271,9 @@ async fn scope_keeps_answers_inside_the_assigned_documents() {
     let embedder = HashingEmbedder::default();
     let corpus = Corpus::build(&embedder).await;
     let scope: HashSet<String> = ["prices.csv".to_owned()].into();
-    let query = "How long is the frame guaranteed?";
+    // The frame's guarantee is in the warranty; the fallback ranks by words,
+    // so the question also names something the price list holds.
+    let query = "How long is the frame guaranteed, and how long does a brake adjustment take?";
     let vector = embedder.embed_one(query);
     let hits = corpus.index.search(query, Some(&vector), Some(&scope), 5);
     assert!(!hits.is_empty());

@@ -54,10 +54,23 @@ pub struct Document {
     /// Embedder that produced the vectors (`name()` of the embedder).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub embedder: Option<String>,
+    /// While the document is re-embedded by a new embedder (a background
+    /// job; `generation` is the one being made): the generation whose
+    /// chunks and vectors search keeps reading meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live_generation: Option<u32>,
     /// RFC 3339.
     pub created_at: String,
     /// RFC 3339.
     pub updated_at: String,
+}
+
+impl Document {
+    /// The generation whose vectors search reads: the live one while a
+    /// re-embedding is under way, else the current one.
+    pub fn searchable_generation(&self) -> u32 {
+        self.live_generation.unwrap_or(self.generation)
+    }
 }
 
 /// One stored chunk of a document.
@@ -71,6 +84,10 @@ pub struct StoredChunk {
     pub index: u32,
     /// The chunk's text (heading path included).
     pub text: String,
-    /// Estimated tokens.
+    /// Tokens: the embedder's own count when it has one, else estimated.
     pub tokens: u32,
+    /// The heading path the chunk sits under (`Pricing > Plans`), also the
+    /// first line of `text`; absent on chunks stored before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heading: Option<String>,
 }

@@ -115,7 +115,26 @@ async fn text_documents_are_ingested_searched_and_deleted(backend: Backend) {
         first["text"].as_str().unwrap().contains("Saturdays"),
         "{first}"
     );
-    assert!(first["score"].as_f64().unwrap() > 0.0);
+    let score = first["score"].as_f64().unwrap();
+    assert!(score > 0.0 && score <= 1.0, "a confidence: {score}");
+
+    // `min_score` keeps confident hits only: none for what the documents
+    // do not say, and an out-of-range value is a field error.
+    let (status, none) = call(
+        t.api(Method::POST, "/knowledge/query")
+            .json(&json!({"query": "do you sell bicycles and tyres", "min_score": 0.99})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{none}");
+    assert_eq!(none["data"], json!([]), "{none}");
+    let (status, bad) = call(
+        t.api(Method::POST, "/knowledge/query")
+            .json(&json!({"query": "hours", "min_score": 2})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    assert_error_body(&bad);
+    assert!(bad["details"]["fields"]["min_score"].is_string(), "{bad}");
 
     let (_, voice) = call(
         t.api(Method::POST, "/knowledge/query")

@@ -11,6 +11,7 @@ mod http_layer;
 mod idempotency;
 mod identity;
 mod knowledge;
+mod knowledge_reembed;
 mod local;
 mod model_fetch;
 mod openapi;

@@ -6,11 +6,16 @@
 //! sentences. Each chunk's text starts with its heading path (`# Pricing >
 //! Plans`), so a chunk retrieved alone still says what it is about.
 //!
-//! Sizes are in estimated tokens ([`estimate_tokens`]). The offline model
-//! reads at most 256 word pieces of a chunk; BM25 sees all of it.
+//! Sizes are in the active embedder's own tokens when it can count them
+//! ([`chunk_for_model`], [`ChunkOptions::for_window`]): a chunk, with the
+//! document title and heading path it is embedded with, then fits the
+//! model's window, so no answer sits in a tail the model never reads. An
+//! embedder that cannot count gets estimated tokens ([`estimate_tokens`])
+//! and the default sizes.
 
 use unicode_segmentation::UnicodeSegmentation;
 
+use super::embed::Embedder;
 use super::extract::{BlockKind, ExtractedDocument};
 use super::terms::estimate_tokens;
 
@@ -28,6 +33,23 @@ pub struct ChunkOptions {
     /// into smaller chunks of about this size, so a question about one row
     /// is not diluted by many others.
     pub table_target_tokens: usize,
+}
+
+impl ChunkOptions {
+    /// Sizes for a model reading `window` tokens: a chunk never exceeds the
+    /// window (title and heading path included) and is closed at the first
+    /// block boundary past about half of it, so a chunk is a paragraph or a
+    /// few rather than a page (measured on the retrieval evaluation's dev
+    /// split: BENCHMARKS.md, issue 16).
+    pub fn for_window(window: usize) -> ChunkOptions {
+        let window = window.max(16);
+        ChunkOptions {
+            target_tokens: window / 2,
+            max_tokens: window,
+            overlap_tokens: window / 8,
+            table_target_tokens: window / 2,
+        }
+    }
 }
 
 impl Default for ChunkOptions {
@@ -49,15 +71,49 @@ pub struct Chunk {
     /// What is indexed, embedded and returned: the heading path line (when
     /// there is one) and the body.
     pub text: String,
-    /// Estimated tokens of `text`.
+    /// Tokens of `text` (the model's when it counts them, else estimated).
     pub tokens: usize,
     /// The heading path, outermost first, joined by ` > `.
     pub heading: Option<String>,
+    /// The document's title, embedded in front of the text (see
+    /// [`Chunk::embedding_text`]) but not part of it.
+    pub title: Option<String>,
     /// Character offset (Unicode scalar values) of the body's start in
     /// [`ExtractedDocument::text`].
     pub char_start: usize,
     /// Character offset just past the body's end.
     pub char_end: usize,
+}
+
+impl Chunk {
+    /// What the embedder reads: the document title (when there is one) on
+    /// its own line, then the text with its heading path, so a chunk about
+    /// "Fees" of one business is told from the same heading of another.
+    pub fn embedding_text(&self) -> String {
+        match &self.title {
+            Some(title) => format!("{title}\n{}", self.text),
+            None => self.text.clone(),
+        }
+    }
+}
+
+/// A document's name as the title its chunks are embedded with: the name
+/// without a file extension (`Harbor Dental fees.pdf` → `Harbor Dental
+/// fees`); `None` when nothing is left.
+pub fn title_from_name(name: &str) -> Option<String> {
+    let name = name.trim();
+    let stem = match name.rsplit_once('.') {
+        Some((stem, ext))
+            if !stem.is_empty()
+                && (1..=5).contains(&ext.len())
+                && ext.chars().all(|c| c.is_ascii_alphanumeric()) =>
+        {
+            stem
+        }
+        _ => name,
+    };
+    let title = stem.split_whitespace().collect::<Vec<_>>().join(" ");
+    (!title.is_empty()).then_some(title)
 }
 
 /// A sentence, list item or table row with its place in the document.
@@ -79,9 +135,36 @@ pub fn chunk_document(document: &ExtractedDocument) -> Vec<Chunk> {
     chunk_with(document, &ChunkOptions::default())
 }
 
-/// Cuts a document into chunks.
+/// Cuts a document into chunks, sizes in estimated tokens.
 pub fn chunk_with(document: &ExtractedDocument, options: &ChunkOptions) -> Vec<Chunk> {
-    let mut packer = Packer::new(options);
+    chunk_counted(document, options, &estimate_tokens)
+}
+
+/// Cuts a document into chunks that `embedder` reads whole: sized by its
+/// own token count to its window ([`ChunkOptions::for_window`]), or the
+/// default sizes in estimated tokens when it reports no window.
+pub fn chunk_for_model(document: &ExtractedDocument, embedder: &dyn Embedder) -> Vec<Chunk> {
+    match embedder.max_tokens() {
+        Some(window) if embedder.count_tokens("").is_some() => {
+            let count = |text: &str| {
+                embedder
+                    .count_tokens(text)
+                    .unwrap_or_else(|| estimate_tokens(text))
+            };
+            chunk_counted(document, &ChunkOptions::for_window(window), &count)
+        }
+        _ => chunk_document(document),
+    }
+}
+
+/// Cuts a document into chunks whose sizes `count` measures (special
+/// tokens included: `count("")` is what every text costs besides its words).
+pub fn chunk_counted(
+    document: &ExtractedDocument,
+    options: &ChunkOptions,
+    count: &dyn Fn(&str) -> usize,
+) -> Vec<Chunk> {
+    let mut packer = Packer::new(options, count, document.title.clone());
     let mut headings: Vec<(u8, String)> = Vec::new();
     let mut offset = 0usize;
     for (block_index, block) in document.blocks.iter().enumerate() {
@@ -91,13 +174,13 @@ pub fn chunk_with(document: &ExtractedDocument, options: &ChunkOptions) -> Vec<C
                 packer.close_section();
                 headings.retain(|(l, _)| l < level);
                 headings.push((*level, block.text.clone()));
-                packer.heading = Some(
+                packer.set_heading(Some(
                     headings
                         .iter()
                         .map(|(_, t)| t.as_str())
                         .collect::<Vec<_>>()
                         .join(" > "),
-                );
+                ));
             }
             BlockKind::Paragraph => {
                 let mut chars_before = 0usize;
@@ -112,7 +195,7 @@ pub fn chunk_with(document: &ExtractedDocument, options: &ChunkOptions) -> Vec<C
                     let lead = sentence.len() - sentence.trim_start().len();
                     let start = offset + chars_before + lead;
                     packer.add(Unit {
-                        tokens: estimate_tokens(trimmed),
+                        tokens: packer.measure(trimmed),
                         text: trimmed.to_owned(),
                         block: block_index,
                         char_start: start,
@@ -123,7 +206,7 @@ pub fn chunk_with(document: &ExtractedDocument, options: &ChunkOptions) -> Vec<C
                 }
             }
             BlockKind::ListItem | BlockKind::TableRow { .. } => packer.add(Unit {
-                tokens: estimate_tokens(&block.text),
+                tokens: packer.measure(&block.text),
                 text: block.text.clone(),
                 block: block_index,
                 char_start: offset,
@@ -140,7 +223,14 @@ pub fn chunk_with(document: &ExtractedDocument, options: &ChunkOptions) -> Vec<C
 
 struct Packer<'o> {
     options: &'o ChunkOptions,
+    count: &'o dyn Fn(&str) -> usize,
+    /// What every counted text costs besides its words (special tokens).
+    fixed: usize,
+    title: Option<String>,
     heading: Option<String>,
+    /// Most tokens of a chunk's body: the window less the title and heading
+    /// path it is embedded with.
+    max: usize,
     current: Vec<Unit>,
     current_tokens: usize,
     /// The units of the chunk emitted last (the overlap comes from them).
@@ -149,27 +239,85 @@ struct Packer<'o> {
 }
 
 impl<'o> Packer<'o> {
-    fn new(options: &'o ChunkOptions) -> Packer<'o> {
-        Packer {
+    fn new(
+        options: &'o ChunkOptions,
+        count: &'o dyn Fn(&str) -> usize,
+        title: Option<String>,
+    ) -> Packer<'o> {
+        let title = title
+            .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
+            .filter(|t| !t.is_empty());
+        let mut packer = Packer {
             options,
+            count,
+            fixed: count(""),
+            title,
             heading: None,
+            max: options.max_tokens,
             current: Vec::new(),
             current_tokens: 0,
             last_units: Vec::new(),
             chunks: Vec::new(),
+        };
+        packer.set_heading(None);
+        packer
+    }
+
+    /// Tokens of a unit of text, without the fixed cost of a text.
+    fn measure(&self, text: &str) -> usize {
+        (self.count)(text).saturating_sub(self.fixed)
+    }
+
+    /// Starts a section under `heading`; its chunks' bodies get the window
+    /// less what the title and heading line take (at least a quarter of it).
+    fn set_heading(&mut self, heading: Option<String>) {
+        self.heading = heading;
+        let prefix = self.prefix();
+        let taken = if prefix.is_empty() {
+            0
+        } else {
+            // The line break after the prefix costs nothing in word pieces.
+            (self.count)(&prefix)
+        };
+        let window = self.options.max_tokens;
+        self.max = window.saturating_sub(taken).max(window / 4).max(1);
+    }
+
+    /// The title and heading lines a chunk is embedded with.
+    fn prefix(&self) -> String {
+        let mut prefix = String::new();
+        if let Some(title) = &self.title {
+            prefix.push_str(title);
+            prefix.push('\n');
         }
+        if let Some(path) = &self.heading {
+            prefix.push_str("# ");
+            prefix.push_str(path);
+        }
+        prefix
     }
 
     fn add(&mut self, unit: Unit) {
-        let max = self.options.max_tokens.max(1);
+        let max = self.max;
         if unit.tokens > max {
-            // Every piece fits (`split_long` cuts even a single long word),
-            // so this never recurses.
-            for piece in split_long(unit, max) {
-                self.add_fitting(piece, max);
-            }
+            self.add_long(unit, max, (max * 3 / 4).max(1), 0);
         } else {
             self.add_fitting(unit, max);
+        }
+    }
+
+    /// Adds a unit longer than `max`: cut into pieces of about `cut`
+    /// estimated tokens, each measured; a piece the model still counts over
+    /// `max` is cut again, finer (at most three times: `split_long` cuts even
+    /// a single long word, so the pieces shrink every time).
+    fn add_long(&mut self, unit: Unit, max: usize, cut: usize, depth: u8) {
+        for mut piece in split_long(unit, cut) {
+            piece.tokens = self.measure(&piece.text);
+            if piece.tokens > max && depth < 3 && cut > 1 {
+                self.add_long(piece, max, (cut / 2).max(1), depth + 1);
+            } else {
+                self.add_fitting(piece, max);
+            }
         }
     }
 
@@ -182,7 +330,8 @@ impl<'o> Packer<'o> {
                 .min(self.options.target_tokens)
         } else {
             self.options.target_tokens
-        };
+        }
+        .min(max);
         let full = self.current_tokens + unit.tokens > max
             || (self.current_tokens >= target && new_block)
             || (unit.table_row && self.current_tokens + unit.tokens > target);
@@ -199,7 +348,7 @@ impl<'o> Packer<'o> {
         let budget = self
             .options
             .overlap_tokens
-            .min(self.options.max_tokens.saturating_sub(incoming_tokens));
+            .min(self.max.saturating_sub(incoming_tokens));
         let mut kept: Vec<Unit> = Vec::new();
         let mut tokens = 0;
         for unit in self.last_units.iter().rev() {
@@ -244,10 +393,12 @@ impl<'o> Packer<'o> {
         let (Some(first), Some(last)) = (units.first(), units.last()) else {
             return;
         };
+        let tokens = (self.count)(&text);
         self.chunks.push(Chunk {
             index: self.chunks.len(),
-            tokens: estimate_tokens(&text),
+            tokens,
             heading: self.heading.clone(),
+            title: self.title.clone(),
             char_start: first.char_start,
             char_end: last.char_end,
             text,

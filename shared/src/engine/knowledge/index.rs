@@ -1,7 +1,7 @@
 //! The in-memory hybrid index a warm function keeps per tenant: BM25 over the
 //! chunks' terms and brute-force cosine over their i8-quantised vectors,
-//! fused by weighted reciprocal rank fusion (k = 60; BM25 weighs 0.25 against
-//! the dense ranking's 1.0) and scoped to a set of documents.
+//! ordered by a [`Ranking`] (see [`rank`](self::rank): dense-first with exact
+//! evidence for rare terms and identifiers) and scoped to a set of documents.
 //!
 //! Everything lives in flat arrays indexed by a chunk slot, so a query is two
 //! linear passes (the postings of the query's terms, then every in-scope
@@ -11,6 +11,10 @@
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 
+mod rank;
+
+pub use rank::{Calibration, Evidence, Fusion, Ranking};
+
 use super::terms::terms;
 use super::vectors::{normalize, quantize};
 
@@ -18,19 +22,6 @@ use super::vectors::{normalize, quantize};
 const K1: f32 = 1.2;
 /// BM25 length normalisation.
 const B: f32 = 0.75;
-/// Reciprocal rank fusion constant (Cormack et al.).
-const RRF_K: f32 = 60.0;
-/// Weight of the BM25 ranking against the dense one (1.0). Conversational
-/// questions rarely share words with the answer ("leave my car" / "park"),
-/// so an equal vote lets weak word overlaps outrank the meaning match; on the
-/// test set (tests/data/knowledge) hit@3 with the offline model is 0.83 at
-/// 1.0 and 0.90 at 0.25 (dense alone 0.93, BM25 alone 0.71). BM25 still
-/// decides between close dense candidates and finds exact names and numbers.
-/// Weaviate's hybrid search defaults to the same split (alpha 0.75–0.8).
-const LEXICAL_WEIGHT: f32 = 0.25;
-/// How deep each ranking is read before fusion.
-const FUSION_DEPTH: usize = 100;
-
 /// A chunk as the index takes it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IndexedChunk {
@@ -49,8 +40,10 @@ pub struct Hit {
     pub chunk_id: String,
     /// The document it belongs to.
     pub doc_id: String,
-    /// Fused score: the sum of weight / (60 + rank) over the rankings that
-    /// found it (see [`Fusion`]); higher is better, at most 1.25 / 61.
+    /// How sure the ranking is that this chunk answers the query, 0..1
+    /// (see [`Ranking`]: a calibrated confidence for dense-first, the share
+    /// of the query's weighted terms it holds for lexical rankings; the
+    /// measurement-only [`Ranking::Rrf`] returns its fused score).
     pub score: f32,
 }
 
@@ -69,35 +62,11 @@ pub enum IndexError {
     },
 }
 
-/// How the two rankings are fused: score = Σ weight / (k + rank).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Fusion {
-    /// The RRF constant k.
-    pub k: f32,
-    /// Weight of the BM25 ranking.
-    pub lexical_weight: f32,
-    /// Weight of the dense ranking.
-    pub dense_weight: f32,
-    /// How deep each ranking is read.
-    pub depth: usize,
-}
-
-impl Default for Fusion {
-    fn default() -> Fusion {
-        Fusion {
-            k: RRF_K,
-            lexical_weight: LEXICAL_WEIGHT,
-            dense_weight: 1.0,
-            depth: FUSION_DEPTH,
-        }
-    }
-}
-
 /// Hybrid BM25 + dense index over the chunks of many documents.
 #[derive(Debug, Default)]
 pub struct KnowledgeIndex {
     dims: usize,
-    fusion: Fusion,
+    ranking: Ranking,
     // Per slot.
     chunk_ids: Vec<String>,
     slot_doc: Vec<u32>,
@@ -122,15 +91,16 @@ impl KnowledgeIndex {
         }
     }
 
-    /// The same index fusing its rankings with `fusion`.
-    pub fn with_fusion(mut self, fusion: Fusion) -> KnowledgeIndex {
-        self.fusion = fusion;
+    /// The same index ordering its results by `ranking`.
+    pub fn with_ranking(mut self, ranking: Ranking) -> KnowledgeIndex {
+        self.ranking = ranking;
         self
     }
 
-    /// Changes how rankings are fused.
-    pub fn set_fusion(&mut self, fusion: Fusion) {
-        self.fusion = fusion;
+    /// Changes how results are ordered (the search service sets the one
+    /// that fits the embedder whose vectors the index holds).
+    pub fn set_ranking(&mut self, ranking: Ranking) {
+        self.ranking = ranking;
     }
 
     /// The vector dimension.
@@ -254,11 +224,25 @@ impl KnowledgeIndex {
         true
     }
 
-    /// The `top_k` chunks for a query: its BM25 ranking and (when a query
-    /// vector is given) its cosine ranking fused by reciprocal rank fusion.
-    /// `scope` limits the search to those documents (`None`: all).
+    /// The `top_k` chunks for a query, ordered by the index's [`Ranking`]
+    /// (by default dense-first with keyword evidence when a query vector is
+    /// given, BM25 alone otherwise). `scope` limits the search to those
+    /// documents (`None`: all).
     pub fn search(
         &self,
+        query_text: &str,
+        query_vector: Option<&[f32]>,
+        scope: Option<&HashSet<String>>,
+        top_k: usize,
+    ) -> Vec<Hit> {
+        self.search_with(&self.ranking, query_text, query_vector, scope, top_k)
+    }
+
+    /// [`KnowledgeIndex::search`] ordered by `ranking` instead of the
+    /// index's own (the evaluation compares them on one index).
+    pub fn search_with(
+        &self,
+        ranking: &Ranking,
         query_text: &str,
         query_vector: Option<&[f32]>,
         scope: Option<&HashSet<String>>,
@@ -274,32 +258,12 @@ impl KnowledgeIndex {
         if !in_scope.iter().any(|s| *s) {
             return Vec::new();
         }
-        let Fusion {
-            k,
-            lexical_weight,
-            dense_weight,
-            depth,
-        } = self.fusion;
-        let depth = depth.max(top_k);
-        let mut fused: HashMap<u32, f32> = HashMap::new();
-        for (rank, slot) in self
-            .lexical(query_text, &in_scope, depth)
-            .into_iter()
-            .enumerate()
-        {
-            *fused.entry(slot).or_default() += lexical_weight / (k + rank as f32 + 1.0);
-        }
-        if let Some(vector) = query_vector.filter(|v| v.len() == self.dims) {
-            for (rank, slot) in self.dense(vector, &in_scope, depth).into_iter().enumerate() {
-                *fused.entry(slot).or_default() += dense_weight / (k + rank as f32 + 1.0);
-            }
-        }
-        let mut ranked: Vec<(u32, f32)> = fused.into_iter().collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let vector = query_vector.filter(|v| v.len() == self.dims && self.dims > 0);
+        let ranked = self.rank(ranking, query_text, vector, &in_scope, top_k);
         ranked
             .into_iter()
             .take(top_k)
-            .map(|(slot, score)| Hit {
+            .map(|(score, slot)| Hit {
                 chunk_id: self.chunk_ids[slot as usize].clone(),
                 doc_id: self.doc_ids[self.slot_doc[slot as usize] as usize].clone(),
                 score,
@@ -307,14 +271,26 @@ impl KnowledgeIndex {
             .collect()
     }
 
-    /// Slots by BM25, best first, at most `depth`.
-    fn lexical(&self, query: &str, in_scope: &[bool], depth: usize) -> Vec<u32> {
-        let mut query_terms: Vec<u32> = terms(query)
+    /// The query's terms known to the index, each with its BM25 idf, deduplicated.
+    fn query_terms(&self, query: &str) -> Vec<(u32, f32)> {
+        let mut ids: Vec<u32> = terms(query)
             .iter()
             .filter_map(|t| self.term_ids.get(t).copied())
             .collect();
-        query_terms.sort_unstable();
-        query_terms.dedup();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.into_iter().map(|id| (id, self.idf(id))).collect()
+    }
+
+    /// BM25 inverse document frequency of a term.
+    fn idf(&self, term: u32) -> f32 {
+        let n = self.len() as f32;
+        let df = self.postings[term as usize].len() as f32;
+        (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
+    }
+
+    /// BM25 score of every in-scope slot holding a query term, unordered.
+    fn bm25(&self, query_terms: &[(u32, f32)], in_scope: &[bool]) -> Vec<(f32, u32)> {
         if query_terms.is_empty() {
             return Vec::new();
         }
@@ -322,11 +298,8 @@ impl KnowledgeIndex {
         let average = (self.total_length as f32 / n).max(1.0);
         let mut scores = vec![0.0f32; self.len()];
         let mut touched: Vec<u32> = Vec::new();
-        for term in query_terms {
-            let list = &self.postings[term as usize];
-            let df = list.len() as f32;
-            let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
-            for &(slot, tf) in list {
+        for &(term, idf) in query_terms {
+            for &(slot, tf) in &self.postings[term as usize] {
                 let s = slot as usize;
                 if !in_scope[self.slot_doc[s] as usize] {
                     continue;
@@ -339,32 +312,44 @@ impl KnowledgeIndex {
                 scores[s] += idf * tf * (K1 + 1.0) / (tf + norm);
             }
         }
-        top_slots(
-            touched
-                .into_iter()
-                .map(|slot| (scores[slot as usize], slot)),
-            depth,
-        )
+        touched
+            .into_iter()
+            .map(|slot| (scores[slot as usize], slot))
+            .collect()
     }
 
-    /// Slots by cosine similarity, best first, at most `depth`.
-    fn dense(&self, query: &[f32], in_scope: &[bool], depth: usize) -> Vec<u32> {
+    /// The query vector as the index compares it: unit length, quantised,
+    /// with its scale.
+    fn quantized_query(query: &[f32]) -> (f32, Vec<i8>) {
         let mut query = query.to_vec();
         normalize(&mut query);
-        let (_, query) = quantize(&query);
+        quantize(&query)
+    }
+
+    /// Cosine similarity of one slot to a quantised query.
+    fn cosine(&self, query: &(f32, Vec<i8>), slot: u32) -> f32 {
         let dims = self.dims;
-        let candidates = self
-            .vectors
-            .chunks_exact(dims.max(1))
-            .enumerate()
-            .filter(|(slot, _)| in_scope[self.slot_doc[*slot] as usize] && self.scales[*slot] > 0.0)
-            .map(|(slot, vector)| {
-                (
-                    dot_i8(&query, vector) as f32 * self.scales[slot],
-                    slot as u32,
-                )
-            });
-        top_slots(candidates, depth)
+        let s = slot as usize;
+        let vector = &self.vectors[s * dims..(s + 1) * dims];
+        dot_i8(&query.1, vector) as f32 * query.0 * self.scales[s]
+    }
+
+    /// The `depth` in-scope slots most similar to the query, best first,
+    /// with their cosine.
+    fn dense(&self, query: &(f32, Vec<i8>), in_scope: &[bool], depth: usize) -> Vec<(f32, u32)> {
+        let candidates = (0..self.len() as u32)
+            .filter(|&slot| {
+                in_scope[self.slot_doc[slot as usize] as usize] && self.scales[slot as usize] > 0.0
+            })
+            .map(|slot| (self.cosine(query, slot), slot));
+        top_scored(candidates, depth)
+    }
+
+    /// Whether a slot's text holds a term (postings are in slot order).
+    fn holds(&self, term: u32, slot: u32) -> bool {
+        self.postings[term as usize]
+            .binary_search_by_key(&slot, |(s, _)| *s)
+            .is_ok()
     }
 }
 
@@ -406,7 +391,7 @@ impl Ord for Scored {
 }
 
 /// The `depth` best (score, slot) pairs, best first.
-fn top_slots(items: impl Iterator<Item = (f32, u32)>, depth: usize) -> Vec<u32> {
+fn top_scored(items: impl Iterator<Item = (f32, u32)>, depth: usize) -> Vec<(f32, u32)> {
     let mut heap: BinaryHeap<Scored> = BinaryHeap::with_capacity(depth + 1);
     for (score, slot) in items {
         if heap.len() < depth {
@@ -416,7 +401,10 @@ fn top_slots(items: impl Iterator<Item = (f32, u32)>, depth: usize) -> Vec<u32> 
             heap.push(Scored(score, slot));
         }
     }
-    heap.into_sorted_vec().into_iter().map(|s| s.1).collect()
+    heap.into_sorted_vec()
+        .into_iter()
+        .map(|s| (s.0, s.1))
+        .collect()
 }
 
 #[cfg(test)]

@@ -17,12 +17,15 @@ mod speak;
 mod terms;
 mod vectors;
 
-pub use chunk::{Chunk, ChunkOptions, chunk_document, chunk_with};
+pub use chunk::{
+    Chunk, ChunkOptions, chunk_counted, chunk_document, chunk_for_model, chunk_with,
+    title_from_name,
+};
 #[cfg(feature = "aws")]
 pub use embed::BedrockTitanEmbedder;
 pub use embed::{
     DEFAULT_MODEL_DIR, EmbedError, Embedder, HashingEmbedder, MODEL_DIR_ENV, OpenAiEmbedder,
-    is_lexical_fallback, model_dir_from_env, offline_embedder,
+    is_lexical_fallback, model_dir_from_env, offline_embedder, vector_space,
 };
 #[cfg(feature = "local-embedder")]
 pub use embed::{OfflineEmbedder, offline_kernels};
@@ -31,7 +34,9 @@ pub use extract::{
     MAX_TEXT_BYTES, MAX_WORD_CHARS, extract, extract_as, extract_as_within, extract_within,
     html_to_text,
 };
-pub use index::{Fusion, Hit, IndexError, IndexedChunk, KnowledgeIndex};
+pub use index::{
+    Calibration, Evidence, Fusion, Hit, IndexError, IndexedChunk, KnowledgeIndex, Ranking,
+};
 pub use speak::speakable;
 pub use terms::{estimate_tokens, terms};
 pub use vectors::{

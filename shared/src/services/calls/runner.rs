@@ -25,6 +25,7 @@ use crate::domain::{Mode, Tenant};
 use crate::engine::call::{
     CallSetup, CallSink, EndReason, KnowledgeSource, Passage, Persona, TranscriptEntry,
 };
+use crate::engine::knowledge::Calibration;
 use crate::engine::sim::{Pace, run_sim_call};
 use crate::engine::tools::mcp::McpToolRunner;
 use crate::engine::tools::{LocalToolRunner, ToolDefinition, ToolRunner, ToolSet};
@@ -455,6 +456,13 @@ impl KnowledgeSource for AgentKnowledge {
             voice_mode: true,
             agent_id: Some(self.agent_id.clone()),
             document_ids: None,
+            // The threshold was measured on the offline embedders' scores.
+            min_score: match self.app.embedder_for(self.tenant.mode).await {
+                Ok(embedder) if Calibration::is_fitted(embedder.name()) => {
+                    Some(self.app.config.knowledge_min_score)
+                }
+                _ => None,
+            },
         };
         match super::super::knowledge::search(&self.app, &self.tenant, &req).await {
             Ok(hits) => hits

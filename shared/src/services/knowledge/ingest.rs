@@ -46,11 +46,15 @@ pub async fn ingest(app: &App, job: &IngestJob) -> Result<IngestOutcome> {
         }
         Err(Failure::Transient(e)) => return Err(e),
     };
+    // Chunks are cut to the window of the embedder that will read them.
+    let embedder = app.embedder_for(tenant.mode).await?;
     // Parsing is CPU-bound and a hostile file could make it slow: on its
     // own thread, bounded in time, a panic failing only this document.
     let parsed = super::parse::parse_document(
         original.bytes.clone(),
         original.mime.clone(),
+        engine::title_from_name(&doc.name),
+        embedder.clone(),
         EXTRACT_TIMEOUT,
     )
     .await;
@@ -69,8 +73,7 @@ pub async fn ingest(app: &App, job: &IngestJob) -> Result<IngestOutcome> {
         finish(app, &tenant, &doc, Err(reason.clone()), None).await?;
         return Ok(IngestOutcome::Failed(reason));
     }
-    let embedder = app.embedder_for(tenant.mode).await?;
-    let texts: Vec<String> = chunks.iter().map(|c| c.text.clone()).collect();
+    let texts: Vec<String> = chunks.iter().map(Chunk::embedding_text).collect();
     let vectors = embedder.embed(&texts).await?;
     let encoded = encode_vectors(&vectors).map_err(|e| Error::Internal(e.to_string()))?;
     app.blobs
@@ -89,6 +92,7 @@ pub async fn ingest(app: &App, job: &IngestJob) -> Result<IngestOutcome> {
             index: c.index as u32,
             text: c.text.clone(),
             tokens: c.tokens as u32,
+            heading: c.heading.clone(),
         })
         .collect();
     for batch in stored.chunks(25) {
@@ -204,11 +208,13 @@ async fn finish(
             current.chunk_count = *count;
             current.error = None;
             current.embedder = embedder.map(str::to_owned);
+            current.live_generation = None;
         }
         Err(reason) => {
             current.status = DocumentStatus::Failed;
             current.error = Some(reason.clone());
             current.chunk_count = 0;
+            current.live_generation = None;
         }
     }
     current.updated_at = app.now_rfc3339();

@@ -177,6 +177,7 @@ fn new_document(
         chunk_count: 0,
         generation: 1,
         embedder: None,
+        live_generation: None,
         created_at: now.clone(),
         updated_at: now,
     }
@@ -330,6 +331,8 @@ pub async fn reindex(app: &App, caller: &Caller, id: &str) -> Result<KnowledgeDo
     doc.generation += 1;
     doc.status = DocumentStatus::Processing;
     doc.error = None;
+    // A re-embedding under way is superseded: the reindex embeds anew.
+    doc.live_generation = None;
     doc.updated_at = app.now_rfc3339();
     app.table
         .put(
@@ -473,5 +476,5 @@ mod reembed;
 mod search;
 
 pub use ingest::{IngestOutcome, ingest};
-pub use reembed::reembed_fallback_documents;
+pub use reembed::{reembed_fallback_documents, reembed_stale};
 pub use search::{KnowledgeCache, QueryHit, SearchRequest, query, search};

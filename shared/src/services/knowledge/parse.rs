@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::{Semaphore, oneshot};
 
-use crate::engine::knowledge::{self as engine, Budget, Chunk, ExtractError};
+use crate::engine::knowledge::{self as engine, Budget, Chunk, Embedder, ExtractError};
 
 /// Stack of a parse thread. Every walk over the input's nesting is iterative
 /// or bounded by its crate; the margin covers the crates' own frames.
@@ -39,10 +39,14 @@ fn slots() -> Arc<Semaphore> {
         .clone()
 }
 
-/// Extracts and chunks `bytes` on a parse thread, within `limit`.
+/// Extracts and chunks `bytes` on a parse thread, within `limit`, into
+/// chunks `embedder` reads whole, titled `title` unless the document names
+/// its own.
 pub async fn parse_document(
     bytes: bytes::Bytes,
     mime: String,
+    title: Option<String>,
+    embedder: Arc<dyn Embedder>,
     limit: Duration,
 ) -> Result<Vec<Chunk>, ParseError> {
     let permit = slots()
@@ -58,8 +62,12 @@ pub async fn parse_document(
         .spawn(move || {
             let _permit = permit;
             let result = catch_unwind(AssertUnwindSafe(|| {
-                engine::extract_within(&bytes, &mime, None, &thread_budget)
-                    .map(|d| engine::chunk_document(&d))
+                engine::extract_within(&bytes, &mime, None, &thread_budget).map(|mut d| {
+                    if d.title.is_none() {
+                        d.title = title;
+                    }
+                    engine::chunk_for_model(&d, embedder.as_ref())
+                })
             }));
             let _ = tx.send(result);
         })
@@ -89,13 +97,23 @@ pub async fn parse_document(
 mod tests {
     use super::*;
 
+    fn lexical() -> Arc<dyn Embedder> {
+        Arc::new(engine::HashingEmbedder::default())
+    }
+
     #[tokio::test]
     async fn a_hostile_document_fails_alone_and_fast() {
         // One "word" of 4 MB: before the fix the chunker re-split it forever.
         let word = bytes::Bytes::from(vec![b'a'; 4 * 1024 * 1024]);
-        let chunks = parse_document(word, "text/plain".into(), Duration::from_secs(30))
-            .await
-            .unwrap();
+        let chunks = parse_document(
+            word,
+            "text/plain".into(),
+            None,
+            lexical(),
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
         assert!(!chunks.is_empty());
         assert!(chunks.iter().all(|c| c.text.chars().count() <= 2_000));
     }
@@ -103,7 +121,7 @@ mod tests {
     #[tokio::test]
     async fn a_spent_budget_fails_the_document_with_a_clear_error() {
         let text = bytes::Bytes::from("word ".repeat(200_000).into_bytes());
-        let err = parse_document(text, "text/plain".into(), Duration::ZERO)
+        let err = parse_document(text, "text/plain".into(), None, lexical(), Duration::ZERO)
             .await
             .unwrap_err();
         assert_eq!(

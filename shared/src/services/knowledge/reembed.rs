@@ -1,16 +1,20 @@
-//! Documents embedded by the lexical fallback while the offline model was
-//! still on its way: each gets a pointer in one global partition when it is
-//! ingested, so that when the model arrives they are all queued again and
-//! re-embedded by it (search only reads vectors of the embedder in use).
+//! Re-embedding when the embedder changes: a document whose vectors another
+//! embedder made is queued to be embedded again (a background ingest job),
+//! and stays searchable meanwhile — its previous chunks and vectors are kept
+//! live ([`Document::live_generation`]) until the job writes the new ones.
+//! Search notices such documents itself ([`reembed_stale`]); documents the
+//! lexical fallback embedded while the offline model was still on its way
+//! also get a pointer in one global partition, so all of them are queued the
+//! moment the model arrives ([`reembed_fallback_documents`]).
 
 use serde::{Deserialize, Serialize};
 
 use super::{doc_item, enqueue, load};
 use crate::App;
-use crate::domain::knowledge::DocumentStatus;
+use crate::domain::knowledge::{Document, DocumentStatus};
 use crate::domain::{Mode, Tenant};
 use crate::error::{Error, Result};
-use crate::store::{Condition, Item, Query};
+use crate::store::{Condition, Item, Query, StoreError};
 
 /// The partition of the pointers.
 const PK: &str = "REEMBED";
@@ -52,21 +56,11 @@ pub async fn reembed_fallback_documents(app: &App, embedder: &str) -> Result<usi
                 mode: pointer.mode,
             };
             match load(app, &tenant, &pointer.doc_id).await {
-                Ok((mut doc, version))
+                Ok((doc, version))
                     if doc.status != DocumentStatus::Processing
                         && doc.embedder.as_deref() != Some(embedder) =>
                 {
-                    doc.generation += 1;
-                    doc.status = DocumentStatus::Processing;
-                    doc.error = None;
-                    doc.updated_at = app.now_rfc3339();
-                    let put = app
-                        .table
-                        .put(doc_item(&tenant, &doc), Condition::VersionEquals(version))
-                        .await;
-                    // A document changed meanwhile is being processed anew anyway.
-                    if put.is_ok() {
-                        enqueue(app, &tenant, &doc).await?;
+                    if queue(app, &tenant, &doc, version).await? {
                         queued += 1;
                     }
                 }
@@ -80,4 +74,52 @@ pub async fn reembed_fallback_documents(app: &App, embedder: &str) -> Result<usi
                 .await?;
         }
     }
+}
+
+/// Queues `doc` (read at `version`) to be embedded again by the embedder in
+/// use, keeping its current generation searchable until the new one is
+/// written. `false` when it changed meanwhile (a newer job owns it) or is
+/// already being re-embedded.
+async fn queue(app: &App, tenant: &Tenant, doc: &Document, version: u64) -> Result<bool> {
+    if doc.live_generation.is_some() || doc.status != DocumentStatus::Ready {
+        return Ok(false);
+    }
+    let mut next = doc.clone();
+    next.live_generation = Some(doc.generation);
+    next.generation += 1;
+    next.updated_at = app.now_rfc3339();
+    match app
+        .table
+        .put(doc_item(tenant, &next), Condition::VersionEquals(version))
+        .await
+    {
+        Ok(_) => {
+            enqueue(app, tenant, &next).await?;
+            Ok(true)
+        }
+        Err(StoreError::ConditionFailed) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Queues every ready document of the tenant that `embedder` did not embed
+/// (and that is not being re-embedded already) to be embedded again by it.
+/// Search calls it when it finds such documents; a failure is logged, never
+/// a failed search. Returns how many were queued.
+pub async fn reembed_stale(app: &App, tenant: &Tenant, stale: &[(Document, u64)]) -> usize {
+    let mut queued = 0;
+    for (doc, version) in stale {
+        match queue(app, tenant, doc, *version).await {
+            Ok(true) => queued += 1,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(doc = %doc.id, error = %e, "re-embedding not queued; the next search retries");
+                break;
+            }
+        }
+    }
+    if queued > 0 {
+        tracing::info!(org = %tenant.org_id, queued, "documents queued to be re-embedded by the new embedder");
+    }
+    queued
 }

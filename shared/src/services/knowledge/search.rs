@@ -11,7 +11,10 @@ use crate::App;
 use crate::domain::fields::Fields;
 use crate::domain::knowledge::{Document, DocumentStatus};
 use crate::domain::{Tenant, is_id};
-use crate::engine::knowledge::{Embedder, IndexedChunk, KnowledgeIndex, decode_vectors, speakable};
+use crate::engine::knowledge::{
+    Embedder, HashingEmbedder, IndexedChunk, KnowledgeIndex, Ranking, decode_vectors,
+    is_lexical_fallback, speakable, vector_space,
+};
 use crate::error::{Error, Result};
 use crate::services::caller::Caller;
 use crate::services::repository::query_all;
@@ -33,6 +36,11 @@ pub struct SearchRequest {
     pub agent_id: Option<String>,
     /// Only these documents.
     pub document_ids: Option<Vec<String>>,
+    /// Hits whose `score` (a 0..1 confidence) is below this are left out;
+    /// the call engine passes the configured threshold
+    /// (`SWITCHBOARD_KNOWLEDGE_MIN_SCORE`) so a guess is not read to a caller,
+    /// and API clients may ask for it (`min_score`).
+    pub min_score: Option<f32>,
 }
 
 impl SearchRequest {
@@ -50,6 +58,7 @@ impl SearchRequest {
             }
         });
         let document_ids: Option<Vec<String>> = f.opt_json("document_ids");
+        let min_score = f.opt_f64("min_score", 0.0..=1.0).map(|s| s as f32);
         if document_ids.as_ref().is_some_and(|ids| ids.len() > 500) {
             f.error("document_ids", "must have at most 500 ids");
         }
@@ -60,6 +69,7 @@ impl SearchRequest {
             voice_mode,
             agent_id,
             document_ids,
+            min_score,
         })
     }
 }
@@ -93,27 +103,69 @@ pub async fn search(app: &App, tenant: &Tenant, req: &SearchRequest) -> Result<V
         return Ok(Vec::new());
     }
     let embedder = app.embedder_for(tenant.mode).await?;
-    let docs = ready_documents(app, tenant, embedder.name()).await?;
-    let index = app
-        .knowledge
-        .index_for(app, tenant, &docs, embedder.as_ref())
-        .await?;
-    let vector = embedder
-        .embed(std::slice::from_ref(&req.query))
-        .await?
-        .into_iter()
-        .next();
-    let hits = index
-        .read()
-        .map_err(|_| Error::Internal("knowledge index poisoned".into()))?
-        .search(&req.query, vector.as_deref(), scope.as_ref(), req.top_k);
+    let docs = ready_documents(app, tenant).await?;
+    // Documents another embedder made: queued to be re-embedded, and until
+    // then searched with what their vectors allow — never mixed with the
+    // current embedder's vectors.
+    let mut groups: HashMap<&str, Vec<Document>> = HashMap::new();
+    let mut stale = Vec::new();
+    for (doc, version) in &docs {
+        let made_by = doc.embedder.as_deref().unwrap_or("");
+        if vector_space(made_by) != vector_space(embedder.name()) && doc.live_generation.is_none() {
+            stale.push((doc.clone(), *version));
+        }
+        groups.entry(made_by).or_default().push(doc.clone());
+    }
+    if !stale.is_empty() {
+        super::reembed_stale(app, tenant, &stale).await;
+    }
+    let mut hits = Vec::new();
+    let mut texts: HashMap<String, Shown> = HashMap::new();
+    for (made_by, group) in &groups {
+        let (vectors, dims, ranking) = group_search(embedder.as_ref(), made_by);
+        let index = app
+            .knowledge
+            .index_for(app, tenant, group, made_by, dims)
+            .await?;
+        let vector = match vectors {
+            GroupVectors::Current => embedder
+                .embed(std::slice::from_ref(&req.query))
+                .await?
+                .into_iter()
+                .next(),
+            GroupVectors::Hashed(hashing) => Some(hashing.embed_one(&req.query)),
+            GroupVectors::None => None,
+        };
+        let found = index
+            .read()
+            .map_err(|_| Error::Internal("knowledge index poisoned".into()))?
+            .search_with(
+                &ranking,
+                &req.query,
+                vector.as_deref(),
+                scope.as_ref(),
+                req.top_k,
+            );
+        for hit in &found {
+            if let Some(text) = index.text(&hit.chunk_id) {
+                texts.insert(hit.chunk_id.clone(), text);
+            }
+        }
+        hits.extend(found);
+    }
+    // Scores are confidences in 0..1 whichever ranking made them.
+    hits.sort_by(|a, b| b.score.total_cmp(&a.score));
+    hits.truncate(req.top_k);
+    if let Some(min) = req.min_score {
+        hits.retain(|hit| hit.score >= min);
+    }
     let names: HashMap<&str, &str> = docs
         .iter()
-        .map(|d| (d.id.as_str(), d.name.as_str()))
+        .map(|(d, _)| (d.id.as_str(), d.name.as_str()))
         .collect();
     let mut out = Vec::with_capacity(hits.len());
     for hit in hits {
-        let Some(text) = index.text(&hit.chunk_id) else {
+        let Some(Shown { text, heading }) = texts.remove(&hit.chunk_id) else {
             continue;
         };
         out.push(QueryHit {
@@ -122,6 +174,7 @@ pub async fn search(app: &App, tenant: &Tenant, req: &SearchRequest) -> Result<V
             } else {
                 text
             },
+            heading,
             document_name: names
                 .get(hit.doc_id.as_str())
                 .copied()
@@ -135,14 +188,45 @@ pub async fn search(app: &App, tenant: &Tenant, req: &SearchRequest) -> Result<V
     Ok(out)
 }
 
-/// The tenant's documents that are ready and embedded by `embedder`.
-async fn ready_documents(app: &App, tenant: &Tenant, embedder: &str) -> Result<Vec<Document>> {
+/// How one group of documents (by the embedder that made their vectors) is
+/// searched.
+enum GroupVectors {
+    /// With the current embedder's query vector.
+    Current,
+    /// With the lexical fallback's hashed query vector (always available).
+    Hashed(HashingEmbedder),
+    /// By words alone: the model that made the vectors is not loaded.
+    None,
+}
+
+/// How documents whose vectors `made_by` produced are searched while
+/// `current` is the embedder: their own vectors when the query can be
+/// embedded the same way, else their words — never another embedder's
+/// vectors against theirs. Returns the query vectors, the index dimension
+/// and the ranking.
+fn group_search(current: &dyn Embedder, made_by: &str) -> (GroupVectors, usize, Ranking) {
+    if vector_space(made_by) == vector_space(current.name()) {
+        let ranking = Ranking::for_embedder(current.name(), is_lexical_fallback(current));
+        return (GroupVectors::Current, current.dimensions(), ranking);
+    }
+    match HashingEmbedder::from_name(made_by) {
+        Some(hashing) => {
+            let dims = hashing.dimensions();
+            let ranking = Ranking::for_embedder(made_by, true);
+            (GroupVectors::Hashed(hashing), dims, ranking)
+        }
+        None => (GroupVectors::None, 0, Ranking::LexicalOnly),
+    }
+}
+
+/// The tenant's ready documents, with their store versions.
+async fn ready_documents(app: &App, tenant: &Tenant) -> Result<Vec<(Document, u64)>> {
     let query = Query::partition(tenant.pk()).prefix(resource_prefix(super::KIND));
     let mut out = Vec::new();
     for item in query_all(app.table.as_ref(), query).await? {
         let doc: Document = item.parse()?;
-        if doc.status == DocumentStatus::Ready && doc.embedder.as_deref() == Some(embedder) {
-            out.push(doc);
+        if doc.status == DocumentStatus::Ready {
+            out.push((doc, item.version));
         }
     }
     Ok(out)
@@ -156,7 +240,8 @@ pub const CACHE_BUDGET_BYTES: usize = 256 * 1024 * 1024;
 /// Bounded: past its budget of (estimated) bytes the least recently used
 /// tenants are dropped, and reload on their next query.
 pub struct KnowledgeCache {
-    tenants: std::sync::Mutex<HashMap<String, Cached>>,
+    /// By tenant and the embedder that made the vectors.
+    tenants: std::sync::Mutex<HashMap<(String, String), Cached>>,
     budget_bytes: usize,
     clock: std::sync::atomic::AtomicU64,
 }
@@ -177,7 +262,7 @@ pub struct TenantIndex {
     index: std::sync::RwLock<KnowledgeIndex>,
     /// Generation and estimated bytes of each loaded document.
     loaded: std::sync::Mutex<HashMap<String, (u32, usize)>>,
-    texts: std::sync::RwLock<HashMap<String, String>>,
+    texts: std::sync::RwLock<HashMap<String, Shown>>,
     load_lock: tokio::sync::Mutex<()>,
 }
 
@@ -197,10 +282,17 @@ impl TenantIndex {
         loaded.values().map(|(_, bytes)| bytes).sum()
     }
 
-    /// A loaded chunk's text.
-    fn text(&self, chunk_id: &str) -> Option<String> {
+    /// A loaded chunk's text and heading.
+    fn text(&self, chunk_id: &str) -> Option<Shown> {
         self.texts.read().ok()?.get(chunk_id).cloned()
     }
+}
+
+/// What a hit shows of its chunk.
+#[derive(Clone)]
+struct Shown {
+    text: String,
+    heading: Option<String>,
 }
 
 /// Estimated memory one chunk holds in the cache: its text twice (the text
@@ -219,12 +311,13 @@ impl KnowledgeCache {
         }
     }
 
-    fn tenant(&self, tenant: &Tenant, dims: usize) -> Arc<TenantIndex> {
+    fn tenant(&self, tenant: &Tenant, embedder: &str, dims: usize) -> Arc<TenantIndex> {
         let now = self
             .clock
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut map = self.tenants.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = map.entry(tenant.pk()).or_insert_with(|| Cached {
+        let key = (tenant.pk(), embedder.to_owned());
+        let entry = map.entry(key).or_insert_with(|| Cached {
             index: TenantIndex::new(dims),
             last_used: now,
         });
@@ -244,7 +337,7 @@ impl KnowledgeCache {
     /// its budget.
     fn evict(&self, keep: &str) {
         let mut map = self.tenants.lock().unwrap_or_else(|e| e.into_inner());
-        let mut sizes: Vec<(u64, String, usize)> = map
+        let mut sizes: Vec<(u64, (String, String), usize)> = map
             .iter()
             .map(|(pk, c)| (c.last_used, pk.clone(), c.index.bytes()))
             .collect();
@@ -254,17 +347,22 @@ impl KnowledgeCache {
             if total <= self.budget_bytes {
                 break;
             }
-            if pk != keep {
+            if pk.0 != keep {
                 map.remove(&pk);
                 total -= bytes;
             }
         }
     }
 
-    /// Drops a document from the tenant's cached index.
+    /// Drops a document from the tenant's cached indexes.
     pub fn forget(&self, tenant: &Tenant, doc_id: &str) {
         let map = self.tenants.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(t) = map.get(&tenant.pk()).map(|c| &c.index) {
+        let pk = tenant.pk();
+        for t in map
+            .iter()
+            .filter(|((org, _), _)| *org == pk)
+            .map(|(_, c)| &c.index)
+        {
             if let Ok(mut index) = t.index.write() {
                 index.remove_document(doc_id);
             }
@@ -274,18 +372,23 @@ impl KnowledgeCache {
         }
     }
 
-    /// The tenant's index with exactly `docs` (at their generations) loaded.
+    /// The tenant's index of the vectors `embedder` made, with exactly
+    /// `docs` (at their searchable generations) loaded. An index of 0
+    /// dimensions holds words only (the vectors are not loaded).
     async fn index_for(
         &self,
         app: &App,
         tenant: &Tenant,
         docs: &[Document],
-        embedder: &dyn Embedder,
+        embedder: &str,
+        dims: usize,
     ) -> Result<Arc<TenantIndex>> {
-        let t = self.tenant(tenant, embedder.dimensions());
+        let t = self.tenant(tenant, embedder, dims);
         let loading = t.load_lock.lock().await;
-        let wanted: HashMap<&str, u32> =
-            docs.iter().map(|d| (d.id.as_str(), d.generation)).collect();
+        let wanted: HashMap<&str, u32> = docs
+            .iter()
+            .map(|d| (d.id.as_str(), d.searchable_generation()))
+            .collect();
         let stale: Vec<String> = {
             let loaded = t.loaded.lock().unwrap_or_else(|e| e.into_inner());
             loaded
@@ -314,13 +417,14 @@ impl KnowledgeCache {
                 .unwrap_or_else(|e| e.into_inner())
                 .get(&doc.id)
                 .map(|(generation, _)| *generation);
-            if have == Some(doc.generation) {
+            let generation = doc.searchable_generation();
+            if have == Some(generation) {
                 continue;
             }
             let chunks = read_chunks(app, tenant, &doc.id).await?;
             let Some(blob) = app
                 .blobs
-                .get(&vectors_key(tenant, &doc.id, doc.generation))
+                .get(&vectors_key(tenant, &doc.id, generation))
                 .await?
             else {
                 tracing::warn!(doc = %doc.id, "ready document without vectors; skipped");
@@ -338,7 +442,7 @@ impl KnowledgeCache {
                 .map(|(c, v)| IndexedChunk {
                     chunk_id: c.id.clone(),
                     text: c.text.clone(),
-                    vector: v,
+                    vector: if dims == 0 { Vec::new() } else { v },
                 })
                 .collect();
             {
@@ -352,17 +456,22 @@ impl KnowledgeCache {
                     continue;
                 }
             }
-            let dims = embedder.dimensions();
             let bytes = chunks.iter().map(|c| chunk_bytes(&c.text, dims)).sum();
             if let Ok(mut texts) = t.texts.write() {
                 for c in chunks {
-                    texts.insert(c.id, c.text);
+                    texts.insert(
+                        c.id,
+                        Shown {
+                            text: c.text,
+                            heading: c.heading,
+                        },
+                    );
                 }
             }
             t.loaded
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .insert(doc.id.clone(), (doc.generation, bytes));
+                .insert(doc.id.clone(), (generation, bytes));
         }
         drop(loading);
         self.evict(&tenant.pk());
@@ -390,15 +499,33 @@ mod cache_tests {
 
     /// Loads a tenant's index as holding `bytes`, then evicts as a load does.
     fn load(cache: &KnowledgeCache, org: &str, bytes: usize) {
-        let t = cache.tenant(&tenant(org), 4);
+        let t = cache.tenant(&tenant(org), "e", 4);
         t.loaded.lock().unwrap().insert("doc".into(), (1, bytes));
         cache.evict(&tenant(org).pk());
     }
 
     fn cached(cache: &KnowledgeCache) -> Vec<String> {
-        let mut orgs: Vec<String> = cache.tenants.lock().unwrap().keys().cloned().collect();
+        let mut orgs: Vec<String> = cache
+            .tenants
+            .lock()
+            .unwrap()
+            .keys()
+            .map(|(org, _)| org.clone())
+            .collect();
         orgs.sort();
         orgs
+    }
+
+    #[test]
+    fn chunks_stored_before_headings_were_kept_apart_still_load() {
+        let old: crate::domain::knowledge::StoredChunk = serde_json::from_value(
+            serde_json::json!({"id": "d:0", "document_id": "d", "index": 0,
+                "text": "# Hours > Holidays\nClosed on bank holidays.", "tokens": 9}),
+        )
+        .unwrap();
+        // No heading shown until it is reindexed: a text's first line
+        // starting with `# ` is not proof of a heading path.
+        assert_eq!(old.heading, None);
     }
 
     #[test]
@@ -408,7 +535,7 @@ mod cache_tests {
         load(&cache, "b", 400);
         assert_eq!(cached(&cache).len(), 2);
         // `a` is used again: `b` is now the least recently used.
-        cache.tenant(&tenant("a"), 4);
+        cache.tenant(&tenant("a"), "e", 4);
         load(&cache, "c", 400);
         assert_eq!(cached(&cache), vec![tenant("a").pk(), tenant("c").pk()]);
         // A tenant larger than the whole budget stays (it is in use) alone.

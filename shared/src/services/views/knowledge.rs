@@ -33,6 +33,11 @@ pub struct KnowledgeDocumentView {
     /// The embedder that produced the vectors.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub embedder: Option<String>,
+    /// `true` while a background job re-embeds the document because the
+    /// workspace's embedder changed; search keeps reading its previous
+    /// vectors (or its words) until the job is done. A workspace's progress
+    /// is the share of its documents no longer re-embedding.
+    pub reembedding: bool,
     /// RFC 3339.
     pub created_at: String,
     /// RFC 3339.
@@ -52,6 +57,7 @@ impl From<&Document> for KnowledgeDocumentView {
             error: d.error.clone(),
             chunk_count: d.chunk_count,
             embedder: d.embedder.clone(),
+            reembedding: d.live_generation.is_some(),
             created_at: d.created_at.clone(),
             updated_at: d.updated_at.clone(),
         }
@@ -67,7 +73,8 @@ pub struct ChunkView {
     pub index: u32,
     /// The chunk's text (heading path included).
     pub text: String,
-    /// Estimated tokens.
+    /// Its size in the embedder's own tokens when the embedder counts them
+    /// (the offline model), else estimated.
     pub tokens: u32,
 }
 
@@ -94,7 +101,18 @@ pub struct QueryHit {
     pub document_name: String,
     /// The chunk's text (speakable in voice mode).
     pub text: String,
-    /// Fused score, higher is better.
+    /// The heading path of the chunk's section (`Opening hours > Holidays`),
+    /// when its document has headings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heading: Option<String>,
+    /// How sure the search is that this passage answers the query, from 0
+    /// to 1. With an embedding model it is a calibrated confidence (on the
+    /// retrieval evaluation about this share of top answers at that score
+    /// were right); with the lexical fallback, the share of the query's
+    /// weighted words the passage holds. Below 0.45 it is more likely a
+    /// guess than not (the call engine's default threshold,
+    /// `SWITCHBOARD_KNOWLEDGE_MIN_SCORE`).
+    #[schema(minimum = 0.0, maximum = 1.0)]
     pub score: f32,
 }
 
@@ -138,4 +156,8 @@ pub struct KnowledgeQueryInput {
     /// Only these documents (at most 500 ids).
     #[schema(required = false)]
     pub document_ids: Vec<String>,
+    /// Leave out hits whose `score` (a 0..1 confidence) is below this, so
+    /// an empty list means "the documents do not say" (default 0: all).
+    #[schema(required = false, minimum = 0.0, maximum = 1.0)]
+    pub min_score: f32,
 }

@@ -27,6 +27,20 @@ impl HashingEmbedder {
         }
     }
 
+    /// The hashing embedder a [`Embedder::name`] names (`hashing-384 …`),
+    /// so documents it embedded can still be searched after a model took
+    /// over; `None` for any other name.
+    pub fn from_name(name: &str) -> Option<HashingEmbedder> {
+        let digits: String = name
+            .strip_prefix(NAME_PREFIX)?
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        let dimensions: usize = digits.parse().ok().filter(|d| (1..=8192).contains(d))?;
+        let embedder = HashingEmbedder::new(dimensions);
+        (embedder.name == name).then_some(embedder)
+    }
+
     /// The vector of one text.
     pub fn embed_one(&self, text: &str) -> Vec<f32> {
         let mut vector = vec![0.0f32; self.dimensions];
@@ -58,6 +72,19 @@ impl Default for HashingEmbedder {
     fn default() -> HashingEmbedder {
         HashingEmbedder::new(384)
     }
+}
+
+#[cfg(test)]
+#[test]
+fn a_hashing_embedder_is_found_again_by_its_name() {
+    let embedder = HashingEmbedder::new(256);
+    let again = HashingEmbedder::from_name(embedder.name()).unwrap();
+    assert_eq!(
+        again.embed_one("opening hours"),
+        embedder.embed_one("opening hours")
+    );
+    assert!(HashingEmbedder::from_name("local:all-MiniLM-L6-v2 (384 dims)").is_none());
+    assert!(HashingEmbedder::from_name("hashing-99999999999 (x)").is_none());
 }
 
 fn fnv1a(seed: u64, bytes: &[u8]) -> u64 {

@@ -71,6 +71,19 @@ pub trait Embedder: Send + Sync {
     fn dimensions(&self) -> usize;
     /// Embeds `texts` (any number; batched internally).
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError>;
+    /// The most tokens of a text the model reads (its window, in its own
+    /// tokens, special tokens included); the rest is not seen. `None`: no
+    /// known limit (the chunker then keeps its default sizes).
+    fn max_tokens(&self) -> Option<usize> {
+        None
+    }
+    /// How many of the model's tokens `text` is (special tokens included),
+    /// so chunks can be cut to fit [`Embedder::max_tokens`]. `None`: not
+    /// known (the chunker estimates).
+    fn count_tokens(&self, text: &str) -> Option<usize> {
+        let _ = text;
+        None
+    }
 }
 
 /// The embedder that runs with no network: the MiniLM model from
@@ -106,6 +119,15 @@ pub fn offline_embedder(model_dir: Option<&Path>, max_tokens: Option<usize>) -> 
 /// model (its documents are re-embedded when the model arrives).
 pub fn is_lexical_fallback(embedder: &dyn Embedder) -> bool {
     embedder.name().starts_with(hashing::NAME_PREFIX)
+}
+
+/// Which vectors an [`Embedder::name`] stands for: the name without its
+/// parenthesised details (`local:all-MiniLM-L6-v2 (384 dims, CPU avx512)` →
+/// `local:all-MiniLM-L6-v2`). Machines running the same model with other
+/// CPU kernels make the same vectors, so their documents are neither
+/// re-embedded nor searched apart.
+pub fn vector_space(name: &str) -> &str {
+    name.split(" (").next().unwrap_or(name).trim()
 }
 
 /// Which compiled copy of the offline model's forward pass this machine

@@ -209,3 +209,19 @@ async fn workers_side_by_side_give_each_text_its_own_vector() {
         "distinct texts, distinct vectors"
     );
 }
+
+#[test]
+fn the_same_model_on_other_cpu_kernels_makes_the_same_vector_space() {
+    assert_eq!(
+        vector_space("local:all-MiniLM-L6-v2 (384 dims, CPU avx512)"),
+        vector_space("local:all-MiniLM-L6-v2 (384 dims, CPU avx2)")
+    );
+    assert_ne!(
+        vector_space("hashing-384 (lexical fallback, no model)"),
+        vector_space("hashing-128 (lexical fallback, no model)")
+    );
+    assert_eq!(
+        vector_space("openai-compatible:text-embedding-3-small"),
+        "openai-compatible:text-embedding-3-small"
+    );
+}

@@ -85,6 +85,37 @@ fn plain_text_paragraphs_and_bullets() {
 }
 
 #[test]
+fn plain_text_title_lines_become_headings() {
+    let doc = extract(
+        b"Kessler Auto Works\n\nPaying\n\nPayment is due when you collect the car.\n\n\
+          Opening hours\n\nMonday to Friday 8 to 6\n\nSaturday 9 to 1\n\nDeposits\n\n- parts\n",
+        "text/plain",
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        kinds(&doc),
+        vec![
+            // The file's title, over the first section's heading.
+            (BlockKind::Heading(1), "Kessler Auto Works"),
+            (BlockKind::Heading(2), "Paying"),
+            (
+                BlockKind::Paragraph,
+                "Payment is due when you collect the car."
+            ),
+            // Lines of a list without bullets are content, never headings.
+            (BlockKind::Paragraph, "Opening hours"),
+            (BlockKind::Paragraph, "Monday to Friday 8 to 6"),
+            (BlockKind::Paragraph, "Saturday 9 to 1"),
+            (BlockKind::Heading(2), "Deposits"),
+            (BlockKind::ListItem, "parts"),
+        ]
+    );
+    let titled = extract(b"Terms\n\nWe bill monthly.", "text/plain", None).unwrap();
+    assert_eq!(titled.blocks[0].kind, BlockKind::Heading(1));
+}
+
+#[test]
 fn empty_files_have_no_text() {
     assert_eq!(
         extract(b"  \n\n ", "text/plain", None),

@@ -5,16 +5,22 @@ use pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 use super::{Block, BlockKind, Budget, ExtractError, collapse_whitespace};
 
 /// Plain text: blank lines separate paragraphs; lines starting with a bullet
-/// (`-`, `*`, `•`, `1.`) are list items.
+/// (`-`, `*`, `•`, `1.`) are list items; a title line — a paragraph of one
+/// short line without closing punctuation, followed by running text or a
+/// list — is a heading (the first line of the file the top one), so the
+/// chunks under it carry it in their heading path as Markdown's do.
 pub(super) fn plain_blocks(text: &str, budget: &Budget) -> Result<Vec<Block>, ExtractError> {
     let mut blocks = Vec::new();
+    // Whether each block was a paragraph of a single line.
+    let mut single_line: Vec<bool> = Vec::new();
     let mut paragraph: Vec<&str> = Vec::new();
-    let flush = |paragraph: &mut Vec<&str>, blocks: &mut Vec<Block>| {
+    let flush = |paragraph: &mut Vec<&str>, blocks: &mut Vec<Block>, single: &mut Vec<bool>| {
         if !paragraph.is_empty() {
             blocks.push(Block::new(
                 BlockKind::Paragraph,
                 collapse_whitespace(&paragraph.join(" ")),
             ));
+            single.push(paragraph.len() == 1);
             paragraph.clear();
         }
     };
@@ -22,16 +28,39 @@ pub(super) fn plain_blocks(text: &str, budget: &Budget) -> Result<Vec<Block>, Ex
         budget.check()?;
         let trimmed = line.trim();
         if trimmed.is_empty() {
-            flush(&mut paragraph, &mut blocks);
+            flush(&mut paragraph, &mut blocks, &mut single_line);
         } else if let Some(item) = list_item(trimmed) {
-            flush(&mut paragraph, &mut blocks);
+            flush(&mut paragraph, &mut blocks, &mut single_line);
             blocks.push(Block::new(BlockKind::ListItem, collapse_whitespace(item)));
+            single_line.push(false);
         } else {
             paragraph.push(trimmed);
         }
     }
-    flush(&mut paragraph, &mut blocks);
+    flush(&mut paragraph, &mut blocks, &mut single_line);
+    // From the end, so the file's first line knows whether a heading follows.
+    for i in (0..blocks.len()).rev() {
+        let body_follows = blocks.get(i + 1).is_some_and(|next| match next.kind {
+            BlockKind::ListItem => true,
+            BlockKind::Paragraph => {
+                next.text.len() > blocks[i].text.len() && next.text.ends_with(['.', '!', '?', ':'])
+            }
+            // Only the title of the whole file may stand over a heading.
+            BlockKind::Heading(_) => i == 0,
+            BlockKind::TableRow { .. } => false,
+        });
+        if single_line[i] && body_follows && is_title_line(&blocks[i].text) {
+            blocks[i].kind = BlockKind::Heading(if i == 0 { 1 } else { 2 });
+        }
+    }
     Ok(blocks)
+}
+
+/// A line that reads as a title: at most 12 words, no closing punctuation.
+fn is_title_line(line: &str) -> bool {
+    line.split_whitespace().count() <= 12
+        && !line.ends_with(['.', '!', '?', ',', ';', ':'])
+        && line.chars().next().is_some_and(char::is_alphanumeric)
 }
 
 /// The item text when `line` starts with a list bullet.

@@ -52,13 +52,130 @@ fn bm25_finds_the_words_and_dense_finds_the_meaning() {
 }
 
 #[test]
-fn both_rankings_agreeing_wins_the_fusion() {
+fn both_rankings_agreeing_wins_the_former_fusion() {
     let index = sample();
+    let rrf = Ranking::Rrf(Fusion::default());
     // First in both rankings: the highest fused score there is.
-    let hits = index.search("team plan", Some(&one_hot(4, 1)), None, 3);
+    let hits = index.search_with(&rrf, "team plan", Some(&one_hot(4, 1)), None, 3);
     assert_eq!(hits[0].chunk_id, "p2");
     assert!(hits[0].score > hits[1].score);
-    assert!((hits[0].score - (1.0 + LEXICAL_WEIGHT) / 61.0).abs() < 1e-6);
+    assert!((hits[0].score - 1.25 / 61.0).abs() < 1e-6);
+}
+
+/// Three near-orthogonal directions and a query vector between two of them.
+fn looks_alike() -> KnowledgeIndex {
+    let mut index = KnowledgeIndex::new(4);
+    index
+        .add_document(
+            "ours",
+            &[chunk(
+                "ours",
+                "A missed visit without a day's notice costs fifty dollars.",
+                vec![1.0, 0.0, 0.0, 0.0],
+            )],
+        )
+        .unwrap();
+    index
+        .add_document(
+            "theirs",
+            &[
+                chunk(
+                    "theirs",
+                    "Cancel your appointment online; cancel fees apply to appointment changes.",
+                    vec![0.6, 0.8, 0.0, 0.0],
+                ),
+                chunk(
+                    "order",
+                    "Order A7731 ships on Monday.",
+                    vec![0.0, 0.0, 1.0, 0.0],
+                ),
+                chunk(
+                    "other",
+                    "Orders ship within two days.",
+                    vec![0.0, 0.0, 0.8, 0.6],
+                ),
+                // Words every business uses: in most chunks, so no evidence.
+                chunk(
+                    "common1",
+                    "Cancel or move an appointment by phone.",
+                    vec![0.0, 0.0, 0.0, 1.0],
+                ),
+                chunk(
+                    "common2",
+                    "Appointment reminders go out the day before; reply to cancel.",
+                    vec![0.0, 0.0, 0.0, 1.0],
+                ),
+                chunk(
+                    "common3",
+                    "Ask us to cancel any appointment.",
+                    vec![0.0, 0.0, 0.0, 1.0],
+                ),
+            ],
+        )
+        .unwrap();
+    index
+}
+
+#[test]
+fn dense_first_keeps_the_models_choice_over_common_shared_words() {
+    let index = looks_alike();
+    let query = "what if I cancel my appointment?";
+    let vector = [0.9, 0.3, 0.0, 0.0];
+    let hits = index.search(query, Some(&vector), None, 2);
+    assert_eq!(hits[0].chunk_id, "ours");
+    // The former fusion let the keyword match outrank it.
+    let rrf = index.search_with(
+        &Ranking::Rrf(Fusion::default()),
+        query,
+        Some(&vector),
+        None,
+        2,
+    );
+    assert_eq!(rrf[0].chunk_id, "theirs");
+}
+
+#[test]
+fn an_exact_identifier_is_evidence_the_model_cannot_see() {
+    let index = looks_alike();
+    // The model prefers the general shipping chunk; the order number decides.
+    let hits = index.search(
+        "where is order A7731?",
+        Some(&[0.0, 0.0, 0.9, 0.35]),
+        None,
+        2,
+    );
+    assert_eq!(hits[0].chunk_id, "order");
+}
+
+#[test]
+fn scores_are_confidences_between_zero_and_one() {
+    let index = looks_alike();
+    let sure = index.search("missed visit", Some(&[1.0, 0.0, 0.0, 0.0]), None, 4);
+    let unsure = index.search("parking", Some(&[0.0, -1.0, 0.0, 0.0]), None, 1);
+    assert!(sure.iter().all(|h| (0.0..=1.0).contains(&h.score)));
+    assert!(sure[0].score > 0.9, "{}", sure[0].score);
+    assert!(unsure[0].score < 0.3, "{}", unsure[0].score);
+    // Lexical scores: the share of the query's weighted terms held.
+    let lexical = index.search_with(&Ranking::LexicalOnly, "order A7731", None, None, 2);
+    assert_eq!(lexical[0].chunk_id, "order");
+    assert!((lexical[0].score - 1.0).abs() < 1e-6);
+    assert!(lexical[1].score < 1.0);
+}
+
+#[test]
+fn lexical_first_orders_as_bm25_does() {
+    let index = looks_alike();
+    let query = "cancel appointment fees orders";
+    let bm25 = index.search_with(&Ranking::LexicalOnly, query, None, None, 7);
+    let first = index.search_with(
+        &Ranking::for_embedder("hashing-384", true),
+        query,
+        Some(&[0.0, 0.0, 0.0, 1.0]),
+        None,
+        7,
+    );
+    let ids = |hits: &[Hit]| hits.iter().map(|h| h.chunk_id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&bm25), ids(&first));
 }
 
 #[test]
@@ -133,4 +250,17 @@ fn dot_product_matches_the_plain_sum() {
         .map(|(x, y)| i32::from(*x) * i32::from(*y))
         .sum();
     assert_eq!(dot_i8(&a, &b), plain);
+}
+
+#[test]
+fn only_the_offline_embedders_scores_are_calibrated() {
+    assert!(Calibration::is_fitted(
+        "local:all-MiniLM-L6-v2 (384 dims, CPU avx2)"
+    ));
+    assert!(Calibration::is_fitted(
+        "hashing-384 (lexical fallback, no model)"
+    ));
+    assert!(!Calibration::is_fitted(
+        "openai-compatible:text-embedding-3-small"
+    ));
 }
