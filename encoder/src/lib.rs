@@ -166,6 +166,29 @@ impl SentenceEncoder {
         self.max_tokens
     }
 
+    /// How many tokens the model makes of `text`, special tokens included,
+    /// before any cut to [`SentenceEncoder::max_tokens`]: what a chunker
+    /// needs to cut texts the model reads whole.
+    pub fn count_tokens(&self, text: &str) -> Result<usize, Error> {
+        let tokenizer = &self.inner.tokenizer;
+        let tokenize = |text: &str, special: bool| {
+            tokenizer
+                .encode(text, special)
+                .map_err(|e| Error::Tokenize(e.to_string()))
+        };
+        // The tokenizer cuts at the model's window and keeps the rest as
+        // overflowing pieces (no stride): their lengths add up to the text's.
+        let encoding = tokenize(text, false)?;
+        let body: usize = encoding.len()
+            + encoding
+                .get_overflowing()
+                .iter()
+                .map(|e| e.len())
+                .sum::<usize>();
+        let special = tokenize("", true)?.len();
+        Ok(body + special)
+    }
+
     /// Which compiled forward pass runs on this machine.
     pub fn kernels(&self) -> Kernels {
         self.kernels

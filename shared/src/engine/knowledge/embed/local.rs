@@ -33,11 +33,6 @@ impl OfflineEmbedder {
         Ok(OfflineEmbedder { encoder, name })
     }
 
-    /// The longest input in tokens; the rest of a longer text is not read.
-    pub fn max_tokens(&self) -> usize {
-        self.encoder.max_tokens()
-    }
-
     /// The same model reading at most `max_tokens` tokens of each text
     /// (between 8 and the model's own limit, 256: the default). Inference
     /// time is about proportional to tokens read, but the vectors then cover
@@ -73,6 +68,14 @@ impl Embedder for OfflineEmbedder {
 
     fn dimensions(&self) -> usize {
         self.encoder.dimensions()
+    }
+
+    fn max_tokens(&self) -> Option<usize> {
+        Some(self.encoder.max_tokens())
+    }
+
+    fn count_tokens(&self, text: &str) -> Option<usize> {
+        self.encoder.count_tokens(text).ok()
     }
 
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {

@@ -71,6 +71,19 @@ pub trait Embedder: Send + Sync {
     fn dimensions(&self) -> usize;
     /// Embeds `texts` (any number; batched internally).
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError>;
+    /// The most tokens of a text the model reads (its window, in its own
+    /// tokens, special tokens included); the rest is not seen. `None`: no
+    /// known limit (the chunker then keeps its default sizes).
+    fn max_tokens(&self) -> Option<usize> {
+        None
+    }
+    /// How many of the model's tokens `text` is (special tokens included),
+    /// so chunks can be cut to fit [`Embedder::max_tokens`]. `None`: not
+    /// known (the chunker estimates).
+    fn count_tokens(&self, text: &str) -> Option<usize> {
+        let _ = text;
+        None
+    }
 }
 
 /// The embedder that runs with no network: the MiniLM model from
