@@ -363,7 +363,7 @@ mod tests {
         assert!(
             source
                 .hub
-                .contains("sentence-transformers/all-MiniLM-L6-v2")
+                .contains(&format!("sentence-transformers/{}", OfflineModel::DEFAULT))
         );
         assert_eq!(source.files.len(), 4);
         let c = cfg(&[("SWITCHBOARD_MODEL_HUB_URL", "http://mirror/m")]).unwrap();

@@ -118,8 +118,10 @@ async fn with_no_network_the_fallback_stays_and_says_why_in_one_line() {
     config.model_fetch = Some(unreachable.clone());
     let app = std::sync::Arc::new(switchboard::App::build(config).await.unwrap());
     let plan = ModelPlan::for_app(&app);
+    let default = switchboard::engine::knowledge::embed::OfflineModel::DEFAULT;
     assert!(
-        plan.start_line().contains("fetching all-MiniLM-L6-v2"),
+        plan.start_line()
+            .contains(&format!("fetching {default} into")),
         "{}",
         plan.start_line()
     );

@@ -142,7 +142,6 @@ mod tests {
 
     #[test]
     fn models_are_named_as_their_directories_and_pinned() {
-        assert_eq!(OfflineModel::DEFAULT, OfflineModel::MiniLm);
         for model in OfflineModel::ALL {
             assert_eq!(OfflineModel::from_name(model.name()), Some(model));
             let source = model.source();
