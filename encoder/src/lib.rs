@@ -1,9 +1,14 @@
 //! Sentence embeddings on the CPU, in-process, with no network: a BERT
 //! encoder (sentence-transformers all-MiniLM-L6-v2 and models of the same
-//! architecture) read from a local directory, tokenised by the `tokenizers`
-//! crate from the model's own `tokenizer.json`, mean-pooled and normalised
-//! as sentence-transformers does, so vectors match the reference model's
-//! (a test holds them to vectors computed independently from the same files).
+//! architecture) or an MPNet encoder (all-mpnet-base-v2), picked by
+//! `config.json`'s `model_type` and read from a local directory, tokenised
+//! by the `tokenizers` crate from the model's own `tokenizer.json`,
+//! mean-pooled and normalised as sentence-transformers does, so vectors
+//! match the reference model's (tests hold them to vectors computed
+//! independently from the same files). Both architectures run the same
+//! forward pass; MPNet's differences (positions from `padding_idx + 1`, no
+//! token types, a relative-position bias on the attention scores) are data
+//! the pass reads, not a second copy of it.
 //!
 //! Built for ingest speed on a few cores: matrix products through the `gemm`
 //! crate's cache-blocked kernels; the rest of the pass compiled for the
@@ -112,7 +117,8 @@ fn invalid(path: &Path, message: impl std::fmt::Display) -> Error {
 }
 
 impl SentenceEncoder {
-    /// Loads the model in `dir`: `config.json`, `tokenizer.json`,
+    /// Loads the model in `dir`: `config.json` (whose `model_type`, `bert`
+    /// or `mpnet`, says which architecture), `tokenizer.json`,
     /// `model.safetensors` (F32) and, if present, `sentence_bert_config.json`
     /// (for `max_seq_length`). Runs one forward pass per core by default.
     pub fn load(dir: &Path) -> Result<SentenceEncoder, Error> {
@@ -233,7 +239,8 @@ impl SentenceEncoder {
             .map(|e| {
                 let mut ids = e.get_ids().to_vec();
                 if ids.len() > self.max_tokens {
-                    // Keep the closing [SEP], as the tokenizer's own cut does.
+                    // Keep the closing [SEP] (`</s>`), as the tokenizer's
+                    // own cut does.
                     let last = ids[ids.len() - 1];
                     ids.truncate(self.max_tokens);
                     ids[self.max_tokens - 1] = last;

@@ -11,7 +11,7 @@
 //! products dispatch by themselves (the `gemm` crate), but the element-wise
 //! steps only use wide registers when compiled for them.
 
-use crate::config::Shape;
+use crate::config::{Positions, Shape};
 use crate::kernels::{activate, add_bias, layer_norm, residual_norm, scale, softmax_unnormalised};
 use crate::matmul::{Mat, MatMut, matmul};
 use crate::weights::{Linear, Weights};
@@ -86,6 +86,9 @@ pub(crate) struct Workspace {
     scores: Vec<f32>,
     /// Their rows' softmax denominators, `longest`.
     sums: Vec<f32>,
+    /// MPNet's position bias by head and offset `key − query`,
+    /// `heads × (2·longest − 1)` (empty for BERT).
+    relative: Vec<f32>,
 }
 
 fn grow(buffer: &mut Vec<f32>, len: usize) {
@@ -163,6 +166,24 @@ fn forward(model: &Model, sequences: &[&[u32]], ws: &mut Workspace) -> Vec<Vec<f
     let context = &mut ws.context[..tokens * h];
     let projected = &mut ws.projected[..tokens * h];
     let inner = &mut ws.inner[..tokens * shape.intermediate];
+    // Every layer adds the same bias, and a shorter sequence's is part of
+    // the longest one's: one table per pass serves them all.
+    let relative = match (shape.placing, &weights.relative_bias) {
+        (
+            Positions::Relative {
+                buckets,
+                max_distance,
+                ..
+            },
+            Some(table),
+        ) => {
+            grow(&mut ws.relative, shape.heads * (2 * longest - 1));
+            let relative = &mut ws.relative[..shape.heads * (2 * longest - 1)];
+            relative_bias(table, shape.heads, buckets, max_distance, longest, relative);
+            Some(&*relative)
+        }
+        _ => None,
+    };
 
     // Word + position (+ type 0) embeddings, normalised.
     let mut rows = x.chunks_exact_mut(h);
@@ -182,7 +203,15 @@ fn forward(model: &Model, sequences: &[&[u32]], ws: &mut Workspace) -> Vec<Vec<f
         for row in qkv.chunks_exact_mut(3 * h) {
             add_bias(row, &layer.qkv.bias);
         }
-        attention(shape, sequences, qkv, context, &mut ws.scores, &mut ws.sums);
+        attention(
+            shape,
+            sequences,
+            qkv,
+            context,
+            relative,
+            &mut ws.scores,
+            &mut ws.sums,
+        );
 
         project(context, tokens, &layer.attention_out, projected);
         for (row, p) in x.chunks_exact_mut(h).zip(projected.chunks_exact(h)) {
@@ -227,17 +256,63 @@ fn forward(model: &Model, sequences: &[&[u32]], ws: &mut Workspace) -> Vec<Vec<f
         .collect()
 }
 
+/// MPNet's bucket of the offset `key − query` (T5's scheme, as MPNet's
+/// reference code computes it, in float32): half the buckets for keys
+/// before the query, half for keys after; within each half, exact
+/// distances below a quarter of the buckets, then logarithmically wider
+/// ones up to `max_distance`, beyond which all share the last bucket.
+pub(crate) fn relative_bucket(offset: isize, buckets: usize, max_distance: usize) -> usize {
+    let half = buckets / 2;
+    let side = if offset > 0 { half } else { 0 };
+    let distance = offset.unsigned_abs();
+    let exact = half / 2;
+    if distance < exact {
+        return side + distance;
+    }
+    // Float32 throughout, with the divisor rounded from float64, so that
+    // distances on a bucket's edge land where the reference puts them.
+    let span = ((max_distance as f64) / (exact as f64)).ln() as f32;
+    let wide = ((distance as f32 / exact as f32).ln() / span * (half - exact) as f32) as usize;
+    side + (exact + wide).min(half - 1)
+}
+
+/// Fills `out` (`heads × (2·longest − 1)`) with each head's bias for every
+/// offset `key − query` from `−(longest − 1)` to `longest − 1`, looked up
+/// in `table` (`buckets × heads`).
+fn relative_bias(
+    table: &[f32],
+    heads: usize,
+    buckets: usize,
+    max_distance: usize,
+    longest: usize,
+    out: &mut [f32],
+) {
+    let width = 2 * longest - 1;
+    for (at, offset) in (-(longest as isize - 1)..longest as isize).enumerate() {
+        let bucket = &table[relative_bucket(offset, buckets, max_distance) * heads..][..heads];
+        for (head, &bias) in bucket.iter().enumerate() {
+            out[head * width + at] = bias;
+        }
+    }
+}
+
 /// Self-attention of each sequence over its own tokens, head by head:
-/// `context = softmax(q · kᵀ) · v` (the 1/√head scale is in `q` already).
+/// `context = softmax(q · kᵀ + bias) · v` (the 1/√head scale is in `q`
+/// already; the bias is MPNet's by relative position, from `relative`, a
+/// table over the pass's longest sequence).
 #[inline(always)]
 fn attention(
     shape: &Shape,
     sequences: &[&[u32]],
     qkv: &[f32],
     context: &mut [f32],
+    relative: Option<&[f32]>,
     scores: &mut [f32],
     sums: &mut [f32],
 ) {
+    let width = relative.map_or(0, |r| r.len() / shape.heads);
+    // The offset 0 of the table.
+    let centre = width / 2;
     let (h, d) = (shape.hidden, shape.head());
     let stride = 3 * h;
     let mut start = 0;
@@ -252,6 +327,13 @@ fn attention(
             let k = Mat::new(&block[h + head * d..], n, d, stride);
             let v = Mat::new(&block[2 * h + head * d..], n, d, stride);
             matmul(MatMut::new(scores, n, n, n), q, k.t());
+            if let Some(relative) = relative {
+                let by_offset = &relative[head * width..][..width];
+                for (query, row) in scores.chunks_exact_mut(n).enumerate() {
+                    // Key j of query i is at offset j − i.
+                    add_bias(row, &by_offset[centre - query..][..n]);
+                }
+            }
             for (row, sum) in scores.chunks_exact_mut(n).zip(sums.iter_mut()) {
                 *sum = softmax_unnormalised(row);
             }
@@ -265,5 +347,30 @@ fn attention(
             }
         }
         start += n;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::relative_bucket;
+
+    #[test]
+    fn relative_buckets_follow_mpnet() {
+        // Keys before the query (offset ≤ 0) in buckets 0–15, after in 16–31.
+        assert_eq!(relative_bucket(0, 32, 128), 0);
+        assert_eq!(relative_bucket(-1, 32, 128), 1);
+        assert_eq!(relative_bucket(1, 32, 128), 17);
+        assert_eq!(relative_bucket(-7, 32, 128), 7);
+        // Log-spaced from 8: 8 + ⌊ln(d/8)/ln 16 · 8⌋.
+        assert_eq!(relative_bucket(-8, 32, 128), 8);
+        assert_eq!(relative_bucket(-12, 32, 128), 9);
+        assert_eq!(relative_bucket(-16, 32, 128), 10);
+        assert_eq!(relative_bucket(32, 32, 128), 16 + 12);
+        assert_eq!(relative_bucket(-64, 32, 128), 14);
+        assert_eq!(relative_bucket(-127, 32, 128), 15);
+        // Clamped at the maximum distance and beyond.
+        assert_eq!(relative_bucket(-128, 32, 128), 15);
+        assert_eq!(relative_bucket(-383, 32, 128), 15);
+        assert_eq!(relative_bucket(383, 32, 128), 31);
     }
 }

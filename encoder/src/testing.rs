@@ -1,5 +1,5 @@
 //! Support for tests: the policy for tests that need the real model, and a
-//! tiny BERT generated from a fixed seed that always exists.
+//! tiny BERT or MPNet generated from a fixed seed that always exists.
 
 use std::path::Path;
 
@@ -44,6 +44,12 @@ pub const INTERMEDIATE: usize = 16;
 pub const POSITIONS: usize = 32;
 pub const TYPES: usize = 2;
 pub const EPS: f64 = 1e-12;
+/// The tiny MPNet's differences: a position table long enough for
+/// distances past MPNet's 128 (its first two rows are before the first
+/// position), and the relative-position bias' buckets.
+pub const MPNET_POSITIONS: usize = 162;
+pub const MPNET_BUCKETS: usize = 32;
+pub const MPNET_EPS: f64 = 1e-5;
 
 /// A fixed pseudo-random sequence (xorshift64*), so the model is the same
 /// on every machine and run.
@@ -65,6 +71,15 @@ impl Seeded {
 
 /// The tiny model's tensors, by Hugging Face name: (name, shape, values).
 pub fn weights() -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    tiny_weights(false)
+}
+
+/// The tiny MPNet's tensors, by Hugging Face name.
+pub fn mpnet_weights() -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    tiny_weights(true)
+}
+
+fn tiny_weights(mpnet: bool) -> Vec<(String, Vec<usize>, Vec<f32>)> {
     let mut rng = Seeded(0x5eed_1234_abcd_0042);
     let mut t = Vec::new();
     let mut add = |name: &str, shape: Vec<usize>, centre: f32, rng: &mut Seeded| {
@@ -77,60 +92,66 @@ pub fn weights() -> Vec<(String, Vec<usize>, Vec<f32>)> {
         0.0,
         &mut rng,
     );
-    add(
-        "embeddings.position_embeddings.weight",
-        vec![POSITIONS, HIDDEN],
-        0.0,
-        &mut rng,
-    );
-    add(
-        "embeddings.token_type_embeddings.weight",
-        vec![TYPES, HIDDEN],
-        0.0,
-        &mut rng,
-    );
+    if mpnet {
+        add(
+            "embeddings.position_embeddings.weight",
+            vec![MPNET_POSITIONS, HIDDEN],
+            0.0,
+            &mut rng,
+        );
+        add(
+            "encoder.relative_attention_bias.weight",
+            vec![MPNET_BUCKETS, HEADS],
+            0.0,
+            &mut rng,
+        );
+    } else {
+        add(
+            "embeddings.position_embeddings.weight",
+            vec![POSITIONS, HIDDEN],
+            0.0,
+            &mut rng,
+        );
+        add(
+            "embeddings.token_type_embeddings.weight",
+            vec![TYPES, HIDDEN],
+            0.0,
+            &mut rng,
+        );
+    }
     add("embeddings.LayerNorm.weight", vec![HIDDEN], 1.0, &mut rng);
     add("embeddings.LayerNorm.bias", vec![HIDDEN], 0.0, &mut rng);
+    // BERT's names, or MPNet's: query, key, value, output, its norm.
+    let [q, k, v, o, norm] = if mpnet {
+        [
+            "attention.attn.q",
+            "attention.attn.k",
+            "attention.attn.v",
+            "attention.attn.o",
+            "attention.LayerNorm",
+        ]
+    } else {
+        [
+            "attention.self.query",
+            "attention.self.key",
+            "attention.self.value",
+            "attention.output.dense",
+            "attention.output.LayerNorm",
+        ]
+    };
     for l in 0..LAYERS {
         let p = format!("encoder.layer.{l}");
-        for part in ["query", "key", "value"] {
+        for part in [q, k, v, o] {
             add(
-                &format!("{p}.attention.self.{part}.weight"),
+                &format!("{p}.{part}.weight"),
                 vec![HIDDEN, HIDDEN],
                 0.0,
                 &mut rng,
             );
-            add(
-                &format!("{p}.attention.self.{part}.bias"),
-                vec![HIDDEN],
-                0.0,
-                &mut rng,
-            );
+            add(&format!("{p}.{part}.bias"), vec![HIDDEN], 0.0, &mut rng);
         }
-        add(
-            &format!("{p}.attention.output.dense.weight"),
-            vec![HIDDEN, HIDDEN],
-            0.0,
-            &mut rng,
-        );
-        add(
-            &format!("{p}.attention.output.dense.bias"),
-            vec![HIDDEN],
-            0.0,
-            &mut rng,
-        );
-        add(
-            &format!("{p}.attention.output.LayerNorm.weight"),
-            vec![HIDDEN],
-            1.0,
-            &mut rng,
-        );
-        add(
-            &format!("{p}.attention.output.LayerNorm.bias"),
-            vec![HIDDEN],
-            0.0,
-            &mut rng,
-        );
+        add(&format!("{p}.{norm}.weight"), vec![HIDDEN], 1.0, &mut rng);
+        add(&format!("{p}.{norm}.bias"), vec![HIDDEN], 0.0, &mut rng);
         add(
             &format!("{p}.intermediate.dense.weight"),
             vec![INTERMEDIATE, HIDDEN],
@@ -174,12 +195,31 @@ pub fn weights() -> Vec<(String, Vec<usize>, Vec<f32>)> {
 /// Writes the tiny model's `config.json`, `tokenizer.json` and
 /// `model.safetensors` into `dir`.
 pub fn write_tiny_model(dir: &Path) -> std::io::Result<()> {
-    let config = serde_json::json!({
-        "vocab_size": VOCAB.len(), "hidden_size": HIDDEN, "num_attention_heads": HEADS,
-        "num_hidden_layers": LAYERS, "intermediate_size": INTERMEDIATE,
-        "max_position_embeddings": POSITIONS, "type_vocab_size": TYPES,
-        "layer_norm_eps": EPS, "hidden_act": "gelu",
-    });
+    write_tiny(dir, false)
+}
+
+/// Writes the tiny MPNet (the tiny BERT's vocabulary and tokenizer).
+pub fn write_tiny_mpnet(dir: &Path) -> std::io::Result<()> {
+    write_tiny(dir, true)
+}
+
+fn write_tiny(dir: &Path, mpnet: bool) -> std::io::Result<()> {
+    let config = if mpnet {
+        serde_json::json!({
+            "model_type": "mpnet", "vocab_size": VOCAB.len(), "hidden_size": HIDDEN,
+            "num_attention_heads": HEADS, "num_hidden_layers": LAYERS,
+            "intermediate_size": INTERMEDIATE, "max_position_embeddings": MPNET_POSITIONS,
+            "pad_token_id": 1, "relative_attention_num_buckets": MPNET_BUCKETS,
+            "layer_norm_eps": MPNET_EPS, "hidden_act": "gelu",
+        })
+    } else {
+        serde_json::json!({
+            "vocab_size": VOCAB.len(), "hidden_size": HIDDEN, "num_attention_heads": HEADS,
+            "num_hidden_layers": LAYERS, "intermediate_size": INTERMEDIATE,
+            "max_position_embeddings": POSITIONS, "type_vocab_size": TYPES,
+            "layer_norm_eps": EPS, "hidden_act": "gelu",
+        })
+    };
     std::fs::write(dir.join("config.json"), config.to_string())?;
     let vocab: serde_json::Map<String, serde_json::Value> = VOCAB
         .iter()
@@ -197,7 +237,7 @@ pub fn write_tiny_model(dir: &Path) -> std::io::Result<()> {
                   "max_input_chars_per_word": 100, "vocab": vocab},
     });
     std::fs::write(dir.join("tokenizer.json"), tokenizer.to_string())?;
-    let tensors = weights();
+    let tensors = tiny_weights(mpnet);
     let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
         .iter()
         .map(|(n, s, v)| {

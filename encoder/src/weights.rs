@@ -1,14 +1,18 @@
 //! The model's weights, read from `model.safetensors` (Hugging Face's names,
-//! with or without the `bert.` prefix) into the layout the forward pass
-//! wants. Two things are folded in at load, so the forward pass does less:
+//! with or without the `bert.`/`mpnet.` prefix) into the layout the forward
+//! pass wants. BERT and MPNet differ here only in names and in what the
+//! position table holds; the layers are the same shape. Things folded in
+//! at load, so the forward pass does less:
 //! - query, key and value are stacked into one matrix (one product instead
-//!   of three), with the attention scale 1/√head folded into the query rows;
-//! - the token-type embedding (always type 0 here) is added to the position
-//!   table, so embedding a token is one gather and one add.
+//!   of three), with the attention scale 1/√head folded into the query rows
+//!   (MPNet adds its position bias after the scale, so this holds for it too);
+//! - BERT's token-type embedding (always type 0 here) is added to the
+//!   position table, and MPNet's table starts at its first position
+//!   (`padding_idx + 1`), so embedding a token is one gather and one add.
 
 use safetensors::{Dtype, SafeTensors};
 
-use crate::config::Shape;
+use crate::config::{Positions, Shape};
 
 /// A dense layer: `y = x · weightᵀ + bias`.
 pub(crate) struct Linear {
@@ -44,7 +48,34 @@ pub(crate) struct Weights {
     pub positions: Vec<f32>,
     pub embedding_norm: Norm,
     pub layers: Vec<Layer>,
+    /// MPNet's relative-position bias, `buckets × heads` (none for BERT).
+    pub relative_bias: Option<Vec<f32>>,
 }
+
+/// The tensor names of one layer, which differ between the architectures.
+struct LayerNames {
+    query: &'static str,
+    key: &'static str,
+    value: &'static str,
+    attention_out: &'static str,
+    attention_norm: &'static str,
+}
+
+const BERT_NAMES: LayerNames = LayerNames {
+    query: "attention.self.query",
+    key: "attention.self.key",
+    value: "attention.self.value",
+    attention_out: "attention.output.dense",
+    attention_norm: "attention.output.LayerNorm",
+};
+
+const MPNET_NAMES: LayerNames = LayerNames {
+    query: "attention.attn.q",
+    key: "attention.attn.k",
+    value: "attention.attn.v",
+    attention_out: "attention.attn.o",
+    attention_norm: "attention.LayerNorm",
+};
 
 /// Reads tensors by name, checking dtype and shape.
 struct Reader<'a> {
@@ -99,11 +130,14 @@ impl Weights {
     /// Reads the weights of a model of `shape` from safetensors bytes.
     pub(crate) fn parse(bytes: &[u8], shape: &Shape) -> Result<Weights, String> {
         let tensors = SafeTensors::deserialize(bytes).map_err(|e| e.to_string())?;
-        let prefix = if tensors.tensor("embeddings.word_embeddings.weight").is_ok() {
-            ""
-        } else {
-            "bert."
-        };
+        let prefix = ["", "bert.", "mpnet."]
+            .into_iter()
+            .find(|p| {
+                tensors
+                    .tensor(&format!("{p}embeddings.word_embeddings.weight"))
+                    .is_ok()
+            })
+            .unwrap_or("");
         let r = Reader { tensors, prefix };
         let h = shape.hidden;
 
@@ -112,23 +146,38 @@ impl Weights {
             "embeddings.position_embeddings.weight",
             &[shape.positions, h],
         )?;
-        let types = r.get(
-            "embeddings.token_type_embeddings.weight",
-            &[shape.token_types, h],
-        )?;
-        for row in positions.chunks_exact_mut(h) {
-            for (p, t) in row.iter_mut().zip(&types[..h]) {
-                *p += t;
+        let (names, relative_bias) = match shape.placing {
+            Positions::Absolute => {
+                let types = r.get(
+                    "embeddings.token_type_embeddings.weight",
+                    &[shape.token_types, h],
+                )?;
+                for row in positions.chunks_exact_mut(h) {
+                    for (p, t) in row.iter_mut().zip(&types[..h]) {
+                        *p += t;
+                    }
+                }
+                (&BERT_NAMES, None)
             }
-        }
+            Positions::Relative {
+                first_row, buckets, ..
+            } => {
+                positions.drain(..first_row * h);
+                let bias = r.get(
+                    "encoder.relative_attention_bias.weight",
+                    &[buckets, shape.heads],
+                )?;
+                (&MPNET_NAMES, Some(bias))
+            }
+        };
         let embedding_norm = r.norm("embeddings.LayerNorm", h)?;
 
         let scale = 1.0 / (shape.head() as f32).sqrt();
         let layers = (0..shape.layers)
             .map(|i| {
                 let layer = format!("encoder.layer.{i}");
-                let part = |name: &str| r.linear(&format!("{layer}.attention.self.{name}"), h, h);
-                let (mut q, k, v) = (part("query")?, part("key")?, part("value")?);
+                let part = |name: &str| r.linear(&format!("{layer}.{name}"), h, h);
+                let (mut q, k, v) = (part(names.query)?, part(names.key)?, part(names.value)?);
                 q.weight
                     .iter_mut()
                     .chain(&mut q.bias)
@@ -141,8 +190,8 @@ impl Weights {
                 };
                 Ok(Layer {
                     qkv,
-                    attention_out: r.linear(&format!("{layer}.attention.output.dense"), h, h)?,
-                    attention_norm: r.norm(&format!("{layer}.attention.output.LayerNorm"), h)?,
+                    attention_out: part(names.attention_out)?,
+                    attention_norm: r.norm(&format!("{layer}.{}", names.attention_norm), h)?,
                     intermediate: r.linear(
                         &format!("{layer}.intermediate.dense"),
                         h,
@@ -158,6 +207,7 @@ impl Weights {
             positions,
             embedding_norm,
             layers,
+            relative_bias,
         })
     }
 }

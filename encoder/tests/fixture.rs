@@ -1,30 +1,38 @@
-//! The forward pass on a tiny BERT (2 layers, hidden 8, 2 heads) whose
-//! weights are generated from a fixed seed (`switchboard_encoder::testing`),
-//! checked against a plain
-//! float64 implementation of BERT written in this file from the paper's
-//! equations (embeddings + LayerNorm, self-attention, GELU feed-forward,
-//! post-norm residuals, mean pooling, L2 normalisation). Unlike
-//! `reference.rs` it needs no download, so it always runs.
+//! The forward pass on a tiny BERT and a tiny MPNet (2 layers, hidden 8, 2
+//! heads) whose weights are generated from a fixed seed
+//! (`switchboard_encoder::testing`), checked against a plain float64
+//! implementation written in this file from the papers' equations
+//! (embeddings + LayerNorm, self-attention, GELU feed-forward, post-norm
+//! residuals, mean pooling, L2 normalisation; for MPNet positions from 2, no
+//! token types, and T5's bucketed relative-position bias on every score,
+//! with the buckets' edges computed in exact integers). Unlike
+//! `reference.rs` and `mpnet.rs` it needs no download, so it always runs.
 
 use std::collections::HashMap;
 
 use safetensors::SafeTensors;
-use switchboard_encoder::testing::{EPS, HEADS, HIDDEN, LAYERS, write_tiny_model};
+use switchboard_encoder::testing::{
+    EPS, HEADS, HIDDEN, LAYERS, MPNET_BUCKETS, MPNET_EPS, write_tiny_model, write_tiny_mpnet,
+};
 use switchboard_encoder::{Kernels, SentenceEncoder};
 
 // ---- The reference: BERT in float64, one token sequence at a time. ----
 
 type Matrix = Vec<Vec<f64>>;
 
-struct Reference(HashMap<String, Vec<f64>>);
+struct Reference {
+    w: HashMap<String, Vec<f64>>,
+    mpnet: bool,
+}
 
 impl Reference {
     /// Reads the weights back from the file the encoder loads.
-    fn read(dir: &std::path::Path) -> Reference {
+    fn read(dir: &std::path::Path, mpnet: bool) -> Reference {
         let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
         let tensors = SafeTensors::deserialize(&bytes).unwrap();
-        Reference(
-            tensors
+        Reference {
+            mpnet,
+            w: tensors
                 .tensors()
                 .into_iter()
                 .map(|(name, view)| {
@@ -36,11 +44,15 @@ impl Reference {
                     (name, values)
                 })
                 .collect(),
-        )
+        }
     }
 
     fn w(&self, name: &str) -> &[f64] {
-        &self.0[name]
+        &self.w[name]
+    }
+
+    fn eps(&self) -> f64 {
+        if self.mpnet { MPNET_EPS } else { EPS }
     }
 
     /// `x · Wᵀ + b` for each row, with W `outputs × inputs`.
@@ -77,33 +89,59 @@ impl Reference {
                 let var = row.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
                 row.iter()
                     .enumerate()
-                    .map(|(i, v)| (v - mean) / (var + EPS).sqrt() * g[i] + b[i])
+                    .map(|(i, v)| (v - mean) / (var + self.eps()).sqrt() * g[i] + b[i])
                     .collect()
             })
             .collect()
     }
 
     fn encode(&self, ids: &[usize]) -> Vec<f64> {
-        let (words, pos, types) = (
+        let (words, pos) = (
             self.w("embeddings.word_embeddings.weight"),
             self.w("embeddings.position_embeddings.weight"),
-            self.w("embeddings.token_type_embeddings.weight"),
         );
+        // BERT: positions from row 0 plus the type-0 embedding; MPNet:
+        // positions from padding_idx + 1 = 2, no types.
+        let (first, types) = if self.mpnet {
+            (2, vec![0.0; HIDDEN])
+        } else {
+            (
+                0,
+                self.w("embeddings.token_type_embeddings.weight")[..HIDDEN].to_vec(),
+            )
+        };
         let x: Matrix = ids
             .iter()
             .enumerate()
             .map(|(p, &id)| {
                 (0..HIDDEN)
-                    .map(|h| words[id * HIDDEN + h] + pos[p * HIDDEN + h] + types[h])
+                    .map(|h| words[id * HIDDEN + h] + pos[(first + p) * HIDDEN + h] + types[h])
                     .collect()
             })
             .collect();
         let mut x = self.layer_norm(&x, "embeddings.LayerNorm");
+        let names = if self.mpnet {
+            [
+                "attention.attn.q",
+                "attention.attn.k",
+                "attention.attn.v",
+                "attention.attn.o",
+                "attention.LayerNorm",
+            ]
+        } else {
+            [
+                "attention.self.query",
+                "attention.self.key",
+                "attention.self.value",
+                "attention.output.dense",
+                "attention.output.LayerNorm",
+            ]
+        };
         for l in 0..LAYERS {
             let p = format!("encoder.layer.{l}");
-            let q = self.linear(&x, &format!("{p}.attention.self.query"));
-            let k = self.linear(&x, &format!("{p}.attention.self.key"));
-            let v = self.linear(&x, &format!("{p}.attention.self.value"));
+            let q = self.linear(&x, &format!("{p}.{}", names[0]));
+            let k = self.linear(&x, &format!("{p}.{}", names[1]));
+            let v = self.linear(&x, &format!("{p}.{}", names[2]));
             let d = HIDDEN / HEADS;
             let mut context = vec![vec![0.0; HIDDEN]; ids.len()];
             for h in 0..HEADS {
@@ -112,6 +150,7 @@ impl Reference {
                     let scores: Vec<f64> = (0..ids.len())
                         .map(|j| {
                             cols.clone().map(|c| q[i][c] * k[j][c]).sum::<f64>() / (d as f64).sqrt()
+                                + self.position_bias(i, j, h)
                         })
                         .collect();
                     let max = scores.iter().cloned().fold(f64::MIN, f64::max);
@@ -122,11 +161,8 @@ impl Reference {
                     }
                 }
             }
-            let attended = self.linear(&context, &format!("{p}.attention.output.dense"));
-            x = self.layer_norm(
-                &add(&x, &attended),
-                &format!("{p}.attention.output.LayerNorm"),
-            );
+            let attended = self.linear(&context, &format!("{p}.{}", names[3]));
+            x = self.layer_norm(&add(&x, &attended), &format!("{p}.{}", names[4]));
             let mut inner = self.linear(&x, &format!("{p}.intermediate.dense"));
             inner
                 .iter_mut()
@@ -140,6 +176,31 @@ impl Reference {
             .collect();
         let norm = mean.iter().map(|v| v * v).sum::<f64>().sqrt();
         mean.iter().map(|v| v / norm).collect()
+    }
+}
+
+impl Reference {
+    /// MPNet's bias on the score of query `i` for key `j` in `head` (0 for
+    /// BERT): T5's bucket of `j − i` (half the buckets per side; distances
+    /// below 8 exact; then bucket 8 + k for 8·16^(k/8) ≤ distance, at most
+    /// 15), found with integers: (d/8)^8 ≥ 16^k ⇔ d^8 ≥ 2^(24 + 4k).
+    fn position_bias(&self, i: usize, j: usize, head: usize) -> f64 {
+        if !self.mpnet {
+            return 0.0;
+        }
+        let half = MPNET_BUCKETS / 2;
+        let side = if j > i { half } else { 0 };
+        let d = i.abs_diff(j) as u128;
+        let inside = if d < 8 {
+            d as usize
+        } else {
+            let k = (0..8u32)
+                .rev()
+                .find(|k| d.pow(8) >= 1u128 << (24 + 4 * k))
+                .unwrap();
+            8 + k as usize
+        };
+        self.w("encoder.relative_attention_bias.weight")[(side + inside) * HEADS + head]
     }
 }
 
@@ -186,7 +247,7 @@ fn the_forward_pass_matches_a_plain_float64_bert() {
     write_tiny_model(dir.path()).unwrap();
     let model = SentenceEncoder::load(dir.path()).expect("the fixture loads");
     assert_eq!(model.dimensions(), HIDDEN);
-    let reference = Reference::read(dir.path());
+    let reference = Reference::read(dir.path(), false);
     // The texts and the ids the tokenizer must give them: [CLS] … [SEP],
     // lower-cased, word pieces, unknown words as [UNK].
     let cases: [(&str, &[usize]); 4] = [
@@ -214,5 +275,58 @@ fn the_forward_pass_matches_a_plain_float64_bert() {
         }
         // Different inputs give different vectors (the test can fail).
         assert!(vectors[0] != vectors[1] && vectors[1] != vectors[2]);
+    }
+}
+
+#[test]
+fn the_mpnet_forward_pass_matches_a_plain_float64_mpnet() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_mpnet(dir.path()).unwrap();
+    let model = SentenceEncoder::load(dir.path()).expect("the tiny MPNet loads");
+    let reference = Reference::read(dir.path(), true);
+    // Up to 160 tokens: distances on every bucket edge (16, 32, 64) and past
+    // 128, where they share the last bucket; several lengths in one batch.
+    let words = ["the", "cat", "sat", "on", "a", "mat", "dog", "ran", "fast"];
+    let vocab = [4, 5, 6, 7, 9, 8, 10, 11, 13];
+    let cases: Vec<(String, Vec<usize>)> = [3, 9, 17, 40, 70, 158]
+        .into_iter()
+        .map(|n| {
+            let picks: Vec<usize> = (0..n).map(|i| (i * 7 + n) % words.len()).collect();
+            let text = picks
+                .iter()
+                .map(|&w| words[w])
+                .collect::<Vec<_>>()
+                .join(" ");
+            let ids = std::iter::once(2)
+                .chain(picks.iter().map(|&w| vocab[w]))
+                .chain(std::iter::once(3))
+                .collect();
+            (text, ids)
+        })
+        .collect();
+    let texts: Vec<&str> = cases.iter().map(|(t, _)| t.as_str()).collect();
+    for kernels in [Kernels::Avx512, Kernels::Avx2, Kernels::Baseline] {
+        let Some(model) = model.clone().with_kernels(kernels) else {
+            eprintln!("{kernels:?}: not on this machine");
+            continue;
+        };
+        let vectors = model.encode(&texts).unwrap();
+        for ((_, ids), got) in cases.iter().zip(&vectors) {
+            let want = reference.encode(ids);
+            let worst = got
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (f64::from(*a) - b).abs())
+                .fold(0.0, f64::max);
+            eprintln!(
+                "{kernels:?} MPNet, {} tokens: largest difference {worst:.1e}",
+                ids.len()
+            );
+            assert!(
+                worst < 1e-6,
+                "{kernels:?}, {} tokens: {got:?} vs {want:?}",
+                ids.len()
+            );
+        }
     }
 }

