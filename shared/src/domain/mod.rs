@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod call;
+pub mod campaign;
 pub mod channel;
 pub mod fields;
 pub mod flow;
