@@ -4,6 +4,8 @@
 
 pub mod agents;
 pub mod calls;
+pub mod campaigns;
+pub mod campaigns_worker;
 pub mod channels;
 pub mod events_worker;
 pub mod flows;
@@ -41,6 +43,7 @@ pub fn all_groups(app: &Arc<App>) -> Vec<OpenApiRouter<Arc<App>>> {
         knowledge::router(app),
         tasks::router(app),
         calls::router(app),
+        campaigns::router(app),
         webhooks::router(app),
     ]
 }

@@ -60,6 +60,7 @@ pub async fn post_call(app: &App, event: &Event) -> Result<()> {
             call
         }
     };
+    crate::services::campaigns::after_call(app, &tenant, &call).await?;
     notify_task(app, &tenant, event, task_event, &call).await
 }
 

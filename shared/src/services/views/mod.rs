@@ -6,6 +6,7 @@
 
 mod agent;
 mod call;
+mod campaign;
 mod channel;
 mod flow;
 mod identity;
@@ -16,6 +17,11 @@ mod webhook;
 
 pub use agent::{AgentInput, AgentView};
 pub use call::{CallView, ProcessedTranscriptView, TranscriptView};
+pub use campaign::{
+    BulkContactsInput, CampaignContactInput, CampaignContactView, CampaignInput,
+    CampaignResultsView, CampaignStats, CampaignView, ContactResult, ImportSummary,
+    InvalidContact,
+};
 pub use channel::{ChannelInput, ChannelView, VerifyProviderInput};
 pub use flow::{FlowInput, FlowSummaryView, FlowView, FlowWarning};
 pub use identity::{
@@ -69,6 +75,7 @@ patch_of!(FlowPatch, FlowInput);
 patch_of!(ToolPatch, ToolInput);
 patch_of!(ChannelPatch, ChannelInput);
 patch_of!(TaskPatch, TaskInput);
+patch_of!(CampaignPatch, CampaignInput);
 
 /// What a DELETE answers.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
