@@ -3,6 +3,8 @@
 
 mod agents;
 mod calls;
+mod campaign_crash;
+mod campaigns;
 mod channels;
 mod flows;
 mod hostile;
