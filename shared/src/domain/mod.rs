@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod call;
 pub mod channel;
+pub mod contact;
 pub mod fields;
 pub mod flow;
 pub mod identity;

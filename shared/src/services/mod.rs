@@ -8,6 +8,7 @@ pub mod auth_limits;
 pub mod caller;
 pub mod calls;
 pub mod channels;
+pub mod contacts;
 pub mod demo;
 pub mod events;
 pub mod flows;

@@ -7,6 +7,7 @@
 mod agent;
 mod call;
 mod channel;
+mod contact;
 mod flow;
 mod identity;
 mod knowledge;
@@ -17,6 +18,7 @@ mod webhook;
 pub use agent::{AgentInput, AgentView};
 pub use call::{CallView, ProcessedTranscriptView, TranscriptView};
 pub use channel::{ChannelInput, ChannelView, VerifyProviderInput};
+pub use contact::{ContactInput, ContactView};
 pub use flow::{FlowInput, FlowSummaryView, FlowView, FlowWarning};
 pub use identity::{
     ApiKeyView, MeView, MemberView, NewApiKeyView, OrganizationView, SignedInView, UserView,
@@ -69,6 +71,7 @@ patch_of!(FlowPatch, FlowInput);
 patch_of!(ToolPatch, ToolInput);
 patch_of!(ChannelPatch, ChannelInput);
 patch_of!(TaskPatch, TaskInput);
+patch_of!(ContactPatch, ContactInput);
 
 /// What a DELETE answers.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
