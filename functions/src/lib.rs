@@ -5,6 +5,7 @@
 pub mod agents;
 pub mod calls;
 pub mod channels;
+pub mod contacts;
 pub mod events_worker;
 pub mod flows;
 pub mod http;
@@ -38,6 +39,7 @@ pub fn all_groups(app: &Arc<App>) -> Vec<OpenApiRouter<Arc<App>>> {
         flows::router(app),
         tools::router(app),
         channels::router(app),
+        contacts::router(app),
         knowledge::router(app),
         tasks::router(app),
         calls::router(app),

@@ -21,13 +21,14 @@ use switchboard::domain::task::{TaskEvent, TaskStatus};
 use switchboard::engine::call::{CallMetrics, EndReason, Role, TranscriptEntry};
 use switchboard::engine::report::{Outcome, Report, Sentiment};
 use switchboard::services::views::{
-    AgentInput, AgentView, ApiKeyView, CallView, ChannelInput, ChannelView, ChunkView, DeletedView,
-    ExecuteView, FlowInput, FlowSummaryView, FlowView, FlowWarning, IngestTextInput,
-    IngestUrlInput, KnowledgeDocumentView, KnowledgeQueryInput, McpServerInput, McpServerView,
-    MeView, MemberView, NewApiKeyView, OrganizationView, ProcessedTranscriptView, QueryHit,
-    SignedInView, TaskInput, TaskSecretView, TaskView, ToolInput, ToolTestInput, ToolView,
-    TranscriptView, UserView, VerifyProviderInput, WebhookAttemptView, WebhookDeliveryView,
-    WebhookInput, WebhookView, WorkspaceSettingsView, WorkspaceView,
+    AgentInput, AgentView, ApiKeyView, CallView, ChannelInput, ChannelView, ChunkView,
+    ContactInput, ContactView, DeletedView, ExecuteView, FlowInput, FlowSummaryView, FlowView,
+    FlowWarning, IngestTextInput, IngestUrlInput, KnowledgeDocumentView, KnowledgeQueryInput,
+    McpServerInput, McpServerView, MeView, MemberView, NewApiKeyView, OrganizationView,
+    ProcessedTranscriptView, QueryHit, SignedInView, TaskInput, TaskSecretView, TaskView,
+    ToolInput, ToolTestInput, ToolView, TranscriptView, UserView, VerifyProviderInput,
+    WebhookAttemptView, WebhookDeliveryView, WebhookInput, WebhookView, WorkspaceSettingsView,
+    WorkspaceView,
 };
 use utoipa::openapi::header::Header;
 use utoipa::openapi::schema::Schema;
@@ -68,6 +69,7 @@ pub const SESSION: &str = "session";
         CallView, CallStatus, Direction, EndReason, TranscriptEntry, Role, CallMetrics,
         TranscriptView, ProcessedTranscriptView, Report, Outcome, Sentiment,
         WebhookView, WebhookInput, WebhookDeliveryView, WebhookAttemptView, TaskSecretView,
+        ContactView, ContactInput,
     ))
 )]
 pub struct ApiDoc;
@@ -379,6 +381,7 @@ mod tests {
             ("calls.rs", include_str!("../calls.rs")),
             ("tasks.rs", include_str!("../tasks.rs")),
             ("channels.rs", include_str!("../channels.rs")),
+            ("contacts.rs", include_str!("../contacts.rs")),
             ("flows.rs", include_str!("../flows.rs")),
             ("identity.rs", include_str!("../identity.rs")),
             ("knowledge.rs", include_str!("../knowledge.rs")),

@@ -4,6 +4,7 @@
 mod agents;
 mod calls;
 mod channels;
+mod contacts;
 mod flows;
 mod hostile;
 mod hostile_ingest;
