@@ -25,13 +25,14 @@ use switchboard::engine::report::{Outcome, Report, Sentiment};
 use switchboard::services::views::{
     AgentInput, AgentView, ApiKeyView, BulkContactsInput, CallView, CampaignContactInput,
     CampaignContactView, CampaignInput, CampaignResultsView, CampaignStats, CampaignView,
-    ContactResult, ImportSummary, InvalidContact, ChannelInput, ChannelView, ChunkView, DeletedView,
-    ExecuteView, FlowInput, FlowSummaryView, FlowView, FlowWarning, IngestTextInput,
-    IngestUrlInput, KnowledgeDocumentView, KnowledgeQueryInput, McpServerInput, McpServerView,
-    MeView, MemberView, NewApiKeyView, OrganizationView, ProcessedTranscriptView, QueryHit,
-    SignedInView, TaskInput, TaskSecretView, TaskView, ToolInput, ToolTestInput, ToolView,
-    TranscriptView, UserView, VerifyProviderInput, WebhookAttemptView, WebhookDeliveryView,
-    WebhookInput, WebhookView, WorkspaceSettingsView, WorkspaceView,
+    ChannelInput, ChannelView, ChunkView, ContactInput, ContactResult, ContactView, DeletedView,
+    ExecuteView, FlowInput, FlowSummaryView, FlowView, FlowWarning, ImportSummary,
+    IngestTextInput, IngestUrlInput, InvalidContact, KnowledgeDocumentView, KnowledgeQueryInput,
+    McpServerInput, McpServerView, MeView, MemberView, NewApiKeyView, OrganizationView,
+    ProcessedTranscriptView, QueryHit, SignedInView, TaskInput, TaskSecretView, TaskView,
+    ToolInput, ToolTestInput, ToolView, TranscriptView, UserView, VerifyProviderInput,
+    WebhookAttemptView, WebhookDeliveryView, WebhookInput, WebhookView, WorkspaceSettingsView,
+    WorkspaceView,
 };
 use utoipa::openapi::header::Header;
 use utoipa::openapi::schema::Schema;
@@ -72,6 +73,7 @@ pub const SESSION: &str = "session";
         CallView, CallStatus, Direction, EndReason, TranscriptEntry, Role, CallMetrics,
         TranscriptView, ProcessedTranscriptView, Report, Outcome, Sentiment,
         WebhookView, WebhookInput, WebhookDeliveryView, WebhookAttemptView, TaskSecretView,
+        ContactView, ContactInput,
         CampaignView, CampaignInput, CampaignStats, CampaignStatus, Schedule, Window, RetryPolicy,
         RetryOn, CampaignContactView, CampaignContactInput, BulkContactsInput, ImportSummary,
         InvalidContact, CampaignResultsView, ContactResult, ContactStatus, ContactOutcome,
@@ -387,6 +389,7 @@ mod tests {
             ("campaigns.rs", include_str!("../campaigns.rs")),
             ("tasks.rs", include_str!("../tasks.rs")),
             ("channels.rs", include_str!("../channels.rs")),
+            ("contacts.rs", include_str!("../contacts.rs")),
             ("flows.rs", include_str!("../flows.rs")),
             ("identity.rs", include_str!("../identity.rs")),
             ("knowledge.rs", include_str!("../knowledge.rs")),

@@ -5,6 +5,7 @@ pub mod agent;
 pub mod call;
 pub mod campaign;
 pub mod channel;
+pub mod contact;
 pub mod fields;
 pub mod flow;
 pub mod identity;

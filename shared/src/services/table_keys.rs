@@ -241,3 +241,28 @@ pub fn task_deliveries_index(tenant: &Tenant) -> String {
 }
 /// The org's task-webhook signing secret: `<tenant>` / `WEBHOOKSECRET#TASK`.
 pub const TASK_WEBHOOK_SECRET_SK: &str = "WEBHOOKSECRET#TASK";
+
+/// A tenant's claim on a contact phone: `<tenant>` / `CONTACTPHONE#<e164>`,
+/// `{contact_id, do_not_call}`. Written in the same transaction as the
+/// contact, so a phone belongs to one contact, the dialer's do-not-call check
+/// is one read, and a phone prefix search walks these keys.
+pub fn contact_phone_sk(phone: &str) -> String {
+    format!("CONTACTPHONE#{phone}")
+}
+/// A tenant's claim on a contact e-mail: `<tenant>` / `CONTACTEMAIL#<email>`.
+pub fn contact_email_sk(email: &str) -> String {
+    format!("CONTACTEMAIL#{email}")
+}
+/// A contact's name word for search: `<tenant>` / `CONTACTNAME#<word>#<contact>`.
+pub fn contact_name_sk(word: &str, contact_id: &str) -> String {
+    format!("CONTACTNAME#{word}#{contact_id}")
+}
+/// Prefix of the name words starting with `start`.
+pub fn contact_name_prefix(start: &str) -> String {
+    format!("CONTACTNAME#{start}")
+}
+/// GSI2 partition of a tenant's do-not-call contacts (sort key
+/// `CONTACT#<id>`, newest first backward).
+pub fn contacts_dnc_index(tenant: &Tenant) -> String {
+    format!("{}#CONTACTS#DNC", tenant.pk())
+}

@@ -6,6 +6,7 @@ mod calls;
 mod campaign_crash;
 mod campaigns;
 mod channels;
+mod contacts;
 mod flows;
 mod hostile;
 mod hostile_ingest;

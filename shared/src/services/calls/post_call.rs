@@ -57,6 +57,7 @@ pub async fn post_call(app: &App, event: &Event) -> Result<()> {
             };
             finish_task(app, &tenant, &call).await?;
             count(app, &tenant, event, &call).await?;
+            crate::services::contacts::after_call(app, &tenant, &call).await?;
             call
         }
     };

@@ -2,8 +2,7 @@
 //! becomes `calling` when the call connects; when it ends, the contact gets
 //! its result and outcome (from the call's report), a retry per the policy
 //! (a callback at the time the callee asked for), the campaign's counters
-//! move, its slots are released, a do-not-call request reaches the CRM, and
-//! the dialer is asked to look again.
+//! move, its slots are released, and the dialer is asked to look again.
 //!
 //! Idempotent under redelivery: the contact changes only while its
 //! `last_call_id` is this call and it is still in flight, and the counters
@@ -95,16 +94,8 @@ pub async fn after_call(app: &App, tenant: &Tenant, call: &Call) -> Result<()> {
             Err(e) => return Err(e.into()),
         }
         if call.status.is_final() {
-            if after.outcome == Some(ContactOutcome::DoNotCall) {
-                super::super::contacts::mark_do_not_call(
-                    app,
-                    tenant,
-                    &call.to,
-                    "asked not to be called again on a campaign call",
-                )
-                .await?;
-            }
-            // A slot is free: the dialer may place the next call now.
+            // A slot is free: the dialer may place the next call now. (A
+            // do-not-call request reaches the CRM through the contacts hook.)
             dialer::kick(app, tenant, campaign_id).await?;
         }
         return Ok(());

@@ -8,6 +8,7 @@ mod agent;
 mod call;
 mod campaign;
 mod channel;
+mod contact;
 mod flow;
 mod identity;
 mod knowledge;
@@ -23,6 +24,7 @@ pub use campaign::{
     InvalidContact,
 };
 pub use channel::{ChannelInput, ChannelView, VerifyProviderInput};
+pub use contact::{ContactInput, ContactView};
 pub use flow::{FlowInput, FlowSummaryView, FlowView, FlowWarning};
 pub use identity::{
     ApiKeyView, MeView, MemberView, NewApiKeyView, OrganizationView, SignedInView, UserView,
@@ -76,6 +78,7 @@ patch_of!(ToolPatch, ToolInput);
 patch_of!(ChannelPatch, ChannelInput);
 patch_of!(TaskPatch, TaskInput);
 patch_of!(CampaignPatch, CampaignInput);
+patch_of!(ContactPatch, ContactInput);
 
 /// What a DELETE answers.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
