@@ -82,10 +82,17 @@ struct CsvForm {
     file: String,
 }
 
-fn parsed<T>(params: &Params, key: &str, parse: fn(&str) -> Option<T>, what: &str) -> Result<Option<T>, Error> {
+fn parsed<T>(
+    params: &Params,
+    key: &str,
+    parse: fn(&str) -> Option<T>,
+    what: &str,
+) -> Result<Option<T>, Error> {
     match params.get(key).filter(|s| !s.is_empty()) {
         None => Ok(None),
-        Some(s) => parse(s).map(Some).ok_or_else(|| Error::field(key, format!("must be {what}"))),
+        Some(s) => parse(s)
+            .map(Some)
+            .ok_or_else(|| Error::field(key, format!("must be {what}"))),
     }
 }
 
@@ -94,15 +101,23 @@ fn parsed<T>(params: &Params, key: &str, parse: fn(&str) -> Option<T>, what: &st
     params(PageParams, CampaignFilter, ModeParam), responses(List<CampaignView>))]
 async fn list_campaigns(State(app): S, Auth(caller): Auth, params: Params) -> ApiResult {
     let page = params.page()?;
-    let status = parsed(&params, "status", CampaignStatus::parse,
-        "draft, running, paused, completed or cancelled")?;
+    let status = parsed(
+        &params,
+        "status",
+        CampaignStatus::parse,
+        "draft, running, paused, completed or cancelled",
+    )?;
     Ok(list(campaigns::list(&app, &caller, status, &page).await?))
 }
 
 /// Create a campaign (a draft).
 #[utoipa::path(post, path = "/campaigns", tag = "campaigns", params(ModeParam, IdempotencyKey),
     request_body = CampaignInput, responses(Created<CampaignView>))]
-async fn create_campaign(State(app): S, Auth(caller): Auth, JsonObject(body): JsonObject) -> ApiResult {
+async fn create_campaign(
+    State(app): S,
+    Auth(caller): Auth,
+    JsonObject(body): JsonObject,
+) -> ApiResult {
     Ok(created(campaigns::create(&app, &caller, &body).await?))
 }
 
@@ -133,7 +148,12 @@ async fn delete_campaign(State(app): S, Auth(caller): Auth, Path(id): Path<Strin
     Ok(ok(campaigns::delete(&app, &caller, &id).await?))
 }
 
-async fn act(app: &App, caller: &switchboard::services::Caller, id: &str, action: Action) -> ApiResult {
+async fn act(
+    app: &App,
+    caller: &switchboard::services::Caller,
+    id: &str,
+    action: Action,
+) -> ApiResult {
     Ok(ok(campaigns::act(app, caller, id, action).await?))
 }
 
@@ -170,11 +190,28 @@ async fn cancel(State(app): S, Auth(caller): Auth, Path(id): Path<String>, _: No
 #[utoipa::path(get, path = "/campaigns/{id}/contacts", tag = "campaigns",
     params(("id" = String, Path), PageParams, ContactFilter, ModeParam),
     responses(List<CampaignContactView>))]
-async fn list_contacts(State(app): S, Auth(caller): Auth, Path(id): Path<String>, params: Params) -> ApiResult {
+async fn list_contacts(
+    State(app): S,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult {
     let page = params.page()?;
-    let status = parsed(&params, "status", ContactStatus::parse, "a contact status such as pending or completed")?;
-    let outcome = parsed(&params, "outcome", ContactOutcome::parse, "an outcome such as interested or no_answer")?;
-    Ok(list(contacts::list(&app, &caller, &id, status, outcome, &page).await?))
+    let status = parsed(
+        &params,
+        "status",
+        ContactStatus::parse,
+        "a contact status such as pending or completed",
+    )?;
+    let outcome = parsed(
+        &params,
+        "outcome",
+        ContactOutcome::parse,
+        "an outcome such as interested or no_answer",
+    )?;
+    Ok(list(
+        contacts::list(&app, &caller, &id, status, outcome, &page).await?,
+    ))
 }
 
 /// Add one contact (409 when the campaign has its phone already).
@@ -201,7 +238,9 @@ async fn add_bulk(
     Path(id): Path<String>,
     JsonObject(body): JsonObject,
 ) -> ApiResult {
-    Ok(created(contacts::add_bulk(&app, &caller, &id, &body).await?))
+    Ok(created(
+        contacts::add_bulk(&app, &caller, &id, &body).await?,
+    ))
 }
 
 fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {

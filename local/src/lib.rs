@@ -161,7 +161,9 @@ impl Application {
         if let Some(fetch) = fetch {
             fetch.abort();
         }
-        let _ = tokio::join!(sweeper, ingest, events, campaigns, webhooks, calls, scheduler);
+        let _ = tokio::join!(
+            sweeper, ingest, events, campaigns, webhooks, calls, scheduler
+        );
         Ok(())
     }
 

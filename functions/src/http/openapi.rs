@@ -26,13 +26,12 @@ use switchboard::services::views::{
     AgentInput, AgentView, ApiKeyView, BulkContactsInput, CallView, CampaignContactInput,
     CampaignContactView, CampaignInput, CampaignResultsView, CampaignStats, CampaignView,
     ChannelInput, ChannelView, ChunkView, ContactInput, ContactResult, ContactView, DeletedView,
-    ExecuteView, FlowInput, FlowSummaryView, FlowView, FlowWarning, ImportSummary,
-    IngestTextInput, IngestUrlInput, InvalidContact, KnowledgeDocumentView, KnowledgeQueryInput,
-    McpServerInput, McpServerView, MeView, MemberView, NewApiKeyView, OrganizationView,
-    ProcessedTranscriptView, QueryHit, SignedInView, TaskInput, TaskSecretView, TaskView,
-    ToolInput, ToolTestInput, ToolView, TranscriptView, UserView, VerifyProviderInput,
-    WebhookAttemptView, WebhookDeliveryView, WebhookInput, WebhookView, WorkspaceSettingsView,
-    WorkspaceView,
+    ExecuteView, FlowInput, FlowSummaryView, FlowView, FlowWarning, ImportSummary, IngestTextInput,
+    IngestUrlInput, InvalidContact, KnowledgeDocumentView, KnowledgeQueryInput, McpServerInput,
+    McpServerView, MeView, MemberView, NewApiKeyView, OrganizationView, ProcessedTranscriptView,
+    QueryHit, SignedInView, TaskInput, TaskSecretView, TaskView, ToolInput, ToolTestInput,
+    ToolView, TranscriptView, UserView, VerifyProviderInput, WebhookAttemptView,
+    WebhookDeliveryView, WebhookInput, WebhookView, WorkspaceSettingsView, WorkspaceView,
 };
 use utoipa::openapi::header::Header;
 use utoipa::openapi::schema::Schema;

@@ -6,11 +6,14 @@
 
 use std::collections::HashMap;
 use std::process::{Child, Command};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use switchboard::services::calls::lease;
+use switchboard::store::embedded::{Database, EmbeddedTable};
+use switchboard::store::{Query, Table};
 use switchboard_tests::{TEST_KEY, call};
 
 const CONTACTS: usize = 20;
@@ -40,8 +43,17 @@ impl Platform {
             client: reqwest::Client::new(),
         };
         let start = Instant::now();
-        while p.client.get(format!("{}/health", p.base)).send().await.is_err() {
-            assert!(start.elapsed() < Duration::from_secs(30), "the platform did not start");
+        while p
+            .client
+            .get(format!("{}/health", p.base))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the platform did not start"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         p
@@ -121,7 +133,10 @@ async fn a_killed_dialer_loses_no_slot_and_calls_nobody_twice_per_attempt() {
         if live == CONTACTS {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(30), "{live} live calls");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{live} live calls"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     first.child.kill().expect("SIGKILL");
@@ -140,7 +155,10 @@ async fn a_killed_dialer_loses_no_slot_and_calls_nobody_twice_per_attempt() {
         if c["data"]["status"] == "completed" {
             break c["data"].clone();
         }
-        assert!(start.elapsed() < Duration::from_secs(120), "not finished: {c}");
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "not finished: {c}"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
     // Slots came back within the lease time (plus a sweep and a tick).
@@ -150,7 +168,11 @@ async fn a_killed_dialer_loses_no_slot_and_calls_nobody_twice_per_attempt() {
         "first retry {retried_after:?} after the kill"
     );
     let calls = second.calls(&id).await;
-    assert_eq!(calls.len(), 2 * CONTACTS, "one lost call and one retry each");
+    assert_eq!(
+        calls.len(),
+        2 * CONTACTS,
+        "one lost call and one retry each"
+    );
     let lost: Vec<&Value> = calls
         .iter()
         .filter(|c| c["end_reason"] == "runner_lost")
@@ -164,4 +186,26 @@ async fn a_killed_dialer_loses_no_slot_and_calls_nobody_twice_per_attempt() {
     assert!(per_number.values().all(|n| *n == 2), "{per_number:?}");
     assert_eq!(campaign["stats"]["by_status"]["completed"], CONTACTS as u64);
     assert_eq!(campaign["stats"]["calls"], 2 * CONTACTS as u64);
+    // No slot is held once it is over (read from the store itself).
+    let (_, me) = call(second.api(Method::GET, "/auth/me")).await;
+    let org = me["data"]["organization"]["id"].as_str().unwrap();
+    let table = EmbeddedTable::new(Arc::new(
+        Database::open(&dir.path().join("switchboard.db"), 1).unwrap(),
+    ));
+    let now = chrono::Utc::now().timestamp_millis();
+    for pk in [
+        format!("T#{org}#L#CAMPSLOTS#{id}"),
+        format!("T#{org}#L#ORGCAMPSLOTS"),
+    ] {
+        let slots = table
+            .query(Query::partition(pk.as_str()))
+            .await
+            .unwrap()
+            .items;
+        let held = slots
+            .iter()
+            .filter(|i| i.data["expires_at_ms"].as_i64().is_some_and(|e| e > now))
+            .count();
+        assert_eq!(held, 0, "{pk}: {slots:?}");
+    }
 }

@@ -451,7 +451,10 @@ mod tests {
         assert!(c.complete("t").is_err(), "a draft does not complete");
         c.apply(Action::Start, "t1").unwrap();
         assert!(c.check_deletable().is_err());
-        assert!(matches!(c.apply(Action::Start, "t"), Err(Error::Conflict(_))));
+        assert!(matches!(
+            c.apply(Action::Start, "t"),
+            Err(Error::Conflict(_))
+        ));
         c.apply(Action::Pause, "t2").unwrap();
         assert!(c.check_deletable().is_ok());
         c.apply(Action::Resume, "t3").unwrap();

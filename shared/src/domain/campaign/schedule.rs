@@ -242,10 +242,16 @@ impl Schedule {
         };
         let minute = clock_minute(&text).or_else(|| {
             // "afternoon" before "noon", which it contains.
-            [("morning", 9 * 60), ("afternoon", 14 * 60), ("noon", 12 * 60), ("evening", 18 * 60), ("tonight", 18 * 60)]
-                .iter()
-                .find(|(w, _)| text.contains(w))
-                .map(|(_, m)| *m)
+            [
+                ("morning", 9 * 60),
+                ("afternoon", 14 * 60),
+                ("noon", 12 * 60),
+                ("evening", 18 * 60),
+                ("tonight", 18 * 60),
+            ]
+            .iter()
+            .find(|(w, _)| text.contains(w))
+            .map(|(_, m)| *m)
         });
         if days.is_none() && minute.is_none() {
             return None;
@@ -331,7 +337,9 @@ mod tests {
             start_at: None,
             timezone: "America/New_York".into(),
             windows: vec![Window {
-                days: ["mon", "tue", "wed", "thu", "fri"].map(String::from).to_vec(),
+                days: ["mon", "tue", "wed", "thu", "fri"]
+                    .map(String::from)
+                    .to_vec(),
                 start: "09:00".into(),
                 end: "17:00".into(),
             }],

@@ -271,16 +271,15 @@ pub async fn list(
     let tenant = &caller.tenant;
     super::load(app, tenant, campaign_id).await?;
     let query = match status {
-        Some(s) => Query::partition(campaign_contacts_by_status(
-            tenant,
-            campaign_id,
-            s.as_str(),
-        ))
-        .on(Index::Gsi2),
+        Some(s) => Query::partition(campaign_contacts_by_status(tenant, campaign_id, s.as_str()))
+            .on(Index::Gsi2),
         None => Query::partition(tenant.pk()).prefix(campaign_contacts_prefix(campaign_id)),
     };
     let want = outcome.map(|o| Value::String(o.as_str().to_owned()));
-    let keep = |i: &Item| want.as_ref().is_none_or(|o| i.data.get("outcome") == Some(o));
+    let keep = |i: &Item| {
+        want.as_ref()
+            .is_none_or(|o| i.data.get("outcome") == Some(o))
+    };
     let out = page(app.table.as_ref(), query, req, keep).await?;
     let mut items = Vec::with_capacity(out.items.len());
     for i in &out.items {

@@ -88,7 +88,9 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<(usize, std::result::Result<ContactInpu
         }
         let parsed = match cell(Some(phone_at)) {
             None => Err("phone: is required".to_owned()),
-            Some(phone) => ContactInput::from_parts(&phone, cell(name_at), cell(email_at), variables),
+            Some(phone) => {
+                ContactInput::from_parts(&phone, cell(name_at), cell(email_at), variables)
+            }
         };
         rows.push((row, parsed));
     }
@@ -116,11 +118,17 @@ mod tests {
         let rows = parse(file.as_bytes()).unwrap();
         assert_eq!(
             ok(&rows),
-            [(2, "+14155550101".to_owned()), (3, "+14155550102".to_owned())]
+            [
+                (2, "+14155550101".to_owned()),
+                (3, "+14155550102".to_owned())
+            ]
         );
         let first = rows[0].1.as_ref().unwrap();
         assert_eq!(first.name.as_deref(), Some("Doe; Jane"));
-        assert_eq!(first.variables.get("plan"), Some(&Value::String("gold".into())));
+        assert_eq!(
+            first.variables.get("plan"),
+            Some(&Value::String("gold".into()))
+        );
         let second = rows[1].1.as_ref().unwrap();
         assert_eq!(second.name.as_deref(), Some("Said \"hi\"\nthen left"));
         let errors: Vec<(usize, &str)> = rows
@@ -133,12 +141,18 @@ mod tests {
 
     #[test]
     fn a_file_without_phones_or_too_long_is_refused() {
-        assert!(matches!(parse(b"name,email\nAnn,a@b.co\n"), Err(Error::Validation(_))));
+        assert!(matches!(
+            parse(b"name,email\nAnn,a@b.co\n"),
+            Err(Error::Validation(_))
+        ));
         let mut big = String::from("phone\n");
         for i in 0..=MAX_IMPORT {
             big.push_str(&format!("+1415{i:07}\n"));
         }
         assert!(matches!(parse(big.as_bytes()), Err(Error::TooLarge(_))));
-        assert!(matches!(parse(&[0xff, 0xfe, 0x00]), Err(Error::Validation(_))));
+        assert!(matches!(
+            parse(&[0xff, 0xfe, 0x00]),
+            Err(Error::Validation(_))
+        ));
     }
 }

@@ -297,7 +297,13 @@ pub async fn tick(app: &App, tenant: &Tenant, id: &str) -> Result<TickOutcome> {
             }
         }
     }
-    // What is left decides when to look again, or that it is over.
+    // What is left decides when to look again, or that it is over. Live
+    // calls are read before and after the due contacts: a contact moves
+    // between the two sets only by a dial or a settled call, so one that
+    // moved during the reads is seen in one of them (a call placed, run and
+    // settled between two reads a few milliseconds apart cannot happen: its
+    // settling goes through the events queue).
+    let live_before = in_flight(app, tenant, id).await?;
     let first_due = app
         .table
         .query(
@@ -309,8 +315,8 @@ pub async fn tick(app: &App, tenant: &Tenant, id: &str) -> Result<TickOutcome> {
         .items
         .into_iter()
         .next();
-    let in_flight = in_flight(app, tenant, id).await?;
-    out.next = match (&first_due, in_flight) {
+    let live = live_before || in_flight(app, tenant, id).await?;
+    out.next = match (&first_due, live) {
         _ if !out.dialed.is_empty() || out.skipped_dnc > 0 => Some(BUSY),
         (Some(i), _) if i.gsi1.as_ref().is_some_and(|k| k.sk <= due_before) => Some(BUSY),
         (Some(i), live) => {
@@ -350,7 +356,12 @@ async fn in_flight(app: &App, tenant: &Tenant, id: &str) -> Result<bool> {
 }
 
 /// Marks a due contact `skipped_dnc` (unless another tick moved it).
-async fn skip_dnc(app: &App, tenant: &Tenant, before: CampaignContact, version: u64) -> Result<bool> {
+async fn skip_dnc(
+    app: &App,
+    tenant: &Tenant,
+    before: CampaignContact,
+    version: u64,
+) -> Result<bool> {
     let mut after = before.clone();
     after.status = ContactStatus::SkippedDnc;
     after.next_attempt_at = None;
@@ -500,12 +511,20 @@ async fn dial(
         Condition::VersionEquals(version),
     )];
     writes.extend(contacts::counter_writes(tenant, Some(&before), &after));
-    writes.push(Write::Put(calls::item(tenant, &call), Condition::MustNotExist));
+    writes.push(Write::Put(
+        calls::item(tenant, &call),
+        Condition::MustNotExist,
+    ));
     writes.push(Write::Put(
         lease::queued(app, tenant, &call),
         Condition::MustNotExist,
     ));
-    writes.push(slot_write(slots.campaign_pk, slots.campaign, &call_id, expires));
+    writes.push(slot_write(
+        slots.campaign_pk,
+        slots.campaign,
+        &call_id,
+        expires,
+    ));
     writes.push(slot_write(slots.org_pk, slots.org, &call_id, expires));
     match app.table.transact(writes).await {
         Ok(()) => {}
@@ -540,7 +559,10 @@ async fn renew_slots(app: &App, tenant: &Tenant, call: &Call) -> Result<()> {
     let Some((contact, _)) = contacts::load(app, tenant, campaign_id, &call.to).await? else {
         return Ok(());
     };
-    let Some([slot, org_slot]) = contact.slots.filter(|_| contact.last_call_id.as_deref() == Some(&call.id)) else {
+    let Some([slot, org_slot]) = contact
+        .slots
+        .filter(|_| contact.last_call_id.as_deref() == Some(&call.id))
+    else {
         return Ok(());
     };
     let expires = app.now().timestamp_millis() + lease::TERM.as_millis() as i64;
@@ -566,7 +588,12 @@ async fn renew_slots(app: &App, tenant: &Tenant, call: &Call) -> Result<()> {
 
 /// Frees the slots `contact` recorded for `call_id`, if that call still
 /// holds them (idempotent).
-pub(crate) async fn release(app: &App, tenant: &Tenant, contact: &CampaignContact, call_id: &str) -> Result<()> {
+pub(crate) async fn release(
+    app: &App,
+    tenant: &Tenant,
+    contact: &CampaignContact,
+    call_id: &str,
+) -> Result<()> {
     let Some([slot, org_slot]) = contact.slots else {
         return Ok(());
     };
@@ -603,6 +630,11 @@ pub async fn held_slots(app: &App, tenant: &Tenant, campaign_id: &str) -> Result
     .await?;
     Ok(held
         .iter()
-        .filter(|i| i.data.get("expires_at_ms").and_then(Value::as_i64).is_some_and(|e| e > now))
+        .filter(|i| {
+            i.data
+                .get("expires_at_ms")
+                .and_then(Value::as_i64)
+                .is_some_and(|e| e > now)
+        })
         .count())
 }

@@ -116,11 +116,21 @@ pub async fn stats(app: &App, tenant: &Tenant, id: &str) -> Result<CampaignStats
         total_contacts: get("total"),
         by_status: ContactStatus::ALL
             .iter()
-            .map(|s| (s.as_str().to_owned(), get(&format!("status#{}", s.as_str()))))
+            .map(|s| {
+                (
+                    s.as_str().to_owned(),
+                    get(&format!("status#{}", s.as_str())),
+                )
+            })
             .collect(),
         by_outcome: ContactOutcome::ALL
             .iter()
-            .map(|o| (o.as_str().to_owned(), get(&format!("outcome#{}", o.as_str()))))
+            .map(|o| {
+                (
+                    o.as_str().to_owned(),
+                    get(&format!("outcome#{}", o.as_str())),
+                )
+            })
             .collect(),
         calls,
         answered,
@@ -226,22 +236,19 @@ pub async fn delete(app: &App, caller: &Caller, id: &str) -> Result<DeletedView>
         condition: Condition::None,
     };
     delete_counted(app, tenant, KIND, id, version, vec![marker]).await?;
-    // The campaign is gone; what belonged to it goes too, page by page.
+    // The campaign is gone; its contacts and counters go too.
     let contacts = Query::partition(tenant.pk()).prefix(campaign_contacts_prefix(id));
-    let stats = Query::partition(campaign_stats_pk(tenant, id));
-    for query in [contacts, stats] {
-        let items = query_all(app.table.as_ref(), query).await?;
-        for chunk in items.chunks(crate::store::MAX_TRANSACTION_WRITES) {
-            let writes = chunk
-                .iter()
-                .map(|i| Write::Delete {
-                    pk: i.pk.clone(),
-                    sk: i.sk.clone(),
-                    condition: Condition::None,
-                })
-                .collect();
-            app.table.transact(writes).await?;
-        }
+    let items = query_all(app.table.as_ref(), contacts).await?;
+    for chunk in items.chunks(crate::store::MAX_TRANSACTION_WRITES) {
+        let writes = chunk
+            .iter()
+            .map(|i| Write::Delete {
+                pk: i.pk.clone(),
+                sk: i.sk.clone(),
+                condition: Condition::None,
+            })
+            .collect();
+        app.table.transact(writes).await?;
     }
     for name in settle::counter_names() {
         let pk = campaign_stats_pk(tenant, id);

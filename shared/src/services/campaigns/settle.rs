@@ -63,17 +63,17 @@ pub async fn after_call(app: &App, tenant: &Tenant, call: &Call) -> Result<()> {
             let callback = campaign
                 .as_ref()
                 .and_then(|c| callback_at(c, call, app.now()));
-            let policy = campaign.as_ref().map(|c| c.retry.clone()).unwrap_or_default();
+            let policy = campaign
+                .as_ref()
+                .map(|c| c.retry.clone())
+                .unwrap_or_default();
             let s = settle(&policy, before.attempts, call, callback, app.now());
             let retries = campaign.as_ref().is_some_and(|c| {
                 matches!(c.status, CampaignStatus::Running | CampaignStatus::Paused)
             });
             after.status = s.status;
             after.outcome = Some(s.outcome);
-            after.next_attempt_at = s
-                .retry_at
-                .filter(|_| retries)
-                .map(crate::domain::rfc3339);
+            after.next_attempt_at = s.retry_at.filter(|_| retries).map(crate::domain::rfc3339);
             after.slots = None;
             if let Some(report) = &call.report {
                 after.extracted_data = report.extracted_data.clone();
@@ -143,4 +143,3 @@ fn callback_at(campaign: &Campaign, call: &Call, now: DateTime<Utc>) -> Option<D
         .chain(noted)
         .find_map(|when| campaign.schedule.callback_at(when, now))
 }
-

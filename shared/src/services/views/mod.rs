@@ -20,8 +20,7 @@ pub use agent::{AgentInput, AgentView};
 pub use call::{CallView, ProcessedTranscriptView, TranscriptView};
 pub use campaign::{
     BulkContactsInput, CampaignContactInput, CampaignContactView, CampaignInput,
-    CampaignResultsView, CampaignStats, CampaignView, ContactResult, ImportSummary,
-    InvalidContact,
+    CampaignResultsView, CampaignStats, CampaignView, ContactResult, ImportSummary, InvalidContact,
 };
 pub use channel::{ChannelInput, ChannelView, VerifyProviderInput};
 pub use contact::{ContactInput, ContactView};

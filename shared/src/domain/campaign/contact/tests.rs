@@ -40,17 +40,87 @@ fn each_result_retries_only_where_the_policy_says() {
     let policy = RetryPolicy::default();
     let in_an_hour = Some(now() + Duration::minutes(60));
     let cases = [
-        (CallStatus::Failed, EndReason::Busy, Some(Outcome::Busy), ContactStatus::Busy, ContactOutcome::NoAnswer, in_an_hour),
-        (CallStatus::Failed, EndReason::NoAnswer, Some(Outcome::NoAnswer), ContactStatus::NoAnswer, ContactOutcome::NoAnswer, in_an_hour),
-        (CallStatus::Completed, EndReason::Voicemail, Some(Outcome::Voicemail), ContactStatus::Voicemail, ContactOutcome::Voicemail, in_an_hour),
-        (CallStatus::Failed, EndReason::CarrierError, Some(Outcome::Failed), ContactStatus::Failed, ContactOutcome::Unknown, in_an_hour),
-        (CallStatus::Failed, EndReason::RunnerLost, None, ContactStatus::Failed, ContactOutcome::Unknown, in_an_hour),
-        (CallStatus::Completed, EndReason::CalleeHungUp, Some(Outcome::Interested), ContactStatus::Completed, ContactOutcome::Interested, None),
-        (CallStatus::Completed, EndReason::CalleeHungUp, Some(Outcome::NotInterested), ContactStatus::Completed, ContactOutcome::NotInterested, None),
-        (CallStatus::Completed, EndReason::CalleeHungUp, Some(Outcome::DoNotCall), ContactStatus::Completed, ContactOutcome::DoNotCall, None),
-        (CallStatus::Completed, EndReason::CalleeHungUp, Some(Outcome::CallbackRequested), ContactStatus::Completed, ContactOutcome::CallbackRequested, in_an_hour),
+        (
+            CallStatus::Failed,
+            EndReason::Busy,
+            Some(Outcome::Busy),
+            ContactStatus::Busy,
+            ContactOutcome::NoAnswer,
+            in_an_hour,
+        ),
+        (
+            CallStatus::Failed,
+            EndReason::NoAnswer,
+            Some(Outcome::NoAnswer),
+            ContactStatus::NoAnswer,
+            ContactOutcome::NoAnswer,
+            in_an_hour,
+        ),
+        (
+            CallStatus::Completed,
+            EndReason::Voicemail,
+            Some(Outcome::Voicemail),
+            ContactStatus::Voicemail,
+            ContactOutcome::Voicemail,
+            in_an_hour,
+        ),
+        (
+            CallStatus::Failed,
+            EndReason::CarrierError,
+            Some(Outcome::Failed),
+            ContactStatus::Failed,
+            ContactOutcome::Unknown,
+            in_an_hour,
+        ),
+        (
+            CallStatus::Failed,
+            EndReason::RunnerLost,
+            None,
+            ContactStatus::Failed,
+            ContactOutcome::Unknown,
+            in_an_hour,
+        ),
+        (
+            CallStatus::Completed,
+            EndReason::CalleeHungUp,
+            Some(Outcome::Interested),
+            ContactStatus::Completed,
+            ContactOutcome::Interested,
+            None,
+        ),
+        (
+            CallStatus::Completed,
+            EndReason::CalleeHungUp,
+            Some(Outcome::NotInterested),
+            ContactStatus::Completed,
+            ContactOutcome::NotInterested,
+            None,
+        ),
+        (
+            CallStatus::Completed,
+            EndReason::CalleeHungUp,
+            Some(Outcome::DoNotCall),
+            ContactStatus::Completed,
+            ContactOutcome::DoNotCall,
+            None,
+        ),
+        (
+            CallStatus::Completed,
+            EndReason::CalleeHungUp,
+            Some(Outcome::CallbackRequested),
+            ContactStatus::Completed,
+            ContactOutcome::CallbackRequested,
+            in_an_hour,
+        ),
         // A silent line is an answer nobody spoke on: retried as no answer.
-        (CallStatus::Completed, EndReason::SilenceTimeout, Some(Outcome::NoAnswer), ContactStatus::Completed, ContactOutcome::NoAnswer, in_an_hour),
+        (
+            CallStatus::Completed,
+            EndReason::SilenceTimeout,
+            Some(Outcome::NoAnswer),
+            ContactStatus::Completed,
+            ContactOutcome::NoAnswer,
+            in_an_hour,
+        ),
     ];
     for (st, end, outcome, status, contact_outcome, retry_at) in cases {
         let s = settle(&policy, 1, &call(st, end, outcome), None, now());
@@ -66,7 +136,11 @@ fn each_result_retries_only_where_the_policy_says() {
         on: vec![RetryOn::Busy],
         ..RetryPolicy::default()
     };
-    let c = call(CallStatus::Failed, EndReason::NoAnswer, Some(Outcome::NoAnswer));
+    let c = call(
+        CallStatus::Failed,
+        EndReason::NoAnswer,
+        Some(Outcome::NoAnswer),
+    );
     assert_eq!(settle(&busy_only, 1, &c, None, now()).retry_at, None);
 }
 
@@ -92,13 +166,25 @@ fn contacts_parse_with_a_reason_for_each_refusal() {
     .unwrap();
     assert_eq!(ok.phone.as_str(), "+14155550123");
     assert_eq!(ok.name.as_deref(), Some("Ann"));
-    assert_eq!(ok.email.as_ref().map(Email::as_str), Some("ann@example.com"));
+    assert_eq!(
+        ok.email.as_ref().map(Email::as_str),
+        Some("ann@example.com")
+    );
     for (bad, why) in [
         (json!({"name": "x"}), "phone: is required"),
         (json!({"phone": "555"}), "phone: must be an E.164"),
-        (json!({"phone": "+14155550123", "email": "nope"}), "email: must be"),
-        (json!({"phone": "+14155550123", "colour": 1}), "colour: is not"),
-        (json!({"phone": "+14155550123", "variables": 3}), "variables: must be"),
+        (
+            json!({"phone": "+14155550123", "email": "nope"}),
+            "email: must be",
+        ),
+        (
+            json!({"phone": "+14155550123", "colour": 1}),
+            "colour: is not",
+        ),
+        (
+            json!({"phone": "+14155550123", "variables": 3}),
+            "variables: must be",
+        ),
         (json!("+14155550123"), "must be an object"),
     ] {
         let err = ContactInput::parse(&bad).unwrap_err();
