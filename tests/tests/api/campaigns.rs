@@ -21,6 +21,7 @@ backend_tests!(
     concurrency_stays_within_the_campaign_and_org_limits,
     a_closed_window_dials_nothing_until_it_opens,
     two_ticks_at_once_dial_each_contact_once,
+    a_late_started_event_does_not_settle_a_contact,
     contacts_in_bulk_and_from_csv,
     states_exports_and_isolation,
 );
@@ -429,6 +430,40 @@ async fn two_ticks_at_once_dial_each_contact_once(backend: Backend) {
     for c in contacts(&t, &id).await.values() {
         assert_eq!(c["attempts"], 1, "{c}");
     }
+    act(&t, &id, "cancel").await;
+}
+
+async fn a_late_started_event_does_not_settle_a_contact(backend: Backend) {
+    // A `call.started` handled after its call ended sees the call ended but
+    // without its report: only the end event (report written) settles it.
+    let t = spawn(backend, 1.0).await;
+    let agent_id = agent(&t).await;
+    let id = campaign(&t, json!({"name": "Late", "agent_id": agent_id})).await;
+    bulk(&t, &id, json!([{"phone": persona(7)}])).await;
+    act(&t, &id, "start").await;
+    let start = Instant::now();
+    let placed = loop {
+        if let Some(c) = calls_of(&t, &id).await.first() {
+            break c["id"].as_str().unwrap().to_owned();
+        }
+        assert!(start.elapsed() < WAIT);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let tenant = tenant(&t).await;
+    let (mut ended, _) = switchboard::services::calls::load(&t.app, &tenant, &placed)
+        .await
+        .unwrap();
+    ended.status = switchboard::domain::call::CallStatus::Completed;
+    ended.report = None;
+    switchboard::services::campaigns::after_call(&t.app, &tenant, &ended)
+        .await
+        .unwrap();
+    let c = &contacts(&t, &id).await[&persona(7)];
+    assert!(
+        c["status"] == "queued" || c["status"] == "calling",
+        "still in flight: {c}"
+    );
+    assert!(c["outcome"].is_null(), "{c}");
     act(&t, &id, "cancel").await;
 }
 

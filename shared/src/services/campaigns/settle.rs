@@ -36,6 +36,11 @@ pub async fn after_call(app: &App, tenant: &Tenant, call: &Call) -> Result<()> {
     let Some(campaign_id) = &call.campaign_id else {
         return Ok(());
     };
+    if call.status.is_final() && call.report.is_none() {
+        // A `call.started` handled after the call ended: the call's own end
+        // event settles it, with the report the outcome comes from.
+        return Ok(());
+    }
     for _ in 0..8 {
         let Some((before, version)) = contacts::load(app, tenant, campaign_id, &call.to).await?
         else {
