@@ -339,6 +339,13 @@ mod tests {
         ContactSpec::parse(v.as_object().unwrap())
     }
 
+    /// `patch` applied to `c`, as `PATCH /contacts/{id}` does.
+    fn patched(c: &Contact, patch: Value, now: &str) -> Contact {
+        ContactSpec::parse(&c.merged_with(patch.as_object().unwrap()))
+            .unwrap()
+            .into_contact(c.id.clone(), Some(c), c.created_at.clone(), now.into())
+    }
+
     #[test]
     fn phones_are_normalised_to_e164() {
         for (given, want) in [
@@ -388,20 +395,17 @@ mod tests {
             .into_contact("c".into(), None, "t0".into(), "t0".into());
         assert_eq!(first.do_not_call_at.as_deref(), Some("t0"));
         assert_eq!(first.do_not_call_reason.as_deref(), Some(DEFAULT_REASON));
-        let again = parse(first.merged_with(json!({"name": "Ann"}).as_object().unwrap()))
-            .unwrap()
-            .into_contact("c".into(), Some(&first), "t0".into(), "t1".into());
+        let again = patched(&first, json!({"name": "Ann"}), "t1");
         assert_eq!(again.do_not_call_at.as_deref(), Some("t0"));
         assert_eq!(again.do_not_call_reason.as_deref(), Some(DEFAULT_REASON));
-        let cleared = parse(again.merged_with(json!({"do_not_call": false}).as_object().unwrap()))
-            .unwrap()
-            .into_contact("c".into(), Some(&again), "t0".into(), "t2".into());
+        let reasoned = patched(&again, json!({"do_not_call_reason": "by letter"}), "t2");
+        assert_eq!(reasoned.do_not_call_at.as_deref(), Some("t0"));
+        assert_eq!(reasoned.do_not_call_reason.as_deref(), Some("by letter"));
+        let cleared = patched(&reasoned, json!({"do_not_call": false}), "t3");
         assert!(!cleared.do_not_call && cleared.do_not_call_at.is_none());
         assert!(cleared.do_not_call_reason.is_none());
         // A patch can clear a field with null.
-        let no_email =
-            parse(cleared.merged_with(json!({"phone": null, "name": "B"}).as_object().unwrap()))
-                .unwrap();
+        let no_email = patched(&cleared, json!({"phone": null, "name": "B"}), "t4");
         assert!(no_email.phone.is_none());
     }
 

@@ -3,7 +3,7 @@
 //! number may be called (one read of its phone claim); and marking a number
 //! do-not-call, keeping when and why it was first marked.
 
-use super::{Clash, load, store_new, store_update};
+use super::{Clash, claim, load, store_new, store_update};
 use crate::App;
 use crate::domain::call::{Call, Direction};
 use crate::domain::contact::{Contact, ContactSpec, phone_arg};
@@ -16,17 +16,10 @@ use crate::services::table_keys::contact_phone_sk;
 /// round either finds the contact a racer created or creates it).
 const ROUNDS: usize = 8;
 
-/// The contact id a phone claim points at, and the flag it carries.
+/// The phone's claim: its contact and whether it is do-not-call.
 async fn claimed(app: &App, tenant: &Tenant, phone: &E164) -> Result<Option<(String, bool)>> {
-    let item = app
-        .table
-        .get(&tenant.pk(), &contact_phone_sk(phone.as_str()))
-        .await?;
-    Ok(item.and_then(|i| {
-        let id = i.data.get("contact_id")?.as_str()?.to_owned();
-        let dnc = i.data.get("do_not_call").and_then(|v| v.as_bool());
-        Some((id, dnc.unwrap_or(false)))
-    }))
+    let claim = claim(app, tenant, &contact_phone_sk(phone.as_str())).await?;
+    Ok(claim.map(|c| (c.contact_id, c.do_not_call)))
 }
 
 /// A new contact for `phone` (not stored yet).

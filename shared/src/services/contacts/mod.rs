@@ -160,27 +160,36 @@ impl Clash {
 /// contact holds, if one does.
 async fn clash(app: &App, tenant: &Tenant, contact: &Contact) -> Result<Clash> {
     if let Some(phone) = &contact.phone
-        && let Some(owner) = claim_owner(app, tenant, &contact_phone_sk(phone.as_str())).await?
-        && owner != contact.id
+        && let Some(held) = claim(app, tenant, &contact_phone_sk(phone.as_str())).await?
+        && held.contact_id != contact.id
     {
         return Ok(Clash::Phone);
     }
     if let Some(email) = &contact.email
-        && let Some(owner) = claim_owner(app, tenant, &contact_email_sk(email.as_str())).await?
-        && owner != contact.id
+        && let Some(held) = claim(app, tenant, &contact_email_sk(email.as_str())).await?
+        && held.contact_id != contact.id
     {
         return Ok(Clash::Email);
     }
     Ok(Clash::Changed)
 }
 
-/// The contact id a phone or e-mail claim points at.
-async fn claim_owner(app: &App, tenant: &Tenant, sk: &str) -> Result<Option<String>> {
-    Ok(app
-        .table
-        .get(&tenant.pk(), sk)
-        .await?
-        .and_then(|i| i.data.get("contact_id")?.as_str().map(str::to_owned)))
+/// What a phone or e-mail claim holds.
+#[derive(Debug, serde::Deserialize)]
+struct Claim {
+    /// The contact that has the phone or e-mail.
+    contact_id: String,
+    /// Whether that contact is do-not-call (phone claims only).
+    #[serde(default)]
+    do_not_call: bool,
+}
+
+/// Reads the claim at `sk` (`CONTACTPHONE#…`, `CONTACTEMAIL#…`).
+async fn claim(app: &App, tenant: &Tenant, sk: &str) -> Result<Option<Claim>> {
+    match app.table.get(&tenant.pk(), sk).await? {
+        Some(item) => Ok(Some(item.parse()?)),
+        None => Ok(None),
+    }
 }
 
 /// Reads a contact of the tenant; anything else is 404.
