@@ -26,8 +26,9 @@ backend_tests!(
     states_exports_and_isolation,
 );
 
-/// How long a campaign may take to finish in these tests.
-const WAIT: Duration = Duration::from_secs(90);
+/// How long a campaign may take to finish in these tests (moto is slow
+/// when every test runs at once).
+const WAIT: Duration = Duration::from_secs(180);
 
 /// The platform with sim calls `scale` times real time, a quick scheduler,
 /// and webhook deliveries allowed to reach a receiver on 127.0.0.1.
@@ -331,7 +332,7 @@ async fn concurrency_stays_within_the_campaign_and_org_limits(backend: Backend) 
         )
         .await;
         // Cooperative callees (any number not in the persona table).
-        let list: Vec<Value> = (0..12)
+        let list: Vec<Value> = (0..10)
             .map(|i| json!({"phone": format!("+1500556{k}{i:03}")}))
             .collect();
         bulk(&t, &id, Value::Array(list)).await;
@@ -344,7 +345,7 @@ async fn concurrency_stays_within_the_campaign_and_org_limits(backend: Backend) 
     for id in &ids {
         until(&t, id, |c| c["status"] == "completed").await;
         let calls = calls_of(&t, id).await;
-        assert_eq!(calls.len(), 12);
+        assert_eq!(calls.len(), 10);
         let most = peak(&calls);
         assert!(most <= 4, "campaign peak {most}");
         all.extend(calls);
