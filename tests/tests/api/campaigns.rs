@@ -11,7 +11,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use switchboard::config::Backend;
 use switchboard::domain::{Mode, Tenant};
-use switchboard::services::campaigns::dialer;
+use switchboard::services::campaigns::{dialer, slots};
 use switchboard_tests::receiver::Receiver;
 use switchboard_tests::{TestApp, assert_error_body, backend_tests, call, config};
 
@@ -240,7 +240,7 @@ async fn every_persona_ends_right_and_do_not_call_sticks(backend: Backend) {
     assert!((stats["answer_rate"].as_f64().unwrap() - answered as f64 / 16.0).abs() < 1e-9);
     assert!(stats["avg_duration_seconds"].as_f64().unwrap() > 0.0);
     assert_eq!(
-        dialer::held_slots(&t.app, &tenant(&t).await, &id)
+        slots::held_slots(&t.app, &tenant(&t).await, &id)
             .await
             .unwrap(),
         0
@@ -356,7 +356,7 @@ async fn concurrency_stays_within_the_campaign_and_org_limits(backend: Backend) 
     let tenant = tenant(&t).await;
     for id in &ids {
         assert_eq!(
-            dialer::held_slots(&t.app, &tenant, id).await.unwrap(),
+            slots::held_slots(&t.app, &tenant, id).await.unwrap(),
             0,
             "no slot leaked"
         );
@@ -771,4 +771,24 @@ fn csv_rows(text: &str) -> Vec<Vec<String>> {
         }
     }
     rows
+}
+
+/// The bulk limit itself: 10,000 contacts in one request are all added, in
+/// batched writes (embedded store; the time is printed, the release figure
+/// is in BENCHMARKS.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_contacts_in_one_bulk_request() {
+    let t = spawn(Backend::Embedded, 0.02).await;
+    let agent_id = agent(&t).await;
+    let id = campaign(&t, json!({"name": "Big", "agent_id": agent_id})).await;
+    let list: Vec<Value> = (0..10_000)
+        .map(|i| json!({"phone": format!("+1417{i:07}"), "name": format!("C{i}")}))
+        .collect();
+    let start = Instant::now();
+    let summary = bulk(&t, &id, Value::Array(list)).await;
+    println!("bulk add of 10,000 contacts (debug build): {:?}", start.elapsed());
+    assert_eq!(summary["added"], 10_000, "{summary}");
+    let (_, c) = call(t.api(Method::GET, &format!("/campaigns/{id}"))).await;
+    assert_eq!(c["data"]["stats"]["total_contacts"], 10_000);
+    assert_eq!(c["data"]["stats"]["by_status"]["pending"], 10_000);
 }

@@ -10,8 +10,8 @@
 //! * never more than `max_concurrent_calls` live calls per campaign, nor the
 //!   org's `max_concurrent_campaign_calls` across campaigns: each call takes
 //!   one numbered slot of each in the same transaction. Slots are leases:
-//!   renewed by the call runner while the call lives ([`renew`]), released
-//!   when the call ends ([`super::settle`]), and free again once expired
+//!   renewed by the call runner while the call lives, released when the
+//!   call ends ([`super::slots`]), and free again once expired
 //!   when the process holding the call died.
 //!
 //! One tick chain per campaign: the tick message carries the campaign's
@@ -23,12 +23,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::super::calls::{self, lease, runner};
 use super::super::repository::query_all;
 use super::super::table_keys::*;
-use super::contacts;
+use super::{contacts, slots};
 use crate::App;
 use crate::domain::call::{Call, CallStatus, Direction};
 use crate::domain::campaign::contact::{CampaignContact, ContactStatus};
@@ -181,56 +181,6 @@ pub struct TickOutcome {
     pub next: Option<Duration>,
 }
 
-/// A numbered slot: free, and at which version (an expired lease is taken
-/// over on its version; an absent slot must still be absent).
-#[derive(Debug, Clone, Copy)]
-struct FreeSlot {
-    index: u32,
-    version: Option<u64>,
-}
-
-/// The free slots `0..limit` of a slot partition at `now_ms`.
-async fn free_slots(app: &App, pk: &str, limit: u32, now_ms: i64) -> Result<Vec<FreeSlot>> {
-    let held = query_all(app.table.as_ref(), Query::partition(pk)).await?;
-    let mut free = Vec::new();
-    for index in 0..limit {
-        let sk = slot_sk(index);
-        match held.iter().find(|i| i.sk == sk) {
-            None => free.push(FreeSlot {
-                index,
-                version: None,
-            }),
-            Some(i) => {
-                let expires = i.data.get("expires_at_ms").and_then(Value::as_i64);
-                if expires.is_none_or(|e| e <= now_ms) {
-                    free.push(FreeSlot {
-                        index,
-                        version: Some(i.version),
-                    });
-                }
-            }
-        }
-    }
-    Ok(free)
-}
-
-fn slot_sk(index: u32) -> String {
-    format!("{index:05}")
-}
-
-fn slot_write(pk: &str, slot: FreeSlot, call_id: &str, expires_at_ms: i64) -> Write {
-    let item = Item::new(
-        pk,
-        slot_sk(slot.index),
-        json!({"call_id": call_id, "expires_at_ms": expires_at_ms}),
-    );
-    Write::Put(
-        item,
-        slot.version
-            .map_or(Condition::MustNotExist, Condition::VersionEquals),
-    )
-}
-
 /// The org's limit on live campaign calls.
 async fn org_limit(app: &App, tenant: &Tenant) -> Result<u32> {
     let (org, _) = super::super::identity::get_org(app, &tenant.org_id).await?;
@@ -257,11 +207,11 @@ pub async fn tick(app: &App, tenant: &Tenant, id: &str) -> Result<TickOutcome> {
     let now_ms = now.timestamp_millis();
     let campaign_pk = campaign_slots_pk(tenant, id);
     let org_pk = org_campaign_slots_pk(tenant);
-    let free = free_slots(app, &campaign_pk, campaign.max_concurrent_calls, now_ms).await?;
+    let free = slots::free_slots(app, &campaign_pk, campaign.max_concurrent_calls, now_ms).await?;
     let org_free = if free.is_empty() {
         Vec::new()
     } else {
-        free_slots(app, &org_pk, org_limit(app, tenant).await?, now_ms).await?
+        slots::free_slots(app, &org_pk, org_limit(app, tenant).await?, now_ms).await?
     };
     let room = free.len().min(org_free.len());
     let due_before = format!("{}#~", crate::domain::rfc3339(now));
@@ -434,9 +384,9 @@ impl Line {
 /// The slots a call takes.
 struct Slots<'a> {
     campaign_pk: &'a str,
-    campaign: FreeSlot,
+    campaign: slots::FreeSlot,
     org_pk: &'a str,
-    org: FreeSlot,
+    org: slots::FreeSlot,
 }
 
 /// The variables of a contact's call: the campaign's defaults, the
@@ -519,13 +469,18 @@ async fn dial(
         lease::queued(app, tenant, &call),
         Condition::MustNotExist,
     ));
-    writes.push(slot_write(
+    writes.push(slots::slot_write(
         slots.campaign_pk,
         slots.campaign,
         &call_id,
         expires,
     ));
-    writes.push(slot_write(slots.org_pk, slots.org, &call_id, expires));
+    writes.push(slots::slot_write(
+        slots.org_pk,
+        slots.org,
+        &call_id,
+        expires,
+    ));
     match app.table.transact(writes).await {
         Ok(()) => {}
         Err(StoreError::ConditionFailed) => return Ok(None),
@@ -542,99 +497,4 @@ async fn dial(
         return Ok(None);
     }
     Ok(Some(call_id))
-}
-
-/// Renews the slots of a live campaign call (the call runner does, with its
-/// call's lease). Failures are logged: the slot then expires, never leaks.
-pub async fn renew(app: &App, tenant: &Tenant, call: &Call) {
-    if let Err(e) = renew_slots(app, tenant, call).await {
-        tracing::warn!(call = %call.id, error = %e, "renewing a campaign call's slots failed");
-    }
-}
-
-async fn renew_slots(app: &App, tenant: &Tenant, call: &Call) -> Result<()> {
-    let Some(campaign_id) = &call.campaign_id else {
-        return Ok(());
-    };
-    let Some((contact, _)) = contacts::load(app, tenant, campaign_id, &call.to).await? else {
-        return Ok(());
-    };
-    let Some([slot, org_slot]) = contact
-        .slots
-        .filter(|_| contact.last_call_id.as_deref() == Some(&call.id))
-    else {
-        return Ok(());
-    };
-    let expires = app.now().timestamp_millis() + lease::TERM.as_millis() as i64;
-    for (pk, index) in [
-        (campaign_slots_pk(tenant, campaign_id), slot),
-        (org_campaign_slots_pk(tenant), org_slot),
-    ] {
-        let Some(mut item) = app.table.get(&pk, &slot_sk(index)).await? else {
-            continue;
-        };
-        if item.data.get("call_id").and_then(Value::as_str) != Some(&call.id) {
-            continue;
-        }
-        item.data["expires_at_ms"] = json!(expires);
-        let version = item.version;
-        match app.table.put(item, Condition::VersionEquals(version)).await {
-            Ok(_) | Err(StoreError::ConditionFailed) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
-}
-
-/// Frees the slots `contact` recorded for `call_id`, if that call still
-/// holds them (idempotent).
-pub(crate) async fn release(
-    app: &App,
-    tenant: &Tenant,
-    contact: &CampaignContact,
-    call_id: &str,
-) -> Result<()> {
-    let Some([slot, org_slot]) = contact.slots else {
-        return Ok(());
-    };
-    for (pk, index) in [
-        (campaign_slots_pk(tenant, &contact.campaign_id), slot),
-        (org_campaign_slots_pk(tenant), org_slot),
-    ] {
-        let Some(item) = app.table.get(&pk, &slot_sk(index)).await? else {
-            continue;
-        };
-        if item.data.get("call_id").and_then(Value::as_str) != Some(call_id) {
-            continue;
-        }
-        match app
-            .table
-            .delete(&pk, &item.sk, Condition::VersionEquals(item.version))
-            .await
-        {
-            Ok(_) | Err(StoreError::ConditionFailed) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
-}
-
-/// The live slots of a campaign (what the tests and the load tool check
-/// for leaks): slots held by a call and not expired.
-pub async fn held_slots(app: &App, tenant: &Tenant, campaign_id: &str) -> Result<usize> {
-    let now = app.now().timestamp_millis();
-    let held = query_all(
-        app.table.as_ref(),
-        Query::partition(campaign_slots_pk(tenant, campaign_id)),
-    )
-    .await?;
-    Ok(held
-        .iter()
-        .filter(|i| {
-            i.data
-                .get("expires_at_ms")
-                .and_then(Value::as_i64)
-                .is_some_and(|e| e > now)
-        })
-        .count())
 }

@@ -1,6 +1,6 @@
 //! Campaigns (SPEC §9): CRUD, the state machine, statistics; contacts in
 //! [`contacts`], the dialer in [`dialer`], what an ended call changes in
-//! [`settle`].
+//! [`settle`], its concurrency slots in [`slots`].
 //!
 //! Storage: the campaign at `<tenant>` / `CAMPAIGN#<id>`, in GSI2 under its
 //! agent with its status (a running campaign keeps its agent from being
@@ -13,6 +13,7 @@ pub mod contacts;
 pub mod csv_import;
 pub mod dialer;
 pub mod settle;
+pub mod slots;
 
 use futures::future::try_join_all;
 use serde_json::{Map, Value, json};

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::super::table_keys::campaign_stats_pk;
-use super::{contacts, dialer};
+use super::{contacts, dialer, slots};
 use crate::App;
 use crate::domain::Tenant;
 use crate::domain::call::{Call, CallStatus};
@@ -59,7 +59,7 @@ pub async fn after_call(app: &App, tenant: &Tenant, call: &Call) -> Result<()> {
             after.status = ContactStatus::Calling;
         } else {
             // Free the slots first: a redelivery finds them free already.
-            dialer::release(app, tenant, &before, &call.id).await?;
+            slots::release(app, tenant, &before, &call.id).await?;
             let campaign = match super::load(app, tenant, campaign_id).await {
                 Ok((c, _)) => Some(c),
                 Err(Error::NotFound(_)) => None,
