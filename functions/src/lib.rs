@@ -4,7 +4,10 @@
 
 pub mod agents;
 pub mod calls;
+pub mod campaigns;
+pub mod campaigns_worker;
 pub mod channels;
+pub mod contacts;
 pub mod events_worker;
 pub mod flows;
 pub mod http;
@@ -38,9 +41,11 @@ pub fn all_groups(app: &Arc<App>) -> Vec<OpenApiRouter<Arc<App>>> {
         flows::router(app),
         tools::router(app),
         channels::router(app),
+        contacts::router(app),
         knowledge::router(app),
         tasks::router(app),
         calls::router(app),
+        campaigns::router(app),
         webhooks::router(app),
     ]
 }

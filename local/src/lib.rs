@@ -124,6 +124,15 @@ impl Application {
                 switchboard_functions::events_worker::handle_message(&app, &body).await
             },
         ));
+        let campaigns = tokio::spawn(workers::drive(
+            self.app.clone(),
+            "campaigns",
+            stop_rx.clone(),
+            workers::own_key,
+            |app, body| async move {
+                switchboard_functions::campaigns_worker::handle_message(&app, &body).await
+            },
+        ));
         let webhooks = tokio::spawn(workers::drive_messages(
             self.app.clone(),
             "webhooks",
@@ -152,7 +161,9 @@ impl Application {
         if let Some(fetch) = fetch {
             fetch.abort();
         }
-        let _ = tokio::join!(sweeper, ingest, events, webhooks, calls, scheduler);
+        let _ = tokio::join!(
+            sweeper, ingest, events, campaigns, webhooks, calls, scheduler
+        );
         Ok(())
     }
 

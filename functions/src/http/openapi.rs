@@ -17,17 +17,21 @@ use axum::response::IntoResponse;
 
 use serde_json::Value;
 use switchboard::domain::call::{CallStatus, Direction};
+use switchboard::domain::campaign::contact::{ContactOutcome, ContactStatus};
+use switchboard::domain::campaign::{CampaignStatus, RetryOn, RetryPolicy, Schedule, Window};
 use switchboard::domain::task::{TaskEvent, TaskStatus};
 use switchboard::engine::call::{CallMetrics, EndReason, Role, TranscriptEntry};
 use switchboard::engine::report::{Outcome, Report, Sentiment};
 use switchboard::services::views::{
-    AgentInput, AgentView, ApiKeyView, CallView, ChannelInput, ChannelView, ChunkView, DeletedView,
-    ExecuteView, FlowInput, FlowSummaryView, FlowView, FlowWarning, IngestTextInput,
-    IngestUrlInput, KnowledgeDocumentView, KnowledgeQueryInput, McpServerInput, McpServerView,
-    MeView, MemberView, NewApiKeyView, OrganizationView, ProcessedTranscriptView, QueryHit,
-    SignedInView, TaskInput, TaskSecretView, TaskView, ToolInput, ToolTestInput, ToolView,
-    TranscriptView, UserView, VerifyProviderInput, WebhookAttemptView, WebhookDeliveryView,
-    WebhookInput, WebhookView, WorkspaceSettingsView, WorkspaceView,
+    AgentInput, AgentView, ApiKeyView, BulkContactsInput, CallView, CampaignContactInput,
+    CampaignContactView, CampaignInput, CampaignResultsView, CampaignStats, CampaignView,
+    ChannelInput, ChannelView, ChunkView, ContactInput, ContactResult, ContactView, DeletedView,
+    ExecuteView, FlowInput, FlowSummaryView, FlowView, FlowWarning, ImportSummary, IngestTextInput,
+    IngestUrlInput, InvalidContact, KnowledgeDocumentView, KnowledgeQueryInput, McpServerInput,
+    McpServerView, MeView, MemberView, NewApiKeyView, OrganizationView, ProcessedTranscriptView,
+    QueryHit, SignedInView, TaskInput, TaskSecretView, TaskView, ToolInput, ToolTestInput,
+    ToolView, TranscriptView, UserView, VerifyProviderInput, WebhookAttemptView,
+    WebhookDeliveryView, WebhookInput, WebhookView, WorkspaceSettingsView, WorkspaceView,
 };
 use utoipa::openapi::header::Header;
 use utoipa::openapi::schema::Schema;
@@ -68,6 +72,10 @@ pub const SESSION: &str = "session";
         CallView, CallStatus, Direction, EndReason, TranscriptEntry, Role, CallMetrics,
         TranscriptView, ProcessedTranscriptView, Report, Outcome, Sentiment,
         WebhookView, WebhookInput, WebhookDeliveryView, WebhookAttemptView, TaskSecretView,
+        ContactView, ContactInput,
+        CampaignView, CampaignInput, CampaignStats, CampaignStatus, Schedule, Window, RetryPolicy,
+        RetryOn, CampaignContactView, CampaignContactInput, BulkContactsInput, ImportSummary,
+        InvalidContact, CampaignResultsView, ContactResult, ContactStatus, ContactOutcome,
     ))
 )]
 pub struct ApiDoc;
@@ -377,8 +385,10 @@ mod tests {
         let sources = [
             ("agents.rs", include_str!("../agents.rs")),
             ("calls.rs", include_str!("../calls.rs")),
+            ("campaigns.rs", include_str!("../campaigns.rs")),
             ("tasks.rs", include_str!("../tasks.rs")),
             ("channels.rs", include_str!("../channels.rs")),
+            ("contacts.rs", include_str!("../contacts.rs")),
             ("flows.rs", include_str!("../flows.rs")),
             ("identity.rs", include_str!("../identity.rs")),
             ("knowledge.rs", include_str!("../knowledge.rs")),

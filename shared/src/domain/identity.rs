@@ -48,6 +48,17 @@ pub struct WorkspaceSettings {
     /// (SPEC §16); requests to it obey the outbound SSRF rules.
     #[serde(default)]
     pub openai_compatible_base_url: Option<String>,
+    /// Campaign calls the org may have live at once, across its campaigns
+    /// (each campaign also keeps to its own `max_concurrent_calls`).
+    #[serde(default = "default_campaign_calls")]
+    pub max_concurrent_campaign_calls: u32,
+}
+
+/// Default of [`WorkspaceSettings::max_concurrent_campaign_calls`].
+pub const DEFAULT_CAMPAIGN_CALLS: u32 = 100;
+
+fn default_campaign_calls() -> u32 {
+    DEFAULT_CAMPAIGN_CALLS
 }
 
 impl Default for WorkspaceSettings {
@@ -59,6 +70,7 @@ impl Default for WorkspaceSettings {
             rate_limit_per_minute: DEFAULT_RATE_LIMIT,
             provider_keys: BTreeMap::new(),
             openai_compatible_base_url: None,
+            max_concurrent_campaign_calls: DEFAULT_CAMPAIGN_CALLS,
         }
     }
 }

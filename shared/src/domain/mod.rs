@@ -3,7 +3,9 @@
 
 pub mod agent;
 pub mod call;
+pub mod campaign;
 pub mod channel;
+pub mod contact;
 pub mod dtmf;
 pub mod fields;
 pub mod flow;

@@ -1,6 +1,6 @@
 //! The scheduler tick (an EventBridge-scheduled function in AWS, a loop in the
-//! local binary): executes the tasks that are due and ends the calls whose
-//! runner was lost.
+//! local binary): executes the tasks that are due, ends the calls whose
+//! runner was lost and restarts campaign dialers whose tick chain broke.
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -21,6 +21,8 @@ pub struct TickReport {
     pub started: Vec<String>,
     /// Calls ended as `runner_lost`.
     pub lost: usize,
+    /// Campaign dialers whose tick chain was restarted.
+    pub campaigns_restarted: usize,
 }
 
 #[derive(Deserialize)]
@@ -65,6 +67,7 @@ pub async fn tick(app: &App) -> Result<TickReport> {
         }
     }
     report.lost = super::calls::lease::sweep(app).await?;
+    report.campaigns_restarted = super::campaigns::dialer::restart_stalled(app).await?;
     Ok(report)
 }
 

@@ -146,6 +146,50 @@ pub fn call_lease_sk(tenant: &Tenant, call_id: &str) -> String {
 pub fn live_calls(tenant: &Tenant) -> String {
     format!("{}#LIVE", tenant.pk())
 }
+/// A campaign contact: `<tenant>` / `CAMPCONTACT#<campaign>#<phone>` (the
+/// phone in the key makes it unique per campaign, and lets a call find its
+/// contact from the number it dialed).
+pub fn campaign_contact_sk(campaign_id: &str, phone: &str) -> String {
+    format!("CAMPCONTACT#{campaign_id}#{phone}")
+}
+/// Prefix listing a campaign's contacts.
+pub fn campaign_contacts_prefix(campaign_id: &str) -> String {
+    format!("CAMPCONTACT#{campaign_id}#")
+}
+/// GSI1 partition of a campaign's contacts that will be dialed, ordered by
+/// when (`<next_attempt_at>#<phone>`): what the dialer's tick reads.
+pub fn campaign_due(tenant: &Tenant, campaign_id: &str) -> String {
+    format!("{}#CAMPDUE#{campaign_id}", tenant.pk())
+}
+/// GSI2 partition of a campaign's contacts in one status.
+pub fn campaign_contacts_by_status(tenant: &Tenant, campaign_id: &str, status: &str) -> String {
+    format!("{}#CAMPSTATUS#{campaign_id}#{status}", tenant.pk())
+}
+/// A campaign's statistics counters (`status#<s>`, `outcome#<o>`, `calls`,
+/// `answered`, `duration_seconds`, `total`).
+pub fn campaign_stats_pk(tenant: &Tenant, campaign_id: &str) -> String {
+    format!("{}#CAMPSTATS#{campaign_id}", tenant.pk())
+}
+/// A campaign's concurrency slots (`<n>`), each a lease held by one call.
+pub fn campaign_slots_pk(tenant: &Tenant, campaign_id: &str) -> String {
+    format!("{}#CAMPSLOTS#{campaign_id}", tenant.pk())
+}
+/// The tenant's campaign concurrency slots across campaigns (`<n>`).
+pub fn org_campaign_slots_pk(tenant: &Tenant) -> String {
+    format!("{}#ORGCAMPSLOTS", tenant.pk())
+}
+/// A campaign's dialer token: `<tenant>` / `CAMPTICK#<campaign>` (only the
+/// tick message carrying its current sequence number runs).
+pub fn campaign_tick_sk(campaign_id: &str) -> String {
+    format!("CAMPTICK#{campaign_id}")
+}
+/// The installation-wide partition of running campaigns (the scheduler
+/// restarts a dialer whose tick chain broke).
+pub const RUNNING_CAMPAIGNS_PK: &str = "CAMPRUN";
+/// Sort key of a running campaign: `<org>#<L|T>#<campaign>`.
+pub fn running_campaign_sk(tenant: &Tenant, campaign_id: &str) -> String {
+    format!("{}#{campaign_id}", tenant_tag(tenant))
+}
 /// Marker that one step of the post-call job ran for an event:
 /// `<tenant>` / `POSTCALL#<event>#<step>`.
 pub fn post_call_sk(event_id: &str, step: &str) -> String {
@@ -197,3 +241,28 @@ pub fn task_deliveries_index(tenant: &Tenant) -> String {
 }
 /// The org's task-webhook signing secret: `<tenant>` / `WEBHOOKSECRET#TASK`.
 pub const TASK_WEBHOOK_SECRET_SK: &str = "WEBHOOKSECRET#TASK";
+
+/// A tenant's claim on a contact phone: `<tenant>` / `CONTACTPHONE#<e164>`,
+/// `{contact_id, do_not_call}`. Written in the same transaction as the
+/// contact, so a phone belongs to one contact, the dialer's do-not-call check
+/// is one read, and a phone prefix search walks these keys.
+pub fn contact_phone_sk(phone: &str) -> String {
+    format!("CONTACTPHONE#{phone}")
+}
+/// A tenant's claim on a contact e-mail: `<tenant>` / `CONTACTEMAIL#<email>`.
+pub fn contact_email_sk(email: &str) -> String {
+    format!("CONTACTEMAIL#{email}")
+}
+/// A contact's name word for search: `<tenant>` / `CONTACTNAME#<word>#<contact>`.
+pub fn contact_name_sk(word: &str, contact_id: &str) -> String {
+    format!("CONTACTNAME#{word}#{contact_id}")
+}
+/// Prefix of the name words starting with `start`.
+pub fn contact_name_prefix(start: &str) -> String {
+    format!("CONTACTNAME#{start}")
+}
+/// GSI2 partition of a tenant's do-not-call contacts (sort key
+/// `CONTACT#<id>`, newest first backward).
+pub fn contacts_dnc_index(tenant: &Tenant) -> String {
+    format!("{}#CONTACTS#DNC", tenant.pk())
+}

@@ -3,7 +3,10 @@
 
 mod agents;
 mod calls;
+mod campaign_crash;
+mod campaigns;
 mod channels;
+mod contacts;
 mod flows;
 mod hostile;
 mod hostile_ingest;

@@ -38,6 +38,7 @@ const ADMIN_ROUTES: &[(&str, &str)] = &[
     ("PUT", "/channels/{id}"),
     ("DELETE", "/channels/{id}"),
     ("POST", "/channels/providers/verify"),
+    ("DELETE", "/contacts/{id}"),
     ("POST", "/knowledge/upload"),
     ("POST", "/knowledge/ingest-text"),
     ("POST", "/knowledge/ingest-url"),

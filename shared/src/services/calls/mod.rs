@@ -60,7 +60,10 @@ pub async fn load(app: &App, tenant: &Tenant, id: &str) -> Result<(Call, u64)> {
 
 /// How a new call reaches its callee: the simulated carrier in test mode, on
 /// a `sim` channel, or when the org has no telephony; else the channel.
-async fn pick_line(app: &App, tenant: &Tenant) -> Result<(Option<String>, String, bool)> {
+pub(crate) async fn pick_line(
+    app: &App,
+    tenant: &Tenant,
+) -> Result<(Option<String>, String, bool)> {
     let query = Query::partition(tenant.pk()).prefix(resource_prefix(super::channels::KIND));
     let mut channels = Vec::new();
     let mut next = None;

@@ -57,9 +57,11 @@ pub async fn post_call(app: &App, event: &Event) -> Result<()> {
             };
             finish_task(app, &tenant, &call).await?;
             count(app, &tenant, event, &call).await?;
+            crate::services::contacts::after_call(app, &tenant, &call).await?;
             call
         }
     };
+    crate::services::campaigns::after_call(app, &tenant, &call).await?;
     notify_task(app, &tenant, event, task_event, &call).await
 }
 

@@ -265,7 +265,7 @@ pub async fn drive(
         tokio::select! {
             outcome = &mut conversation => break Some(outcome),
             _ = renew.tick() => match lease::hold(app, &tenant, &id, owner(), None).await {
-                Ok(Some(_)) => {}
+                Ok(Some(_)) => super::super::campaigns::slots::renew(app, &tenant, &call).await,
                 // Ended through the API or swept: stop talking.
                 Ok(None) => break None,
                 Err(e) => tracing::warn!(call = %id, error = %e, "renewing the call's lease failed"),

@@ -67,6 +67,9 @@ pub(super) fn apply_settings(
     if let Some(limit) = f.opt_int("rate_limit_per_minute", 1..=1_000_000) {
         org.settings.rate_limit_per_minute = limit as u32;
     }
+    if let Some(limit) = f.opt_int("max_concurrent_campaign_calls", 1..=10_000) {
+        org.settings.max_concurrent_campaign_calls = limit as u32;
+    }
     match f.raw("provider_keys") {
         Some(Value::Object(keys)) => {
             for (provider, secret) in keys {

@@ -65,6 +65,8 @@ pub struct WorkspaceSettingsView {
     pub provider_keys: BTreeMap<String, String>,
     /// Base URL of the server `openai-compatible:<model>` models use (SPEC §16).
     pub openai_compatible_base_url: Option<String>,
+    /// Campaign calls live at once across the org's campaigns (1–10,000, default 100).
+    pub max_concurrent_campaign_calls: u32,
 }
 
 impl From<&WorkspaceSettings> for WorkspaceSettingsView {
@@ -80,6 +82,7 @@ impl From<&WorkspaceSettings> for WorkspaceSettingsView {
                 .map(|(k, sealed)| (k.clone(), sealed.masked()))
                 .collect(),
             openai_compatible_base_url: s.openai_compatible_base_url.clone(),
+            max_concurrent_campaign_calls: s.max_concurrent_campaign_calls,
         }
     }
 }

@@ -6,7 +6,9 @@
 
 mod agent;
 mod call;
+mod campaign;
 mod channel;
+mod contact;
 mod flow;
 mod identity;
 mod knowledge;
@@ -16,7 +18,12 @@ mod webhook;
 
 pub use agent::{AgentInput, AgentView};
 pub use call::{CallView, ProcessedTranscriptView, TranscriptView};
+pub use campaign::{
+    BulkContactsInput, CampaignContactInput, CampaignContactView, CampaignInput,
+    CampaignResultsView, CampaignStats, CampaignView, ContactResult, ImportSummary, InvalidContact,
+};
 pub use channel::{ChannelInput, ChannelView, VerifyProviderInput};
+pub use contact::{ContactInput, ContactView};
 pub use flow::{FlowInput, FlowSummaryView, FlowView, FlowWarning};
 pub use identity::{
     ApiKeyView, MeView, MemberView, NewApiKeyView, OrganizationView, SignedInView, UserView,
@@ -69,6 +76,8 @@ patch_of!(FlowPatch, FlowInput);
 patch_of!(ToolPatch, ToolInput);
 patch_of!(ChannelPatch, ChannelInput);
 patch_of!(TaskPatch, TaskInput);
+patch_of!(CampaignPatch, CampaignInput);
+patch_of!(ContactPatch, ContactInput);
 
 /// What a DELETE answers.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]

@@ -1,0 +1,5 @@
+//! Lambda: campaigns.
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    switchboard_functions::lambda::serve_http(switchboard_functions::campaigns::router).await
+}

@@ -1,0 +1,5 @@
+//! Lambda: contacts (the CRM).
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    switchboard_functions::lambda::serve_http(switchboard_functions::contacts::router).await
+}
