@@ -18,6 +18,9 @@
 //! were chosen from (evidence weight, rare-term share) and the fitted
 //! calibration; nothing is tuned on the test split.
 
+#[path = "retrieval_eval/followups.rs"]
+mod followups;
+
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -50,7 +53,7 @@ struct Question {
     answer: String,
     /// Earlier caller turns of a follow-up ("and on Saturdays?"): searched
     /// alone, as here, such questions are expected to miss (query rewriting
-    /// is measured elsewhere).
+    /// is measured in `followups`).
     #[serde(default)]
     history: Vec<String>,
 }

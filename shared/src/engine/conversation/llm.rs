@@ -360,6 +360,18 @@ impl Conversation {
         let Some(model) = model.filter(|_| rewrite::needs_context(said)) else {
             return said.to_owned();
         };
+        let earlier = self.earlier_turns(said);
+        if earlier.is_empty() {
+            return said.to_owned();
+        }
+        rewrite::rewrite_query(model.as_ref(), &earlier, said, rewrite::REWRITE_BUDGET)
+            .await
+            .unwrap_or_else(|| said.to_owned())
+    }
+
+    /// The conversation before `said` (the caller's latest words), oldest first: what the
+    /// caller and the agent (or a supervisor) said, without notes and tool lines.
+    pub(super) fn earlier_turns(&self, said: &str) -> Vec<(Speaker, String)> {
         let mut earlier: Vec<(Speaker, String)> = self
             .transcript
             .iter()
@@ -375,12 +387,7 @@ impl Conversation {
         {
             earlier.pop();
         }
-        if earlier.is_empty() {
-            return said.to_owned();
-        }
-        rewrite::rewrite_query(model.as_ref(), &earlier, said, rewrite::REWRITE_BUDGET)
-            .await
-            .unwrap_or_else(|| said.to_owned())
+        earlier
     }
 
     fn system_prompt(

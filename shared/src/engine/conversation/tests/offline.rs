@@ -366,3 +366,34 @@ async fn keypad_digits_wait_while_a_supervisor_holds_the_call() {
     let a = c.handle_collect(4_000, Input::Dtmf('#')).await;
     assert_eq!(a.last(), Some(&Action::End(EndReason::AgentHungUp)));
 }
+
+#[tokio::test]
+async fn a_follow_up_is_searched_with_the_question_it_follows() {
+    // The knowledge double only finds the hours when "hours" is in the query.
+    let knowledge = Arc::new(FakeKnowledge(vec![(
+        "hours",
+        passage(
+            "doc-hours",
+            "Our hours are 8:00 to 17:30 on weekdays. On Saturdays we open from 9:00 to 13:00.",
+            0.9,
+        ),
+    )]));
+    let mut s = setup(agent(json!({"greeting": "Hello!"})));
+    s.knowledge = Some(knowledge);
+    let mut c = Conversation::new(s);
+    run(
+        &mut c,
+        vec![
+            Input::Answered,
+            said_text("What are your hours on weekdays?"),
+        ],
+    )
+    .await;
+    let a = c
+        .handle_collect(5_000, said_text("And what about Saturdays then?"))
+        .await;
+    assert!(
+        said(&a).starts_with("On Saturdays we open from 9:00 to 13:00."),
+        "answered with the follow-up's own line: {a:?}"
+    );
+}
