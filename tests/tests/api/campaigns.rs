@@ -786,7 +786,10 @@ async fn ten_thousand_contacts_in_one_bulk_request() {
         .collect();
     let start = Instant::now();
     let summary = bulk(&t, &id, Value::Array(list)).await;
-    println!("bulk add of 10,000 contacts (debug build): {:?}", start.elapsed());
+    println!(
+        "bulk add of 10,000 contacts (debug build): {:?}",
+        start.elapsed()
+    );
     assert_eq!(summary["added"], 10_000, "{summary}");
     let (_, c) = call(t.api(Method::GET, &format!("/campaigns/{id}"))).await;
     assert_eq!(c["data"]["stats"]["total_contacts"], 10_000);
