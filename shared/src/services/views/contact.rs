@@ -67,10 +67,14 @@ pub struct ContactInput {
     pub name: String,
     /// E.164 after dropping spaces, dashes, dots and parentheses (a leading
     /// `00` reads as `+`); unique in the org (409).
-    #[schema(required = false, example = "+14155550123")]
+    #[schema(
+        required = false,
+        example = "+14155550123",
+        pattern = r"^\+[1-9][0-9]{6,14}$"
+    )]
     pub phone: String,
     /// Stored lower-cased; unique in the org (409).
-    #[schema(required = false, max_length = 254)]
+    #[schema(required = false, max_length = 254, format = Email)]
     pub email: String,
     /// Where they work.
     #[schema(required = false, max_length = 200)]
