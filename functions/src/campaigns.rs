@@ -17,7 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::http::openapi::{Created, IdempotencyKey, Item, List, ModeParam, PageParams};
+use crate::http::openapi::{Created, CsvFile, IdempotencyKey, Item, List, ModeParam, PageParams};
 use crate::http::{ApiError, ApiResult, Auth, JsonObject, NoBody, Params, created, list, ok};
 use crate::http::{Multipart, Path, protected};
 
@@ -290,9 +290,7 @@ async fn results(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> A
 /// Every contact with its result, as CSV (cells a spreadsheet would run as
 /// a formula start with `'`).
 #[utoipa::path(get, path = "/campaigns/{id}/results/export", tag = "campaigns",
-    params(("id" = String, Path), ModeParam),
-    responses((status = 200, description = "The contacts and their results as CSV.",
-        content_type = "text/csv", body = String)))]
+    params(("id" = String, Path), ModeParam), responses(CsvFile))]
 async fn export(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     let csv = contacts::export(&app, &caller, &id).await?;
     Ok((

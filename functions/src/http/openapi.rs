@@ -316,6 +316,19 @@ impl<T: ToSchema + 'static> IntoResponses for List<T> {
     }
 }
 
+/// 200 with a CSV download (`text/csv`), after authentication; errors as JSON.
+pub struct CsvFile;
+impl IntoResponses for CsvFile {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let mut map = errors(true);
+        let csv = ResponseBuilder::new()
+            .description("The file, as CSV (UTF-8, a header row first).")
+            .content("text/csv", Content::new(Some(String::schema())));
+        map.insert("200".into(), csv.build().into());
+        map
+    }
+}
+
 /// 200 with `T`, after authentication, from an operation that reaches an
 /// outside service (an MCP server, a carrier): 503 when that service does not
 /// answer (SPEC §1).
