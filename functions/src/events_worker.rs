@@ -9,7 +9,6 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::LambdaEvent;
 use switchboard::App;
 use switchboard::services::events::{self, Event};
-use tracing::Instrument;
 
 /// Handles one message body. `Err` means "retry this event"; a body that
 /// is not an event is dropped (retrying cannot fix it).
@@ -33,19 +32,9 @@ pub async fn handle(
     app: Arc<App>,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
-    let results = futures::future::join_all(event.payload.records.into_iter().map(|record| {
-        let app = &app;
-        async move {
-            let id = record.message_id.unwrap_or_default();
-            let body = record.body.unwrap_or_default();
-            let span = tracing::info_span!("event", message_id = %id);
-            handle_message(app, &body)
-                .instrument(span)
-                .await
-                .err()
-                .map(|_| id)
-        }
-    }))
-    .await;
-    Ok(crate::lambda::batch_failures(results.into_iter().flatten()))
+    let app = &app;
+    crate::lambda::each_message("event", event, |body| async move {
+        handle_message(app, &body).await
+    })
+    .await
 }

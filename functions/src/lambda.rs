@@ -3,8 +3,10 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse};
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use lambda_runtime::LambdaEvent;
 use switchboard::{App, Config};
+use tracing::Instrument;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::http;
@@ -42,4 +44,65 @@ pub fn batch_failures(failed: impl IntoIterator<Item = String>) -> SqsBatchRespo
         })
         .collect();
     response
+}
+
+/// Runs `handle` on every message body of an SQS batch at once, each in a span
+/// with its worker's name and message id, and answers the partial batch
+/// response: the messages whose `handle` failed come back, the others are done.
+pub async fn each_message<F, Fut>(
+    worker: &'static str,
+    event: LambdaEvent<SqsEvent>,
+    handle: F,
+) -> Result<SqsBatchResponse, lambda_runtime::Error>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let handle = &handle;
+    let results =
+        futures::future::join_all(event.payload.records.into_iter().map(|record| async move {
+            let id = record.message_id.unwrap_or_default();
+            let span = tracing::info_span!("sqs_message", worker, message_id = %id);
+            let body = record.body.unwrap_or_default();
+            handle(body).instrument(span).await.err().map(|_| id)
+        }))
+        .await;
+    Ok(batch_failures(results.into_iter().flatten()))
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_lambda_events::event::sqs::SqsMessage;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn only_the_failed_messages_of_a_batch_come_back() {
+        let mut payload = SqsEvent::default();
+        payload.records = ["ok-1", "bad", "ok-2"]
+            .into_iter()
+            .map(|body| {
+                let mut m = SqsMessage::default();
+                m.message_id = Some(format!("id-{body}"));
+                m.body = Some(body.to_owned());
+                m
+            })
+            .collect();
+        let event = LambdaEvent::new(payload, lambda_runtime::Context::default());
+        let response = each_message("test", event, |body| async move {
+            if body == "bad" {
+                Err("no".to_owned())
+            } else {
+                Ok(())
+            }
+        })
+        .await
+        .expect("a response");
+        let failed: Vec<&str> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(failed, ["id-bad"]);
+    }
 }
