@@ -121,24 +121,7 @@ fn tiny_weights(mpnet: bool) -> Vec<(String, Vec<usize>, Vec<f32>)> {
     }
     add("embeddings.LayerNorm.weight", vec![HIDDEN], 1.0, &mut rng);
     add("embeddings.LayerNorm.bias", vec![HIDDEN], 0.0, &mut rng);
-    // BERT's names, or MPNet's: query, key, value, output, its norm.
-    let [q, k, v, o, norm] = if mpnet {
-        [
-            "attention.attn.q",
-            "attention.attn.k",
-            "attention.attn.v",
-            "attention.attn.o",
-            "attention.LayerNorm",
-        ]
-    } else {
-        [
-            "attention.self.query",
-            "attention.self.key",
-            "attention.self.value",
-            "attention.output.dense",
-            "attention.output.LayerNorm",
-        ]
-    };
+    let [q, k, v, o, norm] = attention_tensor_names(mpnet);
     for l in 0..LAYERS {
         let p = format!("encoder.layer.{l}");
         for part in [q, k, v, o] {
@@ -255,4 +238,16 @@ fn write_tiny(dir: &Path, mpnet: bool) -> std::io::Result<()> {
         .map_err(std::io::Error::other)?;
     let file = safetensors::serialize(views, None).map_err(std::io::Error::other)?;
     std::fs::write(dir.join("model.safetensors"), file)
+}
+
+/// One layer's attention tensor names (after `encoder.layer.N.`), as the
+/// loader reads them: query, key, value, output, the output's norm — BERT's,
+/// or MPNet's when `mpnet`.
+pub fn attention_tensor_names(mpnet: bool) -> [&'static str; 5] {
+    let n = if mpnet {
+        &crate::weights::MPNET_NAMES
+    } else {
+        &crate::weights::BERT_NAMES
+    };
+    [n.query, n.key, n.value, n.attention_out, n.attention_norm]
 }

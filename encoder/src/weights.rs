@@ -52,16 +52,17 @@ pub(crate) struct Weights {
     pub relative_bias: Option<Vec<f32>>,
 }
 
-/// The tensor names of one layer, which differ between the architectures.
-struct LayerNames {
-    query: &'static str,
-    key: &'static str,
-    value: &'static str,
-    attention_out: &'static str,
-    attention_norm: &'static str,
+/// The tensor names of one layer's attention, which differ between the
+/// architectures (the feed-forward names are the same).
+pub(crate) struct LayerNames {
+    pub(crate) query: &'static str,
+    pub(crate) key: &'static str,
+    pub(crate) value: &'static str,
+    pub(crate) attention_out: &'static str,
+    pub(crate) attention_norm: &'static str,
 }
 
-const BERT_NAMES: LayerNames = LayerNames {
+pub(crate) const BERT_NAMES: LayerNames = LayerNames {
     query: "attention.self.query",
     key: "attention.self.key",
     value: "attention.self.value",
@@ -69,7 +70,7 @@ const BERT_NAMES: LayerNames = LayerNames {
     attention_norm: "attention.output.LayerNorm",
 };
 
-const MPNET_NAMES: LayerNames = LayerNames {
+pub(crate) const MPNET_NAMES: LayerNames = LayerNames {
     query: "attention.attn.q",
     key: "attention.attn.k",
     value: "attention.attn.v",

@@ -12,7 +12,8 @@ use std::collections::HashMap;
 
 use safetensors::SafeTensors;
 use switchboard_encoder::testing::{
-    EPS, HEADS, HIDDEN, LAYERS, MPNET_BUCKETS, MPNET_EPS, write_tiny_model, write_tiny_mpnet,
+    EPS, HEADS, HIDDEN, LAYERS, MPNET_BUCKETS, MPNET_EPS, attention_tensor_names, write_tiny_model,
+    write_tiny_mpnet,
 };
 use switchboard_encoder::{Kernels, SentenceEncoder};
 
@@ -120,23 +121,7 @@ impl Reference {
             })
             .collect();
         let mut x = self.layer_norm(&x, "embeddings.LayerNorm");
-        let names = if self.mpnet {
-            [
-                "attention.attn.q",
-                "attention.attn.k",
-                "attention.attn.v",
-                "attention.attn.o",
-                "attention.LayerNorm",
-            ]
-        } else {
-            [
-                "attention.self.query",
-                "attention.self.key",
-                "attention.self.value",
-                "attention.output.dense",
-                "attention.output.LayerNorm",
-            ]
-        };
+        let names = attention_tensor_names(self.mpnet);
         for l in 0..LAYERS {
             let p = format!("encoder.layer.{l}");
             let q = self.linear(&x, &format!("{p}.{}", names[0]));
