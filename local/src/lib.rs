@@ -192,8 +192,8 @@ pub fn router(app: Arc<App>) -> Router {
     let blobs = Router::new()
         .route("/blobs/{*key}", get(download))
         .with_state(app.clone());
-    switchboard_functions::api_router(app)
-        .merge(switchboard_relay::router())
+    switchboard_functions::api_router(app.clone())
+        .merge(switchboard_relay::router(app))
         .merge(blobs)
         .merge(home::router())
         .layer(axum::middleware::from_fn(drain::drain_unread_body))

@@ -1,14 +1,18 @@
 //! Switchboard's long-running WebSocket relay: live transcripts, web-channel
-//! and telephony media, supervisor sockets. For now it serves `/health`; the
-//! local server mounts the same router so one process runs everything.
+//! and telephony media, supervisor sockets. The local server mounts the same
+//! router so one process runs everything; in AWS it is its own container.
+
+use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
 use serde_json::json;
+use switchboard::App;
 
-/// The relay's routes.
-pub fn router() -> Router {
-    Router::new().route("/health", get(health))
+/// The relay's routes, over the platform's [`App`] (its store, queues, config
+/// and signing key).
+pub fn router(app: Arc<App>) -> Router {
+    Router::new().route("/health", get(health)).with_state(app)
 }
 
 async fn health() -> axum::Json<serde_json::Value> {

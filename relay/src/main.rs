@@ -13,12 +13,12 @@ async fn main() -> anyhow::Result<()> {
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let runners = tokio::spawn(switchboard::services::calls::runner::consume(
-        app,
+        app.clone(),
         stop_rx,
         switchboard::services::calls::runner::MAX_RUNNING,
     ));
     let listener = tokio::net::TcpListener::bind(&addr).await?;
-    let served = axum::serve(listener, switchboard_relay::router()).await;
+    let served = axum::serve(listener, switchboard_relay::router(app)).await;
     let _ = stop_tx.send(true);
     let _ = runners.await;
     served?;

@@ -16,6 +16,7 @@ pub mod flows;
 pub mod idempotency;
 pub mod identity;
 pub mod knowledge;
+pub mod live;
 pub mod mcp;
 pub mod page;
 pub mod rate_limit;
