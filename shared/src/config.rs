@@ -83,6 +83,10 @@ pub struct Config {
     /// the offline engine says it does not know and offers a person.
     /// The default is measured on the retrieval evaluation (BENCHMARKS.md).
     pub knowledge_min_score: f32,
+    /// Longest one document may take to be read and chunked
+    /// (`SWITCHBOARD_KNOWLEDGE_EXTRACT_TIMEOUT_SECONDS`, 1–600, default 60):
+    /// past it the document fails alone with a clear error.
+    pub knowledge_extract_timeout: std::time::Duration,
     /// Real seconds per simulated second on sim calls
     /// (`SWITCHBOARD_SIM_TIME_SCALE`, default 1: real time; 0 as fast as possible).
     pub sim_time_scale: f64,
@@ -248,6 +252,18 @@ impl Config {
                     .filter(|s| (0.0..=1.0).contains(s))
                     .ok_or_else(|| {
                         format!("SWITCHBOARD_KNOWLEDGE_MIN_SCORE must be a number from 0 to 1, got {v:?}")
+                    })?,
+            },
+            knowledge_extract_timeout: match get("SWITCHBOARD_KNOWLEDGE_EXTRACT_TIMEOUT_SECONDS") {
+                None => crate::services::knowledge::EXTRACT_TIMEOUT,
+                Some(v) => v
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|s| (1..=600).contains(s))
+                    .map(std::time::Duration::from_secs)
+                    .ok_or_else(|| {
+                        format!("SWITCHBOARD_KNOWLEDGE_EXTRACT_TIMEOUT_SECONDS must be seconds from 1 to 600, got {v:?}")
                     })?,
             },
             sim_time_scale: match get("SWITCHBOARD_SIM_TIME_SCALE") {
@@ -466,6 +482,21 @@ mod tests {
         for bad in ["-0.1", "1.5", "sure", "NaN"] {
             let err = cfg(&[("SWITCHBOARD_KNOWLEDGE_MIN_SCORE", bad)]).unwrap_err();
             assert!(err.contains("SWITCHBOARD_KNOWLEDGE_MIN_SCORE"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_extraction_deadline_is_bounded_seconds() {
+        let default = cfg(&[]).unwrap().knowledge_extract_timeout;
+        assert_eq!(default, crate::services::knowledge::EXTRACT_TIMEOUT);
+        let c = cfg(&[("SWITCHBOARD_KNOWLEDGE_EXTRACT_TIMEOUT_SECONDS", "15")]).unwrap();
+        assert_eq!(c.knowledge_extract_timeout.as_secs(), 15);
+        for bad in ["0", "601", "soon", "-3"] {
+            let err = cfg(&[("SWITCHBOARD_KNOWLEDGE_EXTRACT_TIMEOUT_SECONDS", bad)]).unwrap_err();
+            assert!(
+                err.contains("SWITCHBOARD_KNOWLEDGE_EXTRACT_TIMEOUT_SECONDS"),
+                "{err}"
+            );
         }
     }
 

@@ -2,20 +2,30 @@
 //! or stack, uploaded at once by one org, while another org uploads a normal
 //! document. The server stays up, each bad file settles (`failed` with a
 //! clear error, or `ready` when it is valid after all) within its bound, and
-//! the other org's document does not wait for them.
+//! the other org's document does not wait for them. What the org stored
+//! before the burst (an agent, a ready document) is unchanged after it.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
 
 use reqwest::multipart::{Form, Part};
 use reqwest::{Method, RequestBuilder, StatusCode};
-use serde_json::Value;
+use serde_json::{Value, json};
 use switchboard::config::Backend;
 use switchboard_tests::{TestApp, backend_tests, call};
 
+#[path = "../../../shared/tests/support/pdf.rs"]
+mod pdf;
+
 backend_tests!(a_hostile_burst_fails_alone_and_does_not_delay_other_orgs);
 
-/// Longest any one document may take to settle here (debug build).
+/// An expected status meaning "either outcome, as long as it is bounded".
+const ANY: &str = "ready or failed";
+
+/// The extraction deadline of this test's server.
+const EXTRACT_DEADLINE: Duration = Duration::from_secs(20);
+/// Longest any one document may take to settle here (debug build): its
+/// deadline, then storing the chunks or the failure.
 const BOUND: Duration = Duration::from_secs(45);
 
 fn upload(req: RequestBuilder, bytes: Vec<u8>, file: &str, mime: &str) -> RequestBuilder {
@@ -58,8 +68,34 @@ async fn settle(req: impl Fn() -> RequestBuilder, started: Instant) -> (Value, D
 }
 
 async fn a_hostile_burst_fails_alone_and_does_not_delay_other_orgs(backend: Backend) {
-    let t = TestApp::spawn(backend).await;
+    let (mut config, dir) = switchboard_tests::config(backend).await;
+    // The deadline every document is read within, short enough that the
+    // slowest input here (10,000 pages, a debug build) meets it.
+    config.knowledge_extract_timeout = EXTRACT_DEADLINE;
+    let t = TestApp::spawn_with(config, dir).await;
     let (cookie, _) = t.signup("hostile-neighbour@example.com").await;
+
+    // What the org already has: an agent and a ready document.
+    let (status, agent) = call(t.api(Method::POST, "/agents").json(&json!({
+        "name": "Front desk", "system_prompt": "Answer from the documents."
+    })))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{agent}");
+    let agent_id = agent["data"]["id"].as_str().unwrap().to_owned();
+    let (status, kept) = call(upload(
+        t.api(Method::POST, "/knowledge/upload"),
+        b"Parking: the garage behind the shop is free for customers.".to_vec(),
+        "parking.txt",
+        "text/plain",
+    ))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{kept}");
+    let kept_id = kept["data"]["id"].as_str().unwrap().to_owned();
+    let get_kept = || t.api(Method::GET, &format!("/knowledge/{kept_id}"));
+    let (kept_before, _) = settle(get_kept, Instant::now()).await;
+    assert_eq!(kept_before["status"], "ready", "{kept_before}");
+    let get_agent = || t.api(Method::GET, &format!("/agents/{agent_id}"));
+    let (_, agent_before) = call(get_agent()).await;
     let word = "<w:document><w:body><w:p><w:r><w:t>";
     let end = "</w:t></w:r></w:p></w:body></w:document>";
     let mut csv = b"name,notes\nann,\"never closed ".to_vec();
@@ -71,6 +107,8 @@ async fn a_hostile_burst_fails_alone_and_does_not_delay_other_orgs(backend: Back
         "<div>".repeat(100_000),
         "</div>".repeat(100_000)
     );
+    let page = vec!["Delivery within ten miles of the shop.".to_owned()];
+    let many_pages = pdf::pdf_from_pages(&vec![page; 10_000]);
     // (file, media type, bytes, expected status, what its error names)
     let hostile: Vec<(&str, &str, Vec<u8>, &str, &str)> = vec![
         (
@@ -113,6 +151,14 @@ async fn a_hostile_burst_fails_alone_and_does_not_delay_other_orgs(backend: Back
             "",
         ),
         ("quote.csv", "text/csv", csv, "ready", ""),
+        // Read within its budget, or failed for spending it: either way bounded.
+        (
+            "pages.pdf",
+            "application/pdf",
+            many_pages,
+            ANY,
+            "took longer",
+        ),
     ];
     let started = Instant::now();
     let uploads = hostile.iter().map(|(file, mime, bytes, _, _)| {
@@ -123,11 +169,31 @@ async fn a_hostile_burst_fails_alone_and_does_not_delay_other_orgs(backend: Back
             mime,
         ))
     });
-    let created = futures::future::join_all(uploads).await;
+    // Pages that cannot be fetched (a name that never resolves), in the same burst.
+    let unreachable = [
+        "http://unreachable.invalid/",
+        "https://nowhere.invalid/hours",
+    ]
+    .map(|url| {
+        call(
+            t.api(Method::POST, "/knowledge/ingest-url")
+                .json(&json!({"url": url})),
+        )
+    });
+    let (created, fetches) = futures::future::join(
+        futures::future::join_all(uploads),
+        futures::future::join_all(unreachable),
+    )
+    .await;
     let mut ids = Vec::new();
     for ((file, ..), (status, body)) in hostile.iter().zip(&created) {
         assert_eq!(status, &StatusCode::CREATED, "{file}: {body}");
         ids.push(body["data"]["id"].as_str().unwrap().to_owned());
+    }
+    let mut url_ids = Vec::new();
+    for (status, body) in &fetches {
+        assert_eq!(status, &StatusCode::CREATED, "{body}");
+        url_ids.push(body["data"]["id"].as_str().unwrap().to_owned());
     }
 
     // The other org's ordinary document, queued behind the whole burst.
@@ -153,6 +219,14 @@ async fn a_hostile_burst_fails_alone_and_does_not_delay_other_orgs(backend: Back
     for ((file, _, _, status, error), id) in hostile.iter().zip(&ids) {
         let (doc, took) = settle(|| t.api(Method::GET, &format!("/knowledge/{id}")), started).await;
         slowest = slowest.max(took);
+        if *status == ANY {
+            assert!(
+                doc["status"] == "ready"
+                    || doc["error"].as_str().unwrap_or_default().contains(error),
+                "{file}: read or failed with a clear error: {doc}"
+            );
+            continue;
+        }
         assert_eq!(doc["status"], *status, "{file}: {doc}");
         if *status == "failed" {
             let message = doc["error"].as_str().unwrap_or_default();
@@ -161,11 +235,34 @@ async fn a_hostile_burst_fails_alone_and_does_not_delay_other_orgs(backend: Back
             assert!(doc["chunk_count"].as_u64().unwrap() >= 1, "{file}: {doc}");
         }
     }
+    for id in &url_ids {
+        let (doc, took) = settle(|| t.api(Method::GET, &format!("/knowledge/{id}")), started).await;
+        slowest = slowest.max(took);
+        assert_eq!(doc["status"], "failed", "{doc}");
+        assert!(
+            doc["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{doc}"
+        );
+    }
     assert!(
         normal_took < Duration::from_secs(15),
         "the other org's document waited {normal_took:?} (the burst took {slowest:?})"
     );
-    // Still serving.
+    // Still serving, and nothing stored before was lost or changed.
     let (status, _) = call(t.api(Method::GET, "/knowledge")).await;
     assert_eq!(status, StatusCode::OK);
+    let (_, agent_after) = call(get_agent()).await;
+    assert_eq!(agent_after["data"], agent_before["data"]);
+    let (kept_after, _) = settle(get_kept, Instant::now()).await;
+    assert_eq!(kept_after, kept_before);
+    let (status, found) = call(
+        t.api(Method::POST, "/knowledge/query")
+            .json(&json!({"query": "is the parking garage free", "document_ids": [kept_id]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert!(
+        found.to_string().contains("garage behind the shop"),
+        "{found}"
+    );
 }

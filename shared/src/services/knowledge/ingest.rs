@@ -2,8 +2,8 @@
 //! chunks and vectors.
 
 use super::{
-    Document, EXTRACT_TIMEOUT, IngestJob, MAX_URL_BYTES, URL_TIMEOUT, blob_dir, chunk_sk,
-    chunks_pk, delete_chunks, doc_item, load, original_key, vectors_key, view,
+    Document, IngestJob, MAX_URL_BYTES, URL_TIMEOUT, blob_dir, chunk_sk, chunks_pk, delete_chunks,
+    doc_item, load, original_key, vectors_key, view,
 };
 use crate::App;
 use crate::domain::Tenant;
@@ -55,7 +55,7 @@ pub async fn ingest(app: &App, job: &IngestJob) -> Result<IngestOutcome> {
         original.mime.clone(),
         engine::title_from_name(&doc.name),
         embedder.clone(),
-        EXTRACT_TIMEOUT,
+        app.config.knowledge_extract_timeout,
     )
     .await;
     let chunks: Vec<Chunk> = match parsed {

@@ -35,7 +35,8 @@ pub const MAX_UPLOAD_BYTES: usize = 25 * 1024 * 1024;
 pub const MAX_URL_BYTES: usize = 10 * 1024 * 1024;
 /// How long `ingest-url` waits for the page (SPEC: 10 s).
 pub const URL_TIMEOUT: Duration = Duration::from_secs(10);
-/// Longest a document may take to parse and chunk.
+/// Longest a document may take to parse and chunk, unless configured
+/// otherwise ([`Config::knowledge_extract_timeout`](crate::Config::knowledge_extract_timeout)).
 pub const EXTRACT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Most results a query returns.
 pub const MAX_TOP_K: usize = 50;
