@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use switchboard::domain::task::TaskStatus;
 use switchboard::services::tasks;
-use switchboard::services::views::{ExecuteView, TaskInput, TaskPatch, TaskView};
+use switchboard::services::views::{DeletedView, ExecuteView, TaskInput, TaskPatch, TaskView};
 use switchboard::{App, Error};
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -90,7 +90,7 @@ async fn update_task(
 
 /// Delete a pending or failed task.
 #[utoipa::path(delete, path = "/tasks/{id}", tag = "tasks",
-    params(("id" = String, Path), ModeParam), responses(Item))]
+    params(("id" = String, Path), ModeParam), responses(Item<DeletedView>))]
 async fn delete_task(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     Ok(ok(tasks::delete(&app, &caller, &id).await?))
 }
