@@ -9,7 +9,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use switchboard::services::channels::{self, web};
 use switchboard::services::views::{
-    ChannelInput, ChannelPatch, ChannelView, DeletedView, VerifyProviderInput,
+    ChannelInput, ChannelPatch, ChannelView, DeletedView, ProviderCheckView, VerifyProviderInput,
+    WebSessionView,
 };
 use switchboard::{App, Error};
 use utoipa::IntoParams;
@@ -103,7 +104,7 @@ async fn delete_channel(State(app): S, Auth(caller): Auth, Path(id): Path<String
 /// Check a telephony provider's credentials.
 #[utoipa::path(post, path = "/channels/providers/verify", tag = "channels",
     params(ModeParam, IdempotencyKey),
-    request_body = VerifyProviderInput, responses(Reaching))]
+    request_body = VerifyProviderInput, responses(Reaching<ProviderCheckView>))]
 async fn verify_provider(
     State(app): S,
     Auth(caller): Auth,
@@ -115,14 +116,23 @@ async fn verify_provider(
 /// Start a web-call session on a web channel (for the dashboard). Takes no
 /// body, or an empty JSON object (SPEC §7); anything else is refused.
 #[utoipa::path(post, path = "/channels/web/{id}/session", tag = "channels",
-    params(("id" = String, Path), ModeParam, IdempotencyKey), responses(Created))]
+    params(("id" = String, Path), ModeParam, IdempotencyKey), responses(Created<WebSessionView>))]
 async fn web_session(
     State(app): S,
     Auth(caller): Auth,
     Path(id): Path<String>,
     _: NoBody,
 ) -> ApiResult {
-    Ok(created(web::session(&app, &caller, &id).await?))
+    let session = web::session(&app, &caller, &id).await?;
+    Ok(created(session_view(session)?))
+}
+
+/// A session as the document describes it. `web::session` and
+/// `web::public_session` build it as JSON; reading it back here makes a
+/// drift from [`WebSessionView`] fail at once, in every test that opens one.
+fn session_view(session: serde_json::Value) -> Result<WebSessionView, ApiError> {
+    serde_json::from_value(session)
+        .map_err(|e| Error::Internal(format!("web session body: {e}")).into())
 }
 
 fn origin(headers: &HeaderMap) -> Option<&str> {
@@ -140,7 +150,7 @@ fn allow_origin(resp: &mut Response, origin: &str) {
 /// No credentials: any body is ignored, so a page can send a CORS "simple"
 /// request; the answer allows exactly the page's origin.
 #[utoipa::path(post, path = "/channels/web/{id}/public-session", tag = "channels",
-    security(()), params(("id" = String, Path)), responses(PublicCreated))]
+    security(()), params(("id" = String, Path)), responses(PublicCreated<WebSessionView>))]
 async fn public_session(
     State(app): S,
     Path(id): Path<String>,
@@ -152,7 +162,7 @@ async fn public_session(
         client_address: address.as_deref(),
     };
     let session = web::public_session(&app, &id, request).await?;
-    let mut resp = created(session.body);
+    let mut resp = created(session_view(session.body)?);
     allow_origin(&mut resp, &session.origin);
     Ok(resp)
 }

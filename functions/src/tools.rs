@@ -7,7 +7,8 @@ use std::sync::Arc;
 use axum::extract::State;
 use switchboard::App;
 use switchboard::services::views::{
-    DeletedView, McpServerInput, McpServerView, ToolInput, ToolPatch, ToolTestInput, ToolView,
+    AssignmentView, DeletedView, McpServerInput, McpServerView, ToolInput, ToolPatch,
+    ToolTestInput, ToolTestView, ToolView,
 };
 use switchboard::services::{mcp, tools};
 use utoipa_axum::router::OpenApiRouter;
@@ -107,7 +108,7 @@ async fn agent_tools(
 /// Assign a tool to an agent.
 #[utoipa::path(post, path = "/tools/agent/{agent_id}/assign/{tool_id}", tag = "tools",
     params(("agent_id" = String, Path), ("tool_id" = String, Path), ModeParam, IdempotencyKey),
-    responses(Item))]
+    responses(Item<AssignmentView>))]
 async fn assign_tool(
     State(app): S,
     Auth(caller): Auth,
@@ -119,7 +120,7 @@ async fn assign_tool(
 /// Unassign a tool from an agent.
 #[utoipa::path(delete, path = "/tools/agent/{agent_id}/assign/{tool_id}", tag = "tools",
     params(("agent_id" = String, Path), ("tool_id" = String, Path), ModeParam),
-    responses(Item))]
+    responses(Item<AssignmentView>))]
 async fn unassign_tool(
     State(app): S,
     Auth(caller): Auth,
@@ -146,7 +147,7 @@ async fn agent_servers(
 /// Assign an MCP server to an agent.
 #[utoipa::path(post, path = "/tools/agent/{agent_id}/mcp/{server_id}", tag = "tools",
     params(("agent_id" = String, Path), ("server_id" = String, Path), ModeParam, IdempotencyKey),
-    responses(Item))]
+    responses(Item<AssignmentView>))]
 async fn assign_server(
     State(app): S,
     Auth(caller): Auth,
@@ -158,7 +159,7 @@ async fn assign_server(
 /// Unassign an MCP server from an agent.
 #[utoipa::path(delete, path = "/tools/agent/{agent_id}/mcp/{server_id}", tag = "tools",
     params(("agent_id" = String, Path), ("server_id" = String, Path), ModeParam),
-    responses(Item))]
+    responses(Item<AssignmentView>))]
 async fn unassign_server(
     State(app): S,
     Auth(caller): Auth,
@@ -210,7 +211,7 @@ async fn delete_server(State(app): S, Auth(caller): Auth, Path(id): Path<String>
 /// Run a tool once with the given arguments.
 #[utoipa::path(post, path = "/tools/{id}/test", tag = "tools",
     params(("id" = String, Path), ModeParam, IdempotencyKey),
-    request_body = ToolTestInput, responses(Item))]
+    request_body = ToolTestInput, responses(Item<ToolTestView>))]
 async fn test_tool(
     State(app): S,
     Auth(caller): Auth,

@@ -6,7 +6,6 @@
 //! `Idempotency-Key` header and the response sets (success envelope plus the
 //! SPEC error body on every 4xx, with the request-id and rate-limit headers).
 
-use std::any::TypeId;
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
 
@@ -15,7 +14,6 @@ use axum::body::Bytes;
 use axum::http::header;
 use axum::response::IntoResponse;
 
-use serde_json::Value;
 use switchboard::domain::call::{CallStatus, Direction};
 use switchboard::domain::campaign::contact::{ContactOutcome, ContactStatus};
 use switchboard::domain::campaign::{CampaignStatus, RetryOn, RetryPolicy, Schedule, Window};
@@ -23,15 +21,19 @@ use switchboard::domain::task::{TaskEvent, TaskStatus};
 use switchboard::engine::call::{CallMetrics, EndReason, Role, TranscriptEntry};
 use switchboard::engine::report::{Outcome, Report, Sentiment};
 use switchboard::services::views::{
-    AgentInput, AgentView, ApiKeyView, BulkContactsInput, CallView, CampaignContactInput,
-    CampaignContactView, CampaignInput, CampaignResultsView, CampaignStats, CampaignView,
-    ChannelInput, ChannelView, ChunkView, ContactInput, ContactResult, ContactView, DeletedView,
-    ExecuteView, FlowInput, FlowSummaryView, FlowView, FlowWarning, ImportSummary, IngestTextInput,
-    IngestUrlInput, InvalidContact, KnowledgeDocumentView, KnowledgeQueryInput, McpServerInput,
-    McpServerView, MeView, MemberView, NewApiKeyView, OrganizationView, ProcessedTranscriptView,
-    QueryHit, SignedInView, TaskInput, TaskSecretView, TaskView, ToolInput, ToolTestInput,
-    ToolView, TranscriptView, UserView, VerifyProviderInput, WebhookAttemptView,
-    WebhookDeliveryView, WebhookInput, WebhookView, WorkspaceSettingsView, WorkspaceView,
+    AcceptInviteInput, AgentInput, AgentView, ApiKeyInput, ApiKeyView, AssignmentView,
+    BulkContactsInput, CallView, CampaignContactInput, CampaignContactView, CampaignInput,
+    CampaignResultsView, CampaignStats, CampaignView, ChannelInput, ChannelView, ChunkView,
+    ContactInput, ContactResult, ContactView, DeletedView, ExecuteView, FlowInput, FlowSummaryView,
+    FlowView, FlowWarning, ImportSummary, IngestTextInput, IngestUrlInput, InvalidContact,
+    InviteInput, InviteView, KnowledgeDocumentView, KnowledgeQueryInput, LoggedOutView, LoginInput,
+    McpServerInput, McpServerView, MeView, MemberView, NewApiKeyView, OrganizationInput,
+    OrganizationPatchInput, OrganizationView, PasswordChangeInput, PasswordChangedView,
+    ProcessedTranscriptView, ProviderCheckView, QueryHit, RoleInput, SignedInView, SignupInput,
+    TaskInput, TaskSecretView, TaskView, ToolInput, ToolTestInput, ToolTestView, ToolView,
+    TranscriptView, UserView, VerifyProviderInput, WebSessionView, WebhookAttemptView,
+    WebhookDeliveryView, WebhookInput, WebhookView, WorkspaceSettingsInput, WorkspaceSettingsView,
+    WorkspaceView,
 };
 use utoipa::openapi::header::Header;
 use utoipa::openapi::schema::Schema;
@@ -58,7 +60,7 @@ pub const SESSION: &str = "session";
             `sb_session` cookie that login sets. `?mode=test` selects the org's sandbox.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
-    modifiers(&Security, &UntypedEnvelopes),
+    modifiers(&Security),
     security(("api_key" = []), ("session" = [])),
     components(schemas(
         ErrorBody, Meta, ListMeta, Pagination,
@@ -76,25 +78,15 @@ pub const SESSION: &str = "session";
         CampaignView, CampaignInput, CampaignStats, CampaignStatus, Schedule, Window, RetryPolicy,
         RetryOn, CampaignContactView, CampaignContactInput, BulkContactsInput, ImportSummary,
         InvalidContact, CampaignResultsView, ContactResult, ContactStatus, ContactOutcome,
+        AssignmentView, ToolTestView, ProviderCheckView, WebSessionView,
+        LoggedOutView, PasswordChangedView, InviteView,
+        SignupInput, LoginInput, AcceptInviteInput, PasswordChangeInput, WorkspaceSettingsInput,
+        ApiKeyInput, OrganizationInput, OrganizationPatchInput, InviteInput, RoleInput,
     ))
 )]
 pub struct ApiDoc;
 
 struct Security;
-
-/// Adds the untyped envelopes, named, for the routes whose `data` has no
-/// view yet (their responses refer to them; typed ones inline their envelope).
-struct UntypedEnvelopes;
-
-impl Modify for UntypedEnvelopes {
-    fn modify(&self, doc: &mut OpenApi) {
-        let schemas = &mut doc.components.get_or_insert_with(Default::default).schemas;
-        // Their `data` refers to `Value` by name: any JSON value.
-        schemas.insert("Value".into(), Value::schema());
-        schemas.insert(UNTYPED.into(), Envelope::<Value>::schema());
-        schemas.insert(UNTYPED_LIST.into(), ListEnvelope::<Value>::schema());
-    }
-}
 
 impl Modify for Security {
     fn modify(&self, doc: &mut OpenApi) {
@@ -249,30 +241,6 @@ fn error_body() -> RefOr<Schema> {
     Ref::from_schema_name("ErrorBody").into()
 }
 
-/// Name of the envelope schema whose `data` is any JSON value.
-const UNTYPED: &str = "Envelope";
-/// Name of the list envelope schema whose items are any JSON value.
-const UNTYPED_LIST: &str = "ListEnvelope";
-
-/// The body schema of a success with `data: T`: the named untyped envelope
-/// when `T` is a bare JSON value, else the envelope with `T`'s schema in it.
-fn envelope_of<T: ToSchema + 'static>() -> RefOr<Schema> {
-    if TypeId::of::<T>() == TypeId::of::<Value>() {
-        Ref::from_schema_name(UNTYPED).into()
-    } else {
-        Envelope::<T>::schema()
-    }
-}
-
-/// [`envelope_of`] for a page of `T`.
-fn list_envelope_of<T: ToSchema + 'static>() -> RefOr<Schema> {
-    if TypeId::of::<T>() == TypeId::of::<Value>() {
-        Ref::from_schema_name(UNTYPED_LIST).into()
-    } else {
-        ListEnvelope::<T>::schema()
-    }
-}
-
 fn set(
     status: u16,
     schema: RefOr<Schema>,
@@ -288,28 +256,28 @@ fn set(
 }
 
 /// 200 with one resource `T` (or a result object), after authentication.
-pub struct Item<T = Value>(PhantomData<T>);
-impl<T: ToSchema + 'static> IntoResponses for Item<T> {
+pub struct Item<T>(PhantomData<T>);
+impl<T: ToSchema> IntoResponses for Item<T> {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        set(200, envelope_of::<T>(), "The resource.", true)
+        set(200, Envelope::<T>::schema(), "The resource.", true)
     }
 }
 
 /// 201 with the created resource `T`, after authentication.
-pub struct Created<T = Value>(PhantomData<T>);
-impl<T: ToSchema + 'static> IntoResponses for Created<T> {
+pub struct Created<T>(PhantomData<T>);
+impl<T: ToSchema> IntoResponses for Created<T> {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        set(201, envelope_of::<T>(), "Created.", true)
+        set(201, Envelope::<T>::schema(), "Created.", true)
     }
 }
 
 /// 200 with a page of `T` and `meta.pagination`, after authentication.
-pub struct List<T = Value>(PhantomData<T>);
-impl<T: ToSchema + 'static> IntoResponses for List<T> {
+pub struct List<T>(PhantomData<T>);
+impl<T: ToSchema> IntoResponses for List<T> {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
         set(
             200,
-            list_envelope_of::<T>(),
+            ListEnvelope::<T>::schema(),
             "A page of the collection.",
             true,
         )
@@ -332,10 +300,10 @@ impl IntoResponses for CsvFile {
 /// 200 with `T`, after authentication, from an operation that reaches an
 /// outside service (an MCP server, a carrier): 503 when that service does not
 /// answer (SPEC §1).
-pub struct Reaching<T = Value>(PhantomData<T>);
-impl<T: ToSchema + 'static> IntoResponses for Reaching<T> {
+pub struct Reaching<T>(PhantomData<T>);
+impl<T: ToSchema> IntoResponses for Reaching<T> {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        let mut map = set(200, envelope_of::<T>(), "The result.", true);
+        let mut map = set(200, Envelope::<T>::schema(), "The result.", true);
         let down = json(
             error_body(),
             "The outside service could not be reached or answered badly.",
@@ -347,12 +315,12 @@ impl<T: ToSchema + 'static> IntoResponses for Reaching<T> {
 }
 
 /// 200 with a result `T`, without authentication (login, accept-invite).
-pub struct PublicItem<T = Value>(PhantomData<T>);
-impl<T: ToSchema + 'static> IntoResponses for PublicItem<T> {
+pub struct PublicItem<T>(PhantomData<T>);
+impl<T: ToSchema> IntoResponses for PublicItem<T> {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
         set(
             200,
-            envelope_of::<T>(),
+            Envelope::<T>::schema(),
             "Done; the `sb_session` cookie is set.",
             false,
         )
@@ -360,10 +328,10 @@ impl<T: ToSchema + 'static> IntoResponses for PublicItem<T> {
 }
 
 /// 201 with the created resource `T`, without authentication.
-pub struct PublicCreated<T = Value>(PhantomData<T>);
-impl<T: ToSchema + 'static> IntoResponses for PublicCreated<T> {
+pub struct PublicCreated<T>(PhantomData<T>);
+impl<T: ToSchema> IntoResponses for PublicCreated<T> {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        set(201, envelope_of::<T>(), "Created.", false)
+        set(201, Envelope::<T>::schema(), "Created.", false)
     }
 }
 
