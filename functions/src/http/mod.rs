@@ -60,7 +60,9 @@ pub fn v1(
     for g in groups {
         v1 = v1.merge(g);
     }
-    OpenApiRouter::new().nest("/api/v1", v1).split_for_parts()
+    let (router, mut doc) = OpenApiRouter::new().nest("/api/v1", v1).split_for_parts();
+    openapi::link_creates(&mut doc);
+    (router, doc)
 }
 
 /// The `/api/v1` API serving `routes` (from [`v1`]), with the layers every

@@ -36,6 +36,7 @@ use switchboard::services::views::{
     WorkspaceView,
 };
 use utoipa::openapi::header::Header;
+use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::schema::Schema;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{Content, Object, OpenApi, Ref, RefOr, Response, ResponseBuilder, Type};
@@ -314,16 +315,26 @@ impl<T: ToSchema> IntoResponses for Reaching<T> {
     }
 }
 
-/// 200 with a result `T`, without authentication (login, accept-invite).
+/// 200 with a result `T`, without authentication, from an operation that
+/// checks the credentials in its body (login, accept-invite): 401 when they
+/// are wrong.
 pub struct PublicItem<T>(PhantomData<T>);
 impl<T: ToSchema> IntoResponses for PublicItem<T> {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        set(
+        let mut map = set(
             200,
             Envelope::<T>::schema(),
             "Done; the `sb_session` cookie is set.",
             false,
-        )
+        );
+        let refused = json(
+            error_body(),
+            "The e-mail and password do not match (or, accepting an invitation \
+             for an existing account, its password was not given).",
+            false,
+        );
+        map.insert("401".into(), refused.build().into());
+        map
     }
 }
 
@@ -332,6 +343,68 @@ pub struct PublicCreated<T>(PhantomData<T>);
 impl<T: ToSchema> IntoResponses for PublicCreated<T> {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
         set(201, Envelope::<T>::schema(), "Created.", false)
+    }
+}
+
+/// Adds OpenAPI `links` from each create to what takes the created resource's
+/// id: a `POST {P}` answering 201 links to every operation on `{P}/{id}` and
+/// `{P}/{id}/…` (no other path parameter), with `id` from the response's
+/// `data.id`. Clients learn the sequence; schemathesis' stateful phase
+/// follows them (create, then read, change, act on and delete that resource).
+pub fn link_creates(doc: &mut OpenApi) {
+    let paths = &mut doc.paths.paths;
+    let mut links = Vec::new();
+    for (collection, item) in paths.iter() {
+        let creates = item
+            .post
+            .as_ref()
+            .is_some_and(|op| op.responses.responses.contains_key("201"));
+        if !creates {
+            continue;
+        }
+        let by_id = format!("{collection}/{{id}}");
+        for (path, target) in paths.iter() {
+            let Some(rest) = path.strip_prefix(&by_id) else {
+                continue;
+            };
+            if !(rest.is_empty() || rest.starts_with('/')) || rest.contains('{') {
+                continue;
+            }
+            let pointer = path.replace('~', "~0").replace('/', "~1");
+            let mut name_of = |method: &str| {
+                let tail = rest.trim_start_matches('/').replace(['/', '-'], "_");
+                let name = if tail.is_empty() {
+                    method.to_owned()
+                } else {
+                    format!("{method}_{tail}")
+                };
+                let link = LinkBuilder::new()
+                    .operation_ref(format!("#/paths/{pointer}/{method}"))
+                    .parameter("id", "$response.body#/data/id")
+                    .build();
+                links.push((collection.clone(), name, link));
+            };
+            for (method, op) in [
+                ("get", &target.get),
+                ("put", &target.put),
+                ("patch", &target.patch),
+                ("delete", &target.delete),
+                ("post", &target.post),
+            ] {
+                if op.is_some() {
+                    name_of(method);
+                }
+            }
+        }
+    }
+    for (collection, name, link) in links {
+        let created = paths
+            .get_mut(&collection)
+            .and_then(|item| item.post.as_mut())
+            .and_then(|op| op.responses.responses.get_mut("201"));
+        if let Some(RefOr::T(response)) = created {
+            response.links.insert(name, link.into());
+        }
     }
 }
 

@@ -385,6 +385,18 @@ async fn sessions_invites_assignments_tool_tests_and_deletes_answer_their_views(
     use serde_json::json;
 
     let (cookie, _) = t.signup("typed@example.com").await;
+    // Public operations that check credentials document their 401 (found by
+    // schemathesis once the login body was typed).
+    let (status, body) = call(t.anon(Method::POST, "/auth/login").json(&json!({
+        "email": "typed@example.com", "password": "not the password",
+    })))
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    for path in ["/api/v1/auth/login", "/api/v1/auth/accept-invite"] {
+        let refused =
+            &doc["paths"][path]["post"]["responses"]["401"]["content"]["application/json"];
+        assert!(refused["schema"].is_object(), "{path} documents its 401");
+    }
     let (status, body) = call(
         t.session(Method::POST, "/users/invite", &cookie)
             .json(&json!({
@@ -512,4 +524,52 @@ async fn sessions_invites_assignments_tool_tests_and_deletes_answer_their_views(
             "{collection}: {listed}"
         );
     }
+}
+
+/// Each create links to the operations that take the created id, and every
+/// link names an operation the document has (schemathesis' stateful phase
+/// follows them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creates_link_to_the_operations_on_what_they_created() {
+    let t = TestApp::spawn(Backend::Embedded).await;
+    let doc = document(&t).await;
+    for collection in ["agents", "tools", "flows", "tasks", "contacts", "campaigns"] {
+        let links =
+            &doc["paths"][format!("/api/v1/{collection}")]["post"]["responses"]["201"]["links"];
+        for method in ["get", "patch", "delete"] {
+            let link = &links[method];
+            assert_eq!(
+                link["operationRef"],
+                format!("#/paths/~1api~1v1~1{collection}~1{{id}}/{method}"),
+                "{collection} {method}: {links}"
+            );
+            assert_eq!(link["parameters"]["id"], "$response.body#/data/id");
+        }
+    }
+    assert!(
+        doc["paths"]["/api/v1/tasks"]["post"]["responses"]["201"]["links"]["post_execute"]
+            .is_object()
+    );
+    let mut count = 0;
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            let Some(responses) = op["responses"].as_object() else {
+                continue;
+            };
+            for link in responses
+                .values()
+                .filter_map(|r| r["links"].as_object())
+                .flat_map(|l| l.values())
+            {
+                let target = link["operationRef"].as_str().unwrap();
+                let pointer = target.trim_start_matches('#');
+                assert!(
+                    doc.pointer(pointer).is_some_and(Value::is_object),
+                    "{method} {path}: {target} names no operation"
+                );
+                count += 1;
+            }
+        }
+    }
+    assert!(count >= 30, "only {count} links");
 }
