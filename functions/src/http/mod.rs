@@ -8,6 +8,7 @@ pub mod extract;
 pub mod idempotency;
 pub mod openapi;
 pub mod request_id;
+pub mod resource;
 pub mod response;
 
 use std::sync::Arc;

@@ -448,6 +448,7 @@ mod tests {
             ("knowledge.rs", include_str!("../knowledge.rs")),
             ("tools.rs", include_str!("../tools.rs")),
             ("http/mod.rs", include_str!("mod.rs")),
+            ("http/resource.rs", include_str!("resource.rs")),
         ];
         for (file, source) in sources {
             for escape in [".route(", ".route_service(", ".nest_service("] {
