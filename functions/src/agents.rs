@@ -22,7 +22,7 @@ resource_routes! {
     view: AgentView, input: AgentInput, patch: AgentPatch,
     list: list_agents(PageParams, EnabledFilter, ModeParam) -> AgentView
         "List the agents."
-        |app, caller, params| agents::list(&app, &caller, params.bool("enabled")?, &params.page()?),
+        |app, caller, params, page| agents::list(&app, &caller, params.bool("enabled")?, &page),
     create: create_agent "Create an agent.",
     get: get_agent "Get an agent.",
     update: update_agent(patch, put) "Update an agent: the fields sent are changed, the others kept.",

@@ -51,7 +51,7 @@ resource_routes! {
     view: ChannelView, input: ChannelInput, patch: ChannelPatch,
     list: list_channels(PageParams, TypeFilter, ModeParam) -> ChannelView
         "List the channels."
-        |app, caller, params| channels::list(&app, &caller, params.get("type"), &params.page()?),
+        |app, caller, params, page| channels::list(&app, &caller, params.get("type"), &page),
     create: create_channel "Create a channel.",
     get: get_channel "Get a channel.",
     update: update_channel(patch, put) "Update a channel: the fields sent are changed, the others kept.",

@@ -22,7 +22,7 @@ resource_routes! {
     view: FlowView, input: FlowInput, patch: FlowPatch,
     list: list_flows(PageParams, ModeParam) -> FlowSummaryView
         "List the flows."
-        |app, caller, params| flows::list(&app, &caller, &params.page()?),
+        |app, caller, params, page| flows::list(&app, &caller, &page),
     create: create_flow "Create a flow (its graph is checked; structural errors are 422).",
     get: get_flow "Get a flow.",
     update: update_flow(patch, put) "Update a flow: the fields sent are changed, the others kept.",

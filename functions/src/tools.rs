@@ -45,7 +45,7 @@ resource_routes! {
     view: ToolView, input: ToolInput, patch: ToolPatch,
     list: list_tools(PageParams, EnabledFilter, ModeParam) -> ToolView
         "List the tools."
-        |app, caller, params| tools::list(&app, &caller, params.bool("enabled")?, &params.page()?),
+        |app, caller, params, page| tools::list(&app, &caller, params.bool("enabled")?, &page),
     create: create_tool "Create a tool (HTTP, webhook or code).",
     get: get_tool "Get a tool (secrets masked).",
     update: update_tool(patch, put) "Update a tool: the fields sent are changed, the others kept.",

@@ -16,7 +16,7 @@
 ///     view: AgentView, input: AgentInput, patch: AgentPatch,
 ///     list: list_agents(PageParams, EnabledFilter, ModeParam) -> AgentView
 ///         "List the agents."
-///         |app, caller, params| agents::list(&app, &caller, params.bool("enabled")?, &params.page()?),
+///         |app, caller, params, page| agents::list(&app, &caller, params.bool("enabled")?, &page),
 ///     create: create_agent "Create an agent.",
 ///     get: get_agent "Get an agent.",
 ///     update: update_agent(patch, put) "Update an agent: the fields sent are changed, the others kept.",
@@ -26,14 +26,15 @@
 ///
 /// Types are named by identifier (imported where the macro is used): the
 /// OpenAPI generator reads them as written. `list`'s closure-like tail is
-/// the handler's body; it returns the service's page (`?` works in it).
+/// the handler's body, given the query parameters and the page they ask for;
+/// it returns the service's future of a page (`?` works in it).
 macro_rules! resource_routes {
     (
         service: $svc:ident, tag: $tag:tt,
         collection: $collection:tt, item: $item:tt,
         view: $view:ident, input: $input:ident, patch: $patch:ident,
         list: $list:ident($($list_params:ident),*) -> $list_view:ident $list_doc:tt
-            |$app:ident, $caller:ident, $params:ident| $list_body:expr,
+            |$app:ident, $caller:ident, $params:ident, $page:ident| $list_body:expr,
         create: $create:ident $create_doc:tt,
         get: $get:ident $get_doc:tt,
         update: $update:ident($($update_method:ident),+) $update_doc:tt,
@@ -54,6 +55,7 @@ macro_rules! resource_routes {
             crate::http::Auth($caller): crate::http::Auth,
             $params: crate::http::Params,
         ) -> crate::http::ApiResult {
+            let $page = $params.page()?;
             Ok(crate::http::list($list_body.await?))
         }
 
