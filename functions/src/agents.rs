@@ -2,80 +2,29 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
 use switchboard::App;
 use switchboard::services::agents;
-use switchboard::services::views::{AgentInput, AgentPatch, AgentView, DeletedView};
+use switchboard::services::views::{AgentInput, AgentPatch, AgentView};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
-use crate::http::Path;
-use crate::http::openapi::{
-    Created, EnabledFilter, IdempotencyKey, Item, List, ModeParam, PageParams,
-};
-use crate::http::{ApiResult, Auth, JsonObject, Params, created, list, ok, protected};
-
-type S = State<Arc<App>>;
+use crate::http::openapi::{EnabledFilter, ModeParam, PageParams};
+use crate::http::protected;
+use crate::http::resource::resource_routes;
 
 /// The agents group's routes.
 pub fn router(app: &Arc<App>) -> OpenApiRouter<Arc<App>> {
-    protected(
-        app,
-        OpenApiRouter::new()
-            .routes(routes!(list_agents, create_agent))
-            .routes(routes!(get_agent, update_agent, delete_agent)),
-    )
+    protected(app, resource_router())
 }
 
-/// List the agents.
-#[utoipa::path(
-    get,
-    path = "/agents",
-    tag = "agents",
-    params(PageParams, EnabledFilter, ModeParam),
-    responses(List<AgentView>)
-)]
-async fn list_agents(State(app): S, Auth(caller): Auth, params: Params) -> ApiResult {
-    let page = params.page()?;
-    Ok(list(
-        agents::list(&app, &caller, params.bool("enabled")?, &page).await?,
-    ))
-}
-
-/// Create an agent.
-#[utoipa::path(post, path = "/agents", tag = "agents", params(ModeParam, IdempotencyKey),
-    request_body = AgentInput, responses(Created<AgentView>))]
-async fn create_agent(
-    State(app): S,
-    Auth(caller): Auth,
-    JsonObject(body): JsonObject,
-) -> ApiResult {
-    Ok(created(agents::create(&app, &caller, &body).await?))
-}
-
-/// Get an agent.
-#[utoipa::path(get, path = "/agents/{id}", tag = "agents",
-    params(("id" = String, Path), ModeParam), responses(Item<AgentView>))]
-async fn get_agent(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
-    Ok(ok(agents::get(&app, &caller, &id).await?))
-}
-
-/// Update an agent: the fields sent are changed, the others kept.
-#[utoipa::path(method(patch, put), path = "/agents/{id}", tag = "agents",
-    params(("id" = String, Path), ModeParam),
-    request_body = AgentPatch, responses(Item<AgentView>))]
-async fn update_agent(
-    State(app): S,
-    Auth(caller): Auth,
-    Path(id): Path<String>,
-    JsonObject(body): JsonObject,
-) -> ApiResult {
-    Ok(ok(agents::update(&app, &caller, &id, &body).await?))
-}
-
-/// Delete an agent.
-#[utoipa::path(delete, path = "/agents/{id}", tag = "agents",
-    params(("id" = String, Path), ModeParam), responses(Item<DeletedView>))]
-async fn delete_agent(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
-    Ok(ok(agents::delete(&app, &caller, &id).await?))
+resource_routes! {
+    service: agents, tag: "agents",
+    collection: "/agents", item: "/agents/{id}",
+    view: AgentView, input: AgentInput, patch: AgentPatch,
+    list: list_agents(PageParams, EnabledFilter, ModeParam) -> AgentView
+        "List the agents."
+        |app, caller, params, page| agents::list(&app, &caller, params.bool("enabled")?, &page),
+    create: create_agent "Create an agent.",
+    get: get_agent "Get an agent.",
+    update: update_agent(patch, put) "Update an agent: the fields sent are changed, the others kept.",
+    delete: delete_agent "Delete an agent.",
 }

@@ -18,6 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::http::openapi::{Created, CsvFile, IdempotencyKey, Item, List, ModeParam, PageParams};
+use crate::http::resource::resource_routes;
 use crate::http::{ApiError, ApiResult, Auth, JsonObject, NoBody, Params, created, list, ok};
 use crate::http::{Multipart, Path, protected};
 
@@ -34,9 +35,7 @@ pub fn router(app: &Arc<App>) -> OpenApiRouter<Arc<App>> {
     let csv = csv.layer(DefaultBodyLimit::max(csv_import::MAX_CSV_BYTES + 64 * 1024));
     protected(
         app,
-        OpenApiRouter::new()
-            .routes(routes!(list_campaigns, create_campaign))
-            .routes(routes!(get_campaign, update_campaign, delete_campaign))
+        resource_router()
             .routes(routes!(start))
             .routes(routes!(pause))
             .routes(routes!(resume))
@@ -96,56 +95,25 @@ fn parsed<T>(
     }
 }
 
-/// List the campaigns, newest first.
-#[utoipa::path(get, path = "/campaigns", tag = "campaigns",
-    params(PageParams, CampaignFilter, ModeParam), responses(List<CampaignView>))]
-async fn list_campaigns(State(app): S, Auth(caller): Auth, params: Params) -> ApiResult {
-    let page = params.page()?;
-    let status = parsed(
-        &params,
-        "status",
-        CampaignStatus::parse,
-        "draft, running, paused, completed or cancelled",
-    )?;
-    Ok(list(campaigns::list(&app, &caller, status, &page).await?))
-}
-
-/// Create a campaign (a draft).
-#[utoipa::path(post, path = "/campaigns", tag = "campaigns", params(ModeParam, IdempotencyKey),
-    request_body = CampaignInput, responses(Created<CampaignView>))]
-async fn create_campaign(
-    State(app): S,
-    Auth(caller): Auth,
-    JsonObject(body): JsonObject,
-) -> ApiResult {
-    Ok(created(campaigns::create(&app, &caller, &body).await?))
-}
-
-/// Get a campaign with its live statistics.
-#[utoipa::path(get, path = "/campaigns/{id}", tag = "campaigns",
-    params(("id" = String, Path), ModeParam), responses(Item<CampaignView>))]
-async fn get_campaign(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
-    Ok(ok(campaigns::get(&app, &caller, &id).await?))
-}
-
-/// Update a campaign that has not ended: the fields sent change.
-#[utoipa::path(patch, path = "/campaigns/{id}", tag = "campaigns",
-    params(("id" = String, Path), ModeParam),
-    request_body = CampaignPatch, responses(Item<CampaignView>))]
-async fn update_campaign(
-    State(app): S,
-    Auth(caller): Auth,
-    Path(id): Path<String>,
-    JsonObject(body): JsonObject,
-) -> ApiResult {
-    Ok(ok(campaigns::update(&app, &caller, &id, &body).await?))
-}
-
-/// Delete a campaign that is not running, with its contacts.
-#[utoipa::path(delete, path = "/campaigns/{id}", tag = "campaigns",
-    params(("id" = String, Path), ModeParam), responses(Item<switchboard::services::views::DeletedView>))]
-async fn delete_campaign(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
-    Ok(ok(campaigns::delete(&app, &caller, &id).await?))
+resource_routes! {
+    service: campaigns, tag: "campaigns",
+    collection: "/campaigns", item: "/campaigns/{id}",
+    view: CampaignView, input: CampaignInput, patch: CampaignPatch,
+    list: list_campaigns(PageParams, CampaignFilter, ModeParam) -> CampaignView
+        "List the campaigns, newest first."
+        |app, caller, params, page| {
+            let status = parsed(
+                &params,
+                "status",
+                CampaignStatus::parse,
+                "draft, running, paused, completed or cancelled",
+            )?;
+            campaigns::list(&app, &caller, status, &page)
+        },
+    create: create_campaign "Create a campaign (a draft).",
+    get: get_campaign "Get a campaign with its live statistics.",
+    update: update_campaign(patch) "Update a campaign that has not ended: the fields sent change.",
+    delete: delete_campaign "Delete a campaign that is not running, with its contacts.",
 }
 
 async fn act(

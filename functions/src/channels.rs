@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use switchboard::services::channels::{self, web};
 use switchboard::services::views::{
-    ChannelInput, ChannelPatch, ChannelView, DeletedView, VerifyProviderInput,
+    ChannelInput, ChannelPatch, ChannelView, ProviderCheckView, VerifyProviderInput, WebSessionView,
 };
 use switchboard::{App, Error};
 use utoipa::IntoParams;
@@ -18,20 +18,18 @@ use utoipa_axum::routes;
 
 use crate::http::Path;
 use crate::http::openapi::{
-    Created, IdempotencyKey, Item, List, ModeParam, PageParams, PublicCreated, Reaching,
+    Created, IdempotencyKey, ModeParam, PageParams, PublicCreated, Reaching,
 };
+use crate::http::resource::resource_routes;
 use crate::http::{
-    ApiError, ApiResult, Auth, ClientAddress, JsonObject, NoBody, Params, created, list, ok,
-    protected,
+    ApiError, ApiResult, Auth, ClientAddress, JsonObject, NoBody, created, ok, protected,
 };
 
 type S = State<Arc<App>>;
 
 /// The channels group's routes.
 pub fn router(app: &Arc<App>) -> OpenApiRouter<Arc<App>> {
-    let private = OpenApiRouter::new()
-        .routes(routes!(list_channels, create_channel))
-        .routes(routes!(get_channel, update_channel, delete_channel))
+    let private = resource_router()
         .routes(routes!(verify_provider))
         .routes(routes!(web_session));
     let public = OpenApiRouter::new().routes(routes!(public_session, public_session_preflight));
@@ -47,63 +45,23 @@ struct TypeFilter {
     r#type: Option<String>,
 }
 
-/// List the channels.
-#[utoipa::path(
-    get,
-    path = "/channels",
-    tag = "channels",
-    params(PageParams, TypeFilter, ModeParam),
-    responses(List<ChannelView>)
-)]
-async fn list_channels(State(app): S, Auth(caller): Auth, params: Params) -> ApiResult {
-    let page = params.page()?;
-    Ok(list(
-        channels::list(&app, &caller, params.get("type"), &page).await?,
-    ))
-}
-
-/// Create a channel.
-#[utoipa::path(post, path = "/channels", tag = "channels", params(ModeParam, IdempotencyKey),
-    request_body = ChannelInput, responses(Created<ChannelView>))]
-async fn create_channel(
-    State(app): S,
-    Auth(caller): Auth,
-    JsonObject(body): JsonObject,
-) -> ApiResult {
-    Ok(created(channels::create(&app, &caller, &body).await?))
-}
-
-/// Get a channel.
-#[utoipa::path(get, path = "/channels/{id}", tag = "channels",
-    params(("id" = String, Path), ModeParam), responses(Item<ChannelView>))]
-async fn get_channel(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
-    Ok(ok(channels::get(&app, &caller, &id).await?))
-}
-
-/// Update a channel: the fields sent are changed, the others kept.
-#[utoipa::path(method(patch, put), path = "/channels/{id}", tag = "channels",
-    params(("id" = String, Path), ModeParam),
-    request_body = ChannelPatch, responses(Item<ChannelView>))]
-async fn update_channel(
-    State(app): S,
-    Auth(caller): Auth,
-    Path(id): Path<String>,
-    JsonObject(body): JsonObject,
-) -> ApiResult {
-    Ok(ok(channels::update(&app, &caller, &id, &body).await?))
-}
-
-/// Delete a channel.
-#[utoipa::path(delete, path = "/channels/{id}", tag = "channels",
-    params(("id" = String, Path), ModeParam), responses(Item<DeletedView>))]
-async fn delete_channel(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
-    Ok(ok(channels::delete(&app, &caller, &id).await?))
+resource_routes! {
+    service: channels, tag: "channels",
+    collection: "/channels", item: "/channels/{id}",
+    view: ChannelView, input: ChannelInput, patch: ChannelPatch,
+    list: list_channels(PageParams, TypeFilter, ModeParam) -> ChannelView
+        "List the channels."
+        |app, caller, params, page| channels::list(&app, &caller, params.get("type"), &page),
+    create: create_channel "Create a channel.",
+    get: get_channel "Get a channel.",
+    update: update_channel(patch, put) "Update a channel: the fields sent are changed, the others kept.",
+    delete: delete_channel "Delete a channel.",
 }
 
 /// Check a telephony provider's credentials.
 #[utoipa::path(post, path = "/channels/providers/verify", tag = "channels",
     params(ModeParam, IdempotencyKey),
-    request_body = VerifyProviderInput, responses(Reaching))]
+    request_body = VerifyProviderInput, responses(Reaching<ProviderCheckView>))]
 async fn verify_provider(
     State(app): S,
     Auth(caller): Auth,
@@ -115,14 +73,23 @@ async fn verify_provider(
 /// Start a web-call session on a web channel (for the dashboard). Takes no
 /// body, or an empty JSON object (SPEC §7); anything else is refused.
 #[utoipa::path(post, path = "/channels/web/{id}/session", tag = "channels",
-    params(("id" = String, Path), ModeParam, IdempotencyKey), responses(Created))]
+    params(("id" = String, Path), ModeParam, IdempotencyKey), responses(Created<WebSessionView>))]
 async fn web_session(
     State(app): S,
     Auth(caller): Auth,
     Path(id): Path<String>,
     _: NoBody,
 ) -> ApiResult {
-    Ok(created(web::session(&app, &caller, &id).await?))
+    let session = web::session(&app, &caller, &id).await?;
+    Ok(created(session_view(session)?))
+}
+
+/// A session as the document describes it. `web::session` and
+/// `web::public_session` build it as JSON; reading it back here makes a
+/// drift from [`WebSessionView`] fail at once, in every test that opens one.
+fn session_view(session: serde_json::Value) -> Result<WebSessionView, ApiError> {
+    serde_json::from_value(session)
+        .map_err(|e| Error::Internal(format!("web session body: {e}")).into())
 }
 
 fn origin(headers: &HeaderMap) -> Option<&str> {
@@ -140,7 +107,7 @@ fn allow_origin(resp: &mut Response, origin: &str) {
 /// No credentials: any body is ignored, so a page can send a CORS "simple"
 /// request; the answer allows exactly the page's origin.
 #[utoipa::path(post, path = "/channels/web/{id}/public-session", tag = "channels",
-    security(()), params(("id" = String, Path)), responses(PublicCreated))]
+    security(()), params(("id" = String, Path)), responses(PublicCreated<WebSessionView>))]
 async fn public_session(
     State(app): S,
     Path(id): Path<String>,
@@ -152,7 +119,7 @@ async fn public_session(
         client_address: address.as_deref(),
     };
     let session = web::public_session(&app, &id, request).await?;
-    let mut resp = created(session.body);
+    let mut resp = created(session_view(session.body)?);
     allow_origin(&mut resp, &session.origin);
     Ok(resp)
 }

@@ -7,8 +7,10 @@ use axum::response::Response;
 use switchboard::App;
 use switchboard::services::identity::NewSession;
 use switchboard::services::views::{
-    ApiKeyView, DeletedView, MeView, MemberView, NewApiKeyView, OrganizationView, SignedInView,
-    WorkspaceView,
+    AcceptInviteInput, ApiKeyInput, ApiKeyView, DeletedView, InviteInput, InviteView,
+    LoggedOutView, LoginInput, MeView, MemberView, NewApiKeyView, OrganizationInput,
+    OrganizationPatchInput, OrganizationView, PasswordChangeInput, PasswordChangedView, RoleInput,
+    SignedInView, SignupInput, WorkspaceSettingsInput, WorkspaceView,
 };
 use switchboard::services::{api_keys, identity};
 use utoipa_axum::router::OpenApiRouter;
@@ -64,7 +66,7 @@ fn signed_in(app: &App, mut resp: Response, session: &NewSession) -> Response {
 
 /// Create an organization and its first user (the admin); sets `sb_session`.
 #[utoipa::path(post, path = "/auth/signup", tag = "auth", security(()),
-    request_body = BTreeMap<String, Value>, responses(PublicCreated<SignedInView>))]
+    request_body = SignupInput, responses(PublicCreated<SignedInView>))]
 async fn signup(State(app): S, JsonObject(body): JsonObject) -> ApiResult {
     let (data, session) = identity::signup(&app, &body).await?;
     Ok(signed_in(&app, created(data), &session))
@@ -72,7 +74,7 @@ async fn signup(State(app): S, JsonObject(body): JsonObject) -> ApiResult {
 
 /// Sign in with e-mail and password; sets `sb_session`.
 #[utoipa::path(post, path = "/auth/login", tag = "auth", security(()),
-    request_body = BTreeMap<String, Value>, responses(PublicItem<SignedInView>))]
+    request_body = LoginInput, responses(PublicItem<SignedInView>))]
 async fn login(State(app): S, JsonObject(body): JsonObject) -> ApiResult {
     let (data, session) = identity::login(&app, &body).await?;
     Ok(signed_in(&app, ok(data), &session))
@@ -80,7 +82,7 @@ async fn login(State(app): S, JsonObject(body): JsonObject) -> ApiResult {
 
 /// Accept an invitation (token and password); sets `sb_session`.
 #[utoipa::path(post, path = "/auth/accept-invite", tag = "auth", security(()),
-    request_body = BTreeMap<String, Value>, responses(PublicItem<SignedInView>))]
+    request_body = AcceptInviteInput, responses(PublicItem<SignedInView>))]
 async fn accept_invite(State(app): S, JsonObject(body): JsonObject) -> ApiResult {
     let (data, session) = identity::accept_invite(&app, &body).await?;
     Ok(signed_in(&app, ok(data), &session))
@@ -92,7 +94,7 @@ async fn accept_invite(State(app): S, JsonObject(body): JsonObject) -> ApiResult
     path = "/auth/logout",
     tag = "auth",
     params(ModeParam, IdempotencyKey),
-    responses(Item)
+    responses(Item<LoggedOutView>)
 )]
 async fn logout(State(app): S, Auth(caller): Auth) -> ApiResult {
     let mut resp = ok(identity::logout(&app, &caller).await?);
@@ -115,7 +117,7 @@ async fn me(State(app): S, Auth(caller): Auth) -> ApiResult {
 /// Change the signed-in user's password.
 #[utoipa::path(post, path = "/settings/password", tag = "settings",
     params(ModeParam, IdempotencyKey),
-    request_body = BTreeMap<String, Value>, responses(Item))]
+    request_body = PasswordChangeInput, responses(Item<PasswordChangedView>))]
 async fn change_password(
     State(app): S,
     Auth(caller): Auth,
@@ -139,7 +141,7 @@ async fn get_settings(State(app): S, Auth(caller): Auth) -> ApiResult {
 /// Change the workspace settings.
 #[utoipa::path(post, path = "/settings/workspace", tag = "settings",
     params(ModeParam, IdempotencyKey),
-    request_body = BTreeMap<String, Value>, responses(Item<WorkspaceView>))]
+    request_body = WorkspaceSettingsInput, responses(Item<WorkspaceView>))]
 async fn update_settings(
     State(app): S,
     Auth(caller): Auth,
@@ -163,7 +165,7 @@ async fn list_keys(State(app): S, Auth(caller): Auth, params: Params) -> ApiResu
 
 /// Create an API key; the secret is shown once, here.
 #[utoipa::path(post, path = "/api-keys", tag = "api-keys", params(ModeParam, IdempotencyKey),
-    request_body = BTreeMap<String, Value>, responses(Created<NewApiKeyView>))]
+    request_body = ApiKeyInput, responses(Created<NewApiKeyView>))]
 async fn create_key(State(app): S, Auth(caller): Auth, JsonObject(body): JsonObject) -> ApiResult {
     Ok(secret_once(created(
         api_keys::create(&app, &caller, &body).await?,
@@ -202,7 +204,7 @@ async fn list_orgs(State(app): S, Auth(caller): Auth, params: Params) -> ApiResu
 /// Create an organization (the caller becomes its admin).
 #[utoipa::path(post, path = "/organizations", tag = "organizations",
     params(ModeParam, IdempotencyKey),
-    request_body = BTreeMap<String, Value>, responses(Created<OrganizationView>))]
+    request_body = OrganizationInput, responses(Created<OrganizationView>))]
 async fn create_org(State(app): S, Auth(caller): Auth, JsonObject(body): JsonObject) -> ApiResult {
     Ok(created(identity::create_org(&app, &caller, &body).await?))
 }
@@ -210,7 +212,7 @@ async fn create_org(State(app): S, Auth(caller): Auth, JsonObject(body): JsonObj
 /// Rename an organization.
 #[utoipa::path(patch, path = "/organizations/{id}", tag = "organizations",
     params(("id" = String, Path), ModeParam),
-    request_body = BTreeMap<String, Value>, responses(Item<OrganizationView>))]
+    request_body = OrganizationPatchInput, responses(Item<OrganizationView>))]
 async fn update_org(
     State(app): S,
     Auth(caller): Auth,
@@ -235,7 +237,7 @@ async fn list_users(State(app): S, Auth(caller): Auth, params: Params) -> ApiRes
 
 /// Invite someone to the organization.
 #[utoipa::path(post, path = "/users/invite", tag = "users", params(ModeParam, IdempotencyKey),
-    request_body = BTreeMap<String, Value>, responses(Created))]
+    request_body = InviteInput, responses(Created<InviteView>))]
 async fn invite(State(app): S, Auth(caller): Auth, JsonObject(body): JsonObject) -> ApiResult {
     Ok(secret_once(created(
         identity::invite(&app, &caller, &body).await?,
@@ -245,7 +247,7 @@ async fn invite(State(app): S, Auth(caller): Auth, JsonObject(body): JsonObject)
 /// Change a member's role.
 #[utoipa::path(post, path = "/users/{id}/role", tag = "users",
     params(("id" = String, Path), ModeParam, IdempotencyKey),
-    request_body = BTreeMap<String, Value>, responses(Item<MemberView>))]
+    request_body = RoleInput, responses(Item<MemberView>))]
 async fn set_role(
     State(app): S,
     Auth(caller): Auth,

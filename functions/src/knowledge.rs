@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::extract::{DefaultBodyLimit, State};
 use switchboard::services::knowledge::{self, MAX_UPLOAD_BYTES, Upload};
 use switchboard::services::views::{
-    ChunkView, DeletedView, IngestTextInput, IngestUrlInput, KnowledgeDocumentView,
+    AssignmentView, ChunkView, DeletedView, IngestTextInput, IngestUrlInput, KnowledgeDocumentView,
     KnowledgeQueryInput, QueryHit,
 };
 use switchboard::{App, Error};
@@ -172,7 +172,7 @@ async fn chunks(
 /// Give an agent a document.
 #[utoipa::path(post, path = "/knowledge/agent/{agent_id}/assign/{doc_id}", tag = "knowledge",
     params(("agent_id" = String, Path), ("doc_id" = String, Path), ModeParam, IdempotencyKey),
-    responses(Item))]
+    responses(Item<AssignmentView>))]
 async fn assign(
     State(app): S,
     Auth(caller): Auth,
@@ -187,7 +187,7 @@ async fn assign(
 /// Take a document from an agent.
 #[utoipa::path(delete, path = "/knowledge/agent/{agent_id}/assign/{doc_id}", tag = "knowledge",
     params(("agent_id" = String, Path), ("doc_id" = String, Path), ModeParam),
-    responses(Item))]
+    responses(Item<AssignmentView>))]
 async fn unassign(
     State(app): S,
     Auth(caller): Auth,

@@ -12,8 +12,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::http::Path;
-use crate::http::openapi::{Created, IdempotencyKey, Item, List, ModeParam, PageParams};
-use crate::http::{ApiResult, Auth, JsonObject, NoBody, Params, created, list, ok, protected};
+use crate::http::openapi::{Created, IdempotencyKey, Item, ModeParam, PageParams};
+use crate::http::resource::resource_routes;
+use crate::http::{ApiResult, Auth, NoBody, created, ok, protected};
 
 type S = State<Arc<App>>;
 
@@ -21,9 +22,7 @@ type S = State<Arc<App>>;
 pub fn router(app: &Arc<App>) -> OpenApiRouter<Arc<App>> {
     protected(
         app,
-        OpenApiRouter::new()
-            .routes(routes!(list_tasks, create_task))
-            .routes(routes!(get_task, update_task, delete_task))
+        resource_router()
             .routes(routes!(execute_task))
             .routes(routes!(reset_task)),
     )
@@ -41,58 +40,26 @@ pub struct TaskFilter {
     status: Option<TaskStatus>,
 }
 
-/// List the tasks: newest first, or by priority within a status.
-#[utoipa::path(get, path = "/tasks", tag = "tasks",
-    params(PageParams, TaskFilter, ModeParam), responses(List<TaskView>))]
-async fn list_tasks(State(app): S, Auth(caller): Auth, params: Params) -> ApiResult {
-    let page = params.page()?;
-    let status = match params.get("status").filter(|s| !s.is_empty()) {
-        None => None,
-        Some(s) => Some(TaskStatus::parse(s).ok_or_else(|| {
-            Error::field(
-                "status",
-                "must be pending, in_progress, completed or failed",
-            )
-        })?),
-    };
-    let agent_id = params.get("agent_id").filter(|s| !s.is_empty());
-    Ok(list(
-        tasks::list(&app, &caller, agent_id, status, &page).await?,
-    ))
-}
-
-/// Create a task.
-#[utoipa::path(post, path = "/tasks", tag = "tasks", params(ModeParam, IdempotencyKey),
-    request_body = TaskInput, responses(Created<TaskView>))]
-async fn create_task(State(app): S, Auth(caller): Auth, JsonObject(body): JsonObject) -> ApiResult {
-    Ok(created(tasks::create(&app, &caller, &body).await?))
-}
-
-/// Get a task, with its agent.
-#[utoipa::path(get, path = "/tasks/{id}", tag = "tasks",
-    params(("id" = String, Path), ModeParam), responses(Item<TaskView>))]
-async fn get_task(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
-    Ok(ok(tasks::get(&app, &caller, &id).await?))
-}
-
-/// Update a pending task: the fields sent are changed, the others kept.
-#[utoipa::path(patch, path = "/tasks/{id}", tag = "tasks",
-    params(("id" = String, Path), ModeParam),
-    request_body = TaskPatch, responses(Item<TaskView>))]
-async fn update_task(
-    State(app): S,
-    Auth(caller): Auth,
-    Path(id): Path<String>,
-    JsonObject(body): JsonObject,
-) -> ApiResult {
-    Ok(ok(tasks::update(&app, &caller, &id, &body).await?))
-}
-
-/// Delete a pending or failed task.
-#[utoipa::path(delete, path = "/tasks/{id}", tag = "tasks",
-    params(("id" = String, Path), ModeParam), responses(Item))]
-async fn delete_task(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
-    Ok(ok(tasks::delete(&app, &caller, &id).await?))
+resource_routes! {
+    service: tasks, tag: "tasks",
+    collection: "/tasks", item: "/tasks/{id}",
+    view: TaskView, input: TaskInput, patch: TaskPatch,
+    list: list_tasks(PageParams, TaskFilter, ModeParam) -> TaskView
+        "List the tasks: newest first, or by priority within a status."
+        |app, caller, params, page| {
+            let status = match params.get("status").filter(|s| !s.is_empty()) {
+                None => None,
+                Some(s) => Some(TaskStatus::parse(s).ok_or_else(|| {
+                    Error::field("status", "must be pending, in_progress, completed or failed")
+                })?),
+            };
+            let agent_id = params.get("agent_id").filter(|s| !s.is_empty());
+            tasks::list(&app, &caller, agent_id, status, &page)
+        },
+    create: create_task "Create a task.",
+    get: get_task "Get a task, with its agent.",
+    update: update_task(patch) "Update a pending task: the fields sent are changed, the others kept.",
+    delete: delete_task "Delete a pending or failed task.",
 }
 
 /// Execute a pending task: place its call.

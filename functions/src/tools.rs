@@ -7,7 +7,8 @@ use std::sync::Arc;
 use axum::extract::State;
 use switchboard::App;
 use switchboard::services::views::{
-    DeletedView, McpServerInput, McpServerView, ToolInput, ToolPatch, ToolTestInput, ToolView,
+    AssignmentView, DeletedView, McpServerInput, McpServerView, ToolInput, ToolPatch,
+    ToolTestInput, ToolTestView, ToolView,
 };
 use switchboard::services::{mcp, tools};
 use utoipa_axum::router::OpenApiRouter;
@@ -17,6 +18,7 @@ use crate::http::Path;
 use crate::http::openapi::{
     Created, EnabledFilter, IdempotencyKey, Item, List, ModeParam, PageParams, Reaching,
 };
+use crate::http::resource::resource_routes;
 use crate::http::{ApiResult, Auth, JsonObject, Params, created, list, list_slice, ok, protected};
 
 type S = State<Arc<App>>;
@@ -25,9 +27,7 @@ type S = State<Arc<App>>;
 pub fn router(app: &Arc<App>) -> OpenApiRouter<Arc<App>> {
     protected(
         app,
-        OpenApiRouter::new()
-            .routes(routes!(list_tools, create_tool))
-            .routes(routes!(get_tool, update_tool, delete_tool))
+        resource_router()
             .routes(routes!(test_tool))
             .routes(routes!(agent_tools))
             .routes(routes!(assign_tool, unassign_tool))
@@ -39,53 +39,17 @@ pub fn router(app: &Arc<App>) -> OpenApiRouter<Arc<App>> {
     )
 }
 
-/// List the tools.
-#[utoipa::path(
-    get,
-    path = "/tools",
-    tag = "tools",
-    params(PageParams, EnabledFilter, ModeParam),
-    responses(List<ToolView>)
-)]
-async fn list_tools(State(app): S, Auth(caller): Auth, params: Params) -> ApiResult {
-    let page = params.page()?;
-    Ok(list(
-        tools::list(&app, &caller, params.bool("enabled")?, &page).await?,
-    ))
-}
-
-/// Create a tool (HTTP or code).
-#[utoipa::path(post, path = "/tools", tag = "tools", params(ModeParam, IdempotencyKey),
-    request_body = ToolInput, responses(Created<ToolView>))]
-async fn create_tool(State(app): S, Auth(caller): Auth, JsonObject(body): JsonObject) -> ApiResult {
-    Ok(created(tools::create(&app, &caller, &body).await?))
-}
-
-/// Get a tool (secrets masked).
-#[utoipa::path(get, path = "/tools/{id}", tag = "tools",
-    params(("id" = String, Path), ModeParam), responses(Item<ToolView>))]
-async fn get_tool(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
-    Ok(ok(tools::get(&app, &caller, &id).await?))
-}
-
-/// Update a tool: the fields sent are changed, the others kept.
-#[utoipa::path(method(patch, put), path = "/tools/{id}", tag = "tools",
-    params(("id" = String, Path), ModeParam),
-    request_body = ToolPatch, responses(Item<ToolView>))]
-async fn update_tool(
-    State(app): S,
-    Auth(caller): Auth,
-    Path(id): Path<String>,
-    JsonObject(body): JsonObject,
-) -> ApiResult {
-    Ok(ok(tools::update(&app, &caller, &id, &body).await?))
-}
-
-/// Delete a tool.
-#[utoipa::path(delete, path = "/tools/{id}", tag = "tools",
-    params(("id" = String, Path), ModeParam), responses(Item<DeletedView>))]
-async fn delete_tool(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
-    Ok(ok(tools::delete(&app, &caller, &id).await?))
+resource_routes! {
+    service: tools, tag: "tools",
+    collection: "/tools", item: "/tools/{id}",
+    view: ToolView, input: ToolInput, patch: ToolPatch,
+    list: list_tools(PageParams, EnabledFilter, ModeParam) -> ToolView
+        "List the tools."
+        |app, caller, params, page| tools::list(&app, &caller, params.bool("enabled")?, &page),
+    create: create_tool "Create a tool (HTTP, webhook or code).",
+    get: get_tool "Get a tool (secrets masked).",
+    update: update_tool(patch, put) "Update a tool: the fields sent are changed, the others kept.",
+    delete: delete_tool "Delete a tool.",
 }
 
 /// The tools assigned to an agent.
@@ -107,7 +71,7 @@ async fn agent_tools(
 /// Assign a tool to an agent.
 #[utoipa::path(post, path = "/tools/agent/{agent_id}/assign/{tool_id}", tag = "tools",
     params(("agent_id" = String, Path), ("tool_id" = String, Path), ModeParam, IdempotencyKey),
-    responses(Item))]
+    responses(Item<AssignmentView>))]
 async fn assign_tool(
     State(app): S,
     Auth(caller): Auth,
@@ -119,7 +83,7 @@ async fn assign_tool(
 /// Unassign a tool from an agent.
 #[utoipa::path(delete, path = "/tools/agent/{agent_id}/assign/{tool_id}", tag = "tools",
     params(("agent_id" = String, Path), ("tool_id" = String, Path), ModeParam),
-    responses(Item))]
+    responses(Item<AssignmentView>))]
 async fn unassign_tool(
     State(app): S,
     Auth(caller): Auth,
@@ -146,7 +110,7 @@ async fn agent_servers(
 /// Assign an MCP server to an agent.
 #[utoipa::path(post, path = "/tools/agent/{agent_id}/mcp/{server_id}", tag = "tools",
     params(("agent_id" = String, Path), ("server_id" = String, Path), ModeParam, IdempotencyKey),
-    responses(Item))]
+    responses(Item<AssignmentView>))]
 async fn assign_server(
     State(app): S,
     Auth(caller): Auth,
@@ -158,7 +122,7 @@ async fn assign_server(
 /// Unassign an MCP server from an agent.
 #[utoipa::path(delete, path = "/tools/agent/{agent_id}/mcp/{server_id}", tag = "tools",
     params(("agent_id" = String, Path), ("server_id" = String, Path), ModeParam),
-    responses(Item))]
+    responses(Item<AssignmentView>))]
 async fn unassign_server(
     State(app): S,
     Auth(caller): Auth,
@@ -210,7 +174,7 @@ async fn delete_server(State(app): S, Auth(caller): Auth, Path(id): Path<String>
 /// Run a tool once with the given arguments.
 #[utoipa::path(post, path = "/tools/{id}/test", tag = "tools",
     params(("id" = String, Path), ModeParam, IdempotencyKey),
-    request_body = ToolTestInput, responses(Item))]
+    request_body = ToolTestInput, responses(Item<ToolTestView>))]
 async fn test_tool(
     State(app): S,
     Auth(caller): Auth,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use switchboard::App;
 use switchboard::services::views::{
-    TaskSecretView, WebhookDeliveryView, WebhookInput, WebhookView,
+    DeletedView, TaskSecretView, WebhookDeliveryView, WebhookInput, WebhookView,
 };
 use switchboard::services::webhooks;
 use utoipa_axum::router::OpenApiRouter;
@@ -64,7 +64,7 @@ async fn get_webhook(State(app): S, Auth(caller): Auth, Path(id): Path<String>) 
 
 /// Delete a webhook endpoint.
 #[utoipa::path(delete, path = "/webhooks/{id}", tag = "webhooks",
-    params(("id" = String, Path), ModeParam), responses(Item))]
+    params(("id" = String, Path), ModeParam), responses(Item<DeletedView>))]
 async fn delete_webhook(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     Ok(ok(webhooks::delete(&app, &caller, &id).await?))
 }

@@ -8,6 +8,7 @@ pub mod extract;
 pub mod idempotency;
 pub mod openapi;
 pub mod request_id;
+pub mod resource;
 pub mod response;
 
 use std::sync::Arc;
@@ -60,7 +61,9 @@ pub fn v1(
     for g in groups {
         v1 = v1.merge(g);
     }
-    OpenApiRouter::new().nest("/api/v1", v1).split_for_parts()
+    let (router, mut doc) = OpenApiRouter::new().nest("/api/v1", v1).split_for_parts();
+    openapi::link_creates(&mut doc);
+    (router, doc)
 }
 
 /// The `/api/v1` API serving `routes` (from [`v1`]), with the layers every

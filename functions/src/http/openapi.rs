@@ -6,7 +6,6 @@
 //! `Idempotency-Key` header and the response sets (success envelope plus the
 //! SPEC error body on every 4xx, with the request-id and rate-limit headers).
 
-use std::any::TypeId;
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
 
@@ -15,7 +14,6 @@ use axum::body::Bytes;
 use axum::http::header;
 use axum::response::IntoResponse;
 
-use serde_json::Value;
 use switchboard::domain::call::{CallStatus, Direction};
 use switchboard::domain::campaign::contact::{ContactOutcome, ContactStatus};
 use switchboard::domain::campaign::{CampaignStatus, RetryOn, RetryPolicy, Schedule, Window};
@@ -23,17 +21,22 @@ use switchboard::domain::task::{TaskEvent, TaskStatus};
 use switchboard::engine::call::{CallMetrics, EndReason, Role, TranscriptEntry};
 use switchboard::engine::report::{Outcome, Report, Sentiment};
 use switchboard::services::views::{
-    AgentInput, AgentView, ApiKeyView, BulkContactsInput, CallView, CampaignContactInput,
-    CampaignContactView, CampaignInput, CampaignResultsView, CampaignStats, CampaignView,
-    ChannelInput, ChannelView, ChunkView, ContactInput, ContactResult, ContactView, DeletedView,
-    ExecuteView, FlowInput, FlowSummaryView, FlowView, FlowWarning, ImportSummary, IngestTextInput,
-    IngestUrlInput, InvalidContact, KnowledgeDocumentView, KnowledgeQueryInput, McpServerInput,
-    McpServerView, MeView, MemberView, NewApiKeyView, OrganizationView, ProcessedTranscriptView,
-    QueryHit, SignedInView, TaskInput, TaskSecretView, TaskView, ToolInput, ToolTestInput,
-    ToolView, TranscriptView, UserView, VerifyProviderInput, WebhookAttemptView,
-    WebhookDeliveryView, WebhookInput, WebhookView, WorkspaceSettingsView, WorkspaceView,
+    AcceptInviteInput, AgentInput, AgentView, ApiKeyInput, ApiKeyView, AssignmentView,
+    BulkContactsInput, CallView, CampaignContactInput, CampaignContactView, CampaignInput,
+    CampaignResultsView, CampaignStats, CampaignView, ChannelInput, ChannelView, ChunkView,
+    ContactInput, ContactResult, ContactView, DeletedView, ExecuteView, FlowInput, FlowSummaryView,
+    FlowView, FlowWarning, ImportSummary, IngestTextInput, IngestUrlInput, InvalidContact,
+    InviteInput, InviteView, KnowledgeDocumentView, KnowledgeQueryInput, LoggedOutView, LoginInput,
+    McpServerInput, McpServerView, MeView, MemberView, NewApiKeyView, OrganizationInput,
+    OrganizationPatchInput, OrganizationView, PasswordChangeInput, PasswordChangedView,
+    ProcessedTranscriptView, ProviderCheckView, QueryHit, RoleInput, SignedInView, SignupInput,
+    TaskInput, TaskSecretView, TaskView, ToolInput, ToolTestInput, ToolTestView, ToolView,
+    TranscriptView, UserView, VerifyProviderInput, WebSessionView, WebhookAttemptView,
+    WebhookDeliveryView, WebhookInput, WebhookView, WorkspaceSettingsInput, WorkspaceSettingsView,
+    WorkspaceView,
 };
 use utoipa::openapi::header::Header;
+use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::schema::Schema;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{Content, Object, OpenApi, Ref, RefOr, Response, ResponseBuilder, Type};
@@ -58,7 +61,7 @@ pub const SESSION: &str = "session";
             `sb_session` cookie that login sets. `?mode=test` selects the org's sandbox.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
-    modifiers(&Security, &UntypedEnvelopes),
+    modifiers(&Security),
     security(("api_key" = []), ("session" = [])),
     components(schemas(
         ErrorBody, Meta, ListMeta, Pagination,
@@ -76,25 +79,15 @@ pub const SESSION: &str = "session";
         CampaignView, CampaignInput, CampaignStats, CampaignStatus, Schedule, Window, RetryPolicy,
         RetryOn, CampaignContactView, CampaignContactInput, BulkContactsInput, ImportSummary,
         InvalidContact, CampaignResultsView, ContactResult, ContactStatus, ContactOutcome,
+        AssignmentView, ToolTestView, ProviderCheckView, WebSessionView,
+        LoggedOutView, PasswordChangedView, InviteView,
+        SignupInput, LoginInput, AcceptInviteInput, PasswordChangeInput, WorkspaceSettingsInput,
+        ApiKeyInput, OrganizationInput, OrganizationPatchInput, InviteInput, RoleInput,
     ))
 )]
 pub struct ApiDoc;
 
 struct Security;
-
-/// Adds the untyped envelopes, named, for the routes whose `data` has no
-/// view yet (their responses refer to them; typed ones inline their envelope).
-struct UntypedEnvelopes;
-
-impl Modify for UntypedEnvelopes {
-    fn modify(&self, doc: &mut OpenApi) {
-        let schemas = &mut doc.components.get_or_insert_with(Default::default).schemas;
-        // Their `data` refers to `Value` by name: any JSON value.
-        schemas.insert("Value".into(), Value::schema());
-        schemas.insert(UNTYPED.into(), Envelope::<Value>::schema());
-        schemas.insert(UNTYPED_LIST.into(), ListEnvelope::<Value>::schema());
-    }
-}
 
 impl Modify for Security {
     fn modify(&self, doc: &mut OpenApi) {
@@ -249,30 +242,6 @@ fn error_body() -> RefOr<Schema> {
     Ref::from_schema_name("ErrorBody").into()
 }
 
-/// Name of the envelope schema whose `data` is any JSON value.
-const UNTYPED: &str = "Envelope";
-/// Name of the list envelope schema whose items are any JSON value.
-const UNTYPED_LIST: &str = "ListEnvelope";
-
-/// The body schema of a success with `data: T`: the named untyped envelope
-/// when `T` is a bare JSON value, else the envelope with `T`'s schema in it.
-fn envelope_of<T: ToSchema + 'static>() -> RefOr<Schema> {
-    if TypeId::of::<T>() == TypeId::of::<Value>() {
-        Ref::from_schema_name(UNTYPED).into()
-    } else {
-        Envelope::<T>::schema()
-    }
-}
-
-/// [`envelope_of`] for a page of `T`.
-fn list_envelope_of<T: ToSchema + 'static>() -> RefOr<Schema> {
-    if TypeId::of::<T>() == TypeId::of::<Value>() {
-        Ref::from_schema_name(UNTYPED_LIST).into()
-    } else {
-        ListEnvelope::<T>::schema()
-    }
-}
-
 fn set(
     status: u16,
     schema: RefOr<Schema>,
@@ -288,28 +257,28 @@ fn set(
 }
 
 /// 200 with one resource `T` (or a result object), after authentication.
-pub struct Item<T = Value>(PhantomData<T>);
-impl<T: ToSchema + 'static> IntoResponses for Item<T> {
+pub struct Item<T>(PhantomData<T>);
+impl<T: ToSchema> IntoResponses for Item<T> {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        set(200, envelope_of::<T>(), "The resource.", true)
+        set(200, Envelope::<T>::schema(), "The resource.", true)
     }
 }
 
 /// 201 with the created resource `T`, after authentication.
-pub struct Created<T = Value>(PhantomData<T>);
-impl<T: ToSchema + 'static> IntoResponses for Created<T> {
+pub struct Created<T>(PhantomData<T>);
+impl<T: ToSchema> IntoResponses for Created<T> {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        set(201, envelope_of::<T>(), "Created.", true)
+        set(201, Envelope::<T>::schema(), "Created.", true)
     }
 }
 
 /// 200 with a page of `T` and `meta.pagination`, after authentication.
-pub struct List<T = Value>(PhantomData<T>);
-impl<T: ToSchema + 'static> IntoResponses for List<T> {
+pub struct List<T>(PhantomData<T>);
+impl<T: ToSchema> IntoResponses for List<T> {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
         set(
             200,
-            list_envelope_of::<T>(),
+            ListEnvelope::<T>::schema(),
             "A page of the collection.",
             true,
         )
@@ -332,10 +301,10 @@ impl IntoResponses for CsvFile {
 /// 200 with `T`, after authentication, from an operation that reaches an
 /// outside service (an MCP server, a carrier): 503 when that service does not
 /// answer (SPEC §1).
-pub struct Reaching<T = Value>(PhantomData<T>);
-impl<T: ToSchema + 'static> IntoResponses for Reaching<T> {
+pub struct Reaching<T>(PhantomData<T>);
+impl<T: ToSchema> IntoResponses for Reaching<T> {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        let mut map = set(200, envelope_of::<T>(), "The result.", true);
+        let mut map = set(200, Envelope::<T>::schema(), "The result.", true);
         let down = json(
             error_body(),
             "The outside service could not be reached or answered badly.",
@@ -346,24 +315,96 @@ impl<T: ToSchema + 'static> IntoResponses for Reaching<T> {
     }
 }
 
-/// 200 with a result `T`, without authentication (login, accept-invite).
-pub struct PublicItem<T = Value>(PhantomData<T>);
-impl<T: ToSchema + 'static> IntoResponses for PublicItem<T> {
+/// 200 with a result `T`, without authentication, from an operation that
+/// checks the credentials in its body (login, accept-invite): 401 when they
+/// are wrong.
+pub struct PublicItem<T>(PhantomData<T>);
+impl<T: ToSchema> IntoResponses for PublicItem<T> {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        set(
+        let mut map = set(
             200,
-            envelope_of::<T>(),
+            Envelope::<T>::schema(),
             "Done; the `sb_session` cookie is set.",
             false,
-        )
+        );
+        let refused = json(
+            error_body(),
+            "The e-mail and password do not match (or, accepting an invitation \
+             for an existing account, its password was not given).",
+            false,
+        );
+        map.insert("401".into(), refused.build().into());
+        map
     }
 }
 
 /// 201 with the created resource `T`, without authentication.
-pub struct PublicCreated<T = Value>(PhantomData<T>);
-impl<T: ToSchema + 'static> IntoResponses for PublicCreated<T> {
+pub struct PublicCreated<T>(PhantomData<T>);
+impl<T: ToSchema> IntoResponses for PublicCreated<T> {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        set(201, envelope_of::<T>(), "Created.", false)
+        set(201, Envelope::<T>::schema(), "Created.", false)
+    }
+}
+
+/// Adds OpenAPI `links` from each create to what takes the created resource's
+/// id: a `POST {P}` answering 201 links to every operation on `{P}/{id}` and
+/// `{P}/{id}/…` (no other path parameter), with `id` from the response's
+/// `data.id`. Clients learn the sequence; schemathesis' stateful phase
+/// follows them (create, then read, change, act on and delete that resource).
+pub fn link_creates(doc: &mut OpenApi) {
+    let paths = &mut doc.paths.paths;
+    let mut links = Vec::new();
+    for (collection, item) in paths.iter() {
+        let creates = item
+            .post
+            .as_ref()
+            .is_some_and(|op| op.responses.responses.contains_key("201"));
+        if !creates {
+            continue;
+        }
+        let by_id = format!("{collection}/{{id}}");
+        for (path, target) in paths.iter() {
+            let Some(rest) = path.strip_prefix(&by_id) else {
+                continue;
+            };
+            if !(rest.is_empty() || rest.starts_with('/')) || rest.contains('{') {
+                continue;
+            }
+            let pointer = path.replace('~', "~0").replace('/', "~1");
+            let mut name_of = |method: &str| {
+                let tail = rest.trim_start_matches('/').replace(['/', '-'], "_");
+                let name = if tail.is_empty() {
+                    method.to_owned()
+                } else {
+                    format!("{method}_{tail}")
+                };
+                let link = LinkBuilder::new()
+                    .operation_ref(format!("#/paths/{pointer}/{method}"))
+                    .parameter("id", "$response.body#/data/id")
+                    .build();
+                links.push((collection.clone(), name, link));
+            };
+            for (method, op) in [
+                ("get", &target.get),
+                ("put", &target.put),
+                ("patch", &target.patch),
+                ("delete", &target.delete),
+                ("post", &target.post),
+            ] {
+                if op.is_some() {
+                    name_of(method);
+                }
+            }
+        }
+    }
+    for (collection, name, link) in links {
+        let created = paths
+            .get_mut(&collection)
+            .and_then(|item| item.post.as_mut())
+            .and_then(|op| op.responses.responses.get_mut("201"));
+        if let Some(RefOr::T(response)) = created {
+            response.links.insert(name, link.into());
+        }
     }
 }
 
@@ -407,6 +448,7 @@ mod tests {
             ("knowledge.rs", include_str!("../knowledge.rs")),
             ("tools.rs", include_str!("../tools.rs")),
             ("http/mod.rs", include_str!("mod.rs")),
+            ("http/resource.rs", include_str!("resource.rs")),
         ];
         for (file, source) in sources {
             for escape in [".route(", ".route_service(", ".nest_service("] {

@@ -55,7 +55,7 @@ pub struct ListMeta {
 }
 
 /// A successful response with one resource (or a result object): `T` is
-/// the resource's view (`serde_json::Value` where a route is not typed yet).
+/// the resource's view (or the result's).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Envelope<T> {
     /// Always true.

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::repository::{load_resource, query_all};
 use super::table_keys::*;
+use super::views::AssignmentView;
 use crate::App;
 use crate::domain::Tenant;
 use crate::error::{Error, Result};
@@ -75,7 +76,7 @@ pub async fn assign(
     what: Assignable,
     agent_id: &str,
     id: &str,
-) -> Result<Value> {
+) -> Result<AssignmentView> {
     let assigned_at = app.now_rfc3339();
     let item = Item::new(
         tenant.pk(),
@@ -87,7 +88,7 @@ pub async fn assign(
         resource_sk(super::agents::KIND, agent_id),
     );
     app.table.put(item, Condition::None).await?;
-    Ok(json!({"assigned": true, "agent_id": agent_id, "id": id}))
+    Ok(AssignmentView::of(agent_id, id, true))
 }
 
 /// Removes an assignment; 404 when there was none.
@@ -97,7 +98,7 @@ pub async fn unassign(
     what: Assignable,
     agent_id: &str,
     id: &str,
-) -> Result<Value> {
+) -> Result<AssignmentView> {
     let gone = app
         .table
         .delete(&tenant.pk(), &what.sk(agent_id, id), Condition::None)
@@ -105,7 +106,7 @@ pub async fn unassign(
     if gone.is_none() {
         return Err(Error::NotFound(what.noun()));
     }
-    Ok(json!({"deleted": true, "agent_id": agent_id, "id": id}))
+    Ok(AssignmentView::of(agent_id, id, false))
 }
 
 /// The ids assigned to an agent, in id (creation) order.

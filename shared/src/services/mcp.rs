@@ -2,14 +2,14 @@
 //! connector needs (the server with its headers opened; a place to store the
 //! tools it discovered).
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::assignments::{self, Assignable};
 use super::caller::Caller;
 use super::page::{PageOf, PageRequest};
 use super::repository::{delete_counted, insert_counted, list_counted, load_resource};
 use super::table_keys::*;
-use super::views::{DeletedView, McpServerView};
+use super::views::{AssignmentView, DeletedView, McpServerView};
 use crate::App;
 use crate::domain::Tenant;
 use crate::domain::mcp::{ConnectableMcpServer, McpServer, McpServerSpec};
@@ -116,20 +116,17 @@ pub async fn delete(app: &App, caller: &Caller, id: &str) -> Result<DeletedView>
 }
 
 /// `POST /tools/agent/{agent_id}/mcp/{server_id}` (admin).
-pub async fn assign(app: &App, caller: &Caller, agent_id: &str, server_id: &str) -> Result<Value> {
+pub async fn assign(
+    app: &App,
+    caller: &Caller,
+    agent_id: &str,
+    server_id: &str,
+) -> Result<AssignmentView> {
     caller.require_admin()?;
     super::agents::load(app, &caller.tenant, agent_id).await?;
     load(app, &caller.tenant, server_id).await?;
-    let mut v = assignments::assign(
-        app,
-        &caller.tenant,
-        Assignable::McpServer,
-        agent_id,
-        server_id,
-    )
-    .await?;
-    v["server_id"] = json!(server_id);
-    Ok(v)
+    let what = Assignable::McpServer;
+    assignments::assign(app, &caller.tenant, what, agent_id, server_id).await
 }
 
 /// `DELETE /tools/agent/{agent_id}/mcp/{server_id}` (admin).
@@ -138,19 +135,11 @@ pub async fn unassign(
     caller: &Caller,
     agent_id: &str,
     server_id: &str,
-) -> Result<Value> {
+) -> Result<AssignmentView> {
     caller.require_admin()?;
     super::agents::load(app, &caller.tenant, agent_id).await?;
-    let mut v = assignments::unassign(
-        app,
-        &caller.tenant,
-        Assignable::McpServer,
-        agent_id,
-        server_id,
-    )
-    .await?;
-    v["server_id"] = json!(server_id);
-    Ok(v)
+    let what = Assignable::McpServer;
+    assignments::unassign(app, &caller.tenant, what, agent_id, server_id).await
 }
 
 /// `GET /tools/agent/{agent_id}/mcp`: the MCP servers assigned to the agent,

@@ -90,6 +90,27 @@ impl<T> PageOf<T> {
     }
 }
 
+impl PageOf<Item> {
+    /// The stored items read as `T` and shown through `view`: a page of
+    /// resource views.
+    pub fn parsed<T: serde::de::DeserializeOwned, V>(
+        self,
+        view: impl Fn(T) -> V,
+    ) -> Result<PageOf<V>> {
+        let mut items = Vec::with_capacity(self.items.len());
+        for i in &self.items {
+            items.push(view(i.parse()?));
+        }
+        Ok(PageOf {
+            items,
+            next_cursor: self.next_cursor,
+            total: self.total,
+            limit: self.limit,
+            offset: self.offset,
+        })
+    }
+}
+
 /// Prefix of the cursors [`slice`] hands out.
 const SLICE_CURSOR: &str = "at.";
 

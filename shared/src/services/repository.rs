@@ -53,7 +53,8 @@ pub async fn insert_counted(
 
 /// Deletes the resource `id` of `kind` if it is still at `version`, the
 /// `also` writes that go with it, and one off the tenant's counter of `kind`,
-/// all or none.
+/// all or none. The store error is returned as is, so a caller can say what
+/// changed meanwhile.
 pub async fn delete_counted(
     app: &App,
     tenant: &Tenant,
@@ -61,16 +62,15 @@ pub async fn delete_counted(
     id: &str,
     version: u64,
     also: Vec<Write>,
-) -> Result<()> {
+) -> StoreResult<()> {
     let delete = Write::Delete {
         pk: tenant.pk(),
         sk: resource_sk(kind, id),
         condition: Condition::VersionEquals(version),
     };
-    Ok(app
-        .table
+    app.table
         .transact(counted(delete, also, tenant, kind, -1))
-        .await?)
+        .await
 }
 
 /// `first`, then `also`, then `delta` on the tenant's counter of `kind`.
@@ -108,27 +108,12 @@ where
         only.as_ref()
             .is_none_or(|(field, value)| i.data.get(*field) == Some(value))
     };
-    let out = page(app.table.as_ref(), query, req, keep).await?;
-    let total = match only {
-        Some(_) => None,
-        None => Some(
-            app.table
-                .counter(&tenant.pk(), &count_sk(kind))
-                .await?
-                .max(0) as u64,
-        ),
-    };
-    let mut items = Vec::with_capacity(out.items.len());
-    for i in &out.items {
-        items.push(view(i.parse()?));
+    let mut out = page(app.table.as_ref(), query, req, keep).await?;
+    if only.is_none() {
+        let count = app.table.counter(&tenant.pk(), &count_sk(kind)).await?;
+        out.total = Some(count.max(0) as u64);
     }
-    Ok(PageOf {
-        items,
-        next_cursor: out.next_cursor,
-        total,
-        limit: out.limit,
-        offset: out.offset,
-    })
+    out.parsed(view)
 }
 
 /// Every item `query` matches, reading page after page: for the collections
@@ -145,4 +130,16 @@ pub async fn query_all(table: &dyn Table, query: Query) -> Result<Vec<Item>> {
             return Ok(out);
         }
     }
+}
+
+/// [`query_all`], each item read as `T`.
+pub async fn query_all_as<T: serde::de::DeserializeOwned>(
+    table: &dyn Table,
+    query: Query,
+) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    for item in query_all(table, query).await? {
+        out.push(item.parse()?);
+    }
+    Ok(out)
 }

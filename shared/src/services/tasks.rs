@@ -10,14 +10,14 @@ use serde_json::{Map, Value, json};
 
 use super::caller::Caller;
 use super::page::{PageOf, PageRequest, page};
-use super::repository::load_resource;
+use super::repository::{delete_counted, insert_counted, list_counted, load_resource};
 use super::table_keys::*;
-use super::views::{ExecuteView, TaskView};
+use super::views::{DeletedView, ExecuteView, TaskView};
 use crate::App;
 use crate::domain::Tenant;
 use crate::domain::task::{Task, TaskSpec, TaskStatus};
 use crate::error::{Error, Result};
-use crate::store::{Condition, Index, Item, Query, StoreError, Write};
+use crate::store::{Condition, Index, Item, Query, StoreError, StoreResult, Write};
 
 /// Resource kind in sort keys.
 pub const KIND: &str = "TASK";
@@ -98,7 +98,8 @@ async fn check_agent(app: &App, tenant: &Tenant, spec: &TaskSpec) -> Result<()> 
 }
 
 /// `GET /tasks?agent_id=&status=&limit=&offset=&cursor=`: by status in
-/// priority order (highest first), else newest first.
+/// priority order (highest first), else newest first; the total only when
+/// unfiltered.
 pub async fn list(
     app: &App,
     caller: &Caller,
@@ -122,30 +123,14 @@ pub async fn list(
                 .backward()
         }
         (None, Some(s)) => Query::partition(tasks_by_status(tenant, s.as_str())).on(Index::Gsi1),
-        (None, None) => Query::partition(tenant.pk())
-            .prefix(resource_prefix(KIND))
-            .backward(),
+        // Unfiltered, the page carries the total.
+        (None, None) => {
+            return list_counted::<Task, _>(app, tenant, KIND, None, req, TaskView::from).await;
+        }
     };
-    let mut out = page(app.table.as_ref(), query, req, |_| true).await?;
-    if agent_id.is_none() && status.is_none() {
-        out.total = Some(
-            app.table
-                .counter(&tenant.pk(), &count_sk(KIND))
-                .await?
-                .max(0) as u64,
-        );
-    }
-    let mut tasks = Vec::with_capacity(out.items.len());
-    for i in &out.items {
-        tasks.push(TaskView::from(i.parse::<Task>()?));
-    }
-    Ok(PageOf {
-        items: tasks,
-        next_cursor: out.next_cursor,
-        total: out.total,
-        limit: out.limit,
-        offset: out.offset,
-    })
+    page(app.table.as_ref(), query, req, |_| true)
+        .await?
+        .parsed::<Task, _>(TaskView::from)
 }
 
 /// Creates a task in a tenant.
@@ -154,16 +139,8 @@ pub async fn insert(app: &App, tenant: &Tenant, body: &Map<String, Value>) -> Re
     check_agent(app, tenant, &spec).await?;
     let now = app.now_rfc3339();
     let task = spec.into_task(app.new_id(), now.clone(), now);
-    let mut writes = vec![
-        Write::Put(item(tenant, &task), Condition::MustNotExist),
-        Write::Add {
-            pk: tenant.pk(),
-            sk: count_sk(KIND),
-            delta: 1,
-        },
-    ];
-    writes.extend(due_writes(tenant, None, Some(&task)));
-    app.table.transact(writes).await?;
+    let due = due_writes(tenant, None, Some(&task));
+    insert_counted(app, tenant, KIND, item(tenant, &task), due).await?;
     Ok(task)
 }
 
@@ -214,25 +191,14 @@ pub async fn update(
 }
 
 /// `DELETE /tasks/{id}`: pending or failed tasks only.
-pub async fn delete(app: &App, caller: &Caller, id: &str) -> Result<Value> {
+pub async fn delete(app: &App, caller: &Caller, id: &str) -> Result<DeletedView> {
     let tenant = &caller.tenant;
     let (task, version) = load(app, tenant, id).await?;
     task.check_deletable()?;
-    let mut writes = vec![
-        Write::Delete {
-            pk: tenant.pk(),
-            sk: resource_sk(KIND, id),
-            condition: Condition::VersionEquals(version),
-        },
-        Write::Add {
-            pk: tenant.pk(),
-            sk: count_sk(KIND),
-            delta: -1,
-        },
-    ];
-    writes.extend(due_writes(tenant, Some(&task), None));
-    transact_or_state(app, tenant, id, writes).await?;
-    Ok(json!({"deleted": true, "id": id}))
+    let due = due_writes(tenant, Some(&task), None);
+    let deleted = delete_counted(app, tenant, KIND, id, version, due).await;
+    or_state(app, tenant, id, deleted).await?;
+    Ok(DeletedView::of(id))
 }
 
 /// `POST /tasks/{id}/reset`: anything but pending → pending.
@@ -270,7 +236,13 @@ pub(crate) async fn transact_or_state(
     id: &str,
     writes: Vec<Write>,
 ) -> Result<()> {
-    match app.table.transact(writes).await {
+    or_state(app, tenant, id, app.table.transact(writes).await).await
+}
+
+/// `written`, the outcome of a write conditional on the task's version; when
+/// the task changed meanwhile, a 409 that says what it is now.
+async fn or_state(app: &App, tenant: &Tenant, id: &str, written: StoreResult<()>) -> Result<()> {
+    match written {
         Ok(()) => Ok(()),
         Err(StoreError::ConditionFailed) => {
             let (now, _) = load(app, tenant, id).await?;

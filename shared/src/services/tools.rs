@@ -10,7 +10,7 @@ use super::caller::Caller;
 use super::page::{PageOf, PageRequest};
 use super::repository::{delete_counted, insert_counted, list_counted, load_resource};
 use super::table_keys::*;
-use super::views::{DeletedView, ToolView};
+use super::views::{AssignmentView, DeletedView, ToolTestView, ToolView};
 use crate::App;
 use crate::domain::Tenant;
 use crate::domain::tool::{ExecutableTool, Tool, ToolSpec};
@@ -188,24 +188,28 @@ pub async fn delete(app: &App, caller: &Caller, id: &str) -> Result<DeletedView>
 }
 
 /// `POST /tools/agent/{agent_id}/assign/{tool_id}` (admin).
-pub async fn assign(app: &App, caller: &Caller, agent_id: &str, tool_id: &str) -> Result<Value> {
+pub async fn assign(
+    app: &App,
+    caller: &Caller,
+    agent_id: &str,
+    tool_id: &str,
+) -> Result<AssignmentView> {
     caller.require_admin()?;
     super::agents::load(app, &caller.tenant, agent_id).await?;
     load(app, &caller.tenant, tool_id).await?;
-    let mut v =
-        assignments::assign(app, &caller.tenant, Assignable::Tool, agent_id, tool_id).await?;
-    v["tool_id"] = json!(tool_id);
-    Ok(v)
+    assignments::assign(app, &caller.tenant, Assignable::Tool, agent_id, tool_id).await
 }
 
 /// `DELETE /tools/agent/{agent_id}/assign/{tool_id}` (admin).
-pub async fn unassign(app: &App, caller: &Caller, agent_id: &str, tool_id: &str) -> Result<Value> {
+pub async fn unassign(
+    app: &App,
+    caller: &Caller,
+    agent_id: &str,
+    tool_id: &str,
+) -> Result<AssignmentView> {
     caller.require_admin()?;
     super::agents::load(app, &caller.tenant, agent_id).await?;
-    let mut v =
-        assignments::unassign(app, &caller.tenant, Assignable::Tool, agent_id, tool_id).await?;
-    v["tool_id"] = json!(tool_id);
-    Ok(v)
+    assignments::unassign(app, &caller.tenant, Assignable::Tool, agent_id, tool_id).await
 }
 
 /// `GET /tools/agent/{agent_id}`: every tool assigned to the agent (enabled
@@ -260,7 +264,7 @@ pub async fn test(
     caller: &Caller,
     id: &str,
     body: &Map<String, Value>,
-) -> Result<Value> {
+) -> Result<ToolTestView> {
     caller.require_admin()?;
     let tool = load_for_execution(app, &caller.tenant, id).await?;
     let input = match body.get("input") {
@@ -272,5 +276,5 @@ pub async fn test(
     let report = crate::engine::tools::test_tool(&def, input, app.guarded_client())
         .await
         .map_err(Error::from)?;
-    serde_json::to_value(report).map_err(|e| Error::Internal(e.to_string()))
+    Ok(report.into())
 }

@@ -44,7 +44,7 @@ async fn the_document_is_openapi_3_1_with_the_envelope_errors_and_auth() {
     assert_eq!(schemes["api_key"]["scheme"], "bearer");
     assert_eq!(schemes["session"]["in"], "cookie");
     assert_eq!(schemes["session"]["name"], "sb_session");
-    for schema in ["Envelope", "ListEnvelope", "ErrorBody"] {
+    for schema in ["ErrorBody", "Meta", "ListMeta", "Pagination"] {
         assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
     }
     let list = &doc["paths"]["/api/v1/agents"]["get"];
@@ -320,4 +320,256 @@ async fn typed_resources_are_documented_with_the_fields_they_return() {
         tool["data"]["config"]["headers"]["Authorization"],
         serde_json::json!({"value": "••••efgh", "secret": true})
     );
+}
+
+/// True when `schema` (resolved) names its fields: an object with
+/// properties, a composition of one, or a list of one.
+fn typed(doc: &Value, schema: &Value) -> bool {
+    let s = resolve(doc, schema);
+    if s.get("items").is_some() {
+        return typed(doc, &s["items"]);
+    }
+    for combined in ["allOf", "oneOf", "anyOf"] {
+        if let Some(parts) = s[combined].as_array() {
+            return parts.iter().any(|p| typed(doc, p));
+        }
+    }
+    s["properties"].as_object().is_some_and(|p| !p.is_empty())
+}
+
+/// No operation takes a free-form body or answers a free-form `data`:
+/// clients and schemathesis can check every field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operation_names_the_fields_it_takes_and_answers() {
+    let t = TestApp::spawn(Backend::Embedded).await;
+    let doc = document(&t).await;
+    let mut untyped = Vec::new();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        if path == "/api/v1/openapi.json" {
+            continue; // The document itself.
+        }
+        for (method, op) in ops.as_object().unwrap() {
+            if !METHODS.contains(&method.as_str()) {
+                continue;
+            }
+            let body = &op["requestBody"]["content"]["application/json"]["schema"];
+            if !body.is_null() && !typed(&doc, body) {
+                untyped.push(format!("{method} {path}: request body"));
+            }
+            for (status, resp) in op["responses"].as_object().unwrap() {
+                let schema = &resp["content"]["application/json"]["schema"];
+                if !status.starts_with('2') || schema.is_null() {
+                    continue;
+                }
+                if !typed(&doc, &resolve(&doc, schema)["properties"]["data"]) {
+                    untyped.push(format!("{method} {path}: {status} data"));
+                }
+            }
+        }
+    }
+    assert!(untyped.is_empty(), "untyped: {untyped:#?}");
+}
+
+/// What each operation typed last answers matches its documented view.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_invites_assignments_tool_tests_and_deletes_answer_their_views() {
+    let t = TestApp::spawn(Backend::Embedded).await;
+    let doc = document(&t).await;
+    let check = |path: &str, method: &str, status: &str, data: &Value| {
+        conforms(
+            data_schema(&doc, &format!("/api/v1{path}"), method, status),
+            data,
+            &format!("{method} {path}"),
+        );
+    };
+    use serde_json::json;
+
+    let (cookie, _) = t.signup("typed@example.com").await;
+    // Public operations that check credentials document their 401 (found by
+    // schemathesis once the login body was typed).
+    let (status, body) = call(t.anon(Method::POST, "/auth/login").json(&json!({
+        "email": "typed@example.com", "password": "not the password",
+    })))
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    for path in ["/api/v1/auth/login", "/api/v1/auth/accept-invite"] {
+        let refused =
+            &doc["paths"][path]["post"]["responses"]["401"]["content"]["application/json"];
+        assert!(refused["schema"].is_object(), "{path} documents its 401");
+    }
+    let (status, body) = call(
+        t.session(Method::POST, "/users/invite", &cookie)
+            .json(&json!({
+                "email": "invited@example.com",
+            })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    check("/users/invite", "post", "201", &body["data"]);
+    assert_eq!(body["data"]["role"], "agent");
+    let (status, body) = call(t.session(Method::POST, "/settings/password", &cookie).json(
+        &json!({
+            "current_password": "correct horse battery", "new_password": "a longer horse battery",
+        }),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    check("/settings/password", "post", "200", &body["data"]);
+    assert_eq!(
+        body["data"],
+        json!({"changed": true, "other_sessions_ended": 0})
+    );
+    let (status, body) = call(t.session(Method::POST, "/auth/logout", &cookie)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    check("/auth/logout", "post", "200", &body["data"]);
+    assert_eq!(body["data"], json!({"logged_out": true}));
+
+    let (_, agent) = call(t.api(Method::POST, "/agents").json(&json!({
+        "name": "Typed", "system_prompt": "Be brief.",
+    })))
+    .await;
+    let agent = agent["data"]["id"].as_str().unwrap().to_owned();
+    let (status, tool) = call(t.api(Method::POST, "/tools").json(&json!({
+        "name": "add_numbers", "description": "Adds two numbers.", "type": "code",
+        "parameters": {"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}}},
+        "config": {"language": "javascript", "source": "function main(args) { return args.a + args.b; }"},
+    })))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{tool}");
+    let tool = tool["data"]["id"].as_str().unwrap().to_owned();
+    let (status, body) = call(
+        t.api(Method::POST, &format!("/tools/{tool}/test"))
+            .json(&json!({"input": {"a": 2, "b": 3}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    check("/tools/{id}/test", "post", "200", &body["data"]);
+    assert_eq!(body["data"]["output"], 5);
+    let assign = format!("/tools/agent/{agent}/assign/{tool}");
+    let path = "/tools/agent/{agent_id}/assign/{tool_id}";
+    for (method, assigned) in [(Method::POST, true), (Method::DELETE, false)] {
+        let (status, body) = call(t.api(method.clone(), &assign)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        check(path, &method.as_str().to_lowercase(), "200", &body["data"]);
+        let want = json!({"agent_id": agent, "id": tool, "assigned": assigned});
+        assert_eq!(body["data"], want);
+    }
+    let (_, doc_made) = call(t.api(Method::POST, "/knowledge/ingest-text").json(&json!({
+        "name": "Hours", "content": "We open at nine.",
+    })))
+    .await;
+    let document_id = doc_made["data"]["id"].as_str().unwrap().to_owned();
+    let (status, body) = call(t.api(
+        Method::POST,
+        &format!("/knowledge/agent/{agent}/assign/{document_id}"),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let path = "/knowledge/agent/{agent_id}/assign/{doc_id}";
+    check(path, "post", "200", &body["data"]);
+    assert_eq!(body["data"]["assigned"], true);
+
+    let (status, channel) = call(t.api(Method::POST, "/channels").json(&json!({
+        "name": "Website", "type": "web", "default_agent_id": agent,
+        "config": {"allowed_origins": ["https://shop.example"], "public": true},
+    })))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{channel}");
+    let channel = channel["data"]["id"].as_str().unwrap().to_owned();
+    let (status, body) =
+        call(t.api(Method::POST, &format!("/channels/web/{channel}/session"))).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    check("/channels/web/{id}/session", "post", "201", &body["data"]);
+    let (status, body) = call(
+        t.anon(
+            Method::POST,
+            &format!("/channels/web/{channel}/public-session"),
+        )
+        .header("origin", "https://shop.example"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    check(
+        "/channels/web/{id}/public-session",
+        "post",
+        "201",
+        &body["data"],
+    );
+
+    let (status, task) = call(t.api(Method::POST, "/tasks").json(&json!({
+        "agent_id": agent, "to_number": "+15005550007",
+    })))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{task}");
+    let task = task["data"]["id"].as_str().unwrap().to_owned();
+    let (status, hook) = call(t.api(Method::POST, "/webhooks").json(&json!({
+        "url": "https://example.com/hooks", "events": ["call.completed"],
+    })))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    let hook = hook["data"]["id"].as_str().unwrap().to_owned();
+    for (collection, id) in [("tasks", &task), ("webhooks", &hook)] {
+        let (status, body) = call(t.api(Method::DELETE, &format!("/{collection}/{id}"))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        check(
+            &format!("/{collection}/{{id}}"),
+            "delete",
+            "200",
+            &body["data"],
+        );
+        assert_eq!(body["data"], json!({"deleted": true, "id": id}));
+        let (_, listed) = call(t.api(Method::GET, &format!("/{collection}"))).await;
+        assert_eq!(
+            listed["meta"]["pagination"]["total"], 0,
+            "{collection}: {listed}"
+        );
+    }
+}
+
+/// Each create links to the operations that take the created id, and every
+/// link names an operation the document has (schemathesis' stateful phase
+/// follows them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creates_link_to_the_operations_on_what_they_created() {
+    let t = TestApp::spawn(Backend::Embedded).await;
+    let doc = document(&t).await;
+    for collection in ["agents", "tools", "flows", "tasks", "contacts", "campaigns"] {
+        let links =
+            &doc["paths"][format!("/api/v1/{collection}")]["post"]["responses"]["201"]["links"];
+        for method in ["get", "patch", "delete"] {
+            let link = &links[method];
+            assert_eq!(
+                link["operationRef"],
+                format!("#/paths/~1api~1v1~1{collection}~1{{id}}/{method}"),
+                "{collection} {method}: {links}"
+            );
+            assert_eq!(link["parameters"]["id"], "$response.body#/data/id");
+        }
+    }
+    assert!(
+        doc["paths"]["/api/v1/tasks"]["post"]["responses"]["201"]["links"]["post_execute"]
+            .is_object()
+    );
+    let mut count = 0;
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            let Some(responses) = op["responses"].as_object() else {
+                continue;
+            };
+            for link in responses
+                .values()
+                .filter_map(|r| r["links"].as_object())
+                .flat_map(|l| l.values())
+            {
+                let target = link["operationRef"].as_str().unwrap();
+                let pointer = target.trim_start_matches('#');
+                assert!(
+                    doc.pointer(pointer).is_some_and(Value::is_object),
+                    "{method} {path}: {target} names no operation"
+                );
+                count += 1;
+            }
+        }
+    }
+    assert!(count >= 30, "only {count} links");
 }

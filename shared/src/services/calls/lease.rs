@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::super::repository::query_all_as;
 use super::super::table_keys::*;
 use crate::App;
 use crate::domain::call::{Call, CallStatus};
@@ -144,18 +145,7 @@ pub async fn live(app: &App, tenant: &Tenant) -> Result<Vec<Lease>> {
     let query = Query::partition(live_calls(tenant))
         .on(Index::Gsi1)
         .backward();
-    let mut out = Vec::new();
-    let mut next = None;
-    loop {
-        let page = app.table.query(query.clone().after(next)).await?;
-        for i in &page.items {
-            out.push(i.parse::<Lease>()?);
-        }
-        next = page.next;
-        if next.is_none() {
-            return Ok(out);
-        }
-    }
+    query_all_as(app.table.as_ref(), query).await
 }
 
 /// Ends every call whose lease lapsed as `failed` with `runner_lost`;

@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::caller::Caller;
 use super::page::{PageOf, PageRequest, page};
-use super::repository::load_resource;
+use super::repository::{load_resource, query_all_as};
 use super::table_keys::*;
 use super::views::{CallView, ProcessedTranscriptView, TranscriptView};
 use crate::App;
@@ -65,18 +65,8 @@ pub(crate) async fn pick_line(
     tenant: &Tenant,
 ) -> Result<(Option<String>, String, bool)> {
     let query = Query::partition(tenant.pk()).prefix(resource_prefix(super::channels::KIND));
-    let mut channels = Vec::new();
-    let mut next = None;
-    loop {
-        let page = app.table.query(query.clone().after(next)).await?;
-        for i in &page.items {
-            channels.push(i.parse::<crate::domain::channel::Channel>()?);
-        }
-        next = page.next;
-        if next.is_none() {
-            break;
-        }
-    }
+    let channels: Vec<crate::domain::channel::Channel> =
+        query_all_as(app.table.as_ref(), query).await?;
     let voice = |c: &&crate::domain::channel::Channel| c.kind != ChannelType::Web;
     let sim = channels
         .iter()

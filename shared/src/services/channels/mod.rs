@@ -12,7 +12,7 @@ use super::caller::Caller;
 use super::page::{PageOf, PageRequest};
 use super::repository::{delete_counted, insert_counted, list_counted, load_resource};
 use super::table_keys::*;
-use super::views::{ChannelView, DeletedView};
+use super::views::{ChannelView, DeletedView, ProviderCheckView};
 use crate::App;
 use crate::domain::channel::{Channel, ChannelSpec, ChannelType, parse_credentials};
 use crate::domain::fields::Fields;
@@ -204,7 +204,7 @@ pub async fn verify_provider(
     app: &App,
     caller: &Caller,
     body: &Map<String, Value>,
-) -> Result<Value> {
+) -> Result<ProviderCheckView> {
     caller.require_admin()?;
     let mut f = Fields::new(body);
     let kind = match f.raw("type") {
@@ -251,9 +251,10 @@ pub async fn verify_provider(
                 cred("account_sid"),
                 cred("auth_token"),
             );
-            Ok(match twilio.incoming_phone_numbers().await? {
-                Some(numbers) => json!({"valid": true, "phone_numbers": numbers}),
-                None => json!({"valid": false, "phone_numbers": []}),
+            let numbers = twilio.incoming_phone_numbers().await?;
+            Ok(ProviderCheckView {
+                valid: numbers.is_some(),
+                phone_numbers: numbers.unwrap_or_default(),
             })
         }
         Some(other) => Err(Error::field(

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::services::caller::Caller;
 use crate::services::repository::query_all;
 use crate::services::table_keys::*;
-use crate::services::views::{DeletedView, MemberView, SignedInView};
+use crate::services::views::{DeletedView, InviteView, MemberView, SignedInView};
 use crate::store::{Condition, Item, Query, StoreError, Write};
 
 /// `POST /auth/accept-invite {token, name, password}`: joins the org (creating
@@ -141,7 +141,7 @@ pub async fn list_users(app: &App, caller: &Caller) -> Result<Vec<MemberView>> {
 }
 
 /// `POST /users/invite {email, role}` (admin) → the token, shown once.
-pub async fn invite(app: &App, caller: &Caller, body: &Map<String, Value>) -> Result<Value> {
+pub async fn invite(app: &App, caller: &Caller, body: &Map<String, Value>) -> Result<InviteView> {
     let user_id = caller.require_session()?.to_owned();
     caller.require_admin()?;
     let mut f = Fields::new(body);
@@ -191,10 +191,14 @@ pub async fn invite(app: &App, caller: &Caller, body: &Map<String, Value>) -> Re
     .with_gsi1(format!("ORG#{}#INVITES", invite.org_id), invite.id.clone())
     .with_ttl(expires.timestamp());
     app.table.put(item, Condition::MustNotExist).await?;
-    Ok(json!({
-        "id": invite.id, "email": invite.email, "role": invite.role, "token": token,
-        "invite_url": format!("{}/accept-invite?token={token}", app.config.public_url), "expires_at": invite.expires_at,
-    }))
+    Ok(InviteView {
+        invite_url: format!("{}/accept-invite?token={token}", app.config.public_url),
+        id: invite.id,
+        email: invite.email,
+        role: invite.role,
+        token,
+        expires_at: invite.expires_at,
+    })
 }
 
 /// Changes a member's role or removes them, keeping at least one admin: the

@@ -1,6 +1,6 @@
 //! Sign-up, login, logout, the current user, session checks and password changes.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::*;
 use crate::App;
@@ -13,7 +13,9 @@ use crate::services::auth_limits;
 use crate::services::caller::{Caller, Principal};
 use crate::services::repository::query_all;
 use crate::services::table_keys::*;
-use crate::services::views::{MeView, OrganizationView, SignedInView, UserView};
+use crate::services::views::{
+    LoggedOutView, MeView, OrganizationView, PasswordChangedView, SignedInView, UserView,
+};
 use crate::store::{Condition, Index, Item, Query};
 
 /// A new session's secret, to set as the `sb_session` cookie.
@@ -149,13 +151,13 @@ pub async fn login(app: &App, body: &Map<String, Value>) -> Result<(SignedInView
 }
 
 /// `POST /auth/logout`: ends this session.
-pub async fn logout(app: &App, caller: &Caller) -> Result<Value> {
+pub async fn logout(app: &App, caller: &Caller) -> Result<LoggedOutView> {
     if let Principal::Session { token_hash, .. } = &caller.principal {
         app.table
             .delete(&session_pk(token_hash), SESSION_SK, Condition::None)
             .await?;
     }
-    Ok(json!({"logged_out": true}))
+    Ok(LoggedOutView { logged_out: true })
 }
 
 /// `GET /auth/me`.
@@ -216,7 +218,7 @@ pub async fn change_password(
     app: &App,
     caller: &Caller,
     body: &Map<String, Value>,
-) -> Result<Value> {
+) -> Result<PasswordChangedView> {
     let user_id = caller.require_session()?.to_owned();
     let mut f = Fields::new(body);
     let current = f.req_str("current_password", PASSWORD_MAX);
@@ -250,12 +252,15 @@ pub async fn change_password(
     let sessions = Query::partition(user_index(&user_id))
         .on(Index::Gsi1)
         .prefix("SESSION#");
-    let mut ended = 0;
+    let mut ended = 0u32;
     for s in query_all(app.table.as_ref(), sessions).await? {
         if s.pk != this_session {
             app.table.delete(&s.pk, &s.sk, Condition::None).await?;
             ended += 1;
         }
     }
-    Ok(json!({"changed": true, "other_sessions_ended": ended}))
+    Ok(PasswordChangedView {
+        changed: true,
+        other_sessions_ended: ended,
+    })
 }

@@ -11,14 +11,14 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::assignments::{self, Assignable};
 use super::caller::Caller;
 use super::page::{PageOf, PageRequest, page};
 use super::repository::{delete_counted, insert_counted, list_counted, load_resource, query_all};
 use super::table_keys::*;
-use super::views::{ChunkView, DeletedView, KnowledgeDocumentView};
+use super::views::{AssignmentView, ChunkView, DeletedView, KnowledgeDocumentView};
 use crate::App;
 use crate::domain::fields::Fields;
 use crate::domain::knowledge::{Document, DocumentStatus, SourceType, StoredChunk};
@@ -431,7 +431,7 @@ pub async fn assign(
     agent_id: &str,
     doc_id: &str,
     assigned: bool,
-) -> Result<Value> {
+) -> Result<AssignmentView> {
     caller.require_admin()?;
     let tenant = &caller.tenant;
     super::agents::load(app, tenant, agent_id).await?;
@@ -445,7 +445,7 @@ pub async fn assign(
             Err(e) => return Err(e),
         }
     }
-    Ok(json!({"agent_id": agent_id, "document_id": doc_id, "assigned": assigned}))
+    Ok(AssignmentView::of(agent_id, doc_id, assigned))
 }
 
 pub(super) async fn agent_document_ids(

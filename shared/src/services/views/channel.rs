@@ -95,3 +95,28 @@ pub struct VerifyProviderInput {
     #[schema(value_type = Object)]
     pub credentials: Value,
 }
+
+/// What `POST /channels/providers/verify` answers: whether the carrier took
+/// the credentials, and the account's numbers if it did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ProviderCheckView {
+    /// True when the carrier accepted the credentials.
+    pub valid: bool,
+    /// The account's numbers (E.164); empty when `valid` is false.
+    pub phone_numbers: Vec<String>,
+}
+
+/// What `POST /channels/web/{id}/session` and `…/public-session` answer: where
+/// the page connects, and the token it connects with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
+pub struct WebSessionView {
+    /// UUIDv7 of the session (the conversation it starts).
+    pub session_id: String,
+    /// The relay's socket for this session.
+    pub websocket_url: String,
+    /// Signed and short-lived: the relay checks it before the visitor talks
+    /// to the channel's agent.
+    pub token: String,
+    /// RFC 3339: the token is refused after this.
+    pub expires_at: String,
+}

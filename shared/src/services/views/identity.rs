@@ -200,6 +200,176 @@ pub struct NewApiKeyView {
     pub key: String,
 }
 
+/// `POST /auth/logout`: the session is ended and `sb_session` cleared.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct LoggedOutView {
+    /// Always `true`.
+    pub logged_out: bool,
+}
+
+/// `POST /settings/password`: the password is changed, and the user's other
+/// sessions are ended (a password change usually means "lock others out").
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct PasswordChangedView {
+    /// Always `true`.
+    pub changed: bool,
+    /// How many other sessions of the user were ended.
+    pub other_sessions_ended: u32,
+}
+
+/// `POST /users/invite`: the invitation, with its token shown this once.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct InviteView {
+    /// UUIDv7.
+    pub id: String,
+    /// Who is invited.
+    #[schema(value_type = String)]
+    pub email: crate::domain::Email,
+    /// The role they get on accepting (`admin` or `agent`).
+    #[schema(value_type = String)]
+    pub role: Role,
+    /// The secret to accept with (`POST /auth/accept-invite`): shown once.
+    pub token: String,
+    /// The page that accepts it, token included.
+    pub invite_url: String,
+    /// RFC 3339: after this the token is refused.
+    pub expires_at: String,
+}
+
+// The request bodies below are documentation only: each service reads its
+// body once, field by field (`domain::fields::Fields`), so every invalid field
+// gets its own 422 reason in one answer.
+
+/// The body of `POST /auth/signup`.
+#[derive(Debug, ToSchema)]
+pub struct SignupInput {
+    /// The new organization's display name.
+    #[schema(min_length = 1, max_length = 200)]
+    pub org_name: String,
+    /// The admin's display name.
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: String,
+    /// The admin's e-mail (unique across the installation).
+    #[schema(example = "ada@example.com")]
+    pub email: String,
+    /// 10 to 256 characters.
+    #[schema(min_length = 10, max_length = 256)]
+    pub password: String,
+}
+
+/// The body of `POST /auth/login`.
+#[derive(Debug, ToSchema)]
+pub struct LoginInput {
+    /// The account's e-mail.
+    #[schema(min_length = 1, max_length = 254)]
+    pub email: String,
+    /// Its password.
+    #[schema(min_length = 1, max_length = 256)]
+    pub password: String,
+}
+
+/// The body of `POST /auth/accept-invite`.
+#[derive(Debug, ToSchema)]
+pub struct AcceptInviteInput {
+    /// The invitation's `token`.
+    #[schema(min_length = 1, max_length = 200)]
+    pub token: String,
+    /// Display name (for someone without an account yet).
+    #[schema(required = false, min_length = 1, max_length = 200)]
+    pub name: String,
+    /// The new account's password (10 to 256 characters), or the existing
+    /// account's, to join with it.
+    #[schema(min_length = 10, max_length = 256)]
+    pub password: String,
+}
+
+/// The body of `POST /settings/password`.
+#[derive(Debug, ToSchema)]
+pub struct PasswordChangeInput {
+    /// The password in use now.
+    #[schema(min_length = 1, max_length = 256)]
+    pub current_password: String,
+    /// The new one: 10 to 256 characters.
+    #[schema(min_length = 10, max_length = 256)]
+    pub new_password: String,
+}
+
+/// The body of `POST /settings/workspace` (and `settings` of `PATCH
+/// /organizations/{id}`): the fields sent change, the others are kept.
+#[derive(Debug, ToSchema)]
+pub struct WorkspaceSettingsInput {
+    /// The organization's display name.
+    #[schema(required = false, min_length = 1, max_length = 200)]
+    pub name: String,
+    /// IANA time zone.
+    #[schema(required = false, example = "Europe/London")]
+    pub timezone: String,
+    /// Opening hours per weekday (`mon`..`sun`): `[{"start": "09:00", "end": "17:00"}]`.
+    #[schema(required = false, value_type = BTreeMap<String, Vec<Object>>)]
+    pub business_hours: serde_json::Value,
+    /// BCP 47.
+    #[schema(required = false, max_length = 35)]
+    pub default_language: String,
+    /// API requests per minute per key (1..=1,000,000).
+    #[schema(required = false, minimum = 1, maximum = 1_000_000)]
+    pub rate_limit_per_minute: u32,
+    /// Campaign calls live at once across the org's campaigns (1..=10,000).
+    #[schema(required = false, minimum = 1, maximum = 10_000)]
+    pub max_concurrent_campaign_calls: u32,
+    /// Provider name → key (write-only, stored encrypted); `null` removes one.
+    #[schema(required = false, value_type = BTreeMap<String, Option<String>>)]
+    pub provider_keys: serde_json::Value,
+    /// Base URL of an OpenAI-compatible server (public http(s)); `null` removes it.
+    #[schema(required = false, value_type = Option<String>)]
+    pub openai_compatible_base_url: serde_json::Value,
+}
+
+/// The body of `POST /api-keys`.
+#[derive(Debug, ToSchema)]
+pub struct ApiKeyInput {
+    /// A label, to recognise the key by.
+    #[schema(min_length = 1, max_length = 100)]
+    pub name: String,
+}
+
+/// The body of `POST /organizations`.
+#[derive(Debug, ToSchema)]
+pub struct OrganizationInput {
+    /// Display name.
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: String,
+}
+
+/// The body of `PATCH /organizations/{id}`: the fields sent change.
+#[derive(Debug, ToSchema)]
+pub struct OrganizationPatchInput {
+    /// Display name.
+    #[schema(required = false, min_length = 1, max_length = 200)]
+    pub name: String,
+    /// Settings to change, as in `POST /settings/workspace`.
+    #[schema(required = false)]
+    pub settings: WorkspaceSettingsInput,
+}
+
+/// The body of `POST /users/invite`.
+#[derive(Debug, ToSchema)]
+pub struct InviteInput {
+    /// Whom to invite.
+    #[schema(example = "grace@example.com")]
+    pub email: String,
+    /// `admin` or `agent` (the default).
+    #[schema(required = false, example = "agent")]
+    pub role: String,
+}
+
+/// The body of `POST /users/{id}/role`.
+#[derive(Debug, ToSchema)]
+pub struct RoleInput {
+    /// `admin` or `agent`.
+    #[schema(example = "agent")]
+    pub role: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

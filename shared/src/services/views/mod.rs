@@ -22,19 +22,23 @@ pub use campaign::{
     BulkContactsInput, CampaignContactInput, CampaignContactView, CampaignInput,
     CampaignResultsView, CampaignStats, CampaignView, ContactResult, ImportSummary, InvalidContact,
 };
-pub use channel::{ChannelInput, ChannelView, VerifyProviderInput};
+pub use channel::{
+    ChannelInput, ChannelView, ProviderCheckView, VerifyProviderInput, WebSessionView,
+};
 pub use contact::{ContactInput, ContactView};
 pub use flow::{FlowInput, FlowSummaryView, FlowView, FlowWarning};
 pub use identity::{
-    ApiKeyView, MeView, MemberView, NewApiKeyView, OrganizationView, SignedInView, UserView,
-    WorkspaceSettingsView, WorkspaceView,
+    AcceptInviteInput, ApiKeyInput, ApiKeyView, InviteInput, InviteView, LoggedOutView, LoginInput,
+    MeView, MemberView, NewApiKeyView, OrganizationInput, OrganizationPatchInput, OrganizationView,
+    PasswordChangeInput, PasswordChangedView, RoleInput, SignedInView, SignupInput, UserView,
+    WorkspaceSettingsInput, WorkspaceSettingsView, WorkspaceView,
 };
 pub use knowledge::{
     ChunkView, IngestTextInput, IngestUrlInput, KnowledgeDocumentView, KnowledgeQueryInput,
     QueryHit,
 };
 pub use task::{ExecuteView, TaskInput, TaskView};
-pub use tool::{McpServerInput, McpServerView, ToolInput, ToolTestInput, ToolView};
+pub use tool::{McpServerInput, McpServerView, ToolInput, ToolTestInput, ToolTestView, ToolView};
 pub use webhook::{
     TaskSecretView, WebhookAttemptView, WebhookDeliveryView, WebhookInput, WebhookView,
 };
@@ -94,6 +98,29 @@ impl DeletedView {
         Self {
             deleted: true,
             id: id.to_owned(),
+        }
+    }
+}
+
+/// What assigning (`POST`) or unassigning (`DELETE`) a tool, an MCP server or
+/// a knowledge document to an agent answers.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct AssignmentView {
+    /// The agent.
+    pub agent_id: String,
+    /// The tool, MCP server or document.
+    pub id: String,
+    /// True after assigning, false after unassigning.
+    pub assigned: bool,
+}
+
+impl AssignmentView {
+    /// `id` is (`assigned`) or is no longer (`!assigned`) the agent's.
+    pub fn of(agent_id: &str, id: &str, assigned: bool) -> Self {
+        Self {
+            agent_id: agent_id.to_owned(),
+            id: id.to_owned(),
+            assigned,
         }
     }
 }

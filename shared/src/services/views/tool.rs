@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use crate::domain::mcp::McpServer;
 use crate::domain::tool::{Header, Tool, ToolConfig, ToolType};
+use crate::engine::tools::ToolTestReport;
 
 /// A tool as returned by every tool route.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -153,6 +154,34 @@ pub struct ToolTestInput {
     /// The arguments, as the LLM would pass them (checked against `parameters`).
     #[schema(required = false, value_type = Object)]
     pub input: Value,
+}
+
+/// What `POST /tools/{id}/test` answers (SPEC §6). A tool that failed is a
+/// report with `error` set, not an error response.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ToolTestView {
+    /// What the tool returned: any JSON value (`null` when it failed).
+    pub output: Value,
+    /// The HTTP status of the tool's request, if it made one.
+    pub status: Option<u16>,
+    /// How long the run took.
+    pub duration_ms: u64,
+    /// Why the tool failed, if it did.
+    pub error: Option<String>,
+    /// What the tool logged (code tools).
+    pub logs: Vec<String>,
+}
+
+impl From<ToolTestReport> for ToolTestView {
+    fn from(r: ToolTestReport) -> Self {
+        Self {
+            output: r.output,
+            status: r.status,
+            duration_ms: r.duration_ms,
+            error: r.error,
+            logs: r.logs,
+        }
+    }
 }
 
 /// The body of `POST /tools/mcp/servers`. Documentation only:

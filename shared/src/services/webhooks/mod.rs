@@ -9,16 +9,18 @@ use serde_json::{Map, Value, json};
 
 use super::caller::Caller;
 use super::page::{PageOf, PageRequest, page};
-use super::repository::load_resource;
+use super::repository::{
+    delete_counted, insert_counted, list_counted, load_resource, query_all_as,
+};
 use super::table_keys::*;
-use super::views::{TaskSecretView, WebhookDeliveryView, WebhookView};
+use super::views::{DeletedView, TaskSecretView, WebhookDeliveryView, WebhookView};
 use crate::App;
 use crate::domain::Tenant;
 use crate::domain::tool::Sealed;
 use crate::domain::webhook::{Delivery, WebhookEndpoint, WebhookSpec};
 use crate::engine::signing::WebhookSecret;
 use crate::error::{Error, Result};
-use crate::store::{Condition, Index, Item, Query, StoreError, Write};
+use crate::store::{Condition, Index, Item, Query, StoreError};
 
 pub use delivery::{Attempted, DeliveryMessage, deliver};
 
@@ -42,46 +44,21 @@ pub async fn load_endpoint(app: &App, tenant: &Tenant, id: &str) -> Result<(Webh
 
 /// Every endpoint of the tenant (at most [`MAX_ENDPOINTS`], one page).
 pub(crate) async fn endpoints_of(app: &App, tenant: &Tenant) -> Result<Vec<WebhookEndpoint>> {
-    let query = Query::partition(tenant.pk())
-        .prefix(resource_prefix(KIND))
-        .limit(100);
-    let mut out = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = app.table.query(query.clone().after(cursor)).await?;
-        for i in &page.items {
-            out.push(i.parse::<WebhookEndpoint>()?);
-        }
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => return Ok(out),
-        }
-    }
+    let query = Query::partition(tenant.pk()).prefix(resource_prefix(KIND));
+    query_all_as(app.table.as_ref(), query).await
 }
 
 /// `GET /webhooks` — newest first, secrets masked.
 pub async fn list(app: &App, caller: &Caller, req: &PageRequest) -> Result<PageOf<WebhookView>> {
-    let query = Query::partition(caller.tenant.pk())
-        .prefix(resource_prefix(KIND))
-        .backward();
-    let mut out = page(app.table.as_ref(), query, req, |_| true).await?;
-    out.total = Some(
-        app.table
-            .counter(&caller.tenant.pk(), &count_sk(KIND))
-            .await?
-            .max(0) as u64,
-    );
-    let mut views = Vec::with_capacity(out.items.len());
-    for i in &out.items {
-        views.push(WebhookView::from(&i.parse::<WebhookEndpoint>()?));
-    }
-    Ok(PageOf {
-        items: views,
-        next_cursor: out.next_cursor,
-        total: out.total,
-        limit: out.limit,
-        offset: out.offset,
-    })
+    list_counted(
+        app,
+        &caller.tenant,
+        KIND,
+        None,
+        req,
+        |e: WebhookEndpoint| WebhookView::from(&e),
+    )
+    .await
 }
 
 /// `POST /webhooks {url, events, active}` (admin): the endpoint with its
@@ -106,16 +83,7 @@ pub async fn create(app: &App, caller: &Caller, body: &Map<String, Value>) -> Re
         created_at: now.clone(),
         updated_at: now,
     };
-    app.table
-        .transact(vec![
-            Write::Put(item(tenant, &endpoint), Condition::MustNotExist),
-            Write::Add {
-                pk: tenant.pk(),
-                sk: count_sk(KIND),
-                delta: 1,
-            },
-        ])
-        .await?;
+    insert_counted(app, tenant, KIND, item(tenant, &endpoint), vec![]).await?;
     let mut view = WebhookView::from(&endpoint);
     view.secret = secret;
     Ok(view)
@@ -130,25 +98,12 @@ pub async fn get(app: &App, caller: &Caller, id: &str) -> Result<WebhookView> {
 
 /// `DELETE /webhooks/{id}` (admin). Its delivery records stay readable by
 /// id until they expire; queued ones end `failed`.
-pub async fn delete(app: &App, caller: &Caller, id: &str) -> Result<Value> {
+pub async fn delete(app: &App, caller: &Caller, id: &str) -> Result<DeletedView> {
     caller.require_admin()?;
     let tenant = &caller.tenant;
     let (_, version) = load_endpoint(app, tenant, id).await?;
-    app.table
-        .transact(vec![
-            Write::Delete {
-                pk: tenant.pk(),
-                sk: resource_sk(KIND, id),
-                condition: Condition::VersionEquals(version),
-            },
-            Write::Add {
-                pk: tenant.pk(),
-                sk: count_sk(KIND),
-                delta: -1,
-            },
-        ])
-        .await?;
-    Ok(json!({"deleted": true, "id": id}))
+    delete_counted(app, tenant, KIND, id, version, vec![]).await?;
+    Ok(DeletedView::of(id))
 }
 
 /// `GET /webhooks/{id}/deliveries` — newest first.
@@ -164,18 +119,9 @@ pub async fn deliveries(
         .on(Index::Gsi1)
         .prefix(resource_prefix(delivery::KIND))
         .backward();
-    let out = page(app.table.as_ref(), query, req, |_| true).await?;
-    let mut views = Vec::with_capacity(out.items.len());
-    for i in &out.items {
-        views.push(WebhookDeliveryView::from(&i.parse::<Delivery>()?));
-    }
-    Ok(PageOf {
-        items: views,
-        next_cursor: out.next_cursor,
-        total: None,
-        limit: out.limit,
-        offset: out.offset,
-    })
+    page(app.table.as_ref(), query, req, |_| true)
+        .await?
+        .parsed(|d: Delivery| WebhookDeliveryView::from(&d))
 }
 
 /// `POST /webhooks/deliveries/{id}/redeliver` (admin): a finished delivery
