@@ -195,7 +195,7 @@ def allowed_page(browser, allowed):
 
     box = page.locator("#switchboard-chat textarea")
     expect(box).to_be_focused()
-    box.type("What are your opening hours?")
+    box.fill("What are your opening hours?")
     box.press("Enter")
     expect(page.locator("#switchboard-chat .m.user")).to_have_text("What are your opening hours?")
     answer = page.locator("#switchboard-chat .m.agent[data-final=true]").nth(1)

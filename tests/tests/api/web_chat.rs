@@ -22,7 +22,8 @@ backend_tests!(
     a_visitor_chats_with_the_agent_as_a_web_call,
     refusals_on_the_upgrade_are_error_bodies,
     messages_are_bounded_and_checked,
-    idle_chats_and_chats_ended_through_the_api_end,
+    an_idle_chat_ends_itself,
+    a_chat_ended_through_the_api_tells_the_page,
     one_address_holds_a_bounded_number_of_chats,
 );
 
@@ -45,18 +46,21 @@ async fn agent(t: &TestApp) -> String {
 
 /// A public web channel on [`SHOP`] answered by `agent`.
 async fn channel(t: &TestApp, agent: Option<&str>) -> String {
-    let (status, created) = call(t.api(Method::POST, "/channels").json(&json!({
-        "name": "Harbor Lane Dental", "type": "web", "default_agent_id": agent,
+    let mut body = json!({
+        "name": "Harbor Lane Dental", "type": "web",
         "config": {"allowed_origins": [SHOP], "public": true,
                    "greeting": "Hi! How can we help?", "theme": {"color": "#0055ff"}}
-    })))
-    .await;
+    });
+    if let Some(agent) = agent {
+        body["default_agent_id"] = json!(agent);
+    }
+    let (status, created) = call(t.api(Method::POST, "/channels").json(&body)).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     created["data"]["id"].as_str().unwrap().to_owned()
 }
 
 /// A public session's `(session_id, token)`.
-async fn session(t: &TestApp, channel: &str) -> (String, String) {
+async fn open_session(t: &TestApp, channel: &str) -> (String, String) {
     let (status, s) = call(
         t.anon(
             Method::POST,
@@ -161,7 +165,7 @@ async fn a_visitor_chats_with_the_agent_as_a_web_call(backend: Backend) {
     let t = spawn(backend, Duration::from_secs(300)).await;
     let agent = agent(&t).await;
     let channel = channel(&t, Some(&agent)).await;
-    let (session, token) = session(&t, &channel).await;
+    let (session, token) = open_session(&t, &channel).await;
     let mut ws = connect(&t, &session, &token, Some(SHOP)).await.unwrap();
 
     let connected = next(&mut ws).await;
@@ -234,7 +238,7 @@ async fn refusals_on_the_upgrade_are_error_bodies(backend: Backend) {
     let t = spawn(backend, Duration::from_secs(300)).await;
     let agent = agent(&t).await;
     let channel_id = channel(&t, Some(&agent)).await;
-    let (session, token) = session(&t, &channel_id).await;
+    let (session, token) = open_session(&t, &channel_id).await;
 
     let refused = |r: Result<Ws, (u16, Value)>| r.map(|_| ()).unwrap_err();
     for bad in ["", "nope", "wst1.e30.AAAA"] {
@@ -247,7 +251,7 @@ async fn refusals_on_the_upgrade_are_error_bodies(backend: Backend) {
     let expired = sign_web_session_token(&t.app, &claims);
     assert_eq!(refused(connect(&t, &session, &expired, Some(SHOP)).await).0, 401);
     // A token opens only its own session.
-    let (other_session, _) = session(&t, &channel_id).await;
+    let (other_session, _) = open_session(&t, &channel_id).await;
     let (status, body) = refused(connect(&t, &other_session, &token, Some(SHOP)).await);
     assert_eq!(status, 401);
     assert!(assert_error_body(&body).contains("another session"));
@@ -268,7 +272,7 @@ async fn refusals_on_the_upgrade_are_error_bodies(backend: Backend) {
     assert!(assert_error_body(&resp.json().await.unwrap()).contains("WebSocket"));
     // A channel with no agent to answer says what to fix.
     let silent = channel(&t, None).await;
-    let (silent_session, silent_token) = session(&t, &silent).await;
+    let (silent_session, silent_token) = open_session(&t, &silent).await;
     let (status, body) = refused(connect(&t, &silent_session, &silent_token, Some(SHOP)).await);
     assert_eq!(status, 409);
     assert!(assert_error_body(&body).contains("default_agent_id"));
@@ -285,7 +289,7 @@ async fn messages_are_bounded_and_checked(backend: Backend) {
     let t = spawn(backend, Duration::from_secs(300)).await;
     let agent = agent(&t).await;
     let channel = channel(&t, Some(&agent)).await;
-    let (session, token) = session(&t, &channel).await;
+    let (session, token) = open_session(&t, &channel).await;
     let mut ws = connect(&t, &session, &token, Some(SHOP)).await.unwrap();
     assert_eq!(next(&mut ws).await["type"], "connected");
     streamed_reply(&mut ws).await;
@@ -328,13 +332,11 @@ async fn messages_are_bounded_and_checked(backend: Backend) {
     assert_eq!(ended["end_reason"], "callee_hung_up");
 }
 
-async fn idle_chats_and_chats_ended_through_the_api_end(backend: Backend) {
+async fn an_idle_chat_ends_itself(backend: Backend) {
     let t = spawn(backend, Duration::from_secs(1)).await;
     let agent = agent(&t).await;
     let channel = channel(&t, Some(&agent)).await;
-
-    // Nobody types: the chat ends itself.
-    let (session, token) = session(&t, &channel).await;
+    let (session, token) = open_session(&t, &channel).await;
     let mut ws = connect(&t, &session, &token, Some(SHOP)).await.unwrap();
     let opened = Instant::now();
     let mut seen = Vec::new();
@@ -357,9 +359,13 @@ async fn idle_chats_and_chats_ended_through_the_api_end(backend: Backend) {
     );
     let (_, got) = call(t.api(Method::GET, &format!("/calls/{session}"))).await;
     assert_eq!(got["data"]["end_reason"], "silence_timeout");
+}
 
-    // Ended through the API: the page is told at once.
-    let (session, token) = session(&t, &channel).await;
+async fn a_chat_ended_through_the_api_tells_the_page(backend: Backend) {
+    let t = spawn(backend, Duration::from_secs(300)).await;
+    let agent = agent(&t).await;
+    let channel = channel(&t, Some(&agent)).await;
+    let (session, token) = open_session(&t, &channel).await;
     let mut ws = connect(&t, &session, &token, Some(SHOP)).await.unwrap();
     assert_eq!(next(&mut ws).await["type"], "connected");
     let (status, body) = call(t.api(Method::POST, &format!("/calls/{session}/end"))).await;
@@ -384,12 +390,12 @@ async fn one_address_holds_a_bounded_number_of_chats(backend: Backend) {
     let channel = channel(&t, Some(&agent)).await;
     let mut open = Vec::new();
     for _ in 0..5 {
-        let (session, token) = session(&t, &channel).await;
+        let (session, token) = open_session(&t, &channel).await;
         let mut ws = connect(&t, &session, &token, Some(SHOP)).await.unwrap();
         assert_eq!(next(&mut ws).await["type"], "connected");
         open.push(ws);
     }
-    let (session, token) = session(&t, &channel).await;
+    let (session, token) = open_session(&t, &channel).await;
     let (status, body) = connect(&t, &session, &token, Some(SHOP)).await.map(|_| ()).unwrap_err();
     assert_eq!(status, 429);
     assert_error_body(&body);
