@@ -23,8 +23,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::extract::rejection::QueryRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
@@ -152,9 +152,7 @@ async fn upgrade(
         Ok(claims) => claims,
         Err(e) => return reject(e),
     };
-    let origin = headers
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok());
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     let admitted = match web_chat::admit(&app, &claims, &session, origin).await {
         Ok(admitted) => admitted,
         Err(e) => return reject(e),
@@ -210,7 +208,9 @@ async fn serve(app: Arc<App>, admitted: Admitted, mut socket: WebSocket) {
         Ok(call) => call,
         Err(e) => {
             tracing::error!(call = %call_id, error = %e, "ending a web chat failed");
-            let _ = socket.send(error_message("the chat could not be ended cleanly")).await;
+            let _ = socket
+                .send(error_message("the chat could not be ended cleanly"))
+                .await;
             return;
         }
     };
@@ -296,7 +296,12 @@ async fn converse(app: &App, chat: &mut WebChat, socket: &mut WebSocket) -> Endi
             None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ending::Left,
             Some(Ok(Message::Text(raw))) => raw,
             Some(Ok(Message::Binary(_))) => {
-                if send(socket, error_message("send chat messages as JSON text frames")).await {
+                if send(
+                    socket,
+                    error_message("send chat messages as JSON text frames"),
+                )
+                .await
+                {
                     continue;
                 }
                 return Ending::Left;
@@ -368,7 +373,11 @@ async fn send(socket: &mut WebSocket, message: Message) -> bool {
 
 /// Forwards a reply's pieces as the engine produces them; `false` when the
 /// visitor is gone (the turn still completes and is stored).
-async fn stream(id: &str, mut pieces: mpsc::UnboundedReceiver<Piece>, socket: &mut WebSocket) -> bool {
+async fn stream(
+    id: &str,
+    mut pieces: mpsc::UnboundedReceiver<Piece>,
+    socket: &mut WebSocket,
+) -> bool {
     let mut open = true;
     while let Some(piece) = pieces.recv().await {
         if !open {
@@ -380,7 +389,11 @@ async fn stream(id: &str, mut pieces: mpsc::UnboundedReceiver<Piece>, socket: &m
                 json!({"id": format!("{id}-human"), "text": text, "final": true, "author": "human"})
             }
         };
-        open = send(socket, frame(json!({"type": "agent_message", "data": data}))).await;
+        open = send(
+            socket,
+            frame(json!({"type": "agent_message", "data": data})),
+        )
+        .await;
     }
     open
 }
@@ -398,14 +411,22 @@ async fn reply(
     let mut open = streamed;
     if open && !turn.reply.is_empty() {
         let data = json!({"id": id, "text": turn.reply, "final": true});
-        open = send(socket, frame(json!({"type": "agent_message", "data": data}))).await;
+        open = send(
+            socket,
+            frame(json!({"type": "agent_message", "data": data})),
+        )
+        .await;
     }
     if open && typed {
         open = send(socket, typing(false)).await;
     }
     if open && !turn.entries.is_empty() {
         let data = json!({"call_id": call_id, "transcript": turn.entries});
-        open = send(socket, frame(json!({"type": "transcript_update", "data": data}))).await;
+        open = send(
+            socket,
+            frame(json!({"type": "transcript_update", "data": data})),
+        )
+        .await;
     }
     if !open {
         Some(Ending::Left)

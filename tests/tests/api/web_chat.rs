@@ -156,7 +156,10 @@ async fn until(t: &TestApp, id: &str, mut done: impl FnMut(&Value) -> bool) -> V
         if done(&body["data"]) {
             return body["data"].clone();
         }
-        assert!(start.elapsed() < Duration::from_secs(20), "timed out: {body}");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "timed out: {body}"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
@@ -170,7 +173,11 @@ async fn a_visitor_chats_with_the_agent_as_a_web_call(backend: Backend) {
 
     let connected = next(&mut ws).await;
     assert_eq!(connected["type"], "connected", "{connected}");
-    assert_eq!(connected["data"]["call_id"], json!(session), "one session, one call");
+    assert_eq!(
+        connected["data"]["call_id"],
+        json!(session),
+        "one session, one call"
+    );
     assert_eq!(connected["data"]["status"], "in_progress");
     assert_eq!(
         connected["data"]["channel"],
@@ -186,11 +193,21 @@ async fn a_visitor_chats_with_the_agent_as_a_web_call(backend: Backend) {
     assert_eq!(greeting[0]["seq"], 1);
     assert_eq!(greeting[0]["role"], "agent");
 
-    send(&mut ws, json!({"type": "user_message", "text": "What are your opening hours?"})).await;
-    assert_eq!(next(&mut ws).await, json!({"type": "typing", "data": {"active": true}}));
+    send(
+        &mut ws,
+        json!({"type": "user_message", "text": "What are your opening hours?"}),
+    )
+    .await;
+    assert_eq!(
+        next(&mut ws).await,
+        json!({"type": "typing", "data": {"active": true}})
+    );
     let answer = streamed_reply(&mut ws).await;
     assert!(!answer.is_empty());
-    assert_eq!(next(&mut ws).await, json!({"type": "typing", "data": {"active": false}}));
+    assert_eq!(
+        next(&mut ws).await,
+        json!({"type": "typing", "data": {"active": false}})
+    );
     let update = next(&mut ws).await;
     assert_eq!(update["type"], "transcript_update", "{update}");
     let entries = update["data"]["transcript"].as_array().unwrap();
@@ -205,7 +222,10 @@ async fn a_visitor_chats_with_the_agent_as_a_web_call(backend: Backend) {
 
     // While it lives it is a call like any other: listed, readable, its
     // transcript stored entry by entry.
-    let live = until(&t, &session, |c| c["transcript"].as_array().is_some_and(|e| e.len() == 3)).await;
+    let live = until(&t, &session, |c| {
+        c["transcript"].as_array().is_some_and(|e| e.len() == 3)
+    })
+    .await;
     assert_eq!(live["status"], "in_progress");
     assert_eq!(live["direction"], "web");
     assert_eq!(live["channel_id"], json!(channel));
@@ -249,7 +269,10 @@ async fn refusals_on_the_upgrade_are_error_bodies(backend: Backend) {
     let mut claims = verify_web_session_token(&t.app, &token).unwrap();
     claims.exp = chrono::Utc::now().timestamp() - 1;
     let expired = sign_web_session_token(&t.app, &claims);
-    assert_eq!(refused(connect(&t, &session, &expired, Some(SHOP)).await).0, 401);
+    assert_eq!(
+        refused(connect(&t, &session, &expired, Some(SHOP)).await).0,
+        401
+    );
     // A token opens only its own session.
     let (other_session, _) = open_session(&t, &channel_id).await;
     let (status, body) = refused(connect(&t, &other_session, &token, Some(SHOP)).await);
@@ -279,7 +302,10 @@ async fn refusals_on_the_upgrade_are_error_bodies(backend: Backend) {
     // A channel deleted since the token was issued is gone.
     let (status, _) = call(t.api(Method::DELETE, &format!("/channels/{channel_id}"))).await;
     assert!(status.is_success(), "{status}");
-    assert_eq!(refused(connect(&t, &session, &token, Some(SHOP)).await).0, 404);
+    assert_eq!(
+        refused(connect(&t, &session, &token, Some(SHOP)).await).0,
+        404
+    );
     // None of these made a call.
     let (_, listed) = call(t.api(Method::GET, "/calls?direction=web")).await;
     assert_eq!(listed["data"], json!([]));
@@ -296,7 +322,11 @@ async fn messages_are_bounded_and_checked(backend: Backend) {
     assert_eq!(next(&mut ws).await["type"], "transcript_update");
 
     let error = |m: &Value| m["error"].as_str().unwrap_or_default().to_owned();
-    send(&mut ws, json!({"type": "user_message", "text": "x".repeat(2_001)})).await;
+    send(
+        &mut ws,
+        json!({"type": "user_message", "text": "x".repeat(2_001)}),
+    )
+    .await;
     let m = next(&mut ws).await;
     assert_eq!(m["type"], "error", "{m}");
     assert!(error(&m).contains("longer than 2000"), "{m}");
@@ -306,7 +336,9 @@ async fn messages_are_bounded_and_checked(backend: Backend) {
     assert!(error(&next(&mut ws).await).contains("user_message"));
     ws.send(Message::Text("{not json".into())).await.unwrap();
     assert_eq!(next(&mut ws).await["type"], "error");
-    ws.send(Message::Binary(vec![0u8; 64].into())).await.unwrap();
+    ws.send(Message::Binary(vec![0u8; 64].into()))
+        .await
+        .unwrap();
     assert!(error(&next(&mut ws).await).contains("JSON text"));
 
     // 20 messages a minute are answered; the 21st is refused.
@@ -317,16 +349,22 @@ async fn messages_are_bounded_and_checked(backend: Backend) {
         assert_eq!(next(&mut ws).await["data"]["active"], false);
         assert_eq!(next(&mut ws).await["type"], "transcript_update");
     }
-    send(&mut ws, json!({"type": "user_message", "text": "One more?"})).await;
+    send(
+        &mut ws,
+        json!({"type": "user_message", "text": "One more?"}),
+    )
+    .await;
     let m = next(&mut ws).await;
     assert!(error(&m).contains("messages a minute"), "{m}");
     send(&mut ws, json!({"type": "ping"})).await;
-    assert_eq!(next(&mut ws).await["type"], "pong", "a refusal keeps the chat open");
+    assert_eq!(
+        next(&mut ws).await["type"],
+        "pong",
+        "a refusal keeps the chat open"
+    );
 
     // A frame over the size bound closes the socket; the chat ends with it.
-    let _ = ws
-        .send(Message::Text("y".repeat(20 * 1024).into()))
-        .await;
+    let _ = ws.send(Message::Text("y".repeat(20 * 1024).into())).await;
     assert_eq!(next(&mut ws).await["type"], "closed");
     let ended = until(&t, &session, |c| c["status"] == "completed").await;
     assert_eq!(ended["end_reason"], "callee_hung_up");
@@ -396,7 +434,10 @@ async fn one_address_holds_a_bounded_number_of_chats(backend: Backend) {
         open.push(ws);
     }
     let (session, token) = open_session(&t, &channel).await;
-    let (status, body) = connect(&t, &session, &token, Some(SHOP)).await.map(|_| ()).unwrap_err();
+    let (status, body) = connect(&t, &session, &token, Some(SHOP))
+        .await
+        .map(|_| ())
+        .unwrap_err();
     assert_eq!(status, 429);
     assert_error_body(&body);
     // A chat that closes frees its place.

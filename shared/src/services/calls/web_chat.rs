@@ -243,10 +243,7 @@ impl Admitted {
         };
         let writes = vec![
             Write::Put(super::item(&tenant, &call), Condition::MustNotExist),
-            Write::Put(
-                lease::queued(&app, &tenant, &call),
-                Condition::MustNotExist,
-            ),
+            Write::Put(lease::queued(&app, &tenant, &call), Condition::MustNotExist),
         ];
         match app.table.transact(writes).await {
             Ok(()) => {}
@@ -259,7 +256,10 @@ impl Admitted {
         }
         let id = call.id.clone();
         let setup = async {
-            if lease::hold(&app, &tenant, &id, owner(), None).await?.is_none() {
+            if lease::hold(&app, &tenant, &id, owner(), None)
+                .await?
+                .is_none()
+            {
                 return Err(Error::Conflict("the chat was ended as it started".into()));
             }
             super::runner::setup(&app, Some(app.clone()), &tenant, &call).await
@@ -268,7 +268,10 @@ impl Admitted {
             Ok(setup) => setup,
             Err(e) => {
                 // Never leave a call nobody holds.
-                finish(&app, &tenant, &id, None, |c, at| c.end(EndReason::Error, at)).await?;
+                finish(&app, &tenant, &id, None, |c, at| {
+                    c.end(EndReason::Error, at)
+                })
+                .await?;
                 return Err(e);
             }
         };
@@ -407,8 +410,10 @@ impl WebChat {
             if why == Ending::Idle && outcome.end_reason == EndReason::Error {
                 outcome.end_reason = EndReason::SilenceTimeout;
             }
-            if let Some(call) =
-                finish(&app, &tenant, &call_id, None, |c, at| c.finish(&outcome, at)).await?
+            if let Some(call) = finish(&app, &tenant, &call_id, None, |c, at| {
+                c.finish(&outcome, at)
+            })
+            .await?
             {
                 return Ok(call);
             }
