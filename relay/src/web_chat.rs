@@ -77,13 +77,36 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Peer(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip()),
-        ))
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        Ok(Peer(client_ip(peer, &parts.headers)))
     }
+}
+
+/// The visitor's address. Behind the relay's load balancer (a peer in the
+/// VPC's private ranges; the relay's security group admits only the
+/// balancer) it is the last `X-Forwarded-For` hop, the one the balancer
+/// appended; any other peer is the visitor itself and its header is ignored
+/// (a client cannot pick its own bucket).
+fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap) -> Option<IpAddr> {
+    let behind_balancer = match peer {
+        Some(IpAddr::V4(ip)) => ip.is_private(),
+        Some(IpAddr::V6(ip)) => ip.is_unique_local(),
+        None => false,
+    };
+    if !behind_balancer {
+        return peer;
+    }
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|hop| hop.trim().parse::<IpAddr>().ok())
+        .next_back()
+        .or(peer)
 }
 
 /// Open chats per client address, for one router (one relay instance).
@@ -434,5 +457,30 @@ async fn reply(
         Some(Ending::Finished)
     } else {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn forwarded(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", v.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn the_balancers_last_hop_is_the_visitor_and_nobody_elses_header_counts() {
+        let balancer: IpAddr = "10.0.3.7".parse().unwrap();
+        let visitor: IpAddr = "203.0.113.9".parse().unwrap();
+        let h = forwarded("198.51.100.1, 203.0.113.9");
+        assert_eq!(client_ip(Some(balancer), &h), Some(visitor));
+        assert_eq!(client_ip(Some(balancer), &HeaderMap::new()), Some(balancer));
+        // A visitor straight on the socket (or on loopback) picks no bucket.
+        assert_eq!(client_ip(Some(visitor), &h), Some(visitor));
+        let local: IpAddr = "127.0.0.1".parse().unwrap();
+        assert_eq!(client_ip(Some(local), &h), Some(local));
+        assert_eq!(client_ip(None, &h), None);
     }
 }

@@ -14,7 +14,7 @@ use switchboard::services::channels::web::{sign_web_session_token, verify_web_se
 use switchboard_tests::{TestApp, assert_error_body, backend_tests, call, config};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
@@ -77,21 +77,35 @@ async fn open_session(t: &TestApp, channel: &str) -> (String, String) {
     )
 }
 
-/// Opens the socket; a refused upgrade gives its status and JSON body.
+/// Opens the socket from a page on `origin`; a refused upgrade gives its
+/// status and JSON body.
 async fn connect(
     t: &TestApp,
     session: &str,
     token: &str,
     origin: Option<&str>,
 ) -> Result<Ws, (u16, Value)> {
+    let headers: Vec<(&str, &str)> = origin.map(|o| ("origin", o)).into_iter().collect();
+    connect_with(t, session, token, &headers).await
+}
+
+/// [`connect`] with these request headers.
+async fn connect_with(
+    t: &TestApp,
+    session: &str,
+    token: &str,
+    headers: &[(&str, &str)],
+) -> Result<Ws, (u16, Value)> {
     let url = format!(
         "{}/ws/web/{session}?token={token}",
         t.base.replacen("http", "ws", 1)
     );
     let mut req = url.into_client_request().unwrap();
-    if let Some(origin) = origin {
-        req.headers_mut()
-            .insert("origin", HeaderValue::from_str(origin).unwrap());
+    for (name, value) in headers {
+        req.headers_mut().insert(
+            HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            HeaderValue::from_str(value).unwrap(),
+        );
     }
     match connect_async(req).await {
         Ok((ws, _)) => Ok(ws),
@@ -440,6 +454,10 @@ async fn one_address_holds_a_bounded_number_of_chats(backend: Backend) {
         .unwrap_err();
     assert_eq!(status, 429);
     assert_error_body(&body);
+    // A client cannot pick another bucket by claiming to be forwarded.
+    let spoofed = [("origin", SHOP), ("x-forwarded-for", "198.51.100.77")];
+    let refused = connect_with(&t, &session, &token, &spoofed).await;
+    assert_eq!(refused.map(|_| ()).unwrap_err().0, 429);
     // A chat that closes frees its place.
     let mut first = open.remove(0);
     first.close(None).await.unwrap();
