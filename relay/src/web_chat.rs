@@ -214,7 +214,15 @@ async fn serve(app: Arc<App>, admitted: Admitted, mut socket: WebSocket) {
     let mut chat = match admitted.start(app.clone()).await {
         Ok(chat) => chat,
         Err(e) => {
-            let _ = socket.send(error_message(&e.to_string())).await;
+            let why = match e {
+                Error::Internal(cause) => {
+                    // The cause is for operators; the page gets a generic message.
+                    tracing::error!(%cause, "starting a web chat failed");
+                    "the chat could not start; try again".to_owned()
+                }
+                other => other.to_string(),
+            };
+            let _ = socket.send(error_message(&why)).await;
             let _ = socket.send(Message::Close(None)).await;
             return;
         }
