@@ -9,10 +9,17 @@ use axum::routing::get;
 use serde_json::json;
 use switchboard::App;
 
+pub mod web_chat;
+pub mod widget;
+
 /// The relay's routes, over the platform's [`App`] (its store, queues, config
 /// and signing key).
 pub fn router(app: Arc<App>) -> Router {
-    Router::new().route("/health", get(health)).with_state(app)
+    Router::new()
+        .route("/health", get(health))
+        .with_state(app.clone())
+        .merge(web_chat::router(app))
+        .merge(widget::router())
 }
 
 async fn health() -> axum::Json<serde_json::Value> {

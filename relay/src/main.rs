@@ -18,7 +18,10 @@ async fn main() -> anyhow::Result<()> {
         switchboard::services::calls::runner::MAX_RUNNING,
     ));
     let listener = tokio::net::TcpListener::bind(&addr).await?;
-    let served = axum::serve(listener, switchboard_relay::router(app)).await;
+    // The peer address feeds the per-address limits (web chats).
+    let service = switchboard_relay::router(app)
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let served = axum::serve(listener, service).await;
     let _ = stop_tx.send(true);
     let _ = runners.await;
     served?;

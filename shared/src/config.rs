@@ -97,6 +97,10 @@ pub struct Config {
     /// (`SWITCHBOARD_WEBHOOK_RETRY_BASE_MS`, default 30 s); each later one is
     /// five times longer, with jitter (tests shorten it).
     pub webhook_retry_base: std::time::Duration,
+    /// How long a web chat (`/ws/web`) may go without a visitor message
+    /// before it ends as `silence_timeout` (`SWITCHBOARD_WEB_CHAT_IDLE_SECONDS`,
+    /// default 300; tests shorten it). An abandoned tab must not hold a call.
+    pub web_chat_idle: std::time::Duration,
 }
 
 /// The default of [`Config::knowledge_min_score`]: the threshold that best
@@ -231,6 +235,16 @@ impl Config {
                     })
                     .transpose()?
                     .unwrap_or(30_000),
+            ),
+            web_chat_idle: std::time::Duration::from_secs(
+                get("SWITCHBOARD_WEB_CHAT_IDLE_SECONDS")
+                    .map(|v| {
+                        v.trim().parse::<u64>().ok().filter(|n| (1..=86_400).contains(n)).ok_or_else(|| {
+                            format!("SWITCHBOARD_WEB_CHAT_IDLE_SECONDS must be a number of seconds from 1 to 86400, got {v:?}")
+                        })
+                    })
+                    .transpose()?
+                    .unwrap_or(300),
             ),
             embedding_max_tokens: get("SWITCHBOARD_EMBEDDING_MAX_TOKENS")
                 .map(|v| {

@@ -21,4 +21,5 @@ mod openapi;
 mod roles;
 mod tool_runs;
 mod tools;
+mod web_chat;
 mod webhooks;

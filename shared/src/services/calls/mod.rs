@@ -11,6 +11,7 @@
 pub mod lease;
 pub mod post_call;
 pub mod runner;
+pub mod web_chat;
 
 use serde_json::Value;
 

@@ -75,7 +75,7 @@ pub async fn enqueue(app: &App, tenant: &Tenant, call_id: &str) -> Result<()> {
 }
 
 /// This process's name as a lease owner.
-fn owner() -> &'static str {
+pub(super) fn owner() -> &'static str {
     static OWNER: OnceLock<String> = OnceLock::new();
     OWNER.get_or_init(|| format!("runner-{}", uuid::Uuid::now_v7()))
 }
@@ -86,7 +86,9 @@ fn owner() -> &'static str {
 static RUNNING: LazyLock<Mutex<HashMap<String, watch::Sender<bool>>>> =
     LazyLock::new(Default::default);
 
-fn register(call_id: &str) -> watch::Receiver<bool> {
+/// Registers a call this process runs; the receiver turns `true` when it
+/// must stop (ended through the API).
+pub(super) fn register(call_id: &str) -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
     if let Ok(mut m) = RUNNING.lock() {
         m.insert(call_id.to_owned(), tx);
@@ -484,13 +486,22 @@ impl KnowledgeSource for AgentKnowledge {
 
 /// Records what a live call reports: the answer (status, lease, `call.started`)
 /// and each transcript entry, as its own item, the moment it is said.
-struct StoreSink<'a> {
+pub(super) struct StoreSink<'a> {
     app: &'a App,
     tenant: &'a Tenant,
     call_id: &'a str,
 }
 
-impl StoreSink<'_> {
+impl<'a> StoreSink<'a> {
+    /// The sink of call `call_id` (web chats record through it too).
+    pub(super) fn new(app: &'a App, tenant: &'a Tenant, call_id: &'a str) -> Self {
+        Self {
+            app,
+            tenant,
+            call_id,
+        }
+    }
+
     async fn record_answer(&self) -> Result<()> {
         for _ in 0..8 {
             let (mut call, version) = super::load(self.app, self.tenant, self.call_id).await?;
