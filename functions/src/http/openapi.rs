@@ -27,10 +27,11 @@ use switchboard::services::views::{
     CampaignContactView, CampaignInput, CampaignResultsView, CampaignStats, CampaignView,
     ChannelInput, ChannelView, ChunkView, ContactInput, ContactResult, ContactView, DeletedView,
     ExecuteView, FlowInput, FlowSummaryView, FlowView, FlowWarning, ImportSummary, IngestTextInput,
-    IngestUrlInput, InvalidContact, KnowledgeDocumentView, KnowledgeQueryInput, McpServerInput,
-    McpServerView, MeView, MemberView, NewApiKeyView, OrganizationView, ProcessedTranscriptView,
-    QueryHit, SignedInView, TaskInput, TaskSecretView, TaskView, ToolInput, ToolTestInput,
-    ToolView, TranscriptView, UserView, VerifyProviderInput, WebhookAttemptView,
+    IngestUrlInput, InvalidContact, KnowledgeDocumentView, KnowledgeQueryInput, LiveCallView,
+    LiveControlView, LiveMessageInput, McpServerInput, McpServerView, MeView, MemberView,
+    NewApiKeyView, OrganizationView, ProcessedTranscriptView, QueryHit, SignedInView,
+    SupervisorJoinView, TakeoverInput, TaskInput, TaskSecretView, TaskView, ToolInput,
+    ToolTestInput, ToolView, TranscriptView, UserView, VerifyProviderInput, WebhookAttemptView,
     WebhookDeliveryView, WebhookInput, WebhookView, WorkspaceSettingsView, WorkspaceView,
 };
 use utoipa::openapi::header::Header;
@@ -71,6 +72,7 @@ pub const SESSION: &str = "session";
         TaskView, TaskInput, TaskStatus, TaskEvent, ExecuteView,
         CallView, CallStatus, Direction, EndReason, TranscriptEntry, Role, CallMetrics,
         TranscriptView, ProcessedTranscriptView, Report, Outcome, Sentiment,
+        LiveCallView, LiveControlView, LiveMessageInput, TakeoverInput, SupervisorJoinView,
         WebhookView, WebhookInput, WebhookDeliveryView, WebhookAttemptView, TaskSecretView,
         ContactView, ContactInput,
         CampaignView, CampaignInput, CampaignStats, CampaignStatus, Schedule, Window, RetryPolicy,

@@ -8,6 +8,7 @@
 //! binary runs the same loop in-process.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -26,7 +27,7 @@ use crate::engine::call::{
     CallSetup, CallSink, EndReason, KnowledgeSource, Passage, Persona, TranscriptEntry,
 };
 use crate::engine::knowledge::Calibration;
-use crate::engine::sim::{Pace, run_sim_call};
+use crate::engine::sim::{Pace, run_steered_sim_call};
 use crate::engine::tools::mcp::McpToolRunner;
 use crate::engine::tools::{LocalToolRunner, ToolDefinition, ToolRunner, ToolSet};
 use crate::error::{Error, Result};
@@ -75,7 +76,7 @@ pub async fn enqueue(app: &App, tenant: &Tenant, call_id: &str) -> Result<()> {
 }
 
 /// This process's name as a lease owner.
-fn owner() -> &'static str {
+pub(crate) fn owner() -> &'static str {
     static OWNER: OnceLock<String> = OnceLock::new();
     OWNER.get_or_init(|| format!("runner-{}", uuid::Uuid::now_v7()))
 }
@@ -108,6 +109,44 @@ pub(crate) fn signal_stop(call_id: &str) {
     {
         let _ = tx.send(true);
     }
+}
+
+/// Set once this process drains: health checks fail so no new work comes.
+static DRAINING: AtomicBool = AtomicBool::new(false);
+
+/// Whether this process is draining ([`drain`]).
+pub fn draining() -> bool {
+    DRAINING.load(Ordering::Relaxed)
+}
+
+fn running_calls() -> usize {
+    RUNNING.lock().map(|m| m.len()).unwrap_or(0)
+}
+
+/// Drains this process (SIGTERM): lets the calls it runs finish for up to
+/// `within`, then ends the rest as `runner_lost` (their tasks and campaigns
+/// retry by their own policies) instead of leaving them to the lease sweep.
+/// Stop [`consume`] first so no call starts meanwhile. Returns how many
+/// calls it ended.
+pub async fn drain(within: Duration) -> usize {
+    DRAINING.store(true, Ordering::Relaxed);
+    let deadline = tokio::time::Instant::now() + within;
+    while running_calls() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let left: Vec<String> = RUNNING
+        .lock()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    for id in &left {
+        signal_stop(id);
+    }
+    // Each runner ends its call as it stops; give them a moment to write it.
+    let written = tokio::time::Instant::now() + Duration::from_secs(10);
+    while running_calls() > 0 && tokio::time::Instant::now() < written {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    left.len()
 }
 
 /// Consumes the calls queue until `stop` changes, running at most
@@ -257,8 +296,10 @@ pub async fn drive(
         tenant: &tenant,
         call_id: &id,
     };
-    let conversation = run_sim_call(setup, persona, pace, &mut sink);
+    let mut steer = crate::services::live::control::register(&id);
+    let conversation = run_steered_sim_call(setup, persona, pace, &mut sink, &mut steer);
     tokio::pin!(conversation);
+    let mut cut = false;
     let mut renew = tokio::time::interval(lease::RENEW_EVERY);
     renew.tick().await;
     let outcome = loop {
@@ -270,12 +311,23 @@ pub async fn drive(
                 Ok(None) => break None,
                 Err(e) => tracing::warn!(call = %id, error = %e, "renewing the call's lease failed"),
             },
-            _ = stopped.changed() => break None,
+            // Ended through the API (already final) or cut by a drain.
+            _ = stopped.changed() => {
+                cut = true;
+                break None;
+            }
         }
     };
     forget(&id);
+    crate::services::live::control::forget(&id);
     if let Some(outcome) = outcome {
         finish(app, &tenant, &id, None, |c, at| c.finish(&outcome, at)).await?;
+    } else if cut {
+        // A call the API ended is final already and stays as it is.
+        finish(app, &tenant, &id, None, |c, at| {
+            c.end(EndReason::RunnerLost, at)
+        })
+        .await?;
     }
     Ok(())
 }
