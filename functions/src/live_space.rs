@@ -59,7 +59,7 @@ async fn whisper(
     Path(id): Path<String>,
     JsonObject(body): JsonObject,
 ) -> ApiResult {
-    Ok(ok(space::steer(&app, &caller, &id, "whisper", &body).await?))
+    Ok(ok(space::whisper(&app, &caller, &id, &body).await?))
 }
 
 /// Barge in: the agent says the message now, cutting itself off.
@@ -72,7 +72,7 @@ async fn barge(
     Path(id): Path<String>,
     JsonObject(body): JsonObject,
 ) -> ApiResult {
-    Ok(ok(space::steer(&app, &caller, &id, "barge", &body).await?))
+    Ok(ok(space::barge(&app, &caller, &id, &body).await?))
 }
 
 /// Take the call over (`active: true`: the agent pauses and a supervisor
@@ -86,9 +86,7 @@ async fn takeover(
     Path(id): Path<String>,
     JsonObject(body): JsonObject,
 ) -> ApiResult {
-    Ok(ok(
-        space::steer(&app, &caller, &id, "takeover", &body).await?
-    ))
+    Ok(ok(space::takeover(&app, &caller, &id, &body).await?))
 }
 
 /// End the call (hang up).

@@ -16,7 +16,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 use switchboard::App;
-use switchboard::services::calls::runner;
+use switchboard::services::calls::drain;
 
 /// The relay's routes, over the platform's [`App`] (its store, queues, config
 /// and signing key).
@@ -36,7 +36,7 @@ const STORE_WITHIN: Duration = Duration::from_secs(3);
 /// drains (no new sockets come).
 async fn health(State(app): State<Arc<App>>) -> Response {
     let about = |status: &str| json!({"status": status, "service": "switchboard", "version": env!("CARGO_PKG_VERSION")});
-    if runner::draining() {
+    if drain::draining() {
         return (StatusCode::SERVICE_UNAVAILABLE, Json(about("draining"))).into_response();
     }
     match tokio::time::timeout(STORE_WITHIN, app.table.get(HEALTH_KEY, HEALTH_KEY)).await {

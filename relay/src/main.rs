@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchboard::services::calls::runner;
+use switchboard::services::calls::{drain, runner};
 use tracing_subscriber::EnvFilter;
 
 /// How long a drain lets live calls finish when the environment does not say.
@@ -23,7 +23,7 @@ async fn main() -> anyhow::Result<()> {
         .json()
         .try_init();
     let addr = std::env::var("SWITCHBOARD_RELAY_ADDR").unwrap_or_else(|_| "0.0.0.0:8081".into());
-    let drain = match std::env::var("SWITCHBOARD_RELAY_DRAIN_SECONDS") {
+    let drain_within = match std::env::var("SWITCHBOARD_RELAY_DRAIN_SECONDS") {
         Ok(v) => Duration::from_secs(v.parse().map_err(|_| {
             anyhow::anyhow!(
                 "SWITCHBOARD_RELAY_DRAIN_SECONDS must be a number of seconds, not `{v}`"
@@ -49,12 +49,12 @@ async fn main() -> anyhow::Result<()> {
     let shutdown = async move {
         terminated().await;
         tracing::info!(
-            drain_seconds = drain.as_secs(),
+            drain_seconds = drain_within.as_secs(),
             "stopping: no new calls; draining the live ones"
         );
         let _ = stop_tx.send(true);
         let _ = runners.await;
-        let ended = runner::drain(drain).await;
+        let ended = drain::drain(drain_within).await;
         tracing::info!(ended, "drained");
     };
     axum::serve(listener, switchboard_relay::router(app))

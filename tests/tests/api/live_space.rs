@@ -366,6 +366,31 @@ async fn the_live_space_stays_in_its_org_and_checks_input(backend: Backend) {
         other => panic!("a token opened another call's socket: {other:?}"),
     }
 
+    // The internal control route takes only requests signed with the
+    // installation's key, within the time window.
+    let now = chrono::Utc::now().timestamp();
+    let body = json!({"org_id": "x", "mode": "test", "control": {"whisper": "hi"}});
+    for (timestamp, signature) in [
+        (None, None),
+        (Some(now.to_string()), Some("00".repeat(32))),
+        (Some((now - 3_600).to_string()), Some("zz".to_owned())),
+        (Some("soon".to_owned()), Some("00".repeat(32))),
+    ] {
+        let mut req = t
+            .client
+            .post(format!("{}/internal/calls/{id}/control", t.base))
+            .json(&body);
+        if let Some(ts) = timestamp {
+            req = req.header("x-switchboard-timestamp", ts);
+        }
+        if let Some(sig) = signature {
+            req = req.header("x-switchboard-signature", sig);
+        }
+        let (status, b) = call(req).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{b}");
+        assert_error_body(&b);
+    }
+
     // An agent-role member (a human agent) supervises its org's calls.
     let own = live_call(&t, &other_key).await;
     let (status, w) = call(

@@ -8,6 +8,7 @@
 //! transcript can be read and a finished one rebuilt. A running call holds a
 //! lease ([`lease`]).
 
+pub mod drain;
 pub mod lease;
 pub mod post_call;
 pub mod runner;

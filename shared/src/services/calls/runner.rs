@@ -8,7 +8,6 @@
 //! binary runs the same loop in-process.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -111,42 +110,12 @@ pub(crate) fn signal_stop(call_id: &str) {
     }
 }
 
-/// Set once this process drains: health checks fail so no new work comes.
-static DRAINING: AtomicBool = AtomicBool::new(false);
-
-/// Whether this process is draining ([`drain`]).
-pub fn draining() -> bool {
-    DRAINING.load(Ordering::Relaxed)
-}
-
-fn running_calls() -> usize {
-    RUNNING.lock().map(|m| m.len()).unwrap_or(0)
-}
-
-/// Drains this process (SIGTERM): lets the calls it runs finish for up to
-/// `within`, then ends the rest as `runner_lost` (their tasks and campaigns
-/// retry by their own policies) instead of leaving them to the lease sweep.
-/// Stop [`consume`] first so no call starts meanwhile. Returns how many
-/// calls it ended.
-pub async fn drain(within: Duration) -> usize {
-    DRAINING.store(true, Ordering::Relaxed);
-    let deadline = tokio::time::Instant::now() + within;
-    while running_calls() > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let left: Vec<String> = RUNNING
+/// The calls this process runs now.
+pub(crate) fn running_calls() -> Vec<String> {
+    RUNNING
         .lock()
         .map(|m| m.keys().cloned().collect())
-        .unwrap_or_default();
-    for id in &left {
-        signal_stop(id);
-    }
-    // Each runner ends its call as it stops; give them a moment to write it.
-    let written = tokio::time::Instant::now() + Duration::from_secs(10);
-    while running_calls() > 0 && tokio::time::Instant::now() < written {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    left.len()
+        .unwrap_or_default()
 }
 
 /// Consumes the calls queue until `stop` changes, running at most

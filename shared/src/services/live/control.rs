@@ -107,13 +107,13 @@ pub async fn deliver_here(call_id: &str, control: Control) -> Option<Result<()>>
         done,
     };
     let refused = |r: Refused| Error::Conflict(r.to_string());
-    if tx.send(steer).await.is_err() {
-        return Some(Err(refused(Refused::Ended)));
-    }
+    let taken = async {
+        tx.send(steer).await.map_err(|_| Refused::Ended)?;
+        // A dropped answer: the call ended with the control still waiting.
+        taken.await.unwrap_or(Err(Refused::Ended))
+    };
     Some(match tokio::time::timeout(TAKE_WITHIN, taken).await {
-        Ok(Ok(result)) => result.map_err(refused),
-        // The call ended with the control still waiting.
-        Ok(Err(_)) => Err(refused(Refused::Ended)),
+        Ok(result) => result.map_err(refused),
         Err(_) => Err(Error::Unavailable(
             "the call did not take the control in time; try again".into(),
         )),

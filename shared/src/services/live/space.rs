@@ -40,39 +40,60 @@ fn message(body: &Map<String, Value>) -> Result<String> {
     message.ok_or_else(|| Error::field("message", "is required"))
 }
 
-/// `POST …/{id}/whisper`, `…/barge`, `…/takeover`: parses the body for
-/// `action` and delivers it to the call.
-pub async fn steer(
+/// Delivers `control` to the call and says so.
+async fn steer(
     app: &App,
     caller: &Caller,
     id: &str,
     action: &str,
-    body: &Map<String, Value>,
+    control: Control,
 ) -> Result<LiveControlView> {
-    let control = match action {
-        "whisper" => Control::Whisper(message(body)?),
-        "barge" => Control::Barge(message(body)?),
-        "takeover" => {
-            let mut f = Fields::new(body);
-            let active = f.opt_bool("active");
-            if !f.has("active") {
-                f.error("active", "is required");
-            }
-            f.finish()?;
-            Control::Takeover(active.unwrap_or(false))
-        }
-        other => return Err(Error::Internal(format!("no live-space action {other}"))),
-    };
-    let action = match control {
-        Control::Takeover(false) => "resume",
-        _ => action,
-    };
     control::deliver(app, &caller.tenant, id, control).await?;
     Ok(LiveControlView {
         call_id: id.to_owned(),
         action: action.to_owned(),
         delivered: true,
     })
+}
+
+/// `POST …/{id}/whisper {message}`.
+pub async fn whisper(
+    app: &App,
+    caller: &Caller,
+    id: &str,
+    body: &Map<String, Value>,
+) -> Result<LiveControlView> {
+    let control = Control::Whisper(message(body)?);
+    steer(app, caller, id, "whisper", control).await
+}
+
+/// `POST …/{id}/barge {message}`.
+pub async fn barge(
+    app: &App,
+    caller: &Caller,
+    id: &str,
+    body: &Map<String, Value>,
+) -> Result<LiveControlView> {
+    let control = Control::Barge(message(body)?);
+    steer(app, caller, id, "barge", control).await
+}
+
+/// `POST …/{id}/takeover {active}`: `takeover` or `resume`.
+pub async fn takeover(
+    app: &App,
+    caller: &Caller,
+    id: &str,
+    body: &Map<String, Value>,
+) -> Result<LiveControlView> {
+    let mut f = Fields::new(body);
+    if !f.has("active") {
+        f.error("active", "is required");
+    }
+    let active = f.opt_bool("active");
+    f.finish()?;
+    let active = active.ok_or_else(|| Error::field("active", "is required"))?;
+    let action = if active { "takeover" } else { "resume" };
+    steer(app, caller, id, action, Control::Takeover(active)).await
 }
 
 /// `POST …/{id}/supervisor/join`: a token for the call's supervisor socket
