@@ -26,6 +26,7 @@ use switchboard::services::live::control::{self, Control};
 use switchboard::services::live::hub::{self, LiveEvent};
 use switchboard::services::live::supervisor;
 use switchboard::{App, Error};
+use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::control::error_response;
@@ -103,7 +104,7 @@ async fn watch(
 ) -> Result<(), axum::Error> {
     // Subscribe before reading the store: nothing said in between is lost
     // (entries come twice at most, and `seq` drops the repeat).
-    let mut events = hub::subscribe(call_id);
+    let mut events = Some(hub::subscribe(call_id));
     let mut seen = Seen {
         seq: 0,
         status: None,
@@ -129,13 +130,14 @@ async fn watch(
     let mut poll = tokio::time::interval(POLL);
     loop {
         tokio::select! {
-            event = events.recv() => match event {
-                Ok(LiveEvent::Entry(entry)) => {
+            event = next_event(&mut events) => match event {
+                // The next entry goes out at once; after a gap (a lagged
+                // receiver) the store fills in, in order.
+                Ok(LiveEvent::Entry(entry)) if entry.seq == seen.seq + 1 => {
                     let fresh = seen.fresh(vec![entry]);
-                    if !fresh.is_empty() {
-                        socket.send(transcript_update(call_id, &fresh)).await?;
-                    }
+                    socket.send(transcript_update(call_id, &fresh)).await?;
                 }
+                Ok(LiveEvent::Entry(_)) => {}
                 Ok(LiveEvent::Status { status, end_reason }) => {
                     if status.is_final() {
                         // The last entries may still be in the store only.
@@ -155,7 +157,7 @@ async fn watch(
                 // A supervisor that fell behind catches up from the store.
                 Err(RecvError::Lagged(_)) => {}
                 // The call's channel closed here; the store says the rest.
-                Err(RecvError::Closed) => events = hub::subscribe(call_id),
+                Err(RecvError::Closed) => events = None,
             },
             _ = poll.tick() => {
                 let Ok((call, _)) = calls::load(app, tenant, call_id).await else { continue };
@@ -185,6 +187,16 @@ async fn watch(
                 Some(Err(e)) => return Err(e),
             },
         }
+    }
+}
+
+/// The next hub event, or never once the call's channel has closed.
+async fn next_event(
+    events: &mut Option<broadcast::Receiver<LiveEvent>>,
+) -> Result<LiveEvent, RecvError> {
+    match events {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 
