@@ -254,6 +254,9 @@ async fn supervisors_steer_a_live_call(backend: Backend) {
 async fn the_live_space_stays_in_its_org_and_checks_input(backend: Backend) {
     let t = spawn(backend, 0.2).await;
     let id = live_call(&t, TEST_KEY).await;
+    // Held by a supervisor, it stays live through the checks below.
+    let (status, took) = post(&t, &format!("{id}/takeover"), json!({"active": true})).await;
+    assert_eq!(status, StatusCode::OK, "{took}");
 
     // Another org, with an admin's API key and an agent-role member.
     let (admin, _) = t.signup("other@example.com").await;
@@ -393,6 +396,16 @@ async fn the_live_space_stays_in_its_org_and_checks_input(backend: Backend) {
 
     // An agent-role member (a human agent) supervises its org's calls.
     let own = live_call(&t, &other_key).await;
+    let (status, took) = call(
+        t.session(
+            Method::POST,
+            &format!("/live-space/live-calls/{own}/takeover?mode=test"),
+            &member,
+        )
+        .json(&json!({"active": true})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{took}");
     let (status, w) = call(
         t.session(
             Method::POST,
