@@ -15,6 +15,7 @@ pub mod identity;
 pub mod ingest_worker;
 pub mod knowledge;
 pub mod lambda;
+pub mod live_space;
 pub mod tasks;
 pub mod telemetry;
 pub mod tools;
@@ -45,6 +46,7 @@ pub fn all_groups(app: &Arc<App>) -> Vec<OpenApiRouter<Arc<App>>> {
         knowledge::router(app),
         tasks::router(app),
         calls::router(app),
+        live_space::router(app),
         campaigns::router(app),
         webhooks::router(app),
     ]

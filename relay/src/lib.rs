@@ -2,12 +2,21 @@
 //! and telephony media, supervisor sockets. The local server mounts the same
 //! router so one process runs everything; in AWS it is its own container.
 
+mod control;
+mod supervisor;
+
 use std::sync::Arc;
 
-use axum::Router;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::{Json, Router};
 use serde_json::json;
 use switchboard::App;
+use switchboard::services::calls::drain;
 
 pub mod web_chat;
 pub mod widget;
@@ -17,13 +26,44 @@ pub mod widget;
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/health", get(health))
+        .merge(control::router())
+        .merge(supervisor::router())
         .with_state(app.clone())
         .merge(web_chat::router(app))
         .merge(widget::router())
 }
 
-async fn health() -> axum::Json<serde_json::Value> {
-    axum::Json(
-        json!({"status": "ok", "service": "switchboard", "version": env!("CARGO_PKG_VERSION")}),
-    )
+/// How long the health check waits for the store.
+const STORE_WITHIN: Duration = Duration::from_secs(3);
+
+/// `200` while this process can reach its store and takes work; `503` when the
+/// store does not answer (the load balancer replaces the task) or while it
+/// drains (no new sockets come).
+async fn health(State(app): State<Arc<App>>) -> Response {
+    let about = |status: &str| json!({"status": status, "service": "switchboard", "version": env!("CARGO_PKG_VERSION")});
+    if drain::draining() {
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(about("draining"))).into_response();
+    }
+    match tokio::time::timeout(STORE_WITHIN, app.table.get(HEALTH_KEY, HEALTH_KEY)).await {
+        Ok(Ok(_)) => Json(about("ok")).into_response(),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "health: the store failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(about("store_unavailable")),
+            )
+                .into_response()
+        }
+        Err(_) => {
+            tracing::warn!("health: the store did not answer in time");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(about("store_unavailable")),
+            )
+                .into_response()
+        }
+    }
 }
+
+/// The key the health check reads (nothing is stored there).
+const HEALTH_KEY: &str = "HEALTH";

@@ -41,6 +41,11 @@ pub struct Config {
     pub public_url: String,
     /// Base WebSocket URL of the relay (`SWITCHBOARD_RELAY_URL`).
     pub relay_url: String,
+    /// Base URL other Switchboard processes reach this one's relay routes at
+    /// (`SWITCHBOARD_RELAY_INTERNAL_URL`, default the public URL): a live
+    /// call's lease records it so the live space can steer the call from
+    /// whichever process serves the request.
+    pub relay_internal_url: String,
     /// AWS resources (AWS backend only).
     pub aws: AwsResources,
     /// Base64 32-byte key for secrets at rest (`SWITCHBOARD_ENCRYPTION_KEY`);
@@ -207,6 +212,10 @@ impl Config {
             addr,
             public_url: public_url.trim_end_matches('/').to_owned(),
             relay_url: relay_url.trim_end_matches('/').to_owned(),
+            relay_internal_url: get("SWITCHBOARD_RELAY_INTERNAL_URL")
+                .unwrap_or_else(|| public_url.clone())
+                .trim_end_matches('/')
+                .to_owned(),
             aws,
             encryption_key: get("SWITCHBOARD_ENCRYPTION_KEY"),
             signing_key: get("SWITCHBOARD_SIGNING_KEY"),

@@ -21,19 +21,7 @@ use switchboard::domain::task::{TaskEvent, TaskStatus};
 use switchboard::engine::call::{CallMetrics, EndReason, Role, TranscriptEntry};
 use switchboard::engine::report::{Outcome, Report, Sentiment};
 use switchboard::services::views::{
-    AcceptInviteInput, AgentInput, AgentView, ApiKeyInput, ApiKeyView, AssignmentView,
-    BulkContactsInput, CallView, CampaignContactInput, CampaignContactView, CampaignInput,
-    CampaignResultsView, CampaignStats, CampaignView, ChannelInput, ChannelView, ChunkView,
-    ContactInput, ContactResult, ContactView, DeletedView, ExecuteView, FlowInput, FlowSummaryView,
-    FlowView, FlowWarning, ImportSummary, IngestTextInput, IngestUrlInput, InvalidContact,
-    InviteInput, InviteView, KnowledgeDocumentView, KnowledgeQueryInput, LoggedOutView, LoginInput,
-    McpServerInput, McpServerView, MeView, MemberView, NewApiKeyView, OrganizationInput,
-    OrganizationPatchInput, OrganizationView, PasswordChangeInput, PasswordChangedView,
-    ProcessedTranscriptView, ProviderCheckView, QueryHit, RoleInput, SignedInView, SignupInput,
-    TaskInput, TaskSecretView, TaskView, ToolInput, ToolTestInput, ToolTestView, ToolView,
-    TranscriptView, UserView, VerifyProviderInput, WebSessionView, WebhookAttemptView,
-    WebhookDeliveryView, WebhookInput, WebhookView, WorkspaceSettingsInput, WorkspaceSettingsView,
-    WorkspaceView,
+    AcceptInviteInput, AgentInput, AgentView, ApiKeyInput, ApiKeyView, AssignmentView, BulkContactsInput, CallView, CampaignContactInput, CampaignContactView, CampaignInput, CampaignResultsView, CampaignStats, CampaignView, ChannelInput, ChannelView, ChunkView, ContactInput, ContactResult, ContactView, DeletedView, ExecuteView, FlowInput, FlowSummaryView, FlowView, FlowWarning, ImportSummary, IngestTextInput, IngestUrlInput, InvalidContact, InviteInput, InviteView, KnowledgeDocumentView, KnowledgeQueryInput, LiveCallView, LiveControlView, LiveMessageInput, LoggedOutView, LoginInput, McpServerInput, McpServerView, MeView, MemberView, NewApiKeyView, OrganizationInput, OrganizationPatchInput, OrganizationView, PasswordChangeInput, PasswordChangedView, ProcessedTranscriptView, ProviderCheckView, QueryHit, RoleInput, SignedInView, SignupInput, SupervisorJoinView, TakeoverInput, TaskInput, TaskSecretView, TaskView, ToolInput, ToolTestInput, ToolTestView, ToolView, TranscriptView, UserView, VerifyProviderInput, WebSessionView, WebhookAttemptView, WebhookDeliveryView, WebhookInput, WebhookView, WorkspaceSettingsInput, WorkspaceSettingsView, WorkspaceView,
 };
 use utoipa::openapi::header::Header;
 use utoipa::openapi::link::LinkBuilder;
@@ -74,6 +62,7 @@ pub const SESSION: &str = "session";
         TaskView, TaskInput, TaskStatus, TaskEvent, ExecuteView,
         CallView, CallStatus, Direction, EndReason, TranscriptEntry, Role, CallMetrics,
         TranscriptView, ProcessedTranscriptView, Report, Outcome, Sentiment,
+        LiveCallView, LiveControlView, LiveMessageInput, TakeoverInput, SupervisorJoinView,
         WebhookView, WebhookInput, WebhookDeliveryView, WebhookAttemptView, TaskSecretView,
         ContactView, ContactInput,
         CampaignView, CampaignInput, CampaignStats, CampaignStatus, Schedule, Window, RetryPolicy,

@@ -48,6 +48,29 @@ pub struct TranscriptEntry {
     pub interrupted: bool,
 }
 
+/// How a whisper's [`Role::System`] entry begins: the note itself follows.
+pub const WHISPER_PREFIX: &str = "Supervisor whisper: ";
+
+/// What the call's transcript views show instead of a whisper's text.
+pub const WHISPER_REDACTED: &str = "A supervisor sent the agent a private note.";
+
+impl TranscriptEntry {
+    /// A supervisor's whisper to the agent (only the live space reads its text).
+    pub fn is_whisper(&self) -> bool {
+        self.role == Role::System && self.text.starts_with(WHISPER_PREFIX)
+    }
+
+    /// The entry as the call's transcript views show it: a whisper keeps its
+    /// place (`seq` stays gapless) but not its words, which are for
+    /// supervisors only.
+    pub fn redacted(mut self) -> TranscriptEntry {
+        if self.is_whisper() {
+            self.text = WHISPER_REDACTED.to_owned();
+        }
+        self
+    }
+}
+
 /// The number dialed picks how the simulated callee behaves (SPEC §15).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]

@@ -13,6 +13,8 @@ mod tests;
 
 use std::time::Duration;
 
+use tokio::sync::{mpsc, oneshot};
+
 use callee::{Callee, Reply, VOICEMAIL_GREETING};
 
 use super::call::{CallMetrics, CallOutcome, CallSetup, CallSink, EndReason, Persona, Role};
@@ -58,12 +60,54 @@ pub fn speaking_ms(text: &str) -> u64 {
     text.split_whitespace().count() as u64 * 400
 }
 
+/// A supervisor's input to a running sim call (SPEC §11), and where to say whether the
+/// call took it.
+#[derive(Debug)]
+pub struct Steer {
+    /// What the supervisor did: [`Input::Whisper`], [`Input::Barge`], [`Input::Takeover`],
+    /// [`Input::Resume`] or [`Input::SupervisorText`].
+    pub input: Input,
+    /// Told once the input is in the call, or why the call refused it.
+    pub done: oneshot::Sender<Result<(), Refused>>,
+}
+
+/// Why a running call refused a supervisor's input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// Supervisor text is spoken only while the supervisor holds the call.
+    #[error("the call is not taken over: take it over before speaking on it")]
+    NotTakenOver,
+    /// The call ended before the input reached it.
+    #[error("the call has ended")]
+    Ended,
+}
+
+/// How long a taken-over call with no time limit waits for its supervisor between checks.
+const HOLD_MS: u64 = 60_000;
+
 /// Runs a whole simulated call with `persona` on the other end.
 pub async fn run_sim_call(
     setup: CallSetup,
     persona: Persona,
     pace: Pace,
     sink: &mut dyn CallSink,
+) -> CallOutcome {
+    // Nobody steers this call: the sender stays alive so the line never hears "closed".
+    let (_nobody, mut steer) = mpsc::channel(1);
+    run_steered_sim_call(setup, persona, pace, sink, &mut steer).await
+}
+
+/// [`run_sim_call`] with supervisors: each [`Steer`] on `steer` enters the call the moment
+/// it arrives, between or during turns. A whisper, a takeover or a resume is noted at once;
+/// a barge cuts the agent (or the callee's turn) short and the agent says it; supervisor
+/// text is said while the call is taken over. While taken over the callee listens and the
+/// agent keeps quiet until the supervisor hands the call back (or the time limit).
+pub async fn run_steered_sim_call(
+    setup: CallSetup,
+    persona: Persona,
+    pace: Pace,
+    sink: &mut dyn CallSink,
+    steer: &mut mpsc::Receiver<Steer>,
 ) -> CallOutcome {
     let never = |reason: EndReason, ring_ms: u64, setup: CallSetup| CallOutcome {
         answered: false,
@@ -101,6 +145,8 @@ pub async fn run_sim_call(
         sent: 0,
         now_ms: 0,
         latencies: Vec::new(),
+        pace,
+        steer,
     };
     let mut callee = Callee::new(persona);
     let first = match persona {
@@ -115,31 +161,40 @@ pub async fn run_sim_call(
         }
         _ => Input::Answered,
     };
-    let mut agent_said = line.turn(first, pace, sink).await;
+    let mut agent_said = line.act(first, sink).await;
     for _ in 0..MAX_INPUTS {
         if line.conversation.ended().is_some() {
             break;
+        }
+        let to_limit = limit_ms.saturating_sub(line.now_ms);
+        if line.conversation.is_paused() {
+            // A supervisor holds the call: the callee listens until it is handed back.
+            let hold = if limit_ms > 0 { to_limit } else { HOLD_MS };
+            agent_said = match line.pass(hold, true, sink).await {
+                Woke::Barge(text) => line.act(Input::Barge(text), sink).await,
+                Woke::Elapsed if limit_ms > 0 => line.act(Input::MaxDuration, sink).await,
+                Woke::Elapsed | Woke::Resumed => agent_said,
+            };
+            continue;
         }
         let (wait, input) = match callee.respond(&agent_said) {
             Reply::Say(text) => (PAUSE_MS + speaking_ms(&text), Input::Utterance(text)),
             Reply::Silent => (silence_ms, Input::Silence),
             Reply::HangUp => (PAUSE_MS, Input::HangUp),
         };
-        let input = if limit_ms > 0 && line.now_ms + wait >= limit_ms {
-            // The time limit comes before the callee's turn does.
-            let wait = limit_ms.saturating_sub(line.now_ms);
-            pace.wait(wait).await;
-            line.now_ms = line.now_ms.max(limit_ms);
-            Input::MaxDuration
+        // The time limit may come before the callee's turn does.
+        let (wait, input) = if limit_ms > 0 && wait >= to_limit {
+            (to_limit, Input::MaxDuration)
         } else {
-            pace.wait(wait).await;
-            line.now_ms += wait;
-            input
+            (wait, input)
         };
-        agent_said = line.turn(input, pace, sink).await;
+        agent_said = match line.pass(wait, false, sink).await {
+            Woke::Barge(text) => line.act(Input::Barge(text), sink).await,
+            Woke::Elapsed | Woke::Resumed => line.act(input, sink).await,
+        };
     }
     if line.conversation.ended().is_none() {
-        line.turn(Input::MaxDuration, pace, sink).await;
+        line.act(Input::MaxDuration, sink).await;
     }
     let Line {
         conversation,
@@ -150,20 +205,88 @@ pub async fn run_sim_call(
     conversation.into_outcome(true, RING_MS, now_ms, &latencies)
 }
 
-/// The agent's side of a sim call: the conversation, the simulated clock, and what the sink
-/// has been sent.
-struct Line {
+/// Why [`Line::pass`] returned.
+enum Woke {
+    /// The time passed.
+    Elapsed,
+    /// A supervisor barged in with these words.
+    Barge(String),
+    /// The supervisor handed the call back.
+    Resumed,
+}
+
+/// The agent's side of a sim call: the conversation, the simulated clock, what the sink
+/// has been sent, and the supervisors' inputs.
+struct Line<'s> {
     conversation: Conversation,
     /// Transcript entries already sent to the sink.
     sent: usize,
     now_ms: u64,
     latencies: Vec<u64>,
+    pace: Pace,
+    steer: &'s mut mpsc::Receiver<Steer>,
 }
 
-impl Line {
-    /// Delivers `input` now, streams the new transcript entries to the sink, and advances
-    /// the clock past the agent's reply. Returns what the agent said.
-    async fn turn(&mut self, input: Input, pace: Pace, sink: &mut dyn CallSink) -> String {
+impl Line<'_> {
+    /// Delivers `input` and lets the agent say its reply; a barge while it talks cuts the
+    /// reply short and the agent says the barge. Returns what the agent said last.
+    async fn act(&mut self, mut input: Input, sink: &mut dyn CallSink) -> String {
+        loop {
+            let said = self.turn(input, sink).await;
+            match self.pass(speaking_ms(&said), false, sink).await {
+                Woke::Barge(text) => input = Input::Barge(text),
+                Woke::Elapsed | Woke::Resumed => return said,
+            }
+        }
+    }
+
+    /// Lets `ms` simulated milliseconds pass, taking supervisors' inputs as they arrive.
+    /// Returns early for a barge and, when `until_resumed`, when the call is handed back.
+    async fn pass(&mut self, ms: u64, until_resumed: bool, sink: &mut dyn CallSink) -> Woke {
+        let (start, began) = (self.now_ms, tokio::time::Instant::now());
+        let pace = self.pace;
+        let passed = |began: tokio::time::Instant| match pace.scale {
+            s if s > 0.0 => ((began.elapsed().as_secs_f64() * 1000.0 / s) as u64).min(ms),
+            _ => ms,
+        };
+        loop {
+            let left = ms - passed(began);
+            let steer = tokio::select! {
+                _ = pace.wait(left) => None,
+                steer = self.steer.recv() => steer,
+            };
+            self.now_ms = start + passed(began);
+            let Some(Steer { input, done }) = steer else {
+                // The time is up (or nobody can steer any more: let it pass).
+                pace.wait(ms - passed(began)).await;
+                self.now_ms = start + ms;
+                return Woke::Elapsed;
+            };
+            let paused = self.conversation.is_paused();
+            let taken = match input {
+                Input::Barge(text) => {
+                    let _ = done.send(Ok(()));
+                    return Woke::Barge(text);
+                }
+                Input::SupervisorText(_) if !paused => Err(Refused::NotTakenOver),
+                // Already so: nothing to note again.
+                Input::Takeover if paused => Ok(()),
+                Input::Resume if !paused => Ok(()),
+                input => {
+                    self.turn(input, sink).await;
+                    Ok(())
+                }
+            };
+            let _ = done.send(taken);
+            if until_resumed && !self.conversation.is_paused() {
+                return Woke::Resumed;
+            }
+        }
+    }
+
+    /// Delivers `input` now and streams the new transcript entries to the sink. Returns
+    /// what the agent said.
+    async fn turn(&mut self, input: Input, sink: &mut dyn CallSink) -> String {
         let mut said: Vec<String> = Vec::new();
         self.conversation
             .handle(self.now_ms, input, &mut |action| {
@@ -187,10 +310,6 @@ impl Line {
             self.latencies
                 .push(LATENCY_BASE_MS + LATENCY_PER_WORD_MS * first_words);
         }
-        let text = said.join(" ");
-        let talking = speaking_ms(&text);
-        pace.wait(talking).await;
-        self.now_ms += talking;
-        text
+        said.join(" ")
     }
 }

@@ -15,6 +15,8 @@ mod idempotency;
 mod identity;
 mod knowledge;
 mod knowledge_reembed;
+mod live_owner;
+mod live_space;
 mod local;
 mod model_fetch;
 mod openapi;

@@ -33,6 +33,13 @@ impl Conversation {
         )));
     }
 
+    /// The agent says a supervisor's `text` now, as its own line after whatever it was
+    /// saying (the transport has cut that short), whether or not the call is taken over.
+    pub(super) fn barge(&mut self, text: String, out: &mut (dyn FnMut(Action) + Send)) {
+        self.flush();
+        self.speak(&text, out);
+    }
+
     pub(super) fn silence(&mut self, out: &mut (dyn FnMut(Action) + Send)) {
         if self.paused {
             return;

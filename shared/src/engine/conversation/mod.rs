@@ -25,7 +25,9 @@ pub(crate) mod tests;
 use std::time::{Duration, Instant};
 
 use crate::domain::flow::Variables;
-use crate::engine::call::{CallMetrics, CallOutcome, CallSetup, EndReason, Role, TranscriptEntry};
+use crate::engine::call::{
+    CallMetrics, CallOutcome, CallSetup, EndReason, Role, TranscriptEntry, WHISPER_PREFIX,
+};
 use crate::engine::llm::ChatMessage;
 
 pub use llm::SentenceSplitter;
@@ -58,7 +60,8 @@ pub enum Input {
     },
     /// A supervisor's note to the agent: guides the model, never spoken.
     Whisper(String),
-    /// A supervisor spoke on the line (their audio already reached the caller).
+    /// A supervisor's words the agent says now, cutting off whatever it was saying
+    /// (the live space's barge, SPEC §11).
     Barge(String),
     /// A supervisor takes the call over: the agent stops replying until [`Input::Resume`].
     Takeover,
@@ -198,10 +201,10 @@ impl Conversation {
             Input::Silence => self.silence(out),
             Input::Voicemail { greeting } => self.voicemail(greeting, out),
             Input::Whisper(text) => {
-                self.record(Role::System, format!("Supervisor whisper: {text}"));
+                self.record(Role::System, format!("{WHISPER_PREFIX}{text}"));
                 self.whispers.push(text);
             }
-            Input::Barge(text) => self.supervisor(text),
+            Input::Barge(text) => self.barge(text, out),
             Input::SupervisorText(text) => {
                 out(Action::SupervisorSay(text.clone()));
                 self.supervisor(text);

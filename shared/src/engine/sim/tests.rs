@@ -275,3 +275,83 @@ async fn a_flow_driven_call_collects_answers_runs_the_tool_and_reports_them() {
     let (again, _) = call(s, Persona::Cooperative).await;
     assert_eq!(again.transcript, c.transcript);
 }
+
+/// Hands `input` to a running call and returns its answer.
+async fn steer(
+    tx: &tokio::sync::mpsc::Sender<crate::engine::sim::Steer>,
+    input: crate::engine::conversation::Input,
+) -> Result<(), crate::engine::sim::Refused> {
+    let (done, taken) = tokio::sync::oneshot::channel();
+    tx.send(crate::engine::sim::Steer { input, done })
+        .await
+        .expect("the call runs");
+    taken.await.expect("the call answers")
+}
+
+#[tokio::test(start_paused = true)]
+async fn supervisors_steer_a_running_call_between_and_during_turns() {
+    use crate::engine::conversation::Input;
+    use crate::engine::sim::{Refused, run_steered_sim_call};
+
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let run = tokio::spawn(async move {
+        let mut sink = RecordingSink::default();
+        let real_time = Pace { scale: 1.0 };
+        let outcome = run_steered_sim_call(
+            setup(agent(json!({}))),
+            Persona::Cooperative,
+            real_time,
+            &mut sink,
+            &mut rx,
+        )
+        .await;
+        (outcome, sink)
+    });
+    let say = |t: &str| Input::SupervisorText(t.to_owned());
+    assert_eq!(steer(&tx, say("Hello?")).await, Err(Refused::NotTakenOver));
+    assert_eq!(steer(&tx, Input::Takeover).await, Ok(()));
+    let whisper = Input::Whisper("offer the spring discount".into());
+    assert_eq!(steer(&tx, whisper).await, Ok(()));
+    assert_eq!(steer(&tx, say("We open at 8.")).await, Ok(()));
+    let barge = Input::Barge("One moment, please.".into());
+    assert_eq!(steer(&tx, barge).await, Ok(()));
+    assert_eq!(steer(&tx, Input::Resume).await, Ok(()));
+    let (outcome, sink) = run.await.expect("the call ends");
+
+    assert!(
+        matches!(
+            outcome.end_reason,
+            EndReason::AgentHungUp | EndReason::CalleeHungUp
+        ),
+        "{:?}",
+        outcome.end_reason
+    );
+    assert_seq(&sink.entries);
+    assert_eq!(sink.entries, outcome.transcript);
+    let said: Vec<(Role, &str)> = sink
+        .entries
+        .iter()
+        .map(|e| (e.role, e.text.as_str()))
+        .collect();
+    let at = |line: (Role, &str)| {
+        said.iter()
+            .position(|s| *s == line)
+            .unwrap_or_else(|| panic!("{line:?} not in {said:?}"))
+    };
+    let took = at((Role::System, "A supervisor took over the call."));
+    let whispered = at((
+        Role::System,
+        "Supervisor whisper: offer the spring discount",
+    ));
+    let spoke = at((Role::Supervisor, "We open at 8."));
+    let barged = at((Role::Agent, "One moment, please."));
+    let back = at((
+        Role::System,
+        "The supervisor handed the call back to the agent.",
+    ));
+    assert!(took < whispered && whispered < spoke && spoke < barged && barged < back);
+    assert!(sink.entries[whispered].is_whisper());
+    // The refused text left no trace; the callee talked on after the hand-back.
+    assert!(!said.iter().any(|(_, t)| *t == "Hello?"));
+    assert!(said[back..].iter().any(|(r, _)| *r == Role::User));
+}

@@ -38,6 +38,9 @@ pub struct Lease {
     pub call_id: String,
     /// The runner holding it (`None` while queued).
     pub owner: Option<String>,
+    /// Where the owner's relay routes answer ([`crate::Config::relay_internal_url`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_url: Option<String>,
     /// When it lapses (unix milliseconds).
     pub expires_at_ms: i64,
     /// The call's status.
@@ -81,6 +84,7 @@ pub(crate) fn queued(app: &App, tenant: &Tenant, call: &Call) -> Item {
         mode: tenant.mode,
         call_id: call.id.clone(),
         owner: None,
+        owner_url: None,
         expires_at_ms: expiry(app, PICKUP),
         status: call.status,
         agent_id: call.agent_id.clone(),
@@ -91,7 +95,11 @@ pub(crate) fn queued(app: &App, tenant: &Tenant, call: &Call) -> Item {
 }
 
 /// Reads a call's lease with its version.
-async fn read(app: &App, tenant: &Tenant, call_id: &str) -> Result<Option<(Lease, u64)>> {
+pub(crate) async fn read(
+    app: &App,
+    tenant: &Tenant,
+    call_id: &str,
+) -> Result<Option<(Lease, u64)>> {
     let Some(item) = app
         .table
         .get(CALL_LEASES_PK, &call_lease_sk(tenant, call_id))
@@ -122,6 +130,7 @@ pub(crate) async fn hold(
             return Ok(None);
         }
         lease.owner = Some(owner.to_owned());
+        lease.owner_url = Some(app.config.relay_internal_url.clone());
         lease.expires_at_ms = expiry(app, TERM);
         if let Some(status) = status {
             lease.status = status;

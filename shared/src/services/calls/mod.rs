@@ -8,6 +8,7 @@
 //! transcript can be read and a finished one rebuilt. A running call holds a
 //! lease ([`lease`]).
 
+pub mod drain;
 pub mod lease;
 pub mod post_call;
 pub mod runner;
@@ -230,7 +231,7 @@ pub(crate) async fn finish(
 
 /// The transcript as stored: the final one once the post-call job wrote it,
 /// else the entries written so far.
-pub async fn transcript_of(
+pub async fn full_transcript_of(
     app: &App,
     tenant: &Tenant,
     call: &Call,
@@ -239,6 +240,18 @@ pub async fn transcript_of(
         Some(t) => Ok(t.clone()),
         None => stored_entries(app, tenant, &call.id).await,
     }
+}
+
+/// The transcript as the call's views show it: whispers keep their place but
+/// not their words, which only the live space reads
+/// ([`TranscriptEntry::redacted`]).
+pub async fn transcript_of(
+    app: &App,
+    tenant: &Tenant,
+    call: &Call,
+) -> Result<Vec<TranscriptEntry>> {
+    let entries = full_transcript_of(app, tenant, call).await?;
+    Ok(entries.into_iter().map(TranscriptEntry::redacted).collect())
 }
 
 /// Every transcript entry stored for a call, in order.
@@ -408,7 +421,12 @@ pub async fn reprocess(app: &App, caller: &Caller, id: &str) -> Result<Processed
         .ok_or_else(|| Error::Internal("report not written".into()))?;
     Ok(ProcessedTranscriptView {
         call_id: call.id,
-        transcript: call.transcript.unwrap_or_default(),
+        transcript: call
+            .transcript
+            .unwrap_or_default()
+            .into_iter()
+            .map(TranscriptEntry::redacted)
+            .collect(),
         extracted_data: report.extracted_data.clone(),
         report,
     })

@@ -300,6 +300,7 @@ pub fn task_payload(which: TaskEvent, task_id: &str, call: &Call) -> Value {
         .unwrap_or_default()
         .iter()
         .map(|e| {
+            let e = e.clone().redacted();
             let role = serde_json::to_value(e.role)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))

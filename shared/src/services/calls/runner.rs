@@ -26,7 +26,7 @@ use crate::engine::call::{
     CallSetup, CallSink, EndReason, KnowledgeSource, Passage, Persona, TranscriptEntry,
 };
 use crate::engine::knowledge::Calibration;
-use crate::engine::sim::{Pace, run_sim_call};
+use crate::engine::sim::{Pace, run_steered_sim_call};
 use crate::engine::tools::mcp::McpToolRunner;
 use crate::engine::tools::{LocalToolRunner, ToolDefinition, ToolRunner, ToolSet};
 use crate::error::{Error, Result};
@@ -75,7 +75,7 @@ pub async fn enqueue(app: &App, tenant: &Tenant, call_id: &str) -> Result<()> {
 }
 
 /// This process's name as a lease owner.
-pub(super) fn owner() -> &'static str {
+pub(crate) fn owner() -> &'static str {
     static OWNER: OnceLock<String> = OnceLock::new();
     OWNER.get_or_init(|| format!("runner-{}", uuid::Uuid::now_v7()))
 }
@@ -110,6 +110,14 @@ pub(crate) fn signal_stop(call_id: &str) {
     {
         let _ = tx.send(true);
     }
+}
+
+/// The calls this process runs now.
+pub(crate) fn running_calls() -> Vec<String> {
+    RUNNING
+        .lock()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
 }
 
 /// Consumes the calls queue until `stop` changes, running at most
@@ -259,8 +267,10 @@ pub async fn drive(
         tenant: &tenant,
         call_id: &id,
     };
-    let conversation = run_sim_call(setup, persona, pace, &mut sink);
+    let mut steer = crate::services::live::control::register(&id);
+    let conversation = run_steered_sim_call(setup, persona, pace, &mut sink, &mut steer);
     tokio::pin!(conversation);
+    let mut cut = false;
     let mut renew = tokio::time::interval(lease::RENEW_EVERY);
     renew.tick().await;
     let outcome = loop {
@@ -272,12 +282,23 @@ pub async fn drive(
                 Ok(None) => break None,
                 Err(e) => tracing::warn!(call = %id, error = %e, "renewing the call's lease failed"),
             },
-            _ = stopped.changed() => break None,
+            // Ended through the API (already final) or cut by a drain.
+            _ = stopped.changed() => {
+                cut = true;
+                break None;
+            }
         }
     };
     forget(&id);
+    crate::services::live::control::forget(&id);
     if let Some(outcome) = outcome {
         finish(app, &tenant, &id, None, |c, at| c.finish(&outcome, at)).await?;
+    } else if cut {
+        // A call the API ended is final already and stays as it is.
+        finish(app, &tenant, &id, None, |c, at| {
+            c.end(EndReason::RunnerLost, at)
+        })
+        .await?;
     }
     Ok(())
 }

@@ -1,4 +1,8 @@
 //! Live calls: what viewers and supervisors see of a call while it runs
 //! ([`hub`]), and how the live space reaches the process that holds a call.
 
+pub mod control;
 pub mod hub;
+pub mod internal;
+pub mod space;
+pub mod supervisor;

@@ -12,6 +12,7 @@ mod contact;
 mod flow;
 mod identity;
 mod knowledge;
+mod live;
 mod task;
 mod tool;
 mod webhook;
@@ -36,6 +37,9 @@ pub use identity::{
 pub use knowledge::{
     ChunkView, IngestTextInput, IngestUrlInput, KnowledgeDocumentView, KnowledgeQueryInput,
     QueryHit,
+};
+pub use live::{
+    LiveCallView, LiveControlView, LiveMessageInput, SupervisorJoinView, TakeoverInput,
 };
 pub use task::{ExecuteView, TaskInput, TaskView};
 pub use tool::{McpServerInput, McpServerView, ToolInput, ToolTestInput, ToolTestView, ToolView};

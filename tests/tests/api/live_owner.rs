@@ -1,0 +1,228 @@
+//! A live-space control reaches the process that holds the call, whichever
+//! serves the request: two platform processes share one store, a call runs on
+//! one of them, and both steer it (the other one over the signed internal
+//! request). A whisper shapes the model's next turn. When the holder dies,
+//! the survivor answers 503 (never a silent no-op); an ended call is a 409.
+
+use std::process::{Child, Command};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use switchboard::services::table_keys::CALL_LEASES_PK;
+use switchboard::store::embedded::{Database, EmbeddedTable};
+use switchboard::store::{Query, Table};
+use switchboard_tests::llm_double::{LlmDouble, Script};
+use switchboard_tests::{TEST_KEY, assert_error_body, call};
+
+struct Platform {
+    child: Child,
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Platform {
+    async fn start(dir: &std::path::Path, llm: &LlmDouble) -> Platform {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let base = format!("http://127.0.0.1:{port}");
+        let child = Command::new(env!("CARGO_BIN_EXE_platform"))
+            .env("SWITCHBOARD_DATA_DIR", dir)
+            .env("SWITCHBOARD_ADDR", format!("127.0.0.1:{port}"))
+            .env("SWITCHBOARD_PUBLIC_URL", &base)
+            .env("SWITCHBOARD_RELAY_INTERNAL_URL", &base)
+            .env("SWITCHBOARD_BOOTSTRAP_API_KEY", TEST_KEY)
+            .env("SWITCHBOARD_SIM_TIME_SCALE", "0.1")
+            .env("SWITCHBOARD_SCHEDULER_INTERVAL_MS", "3600000")
+            .env("SWITCHBOARD_EMBEDDER", "lexical")
+            .env("SWITCHBOARD_OPENAI_BASE_URL", format!("{}/v1", llm.base))
+            .env("SWITCHBOARD_OUTBOUND_ALLOW_PRIVATE", "true")
+            .env("OPENAI_API_KEY", "sk-test-live-space")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn the platform");
+        let p = Platform {
+            child,
+            base,
+            client: reqwest::Client::new(),
+        };
+        let start = Instant::now();
+        while p
+            .client
+            .get(format!("{}/health", p.base))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the platform did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        p
+    }
+
+    fn api(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}/api/v1{path}", self.base))
+            .bearer_auth(TEST_KEY)
+    }
+
+    async fn steer(&self, call_id: &str, action: &str, body: Value) -> (StatusCode, Value) {
+        call(
+            self.api(
+                Method::POST,
+                &format!("/live-space/live-calls/{call_id}/{action}"),
+            )
+            .json(&body),
+        )
+        .await
+    }
+}
+
+impl Drop for Platform {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Whether a model request carried `note` (only the system prompt's
+/// supervisor notes can: whisper entries never enter the model's history).
+fn carries(request: &Value, note: &str) -> bool {
+    request.to_string().contains(note)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_control_reaches_the_process_holding_the_call() {
+    let llm = LlmDouble::start().await;
+    llm.always(Script::text(&["Could you tell me your name, please?"]));
+    let dir = tempfile::tempdir().unwrap();
+    // One after the other: the first creates the keys both share.
+    let first = Platform::start(dir.path(), &llm).await;
+    let second = Platform::start(dir.path(), &llm).await;
+
+    let (status, agent) = call(first.api(Method::POST, "/agents").json(&json!({
+        "name": "Booker", "system_prompt": "You book dentist appointments.",
+        "greeting": "Hello, this is Harbor Lane Dental calling.",
+        "llm_model": "gpt-4o-mini", "max_duration_seconds": 1800
+    })))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{agent}");
+    let (status, task) = call(first.api(Method::POST, "/tasks").json(&json!({
+        "agent_id": agent["data"]["id"], "to_number": "+15005550007", "name": "Two relays"
+    })))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{task}");
+    let task_id = task["data"]["id"].as_str().unwrap();
+    let (status, started) =
+        call(first.api(Method::POST, &format!("/tasks/{task_id}/execute"))).await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    let id = started["data"]["call_id"].as_str().unwrap().to_owned();
+    let start = Instant::now();
+    loop {
+        let (_, c) = call(first.api(Method::GET, &format!("/calls/{id}"))).await;
+        if c["data"]["status"] == "in_progress" {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "never in progress: {c}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Both processes steer it, whichever holds it.
+    let (status, body) = second.steer(&id, "takeover", json!({"active": true})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let asked_before = llm.received().len();
+    for (p, note) in [
+        (&first, "offer the spring discount"),
+        (&second, "mention free parking"),
+    ] {
+        let (status, body) = p.steer(&id, "whisper", json!({"message": note})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (status, body) = first.steer(&id, "takeover", json!({"active": false})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, seen) = call(second.api(Method::GET, &format!("/live-space/live-calls/{id}"))).await;
+    let transcript = seen["data"]["transcript"].to_string();
+    assert!(
+        transcript.contains("offer the spring discount")
+            && transcript.contains("mention free parking"),
+        "{seen}"
+    );
+
+    // The whispers shape the model's next turn (and not the ones before).
+    let start = Instant::now();
+    loop {
+        let received = llm.received();
+        if received[asked_before..].iter().any(|r| {
+            carries(&r.body, "offer the spring discount")
+                && carries(&r.body, "mention free parking")
+        }) {
+            assert!(
+                received[..asked_before]
+                    .iter()
+                    .all(|r| !carries(&r.body, "offer the spring discount")),
+                "a turn before the whisper saw it"
+            );
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no model turn after the whisper carried it: {:?}",
+            received.last().map(|r| &r.body)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, body) = first.steer(&id, "takeover", json!({"active": true})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // The holder dies: the other process says so instead of dropping the control.
+    let table = EmbeddedTable::new(Arc::new(
+        Database::open(&dir.path().join("switchboard.db"), 1).unwrap(),
+    ));
+    let leases = table
+        .query(Query::partition(CALL_LEASES_PK))
+        .await
+        .unwrap()
+        .items;
+    let lease = leases
+        .iter()
+        .find(|l| l.data["call_id"] == id.as_str())
+        .expect("the call's lease");
+    let owner_url = lease.data["owner_url"]
+        .as_str()
+        .expect("the lease records its owner's URL");
+    let (mut holder, survivor) = if owner_url == first.base {
+        (first, second)
+    } else {
+        assert_eq!(owner_url, second.base);
+        (second, first)
+    };
+    let _ = holder.child.kill();
+    let _ = holder.child.wait();
+    let (status, body) = survivor
+        .steer(&id, "whisper", json!({"message": "anyone there?"}))
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        assert_error_body(&body).contains("cannot be reached"),
+        "{body}"
+    );
+
+    // Ended: a 409, from either side of the store.
+    let (status, body) = survivor.steer(&id, "end", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = survivor
+        .steer(&id, "whisper", json!({"message": "too late"}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_error_body(&body);
+}
