@@ -21,7 +21,19 @@ use switchboard::domain::task::{TaskEvent, TaskStatus};
 use switchboard::engine::call::{CallMetrics, EndReason, Role, TranscriptEntry};
 use switchboard::engine::report::{Outcome, Report, Sentiment};
 use switchboard::services::views::{
-    AcceptInviteInput, AgentInput, AgentView, ApiKeyInput, ApiKeyView, AssignmentView, BulkContactsInput, CallView, CampaignContactInput, CampaignContactView, CampaignInput, CampaignResultsView, CampaignStats, CampaignView, ChannelInput, ChannelView, ChunkView, ContactInput, ContactResult, ContactView, DeletedView, ExecuteView, FlowInput, FlowSummaryView, FlowView, FlowWarning, ImportSummary, IngestTextInput, IngestUrlInput, InvalidContact, InviteInput, InviteView, KnowledgeDocumentView, KnowledgeQueryInput, LiveCallView, LiveControlView, LiveMessageInput, LoggedOutView, LoginInput, McpServerInput, McpServerView, MeView, MemberView, NewApiKeyView, OrganizationInput, OrganizationPatchInput, OrganizationView, PasswordChangeInput, PasswordChangedView, ProcessedTranscriptView, ProviderCheckView, QueryHit, RoleInput, SignedInView, SignupInput, SupervisorJoinView, TakeoverInput, TaskInput, TaskSecretView, TaskView, ToolInput, ToolTestInput, ToolTestView, ToolView, TranscriptView, UserView, VerifyProviderInput, WebSessionView, WebhookAttemptView, WebhookDeliveryView, WebhookInput, WebhookView, WorkspaceSettingsInput, WorkspaceSettingsView, WorkspaceView,
+    AcceptInviteInput, AgentInput, AgentView, ApiKeyInput, ApiKeyView, AssignmentView,
+    BulkContactsInput, CallView, CampaignContactInput, CampaignContactView, CampaignInput,
+    CampaignResultsView, CampaignStats, CampaignView, ChannelInput, ChannelView, ChunkView,
+    ContactInput, ContactResult, ContactView, DeletedView, ExecuteView, FlowInput, FlowSummaryView,
+    FlowView, FlowWarning, ImportSummary, IngestTextInput, IngestUrlInput, InvalidContact,
+    InviteInput, InviteView, KnowledgeDocumentView, KnowledgeQueryInput, LiveCallView,
+    LiveControlView, LiveMessageInput, LoggedOutView, LoginInput, McpServerInput, McpServerView,
+    MeView, MemberView, NewApiKeyView, OrganizationInput, OrganizationPatchInput, OrganizationView,
+    PasswordChangeInput, PasswordChangedView, ProcessedTranscriptView, ProviderCheckView, QueryHit,
+    RoleInput, SignedInView, SignupInput, SupervisorJoinView, TakeoverInput, TaskInput,
+    TaskSecretView, TaskView, ToolInput, ToolTestInput, ToolTestView, ToolView, TranscriptView,
+    UserView, VerifyProviderInput, WebSessionView, WebhookAttemptView, WebhookDeliveryView,
+    WebhookInput, WebhookView, WorkspaceSettingsInput, WorkspaceSettingsView, WorkspaceView,
 };
 use utoipa::openapi::header::Header;
 use utoipa::openapi::link::LinkBuilder;
