@@ -33,6 +33,7 @@ use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use switchboard::App;
+use switchboard::engine::sim::Steer;
 use switchboard::error::Error;
 use switchboard::services::calls::lease::RENEW_EVERY;
 use switchboard::services::calls::web_chat::{self, Admitted, Ending, Piece, Turn, WebChat};
@@ -314,6 +315,7 @@ async fn converse(app: &App, chat: &mut WebChat, socket: &mut WebSocket) -> Endi
     let mut renew = tokio::time::interval(RENEW_EVERY);
     renew.tick().await;
     let mut rate = Rate(VecDeque::new());
+    let mut steering = chat.take_steering();
     loop {
         let received = tokio::select! {
             received = socket.recv() => received,
@@ -322,6 +324,17 @@ async fn converse(app: &App, chat: &mut WebChat, socket: &mut WebSocket) -> Endi
                 if chat.keep().await { continue } else { return Ending::Stopped }
             }
             () = chat.stopped() => return Ending::Stopped,
+            Some(steer) = next_steer(&mut steering) => {
+                // A supervisor in the live space: a barge streams like a reply,
+                // supervisor text reaches the page as a person's message.
+                let id = message_id();
+                let (tx, rx) = mpsc::unbounded_channel();
+                let (turn, streamed) = tokio::join!(chat.steer(steer, tx), stream(&id, rx, socket));
+                if let Some(why) = reply(&call_id, &id, turn, streamed, false, socket).await {
+                    return why;
+                }
+                continue;
+            }
         };
         let raw = match received {
             None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ending::Left,
@@ -373,6 +386,20 @@ async fn converse(app: &App, chat: &mut WebChat, socket: &mut WebSocket) -> Endi
         if let Some(why) = reply(&call_id, &id, turn, streamed, true, socket).await {
             return why;
         }
+    }
+}
+
+/// The next supervisor input, if the chat takes any (never, once closed).
+async fn next_steer(steering: &mut Option<mpsc::Receiver<Steer>>) -> Option<Steer> {
+    match steering {
+        Some(rx) => match rx.recv().await {
+            Some(steer) => Some(steer),
+            None => {
+                *steering = None;
+                std::future::pending().await
+            }
+        },
+        None => std::future::pending().await,
     }
 }
 
@@ -452,7 +479,9 @@ async fn reply(
         open = send(socket, typing(false)).await;
     }
     if open && !turn.entries.is_empty() {
-        let data = json!({"call_id": call_id, "transcript": turn.entries});
+        // A supervisor's whisper keeps its place (`seq` has no gap) but not its words.
+        let entries: Vec<_> = turn.entries.into_iter().map(|e| e.redacted()).collect();
+        let data = json!({"call_id": call_id, "transcript": entries});
         open = send(
             socket,
             frame(json!({"type": "transcript_update", "data": data})),

@@ -25,6 +25,7 @@ backend_tests!(
     an_idle_chat_ends_itself,
     a_chat_ended_through_the_api_tells_the_page,
     one_address_holds_a_bounded_number_of_chats,
+    supervisors_steer_a_web_chat,
 );
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -433,6 +434,90 @@ async fn a_chat_ended_through_the_api_tells_the_page(backend: Backend) {
     assert_eq!(
         last,
         json!({"type": "end", "data": {"call_id": session, "reason": "ended_by_user"}})
+    );
+}
+
+/// Reads messages until a `transcript_update`; returns it and every
+/// `agent_message` text seen on the way.
+async fn until_transcript(ws: &mut Ws) -> (Value, Vec<String>) {
+    let mut said = Vec::new();
+    loop {
+        let m = next(ws).await;
+        match m["type"].as_str() {
+            Some("transcript_update") => return (m, said),
+            Some("agent_message") if m["data"]["final"] == true => {
+                said.push(m["data"]["text"].as_str().unwrap_or_default().to_owned())
+            }
+            Some("closed") => panic!("the chat closed"),
+            _ => {}
+        }
+    }
+}
+
+/// The live space reaches a web chat as it reaches a call (SPEC §11): a
+/// barge is said on the page at once, a takeover keeps the AI quiet, a
+/// whisper reaches the agent but the visitor never reads its words, and
+/// supervisor text is refused until the chat is taken over.
+async fn supervisors_steer_a_web_chat(backend: Backend) {
+    let t = spawn(backend, Duration::from_secs(300)).await;
+    let agent = agent(&t).await;
+    let channel = channel(&t, Some(&agent)).await;
+    let (session, token) = open_session(&t, &channel).await;
+    let mut ws = connect(&t, &session, &token, Some(SHOP)).await.unwrap();
+    assert_eq!(next(&mut ws).await["type"], "connected");
+    until_transcript(&mut ws).await;
+    let control = |action: &str, body: Value| {
+        t.api(
+            Method::POST,
+            &format!("/live-space/live-calls/{session}/{action}"),
+        )
+        .json(&body)
+    };
+
+    let (status, body) = call(control(
+        "barge",
+        json!({"message": "Quick note: we close early today."}),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (update, said) = until_transcript(&mut ws).await;
+    assert_eq!(said, ["Quick note: we close early today."], "{update}");
+
+    let secret = "Offer the Saturday slot first.";
+    let (status, body) = call(control("whisper", json!({"message": secret}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (update, said) = until_transcript(&mut ws).await;
+    assert!(said.is_empty(), "a whisper is never said: {said:?}");
+    assert!(!update.to_string().contains(secret), "{update}");
+
+    let (status, body) = call(control("takeover", json!({"active": true}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    until_transcript(&mut ws).await;
+    send(
+        &mut ws,
+        json!({"type": "user_message", "text": "Are you open on Saturday?"}),
+    )
+    .await;
+    let (update, said) = until_transcript(&mut ws).await;
+    assert!(
+        said.is_empty(),
+        "the AI stays quiet while taken over: {said:?}"
+    );
+    let roles: Vec<&str> = update["data"]["transcript"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["user"], "{update}");
+
+    let (status, body) = call(control("takeover", json!({"active": false}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = call(t.api(Method::GET, &format!("/calls/{session}/transcript"))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        !body.to_string().contains(secret),
+        "the call's transcript hides the whisper"
     );
 }
 

@@ -28,6 +28,7 @@ use crate::domain::call::{Call, CallStatus, Direction};
 use crate::domain::channel::{Channel, parse_origin};
 use crate::engine::call::{CallSink, EndReason, TranscriptEntry};
 use crate::engine::conversation::{Action, Conversation, Input};
+use crate::engine::sim::{Refused, Steer};
 use crate::error::{Error, Result};
 use crate::services::channels::web::WebSessionClaims;
 use crate::store::{Condition, StoreError, Write};
@@ -196,6 +197,8 @@ pub struct WebChat {
     started: Instant,
     latencies: Vec<u64>,
     stop: watch::Receiver<bool>,
+    /// Supervisors' inputs from the live space (taken by the socket's loop).
+    steering: Option<mpsc::Receiver<Steer>>,
 }
 
 impl Admitted {
@@ -276,6 +279,7 @@ impl Admitted {
             }
         };
         let stop = register(&id);
+        let steering = Some(crate::services::live::control::register(&id));
         StoreSink::new(&app, &tenant, &id).answered(0).await;
         Ok(WebChat {
             conversation: Conversation::new(setup),
@@ -286,6 +290,7 @@ impl Admitted {
             started: Instant::now(),
             latencies: Vec::new(),
             stop,
+            steering,
         })
     }
 }
@@ -307,6 +312,36 @@ impl WebChat {
     /// returns.
     pub async fn say(&mut self, text: String, pieces: mpsc::UnboundedSender<Piece>) -> Turn {
         self.turn(Input::Utterance(text), pieces).await
+    }
+
+    /// The live space's inputs to this chat, once: the socket's loop listens
+    /// to them beside the visitor's messages and hands each to [`WebChat::steer`].
+    pub fn take_steering(&mut self) -> Option<mpsc::Receiver<Steer>> {
+        self.steering.take()
+    }
+
+    /// Applies a supervisor's input (SPEC §11) as a sim call does: a barge is
+    /// said now, supervisor text only while the chat is taken over (else
+    /// refused), a whisper, takeover or resume is noted. The supervisor is told
+    /// whether the chat took it.
+    pub async fn steer(&mut self, steer: Steer, pieces: mpsc::UnboundedSender<Piece>) -> Turn {
+        let Steer { input, done } = steer;
+        let paused = self.conversation.is_paused();
+        let refused = match &input {
+            Input::SupervisorText(_) if !paused => Some(Refused::NotTakenOver),
+            _ => None,
+        };
+        if let Some(why) = refused {
+            let _ = done.send(Err(why));
+            return Turn {
+                reply: String::new(),
+                entries: Vec::new(),
+                ended: self.conversation.ended(),
+            };
+        }
+        let turn = self.turn(input, pieces).await;
+        let _ = done.send(Ok(()));
+        turn
     }
 
     async fn turn(&mut self, input: Input, pieces: mpsc::UnboundedSender<Piece>) -> Turn {
@@ -389,6 +424,7 @@ impl WebChat {
     /// `silence_timeout`.
     pub async fn end(mut self, why: Ending) -> Result<Call> {
         forget(&self.call_id);
+        crate::services::live::control::forget(&self.call_id);
         if why == Ending::Left && self.conversation.ended().is_none() {
             let at_ms = self.elapsed_ms();
             self.conversation
