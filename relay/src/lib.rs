@@ -2,6 +2,9 @@
 //! and telephony media, supervisor sockets. The local server mounts the same
 //! router so one process runs everything; in AWS it is its own container.
 
+pub mod calls_ws;
+mod reject;
+
 use std::sync::Arc;
 
 use axum::Router;
@@ -12,7 +15,10 @@ use switchboard::App;
 /// The relay's routes, over the platform's [`App`] (its store, queues, config
 /// and signing key).
 pub fn router(app: Arc<App>) -> Router {
-    Router::new().route("/health", get(health)).with_state(app)
+    Router::new()
+        .route("/health", get(health))
+        .with_state(app.clone())
+        .merge(calls_ws::router(app))
 }
 
 async fn health() -> axum::Json<serde_json::Value> {

@@ -15,6 +15,7 @@ mod idempotency;
 mod identity;
 mod knowledge;
 mod knowledge_reembed;
+mod live_calls;
 mod local;
 mod model_fetch;
 mod openapi;

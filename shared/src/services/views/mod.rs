@@ -12,6 +12,7 @@ mod contact;
 mod flow;
 mod identity;
 mod knowledge;
+mod live_transcript;
 mod task;
 mod tool;
 mod webhook;
@@ -33,6 +34,7 @@ pub use knowledge::{
     ChunkView, IngestTextInput, IngestUrlInput, KnowledgeDocumentView, KnowledgeQueryInput,
     QueryHit,
 };
+pub use live_transcript::{ConnectionInfo, LiveTranscriptView};
 pub use task::{ExecuteView, TaskInput, TaskView};
 pub use tool::{McpServerInput, McpServerView, ToolInput, ToolTestInput, ToolView};
 pub use webhook::{
