@@ -13,7 +13,7 @@
 //! client ends together: they share the process), CPU over the run, and the
 //! delay from an entry's publication on the hub to its arrival at the viewer
 //! (p50/p99/max). The publication instant is taken by a tap subscribed to the
-//! same hub channel on the client runtime, so the delay covers the relay's
+//! same hub channel on a runtime of its own, so the delay covers the relay's
 //! own path (wake-up, JSON, WebSocket frame, loopback, client read).
 //!
 //! `idle`: viewers that get nothing (the callee rings for 30 simulated s ×
@@ -26,7 +26,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use futures::StreamExt;
 use serde_json::{Map, Value, json};
-use switchboard::App;
 use switchboard::config::Backend;
 use switchboard::domain::{Mode, Tenant};
 use switchboard::services::live::hub::{self, LiveEvent};
@@ -78,12 +77,30 @@ fn map(v: Value) -> Map<String, Value> {
     }
 }
 
+/// A single-threaded runtime on a thread of its own.
+fn runtime_thread() -> Result<Handle> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let _ = tx.send(rt.handle().clone());
+        rt.block_on(std::future::pending::<()>());
+    });
+    Ok(rx.recv()?)
+}
+
 struct Bench {
     t: TestApp,
     tenant: Tenant,
     agent_id: String,
-    /// Where the viewers and taps run: off the server's runtime.
+    /// Where the viewers run: off the server's runtime.
     clients: Handle,
+    /// Where the taps run: a runtime of their own, so they wake at once.
+    taps: Handle,
+    /// Keeps the extra runners going.
+    _stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl Bench {
@@ -93,8 +110,7 @@ impl Bench {
         config.scheduler_interval_ms = 3_600_000;
         let t = TestApp::spawn_with(config, dir).await;
         // The platform's own runners take 256 calls at once; these take the rest.
-        let (_stop, stop_rx) = tokio::sync::watch::channel(false);
-        std::mem::forget(_stop);
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(calls::runner::consume(t.app.clone(), stop_rx, max_running));
         let (caller, _) = api_keys::authenticate(&t.app, TEST_KEY, Mode::Test)
             .await?
@@ -108,19 +124,12 @@ impl Bench {
             ),
         )
         .await?;
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("the client runtime");
-            let _ = tx.send(rt.handle().clone());
-            rt.block_on(std::future::pending::<()>());
-        });
         Ok(Self {
+            clients: runtime_thread()?,
+            taps: runtime_thread()?,
+            _stop: stop,
             tenant: caller.tenant.clone(),
             agent_id: agent.id,
-            clients: rx.recv()?,
             t,
         })
     }
@@ -139,8 +148,8 @@ impl Bench {
         Ok(calls::start_task_call(&self.t.app, &self.tenant, &task.id).await?)
     }
 
-    fn url(&self, app: &App, call_id: &str) -> String {
-        let (token, _) = token::issue(app, &self.tenant, call_id);
+    fn url(&self, call_id: &str) -> String {
+        let (token, _) = token::issue(&self.t.app, &self.tenant, call_id);
         format!(
             "{}/ws/calls/{call_id}?session_token={token}",
             self.t.base.replacen("http", "ws", 1)
@@ -162,10 +171,10 @@ async fn calls_bench(n: usize, scale: f64) -> Result<()> {
     let mut viewers = Vec::with_capacity(n);
     for _ in 0..n {
         let call_id = b.place("+15005550007").await?;
-        // The tap: subscribed before the call is answered, on the client runtime.
+        // The tap: subscribed before the call is answered.
         let mut tap = hub::subscribe(&call_id);
         let (published, id) = (published.clone(), call_id.clone());
-        b.clients.spawn(async move {
+        b.taps.spawn(async move {
             while let Ok(event) = tap.recv().await {
                 if let LiveEvent::Entry(e) = event {
                     let at = Instant::now();
@@ -176,7 +185,7 @@ async fn calls_bench(n: usize, scale: f64) -> Result<()> {
                 }
             }
         });
-        let url = b.url(&b.t.app, &call_id);
+        let url = b.url(&call_id);
         let (arrived, live, peak) = (arrived.clone(), live.clone(), peak_live.clone());
         viewers.push(b.clients.spawn(async move {
             let (mut socket, _) = tokio_tungstenite::connect_async(&url).await?;
@@ -265,7 +274,7 @@ async fn idle_bench(sockets: usize, per_call: usize, scale: f64) -> Result<()> {
     let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut held = Vec::with_capacity(sockets);
     for i in 0..sockets {
-        let url = b.url(&b.t.app, &ids[i / per_call]);
+        let url = b.url(&ids[i / per_call]);
         let open = open.clone();
         held.push(b.clients.spawn(async move {
             let (mut socket, _) = tokio_tungstenite::connect_async(&url).await?;

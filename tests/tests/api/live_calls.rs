@@ -14,6 +14,7 @@ use switchboard::config::Backend;
 use switchboard::domain::call::{Call, CallStatus, Direction};
 use switchboard::domain::{Mode, Tenant};
 use switchboard::engine::call::{EndReason, Role, TranscriptEntry};
+use switchboard::services::live::hub::{self, LiveEvent};
 use switchboard::services::live::token::CallSessionClaims;
 use switchboard::services::signed_token;
 use switchboard::services::table_keys::{call_event_sk, resource_sk};
@@ -26,6 +27,7 @@ backend_tests!(
     a_viewer_sees_a_live_call_in_order_and_a_reconnect_gets_what_it_missed,
     a_call_held_by_another_process_is_followed_from_the_store,
     the_socket_refuses_bad_credentials_and_other_orgs,
+    a_slow_viewer_is_dropped_and_never_slows_the_others,
 );
 
 type Socket =
@@ -473,4 +475,87 @@ async fn the_socket_refuses_bad_credentials_and_other_orgs(backend: Backend) {
         let mut ok = connect(&ws_url(&t, &call_id, &format!("session_token={token}"))).await;
         assert_eq!(next(&mut ok).await.unwrap()["type"], "connected");
     }
+}
+
+async fn a_slow_viewer_is_dropped_and_never_slows_the_others(backend: Backend) {
+    let t = spawn(backend, 0.0).await;
+    let tenant = tenant(&t, Mode::Live).await;
+    let id = uuid::Uuid::now_v7().to_string();
+    let item = Item::new(
+        tenant.pk(),
+        resource_sk("CALL", &id),
+        serde_json::to_value(foreign_call(&id, CallStatus::InProgress)).unwrap(),
+    );
+    t.app.table.put(item, Condition::None).await.unwrap();
+    let url = ws_url(&t, &id, &format!("api_key={TEST_KEY}"));
+    let mut slow = connect(&url).await;
+    let mut fast = connect(&url).await;
+    for socket in [&mut slow, &mut fast] {
+        assert_eq!(next(socket).await.unwrap()["type"], "connected");
+        assert_eq!(next(socket).await.unwrap()["type"], "transcript_update");
+    }
+    // Far more than the socket buffers hold, published as fast as `fast` reads
+    // (never more than 100 ahead of it); `slow` reads nothing meanwhile.
+    const ENTRIES: u32 = 2_000;
+    let text = "x".repeat(16 * 1024);
+    let (progress, mut read) = tokio::sync::watch::channel(0u64);
+    let publisher = tokio::spawn({
+        let id = id.clone();
+        async move {
+            for seq in 1..=ENTRIES {
+                while u64::from(seq) > *read.borrow_and_update() + 100 {
+                    read.changed().await.unwrap();
+                }
+                let entry = TranscriptEntry {
+                    seq,
+                    role: Role::Agent,
+                    text: text.clone(),
+                    at_ms: u64::from(seq),
+                    interrupted: false,
+                };
+                hub::publish(&id, LiveEvent::Entry(entry));
+            }
+        }
+    });
+    let mut got: Vec<u64> = Vec::new();
+    let mut last_other = None;
+    while got.len() < ENTRIES as usize {
+        let m = next(&mut fast)
+            .await
+            .unwrap_or_else(|| panic!("the fast viewer was dropped after {last_other:?}"));
+        if m["type"] == "transcript_update" {
+            got.extend(seqs(&[m]));
+            progress.send_replace(got.last().copied().unwrap_or(0));
+        } else {
+            last_other = Some(m);
+        }
+    }
+    publisher.await.unwrap();
+    let want: Vec<u64> = (1..=u64::from(ENTRIES)).collect();
+    assert_eq!(got, want, "the fast viewer gets every entry once, in order");
+
+    // The slow one was cut off: what it reads now ends before the last entry.
+    let start = Instant::now();
+    let mut slow_seqs = Vec::new();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(30), slow.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => {
+                let m: Value = serde_json::from_str(&text).unwrap();
+                slow_seqs.extend(seqs(&[m]));
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(None | Some(Err(_))) => break,
+            Err(_) => panic!("the slow viewer was never dropped"),
+        }
+    }
+    assert!(
+        slow_seqs.len() < ENTRIES as usize,
+        "the slow viewer got {} entries",
+        slow_seqs.len()
+    );
+    assert!(
+        slow_seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "what it got is in order"
+    );
+    assert!(start.elapsed() < Duration::from_secs(30));
 }
