@@ -25,13 +25,14 @@ use switchboard::engine::report::{Outcome, Report, Sentiment};
 use switchboard::services::views::{
     AgentInput, AgentView, ApiKeyView, BulkContactsInput, CallView, CampaignContactInput,
     CampaignContactView, CampaignInput, CampaignResultsView, CampaignStats, CampaignView,
-    ChannelInput, ChannelView, ChunkView, ContactInput, ContactResult, ContactView, DeletedView,
-    ExecuteView, FlowInput, FlowSummaryView, FlowView, FlowWarning, ImportSummary, IngestTextInput,
-    IngestUrlInput, InvalidContact, KnowledgeDocumentView, KnowledgeQueryInput, McpServerInput,
-    McpServerView, MeView, MemberView, NewApiKeyView, OrganizationView, ProcessedTranscriptView,
-    QueryHit, SignedInView, TaskInput, TaskSecretView, TaskView, ToolInput, ToolTestInput,
-    ToolView, TranscriptView, UserView, VerifyProviderInput, WebhookAttemptView,
-    WebhookDeliveryView, WebhookInput, WebhookView, WorkspaceSettingsView, WorkspaceView,
+    ChannelInput, ChannelView, ChunkView, ConnectionInfo, ContactInput, ContactResult, ContactView,
+    DeletedView, ExecuteView, FlowInput, FlowSummaryView, FlowView, FlowWarning, ImportSummary,
+    IngestTextInput, IngestUrlInput, InvalidContact, KnowledgeDocumentView, KnowledgeQueryInput,
+    LiveTranscriptView, McpServerInput, McpServerView, MeView, MemberView, NewApiKeyView,
+    OrganizationView, ProcessedTranscriptView, QueryHit, SignedInView, TaskInput, TaskSecretView,
+    TaskView, ToolInput, ToolTestInput, ToolView, TranscriptView, UserView, VerifyProviderInput,
+    WebhookAttemptView, WebhookDeliveryView, WebhookInput, WebhookView, WorkspaceSettingsView,
+    WorkspaceView,
 };
 use utoipa::openapi::header::Header;
 use utoipa::openapi::schema::Schema;
@@ -71,6 +72,7 @@ pub const SESSION: &str = "session";
         TaskView, TaskInput, TaskStatus, TaskEvent, ExecuteView,
         CallView, CallStatus, Direction, EndReason, TranscriptEntry, Role, CallMetrics,
         TranscriptView, ProcessedTranscriptView, Report, Outcome, Sentiment,
+        LiveTranscriptView, ConnectionInfo,
         WebhookView, WebhookInput, WebhookDeliveryView, WebhookAttemptView, TaskSecretView,
         ContactView, ContactInput,
         CampaignView, CampaignInput, CampaignStats, CampaignStatus, Schedule, Window, RetryPolicy,
