@@ -28,6 +28,10 @@ use crate::store::{Query, SortKey};
 /// How often a call held elsewhere is read from the store.
 pub const POLL: Duration = Duration::from_millis(250);
 
+/// How often a call run here is checked for still being run here (its
+/// events come from the hub meanwhile).
+const HELD_HERE_CHECK: Duration = Duration::from_secs(2);
+
 /// What happened on the call since the follower last said.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Update {
@@ -185,6 +189,9 @@ impl Follower {
                 _ = self.poll.tick() => {
                     if self.events.is_none() || !runner::runs_here(&self.call_id) {
                         self.work = Some(Work::ReadStore);
+                    } else {
+                        // Run here: the hub carries it; look again later.
+                        self.poll.reset_after(HELD_HERE_CHECK);
                     }
                 }
             }
