@@ -1,4 +1,4 @@
-//! Call routes (SPEC §10, without audio and live sockets).
+//! Call routes (SPEC §10, without audio; the live socket itself is the relay's).
 
 use std::sync::Arc;
 
@@ -6,7 +6,10 @@ use axum::extract::State;
 use switchboard::domain::call::{CallStatus, Direction};
 use switchboard::engine::report::Report;
 use switchboard::services::calls::{self, CallFilter};
-use switchboard::services::views::{CallView, ProcessedTranscriptView, TranscriptView};
+use switchboard::services::live;
+use switchboard::services::views::{
+    CallView, LiveTranscriptView, ProcessedTranscriptView, TranscriptView,
+};
 use switchboard::{App, Error};
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -27,6 +30,7 @@ pub fn router(app: &Arc<App>) -> OpenApiRouter<Arc<App>> {
             .routes(routes!(get_call))
             .routes(routes!(get_transcript, process_transcript))
             .routes(routes!(get_report))
+            .routes(routes!(get_live))
             .routes(routes!(end_call))
             .routes(routes!(cancel_call)),
     )
@@ -153,6 +157,14 @@ async fn process_transcript(
     params(("id" = String, Path), ModeParam), responses(Item<Report>))]
 async fn get_report(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     Ok(ok(calls::report(&app, &caller, &id).await?))
+}
+
+/// Get the call's live transcript socket (`/ws/calls/{id}` on the relay)
+/// with a session token for it, valid 5 minutes.
+#[utoipa::path(get, path = "/calls/{id}/live", tag = "calls",
+    params(("id" = String, Path), ModeParam), responses(Item<LiveTranscriptView>))]
+async fn get_live(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
+    Ok(ok(live::token::live(&app, &caller, &id).await?))
 }
 
 /// End a live call (hang up).

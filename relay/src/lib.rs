@@ -2,7 +2,9 @@
 //! and telephony media, supervisor sockets. The local server mounts the same
 //! router so one process runs everything; in AWS it is its own container.
 
+pub mod calls_ws;
 mod control;
+mod reject;
 mod supervisor;
 
 use std::sync::Arc;
@@ -29,6 +31,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(control::router())
         .merge(supervisor::router())
         .with_state(app.clone())
+        .merge(calls_ws::router(app.clone()))
         .merge(web_chat::router(app))
         .merge(widget::router())
 }

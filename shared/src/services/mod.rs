@@ -22,6 +22,7 @@ pub mod page;
 pub mod rate_limit;
 pub mod repository;
 pub mod scheduler;
+pub mod signed_token;
 pub mod table_keys;
 pub mod tasks;
 pub mod tools;

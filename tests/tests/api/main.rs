@@ -15,6 +15,7 @@ mod idempotency;
 mod identity;
 mod knowledge;
 mod knowledge_reembed;
+mod live_calls;
 mod live_owner;
 mod live_space;
 mod local;

@@ -17,6 +17,7 @@ pub mod web_chat;
 use serde_json::Value;
 
 use super::caller::Caller;
+use super::live::hub::{self, LiveEvent};
 use super::page::{PageOf, PageRequest, page};
 use super::repository::{load_resource, query_all_as};
 use super::table_keys::*;
@@ -209,6 +210,13 @@ pub(crate) async fn finish(
                 // A runner of this process stops talking at once.
                 runner::signal_stop(id);
                 runner::forget(id);
+                // Viewers here see the end, then the call's channel goes.
+                let ended = LiveEvent::Status {
+                    status: call.status,
+                    end_reason: call.end_reason,
+                };
+                hub::publish(id, ended);
+                hub::close(id);
                 let event = if call.status == CallStatus::Completed {
                     "call.completed"
                 } else {
@@ -260,19 +268,7 @@ pub async fn stored_entries(
     tenant: &Tenant,
     call_id: &str,
 ) -> Result<Vec<TranscriptEntry>> {
-    let query = Query::partition(tenant.pk()).prefix(call_events_prefix(call_id));
-    let mut entries = Vec::new();
-    let mut next = None;
-    loop {
-        let page = app.table.query(query.clone().after(next)).await?;
-        for i in &page.items {
-            entries.push(i.parse::<TranscriptEntry>()?);
-        }
-        next = page.next;
-        if next.is_none() {
-            return Ok(entries);
-        }
-    }
+    super::live::follow::entries_after(app, tenant, call_id, 0).await
 }
 
 /// Filters of `GET /calls`.

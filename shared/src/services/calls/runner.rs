@@ -30,6 +30,7 @@ use crate::engine::sim::{Pace, run_steered_sim_call};
 use crate::engine::tools::mcp::McpToolRunner;
 use crate::engine::tools::{LocalToolRunner, ToolDefinition, ToolRunner, ToolSet};
 use crate::error::{Error, Result};
+use crate::services::live::hub::{self, LiveEvent};
 use crate::services::views::CallView;
 use crate::store::{Condition, Item, StoreError};
 
@@ -101,6 +102,12 @@ pub(crate) fn forget(call_id: &str) {
     if let Ok(mut m) = RUNNING.lock() {
         m.remove(call_id);
     }
+}
+
+/// Whether this process runs `call_id` now (its live events are on this
+/// process's hub; anyone else reads the store).
+pub fn runs_here(call_id: &str) -> bool {
+    RUNNING.lock().is_ok_and(|m| m.contains_key(call_id))
 }
 
 /// Stops a call this process runs, if it runs it.
@@ -550,6 +557,11 @@ impl<'a> StoreSink<'a> {
                         Some(CallStatus::InProgress),
                     )
                     .await?;
+                    let answered = LiveEvent::Status {
+                        status: call.status,
+                        end_reason: None,
+                    };
+                    hub::publish(self.call_id, answered);
                     let data = serde_json::to_value(CallView::new(call, None))
                         .map_err(|e| Error::Internal(e.to_string()))?;
                     super::super::events::emit(self.app, self.tenant, "call.started", data).await?;
@@ -580,5 +592,7 @@ impl CallSink for StoreSink<'_> {
         if let Err(e) = self.app.table.put(item, Condition::None).await {
             tracing::warn!(call = %self.call_id, seq = entry.seq, error = %e, "storing a transcript entry failed");
         }
+        // Live viewers get it even if storing failed: the call goes on either way.
+        hub::publish(self.call_id, LiveEvent::Entry(entry.clone()));
     }
 }

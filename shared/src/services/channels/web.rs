@@ -3,20 +3,16 @@
 //! ([`verify_web_session_token`]) before it lets the visitor talk to the
 //! channel's agent.
 //!
-//! The token is `wst1.<payload>.<signature>`: the payload is the base64url
-//! JSON of [`WebSessionClaims`], the signature base64url HMAC-SHA256 with
-//! the installation's signing key over `wst1.<payload>`. It is stateless, so
-//! the relay needs no table read to accept a visitor.
+//! The token is a [`signed_token`] of kind `wst1` carrying
+//! [`WebSessionClaims`]. It is stateless, so the relay needs no table read to
+//! accept a visitor.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sha2::Sha256;
 
 use super::super::caller::Caller;
 use super::super::rate_limit::hit;
+use super::super::signed_token::{self, Claims};
 use super::super::table_keys::web_session_rate_pk;
 use crate::App;
 use crate::domain::channel::{Channel, ChannelType, parse_origin};
@@ -61,41 +57,24 @@ impl WebSessionClaims {
     }
 }
 
-fn mac(app: &App) -> Hmac<Sha256> {
-    // HMAC takes keys of any length; this cannot fail.
-    Hmac::<Sha256>::new_from_slice(&app.signing_key)
-        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"))
+impl Claims for WebSessionClaims {
+    const PREFIX: &'static str = TOKEN_PREFIX;
+    fn exp(&self) -> i64 {
+        self.exp
+    }
 }
 
 /// Signs claims into a token.
 pub fn sign_web_session_token(app: &App, claims: &WebSessionClaims) -> String {
-    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap_or_default());
-    let signed = format!("{TOKEN_PREFIX}.{payload}");
-    let mut m = mac(app);
-    m.update(signed.as_bytes());
-    let sig = URL_SAFE_NO_PAD.encode(m.finalize().into_bytes());
-    format!("{signed}.{sig}")
+    signed_token::sign(&app.signing_key, claims)
 }
 
 /// Checks a token's signature and expiry and returns its claims; anything
 /// else is [`Error::Unauthorized`].
 pub fn verify_web_session_token(app: &App, token: &str) -> Result<WebSessionClaims> {
-    let bad = || Error::Unauthorized("the web session token is invalid or has expired".into());
-    let (signed, sig) = token.rsplit_once('.').ok_or_else(bad)?;
-    let payload = signed
-        .strip_prefix(TOKEN_PREFIX)
-        .and_then(|p| p.strip_prefix('.'))
-        .ok_or_else(bad)?;
-    let sig = URL_SAFE_NO_PAD.decode(sig).map_err(|_| bad())?;
-    let mut m = mac(app);
-    m.update(signed.as_bytes());
-    m.verify_slice(&sig).map_err(|_| bad())?;
-    let bytes = URL_SAFE_NO_PAD.decode(payload).map_err(|_| bad())?;
-    let claims: WebSessionClaims = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-    if claims.exp <= app.now().timestamp() {
-        return Err(bad());
-    }
-    Ok(claims)
+    signed_token::verify(&app.signing_key, token, app.now().timestamp()).ok_or_else(|| {
+        Error::Unauthorized("the web session token is invalid or has expired".into())
+    })
 }
 
 fn issue(app: &App, tenant: &Tenant, channel: &Channel, public: bool) -> Value {

@@ -60,6 +60,19 @@ pub fn close(call_id: &str) {
     channels.remove(call_id);
 }
 
+/// Forgets `call_id`'s channel when nobody listens any more (a viewer of a
+/// call run elsewhere leaves no channel behind); the runner's next publish
+/// finds none and sends nothing, a new viewer makes a new one.
+pub fn release(call_id: &str) {
+    let mut channels = CHANNELS.lock().unwrap_or_else(|p| p.into_inner());
+    if channels
+        .get(call_id)
+        .is_some_and(|tx| tx.receiver_count() == 0)
+    {
+        channels.remove(call_id);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,5 +106,20 @@ mod tests {
             fast.recv().await,
             Err(broadcast::error::RecvError::Closed)
         ));
+    }
+
+    #[test]
+    fn the_last_viewer_to_leave_releases_the_channel() {
+        let call = "call-hub-release";
+        let (a, b) = (subscribe(call), subscribe(call));
+        drop(a);
+        release(call);
+        assert!(
+            CHANNELS.lock().unwrap().contains_key(call),
+            "b still listens"
+        );
+        drop(b);
+        release(call);
+        assert!(!CHANNELS.lock().unwrap().contains_key(call));
     }
 }

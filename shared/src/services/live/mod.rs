@@ -2,7 +2,9 @@
 //! ([`hub`]), and how the live space reaches the process that holds a call.
 
 pub mod control;
+pub mod follow;
 pub mod hub;
 pub mod internal;
 pub mod space;
 pub mod supervisor;
+pub mod token;

@@ -13,6 +13,7 @@ mod flow;
 mod identity;
 mod knowledge;
 mod live;
+mod live_transcript;
 mod task;
 mod tool;
 mod webhook;
@@ -41,6 +42,7 @@ pub use knowledge::{
 pub use live::{
     LiveCallView, LiveControlView, LiveMessageInput, SupervisorJoinView, TakeoverInput,
 };
+pub use live_transcript::{ConnectionInfo, LiveTranscriptView};
 pub use task::{ExecuteView, TaskInput, TaskView};
 pub use tool::{McpServerInput, McpServerView, ToolInput, ToolTestInput, ToolTestView, ToolView};
 pub use webhook::{

@@ -1,0 +1,329 @@
+//! `/ws/calls/{call_id}` (SPEC §14, the seed's protocol): a call's live
+//! transcript. Credentials are `?api_key=` (with `?mode=`) or the
+//! `?session_token=` of `GET /calls/{id}/live`; bad or expired ones are a 401
+//! on the upgrade, another org's or an unknown call a 404. The viewer gets
+//! `connected`, one `transcript_update` with the transcript so far (after
+//! `?after_seq=`), then each new entry and status change as the
+//! [`Follower`] reports them; `{"type":"ping"}` is answered with `pong`.
+//!
+//! Bounded: a viewer that falls [`hub::BUFFER`] events behind, or cannot take
+//! a message within [`SEND_TIMEOUT`], is dropped (it reconnects with
+//! `after_seq`); a socket with no client message for [`IDLE_TIMEOUT`] is
+//! closed; client messages over [`MAX_MESSAGE`] bytes end the socket; one
+//! credential holds at most [`MAX_PER_API_KEY`] or [`MAX_PER_SESSION_TOKEN`]
+//! sockets at once.
+//!
+//! [`hub::BUFFER`]: switchboard::services::live::hub::BUFFER
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::routing::get;
+use serde_json::{Value, json};
+use switchboard::domain::call::CallStatus;
+use switchboard::domain::{Mode, Tenant};
+use switchboard::engine::call::{EndReason, TranscriptEntry};
+use switchboard::services::api_keys;
+use switchboard::services::live::follow::{Follower, Start, Update};
+use switchboard::services::live::token;
+use switchboard::{App, Error};
+
+use crate::reject::reject;
+
+/// A socket with no message from its client this long is closed.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// A viewer that cannot take one message this long is dropped.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest client message (clients only send pings).
+pub const MAX_MESSAGE: usize = 4 * 1024;
+/// Each socket's read buffer.
+const READ_BUFFER: usize = 4 * 1024;
+/// Sockets one API key may hold open at once.
+pub const MAX_PER_API_KEY: usize = 200;
+/// Sockets one session token may hold open at once.
+pub const MAX_PER_SESSION_TOKEN: usize = 20;
+
+/// The live transcript socket's route.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/ws/calls/{call_id}", get(upgrade))
+        .with_state(app)
+}
+
+type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
+
+async fn upgrade(
+    State(app): State<Arc<App>>,
+    call_id: Result<Path<String>, PathRejection>,
+    params: Params,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let Ok(Path(call_id)) = call_id else {
+        return reject(Error::BadRequest(
+            "the call id in the path is malformed".into(),
+        ));
+    };
+    match open(app, &call_id, params, ws).await {
+        Ok(response) => response,
+        Err(e) => reject(e),
+    }
+}
+
+/// Checks the credentials and the call, then upgrades.
+async fn open(
+    app: Arc<App>,
+    call_id: &str,
+    params: Params,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, Error> {
+    let Query(params) =
+        params.map_err(|_| Error::BadRequest("the query string is malformed".into()))?;
+    let (tenant, slot) = authenticate(&app, call_id, &params).await?;
+    let after_seq = match params.get("after_seq").filter(|s| !s.is_empty()) {
+        None => 0,
+        Some(s) => s
+            .parse::<u32>()
+            .map_err(|_| Error::field("after_seq", "must be a whole number of at least 0"))?,
+    };
+    let ws = ws.map_err(|e| {
+        Error::BadRequest(format!("this route is a WebSocket; open it as one ({e})"))
+    })?;
+    let (follower, start) = Follower::start(app, tenant, call_id, after_seq).await?;
+    let call_id = call_id.to_owned();
+    Ok(ws
+        .max_message_size(MAX_MESSAGE)
+        .max_frame_size(MAX_MESSAGE)
+        // Clients only send pings: a small read buffer (the default 128 KiB
+        // per socket is most of an idle viewer's memory).
+        .read_buffer_size(READ_BUFFER)
+        .on_upgrade(move |socket| async move {
+            let _slot = slot;
+            Viewer {
+                socket,
+                call_id,
+                follower,
+            }
+            .run(start)
+            .await;
+        }))
+}
+
+/// The tenant `params`' credentials act in, with their connection slot.
+async fn authenticate(
+    app: &App,
+    call_id: &str,
+    params: &HashMap<String, String>,
+) -> Result<(Tenant, Slot), Error> {
+    let given = |k: &str| params.get(k).map(String::as_str).filter(|s| !s.is_empty());
+    if let Some(token) = given("session_token") {
+        let claims = token::verify(app, token, call_id)?;
+        let slot = Slot::take(format!("token:{}", claims.token_id), MAX_PER_SESSION_TOKEN)?;
+        return Ok((claims.tenant(), slot));
+    }
+    let Some(secret) = given("api_key") else {
+        return Err(Error::Unauthorized(
+            "missing credentials: add ?api_key=<API key> or ?session_token=<token from GET /calls/{id}/live>"
+                .into(),
+        ));
+    };
+    let mode = match given("mode") {
+        None => Mode::Live,
+        Some(m) => Mode::parse(m).ok_or_else(|| Error::field("mode", "must be live or test"))?,
+    };
+    let Some((caller, rate)) = api_keys::authenticate(app, secret, mode).await? else {
+        return Err(Error::Unauthorized("invalid or revoked API key".into()));
+    };
+    if !rate.allowed {
+        let retry = (rate.reset - app.now().timestamp()).max(1) as u64;
+        return Err(Error::RateLimited(retry));
+    }
+    let key = match &caller.principal {
+        switchboard::services::caller::Principal::ApiKey { key_id } => key_id.clone(),
+        other => format!("{other:?}"),
+    };
+    let slot = Slot::take(format!("key:{key}"), MAX_PER_API_KEY)?;
+    Ok((caller.tenant, slot))
+}
+
+/// Open sockets per credential.
+static OPEN: LazyLock<Mutex<HashMap<String, usize>>> = LazyLock::new(Default::default);
+
+/// One socket counted against its credential until it is dropped.
+struct Slot(String);
+
+impl Slot {
+    fn take(credential: String, max: usize) -> Result<Self, Error> {
+        let mut open = OPEN.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(credential.clone()).or_default();
+        if *n >= max {
+            return Err(Error::Conflict(format!(
+                "this credential already holds {max} live transcript sockets; close one first"
+            )));
+        }
+        *n += 1;
+        Ok(Self(credential))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = OPEN.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.0) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.0);
+            }
+        }
+    }
+}
+
+/// One connected viewer.
+struct Viewer {
+    socket: WebSocket,
+    call_id: String,
+    follower: Follower,
+}
+
+/// Why a viewer's socket ends.
+enum Ending {
+    /// The call ended (its final status was sent).
+    CallEnded,
+    /// The client left, or its connection broke.
+    ClientGone,
+    /// Closed by the relay, with an `error` message first.
+    Dropped(String),
+}
+
+impl Viewer {
+    async fn run(mut self, start: Start) {
+        let ending = self.stream(start).await;
+        let (code, reason) = match ending {
+            Ending::ClientGone => return,
+            Ending::CallEnded => (close_code::NORMAL, "the call ended".to_owned()),
+            Ending::Dropped(why) => {
+                let _ = self.send(&json!({"type": "error", "error": why})).await;
+                (close_code::POLICY, why)
+            }
+        };
+        let frame = CloseFrame {
+            code,
+            reason: reason.chars().take(100).collect::<String>().into(),
+        };
+        let _ =
+            tokio::time::timeout(SEND_TIMEOUT, self.socket.send(Message::Close(Some(frame)))).await;
+    }
+
+    async fn stream(&mut self, start: Start) -> Ending {
+        let connected = json!({"type": "connected",
+            "data": {"call_id": self.call_id, "status": start.status}});
+        if !self.send(&connected).await || !self.entries(&start.transcript).await {
+            return Ending::ClientGone;
+        }
+        if start.status.is_final() {
+            return match self.status(start.status, start.end_reason).await {
+                true => Ending::CallEnded,
+                false => Ending::ClientGone,
+            };
+        }
+        let idle = tokio::time::sleep(IDLE_TIMEOUT);
+        tokio::pin!(idle);
+        loop {
+            tokio::select! {
+                update = self.follower.next() => match update {
+                    Some(Ok(Update::Entries(entries))) => {
+                        if !self.entries(&entries).await {
+                            return Ending::ClientGone;
+                        }
+                    }
+                    Some(Ok(Update::Status { status, end_reason })) => {
+                        if !self.status(status, end_reason).await {
+                            return Ending::ClientGone;
+                        }
+                        if status.is_final() {
+                            return Ending::CallEnded;
+                        }
+                    }
+                    Some(Err(lagged)) => return Ending::Dropped(format!(
+                        "{lagged}; reconnect with ?after_seq={}", self.follower.last_seq()
+                    )),
+                    None => return Ending::CallEnded,
+                },
+                message = self.socket.recv() => {
+                    idle.as_mut().reset(tokio::time::Instant::now() + IDLE_TIMEOUT);
+                    match message {
+                        Some(Ok(Message::Text(text))) => {
+                            if !self.answer(text.as_str()).await {
+                                return Ending::ClientGone;
+                            }
+                        }
+                        Some(Ok(Message::Binary(_))) => {
+                            if !self.send(&error("binary messages are not accepted; send JSON text")).await {
+                                return Ending::ClientGone;
+                            }
+                        }
+                        // Pings are answered by the socket itself.
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                        Some(Ok(Message::Close(_))) | None => return Ending::ClientGone,
+                        Some(Err(e)) => {
+                            tracing::debug!(call = %self.call_id, error = %e, "viewer socket failed");
+                            return Ending::ClientGone;
+                        }
+                    }
+                }
+                _ = &mut idle => return Ending::Dropped(format!(
+                    "no message from the client in {} s; send {{\"type\":\"ping\"}} to keep the socket open",
+                    IDLE_TIMEOUT.as_secs()
+                )),
+            }
+        }
+    }
+
+    /// Answers a client message; false when the client is gone.
+    async fn answer(&mut self, text: &str) -> bool {
+        let kind = serde_json::from_str::<Value>(text)
+            .ok()
+            .and_then(|v| v.get("type").and_then(Value::as_str).map(str::to_owned));
+        let reply = match kind.as_deref() {
+            Some("ping") => json!({"type": "pong"}),
+            Some(other) => error(&format!(
+                "unknown message type {other:?}; viewers send only {{\"type\":\"ping\"}}"
+            )),
+            None => error(
+                "messages are JSON objects with a \"type\"; viewers send only {\"type\":\"ping\"}",
+            ),
+        };
+        self.send(&reply).await
+    }
+
+    async fn entries(&mut self, entries: &[TranscriptEntry]) -> bool {
+        let update = json!({"type": "transcript_update",
+            "data": {"call_id": self.call_id, "transcript": entries}});
+        self.send(&update).await
+    }
+
+    async fn status(&mut self, status: CallStatus, end_reason: Option<EndReason>) -> bool {
+        let update = json!({"type": "call_status_update",
+            "data": {"call_id": self.call_id, "status": status, "end_reason": end_reason}});
+        self.send(&update).await
+    }
+
+    /// Sends one message; false when the client is gone or too slow to take it.
+    async fn send(&mut self, message: &Value) -> bool {
+        let text = message.to_string();
+        matches!(
+            tokio::time::timeout(SEND_TIMEOUT, self.socket.send(Message::Text(text.into()))).await,
+            Ok(Ok(()))
+        )
+    }
+}
+
+fn error(why: &str) -> Value {
+    json!({"type": "error", "error": why})
+}
