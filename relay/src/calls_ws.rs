@@ -303,6 +303,13 @@ impl Viewer {
     }
 
     async fn entries(&mut self, entries: &[TranscriptEntry]) -> bool {
+        // A whisper keeps its place (`seq` stays gapless) but its words are
+        // the live space's only (its supervisor socket shows them).
+        let entries: Vec<TranscriptEntry> = entries
+            .iter()
+            .cloned()
+            .map(TranscriptEntry::redacted)
+            .collect();
         let update = json!({"type": "transcript_update",
             "data": {"call_id": self.call_id, "transcript": entries}});
         self.send(&update).await

@@ -175,6 +175,19 @@ async fn supervisors_steer_a_live_call(backend: Backend) {
     })
     .await;
 
+    // A live-transcript viewer (not a supervisor) gets the whisper's place, not its words.
+    let seq = whisper["seq"].as_u64().unwrap();
+    let (mut viewer, _) = tokio_tungstenite::connect_async(format!(
+        "{ws_base}/ws/calls/{id}?api_key={TEST_KEY}&mode=test&after_seq={}",
+        seq - 1
+    ))
+    .await
+    .expect("the live transcript socket opens");
+    assert_eq!(next(&mut viewer).await["type"], "connected");
+    let seen = entry_where(&mut viewer, |e| e["seq"].as_u64() == Some(seq)).await;
+    assert_eq!(seen["text"], WHISPER_REDACTED, "{seen}");
+    drop(viewer);
+
     // A barge is said by the agent at once.
     let (status, b) = post(
         &t,
