@@ -12,8 +12,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::json;
+
+use crate::reject::reject;
+use switchboard::App;
 use switchboard::services::live::internal::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
-use switchboard::{App, Error};
 
 /// The internal routes.
 pub fn router() -> Router<Arc<App>> {
@@ -45,42 +47,6 @@ async fn control(
             })),
         )
             .into_response(),
-        Err(e) => error_response(&app, &e),
+        Err(e) => reject(e),
     }
-}
-
-/// The SPEC error body (§1) for `e`, with its status.
-pub(crate) fn error_response(app: &App, e: &Error) -> Response {
-    let status = match e {
-        Error::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        Error::BadRequest(_) => StatusCode::BAD_REQUEST,
-        Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-        Error::Forbidden(_) => StatusCode::FORBIDDEN,
-        Error::NotFound(_) => StatusCode::NOT_FOUND,
-        Error::Conflict(_) => StatusCode::CONFLICT,
-        Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-        Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        Error::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-        Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-        Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    let message = match e {
-        Error::Internal(detail) => {
-            tracing::error!(error = %detail, "relay request failed");
-            "internal error".to_owned()
-        }
-        other => other.to_string(),
-    };
-    let request_id = uuid::Uuid::now_v7().to_string();
-    (
-        status,
-        axum::Json(json!({
-            "success": false,
-            "error": message,
-            "detail": message,
-            "details": null,
-            "meta": {"timestamp": app.now_rfc3339(), "request_id": request_id},
-        })),
-    )
-        .into_response()
 }

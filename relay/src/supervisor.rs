@@ -29,7 +29,7 @@ use switchboard::{App, Error};
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::control::error_response;
+use crate::reject::reject;
 
 /// The largest message a supervisor may send.
 const MAX_MESSAGE: usize = 16 * 1024;
@@ -55,11 +55,11 @@ async fn upgrade(
 ) -> Response {
     let claims = match supervisor::verify(&app, q.token.as_deref().unwrap_or(""), &call_id) {
         Ok(c) => c,
-        Err(e) => return error_response(&app, &e),
+        Err(e) => return reject(e),
     };
     let tenant = claims.tenant();
     if let Err(e) = calls::load(&app, &tenant, &call_id).await {
-        return error_response(&app, &e);
+        return reject(e);
     }
     ws.max_message_size(MAX_MESSAGE)
         .on_upgrade(move |socket| async move {

@@ -40,11 +40,9 @@ use switchboard::services::calls::web_chat::{self, Admitted, Ending, Piece, Turn
 use switchboard::services::channels::web::verify_web_session_token;
 use tokio::sync::mpsc;
 
-use switchboard_functions::http::{ApiError, Path};
+use switchboard_functions::http::Path;
 
-fn reject(e: Error) -> Response {
-    ApiError(e).into_response()
-}
+use crate::reject::reject;
 
 /// Open chats one client address may hold at once.
 pub const MAX_CHATS_PER_ADDRESS: usize = 5;

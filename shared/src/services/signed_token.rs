@@ -2,8 +2,8 @@
 //! base64url JSON of some claims, the signature base64url HMAC-SHA256 with
 //! the installation's signing key over `<prefix>.<payload>`. The prefix names
 //! the kind of token, so a token of one kind never passes as another; each
-//! kind's claims carry their expiry. Web-session tokens (`wst1`) and call
-//! session tokens (`cst1`) are such tokens.
+//! kind's claims carry their expiry. Web-session tokens (`wst1`), call
+//! session tokens (`cst1`) and supervisor tokens (`sst1`) are such tokens.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

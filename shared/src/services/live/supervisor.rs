@@ -1,24 +1,17 @@
-//! The supervisor token (`sst1.<payload>.<signature>`) that opens
-//! `/ws/supervisor/{call_id}`: base64url JSON of [`SupervisorClaims`],
-//! signed HMAC-SHA256 with the installation's signing key over
-//! `sst1.<payload>`, bound to one org, partition and call, valid
+//! The supervisor token (a [`signed_token`] of kind `sst1`) that opens
+//! `/ws/supervisor/{call_id}`: bound to one org, partition and call, valid
 //! [`TOKEN_TTL_SECONDS`]. Stateless: the relay that holds the call checks it
 //! without a table read.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
+use super::super::signed_token::{self, Claims};
 use crate::App;
 use crate::domain::{Mode, Tenant};
 use crate::error::{Error, Result};
 
 /// How long a supervisor token opens the socket.
 pub const TOKEN_TTL_SECONDS: i64 = 300;
-
-const TOKEN_PREFIX: &str = "sst1";
 
 /// What a supervisor token says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +26,13 @@ pub struct SupervisorClaims {
     pub exp: i64,
 }
 
+impl Claims for SupervisorClaims {
+    const PREFIX: &'static str = "sst1";
+    fn exp(&self) -> i64 {
+        self.exp
+    }
+}
+
 impl SupervisorClaims {
     /// The tenant of the call.
     pub fn tenant(&self) -> Tenant {
@@ -41,14 +41,6 @@ impl SupervisorClaims {
             mode: self.mode,
         }
     }
-}
-
-fn mac(app: &App, signed: &str) -> Hmac<Sha256> {
-    // HMAC takes keys of any length; this cannot fail.
-    let mut m = Hmac::<Sha256>::new_from_slice(&app.signing_key)
-        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
-    m.update(signed.as_bytes());
-    m
 }
 
 /// A token for the tenant's call `call_id`, and its expiry (unix seconds).
@@ -60,27 +52,13 @@ pub fn sign(app: &App, tenant: &Tenant, call_id: &str) -> (String, i64) {
         call_id: call_id.to_owned(),
         exp,
     };
-    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap_or_default());
-    let signed = format!("{TOKEN_PREFIX}.{payload}");
-    let sig = URL_SAFE_NO_PAD.encode(mac(app, &signed).finalize().into_bytes());
-    (format!("{signed}.{sig}"), exp)
+    (signed_token::sign(&app.signing_key, &claims), exp)
 }
 
 /// The claims of a valid, unexpired token for `call_id`; anything else is
 /// [`Error::Unauthorized`].
 pub fn verify(app: &App, token: &str, call_id: &str) -> Result<SupervisorClaims> {
-    let bad = || Error::Unauthorized("the supervisor token is invalid or has expired".into());
-    let (signed, sig) = token.rsplit_once('.').ok_or_else(bad)?;
-    let payload = signed
-        .strip_prefix(TOKEN_PREFIX)
-        .and_then(|p| p.strip_prefix('.'))
-        .ok_or_else(bad)?;
-    let sig = URL_SAFE_NO_PAD.decode(sig).map_err(|_| bad())?;
-    mac(app, signed).verify_slice(&sig).map_err(|_| bad())?;
-    let bytes = URL_SAFE_NO_PAD.decode(payload).map_err(|_| bad())?;
-    let claims: SupervisorClaims = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-    if claims.exp <= app.now().timestamp() || claims.call_id != call_id {
-        return Err(bad());
-    }
-    Ok(claims)
+    signed_token::verify::<SupervisorClaims>(&app.signing_key, token, app.now().timestamp())
+        .filter(|c| c.call_id == call_id)
+        .ok_or_else(|| Error::Unauthorized("the supervisor token is invalid or has expired".into()))
 }
