@@ -140,6 +140,47 @@ pub struct Call {
 }
 
 impl Call {
+    /// A call just placed (`initiated`): who it is for and where it goes;
+    /// the rest (answer, end, transcript, report, …) is filled in as it
+    /// happens. The caller sets what links it (task, campaign, contact,
+    /// channel), its context and starting message.
+    pub fn placed(
+        id: String,
+        direction: Direction,
+        agent_id: String,
+        from: String,
+        to: String,
+        simulated: bool,
+        now: String,
+    ) -> Call {
+        Call {
+            id,
+            direction,
+            status: CallStatus::Initiated,
+            agent_id,
+            task_id: None,
+            campaign_id: None,
+            contact_id: None,
+            channel_id: None,
+            from,
+            to,
+            started_at: now.clone(),
+            answered_at: None,
+            ended_at: None,
+            duration_seconds: None,
+            end_reason: None,
+            transcript: None,
+            report: None,
+            recording_url: None,
+            metrics: None,
+            conversation: None,
+            context: serde_json::Map::new(),
+            starting_message: None,
+            simulated,
+            updated_at: now,
+        }
+    }
+
     /// The only transitions a call makes; anything else is a 409.
     pub fn transition(&mut self, to: CallStatus) -> Result<(), Error> {
         use CallStatus::*;

@@ -390,8 +390,10 @@ async fn an_idle_chat_ends_itself(backend: Backend) {
     let agent = agent(&t).await;
     let channel = channel(&t, Some(&agent)).await;
     let (session, token) = open_session(&t, &channel).await;
-    let mut ws = connect(&t, &session, &token, Some(SHOP)).await.unwrap();
+    // Timed from before the upgrade: the chat cannot end sooner than its
+    // idle time after it, however late this task runs after the handshake.
     let opened = Instant::now();
+    let mut ws = connect(&t, &session, &token, Some(SHOP)).await.unwrap();
     let mut seen = Vec::new();
     loop {
         let m = next(&mut ws).await;

@@ -127,30 +127,19 @@ pub(crate) async fn place_task_call(app: &App, tenant: &Tenant, task_id: &str) -
     let now = app.now_rfc3339();
     task.updated_at = now.clone();
     let call = Call {
-        id: call_id.clone(),
-        direction: Direction::Outbound,
-        status: CallStatus::Initiated,
-        agent_id: task.agent_id.clone(),
         task_id: Some(task.id.clone()),
-        campaign_id: None,
-        contact_id: None,
         channel_id,
-        from,
-        to: task.to_number.as_str().to_owned(),
-        started_at: now.clone(),
-        answered_at: None,
-        ended_at: None,
-        duration_seconds: None,
-        end_reason: None,
-        transcript: None,
-        report: None,
-        recording_url: None,
-        metrics: None,
-        conversation: None,
         context: task.context_data.clone(),
         starting_message: task.starting_message.clone(),
-        simulated,
-        updated_at: now,
+        ..Call::placed(
+            call_id.clone(),
+            Direction::Outbound,
+            task.agent_id.clone(),
+            from,
+            task.to_number.as_str().to_owned(),
+            simulated,
+            now,
+        )
     };
     let mut writes = vec![
         Write::Put(

@@ -24,7 +24,7 @@ use super::runner::{StoreSink, forget, owner, register};
 use super::{finish, lease};
 use crate::App;
 use crate::domain::Tenant;
-use crate::domain::call::{Call, CallStatus, Direction};
+use crate::domain::call::{Call, Direction};
 use crate::domain::channel::{Channel, parse_origin};
 use crate::engine::call::{CallSink, EndReason, TranscriptEntry};
 use crate::engine::conversation::{Action, Conversation, Input};
@@ -219,30 +219,17 @@ impl Admitted {
             .and_then(|c| c.greeting)
             .filter(|g| !g.trim().is_empty());
         let call = Call {
-            id: session_id,
-            direction: Direction::Web,
-            status: CallStatus::Initiated,
-            agent_id,
-            task_id: None,
-            campaign_id: None,
-            contact_id: None,
             channel_id: Some(channel.id.clone()),
-            from: origin.unwrap_or_else(|| "web".to_owned()),
-            to: "web".to_owned(),
-            started_at: now.clone(),
-            answered_at: None,
-            ended_at: None,
-            duration_seconds: None,
-            end_reason: None,
-            transcript: None,
-            report: None,
-            recording_url: None,
-            metrics: None,
-            conversation: None,
-            context: serde_json::Map::new(),
             starting_message: greeting,
-            simulated: false,
-            updated_at: now,
+            ..Call::placed(
+                session_id,
+                Direction::Web,
+                agent_id,
+                origin.unwrap_or_else(|| "web".to_owned()),
+                "web".to_owned(),
+                false,
+                now,
+            )
         };
         let writes = vec![
             Write::Put(super::item(&tenant, &call), Condition::MustNotExist),

@@ -30,7 +30,7 @@ use super::super::repository::query_all;
 use super::super::table_keys::*;
 use super::{contacts, slots};
 use crate::App;
-use crate::domain::call::{Call, CallStatus, Direction};
+use crate::domain::call::{Call, Direction};
 use crate::domain::campaign::contact::{CampaignContact, ContactStatus};
 use crate::domain::campaign::{Campaign, CampaignStatus};
 use crate::domain::{Mode, Tenant};
@@ -420,30 +420,19 @@ async fn dial(
     let now = app.now_rfc3339();
     let call_id = app.new_id();
     let call = Call {
-        id: call_id.clone(),
-        direction: Direction::Outbound,
-        status: CallStatus::Initiated,
-        agent_id: campaign.agent_id.clone(),
-        task_id: None,
         campaign_id: Some(campaign.id.clone()),
         contact_id: Some(before.id.clone()),
         channel_id: line.channel_id.clone(),
-        from: line.from.clone(),
-        to: before.phone.clone(),
-        started_at: now.clone(),
-        answered_at: None,
-        ended_at: None,
-        duration_seconds: None,
-        end_reason: None,
-        transcript: None,
-        report: None,
-        recording_url: None,
-        metrics: None,
-        conversation: None,
         context: call_context(campaign, &before),
-        starting_message: None,
-        simulated: line.simulated,
-        updated_at: now.clone(),
+        ..Call::placed(
+            call_id.clone(),
+            Direction::Outbound,
+            campaign.agent_id.clone(),
+            line.from.clone(),
+            before.phone.clone(),
+            line.simulated,
+            now.clone(),
+        )
     };
     let mut after = before.clone();
     after.status = ContactStatus::Queued;
