@@ -17,6 +17,7 @@ use tokio::sync::oneshot;
 pub mod llm_double;
 pub mod mcp;
 pub mod model_double;
+pub mod process;
 pub mod receiver;
 pub mod twilio;
 

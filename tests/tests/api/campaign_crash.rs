@@ -5,7 +5,6 @@
 //! contact is called more often than its attempts allow.
 
 use std::collections::HashMap;
-use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,81 +13,34 @@ use serde_json::{Value, json};
 use switchboard::services::calls::lease;
 use switchboard::store::embedded::{Database, EmbeddedTable};
 use switchboard::store::{Query, Table};
-use switchboard_tests::{TEST_KEY, call};
+use switchboard_tests::call;
+use switchboard_tests::process::{PlatformProcess, free_port};
 
 const CONTACTS: usize = 20;
 
-struct Platform {
-    child: Child,
-    base: String,
-    client: reqwest::Client,
+/// The platform at `scale` on `dir` and `port`.
+async fn start_platform(dir: &std::path::Path, port: u16, scale: &str) -> PlatformProcess {
+    PlatformProcess::start(
+        env!("CARGO_BIN_EXE_platform"),
+        dir,
+        port,
+        &[
+            ("SWITCHBOARD_SIM_TIME_SCALE", scale.to_owned()),
+            ("SWITCHBOARD_SCHEDULER_INTERVAL_MS", "500".to_owned()),
+        ],
+    )
+    .await
 }
 
-impl Platform {
-    async fn start(dir: &std::path::Path, port: u16, scale: &str) -> Platform {
-        let child = Command::new(env!("CARGO_BIN_EXE_platform"))
-            .env("SWITCHBOARD_DATA_DIR", dir)
-            .env("SWITCHBOARD_ADDR", format!("127.0.0.1:{port}"))
-            .env("SWITCHBOARD_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
-            .env("SWITCHBOARD_BOOTSTRAP_API_KEY", TEST_KEY)
-            .env("SWITCHBOARD_SIM_TIME_SCALE", scale)
-            .env("SWITCHBOARD_SCHEDULER_INTERVAL_MS", "500")
-            .env("SWITCHBOARD_EMBEDDER", "lexical")
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn the platform");
-        let p = Platform {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            client: reqwest::Client::new(),
-        };
-        let start = Instant::now();
-        while p
-            .client
-            .get(format!("{}/health", p.base))
-            .send()
-            .await
-            .is_err()
-        {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "the platform did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        p
-    }
-
-    fn api(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        self.client
-            .request(method, format!("{}/api/v1{path}", self.base))
-            .bearer_auth(TEST_KEY)
-    }
-
-    async fn calls(&self, campaign: &str) -> Vec<Value> {
-        let (status, page) = call(self.api(
-            Method::GET,
-            &format!("/calls?campaign_id={campaign}&limit=100"),
-        ))
-        .await;
-        assert_eq!(status, StatusCode::OK, "{page}");
-        page["data"].as_array().unwrap().clone()
-    }
-}
-
-impl Drop for Platform {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// The campaign's calls, as the API lists them.
+async fn calls(p: &PlatformProcess, campaign: &str) -> Vec<Value> {
+    let (status, page) = call(p.api(
+        Method::GET,
+        &format!("/calls?campaign_id={campaign}&limit=100"),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    page["data"].as_array().unwrap().clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -96,7 +48,7 @@ async fn a_killed_dialer_loses_no_slot_and_calls_nobody_twice_per_attempt() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     // Slow calls: all 20 are live when the process dies.
-    let mut first = Platform::start(dir.path(), port, "0.5").await;
+    let mut first = start_platform(dir.path(), port, "0.5").await;
     let (status, agent) = call(first.api(Method::POST, "/agents").json(&json!({
         "name": "Caller", "system_prompt": "You offer a check-up.",
         "greeting": "Hello, this is Harbor Lane Dental calling."
@@ -124,8 +76,7 @@ async fn a_killed_dialer_loses_no_slot_and_calls_nobody_twice_per_attempt() {
     assert_eq!(status, StatusCode::OK);
     let start = Instant::now();
     loop {
-        let live = first
-            .calls(&id)
+        let live = calls(&first, &id)
             .await
             .iter()
             .filter(|c| c["status"] == "in_progress")
@@ -139,17 +90,16 @@ async fn a_killed_dialer_loses_no_slot_and_calls_nobody_twice_per_attempt() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    first.child.kill().expect("SIGKILL");
-    first.child.wait().unwrap();
+    first.kill();
     let killed_at = Instant::now();
     drop(first);
 
-    let second = Platform::start(dir.path(), port, "0.02").await;
+    let second = start_platform(dir.path(), port, "0.02").await;
     let start = Instant::now();
     let mut retried_after = None;
     let campaign = loop {
         let (_, c) = call(second.api(Method::GET, &format!("/campaigns/{id}"))).await;
-        if retried_after.is_none() && second.calls(&id).await.len() > CONTACTS {
+        if retried_after.is_none() && calls(&second, &id).await.len() > CONTACTS {
             retried_after = Some(killed_at.elapsed());
         }
         if c["data"]["status"] == "completed" {
@@ -167,7 +117,7 @@ async fn a_killed_dialer_loses_no_slot_and_calls_nobody_twice_per_attempt() {
         retried_after < lease::TERM + Duration::from_secs(15),
         "first retry {retried_after:?} after the kill"
     );
-    let calls = second.calls(&id).await;
+    let calls = calls(&second, &id).await;
     assert_eq!(
         calls.len(),
         2 * CONTACTS,

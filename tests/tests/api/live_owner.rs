@@ -4,7 +4,6 @@
 //! request). A whisper shapes the model's next turn. When the holder dies,
 //! the survivor answers 503 (never a silent no-op); an ended call is a 409.
 
-use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,82 +13,46 @@ use switchboard::services::table_keys::CALL_LEASES_PK;
 use switchboard::store::embedded::{Database, EmbeddedTable};
 use switchboard::store::{Query, Table};
 use switchboard_tests::llm_double::{LlmDouble, Script};
-use switchboard_tests::{TEST_KEY, assert_error_body, call};
+use switchboard_tests::process::{PlatformProcess, free_port};
+use switchboard_tests::{assert_error_body, call};
 
-struct Platform {
-    child: Child,
-    base: String,
-    client: reqwest::Client,
+/// A platform on `dir` whose models are `llm` (a free port of its own).
+async fn start_platform(dir: &std::path::Path, llm: &LlmDouble) -> PlatformProcess {
+    let port = free_port();
+    PlatformProcess::start(
+        env!("CARGO_BIN_EXE_platform"),
+        dir,
+        port,
+        &[
+            (
+                "SWITCHBOARD_RELAY_INTERNAL_URL",
+                format!("http://127.0.0.1:{port}"),
+            ),
+            ("SWITCHBOARD_SIM_TIME_SCALE", "0.1".to_owned()),
+            ("SWITCHBOARD_SCHEDULER_INTERVAL_MS", "3600000".to_owned()),
+            ("SWITCHBOARD_OPENAI_BASE_URL", format!("{}/v1", llm.base)),
+            ("SWITCHBOARD_OUTBOUND_ALLOW_PRIVATE", "true".to_owned()),
+            ("OPENAI_API_KEY", "sk-test-live-space".to_owned()),
+        ],
+    )
+    .await
 }
 
-impl Platform {
-    async fn start(dir: &std::path::Path, llm: &LlmDouble) -> Platform {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let base = format!("http://127.0.0.1:{port}");
-        let child = Command::new(env!("CARGO_BIN_EXE_platform"))
-            .env("SWITCHBOARD_DATA_DIR", dir)
-            .env("SWITCHBOARD_ADDR", format!("127.0.0.1:{port}"))
-            .env("SWITCHBOARD_PUBLIC_URL", &base)
-            .env("SWITCHBOARD_RELAY_INTERNAL_URL", &base)
-            .env("SWITCHBOARD_BOOTSTRAP_API_KEY", TEST_KEY)
-            .env("SWITCHBOARD_SIM_TIME_SCALE", "0.1")
-            .env("SWITCHBOARD_SCHEDULER_INTERVAL_MS", "3600000")
-            .env("SWITCHBOARD_EMBEDDER", "lexical")
-            .env("SWITCHBOARD_OPENAI_BASE_URL", format!("{}/v1", llm.base))
-            .env("SWITCHBOARD_OUTBOUND_ALLOW_PRIVATE", "true")
-            .env("OPENAI_API_KEY", "sk-test-live-space")
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn the platform");
-        let p = Platform {
-            child,
-            base,
-            client: reqwest::Client::new(),
-        };
-        let start = Instant::now();
-        while p
-            .client
-            .get(format!("{}/health", p.base))
-            .send()
-            .await
-            .is_err()
-        {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "the platform did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        p
-    }
-
-    fn api(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        self.client
-            .request(method, format!("{}/api/v1{path}", self.base))
-            .bearer_auth(TEST_KEY)
-    }
-
-    async fn steer(&self, call_id: &str, action: &str, body: Value) -> (StatusCode, Value) {
-        call(
-            self.api(
-                Method::POST,
-                &format!("/live-space/live-calls/{call_id}/{action}"),
-            )
-            .json(&body),
+/// A live-space control on `p`.
+async fn steer(
+    p: &PlatformProcess,
+    call_id: &str,
+    action: &str,
+    body: Value,
+) -> (StatusCode, Value) {
+    call(
+        p.api(
+            Method::POST,
+            &format!("/live-space/live-calls/{call_id}/{action}"),
         )
-        .await
-    }
-}
-
-impl Drop for Platform {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+        .json(&body),
+    )
+    .await
 }
 
 /// Whether a model request carried `note` (only the system prompt's
@@ -104,8 +67,8 @@ async fn a_control_reaches_the_process_holding_the_call() {
     llm.always(Script::text(&["Could you tell me your name, please?"]));
     let dir = tempfile::tempdir().unwrap();
     // One after the other: the first creates the keys both share.
-    let first = Platform::start(dir.path(), &llm).await;
-    let second = Platform::start(dir.path(), &llm).await;
+    let first = start_platform(dir.path(), &llm).await;
+    let second = start_platform(dir.path(), &llm).await;
 
     let (status, agent) = call(first.api(Method::POST, "/agents").json(&json!({
         "name": "Booker", "system_prompt": "You book dentist appointments.",
@@ -138,17 +101,17 @@ async fn a_control_reaches_the_process_holding_the_call() {
     }
 
     // Both processes steer it, whichever holds it.
-    let (status, body) = second.steer(&id, "takeover", json!({"active": true})).await;
+    let (status, body) = steer(&second, &id, "takeover", json!({"active": true})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let asked_before = llm.received().len();
     for (p, note) in [
         (&first, "offer the spring discount"),
         (&second, "mention free parking"),
     ] {
-        let (status, body) = p.steer(&id, "whisper", json!({"message": note})).await;
+        let (status, body) = steer(p, &id, "whisper", json!({"message": note})).await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
-    let (status, body) = first.steer(&id, "takeover", json!({"active": false})).await;
+    let (status, body) = steer(&first, &id, "takeover", json!({"active": false})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (_, seen) = call(second.api(Method::GET, &format!("/live-space/live-calls/{id}"))).await;
     let transcript = seen["data"]["transcript"].to_string();
@@ -181,7 +144,7 @@ async fn a_control_reaches_the_process_holding_the_call() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let (status, body) = first.steer(&id, "takeover", json!({"active": true})).await;
+    let (status, body) = steer(&first, &id, "takeover", json!({"active": true})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
     // The holder dies: the other process says so instead of dropping the control.
@@ -206,11 +169,14 @@ async fn a_control_reaches_the_process_holding_the_call() {
         assert_eq!(owner_url, second.base);
         (second, first)
     };
-    let _ = holder.child.kill();
-    let _ = holder.child.wait();
-    let (status, body) = survivor
-        .steer(&id, "whisper", json!({"message": "anyone there?"}))
-        .await;
+    holder.kill();
+    let (status, body) = steer(
+        &survivor,
+        &id,
+        "whisper",
+        json!({"message": "anyone there?"}),
+    )
+    .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert!(
         assert_error_body(&body).contains("cannot be reached"),
@@ -218,11 +184,9 @@ async fn a_control_reaches_the_process_holding_the_call() {
     );
 
     // Ended: a 409, from either side of the store.
-    let (status, body) = survivor.steer(&id, "end", json!({})).await;
+    let (status, body) = steer(&survivor, &id, "end", json!({})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = survivor
-        .steer(&id, "whisper", json!({"message": "too late"}))
-        .await;
+    let (status, body) = steer(&survivor, &id, "whisper", json!({"message": "too late"})).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_error_body(&body);
 }
