@@ -142,6 +142,17 @@ async fn send(ws: &mut Ws, value: Value) {
         .unwrap();
 }
 
+/// A chat from an allowed page with a new agent on a new public channel,
+/// past its `connected`: the session (the call's id) and the socket.
+async fn chat_from_shop(t: &TestApp) -> (String, Ws) {
+    let agent = agent(t).await;
+    let channel = channel(t, Some(&agent)).await;
+    let (session, token) = open_session(t, &channel).await;
+    let mut ws = connect(t, &session, &token, Some(SHOP)).await.unwrap();
+    assert_eq!(next(&mut ws).await["type"], "connected");
+    (session, ws)
+}
+
 /// Reads one streamed reply: its pieces (all `final: false`, one id) then the
 /// final message; returns the final text after checking it is the pieces.
 async fn streamed_reply(ws: &mut Ws) -> String {
@@ -328,11 +339,7 @@ async fn refusals_on_the_upgrade_are_error_bodies(backend: Backend) {
 
 async fn messages_are_bounded_and_checked(backend: Backend) {
     let t = spawn(backend, Duration::from_secs(300)).await;
-    let agent = agent(&t).await;
-    let channel = channel(&t, Some(&agent)).await;
-    let (session, token) = open_session(&t, &channel).await;
-    let mut ws = connect(&t, &session, &token, Some(SHOP)).await.unwrap();
-    assert_eq!(next(&mut ws).await["type"], "connected");
+    let (session, mut ws) = chat_from_shop(&t).await;
     streamed_reply(&mut ws).await;
     assert_eq!(next(&mut ws).await["type"], "transcript_update");
 
@@ -418,11 +425,7 @@ async fn an_idle_chat_ends_itself(backend: Backend) {
 
 async fn a_chat_ended_through_the_api_tells_the_page(backend: Backend) {
     let t = spawn(backend, Duration::from_secs(300)).await;
-    let agent = agent(&t).await;
-    let channel = channel(&t, Some(&agent)).await;
-    let (session, token) = open_session(&t, &channel).await;
-    let mut ws = connect(&t, &session, &token, Some(SHOP)).await.unwrap();
-    assert_eq!(next(&mut ws).await["type"], "connected");
+    let (session, mut ws) = chat_from_shop(&t).await;
     let (status, body) = call(t.api(Method::POST, &format!("/calls/{session}/end"))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let mut last = Value::Null;
@@ -462,11 +465,7 @@ async fn until_transcript(ws: &mut Ws) -> (Value, Vec<String>) {
 /// supervisor text is refused until the chat is taken over.
 async fn supervisors_steer_a_web_chat(backend: Backend) {
     let t = spawn(backend, Duration::from_secs(300)).await;
-    let agent = agent(&t).await;
-    let channel = channel(&t, Some(&agent)).await;
-    let (session, token) = open_session(&t, &channel).await;
-    let mut ws = connect(&t, &session, &token, Some(SHOP)).await.unwrap();
-    assert_eq!(next(&mut ws).await["type"], "connected");
+    let (session, mut ws) = chat_from_shop(&t).await;
     until_transcript(&mut ws).await;
     let control = |action: &str, body: Value| {
         t.api(
