@@ -175,6 +175,26 @@ impl TestApp {
         let body: Value = resp.json().await.expect("json");
         (token, body["data"].clone())
     }
+
+    /// Invites `email` into the org of the admin signed in as `admin` (a
+    /// session cookie) with `role`, accepts the invite and returns the new
+    /// member's session cookie.
+    pub async fn member(&self, admin: &str, email: &str, role: &str) -> String {
+        let (status, invite) = call(
+            self.session(Method::POST, "/users/invite", admin)
+                .json(&serde_json::json!({"email": email, "role": role})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{invite}");
+        let resp = self
+            .anon(Method::POST, "/auth/accept-invite")
+            .json(&serde_json::json!({"token": invite["data"]["token"], "name": "Member", "password": "member password 1"}))
+            .send()
+            .await
+            .expect("accept the invite");
+        assert_eq!(resp.status(), StatusCode::OK, "accepting the invite failed");
+        session_cookie(&resp).expect("accepting sets the session cookie")
+    }
 }
 
 impl Drop for TestApp {

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use switchboard::config::Backend;
 use switchboard::domain::{Mode, Tenant};
 use switchboard::services::contacts;
-use switchboard_tests::{TestApp, assert_error_body, backend_tests, call, config, session_cookie};
+use switchboard_tests::{TestApp, assert_error_body, backend_tests, call, config};
 
 backend_tests!(
     contacts_are_created_read_patched_and_deleted,
@@ -370,18 +370,7 @@ async fn lists_filter_and_search_by_key(backend: Backend) {
 async fn the_agent_role_cannot_delete_and_other_orgs_see_nothing(backend: Backend) {
     let t = TestApp::spawn(backend).await;
     let (admin, _) = t.signup("owner@example.com").await;
-    let (_, inv) = call(
-        t.session(Method::POST, "/users/invite", &admin)
-            .json(&json!({"email": "member@example.com", "role": "agent"})),
-    )
-    .await;
-    let resp = t
-        .anon(Method::POST, "/auth/accept-invite")
-        .json(&json!({"token": inv["data"]["token"], "name": "Member", "password": "member password 1"}))
-        .send()
-        .await
-        .unwrap();
-    let member = session_cookie(&resp).unwrap();
+    let member = t.member(&admin, "member@example.com", "agent").await;
     // A human agent works contacts, but may not delete them.
     let (status, c) = call(
         t.session(Method::POST, "/contacts", &member)

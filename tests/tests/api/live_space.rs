@@ -10,9 +10,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use switchboard::config::Backend;
 use switchboard::engine::call::WHISPER_REDACTED;
-use switchboard_tests::{
-    TEST_KEY, TestApp, assert_error_body, backend_tests, call, config, session_cookie,
-};
+use switchboard_tests::{TEST_KEY, TestApp, assert_error_body, backend_tests, call, config};
 use tokio_tungstenite::tungstenite::Message;
 
 backend_tests!(
@@ -280,20 +278,7 @@ async fn the_live_space_stays_in_its_org_and_checks_input(backend: Backend) {
     .await;
     assert_eq!(status, StatusCode::CREATED, "{key}");
     let other_key = key["data"]["key"].as_str().unwrap().to_owned();
-    let (status, inv) = call(
-        t.session(Method::POST, "/users/invite", &admin)
-            .json(&json!({"email": "member@example.com", "role": "agent"})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{inv}");
-    let resp = t
-        .anon(Method::POST, "/auth/accept-invite")
-        .json(&json!({"token": inv["data"]["token"], "name": "Member", "password": "member password 1"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    let member = session_cookie(&resp).unwrap();
+    let member = t.member(&admin, "member@example.com", "agent").await;
 
     // It sees none of this org's calls: not listed, not found.
     let (status, list) = call(

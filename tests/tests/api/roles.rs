@@ -6,7 +6,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use switchboard::config::Backend;
-use switchboard_tests::{TestApp, assert_error_body, backend_tests, call, session_cookie};
+use switchboard_tests::{TestApp, assert_error_body, backend_tests, call};
 
 backend_tests!(the_agent_role_is_refused_every_admin_route);
 
@@ -67,20 +67,7 @@ async fn the_agent_role_is_refused_every_admin_route(backend: Backend) {
     let (admin, data) = t.signup("owner@example.com").await;
     let org = data["organization"]["id"].as_str().unwrap().to_owned();
     let admin_id = data["user"]["id"].as_str().unwrap().to_owned();
-    let (status, inv) = call(
-        t.session(Method::POST, "/users/invite", &admin)
-            .json(&json!({"email": "member@example.com", "role": "agent"})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{inv}");
-    let resp = t
-        .anon(Method::POST, "/auth/accept-invite")
-        .json(&json!({"token": inv["data"]["token"], "name": "Member", "password": "member password 1"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    let agent = session_cookie(&resp).unwrap();
+    let agent = t.member(&admin, "member@example.com", "agent").await;
 
     let id = uuid::Uuid::now_v7().to_string();
     for (method, route) in ADMIN_ROUTES {
