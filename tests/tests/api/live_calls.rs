@@ -271,30 +271,16 @@ async fn tenant(t: &TestApp, mode: Mode) -> Tenant {
 /// A call as another relay process holding it would leave it in the store.
 fn foreign_call(id: &str, status: CallStatus) -> Call {
     Call {
-        id: id.to_owned(),
-        direction: Direction::Outbound,
         status,
-        agent_id: uuid::Uuid::now_v7().to_string(),
-        task_id: None,
-        campaign_id: None,
-        contact_id: None,
-        channel_id: None,
-        from: "+15555550100".into(),
-        to: "+15005550007".into(),
-        started_at: "2026-01-01T00:00:00.000Z".into(),
-        answered_at: None,
-        ended_at: None,
-        duration_seconds: None,
-        end_reason: None,
-        transcript: None,
-        report: None,
-        recording_url: None,
-        metrics: None,
-        conversation: None,
-        context: Default::default(),
-        starting_message: None,
-        simulated: true,
-        updated_at: "2026-01-01T00:00:00.000Z".into(),
+        ..Call::placed(
+            id.to_owned(),
+            Direction::Outbound,
+            uuid::Uuid::now_v7().to_string(),
+            "+15555550100".into(),
+            "+15005550007".into(),
+            true,
+            "2026-01-01T00:00:00.000Z".into(),
+        )
     }
 }
 
