@@ -390,11 +390,16 @@ async fn twilio_verification_lists_every_page_of_numbers(backend: Backend) {
 }
 
 async fn twilio_verification_failures_are_clear(backend: Backend) {
-    // A port that was free a moment ago: nothing listens there.
-    let down = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}", l.local_addr().unwrap())
-    };
+    // A Twilio that hangs up on every connection. The port stays held for the whole test: a
+    // port freed and left empty can be taken by another test's server in the meantime (one
+    // answered 401 here, which reads as "credentials wrong" instead of "Twilio unreachable").
+    let hang_up = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let down = format!("http://{}", hang_up.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((connection, _)) = hang_up.accept().await {
+            drop(connection);
+        }
+    });
     let t = spawn_with_twilio(backend, &down).await;
     let verify = |body: Value| {
         t.api(Method::POST, "/channels/providers/verify")
