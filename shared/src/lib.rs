@@ -10,6 +10,7 @@ pub mod engine;
 pub mod error;
 pub mod net;
 pub mod services;
+pub mod speech;
 pub mod store;
 pub mod telephony;
 
