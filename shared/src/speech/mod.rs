@@ -12,6 +12,8 @@
 //! behind the same traits, so the pipeline, a unit test and a benchmark use
 //! any of them alike.
 
+pub mod offline;
+
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
