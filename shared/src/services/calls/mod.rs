@@ -445,6 +445,8 @@ pub async fn stop(app: &App, caller: &Caller, id: &str, cancel: bool) -> Result<
             call.status.as_str()
         )));
     }
+    // Who holds the call, read before the end removes the lease.
+    let holder = lease::read(app, tenant, id).await?.map(|(lease, _)| lease);
     let ended = finish(app, tenant, id, None, |c, at| {
         if cancel {
             c.transition(CallStatus::Failed)?;
@@ -461,6 +463,9 @@ pub async fn stop(app: &App, caller: &Caller, id: &str, cancel: bool) -> Result<
     let Some(call) = ended else {
         return Err(Error::Conflict("the call already ended".into()));
     };
+    if let Some(holder) = holder {
+        super::live::control::stop_holder(app, tenant, id, &holder).await;
+    }
     let transcript = transcript_of(app, tenant, &call).await?;
     Ok(CallView::new(call, Some(transcript)))
 }

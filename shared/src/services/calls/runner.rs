@@ -82,8 +82,9 @@ pub(crate) fn owner() -> &'static str {
 }
 
 /// The calls this process runs, with a switch that stops each (`end`/`cancel`
-/// through the API reach a call run here at once; elsewhere at its next
-/// lease renewal, which finds the call ended).
+/// through the API reach a call run here at once; one run elsewhere through a
+/// signed [`crate::services::live::control::Control::Stop`] to its holder, or
+/// at the holder's next lease renewal, which finds the call ended).
 static RUNNING: LazyLock<Mutex<HashMap<String, watch::Sender<bool>>>> =
     LazyLock::new(Default::default);
 

@@ -44,6 +44,9 @@ pub enum Control {
     Takeover(bool),
     /// Words said as the `supervisor` while the call is taken over.
     SupervisorText(String),
+    /// The call was ended through the API by another process: the one holding
+    /// it stops talking now instead of at its next lease renewal.
+    Stop,
 }
 
 impl Control {
@@ -51,7 +54,7 @@ impl Control {
     pub fn checked(self, field: &str) -> Result<Control> {
         let text = match &self {
             Control::Whisper(t) | Control::Barge(t) | Control::SupervisorText(t) => t,
-            Control::Takeover(_) => return Ok(self),
+            Control::Takeover(_) | Control::Stop => return Ok(self),
         };
         if text.trim().is_empty() {
             return Err(Error::field(field, "must not be empty"));
@@ -72,6 +75,7 @@ impl Control {
             Control::Takeover(true) => Input::Takeover,
             Control::Takeover(false) => Input::Resume,
             Control::SupervisorText(t) => Input::SupervisorText(t.trim().to_owned()),
+            Control::Stop => Input::EndedByUser,
         }
     }
 }
@@ -97,6 +101,14 @@ pub(crate) fn forget(call_id: &str) {
 /// Hands `control` to call `call_id` if this process runs it (`None` if it
 /// does not) and waits until the call took it or refused it.
 pub async fn deliver_here(call_id: &str, control: Control) -> Option<Result<()>> {
+    if control == Control::Stop {
+        // The store already says the call ended; its runner only has to stop.
+        if !runner::runs_here(call_id) {
+            return None;
+        }
+        runner::signal_stop(call_id);
+        return Some(Ok(()));
+    }
     let tx = {
         let steering = STEERING.lock().unwrap_or_else(|p| p.into_inner());
         steering.get(call_id).cloned()
@@ -149,5 +161,32 @@ pub async fn deliver(app: &App, tenant: &Tenant, id: &str, control: Control) -> 
         _ => Err(Error::Unavailable(
             "the call's relay is not known yet; try again in a moment".into(),
         )),
+    }
+}
+
+/// How long ending a call waits for the process holding it to hear so.
+const STOP_WITHIN: Duration = Duration::from_secs(2);
+
+/// Tells the process that held call `id` (its `lease` read before the call
+/// was ended in the store) to stop talking now. Best effort: the holder finds
+/// the end at its next lease renewal anyway, so a holder that is gone or slow
+/// only delays that, and the API's answer waits at most [`STOP_WITHIN`].
+pub(crate) async fn stop_holder(app: &App, tenant: &Tenant, id: &str, lease: &lease::Lease) {
+    let (Some(owner), Some(url)) = (&lease.owner, &lease.owner_url) else {
+        return;
+    };
+    // Here, `calls::finish` has stopped it already; a lapsed lease has no holder.
+    if owner == runner::owner() || lease.expires_at_ms <= app.now().timestamp_millis() {
+        return;
+    }
+    let told = super::internal::forward(app, url, tenant, id, &Control::Stop);
+    match tokio::time::timeout(STOP_WITHIN, told).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::info!(call = %id, error = %e, "the call's holder hears of its end at its next lease renewal")
+        }
+        Err(_) => {
+            tracing::info!(call = %id, "the call's holder did not answer in time; it hears of the end at its next lease renewal")
+        }
     }
 }
