@@ -31,6 +31,7 @@ use switchboard::domain::call::CallStatus;
 use switchboard::domain::{Mode, Tenant};
 use switchboard::engine::call::{EndReason, TranscriptEntry};
 use switchboard::services::api_keys;
+use switchboard::services::live::control::{self, Control};
 use switchboard::services::live::follow::{Follower, Start, Update};
 use switchboard::services::live::token;
 use switchboard::{App, Error};
@@ -109,6 +110,7 @@ async fn open(
                 socket,
                 call_id,
                 follower,
+                watcher: Watcher::Viewer,
             }
             .run(start)
             .await;
@@ -184,11 +186,30 @@ impl Drop for Slot {
     }
 }
 
-/// One connected viewer.
-struct Viewer {
-    socket: WebSocket,
-    call_id: String,
-    follower: Follower,
+/// Who watches a call, which decides what they see and may send.
+pub(crate) enum Watcher {
+    /// A live-transcript viewer: whispers redacted, sends only pings.
+    Viewer,
+    /// A supervisor (`/ws/supervisor`): sees whispers, and `say`s text that
+    /// is spoken as the `supervisor` while the call is taken over.
+    Supervisor {
+        /// The platform.
+        app: Arc<App>,
+        /// The call's tenant.
+        tenant: Tenant,
+    },
+}
+
+/// One connected socket following a call.
+pub(crate) struct Viewer {
+    /// The client's socket.
+    pub socket: WebSocket,
+    /// The call followed.
+    pub call_id: String,
+    /// Its position in the call.
+    pub follower: Follower,
+    /// Who it is.
+    pub watcher: Watcher,
 }
 
 /// Why a viewer's socket ends.
@@ -202,7 +223,8 @@ enum Ending {
 }
 
 impl Viewer {
-    async fn run(mut self, start: Start) {
+    /// Streams the call to the client until either ends, then closes the socket.
+    pub(crate) async fn run(mut self, start: Start) {
         let ending = self.stream(start).await;
         let (code, reason) = match ending {
             Ending::ClientGone => return,
@@ -287,17 +309,33 @@ impl Viewer {
 
     /// Answers a client message; false when the client is gone.
     async fn answer(&mut self, text: &str) -> bool {
-        let kind = serde_json::from_str::<Value>(text)
-            .ok()
-            .and_then(|v| v.get("type").and_then(Value::as_str).map(str::to_owned));
-        let reply = match kind.as_deref() {
-            Some("ping") => json!({"type": "pong"}),
-            Some(other) => error(&format!(
-                "unknown message type {other:?}; viewers send only {{\"type\":\"ping\"}}"
+        let message = serde_json::from_str::<Value>(text).ok();
+        let kind = message
+            .as_ref()
+            .and_then(|v| v.get("type").and_then(Value::as_str));
+        let accepted = match self.watcher {
+            Watcher::Viewer => "viewers send only {\"type\":\"ping\"}",
+            Watcher::Supervisor { .. } => {
+                "supervisors send {\"type\":\"say\",\"text\"} or {\"type\":\"ping\"}"
+            }
+        };
+        let reply = match (kind, &self.watcher) {
+            (Some("ping"), _) => json!({"type": "pong"}),
+            (Some("say"), Watcher::Supervisor { app, tenant }) => {
+                let words = message
+                    .as_ref()
+                    .and_then(|v| v.get("text"))
+                    .and_then(Value::as_str);
+                match say(app, tenant, &self.call_id, words).await {
+                    // What was said arrives as a transcript entry; only a refusal answers.
+                    Ok(()) => return true,
+                    Err(e) => error(&e.to_string()),
+                }
+            }
+            (Some(other), _) => error(&format!("unknown message type {other:?}; {accepted}")),
+            (None, _) => error(&format!(
+                "messages are JSON objects with a \"type\"; {accepted}"
             )),
-            None => error(
-                "messages are JSON objects with a \"type\"; viewers send only {\"type\":\"ping\"}",
-            ),
         };
         self.send(&reply).await
     }
@@ -305,11 +343,14 @@ impl Viewer {
     async fn entries(&mut self, entries: &[TranscriptEntry]) -> bool {
         // A whisper keeps its place (`seq` stays gapless) but its words are
         // the live space's only (its supervisor socket shows them).
-        let entries: Vec<TranscriptEntry> = entries
-            .iter()
-            .cloned()
-            .map(TranscriptEntry::redacted)
-            .collect();
+        let entries: Vec<TranscriptEntry> = match self.watcher {
+            Watcher::Viewer => entries
+                .iter()
+                .cloned()
+                .map(TranscriptEntry::redacted)
+                .collect(),
+            Watcher::Supervisor { .. } => entries.to_vec(),
+        };
         let update = json!({"type": "transcript_update",
             "data": {"call_id": self.call_id, "transcript": entries}});
         self.send(&update).await
@@ -329,6 +370,13 @@ impl Viewer {
             Ok(Ok(()))
         )
     }
+}
+
+/// A supervisor's `say`: spoken as the `supervisor` while the call is taken over.
+async fn say(app: &App, tenant: &Tenant, call_id: &str, words: Option<&str>) -> Result<(), Error> {
+    let words = words.ok_or_else(|| Error::field("text", "is required"))?;
+    let said = Control::SupervisorText(words.to_owned()).checked("text")?;
+    control::deliver(app, tenant, call_id, said).await
 }
 
 fn error(why: &str) -> Value {
