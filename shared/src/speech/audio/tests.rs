@@ -99,6 +99,9 @@ fn resampling_is_continuous_across_chunk_borders_and_lines_up_in_time() {
         (8_000, 16_000),
         (16_000, 8_000),
         (24_000, 16_000),
+        (16_000, 22_050),
+        (22_050, 16_000),
+        (24_000, 8_000),
         (22_050, 8_000),
     ] {
         let input = sine(from, 440.0, 12_000.0, from as usize);
@@ -118,7 +121,7 @@ fn resampling_is_continuous_across_chunk_borders_and_lines_up_in_time() {
             .max()
             .unwrap();
         assert!(
-            worst < 400,
+            worst < 40,
             "{from} -> {to}: off the ideal tone by up to {worst}"
         );
         let ideal_step = ideal
@@ -126,13 +129,13 @@ fn resampling_is_continuous_across_chunk_borders_and_lines_up_in_time() {
             .map(|w| (i32::from(w[1]) - i32::from(w[0])).abs())
             .max()
             .unwrap();
-        let step = out
+        let step = out[edge..out.len() - edge]
             .windows(2)
             .map(|w| (i32::from(w[1]) - i32::from(w[0])).abs())
             .max()
             .unwrap();
         assert!(
-            step <= ideal_step + 400,
+            step <= ideal_step + 40,
             "{from} -> {to}: a jump of {step} (tone steps {ideal_step})"
         );
     }
@@ -186,10 +189,12 @@ fn wav_round_trips_and_reads_the_fixtures() {
     );
 }
 
+/// A WAV writer into memory.
+type MemoryWav<'a> = hound::WavWriter<&'a mut std::io::Cursor<Vec<u8>>>;
+
 #[test]
 fn wav_reader_downmixes_and_converts_other_formats() {
-    let write = |spec: hound::WavSpec,
-                 f: &dyn Fn(&mut hound::WavWriter<&mut std::io::Cursor<Vec<u8>>>)| {
+    let write = |spec: hound::WavSpec, f: &dyn Fn(&mut MemoryWav)| {
         let mut bytes = std::io::Cursor::new(Vec::new());
         let mut writer = hound::WavWriter::new(&mut bytes, spec).unwrap();
         f(&mut writer);
