@@ -57,7 +57,7 @@ impl Default for TurnConfig {
             incomplete_ms: 1300,
             max_silence_ms: 1500,
             allow_interruptions: true,
-            barge_in_ms: 250,
+            barge_in_ms: 200,
             backchannel_max_ms: 900,
             peek_interval_ms: 250,
         }
@@ -81,9 +81,10 @@ impl TurnConfig {
 /// frame fed (the stream's clock).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// The caller started speaking (a turn begins); `at_ms` is the onset.
+    /// The caller started speaking (a turn begins).
     StartOfSpeech {
-        /// When the speech began.
+        /// The start of the first frame the detector called speech (its
+        /// smoothing puts that `VadConfig::start_ms` after the true onset).
         at_ms: u64,
     },
     /// Read the transcriber's text so far (`TranscriptionSession::peek`) and
