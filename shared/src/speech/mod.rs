@@ -12,7 +12,10 @@
 //! behind the same traits, so the pipeline, a unit test and a benchmark use
 //! any of them alike.
 
+pub mod audio;
 pub mod offline;
+pub mod turn;
+pub mod vad;
 
 use async_trait::async_trait;
 use tokio::sync::mpsc;

@@ -1,0 +1,435 @@
+use super::*;
+use crate::speech::audio::{FRAME_MS, read_wav, resample, samples_in, ulaw_decode, ulaw_encode};
+use crate::speech::vad::{Vad, VadConfig};
+
+/// A scripted call: frames of voice activity, peeks answered at once with
+/// the text the "transcriber" has at that moment.
+struct Script {
+    turns: TurnTaker,
+    /// (from this time on, the transcriber's text).
+    texts: Vec<(u64, &'static str)>,
+    /// Answer peeks (false: the transcriber never answers).
+    answer: bool,
+    decisions: Vec<Decision>,
+}
+
+impl Script {
+    fn new(config: TurnConfig) -> Script {
+        Script {
+            turns: TurnTaker::new(config),
+            texts: Vec::new(),
+            answer: true,
+            decisions: Vec::new(),
+        }
+    }
+
+    /// The transcriber's text from now on.
+    fn says(&mut self, text: &'static str) -> &mut Script {
+        self.texts.push((self.turns.now_ms(), text));
+        self
+    }
+
+    fn text(&self) -> &'static str {
+        self.texts.last().map_or("", |(_, t)| t)
+    }
+
+    /// `ms` of speech (`true`) or silence in 20 ms frames.
+    fn feed(&mut self, speech: bool, ms: u32) -> &mut Script {
+        for _ in 0..ms / FRAME_MS {
+            let mut next = self.turns.frame(speech, FRAME_MS);
+            while let Some(decision) = next.take() {
+                if matches!(decision, Decision::Peek { .. }) && self.answer {
+                    next = self.turns.heard(self.text());
+                }
+                self.decisions.push(decision);
+            }
+        }
+        self
+    }
+
+    fn agent(&mut self, speaking: bool) -> &mut Script {
+        self.turns.set_agent_speaking(speaking);
+        self
+    }
+
+    /// The decisions other than peeks.
+    fn acts(&self) -> Vec<&Decision> {
+        self.decisions
+            .iter()
+            .filter(|d| !matches!(d, Decision::Peek { .. }))
+            .collect()
+    }
+
+    fn end_of_turn(&self) -> Option<(u64, u32, Option<Completeness>)> {
+        self.decisions.iter().find_map(|d| match d {
+            Decision::EndOfTurn {
+                at_ms,
+                silence_ms,
+                completeness,
+            } => Some((*at_ms, *silence_ms, *completeness)),
+            _ => None,
+        })
+    }
+
+    fn barged(&self) -> Option<u64> {
+        self.decisions.iter().find_map(|d| match d {
+            Decision::BargeIn { at_ms, .. } => Some(*at_ms),
+            _ => None,
+        })
+    }
+}
+
+/// A caller speaks `text` for 1.5 s and then falls silent for 3 s: the
+/// silence after which the turn ended.
+fn wait_after(text: &'static str) -> u32 {
+    let mut s = Script::new(TurnConfig::default());
+    s.feed(false, 200)
+        .says(text)
+        .feed(true, 1_500)
+        .feed(false, 3_000);
+    let (_, silence, _) = s
+        .end_of_turn()
+        .unwrap_or_else(|| panic!("no end of turn after {text:?}"));
+    silence
+}
+
+#[test]
+fn a_question_or_a_finished_sentence_ends_the_turn_fast() {
+    let config = TurnConfig::default();
+    for text in [
+        "Can I speak to a human?",
+        "Yes, Tuesday at 3 pm works.",
+        "That's all, thanks!",
+    ] {
+        assert_eq!(wait_after(text), config.complete_ms, "{text}");
+    }
+}
+
+#[test]
+fn a_filler_a_trailing_conjunction_or_an_ellipsis_waits_longer() {
+    let config = TurnConfig::default();
+    for text in [
+        "I was wondering, um",
+        "I'd like to book a table and",
+        "It's for my",
+        "So…",
+        "well",
+    ] {
+        assert_eq!(wait_after(text), config.incomplete_ms, "{text}");
+    }
+    assert!(config.incomplete_ms >= 1_000 && config.incomplete_ms <= config.max_silence_ms);
+}
+
+#[test]
+fn a_number_being_read_out_waits_until_it_is_whole() {
+    let config = TurnConfig::default();
+    for text in [
+        "My number is 4 1 5",
+        "my number is four one five five",
+        "card ending 4242.",
+        "it's 415-555",
+    ] {
+        assert_eq!(wait_after(text), config.incomplete_ms, "{text}");
+    }
+    assert_eq!(wait_after("My number is 415 555 1234."), config.complete_ms);
+    assert_eq!(wait_after("I'd like two."), config.complete_ms);
+}
+
+#[test]
+fn words_without_a_telling_end_wait_the_middle_time() {
+    assert_eq!(
+        wait_after("yes tuesday works"),
+        TurnConfig::default().unclear_ms
+    );
+    // Nothing heard at all (a transcriber with no words): the middle time too.
+    assert_eq!(wait_after(""), TurnConfig::default().unclear_ms);
+}
+
+#[test]
+fn a_caller_who_resumes_within_the_wait_keeps_the_turn() {
+    let mut s = Script::new(TurnConfig::default());
+    s.says("I want to, um").feed(true, 800).feed(false, 1_000);
+    assert_eq!(s.end_of_turn(), None, "cut off after a filler");
+    s.says("I want to, um, change my booking.")
+        .feed(true, 900)
+        .feed(false, 1_000);
+    let (_, silence, completeness) = s.end_of_turn().unwrap();
+    assert_eq!((silence, completeness), (400, Some(Completeness::Complete)));
+    let starts = s
+        .acts()
+        .iter()
+        .filter(|d| matches!(d, Decision::StartOfSpeech { .. }))
+        .count();
+    assert_eq!(starts, 1, "{:?}", s.decisions);
+}
+
+#[test]
+fn stale_words_from_before_the_pause_do_not_end_the_turn_fast() {
+    // The peek during the pause is never answered: the last text ("Hello.")
+    // is from an earlier pause; the caller has said more since.
+    let mut s = Script::new(TurnConfig::default());
+    s.says("Hello.")
+        .feed(true, 400)
+        .feed(false, 200)
+        .feed(true, 400);
+    s.answer = false;
+    s.feed(false, 2_000);
+    let (_, silence, _) = s.end_of_turn().unwrap();
+    assert_eq!(silence, TurnConfig::default().unclear_ms);
+}
+
+#[test]
+fn a_late_answer_ends_the_turn_as_soon_as_it_arrives() {
+    let mut s = Script::new(TurnConfig::default());
+    s.answer = false;
+    s.feed(true, 600).feed(false, 500);
+    assert_eq!(s.end_of_turn(), None);
+    let decision = s.turns.heard("What time do you open?");
+    assert!(
+        matches!(
+            decision,
+            Some(Decision::EndOfTurn {
+                silence_ms: 500,
+                ..
+            })
+        ),
+        "{decision:?}"
+    );
+}
+
+#[test]
+fn every_wait_is_bounded() {
+    let config = TurnConfig {
+        incomplete_ms: 10_000,
+        unclear_ms: 9_000,
+        ..TurnConfig::default()
+    };
+    let mut s = Script::new(config);
+    s.says("and").feed(true, 500).feed(false, 5_000);
+    assert_eq!(s.end_of_turn().unwrap().1, config.max_silence_ms);
+    let mut s = Script::new(config);
+    s.answer = false;
+    s.feed(true, 500).feed(false, 5_000);
+    assert_eq!(s.end_of_turn().unwrap().1, config.max_silence_ms);
+}
+
+#[test]
+fn caller_speech_over_the_agent_barges_in_once_long_enough() {
+    let config = TurnConfig::default();
+    let mut s = Script::new(config);
+    s.agent(true)
+        .says("Sorry, wait, I have a question")
+        .feed(false, 100)
+        .feed(true, 600);
+    let at = s.barged().expect("no barge-in");
+    // At the first frame border once the speech has lasted `barge_in_ms`.
+    let earliest = 100 + u64::from(config.barge_in_ms);
+    assert!(
+        (earliest..earliest + 20).contains(&at),
+        "barged in at {at} ms"
+    );
+    assert!(matches!(
+        s.acts()[0],
+        Decision::StartOfSpeech { at_ms: 100 }
+    ));
+    // The agent stops; the caller's turn goes on and ends normally.
+    s.agent(false).feed(false, 1_500);
+    assert!(
+        matches!(s.end_of_turn(), Some((_, 800, Some(Completeness::Unclear)))),
+        "{:?}",
+        s.decisions
+    );
+}
+
+#[test]
+fn a_backchannel_does_not_barge_in() {
+    for text in [
+        "mm-hm",
+        "Yeah.",
+        "okay",
+        "right",
+        "uh-huh",
+        "Oh, okay, got it.",
+    ] {
+        let mut s = Script::new(TurnConfig::default());
+        s.agent(true).says(text).feed(true, 500).feed(false, 1_000);
+        assert_eq!(s.barged(), None, "{text} barged in");
+        assert!(
+            s.acts()
+                .iter()
+                .any(|d| matches!(d, Decision::Backchannel { text: t, .. } if t == text)),
+            "{text}: {:?}",
+            s.decisions
+        );
+        assert_eq!(s.end_of_turn(), None, "{text} became a turn");
+        assert!(!s.turns.caller_turn());
+    }
+}
+
+#[test]
+fn a_short_noise_over_the_agent_is_dropped() {
+    let mut s = Script::new(TurnConfig::default());
+    s.agent(true).feed(true, 120).feed(false, 1_000);
+    assert_eq!(s.barged(), None);
+    assert!(matches!(s.acts().last(), Some(Decision::Backchannel { text, .. }) if text.is_empty()));
+}
+
+#[test]
+fn long_speech_over_the_agent_barges_in_even_before_words_arrive() {
+    let config = TurnConfig::default();
+    let mut s = Script::new(config);
+    s.answer = false;
+    s.agent(true).feed(true, 1_200);
+    assert_eq!(s.barged(), Some(u64::from(config.backchannel_max_ms)));
+}
+
+#[test]
+fn words_over_the_agent_that_stop_short_still_barge_in() {
+    let mut s = Script::new(TurnConfig {
+        barge_in_ms: 300,
+        ..TurnConfig::default()
+    });
+    // "Stop." lasts 300 ms; the words arrive only after the caller stopped.
+    s.agent(true).feed(true, 300).says("Stop.").feed(false, 600);
+    assert!(s.barged().is_some(), "{:?}", s.decisions);
+    assert!(
+        matches!(
+            s.end_of_turn(),
+            Some((_, 400, Some(Completeness::Complete)))
+        ),
+        "{:?}",
+        s.decisions
+    );
+}
+
+#[test]
+fn without_interruptions_nothing_barges_in_and_the_words_become_a_turn() {
+    let config = TurnConfig {
+        allow_interruptions: false,
+        ..TurnConfig::default()
+    };
+    let mut s = Script::new(config);
+    s.agent(true)
+        .says("No, no, that's wrong, I said Wednesday.")
+        .feed(true, 3_000)
+        .feed(false, 1_000);
+    assert_eq!(s.barged(), None);
+    assert!(matches!(s.end_of_turn(), Some((_, 400, _))));
+    let mut s = Script::new(config);
+    s.agent(true)
+        .says("yeah")
+        .feed(true, 400)
+        .feed(false, 1_000);
+    assert_eq!(s.barged(), None);
+    assert!(
+        s.acts()
+            .iter()
+            .any(|d| matches!(d, Decision::Backchannel { .. }))
+    );
+}
+
+#[test]
+fn peeks_are_paced_and_never_stacked() {
+    let mut s = Script::new(TurnConfig::default());
+    s.answer = false;
+    s.feed(true, 500).feed(false, 700);
+    let peeks = s
+        .decisions
+        .iter()
+        .filter(|d| matches!(d, Decision::Peek { .. }))
+        .count();
+    assert_eq!(
+        peeks, 1,
+        "a second peek while one is pending: {:?}",
+        s.decisions
+    );
+    let mut s = Script::new(TurnConfig::default());
+    s.says("um").feed(true, 500).feed(false, 1_200);
+    let peeks = s
+        .decisions
+        .iter()
+        .filter(|d| matches!(d, Decision::Peek { .. }))
+        .count();
+    assert_eq!(
+        peeks, 5,
+        "one at the pause, then every 250 ms: {:?}",
+        s.decisions
+    );
+}
+
+#[test]
+fn text_is_read_for_completeness_and_backchannels() {
+    use Completeness::*;
+    assert_eq!(classify(""), Unclear);
+    assert_eq!(classify("   "), Unclear);
+    assert_eq!(classify("?"), Unclear);
+    assert_eq!(classify("Is it open on Sunday?"), Complete);
+    assert_eq!(classify("I need it for?"), Complete);
+    assert_eq!(
+        classify("It's for the."),
+        Incomplete(Unfinished::Connective)
+    );
+    assert_eq!(classify("so..."), Incomplete(Unfinished::Trailing));
+    assert_eq!(classify("Uh"), Incomplete(Unfinished::Filler));
+    assert_eq!(
+        classify("five five five one two"),
+        Incomplete(Unfinished::Number)
+    );
+    assert_eq!(classify("4242 4242 4242 4242."), Complete);
+    assert!(is_backchannel("Mm-hm."));
+    assert!(is_backchannel("uh huh"));
+    assert!(!is_backchannel(""));
+    assert!(!is_backchannel("yeah but wait"));
+    assert!(!is_backchannel("okay okay okay okay okay"));
+    assert!(!is_backchannel("stop"));
+    // Odd and huge input does not panic.
+    let huge = "word ".repeat(100_000);
+    assert_eq!(classify(&huge), Unclear);
+    assert!(!is_backchannel(&huge));
+    assert_eq!(classify("🙂 — … ¿"), Unclear);
+}
+
+#[test]
+fn real_speech_through_the_phone_path_makes_one_turn_that_ends_after_it() {
+    // A caller's question as Twilio would carry it (8 kHz μ-law, 20 ms
+    // frames), through the detector and the turn taking, the transcriber
+    // answering with the question once the caller pauses.
+    let speech = read_wav(include_bytes!(
+        "../../../../tests/fixtures/speech/audio/speak-to-a-human.wav"
+    ))
+    .unwrap();
+    let phone = resample(&speech, 8_000).unwrap();
+    let lead = vec![0i16; samples_in(8_000, 400)];
+    let tail = vec![0i16; samples_in(8_000, 2_000)];
+    let audio = ulaw_decode(&ulaw_encode(&[lead, phone.samples, tail].concat()));
+    let mut vad = Vad::new(8_000, VadConfig::default()).unwrap();
+    let mut s = Script::new(TurnConfig::default());
+    s.says("Can I speak to a human, please?");
+    for frame in audio.chunks(samples_in(8_000, FRAME_MS)) {
+        let speech = vad.push(frame).speech;
+        s.feed(speech, FRAME_MS);
+    }
+    let starts: Vec<u64> = s
+        .acts()
+        .iter()
+        .filter_map(|d| match d {
+            Decision::StartOfSpeech { at_ms } => Some(*at_ms),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(starts.len(), 1, "{:?}", s.decisions);
+    assert!(
+        (400..600).contains(&starts[0]),
+        "speech found at {}",
+        starts[0]
+    );
+    let (at, silence, completeness) = s.end_of_turn().expect("the turn never ended");
+    let spoken_end = 400 + speech.duration_ms();
+    assert_eq!(completeness, Some(Completeness::Complete));
+    assert_eq!(silence, 400);
+    // Ended after the speech did, and soon after (VAD hangover + the short wait).
+    assert!(
+        at > spoken_end && at < spoken_end + 800,
+        "ended at {at} ms, speech ended at {spoken_end} ms"
+    );
+}
