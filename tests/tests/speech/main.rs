@@ -2,3 +2,4 @@
 //! the cloud clients against their doubles, audio and turn taking.
 
 mod offline;
+mod offline_fetch;

@@ -17,7 +17,7 @@ fn repo() -> PathBuf {
 }
 
 /// The fetched speech directory; fails loudly when it is not there.
-fn speech_home() -> PathBuf {
+pub(super) fn speech_home() -> PathBuf {
     let home = std::env::var_os("SWITCHBOARD_SPEECH_MODEL_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo().join(".switchboard/models/speech"));
