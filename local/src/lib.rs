@@ -155,12 +155,14 @@ impl Application {
             ))),
             _ => None,
         };
+        let speech = tokio::spawn(offline_speech(self.app.clone()));
         let router = router(self.app.clone());
         serve::serve(self.listener, router, self.limits, shutdown).await;
         let _ = stop_tx.send(true);
         if let Some(fetch) = fetch {
             fetch.abort();
         }
+        speech.abort();
         let _ = tokio::join!(
             sweeper, ingest, events, campaigns, webhooks, calls, scheduler
         );
@@ -184,6 +186,30 @@ async fn report_model(fetch: impl std::future::Future<Output = Result<model::Swi
             tracing::warn!(%why, "offline model not fetched");
             eprintln!("{why}");
         }
+    }
+}
+
+/// Says which offline speech engines are active and why, one line each,
+/// after fetching the speech-to-text engine in the background when it is
+/// missing (first start).
+async fn offline_speech(app: Arc<App>) {
+    use switchboard::speech::offline::{self, fetch::SpeechPlan};
+    if let SpeechPlan::Fetch { dir, pypi } = SpeechPlan::for_app(&app) {
+        println!(
+            "offline speech-to-text: fetching Moonshine tiny-en and ONNX Runtime into {} in the \
+             background (checksums pinned)",
+            dir.display()
+        );
+        if let Err(e) = offline::fetch::fetch_speech(&pypi, &dir).await {
+            tracing::warn!(%e, "offline speech model not fetched");
+            eprintln!(
+                "offline speech-to-text: not fetched ({e}); `scripts/fetch-speech` provides it"
+            );
+        }
+    }
+    for line in offline::warm_up(app).await {
+        tracing::info!(%line, "offline speech");
+        println!("{line}");
     }
 }
 

