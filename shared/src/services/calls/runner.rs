@@ -246,13 +246,8 @@ pub async fn drive(
     let Claimed { tenant, call } = claimed;
     let id = call.id.clone();
     if !call.simulated {
-        // Telephony media arrive with the relay issue; until then such a call
-        // fails honestly instead of waiting forever.
-        finish(app, &tenant, &id, None, |c, at| {
-            c.end(EndReason::CarrierError, at)
-        })
-        .await?;
-        return Ok(());
+        // The carrier dials; the call's media stream takes it from there.
+        return super::media::place(app, &tenant, &call).await;
     }
     let setup = match setup(app, knowledge, &tenant, &call).await {
         Ok(s) => s,
