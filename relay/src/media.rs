@@ -25,9 +25,9 @@ use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
-use switchboard::App;
 use switchboard::services::calls::lease::RENEW_EVERY;
 use switchboard::services::calls::media::{self, MediaCall};
+use switchboard::{App, Error};
 
 /// How long Twilio has from the upgrade to its `start` message.
 pub const START_WITHIN: Duration = Duration::from_secs(10);
@@ -262,6 +262,18 @@ async fn refuse(mut socket: WebSocket, reason: &str) {
     let _ = socket.send(Message::Close(Some(frame))).await;
 }
 
+/// What a refused stream is told: the reason when it is the stream's
+/// (token, call state), never an internal failure's details (logged).
+fn said(e: Error) -> String {
+    match e {
+        Error::Unauthorized(_) | Error::Conflict(_) | Error::NotFound(_) => e.to_string(),
+        other => {
+            tracing::error!(error = %other, "a media stream could not start its call");
+            "the call could not be started".into()
+        }
+    }
+}
+
 /// Waits for `start`, checks its token, then holds the call until the stream
 /// or the call ends.
 async fn serve(app: Arc<App>, mut socket: WebSocket) {
@@ -284,11 +296,11 @@ async fn serve(app: Arc<App>, mut socket: WebSocket) {
     };
     let (tenant, call) = match media::admit(&app, token, call_id).await {
         Ok(found) => found,
-        Err(e) => return refuse(socket, &e.to_string()).await,
+        Err(e) => return refuse(socket, &said(e)).await,
     };
-    let mut held = match MediaCall::start(app.clone(), tenant, call).await {
+    let mut held = match MediaCall::start(app.clone(), tenant, call, &start.call_sid).await {
         Ok(held) => held,
-        Err(e) => return refuse(socket, &e.to_string()).await,
+        Err(e) => return refuse(socket, &said(e)).await,
     };
     let stream = TwilioStream { socket, stream_sid };
     hold(&mut held, stream).await;

@@ -173,7 +173,8 @@ pub async fn voice(app: &App, w: &Webhook<'_>) -> Result<String> {
     Ok(media::stream_twiml(app, &tenant, &call.id))
 }
 
-/// `POST /telephony/twilio/{channel_id}/status`: a call's status callback.
+/// `POST /telephony/twilio/{channel_id}/status`: a call's status callback
+/// (and the asynchronous answering-machine result, which is only noted).
 /// Final statuses end the call with the matching `end_reason` (`busy`,
 /// `no_answer`, `carrier_error`, `cancelled`, `voicemail` when the
 /// answering-machine detection says so, else `callee_hung_up`); others are
@@ -183,7 +184,15 @@ pub async fn status(app: &App, w: &Webhook<'_>) -> Result<()> {
     let Some(call_sid) = w.param("CallSid").filter(|s| !s.is_empty()) else {
         return Err(Error::field("CallSid", "is required"));
     };
-    let status = w.param("CallStatus").unwrap_or_default();
+    let Some(status) = w.param("CallStatus") else {
+        if let Some(answered_by) = w.param("AnsweredBy") {
+            // The asynchronous answering-machine result: the call goes on;
+            // the voice pipeline applies the agent's voicemail setting.
+            tracing::info!(call_sid, answered_by, "answering-machine detection result");
+            return Ok(());
+        }
+        return Err(Error::field("CallStatus", "is required"));
+    };
     let Some(progress) = Progress::of(status, w.param("AnsweredBy")) else {
         return Err(Error::field(
             "CallStatus",

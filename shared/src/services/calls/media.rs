@@ -183,11 +183,35 @@ pub async fn admit(app: &App, token: &str, call_id: &str) -> Result<(Tenant, Cal
     Ok((tenant, call))
 }
 
+/// Hands carrier call `call_sid` of `channel_id` to `number`: Twilio's call
+/// is updated to `<Dial>` the person (the stream ends as Twilio moves on).
+async fn transfer(
+    app: &App,
+    tenant: &Tenant,
+    channel_id: &str,
+    call_sid: &str,
+    number: &str,
+) -> Result<()> {
+    let (channel, _) = crate::services::channels::load(app, tenant, channel_id).await?;
+    let creds = channel.open_credentials(&app.cipher)?;
+    let cred = |k: &str| creds.get(k).map(String::as_str).unwrap_or_default();
+    Twilio::new(
+        &app.config.twilio_api_base,
+        cred("account_sid"),
+        cred("auth_token"),
+    )
+    .update_call(call_sid, &twiml::dial(number))
+    .await
+}
+
 /// A phone call held by this process while its media stream lives.
 pub struct MediaCall {
     app: Arc<App>,
     tenant: Tenant,
     call_id: String,
+    channel_id: Option<String>,
+    /// The carrier's id of the call (Twilio's `CallSid`).
+    call_sid: String,
     conversation: Conversation,
     sent: usize,
     started: Instant,
@@ -197,8 +221,14 @@ pub struct MediaCall {
 impl MediaCall {
     /// Takes the call's lease (a call another runner holds is a 409),
     /// records the answer and lets the agent greet; what it says is in the
-    /// transcript when this returns.
-    pub async fn start(app: Arc<App>, tenant: Tenant, call: Call) -> Result<MediaCall> {
+    /// transcript when this returns. `call_sid` is the carrier's id of the
+    /// call (for transfers).
+    pub async fn start(
+        app: Arc<App>,
+        tenant: Tenant,
+        call: Call,
+        call_sid: &str,
+    ) -> Result<MediaCall> {
         let id = call.id.clone();
         if lease::hold(&app, &tenant, &id, owner(), None)
             .await?
@@ -225,6 +255,8 @@ impl MediaCall {
             app,
             tenant,
             call_id: id,
+            channel_id: call.channel_id.clone(),
+            call_sid: call_sid.to_owned(),
             sent: 0,
             started: Instant::now(),
             stop,
@@ -252,11 +284,24 @@ impl MediaCall {
 
     async fn turn(&mut self, input: Input) -> Vec<TranscriptEntry> {
         let at_ms = self.elapsed_ms();
+        let mut transfers = Vec::new();
         self.conversation
-            .handle(at_ms, input, &mut |action: Action| {
-                tracing::debug!(?action, "media call action");
+            .handle(at_ms, input, &mut |action: Action| match action {
+                Action::Transfer { number } => transfers.push(number),
+                // Speech is the voice pipeline's; the words are in the transcript.
+                other => tracing::debug!(action = ?other, "media call action"),
             })
             .await;
+        for number in transfers {
+            let Some(channel_id) = self.channel_id.as_deref() else {
+                continue;
+            };
+            if let Err(e) =
+                transfer(&self.app, &self.tenant, channel_id, &self.call_sid, &number).await
+            {
+                tracing::warn!(call = %self.call_id, error = %e, "the carrier did not transfer the call");
+            }
+        }
         let fresh = self
             .conversation
             .transcript()

@@ -1,6 +1,7 @@
 //! The call runner: takes a placed call off the `calls` queue, builds its
 //! [`CallSetup`] from the store, runs the conversation over its carrier (the
-//! simulated carrier for now; the relay issue adds telephony media) and
+//! simulated carrier; a phone call is placed through its channel's carrier
+//! and held by its media stream, [`super::media`]) and
 //! records what happens as it happens: the answer, each transcript entry, the
 //! end. It holds the call's lease while the call lives.
 //!
