@@ -288,7 +288,7 @@ async fn execute(t: &TestApp, to: &str) -> String {
     assert_eq!(status, StatusCode::CREATED, "{task}");
     let id = task["data"]["id"].as_str().unwrap();
     let (status, started) = call(t.api(Method::POST, &format!("/tasks/{id}/execute"))).await;
-    assert_eq!(status, StatusCode::OK, "{started}");
+    assert_eq!(status, StatusCode::CREATED, "{started}");
     started["data"]["call_id"].as_str().unwrap().to_owned()
 }
 
