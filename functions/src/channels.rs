@@ -33,7 +33,9 @@ pub fn router(app: &Arc<App>) -> OpenApiRouter<Arc<App>> {
         .routes(routes!(verify_provider))
         .routes(routes!(web_session));
     let public = OpenApiRouter::new().routes(routes!(public_session, public_session_preflight));
-    public.merge(protected(app, private))
+    public
+        .merge(crate::telephony::router())
+        .merge(protected(app, private))
 }
 
 /// The `type` filter of the channel list.

@@ -18,6 +18,7 @@ pub mod lambda;
 pub mod live_space;
 pub mod tasks;
 pub mod telemetry;
+pub mod telephony;
 pub mod tools;
 pub mod webhook_worker;
 pub mod webhooks;

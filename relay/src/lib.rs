@@ -4,6 +4,7 @@
 
 pub mod calls_ws;
 mod control;
+pub mod media;
 mod reject;
 mod supervisor;
 
@@ -32,6 +33,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(supervisor::router())
         .with_state(app.clone())
         .merge(calls_ws::router(app.clone()))
+        .merge(media::router(app.clone()))
         .merge(web_chat::router(app))
         .merge(widget::router())
 }

@@ -20,6 +20,7 @@ pub mod model_double;
 pub mod process;
 pub mod receiver;
 pub mod twilio;
+pub mod twilio_media;
 
 /// The API key every spawned platform is bootstrapped with.
 pub const TEST_KEY: &str = "sb_test_bootstrap_key_0123456789";

@@ -1,16 +1,19 @@
-//! A local double of Twilio's REST API (2010-04-01): the
+//! A local double of Twilio: its REST API (2010-04-01) — the
 //! `IncomingPhoneNumbers` list with HTTP basic auth and `next_page_uri`
-//! paging, in Twilio's JSON shapes, so the real client is tested offline.
+//! paging, `Calls.json` create and `Calls/{sid}.json` update, recording the
+//! forms it received — in Twilio's JSON shapes; its signed webhooks
+//! ([`signed_webhook`]); and its media-stream client ([`MediaStream`]), so
+//! the real client, webhooks and relay socket are tested offline.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::json;
@@ -27,10 +30,43 @@ pub struct Account {
     pub numbers: Vec<String>,
 }
 
+/// A form the double received on the Calls API.
+#[derive(Debug, Clone)]
+pub struct CallRequest {
+    /// `None` for a create, the call SID for an update.
+    pub updated: Option<String>,
+    /// The form's fields, in order (repeated names repeat).
+    pub form: Vec<(String, String)>,
+}
+
+impl CallRequest {
+    /// The first value of `name`.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.form
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of `name`.
+    pub fn fields(&self, name: &str) -> Vec<&str> {
+        self.form
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+/// How the Calls API refuses a create: status, Twilio error code, message.
+pub type Refusal = (u16, u32, String);
+
 struct Inner {
     accounts: Vec<Account>,
     page_size: usize,
     requests: AtomicUsize,
+    calls: Mutex<Vec<CallRequest>>,
+    refuse_calls: Mutex<Option<Refusal>>,
 }
 
 /// A running double; stops when dropped.
@@ -48,12 +84,16 @@ impl TwilioDouble {
             accounts,
             page_size: page_size.max(1),
             requests: AtomicUsize::new(0),
+            calls: Mutex::default(),
+            refuse_calls: Mutex::default(),
         });
         let app = Router::new()
             .route(
                 "/2010-04-01/Accounts/{sid}/IncomingPhoneNumbers.json",
                 get(incoming_numbers),
             )
+            .route("/2010-04-01/Accounts/{sid}/Calls.json", post(create_call))
+            .route("/2010-04-01/Accounts/{sid}/Calls/{call}", post(update_call))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -78,6 +118,16 @@ impl TwilioDouble {
     pub fn requests(&self) -> usize {
         self.inner.requests.load(Ordering::SeqCst)
     }
+
+    /// The Calls API forms received so far (creates and updates).
+    pub fn calls(&self) -> Vec<CallRequest> {
+        self.inner.calls.lock().expect("calls").clone()
+    }
+
+    /// From now on, call creates are refused this way (`None`: accepted).
+    pub fn refuse_calls(&self, refusal: Option<Refusal>) {
+        *self.inner.refuse_calls.lock().expect("refusal") = refusal;
+    }
 }
 
 fn twilio_error(status: StatusCode, code: u32, message: &str) -> Response {
@@ -97,6 +147,122 @@ fn basic_auth(headers: &HeaderMap) -> Option<(String, String)> {
     Some((user.to_owned(), pass.to_owned()))
 }
 
+/// The account whose credentials the request carries, if they are right and
+/// for the account in the path; else Twilio's error answer.
+fn account<'a>(inner: &'a Inner, sid: &str, headers: &HeaderMap) -> Result<&'a Account, Response> {
+    let Some((user, pass)) = basic_auth(headers) else {
+        return Err(twilio_error(
+            StatusCode::UNAUTHORIZED,
+            20003,
+            "Authenticate",
+        ));
+    };
+    let Some(account) = inner
+        .accounts
+        .iter()
+        .find(|a| a.sid == user && a.token == pass)
+    else {
+        return Err(twilio_error(
+            StatusCode::UNAUTHORIZED,
+            20003,
+            "Authenticate",
+        ));
+    };
+    if account.sid != sid {
+        return Err(twilio_error(
+            StatusCode::NOT_FOUND,
+            20404,
+            "The requested resource was not found",
+        ));
+    }
+    Ok(account)
+}
+
+fn form(body: &[u8]) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+fn call_resource(account: &Account, call_sid: &str, req: &CallRequest, status: &str) -> Response {
+    let body = json!({
+        "sid": call_sid, "account_sid": account.sid, "status": status,
+        "to": req.field("To"), "from": req.field("From"), "direction": "outbound-api",
+        "uri": format!("/2010-04-01/Accounts/{}/Calls/{call_sid}.json", account.sid),
+    });
+    (
+        StatusCode::CREATED,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+async fn create_call(
+    State(inner): State<Arc<Inner>>,
+    Path(sid): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    inner.requests.fetch_add(1, Ordering::SeqCst);
+    let account = match account(&inner, &sid, &headers) {
+        Ok(a) => a,
+        Err(refused) => return refused,
+    };
+    let req = CallRequest {
+        updated: None,
+        form: form(&body),
+    };
+    let n = {
+        let mut calls = inner.calls.lock().expect("calls");
+        calls.push(req.clone());
+        calls.len()
+    };
+    if let Some((status, code, message)) = inner.refuse_calls.lock().expect("refusal").clone() {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+        return twilio_error(status, code, &message);
+    }
+    for required in ["To", "From"] {
+        if req.field(required).is_none() {
+            return twilio_error(
+                StatusCode::BAD_REQUEST,
+                21201,
+                &format!("Required parameter {required} is missing"),
+            );
+        }
+    }
+    if req.field("Twiml").is_none() && req.field("Url").is_none() {
+        return twilio_error(StatusCode::BAD_REQUEST, 21205, "Url or Twiml is required");
+    }
+    call_resource(account, &format!("CA{n:032x}"), &req, "queued")
+}
+
+async fn update_call(
+    State(inner): State<Arc<Inner>>,
+    Path((sid, call)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    inner.requests.fetch_add(1, Ordering::SeqCst);
+    let account = match account(&inner, &sid, &headers) {
+        Ok(a) => a,
+        Err(refused) => return refused,
+    };
+    let Some(call_sid) = call.strip_suffix(".json") else {
+        return twilio_error(
+            StatusCode::NOT_FOUND,
+            20404,
+            "The requested resource was not found",
+        );
+    };
+    let req = CallRequest {
+        updated: Some(call_sid.to_owned()),
+        form: form(&body),
+    };
+    inner.calls.lock().expect("calls").push(req.clone());
+    call_resource(account, call_sid, &req, "in-progress")
+}
+
 async fn incoming_numbers(
     State(inner): State<Arc<Inner>>,
     Path(sid): Path<String>,
@@ -104,23 +270,10 @@ async fn incoming_numbers(
     headers: HeaderMap,
 ) -> Response {
     inner.requests.fetch_add(1, Ordering::SeqCst);
-    let Some((user, pass)) = basic_auth(&headers) else {
-        return twilio_error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
+    let account = match account(&inner, &sid, &headers) {
+        Ok(a) => a,
+        Err(refused) => return refused,
     };
-    let Some(account) = inner
-        .accounts
-        .iter()
-        .find(|a| a.sid == user && a.token == pass)
-    else {
-        return twilio_error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
-    };
-    if account.sid != sid {
-        return twilio_error(
-            StatusCode::NOT_FOUND,
-            20404,
-            "The requested resource was not found",
-        );
-    }
     let asked: usize = q.get("PageSize").and_then(|p| p.parse().ok()).unwrap_or(50);
     let size = asked.min(inner.page_size);
     let page: usize = q.get("Page").and_then(|p| p.parse().ok()).unwrap_or(0);
@@ -161,4 +314,26 @@ async fn incoming_numbers(
         body.to_string(),
     )
         .into_response()
+}
+
+/// Posts `params` to `url` as Twilio posts a webhook: a form, signed with
+/// `auth_token` (`X-Twilio-Signature`), with `idempotency` as its
+/// `I-Twilio-Idempotency-Token`.
+pub fn signed_webhook(
+    client: &reqwest::Client,
+    url: &str,
+    auth_token: &str,
+    params: &[(&str, &str)],
+    idempotency: &str,
+) -> reqwest::RequestBuilder {
+    let owned: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let signature = switchboard::telephony::signature::sign(auth_token, url, &owned);
+    client
+        .post(url)
+        .header("x-twilio-signature", signature)
+        .header("i-twilio-idempotency-token", idempotency)
+        .form(&owned)
 }

@@ -444,6 +444,7 @@ mod tests {
             ("campaigns.rs", include_str!("../campaigns.rs")),
             ("tasks.rs", include_str!("../tasks.rs")),
             ("channels.rs", include_str!("../channels.rs")),
+            ("telephony.rs", include_str!("../telephony.rs")),
             ("contacts.rs", include_str!("../contacts.rs")),
             ("flows.rs", include_str!("../flows.rs")),
             ("identity.rs", include_str!("../identity.rs")),

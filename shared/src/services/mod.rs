@@ -25,6 +25,7 @@ pub mod scheduler;
 pub mod signed_token;
 pub mod table_keys;
 pub mod tasks;
+pub mod telephony;
 pub mod tools;
 pub mod views;
 pub mod webhooks;

@@ -2,7 +2,9 @@
 //! [`crate::Config`], so tests point them at local doubles that speak the
 //! carrier's public protocol.
 
+pub mod signature;
 pub mod twilio;
+pub mod twiml;
 
 use std::sync::OnceLock;
 use std::time::Duration;

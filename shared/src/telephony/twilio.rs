@@ -2,6 +2,7 @@
 
 use serde::Deserialize;
 
+use crate::engine::call::EndReason;
 use crate::error::{Error, Result};
 
 /// Most pages of numbers read in one verification (1,000 numbers a page).
@@ -27,6 +28,66 @@ struct IncomingNumber {
     phone_number: String,
 }
 
+/// The call resource Twilio answers a create or update with (the part used).
+#[derive(Deserialize)]
+struct CallResource {
+    sid: String,
+}
+
+/// Twilio's error body (`{code, message, more_info, status}`).
+#[derive(Deserialize)]
+struct ApiError {
+    #[serde(default)]
+    code: Option<u64>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+/// An outbound call for Twilio to place: what it runs when the callee
+/// answers, and where it reports the call's progress.
+#[derive(Debug, Clone)]
+pub struct Dial<'a> {
+    /// The callee (E.164).
+    pub to: &'a str,
+    /// The caller id: one of the account's numbers.
+    pub from: &'a str,
+    /// The TwiML run on answer (`<Connect><Stream>` to the relay).
+    pub twiml: &'a str,
+    /// Where Twilio posts the call's status changes.
+    pub status_callback: &'a str,
+}
+
+/// What a call's status callback means for the call: still going, or ended
+/// for a reason (SPEC §10 `end_reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// `queued`, `initiated`, `ringing`: nothing to record yet.
+    Pending,
+    /// `in-progress`: the callee answered.
+    Answered,
+    /// A final status.
+    Ended(EndReason),
+}
+
+impl Progress {
+    /// Reads Twilio's `CallStatus` (with `AnsweredBy` when answering-machine
+    /// detection ran): `None` for a status Twilio does not document.
+    pub fn of(call_status: &str, answered_by: Option<&str>) -> Option<Progress> {
+        let machine = answered_by.is_some_and(|a| a.starts_with("machine") || a == "fax");
+        Some(match call_status {
+            "queued" | "initiated" | "ringing" => Progress::Pending,
+            "in-progress" => Progress::Answered,
+            "completed" if machine => Progress::Ended(EndReason::Voicemail),
+            "completed" => Progress::Ended(EndReason::CalleeHungUp),
+            "busy" => Progress::Ended(EndReason::Busy),
+            "no-answer" => Progress::Ended(EndReason::NoAnswer),
+            "failed" => Progress::Ended(EndReason::CarrierError),
+            "canceled" => Progress::Ended(EndReason::Cancelled),
+            _ => return None,
+        })
+    }
+}
+
 impl<'a> Twilio<'a> {
     /// An account's client; `account_sid` must already be checked (`AC` + hex).
     pub fn new(base: &'a str, account_sid: &'a str, auth_token: &'a str) -> Self {
@@ -35,6 +96,83 @@ impl<'a> Twilio<'a> {
             account_sid,
             auth_token,
         }
+    }
+
+    fn calls_url(&self) -> String {
+        format!(
+            "{}/2010-04-01/Accounts/{}/Calls.json",
+            self.base, self.account_sid
+        )
+    }
+
+    /// Sends a form to the Calls API and reads the call it answers with. A
+    /// refusal is [`Error::Unavailable`] with Twilio's own code and message
+    /// (never the credentials, which travel only in the request header).
+    async fn post_call(&self, url: String, form: &[(&str, &str)], what: &str) -> Result<String> {
+        let resp = super::http()
+            .post(url)
+            .basic_auth(self.account_sid, Some(self.auth_token))
+            .form(form)
+            .send()
+            .await
+            .map_err(|e| Error::Unavailable(format!("could not reach Twilio to {what}: {e}")))?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(|e| {
+            Error::Unavailable(format!("Twilio's answer to {what} was cut off: {e}"))
+        })?;
+        if !status.is_success() {
+            let err: Option<ApiError> = serde_json::from_slice(&bytes).ok();
+            let code = err
+                .as_ref()
+                .and_then(|e| e.code)
+                .map_or(String::new(), |c| format!(" {c}"));
+            let message = err.and_then(|e| e.message).unwrap_or_default();
+            return Err(Error::Unavailable(format!(
+                "Twilio refused to {what} ({}{code}): {message}",
+                status.as_u16()
+            )));
+        }
+        let call: CallResource = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::Unavailable(format!("Twilio sent an unreadable call to {what}: {e}"))
+        })?;
+        Ok(call.sid)
+    }
+
+    /// Places an outbound call (`POST Calls.json`) with its status callbacks
+    /// and asynchronous answering-machine detection; returns Twilio's call
+    /// SID.
+    pub async fn create_call(&self, dial: &Dial<'_>) -> Result<String> {
+        let form = [
+            ("To", dial.to),
+            ("From", dial.from),
+            ("Twiml", dial.twiml),
+            ("StatusCallback", dial.status_callback),
+            ("StatusCallbackMethod", "POST"),
+            ("StatusCallbackEvent", "initiated"),
+            ("StatusCallbackEvent", "ringing"),
+            ("StatusCallbackEvent", "answered"),
+            ("StatusCallbackEvent", "completed"),
+            ("MachineDetection", "DetectMessageEnd"),
+            ("AsyncAmd", "true"),
+            ("AsyncAmdStatusCallback", dial.status_callback),
+        ];
+        self.post_call(self.calls_url(), &form, "place the call")
+            .await
+    }
+
+    /// Replaces a live call's instructions with `twiml` (`POST
+    /// Calls/{sid}.json`): a transfer is `<Dial>` to the person's number.
+    pub async fn update_call(&self, call_sid: &str, twiml: &str) -> Result<()> {
+        if !call_sid.starts_with("CA") || !call_sid.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(Error::BadRequest("not a Twilio call SID".into()));
+        }
+        let url = format!(
+            "{}/2010-04-01/Accounts/{}/Calls/{call_sid}.json",
+            self.base, self.account_sid
+        );
+        self.post_call(url, &[("Twiml", twiml)], "update the call")
+            .await
+            .map(|_| ())
     }
 
     /// The account's incoming phone numbers, every page of them; `None` when
@@ -83,5 +221,37 @@ impl<'a> Twilio<'a> {
             }
         }
         Ok(Some(numbers))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_documented_status_maps_and_others_do_not() {
+        use Progress::*;
+        for (status, want) in [
+            ("queued", Pending),
+            ("initiated", Pending),
+            ("ringing", Pending),
+            ("in-progress", Answered),
+            ("completed", Ended(EndReason::CalleeHungUp)),
+            ("busy", Ended(EndReason::Busy)),
+            ("no-answer", Ended(EndReason::NoAnswer)),
+            ("failed", Ended(EndReason::CarrierError)),
+            ("canceled", Ended(EndReason::Cancelled)),
+        ] {
+            assert_eq!(Progress::of(status, None), Some(want), "{status}");
+        }
+        assert_eq!(
+            Progress::of("completed", Some("machine_end_beep")),
+            Some(Ended(EndReason::Voicemail))
+        );
+        assert_eq!(
+            Progress::of("completed", Some("human")),
+            Some(Ended(EndReason::CalleeHungUp))
+        );
+        assert_eq!(Progress::of("exploded", None), None);
     }
 }

@@ -10,6 +10,7 @@
 
 pub mod drain;
 pub mod lease;
+pub mod media;
 pub mod post_call;
 pub mod runner;
 pub mod web_chat;

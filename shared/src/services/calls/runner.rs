@@ -1,6 +1,7 @@
 //! The call runner: takes a placed call off the `calls` queue, builds its
 //! [`CallSetup`] from the store, runs the conversation over its carrier (the
-//! simulated carrier for now; the relay issue adds telephony media) and
+//! simulated carrier; a phone call is placed through its channel's carrier
+//! and held by its media stream, [`super::media`]) and
 //! records what happens as it happens: the answer, each transcript entry, the
 //! end. It holds the call's lease while the call lives.
 //!
@@ -247,13 +248,8 @@ pub async fn drive(
     let Claimed { tenant, call } = claimed;
     let id = call.id.clone();
     if !call.simulated {
-        // Telephony media arrive with the relay issue; until then such a call
-        // fails honestly instead of waiting forever.
-        finish(app, &tenant, &id, None, |c, at| {
-            c.end(EndReason::CarrierError, at)
-        })
-        .await?;
-        return Ok(());
+        // The carrier dials; the call's media stream takes it from there.
+        return super::media::place(app, &tenant, &call).await;
     }
     let setup = match setup(app, knowledge, &tenant, &call).await {
         Ok(s) => s,

@@ -1,0 +1,367 @@
+//! Phone calls whose media reach the relay (SPEC §14 `/ws/media/{provider}`):
+//! the token that lets a carrier's media stream in, the outbound placement
+//! through the channel's carrier, and the call held while its stream lives.
+//!
+//! A phone call is created `initiated` with a queued lease (inbound: by the
+//! voice webhook; outbound: by a task or the dialer, placed by the runner
+//! through [`place`]). When the carrier's stream starts, the relay verifies
+//! its [`MediaClaims`] and [`MediaCall::start`] takes the lease, records the
+//! answer and greets; keypad digits reach the conversation
+//! ([`MediaCall::dtmf`]); the stream's end hangs up ([`MediaCall::end`]).
+//! Audio (speech in, speech out) is the voice pipeline's, on top of this.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use super::runner::{StoreSink, forget, owner, register};
+use super::{finish, lease};
+use crate::App;
+use crate::domain::call::Call;
+use crate::domain::channel::ChannelType;
+use crate::domain::{Mode, Tenant};
+use crate::engine::call::{CallSink, EndReason, TranscriptEntry};
+use crate::engine::conversation::{Action, Conversation, Input};
+use crate::error::{Error, Result};
+use crate::services::signed_token::{self, Claims};
+use crate::store::{Condition, Item};
+use crate::telephony::twilio::{Dial, Twilio};
+use crate::telephony::twiml;
+
+/// How long a media token is accepted: the stream starts within seconds of
+/// the answer; an outbound call may ring for a minute first.
+pub const TOKEN_TTL_SECONDS: i64 = 180;
+
+/// What a media-stream token says: the stream of this one call of this
+/// tenant may connect.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaClaims {
+    /// The call's org.
+    pub org_id: String,
+    /// The call's partition.
+    pub mode: Mode,
+    /// The call.
+    pub call_id: String,
+    /// Expiry, unix seconds.
+    pub exp: i64,
+}
+
+impl Claims for MediaClaims {
+    const PREFIX: &'static str = "mst1";
+    fn exp(&self) -> i64 {
+        self.exp
+    }
+}
+
+/// A token for `call_id`'s media stream.
+pub fn issue(app: &App, tenant: &Tenant, call_id: &str) -> String {
+    let claims = MediaClaims {
+        org_id: tenant.org_id.clone(),
+        mode: tenant.mode,
+        call_id: call_id.to_owned(),
+        exp: app.now().timestamp() + TOKEN_TTL_SECONDS,
+    };
+    signed_token::sign(&app.signing_key, &claims)
+}
+
+/// The TwiML that streams `call_id`'s audio to the relay, the call and its
+/// token passed as the stream's custom parameters.
+pub fn stream_twiml(app: &App, tenant: &Tenant, call_id: &str) -> String {
+    let token = issue(app, tenant, call_id);
+    twiml::connect_stream(
+        &format!("{}/ws/media/twilio", app.config.relay_url),
+        &[("call_id", call_id), ("token", &token)],
+    )
+}
+
+/// The item that finds a call from its carrier call SID (status callbacks
+/// name only that).
+pub(crate) fn carrier_ref(tenant: &Tenant, call_sid: &str, call_id: &str) -> Item {
+    Item::new(
+        tenant.pk(),
+        carrier_ref_sk(call_sid),
+        serde_json::json!({ "call_id": call_id }),
+    )
+}
+
+fn carrier_ref_sk(call_sid: &str) -> String {
+    format!("CARRIERCALL#{call_sid}")
+}
+
+/// The call of carrier call `call_sid` in `tenant`.
+pub async fn by_carrier_sid(app: &App, tenant: &Tenant, call_sid: &str) -> Result<String> {
+    #[derive(Deserialize)]
+    struct Ref {
+        call_id: String,
+    }
+    let item = app
+        .table
+        .get(&tenant.pk(), &carrier_ref_sk(call_sid))
+        .await?
+        .ok_or(Error::NotFound("call"))?;
+    Ok(item.parse::<Ref>()?.call_id)
+}
+
+/// Places an outbound phone call through its channel's carrier: Twilio
+/// dials the callee and, on answer, streams the call to the relay; its
+/// status callbacks report the rest. The lease goes back to the queue, so
+/// the stream (or the sweep, if it never comes) picks the call up. Any
+/// failure ends the call (`carrier_error`) with the reason logged.
+pub(crate) async fn place(app: &App, tenant: &Tenant, call: &Call) -> Result<()> {
+    if let Err(why) = dial(app, tenant, call).await {
+        tracing::warn!(call = %call.id, error = %why, "the carrier did not place the call");
+        finish(app, tenant, &call.id, None, |c, at| {
+            c.end(EndReason::CarrierError, at)
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+async fn dial(app: &App, tenant: &Tenant, call: &Call) -> Result<()> {
+    let channel_id = call
+        .channel_id
+        .as_deref()
+        .ok_or_else(|| Error::Conflict("the call has no channel".into()))?;
+    let (channel, _) = crate::services::channels::load(app, tenant, channel_id).await?;
+    if channel.kind != ChannelType::Twilio {
+        return Err(Error::Conflict(format!(
+            "placing calls through {} channels is not supported yet",
+            channel.kind.as_str()
+        )));
+    }
+    let creds = channel.open_credentials(&app.cipher)?;
+    let cred = |k: &str| creds.get(k).map(String::as_str).unwrap_or_default();
+    let twiml = stream_twiml(app, tenant, &call.id);
+    let status_callback = format!(
+        "{}/api/v1/telephony/twilio/{}/status",
+        app.config.public_url, channel.id
+    );
+    let twilio = Twilio::new(
+        &app.config.twilio_api_base,
+        cred("account_sid"),
+        cred("auth_token"),
+    );
+    let sid = twilio
+        .create_call(&Dial {
+            to: &call.to,
+            from: &call.from,
+            twiml: &twiml,
+            status_callback: &status_callback,
+        })
+        .await?;
+    app.table
+        .put(carrier_ref(tenant, &sid, &call.id), Condition::None)
+        .await?;
+    app.table
+        .put(lease::queued(app, tenant, call), Condition::None)
+        .await?;
+    Ok(())
+}
+
+/// Checks a stream's `token` for `call_id` and finds the call, which must
+/// still be live.
+pub async fn admit(app: &App, token: &str, call_id: &str) -> Result<(Tenant, Call)> {
+    let claims =
+        signed_token::verify::<MediaClaims>(&app.signing_key, token, app.now().timestamp())
+            .filter(|c| c.call_id == call_id)
+            .ok_or_else(|| {
+                Error::Unauthorized(
+                    "the media token is invalid, expired or for another call".into(),
+                )
+            })?;
+    let tenant = Tenant {
+        org_id: claims.org_id,
+        mode: claims.mode,
+    };
+    let (call, _) = super::load(app, &tenant, call_id).await?;
+    if call.status.is_final() {
+        return Err(Error::Conflict("the call already ended".into()));
+    }
+    Ok((tenant, call))
+}
+
+/// Hands carrier call `call_sid` of `channel_id` to `number`: Twilio's call
+/// is updated to `<Dial>` the person (the stream ends as Twilio moves on).
+async fn transfer(
+    app: &App,
+    tenant: &Tenant,
+    channel_id: &str,
+    call_sid: &str,
+    number: &str,
+) -> Result<()> {
+    let (channel, _) = crate::services::channels::load(app, tenant, channel_id).await?;
+    let creds = channel.open_credentials(&app.cipher)?;
+    let cred = |k: &str| creds.get(k).map(String::as_str).unwrap_or_default();
+    Twilio::new(
+        &app.config.twilio_api_base,
+        cred("account_sid"),
+        cred("auth_token"),
+    )
+    .update_call(call_sid, &twiml::dial(number))
+    .await
+}
+
+/// A phone call held by this process while its media stream lives.
+pub struct MediaCall {
+    app: Arc<App>,
+    tenant: Tenant,
+    call_id: String,
+    channel_id: Option<String>,
+    /// The carrier's id of the call (Twilio's `CallSid`).
+    call_sid: String,
+    conversation: Conversation,
+    sent: usize,
+    started: Instant,
+    stop: watch::Receiver<bool>,
+}
+
+impl MediaCall {
+    /// Takes the call's lease (a call another runner holds is a 409),
+    /// records the answer and lets the agent greet; what it says is in the
+    /// transcript when this returns. `call_sid` is the carrier's id of the
+    /// call (for transfers).
+    pub async fn start(
+        app: Arc<App>,
+        tenant: Tenant,
+        call: Call,
+        call_sid: &str,
+    ) -> Result<MediaCall> {
+        let id = call.id.clone();
+        if lease::hold(&app, &tenant, &id, owner(), None)
+            .await?
+            .is_none()
+        {
+            return Err(Error::Conflict(
+                "the call is held elsewhere or has ended".into(),
+            ));
+        }
+        let setup = match super::runner::setup(&app, Some(app.clone()), &tenant, &call).await {
+            Ok(setup) => setup,
+            Err(e) => {
+                finish(&app, &tenant, &id, None, |c, at| {
+                    c.end(EndReason::Error, at)
+                })
+                .await?;
+                return Err(e);
+            }
+        };
+        let stop = register(&id);
+        StoreSink::new(&app, &tenant, &id).answered(0).await;
+        let mut held = MediaCall {
+            conversation: Conversation::new(setup),
+            app,
+            tenant,
+            call_id: id,
+            channel_id: call.channel_id.clone(),
+            call_sid: call_sid.to_owned(),
+            sent: 0,
+            started: Instant::now(),
+            stop,
+        };
+        held.turn(Input::Answered).await;
+        Ok(held)
+    }
+
+    /// The call's id.
+    pub fn call_id(&self) -> &str {
+        &self.call_id
+    }
+
+    /// A keypad digit from the caller: the agent's `dtmf_rules` act on it.
+    /// Returns the transcript entries it added.
+    pub async fn dtmf(&mut self, digit: char) -> Vec<TranscriptEntry> {
+        self.turn(Input::Dtmf(digit)).await
+    }
+
+    /// Why the conversation ended itself, if it did (a `dtmf_rules` end or
+    /// transfer, the agent's goodbye).
+    pub fn ended(&self) -> Option<EndReason> {
+        self.conversation.ended()
+    }
+
+    async fn turn(&mut self, input: Input) -> Vec<TranscriptEntry> {
+        let at_ms = self.elapsed_ms();
+        let mut transfers = Vec::new();
+        self.conversation
+            .handle(at_ms, input, &mut |action: Action| match action {
+                Action::Transfer { number } => transfers.push(number),
+                // Speech is the voice pipeline's; the words are in the transcript.
+                other => tracing::debug!(action = ?other, "media call action"),
+            })
+            .await;
+        for number in transfers {
+            let Some(channel_id) = self.channel_id.as_deref() else {
+                continue;
+            };
+            if let Err(e) =
+                transfer(&self.app, &self.tenant, channel_id, &self.call_sid, &number).await
+            {
+                tracing::warn!(call = %self.call_id, error = %e, "the carrier did not transfer the call");
+            }
+        }
+        let fresh = self
+            .conversation
+            .transcript()
+            .get(self.sent..)
+            .unwrap_or_default()
+            .to_vec();
+        let mut sink = StoreSink::new(&self.app, &self.tenant, &self.call_id);
+        for entry in &fresh {
+            sink.entry(entry).await;
+        }
+        self.sent += fresh.len();
+        fresh
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Renews the lease; `false` when the call is no longer this process's.
+    pub async fn keep(&self) -> bool {
+        match lease::hold(&self.app, &self.tenant, &self.call_id, owner(), None).await {
+            Ok(held) => held.is_some(),
+            Err(e) => {
+                tracing::warn!(call = %self.call_id, error = %e, "renewing a phone call's lease failed");
+                true
+            }
+        }
+    }
+
+    /// Resolves when the call was ended elsewhere (the API, a status callback).
+    pub async fn stopped(&mut self) {
+        if self.stop.wait_for(|stop| *stop).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// Ends the call: the stream stopped (the caller hung up) unless the
+    /// conversation ended itself first. A call already ended elsewhere stays
+    /// as that ending left it.
+    pub async fn end(mut self) -> Result<Call> {
+        forget(&self.call_id);
+        if self.conversation.ended().is_none() {
+            self.turn(Input::HangUp).await;
+        }
+        let duration_ms = self.elapsed_ms();
+        let MediaCall {
+            app,
+            tenant,
+            call_id,
+            conversation,
+            ..
+        } = self;
+        let outcome = conversation.into_outcome(true, 0, duration_ms, &[]);
+        if let Some(call) = finish(&app, &tenant, &call_id, None, |c, at| {
+            c.finish(&outcome, at)
+        })
+        .await?
+        {
+            return Ok(call);
+        }
+        Ok(super::load(&app, &tenant, &call_id).await?.0)
+    }
+}
