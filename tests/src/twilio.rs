@@ -148,28 +148,24 @@ fn basic_auth(headers: &HeaderMap) -> Option<(String, String)> {
 }
 
 /// The account whose credentials the request carries, if they are right and
-/// for the account in the path; else Twilio's error answer.
-fn account<'a>(inner: &'a Inner, sid: &str, headers: &HeaderMap) -> Result<&'a Account, Response> {
+/// for the account in the path; else Twilio's error (status, code, message).
+fn account<'a>(
+    inner: &'a Inner,
+    sid: &str,
+    headers: &HeaderMap,
+) -> Result<&'a Account, (StatusCode, u32, &'static str)> {
     let Some((user, pass)) = basic_auth(headers) else {
-        return Err(twilio_error(
-            StatusCode::UNAUTHORIZED,
-            20003,
-            "Authenticate",
-        ));
+        return Err((StatusCode::UNAUTHORIZED, 20003, "Authenticate"));
     };
     let Some(account) = inner
         .accounts
         .iter()
         .find(|a| a.sid == user && a.token == pass)
     else {
-        return Err(twilio_error(
-            StatusCode::UNAUTHORIZED,
-            20003,
-            "Authenticate",
-        ));
+        return Err((StatusCode::UNAUTHORIZED, 20003, "Authenticate"));
     };
     if account.sid != sid {
-        return Err(twilio_error(
+        return Err((
             StatusCode::NOT_FOUND,
             20404,
             "The requested resource was not found",
@@ -207,7 +203,7 @@ async fn create_call(
     inner.requests.fetch_add(1, Ordering::SeqCst);
     let account = match account(&inner, &sid, &headers) {
         Ok(a) => a,
-        Err(refused) => return refused,
+        Err((status, code, message)) => return twilio_error(status, code, message),
     };
     let req = CallRequest {
         updated: None,
@@ -246,7 +242,7 @@ async fn update_call(
     inner.requests.fetch_add(1, Ordering::SeqCst);
     let account = match account(&inner, &sid, &headers) {
         Ok(a) => a,
-        Err(refused) => return refused,
+        Err((status, code, message)) => return twilio_error(status, code, message),
     };
     let Some(call_sid) = call.strip_suffix(".json") else {
         return twilio_error(
@@ -272,7 +268,7 @@ async fn incoming_numbers(
     inner.requests.fetch_add(1, Ordering::SeqCst);
     let account = match account(&inner, &sid, &headers) {
         Ok(a) => a,
-        Err(refused) => return refused,
+        Err((status, code, message)) => return twilio_error(status, code, message),
     };
     let asked: usize = q.get("PageSize").and_then(|p| p.parse().ok()).unwrap_or(50);
     let size = asked.min(inner.page_size);
