@@ -135,6 +135,16 @@ pub fn call_event_sk(call_id: &str, seq: u32) -> String {
 pub fn call_events_prefix(call_id: &str) -> String {
     format!("CALLEVENT#{call_id}#")
 }
+/// Sort key (in the tenant's partition) linking a carrier's call id (Twilio's
+/// `CallSid`) to our call; outside the `CALL#` ranges, so listings skip it.
+pub fn carrier_call_sk(carrier_call_id: &str) -> String {
+    format!("CARRIERCALL#{carrier_call_id}")
+}
+/// Partition of the Twilio webhook idempotency tokens a channel has seen
+/// (sort key: the token; items expire after the replay window).
+pub fn twilio_seen_pk(channel_id: &str) -> String {
+    format!("TWILIOSEEN#{channel_id}")
+}
 /// The installation-wide partition of running calls' leases (what the
 /// runner-lost sweep reads).
 pub const CALL_LEASES_PK: &str = "CALLLEASE";

@@ -14,6 +14,7 @@ use crate::domain::channel::{Channel, ChannelType};
 use crate::domain::{Mode, Tenant};
 use crate::error::{Error, Result};
 use crate::services::calls::{self, lease, media};
+use crate::services::table_keys::twilio_seen_pk;
 use crate::store::{Condition, Item, StoreError, Write};
 use crate::telephony::twilio::Progress;
 use crate::telephony::{signature, twiml};
@@ -97,12 +98,8 @@ async fn authenticate(app: &App, w: &Webhook<'_>) -> Result<(Tenant, Channel)> {
     }
     if let Some(idem) = w.idempotency_token {
         let expires = app.now().timestamp() + REPLAY_WINDOW.as_secs() as i64;
-        let seen = Item::new(
-            format!("TWILIOSEEN#{}", channel.id),
-            idem,
-            serde_json::json!({}),
-        )
-        .with_ttl(expires);
+        let seen =
+            Item::new(twilio_seen_pk(&channel.id), idem, serde_json::json!({})).with_ttl(expires);
         match app.table.put(seen, Condition::MustNotExist).await {
             Ok(_) => {}
             Err(StoreError::ConditionFailed) => {

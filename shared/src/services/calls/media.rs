@@ -26,6 +26,7 @@ use crate::engine::call::{CallSink, EndReason, TranscriptEntry};
 use crate::engine::conversation::{Action, Conversation, Input};
 use crate::error::{Error, Result};
 use crate::services::signed_token::{self, Claims};
+use crate::services::table_keys::carrier_call_sk;
 use crate::store::{Condition, Item};
 use crate::telephony::twilio::{Dial, Twilio};
 use crate::telephony::twiml;
@@ -81,13 +82,9 @@ pub fn stream_twiml(app: &App, tenant: &Tenant, call_id: &str) -> String {
 pub(crate) fn carrier_ref(tenant: &Tenant, call_sid: &str, call_id: &str) -> Item {
     Item::new(
         tenant.pk(),
-        carrier_ref_sk(call_sid),
+        carrier_call_sk(call_sid),
         serde_json::json!({ "call_id": call_id }),
     )
-}
-
-fn carrier_ref_sk(call_sid: &str) -> String {
-    format!("CARRIERCALL#{call_sid}")
 }
 
 /// The call of carrier call `call_sid` in `tenant`.
@@ -98,7 +95,7 @@ pub async fn by_carrier_sid(app: &App, tenant: &Tenant, call_sid: &str) -> Resul
     }
     let item = app
         .table
-        .get(&tenant.pk(), &carrier_ref_sk(call_sid))
+        .get(&tenant.pk(), &carrier_call_sk(call_sid))
         .await?
         .ok_or(Error::NotFound("call"))?;
     Ok(item.parse::<Ref>()?.call_id)
