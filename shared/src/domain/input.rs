@@ -29,7 +29,7 @@ pub enum Field<T> {
 /// Why a field's value has the wrong shape.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Invalid {
-    /// Where inside the field the problem is (`0.digit`), empty for the field itself.
+    /// Where inside the field the problem is (`[0].digit`), empty for the field itself.
     path: String,
     /// Serde's reason, used where the field's own wording does not fit.
     reason: String,
