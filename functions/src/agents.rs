@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use switchboard::App;
 use switchboard::services::agents;
-use switchboard::services::views::{AgentInput, AgentPatch, AgentView};
+use switchboard::services::views::{AgentCreate, AgentPatch, AgentView};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::http::openapi::{EnabledFilter, ModeParam, PageParams};
@@ -19,7 +19,7 @@ pub fn router(app: &Arc<App>) -> OpenApiRouter<Arc<App>> {
 resource_routes! {
     service: agents, tag: "agents",
     collection: "/agents", item: "/agents/{id}",
-    view: AgentView, input: AgentInput, patch: AgentPatch,
+    view: AgentView, input: AgentCreate, patch: AgentPatch, body: typed,
     list: list_agents(PageParams, EnabledFilter, ModeParam) -> AgentView
         "List the agents."
         |app, caller, params, page| agents::list(&app, &caller, params.bool("enabled")?, &page),

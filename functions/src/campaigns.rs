@@ -98,7 +98,7 @@ fn parsed<T>(
 resource_routes! {
     service: campaigns, tag: "campaigns",
     collection: "/campaigns", item: "/campaigns/{id}",
-    view: CampaignView, input: CampaignInput, patch: CampaignPatch,
+    view: CampaignView, input: CampaignInput, patch: CampaignPatch, body: object,
     list: list_campaigns(PageParams, CampaignFilter, ModeParam) -> CampaignView
         "List the campaigns, newest first."
         |app, caller, params, page| {

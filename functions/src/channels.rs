@@ -9,7 +9,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use switchboard::services::channels::{self, web};
 use switchboard::services::views::{
-    ChannelInput, ChannelPatch, ChannelView, ProviderCheckView, VerifyProviderInput, WebSessionView,
+    ChannelCreate, ChannelPatch, ChannelView, ProviderCheckView, VerifyProviderInput,
+    WebSessionView,
 };
 use switchboard::{App, Error};
 use utoipa::IntoParams;
@@ -21,9 +22,7 @@ use crate::http::openapi::{
     Created, IdempotencyKey, ModeParam, PageParams, PublicCreated, Reaching,
 };
 use crate::http::resource::resource_routes;
-use crate::http::{
-    ApiError, ApiResult, Auth, ClientAddress, JsonObject, NoBody, created, ok, protected,
-};
+use crate::http::{ApiError, ApiResult, Auth, ClientAddress, Json, NoBody, created, ok, protected};
 
 type S = State<Arc<App>>;
 
@@ -50,7 +49,7 @@ struct TypeFilter {
 resource_routes! {
     service: channels, tag: "channels",
     collection: "/channels", item: "/channels/{id}",
-    view: ChannelView, input: ChannelInput, patch: ChannelPatch,
+    view: ChannelView, input: ChannelCreate, patch: ChannelPatch, body: typed,
     list: list_channels(PageParams, TypeFilter, ModeParam) -> ChannelView
         "List the channels."
         |app, caller, params, page| channels::list(&app, &caller, params.get("type"), &page),
@@ -67,9 +66,9 @@ resource_routes! {
 async fn verify_provider(
     State(app): S,
     Auth(caller): Auth,
-    JsonObject(body): JsonObject,
+    Json(body): Json<VerifyProviderInput>,
 ) -> ApiResult {
-    Ok(ok(channels::verify_provider(&app, &caller, &body).await?))
+    Ok(ok(channels::verify_provider(&app, &caller, body).await?))
 }
 
 /// Start a web-call session on a web channel (for the dashboard). Takes no

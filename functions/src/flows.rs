@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use switchboard::App;
 use switchboard::services::flows;
-use switchboard::services::views::{FlowInput, FlowPatch, FlowSummaryView, FlowView};
+use switchboard::services::views::{FlowCreate, FlowPatch, FlowSummaryView, FlowView};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::http::openapi::{ModeParam, PageParams};
@@ -19,7 +19,7 @@ pub fn router(app: &Arc<App>) -> OpenApiRouter<Arc<App>> {
 resource_routes! {
     service: flows, tag: "flows",
     collection: "/flows", item: "/flows/{id}",
-    view: FlowView, input: FlowInput, patch: FlowPatch,
+    view: FlowView, input: FlowCreate, patch: FlowPatch, body: typed,
     list: list_flows(PageParams, ModeParam) -> FlowSummaryView
         "List the flows."
         |app, caller, params, page| flows::list(&app, &caller, &page),

@@ -22,7 +22,7 @@ use crate::http::idempotency::secret_once;
 use crate::http::openapi::{
     Created, IdempotencyKey, Item, List, ModeParam, PageParams, PublicCreated, PublicItem,
 };
-use crate::http::{ApiResult, Auth, JsonObject, Params, created, list_slice, ok, protected};
+use crate::http::{ApiResult, Auth, Json, Params, created, list_slice, ok, protected};
 
 type S = State<Arc<App>>;
 
@@ -67,24 +67,24 @@ fn signed_in(app: &App, mut resp: Response, session: &NewSession) -> Response {
 /// Create an organization and its first user (the admin); sets `sb_session`.
 #[utoipa::path(post, path = "/auth/signup", tag = "auth", security(()),
     request_body = SignupInput, responses(PublicCreated<SignedInView>))]
-async fn signup(State(app): S, JsonObject(body): JsonObject) -> ApiResult {
-    let (data, session) = identity::signup(&app, &body).await?;
+async fn signup(State(app): S, Json(body): Json<SignupInput>) -> ApiResult {
+    let (data, session) = identity::signup(&app, body).await?;
     Ok(signed_in(&app, created(data), &session))
 }
 
 /// Sign in with e-mail and password; sets `sb_session`.
 #[utoipa::path(post, path = "/auth/login", tag = "auth", security(()),
     request_body = LoginInput, responses(PublicItem<SignedInView>))]
-async fn login(State(app): S, JsonObject(body): JsonObject) -> ApiResult {
-    let (data, session) = identity::login(&app, &body).await?;
+async fn login(State(app): S, Json(body): Json<LoginInput>) -> ApiResult {
+    let (data, session) = identity::login(&app, body).await?;
     Ok(signed_in(&app, ok(data), &session))
 }
 
 /// Accept an invitation (token and password); sets `sb_session`.
 #[utoipa::path(post, path = "/auth/accept-invite", tag = "auth", security(()),
     request_body = AcceptInviteInput, responses(PublicItem<SignedInView>))]
-async fn accept_invite(State(app): S, JsonObject(body): JsonObject) -> ApiResult {
-    let (data, session) = identity::accept_invite(&app, &body).await?;
+async fn accept_invite(State(app): S, Json(body): Json<AcceptInviteInput>) -> ApiResult {
+    let (data, session) = identity::accept_invite(&app, body).await?;
     Ok(signed_in(&app, ok(data), &session))
 }
 
@@ -121,9 +121,9 @@ async fn me(State(app): S, Auth(caller): Auth) -> ApiResult {
 async fn change_password(
     State(app): S,
     Auth(caller): Auth,
-    JsonObject(body): JsonObject,
+    Json(body): Json<PasswordChangeInput>,
 ) -> ApiResult {
-    Ok(ok(identity::change_password(&app, &caller, &body).await?))
+    Ok(ok(identity::change_password(&app, &caller, body).await?))
 }
 
 /// The workspace settings.
@@ -145,9 +145,9 @@ async fn get_settings(State(app): S, Auth(caller): Auth) -> ApiResult {
 async fn update_settings(
     State(app): S,
     Auth(caller): Auth,
-    JsonObject(body): JsonObject,
+    Json(body): Json<WorkspaceSettingsInput>,
 ) -> ApiResult {
-    Ok(ok(identity::update_settings(&app, &caller, &body).await?))
+    Ok(ok(identity::update_settings(&app, &caller, body).await?))
 }
 
 /// List the API keys (secrets masked).
@@ -166,9 +166,9 @@ async fn list_keys(State(app): S, Auth(caller): Auth, params: Params) -> ApiResu
 /// Create an API key; the secret is shown once, here.
 #[utoipa::path(post, path = "/api-keys", tag = "api-keys", params(ModeParam, IdempotencyKey),
     request_body = ApiKeyInput, responses(Created<NewApiKeyView>))]
-async fn create_key(State(app): S, Auth(caller): Auth, JsonObject(body): JsonObject) -> ApiResult {
+async fn create_key(State(app): S, Auth(caller): Auth, Json(body): Json<ApiKeyInput>) -> ApiResult {
     Ok(secret_once(created(
-        api_keys::create(&app, &caller, &body).await?,
+        api_keys::create(&app, &caller, body).await?,
     )))
 }
 
@@ -205,8 +205,12 @@ async fn list_orgs(State(app): S, Auth(caller): Auth, params: Params) -> ApiResu
 #[utoipa::path(post, path = "/organizations", tag = "organizations",
     params(ModeParam, IdempotencyKey),
     request_body = OrganizationInput, responses(Created<OrganizationView>))]
-async fn create_org(State(app): S, Auth(caller): Auth, JsonObject(body): JsonObject) -> ApiResult {
-    Ok(created(identity::create_org(&app, &caller, &body).await?))
+async fn create_org(
+    State(app): S,
+    Auth(caller): Auth,
+    Json(body): Json<OrganizationInput>,
+) -> ApiResult {
+    Ok(created(identity::create_org(&app, &caller, body).await?))
 }
 
 /// Rename an organization.
@@ -217,9 +221,9 @@ async fn update_org(
     State(app): S,
     Auth(caller): Auth,
     Path(id): Path<String>,
-    JsonObject(body): JsonObject,
+    Json(body): Json<OrganizationPatchInput>,
 ) -> ApiResult {
-    Ok(ok(identity::update_org(&app, &caller, &id, &body).await?))
+    Ok(ok(identity::update_org(&app, &caller, &id, body).await?))
 }
 
 /// The organization's members.
@@ -238,9 +242,9 @@ async fn list_users(State(app): S, Auth(caller): Auth, params: Params) -> ApiRes
 /// Invite someone to the organization.
 #[utoipa::path(post, path = "/users/invite", tag = "users", params(ModeParam, IdempotencyKey),
     request_body = InviteInput, responses(Created<InviteView>))]
-async fn invite(State(app): S, Auth(caller): Auth, JsonObject(body): JsonObject) -> ApiResult {
+async fn invite(State(app): S, Auth(caller): Auth, Json(body): Json<InviteInput>) -> ApiResult {
     Ok(secret_once(created(
-        identity::invite(&app, &caller, &body).await?,
+        identity::invite(&app, &caller, body).await?,
     )))
 }
 
@@ -252,9 +256,9 @@ async fn set_role(
     State(app): S,
     Auth(caller): Auth,
     Path(id): Path<String>,
-    JsonObject(body): JsonObject,
+    Json(body): Json<RoleInput>,
 ) -> ApiResult {
-    Ok(ok(identity::set_role(&app, &caller, &id, &body).await?))
+    Ok(ok(identity::set_role(&app, &caller, &id, body).await?))
 }
 
 /// Remove a member from the organization.

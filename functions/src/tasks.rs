@@ -43,7 +43,7 @@ pub struct TaskFilter {
 resource_routes! {
     service: tasks, tag: "tasks",
     collection: "/tasks", item: "/tasks/{id}",
-    view: TaskView, input: TaskInput, patch: TaskPatch,
+    view: TaskView, input: TaskInput, patch: TaskPatch, body: object,
     list: list_tasks(PageParams, TaskFilter, ModeParam) -> TaskView
         "List the tasks: newest first, or by priority within a status."
         |app, caller, params, page| {

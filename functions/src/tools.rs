@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use switchboard::App;
 use switchboard::services::views::{
-    AssignmentView, DeletedView, McpServerInput, McpServerView, ToolInput, ToolPatch,
+    AssignmentView, DeletedView, McpServerInput, McpServerView, ToolCreate, ToolPatch,
     ToolTestInput, ToolTestView, ToolView,
 };
 use switchboard::services::{mcp, tools};
@@ -42,7 +42,7 @@ pub fn router(app: &Arc<App>) -> OpenApiRouter<Arc<App>> {
 resource_routes! {
     service: tools, tag: "tools",
     collection: "/tools", item: "/tools/{id}",
-    view: ToolView, input: ToolInput, patch: ToolPatch,
+    view: ToolView, input: ToolCreate, patch: ToolPatch, body: typed,
     list: list_tools(PageParams, EnabledFilter, ModeParam) -> ToolView
         "List the tools."
         |app, caller, params, page| tools::list(&app, &caller, params.bool("enabled")?, &page),

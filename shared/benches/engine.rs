@@ -57,8 +57,8 @@ impl CallSink for NullSink {
 }
 
 fn agent(body: Value) -> Agent {
-    let map = body.as_object().cloned().unwrap_or_default();
-    AgentSpec::parse(&map)
+    switchboard::domain::input::from_json(body)
+        .and_then(AgentSpec::parse)
         .map(|s| {
             s.into_agent(
                 "a".into(),

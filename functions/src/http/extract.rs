@@ -56,6 +56,23 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
     }
 }
 
+/// A request body read into its typed input (`AgentCreate`, `AgentPatch`,
+/// …) after the checks of [`JsonObject`]. The inputs' fields accept any
+/// value and keep what was wrong, so the service's parse step names every
+/// bad field at once rather than serde's first one.
+pub struct Json<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let JsonObject(body) = JsonObject::from_request(req, state).await?;
+        Ok(Self(switchboard::domain::input::from_json(Value::Object(
+            body,
+        ))?))
+    }
+}
+
 /// A route that takes no body: none at all, or an empty JSON object `{}`.
 /// A malformed body is a 400, another media type a 415, and any field a 422
 /// (a client that sends one expects it to mean something).

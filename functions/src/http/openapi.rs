@@ -21,20 +21,20 @@ use switchboard::domain::task::{TaskEvent, TaskStatus};
 use switchboard::engine::call::{CallMetrics, EndReason, Role, TranscriptEntry};
 use switchboard::engine::report::{Outcome, Report, Sentiment};
 use switchboard::services::views::{
-    AcceptInviteInput, AgentInput, AgentView, ApiKeyInput, ApiKeyView, AssignmentView,
+    AcceptInviteInput, AgentCreate, AgentPatch, AgentView, ApiKeyInput, ApiKeyView, AssignmentView,
     BulkContactsInput, CallView, CampaignContactInput, CampaignContactView, CampaignInput,
-    CampaignResultsView, CampaignStats, CampaignView, ChannelInput, ChannelView, ChunkView,
-    ConnectionInfo, ContactInput, ContactResult, ContactView, DeletedView, ExecuteView, FlowInput,
-    FlowSummaryView, FlowView, FlowWarning, ImportSummary, IngestTextInput, IngestUrlInput,
-    InvalidContact, InviteInput, InviteView, KnowledgeDocumentView, KnowledgeQueryInput,
-    LiveCallView, LiveControlView, LiveMessageInput, LiveTranscriptView, LoggedOutView, LoginInput,
-    McpServerInput, McpServerView, MeView, MemberView, NewApiKeyView, OrganizationInput,
-    OrganizationPatchInput, OrganizationView, PasswordChangeInput, PasswordChangedView,
-    ProcessedTranscriptView, ProviderCheckView, QueryHit, RoleInput, SignedInView, SignupInput,
-    SupervisorJoinView, TakeoverInput, TaskInput, TaskSecretView, TaskView, ToolInput,
-    ToolTestInput, ToolTestView, ToolView, TranscriptView, UserView, VerifyProviderInput,
-    WebSessionView, WebhookAttemptView, WebhookDeliveryView, WebhookInput, WebhookView,
-    WorkspaceSettingsInput, WorkspaceSettingsView, WorkspaceView,
+    CampaignResultsView, CampaignStats, CampaignView, ChannelCreate, ChannelPatch, ChannelView,
+    ChunkView, ConnectionInfo, ContactInput, ContactResult, ContactView, DeletedView, ExecuteView,
+    FlowCreate, FlowPatch, FlowSummaryView, FlowView, FlowWarning, ImportSummary, IngestTextInput,
+    IngestUrlInput, InvalidContact, InviteInput, InviteView, KnowledgeDocumentView,
+    KnowledgeQueryInput, LiveCallView, LiveControlView, LiveMessageInput, LiveTranscriptView,
+    LoggedOutView, LoginInput, McpServerInput, McpServerView, MeView, MemberView, NewApiKeyView,
+    OrganizationInput, OrganizationPatchInput, OrganizationView, PasswordChangeInput,
+    PasswordChangedView, ProcessedTranscriptView, ProviderCheckView, QueryHit, RoleInput,
+    SignedInView, SignupInput, SupervisorJoinView, TakeoverInput, TaskInput, TaskSecretView,
+    TaskView, ToolCreate, ToolPatch, ToolTestInput, ToolTestView, ToolView, TranscriptView,
+    UserView, VerifyProviderInput, WebSessionView, WebhookAttemptView, WebhookDeliveryView,
+    WebhookInput, WebhookView, WorkspaceSettingsInput, WorkspaceSettingsView, WorkspaceView,
 };
 use utoipa::openapi::header::Header;
 use utoipa::openapi::link::LinkBuilder;
@@ -66,11 +66,11 @@ pub const SESSION: &str = "session";
     security(("api_key" = []), ("session" = [])),
     components(schemas(
         ErrorBody, Meta, ListMeta, Pagination,
-        AgentView, AgentInput, FlowView, FlowSummaryView, FlowWarning, FlowInput,
+        AgentView, AgentCreate, AgentPatch, FlowView, FlowSummaryView, FlowWarning, FlowCreate, FlowPatch,
         ToolView, McpServerView, KnowledgeDocumentView, DeletedView, ChannelView,
         UserView, MemberView, OrganizationView, WorkspaceSettingsView, WorkspaceView,
         SignedInView, MeView, ApiKeyView, NewApiKeyView, ChunkView, QueryHit,
-        ToolInput, ToolTestInput, McpServerInput, ChannelInput, VerifyProviderInput,
+        ToolCreate, ToolPatch, ToolTestInput, McpServerInput, ChannelCreate, ChannelPatch, VerifyProviderInput,
         IngestTextInput, IngestUrlInput, KnowledgeQueryInput,
         TaskView, TaskInput, TaskStatus, TaskEvent, ExecuteView,
         CallView, CallStatus, Direction, EndReason, TranscriptEntry, Role, CallMetrics,

@@ -13,7 +13,7 @@
 /// resource_routes! {
 ///     service: agents, tag: "agents",
 ///     collection: "/agents", item: "/agents/{id}",
-///     view: AgentView, input: AgentInput, patch: AgentPatch,
+///     view: AgentView, input: AgentCreate, patch: AgentPatch, body: typed,
 ///     list: list_agents(PageParams, EnabledFilter, ModeParam) -> AgentView
 ///         "List the agents."
 ///         |app, caller, params, page| agents::list(&app, &caller, params.bool("enabled")?, &page),
@@ -27,12 +27,14 @@
 /// Types are named by identifier (imported where the macro is used): the
 /// OpenAPI generator reads them as written. `list`'s closure-like tail is
 /// the handler's body, given the query parameters and the page they ask for;
-/// it returns the service's future of a page (`?` works in it).
+/// it returns the service's future of a page (`?` works in it). `body:
+/// typed` reads the create and update bodies as `input` and `patch` (see
+/// [`body_type!`]); `body: object` is for groups not typed yet.
 macro_rules! resource_routes {
     (
         service: $svc:ident, tag: $tag:tt,
         collection: $collection:tt, item: $item:tt,
-        view: $view:ident, input: $input:ident, patch: $patch:ident,
+        view: $view:ident, input: $input:ident, patch: $patch:ident, body: $body:ident,
         list: $list:ident($($list_params:ident),*) -> $list_view:ident $list_doc:tt
             |$app:ident, $caller:ident, $params:ident, $page:ident| $list_body:expr,
         create: $create:ident $create_doc:tt,
@@ -66,9 +68,9 @@ macro_rules! resource_routes {
         async fn $create(
             ::axum::extract::State(app): ::axum::extract::State<::std::sync::Arc<::switchboard::App>>,
             crate::http::Auth(caller): crate::http::Auth,
-            crate::http::JsonObject(body): crate::http::JsonObject,
+            crate::http::Json(body): crate::http::Json<crate::http::resource::body_type!($body, $input)>,
         ) -> crate::http::ApiResult {
-            Ok(crate::http::created($svc::create(&app, &caller, &body).await?))
+            Ok(crate::http::created($svc::create(&app, &caller, crate::http::resource::body_arg!($body, body)).await?))
         }
 
         #[doc = $get_doc]
@@ -91,9 +93,9 @@ macro_rules! resource_routes {
             ::axum::extract::State(app): ::axum::extract::State<::std::sync::Arc<::switchboard::App>>,
             crate::http::Auth(caller): crate::http::Auth,
             crate::http::Path(id): crate::http::Path<String>,
-            crate::http::JsonObject(body): crate::http::JsonObject,
+            crate::http::Json(body): crate::http::Json<crate::http::resource::body_type!($body, $patch)>,
         ) -> crate::http::ApiResult {
-            Ok(crate::http::ok($svc::update(&app, &caller, &id, &body).await?))
+            Ok(crate::http::ok($svc::update(&app, &caller, &id, crate::http::resource::body_arg!($body, body)).await?))
         }
 
         #[doc = $delete_doc]
@@ -111,3 +113,24 @@ macro_rules! resource_routes {
 }
 
 pub(crate) use resource_routes;
+
+/// The type a create or update handler reads its body as: `typed`, the
+/// resource's input type itself; `object`, a JSON object for a service that
+/// parses it field by field (the input type then only documents the body).
+macro_rules! body_type {
+    (typed, $input:ident) => { $input };
+    (object, $input:ident) => { ::serde_json::Map<String, ::serde_json::Value> };
+}
+pub(crate) use body_type;
+
+/// How a handler hands its body to the service: a typed input by value,
+/// a JSON object by reference (see [`body_type!`]).
+macro_rules! body_arg {
+    (typed, $body:ident) => {
+        $body
+    };
+    (object, $body:ident) => {
+        &$body
+    };
+}
+pub(crate) use body_arg;

@@ -1,11 +1,15 @@
 //! An AI agent: prompt, model, voice and behaviour on a call (SPEC §3).
 
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+mod input;
 
-use super::fields::Fields;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::input::{Checks, Field, overlay};
 use super::{E164, is_snake_case};
 use crate::error::Error;
+
+pub use input::{AgentCreate, AgentPatch};
 
 /// The built-in engine that needs no provider key.
 pub const OFFLINE_MODEL: &str = "offline";
@@ -59,7 +63,7 @@ pub struct Agent {
 }
 
 /// Text-to-speech settings (ElevenLabs-style).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VoiceSettings {
     /// `elevenlabs`, `polly`, `offline`, ….
@@ -80,7 +84,7 @@ pub struct VoiceSettings {
 }
 
 /// What a keypad digit does.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DtmfRule {
     /// `0`–`9`, `*` or `#`.
@@ -93,7 +97,7 @@ pub struct DtmfRule {
 }
 
 /// Keypad actions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DtmfAction {
     /// Transfer to `value` (or the agent's transfer number).
@@ -107,7 +111,7 @@ pub enum DtmfAction {
 }
 
 /// Voicemail behaviour.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Voicemail {
     /// Hang up or leave a message.
@@ -118,7 +122,7 @@ pub struct Voicemail {
 }
 
 /// Voicemail actions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum VoicemailAction {
     /// Hang up at once.
@@ -128,7 +132,7 @@ pub enum VoicemailAction {
 }
 
 /// A field the post-call analyser fills in.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExtractionField {
     /// snake_case key in `extracted_data`.
@@ -145,7 +149,7 @@ pub struct ExtractionField {
 }
 
 /// Extracted value types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ExtractionType {
     /// Text.
@@ -203,17 +207,17 @@ pub struct AgentSpec {
 }
 
 impl AgentSpec {
-    /// Parses a create body (or an existing agent merged with a PATCH body).
-    /// Every invalid field is reported, not just the first.
-    pub fn parse(body: &Map<String, Value>) -> Result<Self, Error> {
-        let mut f = Fields::new(body);
-        let name = f.req_str("name", NAME_MAX);
-        let system_prompt = f.req_str("system_prompt", PROMPT_MAX);
-        let description = f.opt_str("description", TEXT_MAX);
+    /// Checks a create body (or an existing agent with a PATCH laid over it,
+    /// [`Agent::patched`]). Every invalid field is reported, not just the first.
+    pub fn parse(body: AgentPatch) -> Result<Self, Error> {
+        let mut f = Checks::new();
+        let name = f.req_str("name", body.name, NAME_MAX);
+        let system_prompt = f.req_str("system_prompt", body.system_prompt, PROMPT_MAX);
+        let description = f.opt_str("description", body.description, TEXT_MAX);
         let llm_model = f
-            .opt_str("llm_model", 100)
+            .opt_str("llm_model", body.llm_model, 100)
             .unwrap_or_else(|| OFFLINE_MODEL.to_owned());
-        let fallback_llm_model = f.opt_str("fallback_llm_model", 100);
+        let fallback_llm_model = f.opt_str("fallback_llm_model", body.fallback_llm_model, 100);
         if fallback_llm_model.as_deref() == Some(llm_model.as_str()) {
             f.error(
                 "fallback_llm_model",
@@ -221,10 +225,10 @@ impl AgentSpec {
             );
         }
         let language = f
-            .opt_parsed("language", parse_language)
+            .opt_parsed("language", body.language, parse_language)
             .unwrap_or_else(|| "en-US".to_owned());
-        let greeting = f.opt_str("greeting", TEXT_MAX);
-        let starting_message = f.opt_str("starting_message", TEXT_MAX);
+        let greeting = f.opt_str("greeting", body.greeting, TEXT_MAX);
+        let starting_message = f.opt_str("starting_message", body.starting_message, TEXT_MAX);
         if let (Some(g), Some(s)) = (&greeting, &starting_message)
             && g != s
         {
@@ -234,8 +238,9 @@ impl AgentSpec {
             );
         }
         let greeting = greeting.or(starting_message);
-        let enabled = f.opt_bool("enabled").unwrap_or(true);
-        let voice_settings: Option<VoiceSettings> = f.opt_json("voice_settings");
+        let enabled = f.opt_bool("enabled", body.enabled).unwrap_or(true);
+        let voice_settings: Option<VoiceSettings> =
+            f.opt_json("voice_settings", body.voice_settings);
         if let Some(v) = &voice_settings {
             for (field, value, range) in [
                 ("stability", v.stability, 0.0..=1.0),
@@ -250,7 +255,9 @@ impl AgentSpec {
                 }
             }
         }
-        let dtmf_rules: Vec<DtmfRule> = f.opt_json("dtmf_rules").unwrap_or_default();
+        let dtmf_rules: Vec<DtmfRule> = f
+            .opt_json("dtmf_rules", body.dtmf_rules)
+            .unwrap_or_default();
         for (i, rule) in dtmf_rules.iter().enumerate() {
             if !matches!(
                 rule.digit.as_str(),
@@ -280,24 +287,35 @@ impl AgentSpec {
         if digits.windows(2).any(|w| w[0] == w[1]) {
             f.error("dtmf_rules", "each digit may have one rule");
         }
-        let flow_id = f.opt_parsed("flow_id", |s| {
+        let flow_id = f.opt_parsed("flow_id", body.flow_id, |s| {
             if super::is_id(s) {
                 Ok(s.to_owned())
             } else {
                 Err("must be a flow id".into())
             }
         });
-        let transfer_number = f.opt_parsed("transfer_number", E164::parse);
+        let transfer_number = f.opt_parsed("transfer_number", body.transfer_number, E164::parse);
         let max_duration_seconds = f
-            .opt_int("max_duration_seconds", 10..=14_400)
+            .opt_int(
+                "max_duration_seconds",
+                body.max_duration_seconds,
+                10..=14_400,
+            )
             .unwrap_or(600) as u32;
-        let silence_timeout_seconds =
-            f.opt_int("silence_timeout_seconds", 1..=300).unwrap_or(10) as u32;
-        let allow_interruptions = f.opt_bool("allow_interruptions").unwrap_or(true);
+        let silence_timeout_seconds = f
+            .opt_int(
+                "silence_timeout_seconds",
+                body.silence_timeout_seconds,
+                1..=300,
+            )
+            .unwrap_or(10) as u32;
+        let allow_interruptions = f
+            .opt_bool("allow_interruptions", body.allow_interruptions)
+            .unwrap_or(true);
         let end_call_phrases = f
-            .opt_str_list("end_call_phrases", 200, 50)
+            .opt_str_list("end_call_phrases", body.end_call_phrases, 200, 50)
             .unwrap_or_default();
-        let voicemail: Option<Voicemail> = f.opt_json("voicemail");
+        let voicemail: Option<Voicemail> = f.opt_json("voicemail", body.voicemail);
         if let Some(vm) = &voicemail
             && vm.action == VoicemailAction::LeaveMessage
             && vm.message.as_deref().is_none_or(|m| m.trim().is_empty())
@@ -307,8 +325,9 @@ impl AgentSpec {
                 "is required when action is leave_message",
             );
         }
-        let data_extraction: Vec<ExtractionField> =
-            f.opt_json("data_extraction").unwrap_or_default();
+        let data_extraction: Vec<ExtractionField> = f
+            .opt_json("data_extraction", body.data_extraction)
+            .unwrap_or_default();
         for (i, field) in data_extraction.iter().enumerate() {
             if !is_snake_case(&field.name) {
                 f.error(
@@ -388,35 +407,58 @@ impl AgentSpec {
 }
 
 impl Agent {
-    /// This agent as a body that [`AgentSpec::parse`] accepts, with `patch`'s
-    /// fields laid over it (a PATCH is "the agent as it is, changed by these").
-    pub fn merged_with(&self, patch: &Map<String, Value>) -> Map<String, Value> {
-        let mut base = match serde_json::to_value(self) {
-            Ok(Value::Object(m)) => m,
-            _ => Map::new(),
-        };
-        for key in ["id", "created_at", "updated_at"] {
-            base.remove(key);
-        }
+    /// This agent as a body, with `patch`'s fields laid over it (a PATCH is
+    /// "the agent as it is, changed by these"), for [`AgentSpec::parse`].
+    pub fn patched(&self, patch: AgentPatch) -> AgentPatch {
+        // The stored agent reads back through the body type, so the two
+        // cannot disagree on a field's shape.
+        let stored = serde_json::to_value(self)
+            .ok()
+            .and_then(|v| serde_json::from_value::<AgentPatch>(v).ok())
+            .unwrap_or_default();
         // Whichever alias the patch uses replaces the stored greeting.
-        if patch.contains_key("starting_message") && !patch.contains_key("greeting") {
-            base.remove("greeting");
+        let renamed = !patch.starting_message.is_absent() && patch.greeting.is_absent();
+        let mut merged = overlay!(
+            AgentPatch {
+                name,
+                system_prompt,
+                description,
+                llm_model,
+                fallback_llm_model,
+                language,
+                greeting,
+                starting_message,
+                enabled,
+                voice_settings,
+                dtmf_rules,
+                flow_id,
+                transfer_number,
+                max_duration_seconds,
+                silence_timeout_seconds,
+                allow_interruptions,
+                end_call_phrases,
+                voicemail,
+                data_extraction,
+            },
+            stored,
+            patch
+        );
+        if renamed {
+            merged.greeting = Field::Absent;
         }
-        for (k, v) in patch {
-            base.insert(k.clone(), v.clone());
-        }
-        base
+        merged
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
+    use crate::domain::input::from_json;
 
     fn parse(v: Value) -> Result<AgentSpec, Error> {
-        AgentSpec::parse(v.as_object().unwrap())
+        AgentSpec::parse(from_json(v)?)
     }
 
     #[test]
@@ -461,8 +503,8 @@ mod tests {
             .unwrap()
             .into_agent("i".into(), "t".into(), "t".into());
         assert_eq!(a.greeting.as_deref(), Some("Hi"));
-        let merged = a.merged_with(json!({"starting_message": "Hello"}).as_object().unwrap());
-        let b = AgentSpec::parse(&merged)
+        let merged = a.patched(from_json(json!({"starting_message": "Hello"})).unwrap());
+        let b = AgentSpec::parse(merged)
             .unwrap()
             .into_agent("i".into(), "t".into(), "t".into());
         assert_eq!(b.greeting.as_deref(), Some("Hello"));
@@ -479,9 +521,28 @@ mod tests {
         let a = parse(json!({"name": "A", "system_prompt": "p"}))
             .unwrap()
             .into_agent("i".into(), "t".into(), "t".into());
-        let merged = a.merged_with(json!({"name": null}).as_object().unwrap());
+        let merged = a.patched(from_json(json!({"name": null})).unwrap());
         assert!(
-            matches!(AgentSpec::parse(&merged), Err(Error::Validation(f)) if f.contains_key("name"))
+            matches!(AgentSpec::parse(merged), Err(Error::Validation(f)) if f.contains_key("name"))
         );
+    }
+
+    #[test]
+    fn patch_keeps_what_it_does_not_send_and_null_restores_defaults() {
+        let a = parse(
+            json!({"name": "A", "system_prompt": "p", "language": "fr-FR",
+            "max_duration_seconds": 60, "description": "old"}),
+        )
+        .unwrap()
+        .into_agent("i".into(), "t".into(), "t".into());
+        let patch = json!({"name": "B", "max_duration_seconds": null, "description": null});
+        let b = AgentSpec::parse(a.patched(from_json(patch).unwrap()))
+            .unwrap()
+            .into_agent("i".into(), "t".into(), "t".into());
+        assert_eq!(b.name, "B");
+        assert_eq!(b.system_prompt, "p");
+        assert_eq!(b.language, "fr-FR");
+        assert_eq!(b.max_duration_seconds, 600, "null puts the default back");
+        assert_eq!(b.description, None, "null clears an optional field");
     }
 }

@@ -4,12 +4,14 @@
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use super::input::{Checks, Field};
 use crate::error::{Error, FieldErrors};
 
-/// A JSON object being parsed field by field.
+/// A JSON object being parsed field by field: the untyped door to
+/// [`Checks`], for bodies that are not typed inputs (yet).
 pub struct Fields<'a> {
     obj: &'a Map<String, Value>,
-    errors: FieldErrors,
+    checks: Checks,
 }
 
 impl<'a> Fields<'a> {
@@ -17,15 +19,13 @@ impl<'a> Fields<'a> {
     pub fn new(obj: &'a Map<String, Value>) -> Self {
         Self {
             obj,
-            errors: FieldErrors::new(),
+            checks: Checks::new(),
         }
     }
 
     /// Records a problem with `field` (the first problem per field wins).
     pub fn error(&mut self, field: impl Into<String>, reason: impl Into<String>) {
-        self.errors
-            .entry(field.into())
-            .or_insert_with(|| reason.into());
+        self.checks.error(field, reason);
     }
 
     /// The raw value, treating JSON `null` as absent.
@@ -38,80 +38,38 @@ impl<'a> Fields<'a> {
         self.obj.contains_key(field)
     }
 
+    fn field<T: DeserializeOwned>(&self, field: &str) -> Field<T> {
+        Field::from_json(self.obj.get(field))
+    }
+
     /// An optional string, trimmed, 1..=`max` characters.
     pub fn opt_str(&mut self, field: &str, max: usize) -> Option<String> {
-        match self.raw(field)? {
-            Value::String(s) => {
-                let s = s.trim();
-                if s.is_empty() {
-                    self.error(field, "must not be empty");
-                    None
-                } else if s.chars().count() > max {
-                    self.error(field, format!("must be at most {max} characters"));
-                    None
-                } else {
-                    Some(s.to_owned())
-                }
-            }
-            _ => {
-                self.error(field, "must be a string");
-                None
-            }
-        }
+        let input = self.field(field);
+        self.checks.opt_str(field, input, max)
     }
 
     /// A required string, trimmed, 1..=`max` characters.
     pub fn req_str(&mut self, field: &str, max: usize) -> Option<String> {
-        if self.raw(field).is_none() {
-            self.error(field, "is required");
-            return None;
-        }
-        self.opt_str(field, max)
+        let input = self.field(field);
+        self.checks.req_str(field, input, max)
     }
 
     /// An optional boolean.
     pub fn opt_bool(&mut self, field: &str) -> Option<bool> {
-        match self.raw(field)? {
-            Value::Bool(b) => Some(*b),
-            _ => {
-                self.error(field, "must be true or false");
-                None
-            }
-        }
+        let input = self.field(field);
+        self.checks.opt_bool(field, input)
     }
 
     /// An optional integer in `range`.
     pub fn opt_int(&mut self, field: &str, range: std::ops::RangeInclusive<i64>) -> Option<i64> {
-        let v = self.raw(field)?;
-        match v.as_i64() {
-            Some(n) if range.contains(&n) => Some(n),
-            _ => {
-                self.error(
-                    field,
-                    format!(
-                        "must be an integer from {} to {}",
-                        range.start(),
-                        range.end()
-                    ),
-                );
-                None
-            }
-        }
+        let input = self.field(field);
+        self.checks.opt_int(field, input, range)
     }
 
     /// An optional number in `range`.
     pub fn opt_f64(&mut self, field: &str, range: std::ops::RangeInclusive<f64>) -> Option<f64> {
-        let v = self.raw(field)?;
-        match v.as_f64() {
-            Some(n) if range.contains(&n) => Some(n),
-            _ => {
-                self.error(
-                    field,
-                    format!("must be a number from {} to {}", range.start(), range.end()),
-                );
-                None
-            }
-        }
+        let input = self.field(field);
+        self.checks.opt_f64(field, input, range)
     }
 
     /// An optional value parsed by `parse` from a string.
@@ -120,38 +78,15 @@ impl<'a> Fields<'a> {
         field: &str,
         parse: impl FnOnce(&str) -> Result<T, String>,
     ) -> Option<T> {
-        match self.raw(field)? {
-            Value::String(s) => match parse(s) {
-                Ok(v) => Some(v),
-                Err(reason) => {
-                    self.error(field, reason);
-                    None
-                }
-            },
-            _ => {
-                self.error(field, "must be a string");
-                None
-            }
-        }
+        let input = self.field(field);
+        self.checks.opt_parsed(field, input, parse)
     }
 
     /// An optional value of any deserializable shape; serde's message names
     /// the nested path that is wrong.
     pub fn opt_json<T: DeserializeOwned>(&mut self, field: &str) -> Option<T> {
-        let v = self.raw(field)?;
-        match serde_path_to_error::deserialize::<_, T>(v) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                let path = e.path().to_string();
-                let key = if path == "." || path.is_empty() {
-                    field.to_owned()
-                } else {
-                    format!("{field}.{path}")
-                };
-                self.error(key, e.into_inner().to_string());
-                None
-            }
-        }
+        let input = self.field(field);
+        self.checks.opt_json(field, input)
     }
 
     /// An optional list of strings, each 1..=`max` characters, at most `max_items`.
@@ -161,33 +96,18 @@ impl<'a> Fields<'a> {
         max: usize,
         max_items: usize,
     ) -> Option<Vec<String>> {
-        let list: Vec<String> = self.opt_json(field)?;
-        if list.len() > max_items {
-            self.error(field, format!("must have at most {max_items} items"));
-            return None;
-        }
-        if list
-            .iter()
-            .any(|s| s.trim().is_empty() || s.chars().count() > max)
-        {
-            self.error(field, format!("items must be 1 to {max} characters"));
-            return None;
-        }
-        Some(list.into_iter().map(|s| s.trim().to_owned()).collect())
+        let input = self.field(field);
+        self.checks.opt_str_list(field, input, max, max_items)
     }
 
     /// Finishes: `Ok(())` when nothing was wrong.
     pub fn finish(self) -> Result<(), Error> {
-        if self.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::Validation(self.errors))
-        }
+        self.checks.finish()
     }
 
     /// The errors so far, to merge with checks made elsewhere.
     pub fn into_errors(self) -> FieldErrors {
-        self.errors
+        self.checks.into_errors()
     }
 }
 

@@ -10,6 +10,7 @@ pub mod dtmf;
 pub mod fields;
 pub mod flow;
 pub mod identity;
+pub mod input;
 pub mod knowledge;
 pub mod mcp;
 pub mod shape;

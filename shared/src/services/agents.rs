@@ -1,6 +1,6 @@
 //! AI agents (SPEC §3).
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::caller::Caller;
 use super::page::{PageOf, PageRequest};
@@ -9,7 +9,7 @@ use super::table_keys::*;
 use super::views::{AgentView, DeletedView};
 use crate::App;
 use crate::domain::Tenant;
-use crate::domain::agent::{Agent, AgentSpec};
+use crate::domain::agent::{Agent, AgentCreate, AgentPatch, AgentSpec};
 use crate::error::{Error, Result};
 use crate::store::{Condition, Index, Item, Query};
 
@@ -79,8 +79,8 @@ pub async fn list(
 }
 
 /// Creates an agent in a tenant (also used to seed test mode).
-pub async fn insert(app: &App, tenant: &Tenant, body: &Map<String, Value>) -> Result<Agent> {
-    let spec = AgentSpec::parse(body)?;
+pub async fn insert(app: &App, tenant: &Tenant, body: AgentCreate) -> Result<Agent> {
+    let spec = AgentSpec::parse(body.0)?;
     check_references(app, tenant, &spec).await?;
     let now = app.now_rfc3339();
     let agent = spec.into_agent(app.new_id(), now.clone(), now);
@@ -89,7 +89,7 @@ pub async fn insert(app: &App, tenant: &Tenant, body: &Map<String, Value>) -> Re
 }
 
 /// `POST /agents` (admin).
-pub async fn create(app: &App, caller: &Caller, body: &Map<String, Value>) -> Result<AgentView> {
+pub async fn create(app: &App, caller: &Caller, body: AgentCreate) -> Result<AgentView> {
     caller.require_admin()?;
     Ok(insert(app, &caller.tenant, body).await?.into())
 }
@@ -101,15 +101,10 @@ pub async fn get(app: &App, caller: &Caller, id: &str) -> Result<AgentView> {
 
 /// `PATCH /agents/{id}` (admin): only the fields sent change; the result is
 /// validated as a whole.
-pub async fn update(
-    app: &App,
-    caller: &Caller,
-    id: &str,
-    patch: &Map<String, Value>,
-) -> Result<AgentView> {
+pub async fn update(app: &App, caller: &Caller, id: &str, patch: AgentPatch) -> Result<AgentView> {
     caller.require_admin()?;
     let (current, version) = load(app, &caller.tenant, id).await?;
-    let spec = AgentSpec::parse(&current.merged_with(patch))?;
+    let spec = AgentSpec::parse(current.patched(patch))?;
     check_references(app, &caller.tenant, &spec).await?;
     let updated = spec.into_agent(
         current.id.clone(),

@@ -1,15 +1,13 @@
 //! API keys (SPEC §2) and the per-key rate limit (SPEC §1).
 
-use serde_json::{Map, Value};
-
 use super::caller::{Caller, Principal};
 use super::repository::query_all;
 use super::table_keys::*;
-use super::views::{ApiKeyView, DeletedView, NewApiKeyView};
+use super::views::{ApiKeyInput, ApiKeyView, DeletedView, NewApiKeyView};
 use crate::App;
 use crate::crypto::{random_token, token_hash};
-use crate::domain::fields::Fields;
 use crate::domain::identity::{ApiKey, DEFAULT_RATE_LIMIT, Organization};
+use crate::domain::input::Checks;
 use crate::domain::{Mode, Role, Tenant};
 use crate::error::{Error, Result};
 use crate::store::{Condition, Index, Item, Query, Write};
@@ -85,15 +83,11 @@ pub async fn list(app: &App, caller: &Caller) -> Result<Vec<ApiKeyView>> {
 }
 
 /// `POST /api-keys {name}` (session, admin): the secret is in this response only.
-pub async fn create(
-    app: &App,
-    caller: &Caller,
-    body: &Map<String, Value>,
-) -> Result<NewApiKeyView> {
+pub async fn create(app: &App, caller: &Caller, body: ApiKeyInput) -> Result<NewApiKeyView> {
     caller.require_session()?;
     caller.require_admin()?;
-    let mut f = Fields::new(body);
-    let name = f.req_str("name", 100);
+    let mut f = Checks::new();
+    let name = f.req_str("name", body.name, 100);
     f.finish()?;
     let (key, secret) = create_for_org(app, caller.org_id(), &name.unwrap_or_default()).await?;
     Ok(new_key_view(&key, secret))

@@ -5,6 +5,7 @@ use serde_json::json;
 
 use super::table_keys::SEEDED_SK;
 use crate::App;
+use crate::domain::input::from_json;
 use crate::domain::{Mode, Tenant};
 use crate::error::Result;
 use crate::store::{Condition, Item, StoreError};
@@ -43,12 +44,7 @@ pub async fn ensure_seeded(app: &App, tenant: &Tenant) -> Result<()> {
 
 async fn seed(app: &App, tenant: &Tenant) -> Result<()> {
     let flow_doc = super::flows::demo_document();
-    let flow = super::flows::insert(
-        app,
-        tenant,
-        flow_doc.as_object().unwrap_or(&Default::default()),
-    )
-    .await?;
+    let flow = super::flows::insert(app, tenant, from_json(flow_doc)?).await?;
     let agent = json!({
         "flow_id": flow.id,
         "name": "Demo Receptionist",
@@ -63,11 +59,9 @@ async fn seed(app: &App, tenant: &Tenant) -> Result<()> {
             {"name": "wants_appointment", "type": "boolean", "description": "Whether the caller wants to book"}
         ]
     });
-    let body = agent.as_object().cloned().unwrap_or_default();
-    let agent = super::agents::insert(app, tenant, &body).await?;
+    let agent = super::agents::insert(app, tenant, from_json(agent)?).await?;
     let tool = super::tools::demo_document();
-    let tool =
-        super::tools::insert(app, tenant, tool.as_object().unwrap_or(&Default::default())).await?;
+    let tool = super::tools::insert(app, tenant, from_json(tool)?).await?;
     super::assignments::assign(
         app,
         tenant,
@@ -83,12 +77,7 @@ async fn seed(app: &App, tenant: &Tenant) -> Result<()> {
         "phone_numbers": ["+15555550100"],
         "default_agent_id": agent.id,
     });
-    super::channels::insert(
-        app,
-        tenant,
-        channel.as_object().unwrap_or(&Default::default()),
-    )
-    .await?;
+    super::channels::insert(app, tenant, from_json(channel)?).await?;
     // Finished calls, made by actually running the simulated carrier.
     for (name, number, customer) in [
         ("Book a check-up", "+15005550007", "Maria Lopez"),

@@ -9,7 +9,7 @@ use super::caller::Caller;
 use super::page::{PageOf, PageRequest};
 use super::repository::{delete_counted, insert_counted, list_counted, load_resource};
 use super::table_keys::*;
-use super::views::{DeletedView, FlowSummaryView, FlowView};
+use super::views::{DeletedView, FlowCreate, FlowPatch, FlowSummaryView, FlowView};
 use crate::App;
 use crate::domain::flow::{EdgeDoc, FlowDoc, FlowGraph, NodeDoc};
 use crate::domain::{Tenant, is_id};
@@ -52,22 +52,14 @@ pub async fn load(app: &App, tenant: &Tenant, id: &str) -> Result<(Flow, u64)> {
     load_resource(app, tenant, KIND, "flow", id).await
 }
 
-/// Parses a body into a flow document and checks the whole graph. Tool nodes
+/// Checks a flow document as a whole: its size, then the graph. Tool nodes
 /// must name tools of this tenant; those are looked up first because the
 /// graph check itself is pure.
-pub async fn parse_document(
+pub async fn check_document(
     app: &App,
     tenant: &Tenant,
-    body: &Map<String, Value>,
+    doc: FlowDoc,
 ) -> Result<(FlowDoc, FlowGraph)> {
-    let doc: FlowDoc =
-        serde_path_to_error::deserialize(Value::Object(body.clone())).map_err(|e| {
-            let path = e.path().to_string();
-            Error::field(
-                if path == "." { "body".to_owned() } else { path },
-                e.into_inner().to_string(),
-            )
-        })?;
     // Size first: the lookups below are one store read per distinct tool id.
     doc.check_limits()
         .map_err(|e| Error::Validation(e.fields()))?;
@@ -106,17 +98,13 @@ pub async fn list(
 }
 
 /// Creates a flow in a tenant (also used to seed test mode).
-pub async fn insert(app: &App, tenant: &Tenant, body: &Map<String, Value>) -> Result<Flow> {
+pub async fn insert(app: &App, tenant: &Tenant, body: FlowCreate) -> Result<Flow> {
     Ok(insert_checked(app, tenant, body).await?.0)
 }
 
 /// [`insert`], with the checked graph for its warnings.
-async fn insert_checked(
-    app: &App,
-    tenant: &Tenant,
-    body: &Map<String, Value>,
-) -> Result<(Flow, FlowGraph)> {
-    let (doc, graph) = parse_document(app, tenant, body).await?;
+async fn insert_checked(app: &App, tenant: &Tenant, body: FlowCreate) -> Result<(Flow, FlowGraph)> {
+    let (doc, graph) = check_document(app, tenant, body.0.into_doc()?).await?;
     let now = app.now_rfc3339();
     let flow = Flow {
         id: app.new_id(),
@@ -129,7 +117,7 @@ async fn insert_checked(
 }
 
 /// `POST /flows` (admin): the flow, with `warnings`.
-pub async fn create(app: &App, caller: &Caller, body: &Map<String, Value>) -> Result<FlowView> {
+pub async fn create(app: &App, caller: &Caller, body: FlowCreate) -> Result<FlowView> {
     caller.require_admin()?;
     let (flow, graph) = insert_checked(app, &caller.tenant, body).await?;
     Ok(FlowView::with_warnings(flow, &graph))
@@ -143,24 +131,11 @@ pub async fn get(app: &App, caller: &Caller, id: &str) -> Result<FlowView> {
 /// `PATCH /flows/{id}` (admin): top-level fields sent replace the stored ones
 /// (`nodes` and `edges` are replaced whole); the result is validated whole and comes back
 /// with `warnings`.
-pub async fn update(
-    app: &App,
-    caller: &Caller,
-    id: &str,
-    patch: &Map<String, Value>,
-) -> Result<FlowView> {
+pub async fn update(app: &App, caller: &Caller, id: &str, patch: FlowPatch) -> Result<FlowView> {
     caller.require_admin()?;
     let (current, version) = load(app, &caller.tenant, id).await?;
-    let mut merged = match serde_json::to_value(&current.doc) {
-        Ok(Value::Object(m)) => m,
-        _ => Map::new(),
-    };
-    for (k, v) in patch {
-        if !matches!(k.as_str(), "id" | "created_at" | "updated_at") {
-            merged.insert(k.clone(), v.clone());
-        }
-    }
-    let (doc, graph) = parse_document(app, &caller.tenant, &merged).await?;
+    let doc = patch.over(&current.doc).into_doc()?;
+    let (doc, graph) = check_document(app, &caller.tenant, doc).await?;
     let flow = Flow {
         id: current.id,
         doc,

@@ -13,7 +13,7 @@ use super::table_keys::*;
 use super::views::{AssignmentView, DeletedView, ToolTestView, ToolView};
 use crate::App;
 use crate::domain::Tenant;
-use crate::domain::tool::{ExecutableTool, Tool, ToolSpec};
+use crate::domain::tool::{ExecutableTool, Tool, ToolCreate, ToolPatch, ToolSpec};
 use crate::error::{Error, Result};
 use crate::store::{Condition, Item, StoreError, Write};
 
@@ -86,16 +86,16 @@ pub async fn list(
 
 /// Parses a tool body on a blocking thread: the check runs the code tool's definitions
 /// in the sandbox (bounded to a second), which must not hold an async worker.
-async fn parse_spec(body: Map<String, Value>, keep: BTreeSet<String>) -> Result<ToolSpec> {
-    tokio::task::spawn_blocking(move || ToolSpec::parse(&body, &keep))
+async fn parse_spec(body: ToolPatch, keep: BTreeSet<String>) -> Result<ToolSpec> {
+    tokio::task::spawn_blocking(move || ToolSpec::parse(body, &keep))
         .await
         .map_err(|e| Error::Internal(format!("the tool check failed: {e}")))?
 }
 
 /// Creates a tool in a tenant (also used to seed test mode). The name is
 /// claimed in the same transaction, so two tools can never share it.
-pub async fn insert(app: &App, tenant: &Tenant, body: &Map<String, Value>) -> Result<Tool> {
-    let spec = parse_spec(body.clone(), BTreeSet::new()).await?;
+pub async fn insert(app: &App, tenant: &Tenant, body: ToolCreate) -> Result<Tool> {
+    let spec = parse_spec(body.0, BTreeSet::new()).await?;
     let now = app.now_rfc3339();
     let tool = spec.into_tool(app.new_id(), None, &app.cipher, now.clone(), now)?;
     let claim = Write::Put(name_claim(tenant, &tool), Condition::MustNotExist);
@@ -109,7 +109,7 @@ pub async fn insert(app: &App, tenant: &Tenant, body: &Map<String, Value>) -> Re
 }
 
 /// `POST /tools` (admin).
-pub async fn create(app: &App, caller: &Caller, body: &Map<String, Value>) -> Result<ToolView> {
+pub async fn create(app: &App, caller: &Caller, body: ToolCreate) -> Result<ToolView> {
     caller.require_admin()?;
     Ok(ToolView::from(&insert(app, &caller.tenant, body).await?))
 }
@@ -122,16 +122,11 @@ pub async fn get(app: &App, caller: &Caller, id: &str) -> Result<ToolView> {
 /// `PATCH /tools/{id}` (admin): top-level fields sent replace the stored ones
 /// (`config` whole, but secrets not resent are kept); a rename moves the
 /// name claim in the same transaction.
-pub async fn update(
-    app: &App,
-    caller: &Caller,
-    id: &str,
-    patch: &Map<String, Value>,
-) -> Result<ToolView> {
+pub async fn update(app: &App, caller: &Caller, id: &str, patch: ToolPatch) -> Result<ToolView> {
     caller.require_admin()?;
     let tenant = &caller.tenant;
     let (current, version) = load(app, tenant, id).await?;
-    let spec = parse_spec(current.merged_with(patch), current.secret_names()).await?;
+    let spec = parse_spec(current.patched(patch), current.secret_names()).await?;
     let updated = spec.into_tool(
         current.id.clone(),
         Some(&current),

@@ -27,6 +27,7 @@ use anyhow::{Context, Result, bail};
 use futures::StreamExt;
 use serde_json::{Map, Value, json};
 use switchboard::config::Backend;
+use switchboard::domain::input::from_json;
 use switchboard::domain::{Mode, Tenant};
 use switchboard::services::live::hub::{self, LiveEvent};
 use switchboard::services::live::token;
@@ -124,10 +125,10 @@ impl Bench {
         let agent = agents::create(
             &t.app,
             &caller,
-            &map(
+            from_json(
                 json!({"name": "Booker", "system_prompt": "You book dentist appointments.",
                 "greeting": "Hello, this is Harbor Lane Dental calling."}),
-            ),
+            )?,
         )
         .await?;
         Ok(Self {

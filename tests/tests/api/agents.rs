@@ -10,6 +10,7 @@ use switchboard_tests::{TestApp, assert_error_body, backend_tests, call};
 backend_tests!(
     agent_crud_with_every_field,
     patch_is_partial_and_aliases_work,
+    patch_null_restores_defaults_and_absent_keeps,
     delete_is_refused_while_in_use
 );
 
@@ -109,6 +110,58 @@ async fn patch_is_partial_and_aliases_work(backend: Backend) {
     let (_, after) = call(t.api(Method::GET, &format!("/agents/{id}"))).await;
     assert_eq!(
         after["data"]["system_prompt"], "p",
+        "a rejected PATCH changes nothing"
+    );
+}
+
+/// A PATCH tells absent from `null`: an absent field keeps its value, `null`
+/// clears an optional field or puts a defaulted one back to its default, and
+/// a wrongly typed field is named (with every other bad one) without
+/// changing anything.
+async fn patch_null_restores_defaults_and_absent_keeps(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
+    let (_, created) = call(t.api(Method::POST, "/agents").json(&json!({
+        "name": "A", "system_prompt": "p", "description": "d", "language": "fr-FR",
+        "max_duration_seconds": 60, "enabled": false,
+    })))
+    .await;
+    let id = created["data"]["id"].as_str().unwrap().to_owned();
+    let (status, patched) = call(t.api(Method::PATCH, &format!("/agents/{id}")).json(&json!({
+        "description": null, "max_duration_seconds": null, "enabled": null,
+    })))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    let p = &patched["data"];
+    assert_eq!(
+        p["description"],
+        json!(null),
+        "null clears an optional field"
+    );
+    assert_eq!(p["max_duration_seconds"], 600, "null restores the default");
+    assert_eq!(p["enabled"], true, "null restores the default");
+    assert_eq!(p["language"], "fr-FR", "an absent field is kept");
+
+    let (status, err) = call(t.api(Method::PATCH, &format!("/agents/{id}")).json(&json!({
+        "enabled": "yes", "max_duration_seconds": "long", "voice_settings": {"speed": "fast"},
+        "dtmf_rules": [{"digit": "1", "action": "dance"}],
+    })))
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+    assert_error_body(&err);
+    let fields = err["details"]["fields"].as_object().unwrap();
+    assert_eq!(fields["enabled"], "must be true or false");
+    assert_eq!(
+        fields["max_duration_seconds"],
+        "must be an integer from 10 to 14400"
+    );
+    assert!(
+        fields.keys().any(|k| k.starts_with("voice_settings."))
+            && fields.keys().any(|k| k.starts_with("dtmf_rules.")),
+        "{fields:?}"
+    );
+    let (_, after) = call(t.api(Method::GET, &format!("/agents/{id}"))).await;
+    assert_eq!(
+        after["data"]["enabled"], true,
         "a rejected PATCH changes nothing"
     );
 }

@@ -266,6 +266,26 @@ async fn typed_resources_are_documented_with_the_fields_they_return() {
         "{patch}"
     );
 
+    // A tool's config is documented per tool type, not as a free object.
+    let tools = &doc["paths"]["/api/v1/tools"]["post"]["requestBody"]["content"]["application/json"]
+        ["schema"];
+    let config = resolve(&doc, tools)["properties"]["config"].to_string();
+    assert!(
+        config.contains("#/components/schemas/ToolConfigInput"),
+        "{config}"
+    );
+    let variants = doc["components"]["schemas"]["ToolConfigInput"]["oneOf"].to_string();
+    for name in ["HttpConfigInput", "WebhookConfigInput", "CodeConfigInput"] {
+        assert!(
+            variants.contains(&format!("#/components/schemas/{name}")),
+            "{variants}"
+        );
+        assert!(
+            doc["components"]["schemas"][name]["properties"].is_object(),
+            "{name} is not documented"
+        );
+    }
+
     let (status, agent) = call(t.api(Method::POST, "/agents").json(&serde_json::json!({
         "name": "Front desk", "system_prompt": "Be kind.", "starting_message": "Hi",
     })))

@@ -18,6 +18,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use switchboard::config::Backend;
 use switchboard::domain::agent::{Agent, AgentSpec};
+use switchboard::domain::input::from_json;
 use switchboard::domain::{Mode, Tenant};
 use switchboard::engine::call::{CallMetrics, CallOutcome, EndReason, Role, TranscriptEntry};
 use switchboard::engine::llm::resolve::{ProviderEnv, model_for_with};

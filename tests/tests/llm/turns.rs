@@ -88,7 +88,7 @@ async fn a_model_that_calls_a_tool_every_round_is_cut_at_the_bound() {
 
 fn agent() -> Agent {
     let spec = AgentSpec::parse(
-        json!({
+        from_json(json!({
             "name": "Booker",
             "system_prompt": "Book a demo.",
             "data_extraction": [
@@ -98,9 +98,8 @@ fn agent() -> Agent {
                 {"name": "demo_day", "type": "date"},
                 {"name": "plan", "type": "enum", "options": ["Basic", "Pro"]}
             ]
-        })
-        .as_object()
-        .expect("object"),
+        }))
+        .expect("an object"),
     )
     .expect("a valid agent");
     spec.into_agent("a1".into(), "t".into(), "t".into())

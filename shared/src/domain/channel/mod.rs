@@ -7,6 +7,7 @@
 //! shows them masked from that hint, never opened; only the telephony
 //! code that talks to the carrier opens them.
 
+mod input;
 #[cfg(test)]
 mod tests;
 
@@ -16,9 +17,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::E164;
-use super::fields::Fields;
+use super::input::{Checks, Field, from_json, overlay};
 use crate::crypto::{Cipher, Sealed};
 use crate::error::Error;
+
+pub use input::{ChannelCreate, ChannelPatch, VerifyProviderInput, WebConfigInput};
 
 /// The kinds of channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -166,18 +169,32 @@ impl Channel {
     /// This channel as a body [`ChannelSpec::parse`] accepts, with `patch`'s
     /// fields laid over it. Credentials are not included: the patch's
     /// `credentials` (if any) are changes to the stored ones.
-    pub fn merged_with(&self, patch: &Map<String, Value>) -> Map<String, Value> {
-        let mut base = match serde_json::to_value(self) {
-            Ok(Value::Object(m)) => m,
-            _ => Map::new(),
+    pub fn patched(&self, patch: ChannelPatch) -> ChannelPatch {
+        let stored = ChannelPatch {
+            name: Field::Value(self.name.clone()),
+            kind: Field::Value(self.kind.as_str().to_owned()),
+            credentials: Field::Absent,
+            phone_numbers: Field::Value(
+                self.phone_numbers
+                    .iter()
+                    .map(|n| Value::from(n.as_str()))
+                    .collect(),
+            ),
+            default_agent_id: self.default_agent_id.clone().into(),
+            config: Field::Value(self.config.clone()),
         };
-        for key in ["id", "created_at", "updated_at", "credentials"] {
-            base.remove(key);
-        }
-        for (k, v) in patch {
-            base.insert(k.clone(), v.clone());
-        }
-        base
+        overlay!(
+            ChannelPatch {
+                name,
+                kind,
+                credentials,
+                phone_numbers,
+                default_agent_id,
+                config
+            },
+            stored,
+            patch
+        )
     }
 }
 
@@ -270,21 +287,22 @@ fn check_credential(kind: ChannelType, key: &str, value: &str) -> Result<(), Str
 /// Reads `credentials` of a request for channel type `kind`. `kept` names the
 /// stored credentials that stay unless removed (empty on create).
 pub fn parse_credentials(
-    f: &mut Fields<'_>,
+    f: &mut Checks,
+    credentials: Field<Map<String, Value>>,
     kind: Option<ChannelType>,
     kept: &BTreeSet<String>,
 ) -> CredentialChanges {
     let mut changes = CredentialChanges::default();
-    match f.raw("credentials") {
-        None => {}
-        Some(Value::Object(map)) => {
+    match credentials {
+        Field::Absent | Field::Null => {}
+        Field::Value(map) => {
             if map.len() > MAX_CREDENTIALS {
                 f.error(
                     "credentials",
                     format!("must have at most {MAX_CREDENTIALS} entries"),
                 );
             }
-            for (k, v) in map {
+            for (k, v) in &map {
                 let field = format!("credentials.{k}");
                 let key_ok = !k.is_empty()
                     && k.len() <= 64
@@ -320,7 +338,7 @@ pub fn parse_credentials(
                 }
             }
         }
-        Some(_) => f.error(
+        Field::Invalid(_) => f.error(
             "credentials",
             "must be an object of credential name to value",
         ),
@@ -346,23 +364,25 @@ pub fn parse_credentials(
     changes
 }
 
-fn parse_web_config(f: &mut Fields<'_>, config: &Map<String, Value>) -> Map<String, Value> {
+fn parse_web_config(f: &mut Checks, config: Map<String, Value>) -> Map<String, Value> {
     let mut web = WebConfig::default();
-    let mut c = Fields::new(config);
-    for key in config.keys() {
-        if !matches!(
-            key.as_str(),
-            "allowed_origins" | "public" | "greeting" | "theme"
-        ) {
-            c.error(
-                key.clone(),
-                "is not a web channel setting (allowed_origins, public, greeting, theme)",
-            );
+    let input: WebConfigInput = match from_json(Value::Object(config)) {
+        Ok(input) => input,
+        Err(e) => {
+            f.error("config", e.to_string());
+            return Map::new();
         }
+    };
+    let mut c = Checks::new();
+    for key in input.unknown.keys() {
+        c.error(
+            key.clone(),
+            "is not a web channel setting (allowed_origins, public, greeting, theme)",
+        );
     }
-    match c.raw("allowed_origins") {
-        None => {}
-        Some(Value::Array(list)) if list.len() <= MAX_ORIGINS => {
+    match input.allowed_origins {
+        Field::Absent | Field::Null => {}
+        Field::Value(list) if list.len() <= MAX_ORIGINS => {
             for (i, o) in list.iter().enumerate() {
                 match o.as_str().map(parse_origin) {
                     Some(Ok(origin)) => {
@@ -375,17 +395,17 @@ fn parse_web_config(f: &mut Fields<'_>, config: &Map<String, Value>) -> Map<Stri
                 }
             }
         }
-        Some(_) => c.error(
+        Field::Value(_) | Field::Invalid(_) => c.error(
             "allowed_origins",
             format!("must be a list of at most {MAX_ORIGINS} origins"),
         ),
     }
-    web.public = c.opt_bool("public").unwrap_or(false);
-    web.greeting = c.opt_str("greeting", TEXT_MAX);
-    match c.raw("theme") {
-        None => {}
-        Some(t @ Value::Object(_)) => web.theme = Some(t.clone()),
-        Some(_) => c.error("theme", "must be an object"),
+    web.public = c.opt_bool("public", input.public).unwrap_or(false);
+    web.greeting = c.opt_str("greeting", input.greeting, TEXT_MAX);
+    match input.theme {
+        Field::Absent | Field::Null => {}
+        Field::Value(t) => web.theme = Some(Value::Object(t)),
+        Field::Invalid(_) => c.error("theme", "must be an object"),
     }
     if web.public && web.allowed_origins.is_empty() {
         // Public with no origin would let no page in: say so now.
@@ -415,37 +435,22 @@ pub struct ChannelSpec {
 }
 
 impl ChannelSpec {
-    /// Parses a create body (or a stored channel merged with a PATCH body,
-    /// see [`Channel::merged_with`]). `kept` names the stored credentials
+    /// Checks a create body (or a stored channel with a PATCH laid over it,
+    /// see [`Channel::patched`]). `kept` names the stored credentials
     /// that stay unless the body removes them. Every bad field is reported.
-    pub fn parse(body: &Map<String, Value>, kept: &BTreeSet<String>) -> Result<Self, Error> {
-        let mut f = Fields::new(body);
-        let name = f.req_str("name", NAME_MAX);
-        let kind = match f.raw("type") {
-            None => {
-                f.error("type", "is required");
-                None
-            }
-            Some(Value::String(s)) => {
-                let t = ChannelType::parse(s);
-                if t.is_none() {
-                    f.error(
-                        "type",
-                        "must be one of twilio, plivo, telnyx, vonage, exotel, web, sim",
-                    );
-                }
-                t
-            }
-            Some(_) => {
-                f.error("type", "must be a string");
-                None
-            }
-        };
-        let credentials = parse_credentials(&mut f, kind, kept);
+    pub fn parse(body: ChannelPatch, kept: &BTreeSet<String>) -> Result<Self, Error> {
+        let mut f = Checks::new();
+        let name = f.req_str("name", body.name, NAME_MAX);
+        let kind = f.req_parsed("type", body.kind, |s| {
+            ChannelType::parse(s).ok_or_else(|| {
+                "must be one of twilio, plivo, telnyx, vonage, exotel, web, sim".to_owned()
+            })
+        });
+        let credentials = parse_credentials(&mut f, body.credentials, kind, kept);
         let mut phone_numbers = Vec::new();
-        match f.raw("phone_numbers") {
-            None => {}
-            Some(Value::Array(list)) if list.len() <= MAX_NUMBERS => {
+        match body.phone_numbers {
+            Field::Absent | Field::Null => {}
+            Field::Value(list) if list.len() <= MAX_NUMBERS => {
                 for (i, n) in list.iter().enumerate() {
                     match n.as_str().map(E164::parse) {
                         Some(Ok(n)) if phone_numbers.contains(&n) => {
@@ -457,7 +462,7 @@ impl ChannelSpec {
                     }
                 }
             }
-            Some(_) => f.error(
+            Field::Value(_) | Field::Invalid(_) => f.error(
                 "phone_numbers",
                 format!("must be a list of at most {MAX_NUMBERS} E.164 numbers"),
             ),
@@ -465,23 +470,23 @@ impl ChannelSpec {
         if kind == Some(ChannelType::Web) && !phone_numbers.is_empty() {
             f.error("phone_numbers", "web channels have no phone numbers");
         }
-        let default_agent_id = f.opt_parsed("default_agent_id", |s| {
+        let default_agent_id = f.opt_parsed("default_agent_id", body.default_agent_id, |s| {
             if super::is_id(s) {
                 Ok(s.to_owned())
             } else {
                 Err("must be an agent id".into())
             }
         });
-        let config = match f.raw("config") {
-            None => Map::new(),
-            Some(Value::Object(m)) => m.clone(),
-            Some(_) => {
+        let config = match body.config {
+            Field::Absent | Field::Null => Map::new(),
+            Field::Value(m) => m,
+            Field::Invalid(_) => {
                 f.error("config", "must be an object");
                 Map::new()
             }
         };
         let config = if kind == Some(ChannelType::Web) {
-            parse_web_config(&mut f, &config)
+            parse_web_config(&mut f, config)
         } else {
             if Value::Object(config.clone()).to_string().len() > CONFIG_MAX_BYTES {
                 f.error(

@@ -6,10 +6,11 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::crypto::Cipher;
+use crate::domain::input::from_json;
 use crate::error::Error;
 
 fn parse(v: Value) -> Result<ChannelSpec, Error> {
-    ChannelSpec::parse(v.as_object().unwrap(), &BTreeSet::new())
+    ChannelSpec::parse(from_json(v)?, &BTreeSet::new())
 }
 
 fn fields(v: Value) -> crate::error::FieldErrors {
@@ -72,9 +73,10 @@ fn each_carrier_needs_its_credentials() {
 fn patch_keeps_stored_credentials_unless_removed() {
     let kept: BTreeSet<String> = ["account_sid".into(), "auth_token".into()].into();
     let body = json!({"name": "T", "type": "twilio", "credentials": {"auth_token": "new"}});
-    assert!(ChannelSpec::parse(body.as_object().unwrap(), &kept).is_ok());
+    assert!(ChannelSpec::parse(from_json(body.clone()).unwrap(), &kept).is_ok());
     let body = json!({"name": "T", "type": "twilio", "credentials": {"auth_token": null}});
-    let Err(Error::Validation(f)) = ChannelSpec::parse(body.as_object().unwrap(), &kept) else {
+    let Err(Error::Validation(f)) = ChannelSpec::parse(from_json(body.clone()).unwrap(), &kept)
+    else {
         panic!("removing a required credential must fail")
     };
     assert!(f.contains_key("credentials.auth_token"));

@@ -15,6 +15,7 @@
 //! header without `value`, or with the masked value it read, keeps the
 //! stored secret; the webhook `secret` works the same way.
 
+mod input;
 mod parse;
 #[cfg(test)]
 mod tests;
@@ -26,8 +27,12 @@ use serde_json::{Map, Value, json};
 
 use crate::crypto::Cipher;
 pub use crate::crypto::Sealed;
+use crate::domain::input::{Field, overlay};
 use crate::error::Error;
 
+pub use input::{
+    CodeConfigInput, HttpConfigInput, ToolConfigInput, ToolCreate, ToolPatch, WebhookConfigInput,
+};
 pub use parse::{ToolSpec, parse_parameters};
 
 /// A secret in a request.
@@ -66,6 +71,15 @@ pub enum ToolType {
 }
 
 impl ToolType {
+    /// The API name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Webhook => "webhook",
+            Self::Code => "code",
+        }
+    }
+
     /// Parses the API name.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
@@ -270,7 +284,7 @@ impl Tool<Sealed> {
     /// This tool as a body [`ToolSpec::parse`] accepts, with `patch`'s
     /// fields laid over it. Secrets come out as "keep" (no value), so a
     /// PATCH that leaves `config` alone keeps them.
-    pub fn merged_with(&self, patch: &Map<String, Value>) -> Map<String, Value> {
+    pub fn patched(&self, patch: ToolPatch) -> ToolPatch {
         let config = match &self.config {
             ToolConfig::Http(h) => {
                 let mut v = serde_json::to_value(h).unwrap_or(Value::Null);
@@ -291,19 +305,26 @@ impl Tool<Sealed> {
             ToolConfig::Webhook(w) => json!({"url": w.url}),
             ToolConfig::Code(c) => serde_json::to_value(c).unwrap_or(Value::Null),
         };
-        let mut base = Map::new();
-        base.insert("name".into(), json!(self.name));
-        base.insert("description".into(), json!(self.description));
-        base.insert("type".into(), json!(self.kind));
-        base.insert("parameters".into(), self.parameters.clone());
-        base.insert("config".into(), config);
-        base.insert("enabled".into(), json!(self.enabled));
-        for (k, v) in patch {
-            if !matches!(k.as_str(), "id" | "created_at" | "updated_at") {
-                base.insert(k.clone(), v.clone());
-            }
-        }
-        base
+        let stored = ToolPatch {
+            name: Field::Value(self.name.clone()),
+            description: Field::Value(self.description.clone()),
+            kind: Field::Value(self.kind.as_str().to_owned()),
+            parameters: Field::Value(self.parameters.clone()),
+            config: Field::from_json(Some(&config)),
+            enabled: Field::Value(self.enabled),
+        };
+        overlay!(
+            ToolPatch {
+                name,
+                description,
+                kind,
+                parameters,
+                config,
+                enabled
+            },
+            stored,
+            patch
+        )
     }
 
     /// Names of the stored secrets (`headers` names; `secret` for a webhook),

@@ -5,12 +5,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value, json};
 
+use super::input::{CodeConfigInput, HttpConfigInput, ToolPatch, WebhookConfigInput};
 use super::{
     CodeConfig, CodeLanguage, Header, HttpConfig, HttpMethod, MAX_TIMEOUT_MS, Sealed, SecretInput,
     Tool, ToolConfig, ToolType, WebhookConfig, is_credential_header,
 };
 use crate::crypto::{Cipher, MASK};
-use crate::domain::fields::Fields;
+use crate::domain::input::{Checks, Field, from_json};
 use crate::domain::{is_snake_case, parse_http_url};
 use crate::engine::signing::WebhookSecret;
 use crate::engine::tools::{self, ToolDefinition};
@@ -80,177 +81,179 @@ pub fn parse_parameters(v: &Value) -> Result<Value, String> {
     Ok(v.clone())
 }
 
-fn unknown_keys(c: &mut Fields<'_>, obj: &Map<String, Value>, allowed: &[&str]) {
-    for key in obj.keys() {
-        if !allowed.contains(&key.as_str()) {
-            c.error(
-                key.clone(),
-                format!(
-                    "is not a setting of this tool type ({})",
-                    allowed.join(", ")
-                ),
-            );
-        }
+fn unknown_keys(c: &mut Checks, unknown: &BTreeMap<String, Value>, allowed: &[&str]) {
+    for key in unknown.keys() {
+        c.error(
+            key.clone(),
+            format!(
+                "is not a setting of this tool type ({})",
+                allowed.join(", ")
+            ),
+        );
     }
 }
 
-fn timeout(c: &mut Fields<'_>, max: u64, default: u64) -> u32 {
+fn timeout(c: &mut Checks, input: Field<i64>, max: u64, default: u64) -> u32 {
     let max = i64::try_from(max)
         .unwrap_or(MAX_TIMEOUT_MS)
         .min(MAX_TIMEOUT_MS);
-    c.opt_int("timeout_ms", 1..=max)
+    c.opt_int("timeout_ms", input, 1..=max)
         .map_or(default, |t| t as u64)
         .try_into()
         .unwrap_or(u32::MAX)
 }
 
 fn secret_input(
-    c: &mut Fields<'_>,
+    c: &mut Checks,
     field: &str,
-    value: Option<&Value>,
+    value: Field<String>,
     keepable: bool,
 ) -> Option<SecretInput> {
-    match value.filter(|v| !v.is_null()) {
-        Some(Value::String(s)) if looks_masked(s) && keepable => Some(SecretInput::Keep),
-        Some(Value::String(s)) if looks_masked(s) => {
+    match value {
+        Field::Value(s) if looks_masked(&s) && keepable => Some(SecretInput::Keep),
+        Field::Value(s) if looks_masked(&s) => {
             c.error(
                 field,
                 "is a masked value, but there is no stored secret to keep: send the secret itself",
             );
             None
         }
-        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= SECRET_MAX => {
+        Field::Value(s) if !s.trim().is_empty() && s.len() <= SECRET_MAX => {
             Some(SecretInput::New(s.trim().to_owned()))
         }
-        Some(_) => {
+        Field::Value(_) | Field::Invalid(_) => {
             c.error(
                 field,
                 format!("must be a non-empty string of at most {SECRET_MAX} characters"),
             );
             None
         }
-        None if keepable => Some(SecretInput::Keep),
-        None => {
+        Field::Absent | Field::Null if keepable => Some(SecretInput::Keep),
+        Field::Absent | Field::Null => {
             c.error(field, "is required");
             None
         }
     }
 }
 
+fn parse_method(m: &str) -> Result<HttpMethod, String> {
+    match m.to_ascii_uppercase().as_str() {
+        "GET" => Ok(HttpMethod::Get),
+        "POST" => Ok(HttpMethod::Post),
+        "PUT" => Ok(HttpMethod::Put),
+        "PATCH" => Ok(HttpMethod::Patch),
+        "DELETE" => Ok(HttpMethod::Delete),
+        _ => Err("must be GET, POST, PUT, PATCH or DELETE".into()),
+    }
+}
+
+/// One header of an `http` tool: a plain string, or `{value, secret}`.
+fn parse_header(
+    c: &mut Checks,
+    name: &str,
+    v: &Value,
+    keep: &BTreeSet<String>,
+) -> Option<Header<SecretInput>> {
+    let field = format!("headers.{name}");
+    if !is_header_name(name) {
+        c.error(field, "is not a valid HTTP header name");
+        return None;
+    }
+    match v {
+        Value::String(s) if is_credential_header(name) => {
+            let secret = secret_input(c, &field, Field::Value(s.clone()), keep.contains(name))?;
+            Some(Header::Secret { secret })
+        }
+        Value::String(s) if s.len() <= HEADER_VALUE_MAX => Some(Header::Plain(s.clone())),
+        Value::Object(o) => {
+            let secret = match o.get("secret") {
+                None | Some(Value::Bool(false)) => false,
+                Some(Value::Bool(true)) => true,
+                Some(_) => {
+                    c.error(format!("{field}.secret"), "must be true or false");
+                    return None;
+                }
+            };
+            if let Some(k) = o.keys().find(|k| !matches!(k.as_str(), "value" | "secret")) {
+                c.error(format!("{field}.{k}"), "a header has only value and secret");
+                return None;
+            }
+            // Credentials stay secret even when the request says otherwise.
+            if secret || is_credential_header(name) {
+                let value = Field::from_json(o.get("value"));
+                let secret =
+                    secret_input(c, &format!("{field}.value"), value, keep.contains(name))?;
+                return Some(Header::Secret { secret });
+            }
+            match o.get("value") {
+                Some(Value::String(s)) if s.len() <= HEADER_VALUE_MAX => {
+                    Some(Header::Plain(s.clone()))
+                }
+                _ => {
+                    c.error(format!("{field}.value"), "must be a string");
+                    None
+                }
+            }
+        }
+        _ => {
+            c.error(
+                field,
+                "must be a string, or {\"value\": \"...\", \"secret\": true} for a secret",
+            );
+            None
+        }
+    }
+}
+
 fn parse_http(
-    c: &mut Fields<'_>,
-    obj: &Map<String, Value>,
+    c: &mut Checks,
+    input: HttpConfigInput,
     keep: &BTreeSet<String>,
 ) -> Option<HttpConfig<SecretInput>> {
     unknown_keys(
         c,
-        obj,
+        &input.unknown,
         &["method", "url", "headers", "query", "body", "timeout_ms"],
     );
-    let method = match c.raw("method") {
-        None => Some(HttpMethod::Get),
-        Some(Value::String(m)) => match m.to_ascii_uppercase().as_str() {
-            "GET" => Some(HttpMethod::Get),
-            "POST" => Some(HttpMethod::Post),
-            "PUT" => Some(HttpMethod::Put),
-            "PATCH" => Some(HttpMethod::Patch),
-            "DELETE" => Some(HttpMethod::Delete),
-            _ => {
-                c.error("method", "must be GET, POST, PUT, PATCH or DELETE");
-                None
-            }
-        },
-        Some(_) => {
-            c.error("method", "must be a string");
-            None
-        }
+    let method = match input.method {
+        Field::Absent | Field::Null => Some(HttpMethod::Get),
+        method => c.opt_parsed("method", method, parse_method),
     };
-    if c.raw("url").is_none() {
-        c.error("url", "is required");
-    }
-    let url = c.opt_parsed("url", parse_http_url);
+    let url = c.req_parsed("url", input.url, parse_http_url);
     let mut headers = BTreeMap::new();
-    match c.raw("headers") {
-        None => {}
-        Some(Value::Object(h)) if h.len() <= MAX_HEADERS => {
-            for (name, v) in h {
-                let field = format!("headers.{name}");
-                if !is_header_name(name) {
-                    c.error(field, "is not a valid HTTP header name");
-                    continue;
-                }
-                match v {
-                    Value::String(_) if is_credential_header(name) => {
-                        if let Some(s) = secret_input(c, &field, Some(v), keep.contains(name)) {
-                            headers.insert(name.clone(), Header::Secret { secret: s });
-                        }
-                    }
-                    Value::String(s) if s.len() <= HEADER_VALUE_MAX => {
-                        headers.insert(name.clone(), Header::Plain(s.clone()));
-                    }
-                    Value::Object(o) => {
-                        let secret = match o.get("secret") {
-                            None | Some(Value::Bool(false)) => false,
-                            Some(Value::Bool(true)) => true,
-                            Some(_) => {
-                                c.error(format!("{field}.secret"), "must be true or false");
-                                continue;
-                            }
-                        };
-                        if let Some(k) =
-                            o.keys().find(|k| !matches!(k.as_str(), "value" | "secret"))
-                        {
-                            c.error(format!("{field}.{k}"), "a header has only value and secret");
-                            continue;
-                        }
-                        // Credentials stay secret even when the request says otherwise.
-                        if secret || is_credential_header(name) {
-                            let keepable = keep.contains(name);
-                            if let Some(s) =
-                                secret_input(c, &format!("{field}.value"), o.get("value"), keepable)
-                            {
-                                headers.insert(name.clone(), Header::Secret { secret: s });
-                            }
-                        } else {
-                            match o.get("value") {
-                                Some(Value::String(s)) if s.len() <= HEADER_VALUE_MAX => {
-                                    headers.insert(name.clone(), Header::Plain(s.clone()));
-                                }
-                                _ => c.error(format!("{field}.value"), "must be a string"),
-                            }
-                        }
-                    }
-                    _ => c.error(
-                        field,
-                        "must be a string, or {\"value\": \"...\", \"secret\": true} for a secret",
-                    ),
+    let too_many_headers =
+        format!("must be an object of at most {MAX_HEADERS} header names to values");
+    match input.headers {
+        Field::Value(h) if h.len() <= MAX_HEADERS => {
+            for (name, v) in &h {
+                if let Some(header) = parse_header(c, name, v, keep) {
+                    headers.insert(name.clone(), header);
                 }
             }
         }
-        Some(_) => c.error(
-            "headers",
-            format!("must be an object of at most {MAX_HEADERS} header names to values"),
-        ),
+        Field::Value(_) | Field::Invalid(_) => c.error("headers", too_many_headers),
+        Field::Absent | Field::Null => {}
     }
     let mut query = BTreeMap::new();
-    match c.raw("query") {
-        None => {}
-        Some(Value::Object(q)) if q.len() <= MAX_QUERY => {
+    let too_many_query = format!("must be an object of at most {MAX_QUERY} parameters");
+    match input.query {
+        Field::Value(q) if q.len() <= MAX_QUERY => {
             for (k, v) in q {
                 match v {
                     Value::String(s) => {
-                        query.insert(k.clone(), s.clone());
+                        query.insert(k, s);
                     }
                     _ => c.error(format!("query.{k}"), "must be a string (a template)"),
                 }
             }
         }
-        Some(_) => c.error(
-            "query",
-            format!("must be an object of at most {MAX_QUERY} parameters"),
-        ),
+        Field::Value(_) | Field::Invalid(_) => c.error("query", too_many_query),
+        Field::Absent | Field::Null => {}
     }
-    let body = c.raw("body").cloned();
+    let body = match input.body {
+        Field::Value(b) => Some(b),
+        _ => None,
+    };
     // Size and depth first: serializing recurses once per level.
     if let Some(problem) = body.as_ref().and_then(|b| tools::check_body_size(b).err()) {
         c.error("body", problem);
@@ -263,7 +266,12 @@ fn parse_http(
             format!("must be at most {} KB", DOC_MAX_BYTES / 1024),
         );
     }
-    let timeout_ms = timeout(c, tools::MAX_HTTP_TIMEOUT_MS, HTTP_TIMEOUT_DEFAULT);
+    let timeout_ms = timeout(
+        c,
+        input.timeout_ms,
+        tools::MAX_HTTP_TIMEOUT_MS,
+        HTTP_TIMEOUT_DEFAULT,
+    );
     Some(HttpConfig {
         method: method?,
         url: url?,
@@ -274,63 +282,75 @@ fn parse_http(
     })
 }
 
+fn parse_webhook(
+    c: &mut Checks,
+    input: WebhookConfigInput,
+    keep: &BTreeSet<String>,
+) -> Option<WebhookConfig<SecretInput>> {
+    unknown_keys(c, &input.unknown, &["url", "secret"]);
+    let url = c.req_parsed("url", input.url, parse_http_url);
+    let secret = secret_input(c, "secret", input.secret, keep.contains("secret"));
+    Some(WebhookConfig {
+        url: url?,
+        secret: secret?,
+    })
+}
+
+fn parse_code(c: &mut Checks, input: CodeConfigInput) -> Option<CodeConfig> {
+    unknown_keys(c, &input.unknown, &["language", "source", "timeout_ms"]);
+    let language = match input.language {
+        Field::Absent | Field::Null => Some(CodeLanguage::Javascript),
+        Field::Value(l) if l == "javascript" => Some(CodeLanguage::Javascript),
+        Field::Value(_) | Field::Invalid(_) => {
+            c.error("language", "must be javascript");
+            None
+        }
+    };
+    let source = c.req_str("source", input.source, SOURCE_MAX);
+    let timeout_ms = timeout(c, input.timeout_ms, CODE_TIMEOUT_MAX, CODE_TIMEOUT_DEFAULT);
+    Some(CodeConfig {
+        language: language?,
+        source: source?,
+        timeout_ms,
+    })
+}
+
+/// Reads `config` as the settings of tool type `kind`; problems are
+/// reported under `config.`.
 fn parse_config(
-    f: &mut Fields<'_>,
+    f: &mut Checks,
+    config: Field<Map<String, Value>>,
     kind: ToolType,
     keep: &BTreeSet<String>,
 ) -> Option<ToolConfig<SecretInput>> {
-    let empty = Map::new();
-    let obj = match f.raw("config") {
-        None => &empty,
-        Some(Value::Object(m)) => m,
-        Some(_) => {
+    let config = match config {
+        Field::Value(m) => Value::Object(m),
+        Field::Absent | Field::Null => Value::Object(Map::new()),
+        Field::Invalid(_) => {
             f.error("config", "must be an object");
             return None;
         }
     };
-    let mut c = Fields::new(obj);
-    let config = match kind {
-        ToolType::Http => parse_http(&mut c, obj, keep).map(ToolConfig::Http),
+    let mut c = Checks::new();
+    let parsed = match kind {
+        ToolType::Http => {
+            from_json(config).map(|i| parse_http(&mut c, i, keep).map(ToolConfig::Http))
+        }
         ToolType::Webhook => {
-            unknown_keys(&mut c, obj, &["url", "secret"]);
-            if c.raw("url").is_none() {
-                c.error("url", "is required");
-            }
-            let url = c.opt_parsed("url", parse_http_url);
-            let secret = secret_input(&mut c, "secret", obj.get("secret"), keep.contains("secret"));
-            match (url, secret) {
-                (Some(url), Some(secret)) => {
-                    Some(ToolConfig::Webhook(WebhookConfig { url, secret }))
-                }
-                _ => None,
-            }
+            from_json(config).map(|i| parse_webhook(&mut c, i, keep).map(ToolConfig::Webhook))
         }
-        ToolType::Code => {
-            unknown_keys(&mut c, obj, &["language", "source", "timeout_ms"]);
-            let language = match c.raw("language") {
-                None => Some(CodeLanguage::Javascript),
-                Some(Value::String(l)) if l == "javascript" => Some(CodeLanguage::Javascript),
-                Some(_) => {
-                    c.error("language", "must be javascript");
-                    None
-                }
-            };
-            let source = c.req_str("source", SOURCE_MAX);
-            let timeout_ms = timeout(&mut c, CODE_TIMEOUT_MAX, CODE_TIMEOUT_DEFAULT);
-            match (language, source) {
-                (Some(language), Some(source)) => Some(ToolConfig::Code(CodeConfig {
-                    language,
-                    source,
-                    timeout_ms,
-                })),
-                _ => None,
-            }
-        }
+        ToolType::Code => from_json(config).map(|i| parse_code(&mut c, i).map(ToolConfig::Code)),
     };
     for (k, v) in c.into_errors() {
         f.error(format!("config.{k}"), v);
     }
-    config
+    match parsed {
+        Ok(config) => config,
+        Err(e) => {
+            f.error("config", e.to_string());
+            None
+        }
+    }
 }
 
 /// The tool fields a client may write, parsed and checked.
@@ -345,52 +365,35 @@ pub struct ToolSpec {
 }
 
 impl ToolSpec {
-    /// Parses a create body (or a stored tool merged with a PATCH body, see
-    /// [`Tool::merged_with`]). `keep` names the stored secrets a request may
+    /// Checks a create body (or a stored tool with a PATCH laid over it, see
+    /// [`Tool::patched`]). `keep` names the stored secrets a request may
     /// keep by not resending them (empty on create). Every bad field is
     /// reported.
-    pub fn parse(body: &Map<String, Value>, keep: &BTreeSet<String>) -> Result<Self, Error> {
-        let mut f = Fields::new(body);
-        let name = f.opt_parsed("name", |s| {
+    pub fn parse(body: ToolPatch, keep: &BTreeSet<String>) -> Result<Self, Error> {
+        let mut f = Checks::new();
+        let name = f.req_parsed("name", body.name, |s| {
             if is_snake_case(s) {
                 Ok(s.to_owned())
             } else {
                 Err("must be snake_case (a-z, 0-9, _, starting with a letter), at most 64 characters".into())
             }
         });
-        if f.raw("name").is_none() {
-            f.error("name", "is required");
-        }
-        let description = f.req_str("description", DESCRIPTION_MAX);
-        let kind = match f.raw("type") {
-            None => {
-                f.error("type", "is required");
-                None
-            }
-            Some(Value::String(s)) => {
-                let t = ToolType::parse(s);
-                if t.is_none() {
-                    f.error("type", "must be http, webhook or code");
-                }
-                t
-            }
-            Some(_) => {
-                f.error("type", "must be a string");
-                None
-            }
-        };
-        let parameters = match f.raw("parameters") {
-            None => Some(json!({"type": "object", "properties": {}})),
-            Some(p) => match parse_parameters(p) {
+        let description = f.req_str("description", body.description, DESCRIPTION_MAX);
+        let kind = f.req_parsed("type", body.kind, |s| {
+            ToolType::parse(s).ok_or_else(|| "must be http, webhook or code".to_owned())
+        });
+        let parameters = match body.parameters {
+            Field::Value(p) => match parse_parameters(&p) {
                 Ok(p) => Some(p),
                 Err(e) => {
                     f.error("parameters", e);
                     None
                 }
             },
+            _ => Some(json!({"type": "object", "properties": {}})),
         };
-        let config = kind.and_then(|k| parse_config(&mut f, k, keep));
-        let enabled = f.opt_bool("enabled").unwrap_or(true);
+        let config = kind.and_then(|k| parse_config(&mut f, body.config, k, keep));
+        let enabled = f.opt_bool("enabled", body.enabled).unwrap_or(true);
         f.finish()?;
         let (Some(name), Some(description), Some(kind), Some(parameters), Some(config)) =
             (name, description, kind, parameters, config)

@@ -11,6 +11,7 @@ fn api(tool: &Tool) -> Value {
     serde_json::to_value(crate::services::views::ToolView::from(tool)).unwrap()
 }
 use crate::crypto::Cipher;
+use crate::domain::input::from_json;
 use crate::error::Error;
 
 fn cipher() -> Cipher {
@@ -18,7 +19,7 @@ fn cipher() -> Cipher {
 }
 
 fn parse(v: Value) -> Result<ToolSpec, Error> {
-    ToolSpec::parse(v.as_object().unwrap(), &BTreeSet::new())
+    ToolSpec::parse(from_json(v)?, &BTreeSet::new())
 }
 
 fn fields(v: Value) -> crate::error::FieldErrors {
@@ -83,8 +84,8 @@ fn secrets_are_sealed_masked_and_kept_on_patch() {
     assert_eq!(api["config"]["method"], "GET");
 
     // PATCH that leaves config alone keeps the secret.
-    let merged = tool.merged_with(json!({"description": "New"}).as_object().unwrap());
-    let spec = ToolSpec::parse(&merged, &tool.secret_names()).unwrap();
+    let merged = tool.patched(from_json(json!({"description": "New"})).unwrap());
+    let spec = ToolSpec::parse(merged, &tool.secret_names()).unwrap();
     let updated = spec
         .into_tool("i".into(), Some(&tool), &c, "t".into(), "t".into())
         .unwrap();
@@ -99,8 +100,8 @@ fn secrets_are_sealed_masked_and_kept_on_patch() {
     );
     // Sending back the masked value read also keeps it.
     let masked = api["config"]["headers"]["Authorization"]["value"].clone();
-    let merged = tool.merged_with(json!({"config": {"url": "https://shop.example/", "headers": {"Authorization": {"value": masked, "secret": true}}}}).as_object().unwrap());
-    let spec = ToolSpec::parse(&merged, &tool.secret_names()).unwrap();
+    let merged = tool.patched(from_json(json!({"config": {"url": "https://shop.example/", "headers": {"Authorization": {"value": masked, "secret": true}}}})).unwrap());
+    let spec = ToolSpec::parse(merged, &tool.secret_names()).unwrap();
     let again = spec
         .into_tool("i".into(), Some(&tool), &c, "t".into(), "t".into())
         .unwrap();
@@ -193,12 +194,13 @@ fn credential_headers_are_secret_by_default_and_masked_to_the_last_four() {
     );
 
     // A PATCH that resends the mask as a plain string keeps the secret.
-    let merged = tool.merged_with(
-        json!({"config": {"url": "https://crm.example/", "headers": {"Authorization": "••••3456"}}})
-            .as_object()
-            .unwrap(),
+    let merged = tool.patched(
+        from_json(
+            json!({"config": {"url": "https://crm.example/", "headers": {"Authorization": "••••3456"}}}),
+        )
+        .unwrap(),
     );
-    let kept = ToolSpec::parse(&merged, &tool.secret_names())
+    let kept = ToolSpec::parse(merged, &tool.secret_names())
         .unwrap()
         .into_tool("i".into(), Some(&tool), &c, "t".into(), "t".into())
         .unwrap();

@@ -17,6 +17,7 @@ use crate::App;
 use crate::domain::Tenant;
 use crate::domain::agent::{Agent, AgentSpec};
 use crate::domain::call::{Call, CallStatus};
+use crate::domain::input::from_json;
 use crate::domain::task::{TaskEvent, TaskStatus};
 use crate::engine::report::{Report, analyse_offline};
 use crate::error::{Error, Result};
@@ -139,7 +140,7 @@ async fn agent_of(app: &App, tenant: &Tenant, call: &Call) -> Result<Agent> {
         Ok((agent, _)) => Ok(agent),
         Err(Error::NotFound(_)) => {
             let body = json!({"name": "Deleted agent", "system_prompt": "-"});
-            let spec = AgentSpec::parse(body.as_object().unwrap_or(&Default::default()))?;
+            let spec = AgentSpec::parse(from_json(body)?)?;
             let now = app.now_rfc3339();
             Ok(spec.into_agent(call.agent_id.clone(), now.clone(), now))
         }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tokio::sync::{Semaphore, watch};
 
 use super::super::table_keys::*;
@@ -339,11 +339,7 @@ pub async fn setup(
         None => None,
         Some(flow_id) => match super::super::flows::load(app, tenant, flow_id).await {
             Ok((flow, _)) => {
-                let doc = match serde_json::to_value(&flow.doc) {
-                    Ok(Value::Object(m)) => m,
-                    _ => Map::new(),
-                };
-                let (_, graph) = super::super::flows::parse_document(app, tenant, &doc).await?;
+                let (_, graph) = super::super::flows::check_document(app, tenant, flow.doc).await?;
                 Some(Arc::new(graph))
             }
             Err(Error::NotFound(_)) => None,

@@ -6,7 +6,7 @@ pub mod web;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::caller::Caller;
 use super::page::{PageOf, PageRequest};
@@ -14,8 +14,11 @@ use super::repository::{delete_counted, insert_counted, list_counted, load_resou
 use super::table_keys::*;
 use super::views::{ChannelView, DeletedView, ProviderCheckView};
 use crate::App;
-use crate::domain::channel::{Channel, ChannelSpec, ChannelType, parse_credentials};
-use crate::domain::fields::Fields;
+use crate::domain::channel::{
+    Channel, ChannelCreate, ChannelPatch, ChannelSpec, ChannelType, VerifyProviderInput,
+    parse_credentials,
+};
+use crate::domain::input::{Checks, Field};
 use crate::domain::{Mode, Tenant, is_id};
 use crate::error::{Error, Result};
 use crate::store::{Condition, Item, Write};
@@ -111,8 +114,8 @@ pub async fn list(
 
 /// Creates a channel in a tenant with its global pointer (also used to seed
 /// test mode).
-pub async fn insert(app: &App, tenant: &Tenant, body: &Map<String, Value>) -> Result<Channel> {
-    let spec = ChannelSpec::parse(body, &BTreeSet::new())?;
+pub async fn insert(app: &App, tenant: &Tenant, body: ChannelCreate) -> Result<Channel> {
+    let spec = ChannelSpec::parse(body.0, &BTreeSet::new())?;
     check_references(app, tenant, &spec).await?;
     let now = app.now_rfc3339();
     let channel = spec.into_channel(
@@ -128,7 +131,7 @@ pub async fn insert(app: &App, tenant: &Tenant, body: &Map<String, Value>) -> Re
 }
 
 /// `POST /channels` (admin).
-pub async fn create(app: &App, caller: &Caller, body: &Map<String, Value>) -> Result<ChannelView> {
+pub async fn create(app: &App, caller: &Caller, body: ChannelCreate) -> Result<ChannelView> {
     caller.require_admin()?;
     Ok(insert(app, &caller.tenant, body).await?.into())
 }
@@ -146,19 +149,19 @@ pub async fn update(
     app: &App,
     caller: &Caller,
     id: &str,
-    patch: &Map<String, Value>,
+    patch: ChannelPatch,
 ) -> Result<ChannelView> {
     caller.require_admin()?;
     let (current, version) = load(app, &caller.tenant, id).await?;
-    let merged = current.merged_with(patch);
-    let same_type = merged.get("type").and_then(Value::as_str) == Some(current.kind.as_str());
+    let merged = current.patched(patch);
+    let same_type = matches!(&merged.kind, Field::Value(k) if k == current.kind.as_str());
     let kept = if same_type {
         current.credentials.clone()
     } else {
         BTreeMap::new()
     };
     let kept_names: BTreeSet<String> = kept.keys().cloned().collect();
-    let spec = ChannelSpec::parse(&merged, &kept_names)?;
+    let spec = ChannelSpec::parse(merged, &kept_names)?;
     check_references(app, &caller.tenant, &spec).await?;
     let updated = spec.into_channel(
         current.id.clone(),
@@ -203,30 +206,14 @@ pub async fn delete(app: &App, caller: &Caller, id: &str) -> Result<DeletedView>
 pub async fn verify_provider(
     app: &App,
     caller: &Caller,
-    body: &Map<String, Value>,
+    body: VerifyProviderInput,
 ) -> Result<ProviderCheckView> {
     caller.require_admin()?;
-    let mut f = Fields::new(body);
-    let kind = match f.raw("type") {
-        Some(Value::String(s)) => match ChannelType::parse(s) {
-            Some(t) => Some(t),
-            None => {
-                f.error(
-                    "type",
-                    "must be one of twilio, plivo, telnyx, vonage, exotel",
-                );
-                None
-            }
-        },
-        Some(_) => {
-            f.error("type", "must be a string");
-            None
-        }
-        None => {
-            f.error("type", "is required");
-            None
-        }
-    };
+    let mut f = Checks::new();
+    let kind = f.req_parsed("type", body.kind, |s| {
+        ChannelType::parse(s)
+            .ok_or_else(|| "must be one of twilio, plivo, telnyx, vonage, exotel".to_owned())
+    });
     if let Some(kind) = kind
         && !kind.is_carrier()
     {
@@ -238,10 +225,10 @@ pub async fn verify_provider(
             ),
         );
     }
-    if f.raw("credentials").is_none() {
+    if matches!(body.credentials, Field::Absent | Field::Null) {
         f.error("credentials", "is required");
     }
-    let creds = parse_credentials(&mut f, kind, &BTreeSet::new());
+    let creds = parse_credentials(&mut f, body.credentials, kind, &BTreeSet::new());
     f.finish()?;
     let cred = |k: &str| creds.set.get(k).map(String::as_str).unwrap_or_default();
     match kind {

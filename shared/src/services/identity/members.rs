@@ -1,31 +1,33 @@
 //! The org's users: listing, invites, roles and removal.
 
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
 use super::sessions::new_session;
 use super::*;
 use crate::App;
 use crate::crypto::{random_token, token_hash};
-use crate::domain::fields::Fields;
 use crate::domain::identity::{Invite, Membership, User};
+use crate::domain::input::Checks;
 use crate::domain::{Email, Role, rfc3339};
 use crate::error::{Error, Result};
 use crate::services::caller::Caller;
 use crate::services::repository::query_all;
 use crate::services::table_keys::*;
-use crate::services::views::{DeletedView, InviteView, MemberView, SignedInView};
+use crate::services::views::{
+    AcceptInviteInput, DeletedView, InviteInput, InviteView, MemberView, RoleInput, SignedInView,
+};
 use crate::store::{Condition, Item, Query, StoreError, Write};
 
 /// `POST /auth/accept-invite {token, name, password}`: joins the org (creating
 /// the account if the e-mail is new; an existing account must give its password).
 pub async fn accept_invite(
     app: &App,
-    body: &Map<String, Value>,
+    body: AcceptInviteInput,
 ) -> Result<(SignedInView, NewSession)> {
-    let mut f = Fields::new(body);
-    let token = f.req_str("token", 200);
-    let name = f.opt_str("name", 200);
-    let password = password(&mut f, "password");
+    let mut f = Checks::new();
+    let token = f.req_str("token", body.token, 200);
+    let name = f.opt_str("name", body.name, 200);
+    let password = password(&mut f, "password", body.password);
     f.finish()?;
     let (Some(token), Some(password)) = (token, password) else {
         return Err(Error::Internal(
@@ -141,18 +143,13 @@ pub async fn list_users(app: &App, caller: &Caller) -> Result<Vec<MemberView>> {
 }
 
 /// `POST /users/invite {email, role}` (admin) → the token, shown once.
-pub async fn invite(app: &App, caller: &Caller, body: &Map<String, Value>) -> Result<InviteView> {
+pub async fn invite(app: &App, caller: &Caller, body: InviteInput) -> Result<InviteView> {
     let user_id = caller.require_session()?.to_owned();
     caller.require_admin()?;
-    let mut f = Fields::new(body);
-    let email = if f.raw("email").is_none() {
-        f.error("email", "is required");
-        None
-    } else {
-        f.opt_parsed("email", Email::parse)
-    };
+    let mut f = Checks::new();
+    let email = f.req_parsed("email", body.email, Email::parse);
     let role = f
-        .opt_parsed("role", |s| {
+        .opt_parsed("role", body.role, |s| {
             Role::parse(s).ok_or_else(|| "must be admin or agent".to_owned())
         })
         .unwrap_or(Role::Agent);
@@ -259,19 +256,14 @@ pub async fn set_role(
     app: &App,
     caller: &Caller,
     user_id: &str,
-    body: &Map<String, Value>,
+    body: RoleInput,
 ) -> Result<MemberView> {
     // The role first: a member who may not do this learns nothing more.
     caller.require_admin()?;
-    let mut f = Fields::new(body);
-    let role = if f.raw("role").is_none() {
-        f.error("role", "is required");
-        None
-    } else {
-        f.opt_parsed("role", |s| {
-            Role::parse(s).ok_or_else(|| "must be admin or agent".to_owned())
-        })
-    };
+    let mut f = Checks::new();
+    let role = f.req_parsed("role", body.role, |s| {
+        Role::parse(s).ok_or_else(|| "must be admin or agent".to_owned())
+    });
     f.finish()?;
     let m = change_member(app, caller, user_id, role).await?;
     let user = get_user(app, user_id).await?;

@@ -14,15 +14,15 @@ pub use organizations::{create_org, list_orgs, update_org};
 pub use sessions::{NewSession, authenticate_session, change_password, login, logout, me, signup};
 pub use settings::{get_settings, provider_key, update_settings};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::auth_limits;
 use super::table_keys::*;
 use super::views::{OrganizationView, SignedInView};
 use crate::App;
 use crate::domain::Role;
-use crate::domain::fields::Fields;
 use crate::domain::identity::{Membership, Organization, User, WorkspaceSettings};
+use crate::domain::input::{Checks, Field};
 use crate::error::{Error, Result};
 use crate::store::{Condition, Item, StoreError, Write};
 
@@ -42,25 +42,26 @@ fn signed_in(user: &User, org: &Organization, role: Role) -> SignedInView {
     }
 }
 
-fn password(f: &mut Fields<'_>, field: &str) -> Option<String> {
-    match f.raw(field) {
-        Some(Value::String(p)) if p.chars().count() < PASSWORD_MIN => {
-            f.error(field, format!("must be at least {PASSWORD_MIN} characters"));
-            None
-        }
-        Some(Value::String(p)) if p.chars().count() > PASSWORD_MAX => {
-            f.error(field, format!("must be at most {PASSWORD_MAX} characters"));
-            None
-        }
-        Some(Value::String(p)) => Some(p.clone()),
-        Some(_) => {
+fn password(f: &mut Checks, field: &str, input: Field<String>) -> Option<String> {
+    let p = match input {
+        Field::Value(p) => p,
+        Field::Invalid(_) => {
             f.error(field, "must be a string");
-            None
+            return None;
         }
-        None => {
+        Field::Absent | Field::Null => {
             f.error(field, "is required");
-            None
+            return None;
         }
+    };
+    if p.chars().count() < PASSWORD_MIN {
+        f.error(field, format!("must be at least {PASSWORD_MIN} characters"));
+        None
+    } else if p.chars().count() > PASSWORD_MAX {
+        f.error(field, format!("must be at most {PASSWORD_MAX} characters"));
+        None
+    } else {
+        Some(p)
     }
 }
 

@@ -1,18 +1,15 @@
 //! The caller's organizations and their public shape.
 
-use serde_json::{Map, Value};
-
 use super::settings::apply_settings;
 use super::*;
 use crate::App;
 use crate::domain::Role;
-use crate::domain::fields::Fields;
 use crate::domain::identity::Membership;
 use crate::error::{Error, Result};
 use crate::services::caller::Caller;
 use crate::services::repository::query_all;
 use crate::services::table_keys::*;
-use crate::services::views::OrganizationView;
+use crate::services::views::{OrganizationInput, OrganizationPatchInput, OrganizationView};
 use crate::store::{Condition, Index, Query};
 
 /// `GET /organizations`: the caller's orgs.
@@ -35,11 +32,11 @@ pub async fn list_orgs(app: &App, caller: &Caller) -> Result<Vec<OrganizationVie
 pub async fn create_org(
     app: &App,
     caller: &Caller,
-    body: &Map<String, Value>,
+    body: OrganizationInput,
 ) -> Result<OrganizationView> {
     let user_id = caller.require_session()?;
-    let mut f = Fields::new(body);
-    let name = f.req_str("name", 200);
+    let mut f = Checks::new();
+    let name = f.req_str("name", body.name, 200);
     f.finish()?;
     let user = get_user(app, user_id).await?;
     let org = new_org(app, app.new_id(), name.unwrap_or_default());
@@ -52,7 +49,7 @@ pub async fn update_org(
     app: &App,
     caller: &Caller,
     org_id: &str,
-    body: &Map<String, Value>,
+    body: OrganizationPatchInput,
 ) -> Result<OrganizationView> {
     let user_id = caller.require_session()?;
     let member = membership(app, org_id, user_id)
@@ -62,14 +59,14 @@ pub async fn update_org(
         return Err(Error::Forbidden("this needs the admin role".into()));
     }
     let (mut org, version) = get_org(app, org_id).await?;
-    let mut f = Fields::new(body);
-    if let Some(name) = f.opt_str("name", 200) {
+    let mut f = Checks::new();
+    if let Some(name) = f.opt_str("name", body.name, 200) {
         org.name = name;
     }
-    if let Some(Value::Object(settings)) = f.raw("settings") {
-        apply_settings(app, &mut org, settings, &mut f);
-    } else if f.raw("settings").is_some() {
-        f.error("settings", "must be an object");
+    match body.settings {
+        Field::Value(settings) => apply_settings(app, &mut org, settings, &mut f),
+        Field::Invalid(_) => f.error("settings", "must be an object"),
+        Field::Absent | Field::Null => {}
     }
     f.finish()?;
     org.updated_at = app.now_rfc3339();

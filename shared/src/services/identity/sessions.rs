@@ -1,12 +1,10 @@
 //! Sign-up, login, logout, the current user, session checks and password changes.
 
-use serde_json::{Map, Value};
-
 use super::*;
 use crate::App;
 use crate::crypto::{decoy_password_hash, random_token, token_hash};
-use crate::domain::fields::Fields;
 use crate::domain::identity::{Membership, User};
+use crate::domain::input::Checks;
 use crate::domain::{Email, Mode, Tenant, rfc3339};
 use crate::error::{Error, Result};
 use crate::services::auth_limits;
@@ -14,7 +12,8 @@ use crate::services::caller::{Caller, Principal};
 use crate::services::repository::query_all;
 use crate::services::table_keys::*;
 use crate::services::views::{
-    LoggedOutView, MeView, OrganizationView, PasswordChangedView, SignedInView, UserView,
+    LoggedOutView, LoginInput, MeView, OrganizationView, PasswordChangeInput, PasswordChangedView,
+    SignedInView, SignupInput, UserView,
 };
 use crate::store::{Condition, Index, Item, Query};
 
@@ -53,17 +52,12 @@ pub(super) async fn new_session(app: &App, user_id: &str, org_id: &str) -> Resul
 }
 
 /// `POST /auth/signup {org_name, name, email, password}`.
-pub async fn signup(app: &App, body: &Map<String, Value>) -> Result<(SignedInView, NewSession)> {
-    let mut f = Fields::new(body);
-    let org_name = f.req_str("org_name", 200);
-    let name = f.req_str("name", 200);
-    let email = if f.raw("email").is_none() {
-        f.error("email", "is required");
-        None
-    } else {
-        f.opt_parsed("email", Email::parse)
-    };
-    let password = password(&mut f, "password");
+pub async fn signup(app: &App, body: SignupInput) -> Result<(SignedInView, NewSession)> {
+    let mut f = Checks::new();
+    let org_name = f.req_str("org_name", body.org_name, 200);
+    let name = f.req_str("name", body.name, 200);
+    let email = f.req_parsed("email", body.email, Email::parse);
+    let password = password(&mut f, "password", body.password);
     f.finish()?;
     let (Some(org_name), Some(name), Some(email), Some(password)) =
         (org_name, name, email, password)
@@ -97,10 +91,10 @@ pub async fn signup(app: &App, body: &Map<String, Value>) -> Result<(SignedInVie
 
 /// `POST /auth/login {email, password}`. Wrong e-mail and wrong password
 /// answer the same, in the same time.
-pub async fn login(app: &App, body: &Map<String, Value>) -> Result<(SignedInView, NewSession)> {
-    let mut f = Fields::new(body);
-    let email = f.req_str("email", 254);
-    let password = f.req_str("password", PASSWORD_MAX);
+pub async fn login(app: &App, body: LoginInput) -> Result<(SignedInView, NewSession)> {
+    let mut f = Checks::new();
+    let email = f.req_str("email", body.email, 254);
+    let password = f.req_str("password", body.password, PASSWORD_MAX);
     f.finish()?;
     let (Some(email), Some(password)) = (email, password) else {
         return Err(Error::Internal(
@@ -217,12 +211,12 @@ pub async fn authenticate_session(
 pub async fn change_password(
     app: &App,
     caller: &Caller,
-    body: &Map<String, Value>,
+    body: PasswordChangeInput,
 ) -> Result<PasswordChangedView> {
     let user_id = caller.require_session()?.to_owned();
-    let mut f = Fields::new(body);
-    let current = f.req_str("current_password", PASSWORD_MAX);
-    let new = password(&mut f, "new_password");
+    let mut f = Checks::new();
+    let current = f.req_str("current_password", body.current_password, PASSWORD_MAX);
+    let new = password(&mut f, "new_password", body.new_password);
     f.finish()?;
     let (Some(current), Some(new)) = (current, new) else {
         return Err(Error::Internal(

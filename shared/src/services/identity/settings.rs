@@ -1,28 +1,27 @@
 //! Workspace settings and provider keys.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::*;
 use crate::App;
 use crate::crypto::Sealed;
-use crate::domain::fields::Fields;
 use crate::domain::identity::Organization;
 use crate::error::{Error, Result};
 use crate::services::caller::Caller;
-use crate::services::views::WorkspaceView;
+use crate::services::views::{WorkspaceSettingsInput, WorkspaceView};
 use crate::store::Condition;
 
 pub(super) fn apply_settings(
     app: &App,
     org: &mut Organization,
-    body: &Map<String, Value>,
-    errors: &mut Fields<'_>,
+    body: WorkspaceSettingsInput,
+    errors: &mut Checks,
 ) {
-    let mut f = Fields::new(body);
-    if let Some(name) = f.opt_str("name", 200) {
+    let mut f = Checks::new();
+    if let Some(name) = f.opt_str("name", body.name, 200) {
         org.name = name;
     }
-    if let Some(tz) = f.opt_parsed("timezone", |s| {
+    if let Some(tz) = f.opt_parsed("timezone", body.timezone, |s| {
         let ok = s == "UTC"
             || (s.contains('/')
                 && s.len() <= 64
@@ -36,10 +35,10 @@ pub(super) fn apply_settings(
     }) {
         org.settings.timezone = tz;
     }
-    if let Some(lang) = f.opt_str("default_language", 35) {
+    if let Some(lang) = f.opt_str("default_language", body.default_language, 35) {
         org.settings.default_language = lang;
     }
-    if let Some(hours) = f.opt_json("business_hours") {
+    if let Some(hours) = f.opt_json("business_hours", body.business_hours) {
         org.settings.business_hours = hours;
     }
     let valid_hhmm = |s: &str| {
@@ -64,15 +63,23 @@ pub(super) fn apply_settings(
             }
         }
     }
-    if let Some(limit) = f.opt_int("rate_limit_per_minute", 1..=1_000_000) {
+    if let Some(limit) = f.opt_int(
+        "rate_limit_per_minute",
+        body.rate_limit_per_minute,
+        1..=1_000_000,
+    ) {
         org.settings.rate_limit_per_minute = limit as u32;
     }
-    if let Some(limit) = f.opt_int("max_concurrent_campaign_calls", 1..=10_000) {
+    if let Some(limit) = f.opt_int(
+        "max_concurrent_campaign_calls",
+        body.max_concurrent_campaign_calls,
+        1..=10_000,
+    ) {
         org.settings.max_concurrent_campaign_calls = limit as u32;
     }
-    match f.raw("provider_keys") {
-        Some(Value::Object(keys)) => {
-            for (provider, secret) in keys {
+    match body.provider_keys {
+        Field::Value(keys) => {
+            for (provider, secret) in &keys {
                 match secret {
                     // null removes a key; a string sets it (write-only).
                     Value::Null => {
@@ -90,20 +97,20 @@ pub(super) fn apply_settings(
                 }
             }
         }
-        Some(_) => f.error("provider_keys", "must be an object of provider name to key"),
-        None => {}
+        Field::Invalid(_) => f.error("provider_keys", "must be an object of provider name to key"),
+        Field::Absent | Field::Null => {}
     }
-    match f.raw("openai_compatible_base_url") {
-        Some(Value::Null) => org.settings.openai_compatible_base_url = None,
-        Some(Value::String(url)) => match check_base_url(app, url.trim()) {
+    match body.openai_compatible_base_url {
+        Field::Null => org.settings.openai_compatible_base_url = None,
+        Field::Value(url) => match check_base_url(app, url.trim()) {
             Ok(url) => org.settings.openai_compatible_base_url = Some(url),
             Err(reason) => f.error("openai_compatible_base_url", reason),
         },
-        Some(_) => f.error(
+        Field::Invalid(_) => f.error(
             "openai_compatible_base_url",
             "must be an http(s) URL, or null to remove it",
         ),
-        None => {}
+        Field::Absent => {}
     }
     for (k, v) in f.into_errors() {
         errors.error(k, v);
@@ -146,11 +153,11 @@ fn workspace_view(org: &Organization) -> WorkspaceView {
 pub async fn update_settings(
     app: &App,
     caller: &Caller,
-    body: &Map<String, Value>,
+    body: WorkspaceSettingsInput,
 ) -> Result<WorkspaceView> {
     caller.require_admin()?;
     let (mut org, version) = get_org(app, caller.org_id()).await?;
-    let mut f = Fields::new(body);
+    let mut f = Checks::new();
     apply_settings(app, &mut org, body, &mut f);
     f.finish()?;
     org.updated_at = app.now_rfc3339();

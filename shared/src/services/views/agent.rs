@@ -1,4 +1,5 @@
-//! Agents (SPEC §3) as the API shows them and as it accepts them.
+//! Agents (SPEC §3) as the API shows them (the bodies it accepts are
+//! [`crate::domain::agent::AgentCreate`] and `AgentPatch`).
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -85,70 +86,4 @@ impl From<Agent> for AgentView {
             updated_at: a.updated_at,
         }
     }
-}
-
-/// The body of `POST /agents` (and, every field optional, of `PATCH`/`PUT
-/// /agents/{id}`). Documentation only: [`crate::domain::agent::AgentSpec::parse`]
-/// reads the body, so every invalid field gets its own 422 reason.
-#[derive(Debug, ToSchema)]
-pub struct AgentInput {
-    /// Display name (required on create).
-    #[schema(min_length = 1, max_length = 200)]
-    pub name: String,
-    /// What the agent is and how it behaves (required on create).
-    #[schema(min_length = 1)]
-    pub system_prompt: String,
-    /// Free text for humans.
-    #[schema(required = false)]
-    pub description: String,
-    /// Model name; `offline` (the default) is the built-in engine.
-    #[schema(required = false, max_length = 100)]
-    pub llm_model: String,
-    /// The model a call continues on when `llm_model`'s provider is down
-    /// (timeout, 5xx, 429 after retries); it must differ from `llm_model`.
-    #[schema(required = false, max_length = 100)]
-    pub fallback_llm_model: String,
-    /// BCP 47 tag, `en-US` by default.
-    #[schema(required = false, example = "en-US")]
-    pub language: String,
-    /// First thing said on a call.
-    #[schema(required = false)]
-    pub greeting: String,
-    /// Alias of `greeting`; send one of them, or the same text in both.
-    #[schema(required = false)]
-    pub starting_message: String,
-    /// Disabled agents take no calls (default true).
-    #[schema(required = false)]
-    pub enabled: bool,
-    /// Text-to-speech settings: `provider`, `voice_id`, `stability` (0..1),
-    /// `similarity_boost` (0..1), `speed` (0.5..2).
-    #[schema(required = false, value_type = Object)]
-    pub voice_settings: serde_json::Value,
-    /// What keypad digits do: `[{digit, action, value}]`, one rule a digit.
-    #[schema(required = false, value_type = Vec<Object>)]
-    pub dtmf_rules: serde_json::Value,
-    /// The id of a flow of this organization.
-    #[schema(required = false)]
-    pub flow_id: String,
-    /// Where `transfer` actions send the caller (E.164, `+` and 7–15 digits).
-    #[schema(required = false, example = "+14155550100")]
-    pub transfer_number: String,
-    /// Hard cap on a call's length (10..=14400, default 600).
-    #[schema(required = false, minimum = 10, maximum = 14_400)]
-    pub max_duration_seconds: u32,
-    /// Hang up after this much caller silence (1..=300, default 10).
-    #[schema(required = false, minimum = 1, maximum = 300)]
-    pub silence_timeout_seconds: u32,
-    /// Whether callers can interrupt the agent (default true).
-    #[schema(required = false)]
-    pub allow_interruptions: bool,
-    /// Phrases that end the call when the agent says them.
-    #[schema(required = false)]
-    pub end_call_phrases: Vec<String>,
-    /// What to do on reaching voicemail: `{action, message}`.
-    #[schema(required = false, value_type = Object)]
-    pub voicemail: serde_json::Value,
-    /// Fields to fill in each call's report: `[{name, type, description, options}]`.
-    #[schema(required = false, value_type = Vec<Object>)]
-    pub data_extraction: serde_json::Value,
 }

@@ -56,46 +56,6 @@ impl From<Channel> for ChannelView {
     }
 }
 
-/// The body of `POST /channels` (and, every field optional, of `PATCH`/`PUT
-/// /channels/{id}`). Documentation only: [`crate::domain::channel::ChannelSpec::parse`]
-/// reads the body, so every invalid field gets its own 422 reason.
-#[derive(Debug, ToSchema)]
-pub struct ChannelInput {
-    /// Display name.
-    #[schema(min_length = 1, max_length = 200)]
-    pub name: String,
-    /// `twilio`, `plivo`, `telnyx`, `vonage`, `exotel`, `web` or `sim`.
-    #[serde(rename = "type")]
-    #[schema(example = "sim")]
-    pub kind: String,
-    /// The carrier's credentials (e.g. Twilio `account_sid`, `auth_token`):
-    /// write-only, stored encrypted. On PATCH only the names sent change, and
-    /// `null` removes one.
-    #[schema(required = false, value_type = Object)]
-    pub credentials: Value,
-    /// Numbers this channel answers and dials from (E.164).
-    #[schema(required = false)]
-    pub phone_numbers: Vec<String>,
-    /// The id of the agent that answers inbound conversations.
-    #[schema(required = false)]
-    pub default_agent_id: String,
-    /// Type-specific settings: for `web`, `{allowed_origins, public, greeting, theme}`.
-    #[schema(required = false, value_type = Object)]
-    pub config: Value,
-}
-
-/// The body of `POST /channels/providers/verify`.
-#[derive(Debug, ToSchema)]
-pub struct VerifyProviderInput {
-    /// The carrier (`twilio`; the others are not verifiable yet).
-    #[serde(rename = "type")]
-    #[schema(example = "twilio")]
-    pub kind: String,
-    /// The credentials to try; nothing is stored.
-    #[schema(value_type = Object)]
-    pub credentials: Value,
-}
-
 /// What `POST /channels/providers/verify` answers: whether the carrier took
 /// the credentials, and the account's numbers if it did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]

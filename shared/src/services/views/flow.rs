@@ -1,9 +1,11 @@
 //! Flows (SPEC §4) as the API shows them and as it accepts them.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::domain::flow::{EdgeDoc, FlowGraph, FlowProblem, NodeDoc};
+use crate::domain::flow::{EdgeDoc, FlowDoc, FlowGraph, FlowProblem, NodeDoc};
+use crate::domain::input::{Checks, Field, create_body, overlay};
+use crate::error::Error;
 use crate::services::flows::Flow;
 
 /// A flow as `GET /flows/{id}` returns it (create and update add `warnings`).
@@ -107,24 +109,91 @@ impl From<Flow> for FlowSummaryView {
     }
 }
 
-/// The body of `POST /flows` (and, every field optional, of `PATCH`/`PUT
-/// /flows/{id}`, where `nodes` and `edges` replace the stored ones whole).
-/// Documentation only: the domain's parser reads the body and checks the
-/// graph as a whole, so every problem gets its own 422 reason.
-#[derive(Debug, ToSchema)]
-pub struct FlowInput {
+/// The body of `PATCH`/`PUT /flows/{id}`, and every field a flow body may
+/// hold: the fields sent replace the stored ones (`nodes` and `edges`
+/// whole). The graph is checked as a whole by the domain
+/// ([`crate::domain::flow::FlowGraph::parse`]), so every problem gets its
+/// own 422 reason.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct FlowPatch {
     /// Human name (required on create).
-    #[schema(min_length = 1)]
-    pub name: String,
+    #[schema(value_type = Option<String>, min_length = 1)]
+    #[serde(default)]
+    pub name: Field<String>,
     /// Free text for people browsing flows.
-    #[schema(required = false)]
-    pub description: String,
+    #[schema(value_type = Option<String>)]
+    #[serde(default)]
+    pub description: Field<String>,
     /// The nodes: `{id, type, data, position}`, `type` one of `start`, `say`,
     /// `ask`, `llm`, `condition`, `tool`, `knowledge`, `send_dtmf {digits}`, `transfer`,
     /// `end`; exactly one `start`.
-    #[schema(required = false, value_type = Vec<Object>)]
-    pub nodes: serde_json::Value,
+    #[schema(value_type = Option<Vec<Object>>)]
+    #[serde(default)]
+    pub nodes: Field<Vec<NodeDoc>>,
     /// The edges: `{id, source, target, condition}`.
-    #[schema(required = false, value_type = Vec<Object>)]
-    pub edges: serde_json::Value,
+    #[schema(value_type = Option<Vec<Object>>)]
+    #[serde(default)]
+    pub edges: Field<Vec<EdgeDoc>>,
+}
+
+create_body! {
+    /// The body of `POST /flows`: the fields of [`FlowPatch`], with `name` required.
+    FlowCreate = FlowPatch requiring ["name"]
+}
+
+impl FlowPatch {
+    /// This patch laid over the stored document `current` (a create lays
+    /// it over nothing).
+    pub fn over(self, current: &FlowDoc) -> FlowPatch {
+        let stored = FlowPatch {
+            name: Field::Value(current.name.clone()),
+            description: current.description.clone().into(),
+            nodes: Field::Value(current.nodes.clone()),
+            edges: Field::Value(current.edges.clone()),
+        };
+        overlay!(
+            FlowPatch {
+                name,
+                description,
+                nodes,
+                edges
+            },
+            stored,
+            self
+        )
+    }
+
+    /// The document, as the editor sent it (kept verbatim); every field
+    /// of the wrong shape is reported. The graph is checked afterwards.
+    pub fn into_doc(self) -> Result<FlowDoc, Error> {
+        let mut c = Checks::new();
+        let name = match self.name {
+            Field::Value(name) => Some(name),
+            Field::Absent | Field::Null => {
+                c.error("name", "name is required");
+                None
+            }
+            Field::Invalid(_) => {
+                c.error("name", "must be a string");
+                None
+            }
+        };
+        let description = match self.description {
+            Field::Invalid(_) => {
+                c.error("description", "must be a string");
+                None
+            }
+            Field::Value(d) => Some(d),
+            Field::Absent | Field::Null => None,
+        };
+        let nodes = c.opt_json("nodes", self.nodes).unwrap_or_default();
+        let edges = c.opt_json("edges", self.edges).unwrap_or_default();
+        c.finish()?;
+        Ok(FlowDoc {
+            name: name.unwrap_or_default(),
+            description,
+            nodes,
+            edges,
+        })
+    }
 }

@@ -5,10 +5,11 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::domain::identity::{ApiKey, HoursRange, Organization, User, WorkspaceSettings};
+use crate::domain::input::Field;
 use crate::domain::{Mode, Role};
 
 /// A user as the API shows them.
@@ -241,133 +242,159 @@ pub struct InviteView {
 // gets its own 422 reason in one answer.
 
 /// The body of `POST /auth/signup`.
-#[derive(Debug, ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct SignupInput {
     /// The new organization's display name.
-    #[schema(min_length = 1, max_length = 200)]
-    pub org_name: String,
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 200)]
+    #[serde(default)]
+    pub org_name: Field<String>,
     /// The admin's display name.
-    #[schema(min_length = 1, max_length = 200)]
-    pub name: String,
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 200)]
+    #[serde(default)]
+    pub name: Field<String>,
     /// The admin's e-mail (unique across the installation).
-    #[schema(example = "ada@example.com")]
-    pub email: String,
+    #[schema(value_type = String, required = true, example = "ada@example.com")]
+    #[serde(default)]
+    pub email: Field<String>,
     /// 10 to 256 characters.
-    #[schema(min_length = 10, max_length = 256)]
-    pub password: String,
+    #[schema(value_type = String, required = true, min_length = 10, max_length = 256)]
+    #[serde(default)]
+    pub password: Field<String>,
 }
 
 /// The body of `POST /auth/login`.
-#[derive(Debug, ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct LoginInput {
     /// The account's e-mail.
-    #[schema(min_length = 1, max_length = 254)]
-    pub email: String,
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 254)]
+    #[serde(default)]
+    pub email: Field<String>,
     /// Its password.
-    #[schema(min_length = 1, max_length = 256)]
-    pub password: String,
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 256)]
+    #[serde(default)]
+    pub password: Field<String>,
 }
 
 /// The body of `POST /auth/accept-invite`.
-#[derive(Debug, ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct AcceptInviteInput {
     /// The invitation's `token`.
-    #[schema(min_length = 1, max_length = 200)]
-    pub token: String,
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 200)]
+    #[serde(default)]
+    pub token: Field<String>,
     /// Display name (for someone without an account yet).
-    #[schema(required = false, min_length = 1, max_length = 200)]
-    pub name: String,
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 200)]
+    #[serde(default)]
+    pub name: Field<String>,
     /// The new account's password (10 to 256 characters), or the existing
     /// account's, to join with it.
-    #[schema(min_length = 10, max_length = 256)]
-    pub password: String,
+    #[schema(value_type = String, required = true, min_length = 10, max_length = 256)]
+    #[serde(default)]
+    pub password: Field<String>,
 }
 
 /// The body of `POST /settings/password`.
-#[derive(Debug, ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct PasswordChangeInput {
     /// The password in use now.
-    #[schema(min_length = 1, max_length = 256)]
-    pub current_password: String,
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 256)]
+    #[serde(default)]
+    pub current_password: Field<String>,
     /// The new one: 10 to 256 characters.
-    #[schema(min_length = 10, max_length = 256)]
-    pub new_password: String,
+    #[schema(value_type = String, required = true, min_length = 10, max_length = 256)]
+    #[serde(default)]
+    pub new_password: Field<String>,
 }
 
 /// The body of `POST /settings/workspace` (and `settings` of `PATCH
 /// /organizations/{id}`): the fields sent change, the others are kept.
-#[derive(Debug, ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct WorkspaceSettingsInput {
     /// The organization's display name.
-    #[schema(required = false, min_length = 1, max_length = 200)]
-    pub name: String,
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 200)]
+    #[serde(default)]
+    pub name: Field<String>,
     /// IANA time zone.
-    #[schema(required = false, example = "Europe/London")]
-    pub timezone: String,
+    #[schema(value_type = Option<String>, example = "Europe/London")]
+    #[serde(default)]
+    pub timezone: Field<String>,
     /// Opening hours per weekday (`mon`..`sun`): `[{"start": "09:00", "end": "17:00"}]`.
-    #[schema(required = false, value_type = BTreeMap<String, Vec<Object>>)]
-    pub business_hours: serde_json::Value,
+    #[schema(value_type = Option<BTreeMap<String, Vec<Object>>>)]
+    #[serde(default)]
+    pub business_hours: Field<BTreeMap<String, Vec<HoursRange>>>,
     /// BCP 47.
-    #[schema(required = false, max_length = 35)]
-    pub default_language: String,
+    #[schema(value_type = Option<String>, max_length = 35)]
+    #[serde(default)]
+    pub default_language: Field<String>,
     /// API requests per minute per key (1..=1,000,000).
-    #[schema(required = false, minimum = 1, maximum = 1_000_000)]
-    pub rate_limit_per_minute: u32,
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 1_000_000)]
+    #[serde(default)]
+    pub rate_limit_per_minute: Field<i64>,
     /// Campaign calls live at once across the org's campaigns (1..=10,000).
-    #[schema(required = false, minimum = 1, maximum = 10_000)]
-    pub max_concurrent_campaign_calls: u32,
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 10_000)]
+    #[serde(default)]
+    pub max_concurrent_campaign_calls: Field<i64>,
     /// Provider name → key (write-only, stored encrypted); `null` removes one.
-    #[schema(required = false, value_type = BTreeMap<String, Option<String>>)]
-    pub provider_keys: serde_json::Value,
+    #[schema(value_type = Option<BTreeMap<String, Option<String>>>)]
+    #[serde(default)]
+    pub provider_keys: Field<serde_json::Map<String, serde_json::Value>>,
     /// Base URL of an OpenAI-compatible server (public http(s)); `null` removes it.
-    #[schema(required = false, value_type = Option<String>)]
-    pub openai_compatible_base_url: serde_json::Value,
+    #[schema(value_type = Option<String>)]
+    #[serde(default)]
+    pub openai_compatible_base_url: Field<String>,
 }
 
 /// The body of `POST /api-keys`.
-#[derive(Debug, ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct ApiKeyInput {
     /// A label, to recognise the key by.
-    #[schema(min_length = 1, max_length = 100)]
-    pub name: String,
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 100)]
+    #[serde(default)]
+    pub name: Field<String>,
 }
 
 /// The body of `POST /organizations`.
-#[derive(Debug, ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct OrganizationInput {
     /// Display name.
-    #[schema(min_length = 1, max_length = 200)]
-    pub name: String,
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 200)]
+    #[serde(default)]
+    pub name: Field<String>,
 }
 
 /// The body of `PATCH /organizations/{id}`: the fields sent change.
-#[derive(Debug, ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct OrganizationPatchInput {
     /// Display name.
-    #[schema(required = false, min_length = 1, max_length = 200)]
-    pub name: String,
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 200)]
+    #[serde(default)]
+    pub name: Field<String>,
     /// Settings to change, as in `POST /settings/workspace`.
-    #[schema(required = false)]
-    pub settings: WorkspaceSettingsInput,
+    #[schema(value_type = Option<WorkspaceSettingsInput>)]
+    #[serde(default)]
+    pub settings: Field<WorkspaceSettingsInput>,
 }
 
 /// The body of `POST /users/invite`.
-#[derive(Debug, ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct InviteInput {
     /// Whom to invite.
-    #[schema(example = "grace@example.com")]
-    pub email: String,
+    #[schema(value_type = String, required = true, example = "grace@example.com")]
+    #[serde(default)]
+    pub email: Field<String>,
     /// `admin` or `agent` (the default).
-    #[schema(required = false, example = "agent")]
-    pub role: String,
+    #[schema(value_type = Option<String>, example = "agent")]
+    #[serde(default)]
+    pub role: Field<String>,
 }
 
 /// The body of `POST /users/{id}/role`.
-#[derive(Debug, ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct RoleInput {
     /// `admin` or `agent`.
-    #[schema(example = "agent")]
-    pub role: String,
+    #[schema(value_type = String, required = true, example = "agent")]
+    #[serde(default)]
+    pub role: Field<String>,
 }
 
 #[cfg(test)]

@@ -18,17 +18,18 @@ mod task;
 mod tool;
 mod webhook;
 
-pub use agent::{AgentInput, AgentView};
+pub use crate::domain::agent::{AgentCreate, AgentPatch};
+pub use crate::domain::channel::{ChannelCreate, ChannelPatch, VerifyProviderInput};
+pub use crate::domain::tool::{ToolCreate, ToolPatch};
+pub use agent::AgentView;
 pub use call::{CallView, ProcessedTranscriptView, TranscriptView};
 pub use campaign::{
     BulkContactsInput, CampaignContactInput, CampaignContactView, CampaignInput,
     CampaignResultsView, CampaignStats, CampaignView, ContactResult, ImportSummary, InvalidContact,
 };
-pub use channel::{
-    ChannelInput, ChannelView, ProviderCheckView, VerifyProviderInput, WebSessionView,
-};
+pub use channel::{ChannelView, ProviderCheckView, WebSessionView};
 pub use contact::{ContactInput, ContactView};
-pub use flow::{FlowInput, FlowSummaryView, FlowView, FlowWarning};
+pub use flow::{FlowCreate, FlowPatch, FlowSummaryView, FlowView, FlowWarning};
 pub use identity::{
     AcceptInviteInput, ApiKeyInput, ApiKeyView, InviteInput, InviteView, LoggedOutView, LoginInput,
     MeView, MemberView, NewApiKeyView, OrganizationInput, OrganizationPatchInput, OrganizationView,
@@ -44,7 +45,7 @@ pub use live::{
 };
 pub use live_transcript::{ConnectionInfo, LiveTranscriptView};
 pub use task::{ExecuteView, TaskInput, TaskView};
-pub use tool::{McpServerInput, McpServerView, ToolInput, ToolTestInput, ToolTestView, ToolView};
+pub use tool::{McpServerInput, McpServerView, ToolTestInput, ToolTestView, ToolView};
 pub use webhook::{
     TaskSecretView, WebhookAttemptView, WebhookDeliveryView, WebhookInput, WebhookView,
 };
@@ -81,10 +82,6 @@ macro_rules! patch_of {
     };
 }
 
-patch_of!(AgentPatch, AgentInput);
-patch_of!(FlowPatch, FlowInput);
-patch_of!(ToolPatch, ToolInput);
-patch_of!(ChannelPatch, ChannelInput);
 patch_of!(TaskPatch, TaskInput);
 patch_of!(CampaignPatch, CampaignInput);
 patch_of!(ContactPatch, ContactInput);

@@ -119,35 +119,6 @@ impl From<&McpServer> for McpServerView {
     }
 }
 
-/// The body of `POST /tools` (and, every field optional, of `PATCH`/`PUT
-/// /tools/{id}`). Documentation only: [`crate::domain::tool::ToolSpec::parse`]
-/// reads the body, so every invalid field gets its own 422 reason.
-#[derive(Debug, ToSchema)]
-pub struct ToolInput {
-    /// snake_case, unique in the organization: the function name the LLM sees.
-    #[schema(min_length = 1, max_length = 64, example = "check_opening_hours")]
-    pub name: String,
-    /// What the tool does, for the LLM.
-    #[schema(min_length = 1)]
-    pub description: String,
-    /// `http`, `webhook` or `code`: the shape of `config`.
-    #[serde(rename = "type")]
-    #[schema(example = "http")]
-    pub kind: String,
-    /// JSON Schema of the arguments (an `object` schema).
-    #[schema(required = false, value_type = Object)]
-    pub parameters: Value,
-    /// `http`: `{method, url, headers, query, body, timeout_ms}` (a header
-    /// `{"value", "secret": true}` is stored encrypted; credential headers are
-    /// secret by default); `webhook`: `{url, secret}`; `code`: `{language,
-    /// source, timeout_ms}`. A PATCH that does not resend a secret keeps it.
-    #[schema(value_type = Object)]
-    pub config: Value,
-    /// Disabled tools are not offered to the LLM (default true).
-    #[schema(required = false)]
-    pub enabled: bool,
-}
-
 /// The body of `POST /tools/{id}/test`.
 #[derive(Debug, ToSchema)]
 pub struct ToolTestInput {

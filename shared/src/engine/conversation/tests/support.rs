@@ -19,8 +19,7 @@ pub(crate) fn agent(body: Value) -> Agent {
     if let (Some(b), Some(extra)) = (base.as_object_mut(), body.as_object()) {
         b.extend(extra.clone());
     }
-    let map = base.as_object().cloned().unwrap_or_default();
-    match AgentSpec::parse(&map) {
+    match crate::domain::input::from_json(base).and_then(AgentSpec::parse) {
         Ok(spec) => spec.into_agent(
             "agent-1".into(),
             "2026-12-01T00:00:00Z".into(),

@@ -120,8 +120,8 @@ proptest! {
     #[test]
     fn tool_bodies_are_parsed_without_panicking(body in tool_body()) {
         let started = Instant::now();
-        if let Value::Object(map) = &body {
-            let _ = ToolSpec::parse(map, &BTreeSet::new());
+        if let Ok(input) = crate::domain::input::from_json(body.clone()) {
+            let _ = ToolSpec::parse(input, &BTreeSet::new());
         }
         let _ = ToolDefinition::parse(&body);
         prop_assert!(started.elapsed() < Duration::from_secs(3));
