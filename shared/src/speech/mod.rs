@@ -12,7 +12,12 @@
 //! behind the same traits, so the pipeline, a unit test and a benchmark use
 //! any of them alike.
 
+pub mod cloud;
+pub mod deepgram;
+pub mod elevenlabs;
 pub mod offline;
+pub mod openai;
+pub mod resolve;
 
 use async_trait::async_trait;
 use tokio::sync::mpsc;
