@@ -19,6 +19,7 @@ pub mod mcp;
 pub mod model_double;
 pub mod process;
 pub mod receiver;
+pub mod speech_doubles;
 pub mod twilio;
 
 /// The API key every spawned platform is bootstrapped with.
