@@ -30,6 +30,9 @@ pub const DEEPGRAM_BASE_URL: &str = "https://api.deepgram.com";
 pub const DEFAULT_MODEL: &str = "nova-3";
 /// How often `KeepAlive` is sent while no audio is (Deepgram's docs: 3–5 s).
 const KEEP_ALIVE: Duration = Duration::from_secs(4);
+/// The longest `take` waits for Deepgram's reply to `Finalize` (it normally
+/// comes within a few hundred ms): the caller is waiting for an answer.
+const FINALIZE_WAIT: Duration = Duration::from_secs(2);
 
 /// Deepgram live transcription.
 #[derive(Debug, Clone)]
@@ -90,7 +93,7 @@ impl Transcriber for DeepgramTranscriber {
         .await?;
         Ok(Box::new(DeepgramSession::start(
             socket,
-            self.timeouts.reply,
+            self.timeouts.reply.min(FINALIZE_WAIT),
         )))
     }
 }

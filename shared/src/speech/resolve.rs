@@ -13,7 +13,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use super::cloud::ApiKey;
+use super::cloud::{ApiKey, Timeouts};
 use super::deepgram::DeepgramTranscriber;
 use super::elevenlabs::ElevenLabsSynthesizer;
 use super::openai::{OpenAiSynthesizer, OpenAiTranscriber};
@@ -131,26 +131,68 @@ pub struct Resolved<T: ?Sized> {
     pub reason: String,
 }
 
+impl<T: ?Sized> std::fmt::Debug for Resolved<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resolved")
+            .field("reason", &self.reason)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where the providers are and how long to wait for them.
+#[derive(Debug, Clone)]
+pub struct SpeechEnv {
+    /// Deepgram's base (`SWITCHBOARD_DEEPGRAM_API_BASE`).
+    pub deepgram_base: String,
+    /// ElevenLabs' base (`SWITCHBOARD_ELEVENLABS_API_BASE`).
+    pub elevenlabs_base: String,
+    /// OpenAI's base with `/v1` (`SWITCHBOARD_OPENAI_BASE_URL`, shared with the
+    /// language models).
+    pub openai_base: String,
+    /// The clients' waiting limits.
+    pub timeouts: Timeouts,
+}
+
+impl SpeechEnv {
+    /// The operator's configuration.
+    pub fn from_app(app: &App) -> SpeechEnv {
+        SpeechEnv {
+            deepgram_base: app.config.deepgram_api_base.clone(),
+            elevenlabs_base: app.config.elevenlabs_api_base.clone(),
+            openai_base: ProviderEnv::from_env()
+                .openai_base_url
+                .unwrap_or_else(|| crate::engine::llm::openai::OPENAI_BASE_URL.to_owned()),
+            timeouts: Timeouts::default(),
+        }
+    }
+}
+
 /// The transcriber for `tenant`'s calls. Errors only when the offline engine
 /// it falls back on is not available either.
 pub async fn transcriber(
     app: &App,
     tenant: &Tenant,
 ) -> Result<Resolved<dyn Transcriber>, SpeechError> {
+    transcriber_with(app, tenant, &SpeechEnv::from_app(app)).await
+}
+
+/// [`transcriber`] with the providers' places given (tests).
+pub async fn transcriber_with(
+    app: &App,
+    tenant: &Tenant,
+    env: &SpeechEnv,
+) -> Result<Resolved<dyn Transcriber>, SpeechError> {
     let keys = keys(app, tenant).await;
     let (choice, reason) = choose_stt(tenant.mode, keys.present());
     let engine: Arc<dyn Transcriber> = match (choice, keys.deepgram, keys.openai) {
-        (SttChoice::Deepgram, Some(key), _) => Arc::new(DeepgramTranscriber::new(
-            &app.config.deepgram_api_base,
-            deepgram::DEFAULT_MODEL,
-            key,
-        )),
-        (SttChoice::OpenAi, _, Some(key)) => Arc::new(OpenAiTranscriber::new(
-            &openai_base(),
-            openai::DEFAULT_STT_MODEL,
-            key,
-            http(),
-        )),
+        (SttChoice::Deepgram, Some(key), _) => Arc::new(
+            DeepgramTranscriber::new(&env.deepgram_base, deepgram::DEFAULT_MODEL, key)
+                .with_timeouts(env.timeouts),
+        ),
+        (SttChoice::OpenAi, _, Some(key)) => Arc::new(
+            OpenAiTranscriber::new(&env.openai_base, openai::DEFAULT_STT_MODEL, key, http())
+                .with_timeouts(env.timeouts),
+        ),
         _ => return fallback(offline::transcriber(app), reason),
     };
     Ok(Resolved { engine, reason })
@@ -163,20 +205,27 @@ pub async fn synthesizer(
     tenant: &Tenant,
     voice: Option<&VoiceSettings>,
 ) -> Result<Resolved<dyn Synthesizer>, SpeechError> {
+    synthesizer_with(app, tenant, voice, &SpeechEnv::from_app(app)).await
+}
+
+/// [`synthesizer`] with the providers' places given (tests).
+pub async fn synthesizer_with(
+    app: &App,
+    tenant: &Tenant,
+    voice: Option<&VoiceSettings>,
+    env: &SpeechEnv,
+) -> Result<Resolved<dyn Synthesizer>, SpeechError> {
     let keys = keys(app, tenant).await;
     let (choice, reason) = choose_tts(tenant.mode, voice, keys.present());
     let engine: Arc<dyn Synthesizer> = match (choice, keys.elevenlabs, keys.openai) {
-        (TtsChoice::ElevenLabs, Some(key), _) => Arc::new(ElevenLabsSynthesizer::new(
-            &app.config.elevenlabs_api_base,
-            elevenlabs::DEFAULT_MODEL,
-            key,
-        )),
-        (TtsChoice::OpenAi, _, Some(key)) => Arc::new(OpenAiSynthesizer::new(
-            &openai_base(),
-            openai::DEFAULT_TTS_MODEL,
-            key,
-            http(),
-        )),
+        (TtsChoice::ElevenLabs, Some(key), _) => Arc::new(
+            ElevenLabsSynthesizer::new(&env.elevenlabs_base, elevenlabs::DEFAULT_MODEL, key)
+                .with_timeouts(env.timeouts),
+        ),
+        (TtsChoice::OpenAi, _, Some(key)) => Arc::new(
+            OpenAiSynthesizer::new(&env.openai_base, openai::DEFAULT_TTS_MODEL, key, http())
+                .with_timeouts(env.timeouts),
+        ),
         _ => return fallback(offline::synthesizer(app), reason),
     };
     Ok(Resolved { engine, reason })
@@ -190,7 +239,7 @@ fn fallback<T: ?Sized>(
     match offline {
         Ok(engine) => Ok(Resolved {
             engine,
-            reason: format!("{reason}: offline"),
+            reason: format!("{reason}, so the offline engine"),
         }),
         Err(e) => Err(SpeechError::Unavailable(format!("{reason}, and {e}"))),
     }
@@ -233,13 +282,6 @@ async fn keys(app: &App, tenant: &Tenant) -> Keys {
         elevenlabs: one("elevenlabs").await,
         openai: one("openai").await,
     }
-}
-
-/// The OpenAI base the language models use too (`SWITCHBOARD_OPENAI_BASE_URL`).
-fn openai_base() -> String {
-    ProviderEnv::from_env()
-        .openai_base_url
-        .unwrap_or_else(|| crate::engine::llm::openai::OPENAI_BASE_URL.to_owned())
 }
 
 /// One pooled client for every speech request (connect bounded; each client

@@ -2,3 +2,4 @@
 //! their public protocols, the offline engines, audio and turn taking.
 
 mod providers;
+mod resolve;
