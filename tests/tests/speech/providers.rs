@@ -549,3 +549,40 @@ async fn elevenlabs_errors_map_to_their_class() {
         no_key_in(&error);
     }
 }
+
+// ---- Latency ------------------------------------------------------------------------
+
+/// A provider that takes its time (within the reply limit) is waited for, and
+/// its first audio is forwarded the moment it arrives.
+#[tokio::test]
+async fn synthesizers_forward_first_audio_as_soon_as_it_comes() {
+    let delay = Duration::from_millis(250);
+    let (eleven_double, openai_double) = (
+        ElevenLabsDouble::start().await,
+        OpenAiAudioDouble::start().await,
+    );
+    eleven_double.script(Script::ok().first_after(delay));
+    openai_double.script(Script::ok().first_after(delay));
+    let engines: [Box<dyn Synthesizer>; 2] = [
+        Box::new(eleven(&eleven_double)),
+        Box::new(openai_tts(&openai_double)),
+    ];
+    for engine in engines {
+        let mut utterance = engine.open(&speak(None)).await.unwrap();
+        let start = Instant::now();
+        utterance.text.send("Hello there.".into()).await.unwrap();
+        let first = utterance
+            .audio
+            .recv()
+            .await
+            .expect("audio")
+            .expect("no error");
+        let waited = start.elapsed();
+        assert!(!first.is_empty());
+        assert!(
+            waited >= delay && waited < delay + Duration::from_millis(500),
+            "{}: first audio after {waited:?}",
+            engine.name()
+        );
+    }
+}
