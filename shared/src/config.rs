@@ -60,6 +60,12 @@ pub struct Config {
     /// Base URL of Twilio's REST API (`SWITCHBOARD_TWILIO_API_BASE`, default
     /// `https://api.twilio.com`); tests point it at a local double.
     pub twilio_api_base: String,
+    /// Base URL of Deepgram's API (`SWITCHBOARD_DEEPGRAM_API_BASE`, default
+    /// `https://api.deepgram.com`); tests point it at a local double.
+    pub deepgram_api_base: String,
+    /// Base URL of ElevenLabs' API (`SWITCHBOARD_ELEVENLABS_API_BASE`, default
+    /// `https://api.elevenlabs.io`); tests point it at a local double.
+    pub elevenlabs_api_base: String,
     /// Hosts, IPs or networks outbound requests (tools, ingest-url, webhooks)
     /// may reach even though they are private (`SWITCHBOARD_OUTBOUND_ALLOW`,
     /// comma separated; development and tests only).
@@ -227,6 +233,14 @@ impl Config {
                 .is_none_or(|v| v != "false" && v != "0"),
             twilio_api_base: get("SWITCHBOARD_TWILIO_API_BASE")
                 .unwrap_or_else(|| "https://api.twilio.com".into())
+                .trim_end_matches('/')
+                .to_owned(),
+            deepgram_api_base: get("SWITCHBOARD_DEEPGRAM_API_BASE")
+                .unwrap_or_else(|| crate::speech::deepgram::DEEPGRAM_BASE_URL.into())
+                .trim_end_matches('/')
+                .to_owned(),
+            elevenlabs_api_base: get("SWITCHBOARD_ELEVENLABS_API_BASE")
+                .unwrap_or_else(|| crate::speech::elevenlabs::ELEVENLABS_BASE_URL.into())
                 .trim_end_matches('/')
                 .to_owned(),
             outbound_allow: get("SWITCHBOARD_OUTBOUND_ALLOW").unwrap_or_default(),

@@ -19,6 +19,7 @@ pub mod mcp;
 pub mod model_double;
 pub mod process;
 pub mod receiver;
+pub mod speech_doubles;
 pub mod twilio;
 pub mod twilio_media;
 

@@ -13,7 +13,12 @@
 //! any of them alike.
 
 pub mod audio;
+pub mod cloud;
+pub mod deepgram;
+pub mod elevenlabs;
 pub mod offline;
+pub mod openai;
+pub mod resolve;
 pub mod turn;
 pub mod vad;
 

@@ -1,0 +1,190 @@
+//! Deepgram live transcription double: `GET /v1/listen` upgraded to a
+//! WebSocket. It "recognises" scripted turns: each binary audio frame reveals
+//! one more word of the current turn as an interim `Results`; every three
+//! words become a final one (`is_final: true`); `Finalize` answers with the
+//! rest of the turn (`from_finalize: true`) and moves to the next turn.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+
+use super::{Fault, Script, Shared, pause, refusal, serve};
+
+/// Words per final segment.
+const SEGMENT: usize = 3;
+
+/// What the double received.
+#[derive(Debug, Clone, Default)]
+pub struct Recorded {
+    /// The last connection's query parameters.
+    pub query: HashMap<String, String>,
+    /// The last connection's `Authorization` header.
+    pub authorization: Option<String>,
+    /// Audio bytes received, over all connections.
+    pub audio_bytes: usize,
+    /// The `type` of every control message received, in order.
+    pub controls: Vec<String>,
+    /// Connections opened.
+    pub connections: usize,
+    /// Connections the client closed (a close frame or end of stream).
+    pub closed_by_client: usize,
+    /// Turns scripted but not started yet.
+    turns: VecDeque<String>,
+}
+
+/// A running Deepgram double.
+#[derive(Clone)]
+pub struct DeepgramDouble {
+    /// `http://127.0.0.1:<port>`, what `SWITCHBOARD_DEEPGRAM_API_BASE` points at.
+    pub base: String,
+    shared: Arc<Shared<Recorded>>,
+}
+
+impl DeepgramDouble {
+    /// Starts a double on a free port.
+    pub async fn start() -> DeepgramDouble {
+        let shared = Shared::new();
+        let app = Router::new()
+            .route("/v1/listen", get(listen))
+            .with_state(shared.clone());
+        DeepgramDouble {
+            base: serve(app).await,
+            shared,
+        }
+    }
+
+    /// What the next connections answer.
+    pub fn script(&self, script: Script) {
+        self.shared.set_script(script);
+    }
+
+    /// The caller's turns, in order (what the double "hears").
+    pub fn turns(&self, turns: &[&str]) {
+        self.shared.rec().turns = turns.iter().map(|t| t.to_string()).collect();
+    }
+
+    /// What it received so far.
+    pub fn recorded(&self) -> Recorded {
+        self.shared.rec().clone()
+    }
+}
+
+async fn listen(
+    State(shared): State<Arc<Shared<Recorded>>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    {
+        let mut rec = shared.rec();
+        rec.query = query;
+        rec.authorization = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        rec.connections += 1;
+    }
+    let script = shared.script();
+    if let Some(Fault::Status(status)) = script.fault {
+        return refusal(
+            status,
+            json!({"err_code": "REFUSED", "err_msg": "scripted refusal", "request_id": "x"}),
+        );
+    }
+    ws.on_upgrade(move |socket| session(socket, shared, script))
+        .into_response()
+}
+
+fn results(words: &[String], is_final: bool, from_finalize: bool) -> Message {
+    let transcript = words.join(" ");
+    Message::text(
+        json!({
+            "type": "Results", "channel_index": [0, 1], "duration": 0.5, "start": 0.0,
+            "is_final": is_final, "speech_final": from_finalize, "from_finalize": from_finalize,
+            "channel": {"alternatives": [{"transcript": transcript, "confidence": 0.98, "words": []}]},
+        })
+        .to_string(),
+    )
+}
+
+async fn session(mut socket: WebSocket, shared: Arc<Shared<Recorded>>, script: Script) {
+    let next_turn = |shared: &Shared<Recorded>| -> Vec<String> {
+        let turn = shared.rec().turns.pop_front().unwrap_or_default();
+        turn.split_whitespace().map(str::to_owned).collect()
+    };
+    let mut words = next_turn(&shared);
+    let (mut revealed, mut segment) = (0, 0);
+    let mut frames = 0;
+    while let Some(Ok(message)) = socket.recv().await {
+        match message {
+            Message::Binary(audio) => {
+                shared.rec().audio_bytes += audio.len();
+                frames += 1;
+                match &script.fault {
+                    Some(Fault::DropAfter(n)) if frames >= *n => return,
+                    Some(Fault::Malformed) if frames > 1 => {
+                        let _ = socket
+                            .send(Message::text(r#"{"type": "Results", "chan"#))
+                            .await;
+                        continue;
+                    }
+                    Some(Fault::Silent) => continue,
+                    _ => {}
+                }
+                if frames == 1 {
+                    pause(script.first_delay).await;
+                }
+                if revealed < words.len() {
+                    revealed += 1;
+                    let interim = results(&words[segment..revealed], false, false);
+                    if socket.send(interim).await.is_err() {
+                        return;
+                    }
+                }
+                if revealed - segment == SEGMENT {
+                    let done = results(&words[segment..revealed], true, false);
+                    if socket.send(done).await.is_err() {
+                        return;
+                    }
+                    segment = revealed;
+                }
+            }
+            Message::Text(text) => {
+                let kind = serde_json::from_str::<Value>(&text)
+                    .ok()
+                    .and_then(|v| v["type"].as_str().map(str::to_owned))
+                    .unwrap_or_else(|| format!("unreadable: {text}"));
+                shared.rec().controls.push(kind.clone());
+                match kind.as_str() {
+                    "Finalize" if script.fault != Some(Fault::Silent) => {
+                        // Deepgram flushes the rest of what it heard.
+                        let rest = results(&words[segment..], true, true);
+                        if socket.send(rest).await.is_err() {
+                            return;
+                        }
+                        words = next_turn(&shared);
+                        (revealed, segment) = (0, 0);
+                    }
+                    "CloseStream" => {
+                        let metadata = json!({"type": "Metadata", "request_id": "x"});
+                        let _ = socket.send(Message::text(metadata.to_string())).await;
+                        let _ = socket.send(Message::Close(None)).await;
+                        shared.rec().closed_by_client += 1;
+                        return;
+                    }
+                    _ => {}
+                }
+            }
+            Message::Close(_) => break,
+            _ => {}
+        }
+    }
+    shared.rec().closed_by_client += 1;
+}
