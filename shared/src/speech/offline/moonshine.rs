@@ -450,7 +450,7 @@ mod tests {
         bytes.extend(b"<s>");
         bytes.push(4);
         bytes.extend(b"</s>");
-        bytes.push(6);
+        bytes.push("\u{2581}hi".len() as u8);
         bytes.extend("\u{2581}hi".as_bytes());
         let long = vec![b'a'; 200];
         bytes.extend([128 + (200 % 128) as u8, (200 / 128) as u8]);

@@ -375,7 +375,9 @@ async fn wheel_url(
         .as_array()
         .into_iter()
         .flatten()
-        .find(|u| u["packagetype"] == "bdist_wheel" && u["filename"].as_str().is_some_and(&pick))
+        .find(|u| {
+            u["packagetype"] == "bdist_wheel" && pick(u["filename"].as_str().unwrap_or_default())
+        })
         .and_then(|u| {
             Some((
                 u["url"].as_str()?.to_owned(),
