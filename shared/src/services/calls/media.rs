@@ -11,19 +11,17 @@
 //! Audio (speech in, speech out) is the voice pipeline's, on top of this.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
 
-use super::runner::{StoreSink, forget, owner, register};
+use super::held::Held;
 use super::{finish, lease};
 use crate::App;
 use crate::domain::call::Call;
 use crate::domain::channel::ChannelType;
 use crate::domain::{Mode, Tenant};
-use crate::engine::call::{CallSink, EndReason, TranscriptEntry};
-use crate::engine::conversation::{Action, Conversation, Input};
+use crate::engine::call::{EndReason, TranscriptEntry};
+use crate::engine::conversation::{Action, Input};
 use crate::error::{Error, Result};
 use crate::services::signed_token::{self, Claims};
 use crate::services::table_keys::carrier_call_sk;
@@ -203,16 +201,10 @@ async fn transfer(
 
 /// A phone call held by this process while its media stream lives.
 pub struct MediaCall {
-    app: Arc<App>,
-    tenant: Tenant,
-    call_id: String,
+    held: Held,
     channel_id: Option<String>,
     /// The carrier's id of the call (Twilio's `CallSid`).
     call_sid: String,
-    conversation: Conversation,
-    sent: usize,
-    started: Instant,
-    stop: watch::Receiver<bool>,
 }
 
 impl MediaCall {
@@ -226,37 +218,17 @@ impl MediaCall {
         call: Call,
         call_sid: &str,
     ) -> Result<MediaCall> {
-        let id = call.id.clone();
-        if lease::hold(&app, &tenant, &id, owner(), None)
-            .await?
-            .is_none()
-        {
-            return Err(Error::Conflict(
-                "the call is held elsewhere or has ended".into(),
-            ));
-        }
-        let setup = match super::runner::setup(&app, Some(app.clone()), &tenant, &call).await {
-            Ok(setup) => setup,
-            Err(e) => {
-                finish(&app, &tenant, &id, None, |c, at| {
-                    c.end(EndReason::Error, at)
-                })
-                .await?;
-                return Err(e);
-            }
-        };
-        let stop = register(&id);
-        StoreSink::new(&app, &tenant, &id).answered(0).await;
-        let mut held = MediaCall {
-            conversation: Conversation::new(setup),
+        let held = Held::take(
             app,
             tenant,
-            call_id: id,
+            &call,
+            "the call is held elsewhere or has ended",
+        )
+        .await?;
+        let mut held = MediaCall {
+            held,
             channel_id: call.channel_id.clone(),
             call_sid: call_sid.to_owned(),
-            sent: 0,
-            started: Instant::now(),
-            stop,
         };
         held.turn(Input::Answered).await;
         Ok(held)
@@ -264,7 +236,7 @@ impl MediaCall {
 
     /// The call's id.
     pub fn call_id(&self) -> &str {
-        &self.call_id
+        &self.held.call_id
     }
 
     /// A keypad digit from the caller: the agent's `dtmf_rules` act on it.
@@ -276,13 +248,14 @@ impl MediaCall {
     /// Why the conversation ended itself, if it did (a `dtmf_rules` end or
     /// transfer, the agent's goodbye).
     pub fn ended(&self) -> Option<EndReason> {
-        self.conversation.ended()
+        self.held.conversation.ended()
     }
 
     async fn turn(&mut self, input: Input) -> Vec<TranscriptEntry> {
-        let at_ms = self.elapsed_ms();
+        let at_ms = self.held.elapsed_ms();
         let mut transfers = Vec::new();
-        self.conversation
+        self.held
+            .conversation
             .handle(at_ms, input, &mut |action: Action| match action {
                 Action::Transfer { number } => transfers.push(number),
                 // Speech is the voice pipeline's; the words are in the transcript.
@@ -293,72 +266,36 @@ impl MediaCall {
             let Some(channel_id) = self.channel_id.as_deref() else {
                 continue;
             };
-            if let Err(e) =
-                transfer(&self.app, &self.tenant, channel_id, &self.call_sid, &number).await
+            if let Err(e) = transfer(
+                &self.held.app,
+                &self.held.tenant,
+                channel_id,
+                &self.call_sid,
+                &number,
+            )
+            .await
             {
-                tracing::warn!(call = %self.call_id, error = %e, "the carrier did not transfer the call");
+                tracing::warn!(call = %self.held.call_id, error = %e, "the carrier did not transfer the call");
             }
         }
-        let fresh = self
-            .conversation
-            .transcript()
-            .get(self.sent..)
-            .unwrap_or_default()
-            .to_vec();
-        let mut sink = StoreSink::new(&self.app, &self.tenant, &self.call_id);
-        for entry in &fresh {
-            sink.entry(entry).await;
-        }
-        self.sent += fresh.len();
-        fresh
-    }
-
-    fn elapsed_ms(&self) -> u64 {
-        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+        self.held.store_new_entries().await
     }
 
     /// Renews the lease; `false` when the call is no longer this process's.
     pub async fn keep(&self) -> bool {
-        match lease::hold(&self.app, &self.tenant, &self.call_id, owner(), None).await {
-            Ok(held) => held.is_some(),
-            Err(e) => {
-                tracing::warn!(call = %self.call_id, error = %e, "renewing a phone call's lease failed");
-                true
-            }
-        }
+        self.held.keep().await
     }
 
     /// Resolves when the call was ended elsewhere (the API, a status callback).
     pub async fn stopped(&mut self) {
-        if self.stop.wait_for(|stop| *stop).await.is_err() {
-            std::future::pending::<()>().await;
-        }
+        self.held.stopped().await
     }
 
     /// Ends the call: the stream stopped (the caller hung up) unless the
     /// conversation ended itself first. A call already ended elsewhere stays
     /// as that ending left it.
     pub async fn end(mut self) -> Result<Call> {
-        forget(&self.call_id);
-        if self.conversation.ended().is_none() {
-            self.turn(Input::HangUp).await;
-        }
-        let duration_ms = self.elapsed_ms();
-        let MediaCall {
-            app,
-            tenant,
-            call_id,
-            conversation,
-            ..
-        } = self;
-        let outcome = conversation.into_outcome(true, 0, duration_ms, &[]);
-        if let Some(call) = finish(&app, &tenant, &call_id, None, |c, at| {
-            c.finish(&outcome, at)
-        })
-        .await?
-        {
-            return Ok(call);
-        }
-        Ok(super::load(&app, &tenant, &call_id).await?.0)
+        self.held.hang_up().await;
+        self.held.close(Some(&[]), |_| {}).await
     }
 }

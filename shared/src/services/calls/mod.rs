@@ -9,6 +9,7 @@
 //! lease ([`lease`]).
 
 pub mod drain;
+mod held;
 pub mod lease;
 pub mod media;
 pub mod post_call;

@@ -18,16 +18,16 @@ use std::time::Instant;
 
 use serde::Serialize;
 use serde_json::Value;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
-use super::runner::{StoreSink, forget, owner, register};
-use super::{finish, lease};
+use super::held::Held;
+use super::lease;
 use crate::App;
 use crate::domain::Tenant;
 use crate::domain::call::{Call, Direction};
 use crate::domain::channel::{Channel, parse_origin};
-use crate::engine::call::{CallSink, EndReason, TranscriptEntry};
-use crate::engine::conversation::{Action, Conversation, Input};
+use crate::engine::call::{EndReason, TranscriptEntry};
+use crate::engine::conversation::{Action, Input};
 use crate::engine::sim::{Refused, Steer};
 use crate::error::{Error, Result};
 use crate::services::channels::web::WebSessionClaims;
@@ -188,15 +188,8 @@ pub enum Ending {
 
 /// A live web chat held by this process.
 pub struct WebChat {
-    app: Arc<App>,
-    tenant: Tenant,
-    call_id: String,
-    conversation: Conversation,
-    /// Transcript entries already stored.
-    sent: usize,
-    started: Instant,
+    held: Held,
     latencies: Vec<u64>,
-    stop: watch::Receiver<bool>,
     /// Supervisors' inputs from the live space (taken by the socket's loop).
     steering: Option<mpsc::Receiver<Steer>>,
 }
@@ -244,39 +237,11 @@ impl Admitted {
             }
             Err(e) => return Err(e.into()),
         }
-        let id = call.id.clone();
-        let setup = async {
-            if lease::hold(&app, &tenant, &id, owner(), None)
-                .await?
-                .is_none()
-            {
-                return Err(Error::Conflict("the chat was ended as it started".into()));
-            }
-            super::runner::setup(&app, Some(app.clone()), &tenant, &call).await
-        };
-        let setup = match setup.await {
-            Ok(setup) => setup,
-            Err(e) => {
-                // Never leave a call nobody holds.
-                finish(&app, &tenant, &id, None, |c, at| {
-                    c.end(EndReason::Error, at)
-                })
-                .await?;
-                return Err(e);
-            }
-        };
-        let stop = register(&id);
-        let steering = Some(crate::services::live::control::register(&id));
-        StoreSink::new(&app, &tenant, &id).answered(0).await;
+        let held = Held::take(app, tenant, &call, "the chat was ended as it started").await?;
+        let steering = Some(crate::services::live::control::register(&call.id));
         Ok(WebChat {
-            conversation: Conversation::new(setup),
-            app,
-            tenant,
-            call_id: id,
-            sent: 0,
-            started: Instant::now(),
+            held,
             latencies: Vec::new(),
-            stop,
             steering,
         })
     }
@@ -285,7 +250,7 @@ impl Admitted {
 impl WebChat {
     /// The chat's call.
     pub fn call_id(&self) -> &str {
-        &self.call_id
+        &self.held.call_id
     }
 
     /// The greeting turn (the chat connected: the agent speaks first).
@@ -313,7 +278,7 @@ impl WebChat {
     /// whether the chat took it.
     pub async fn steer(&mut self, steer: Steer, pieces: mpsc::UnboundedSender<Piece>) -> Turn {
         let Steer { input, done } = steer;
-        let paused = self.conversation.is_paused();
+        let paused = self.held.conversation.is_paused();
         let refused = match &input {
             Input::SupervisorText(_) if !paused => Some(Refused::NotTakenOver),
             _ => None,
@@ -323,7 +288,7 @@ impl WebChat {
             return Turn {
                 reply: String::new(),
                 entries: Vec::new(),
-                ended: self.conversation.ended(),
+                ended: self.held.conversation.ended(),
             };
         }
         let turn = self.turn(input, pieces).await;
@@ -333,10 +298,11 @@ impl WebChat {
 
     async fn turn(&mut self, input: Input, pieces: mpsc::UnboundedSender<Piece>) -> Turn {
         let asked = Instant::now();
-        let at_ms = self.elapsed_ms();
+        let at_ms = self.held.elapsed_ms();
         let mut said: Vec<String> = Vec::new();
         let mut first: Option<u64> = None;
-        self.conversation
+        self.held
+            .conversation
             .handle(at_ms, input, &mut |action| match action {
                 Action::Say(sentence) => {
                     first.get_or_insert_with(|| {
@@ -355,54 +321,24 @@ impl WebChat {
         if let Some(ms) = first {
             self.latencies.push(ms);
         }
-        let entries = self.store_new_entries().await;
+        let entries = self.held.store_new_entries().await;
         Turn {
             reply: said.join(" "),
             entries,
-            ended: self.conversation.ended(),
+            ended: self.held.conversation.ended(),
         }
     }
 
-    /// Stores the entries the conversation added since the last call.
-    async fn store_new_entries(&mut self) -> Vec<TranscriptEntry> {
-        let fresh = self
-            .conversation
-            .transcript()
-            .get(self.sent..)
-            .unwrap_or_default()
-            .to_vec();
-        let mut sink = StoreSink::new(&self.app, &self.tenant, &self.call_id);
-        for entry in &fresh {
-            sink.entry(entry).await;
-        }
-        self.sent += fresh.len();
-        fresh
-    }
-
-    fn elapsed_ms(&self) -> u64 {
-        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-
-    /// Renews the chat's lease (every [`lease::RENEW_EVERY`]). `false` when
-    /// the chat is no longer this process's: it was ended through the API
-    /// or swept; the chat must stop.
+    /// Renews the chat's lease (every [`super::lease::RENEW_EVERY`]).
+    /// `false` when the chat is no longer this process's: it was ended
+    /// through the API or swept; the chat must stop.
     pub async fn keep(&self) -> bool {
-        match lease::hold(&self.app, &self.tenant, &self.call_id, owner(), None).await {
-            Ok(held) => held.is_some(),
-            Err(e) => {
-                // A store hiccup: the lease has TERM to spare; try again next time.
-                tracing::warn!(call = %self.call_id, error = %e, "renewing a web chat's lease failed");
-                true
-            }
-        }
+        self.held.keep().await
     }
 
     /// Resolves when the chat was ended through the API.
     pub async fn stopped(&mut self) {
-        if self.stop.wait_for(|stop| *stop).await.is_err() {
-            // The switch was forgotten (the call ended here): never resolve.
-            std::future::pending::<()>().await;
-        }
+        self.held.stopped().await
     }
 
     /// Ends the chat for `why` and returns the call as it ended (ended
@@ -410,37 +346,16 @@ impl WebChat {
     /// (`completed`, `callee_hung_up`); an idle chat ends as
     /// `silence_timeout`.
     pub async fn end(mut self, why: Ending) -> Result<Call> {
-        forget(&self.call_id);
-        crate::services::live::control::forget(&self.call_id);
-        if why == Ending::Left && self.conversation.ended().is_none() {
-            let at_ms = self.elapsed_ms();
-            self.conversation
-                .handle(at_ms, Input::HangUp, &mut |_| {})
-                .await;
-            self.store_new_entries().await;
+        if why == Ending::Left {
+            self.held.hang_up().await;
         }
-        let duration_ms = self.elapsed_ms();
-        let WebChat {
-            app,
-            tenant,
-            call_id,
-            conversation,
-            latencies,
-            ..
-        } = self;
-        if why != Ending::Stopped {
-            let mut outcome = conversation.into_outcome(true, 0, duration_ms, &latencies);
-            if why == Ending::Idle && outcome.end_reason == EndReason::Error {
-                outcome.end_reason = EndReason::SilenceTimeout;
-            }
-            if let Some(call) = finish(&app, &tenant, &call_id, None, |c, at| {
-                c.finish(&outcome, at)
+        let latencies = (why != Ending::Stopped).then_some(self.latencies.as_slice());
+        self.held
+            .close(latencies, |outcome| {
+                if why == Ending::Idle && outcome.end_reason == EndReason::Error {
+                    outcome.end_reason = EndReason::SilenceTimeout;
+                }
             })
-            .await?
-            {
-                return Ok(call);
-            }
-        }
-        Ok(super::load(&app, &tenant, &call_id).await?.0)
+            .await
     }
 }
