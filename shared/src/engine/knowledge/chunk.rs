@@ -244,9 +244,13 @@ impl<'o> Packer<'o> {
         count: &'o dyn Fn(&str) -> usize,
         title: Option<String>,
     ) -> Packer<'o> {
+        // The title and heading path are embedded with every chunk: each is
+        // cut to a share of the window, so the body always keeps room.
+        let window = options.max_tokens;
         let title = title
             .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
-            .filter(|t| !t.is_empty());
+            .filter(|t| !t.is_empty())
+            .map(|t| cut_to_budget(&t, window / 4, count));
         let mut packer = Packer {
             options,
             count,
@@ -271,7 +275,8 @@ impl<'o> Packer<'o> {
     /// Starts a section under `heading`; its chunks' bodies get the window
     /// less what the title and heading line take (at least a quarter of it).
     fn set_heading(&mut self, heading: Option<String>) {
-        self.heading = heading;
+        let budget = self.options.max_tokens / 4;
+        self.heading = heading.map(|h| cut_to_budget(&h, budget, self.count));
         let prefix = self.prefix();
         let taken = if prefix.is_empty() {
             0
@@ -404,6 +409,35 @@ impl<'o> Packer<'o> {
             text,
         });
         self.last_units = units;
+    }
+}
+
+/// `text` whole when `count` measures it at most `budget` tokens, else its
+/// longest beginning that fits (a heading or title of thousands of words
+/// would otherwise leave no room for the chunk it labels). Binary search:
+/// O(log n) counts.
+fn cut_to_budget(text: &str, budget: usize, count: &dyn Fn(&str) -> usize) -> String {
+    if count(text) <= budget {
+        return text.to_owned();
+    }
+    let ends: Vec<usize> = text
+        .char_indices()
+        .map(|(i, _)| i)
+        .skip(1)
+        .chain([text.len()])
+        .collect();
+    let (mut fits, mut over) = (0usize, ends.len());
+    while over - fits > 1 {
+        let middle = (fits + over) / 2;
+        if count(&text[..ends[middle - 1]]) <= budget {
+            fits = middle;
+        } else {
+            over = middle;
+        }
+    }
+    match fits {
+        0 => String::new(),
+        n => text[..ends[n - 1]].trim_end().to_owned(),
     }
 }
 

@@ -142,3 +142,35 @@ fn an_endless_sentence_is_cut_by_words() {
         .sum();
     assert!(words_kept >= 2000);
 }
+
+#[test]
+fn a_heading_or_title_of_thousands_of_words_is_cut_to_leave_the_body_room() {
+    let huge = (0..3_000)
+        .map(|i| format!("w{i}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut document = doc(vec![
+        Block::new(BlockKind::Heading(1), &huge),
+        Block::new(
+            BlockKind::Paragraph,
+            (0..200).map(sentence).collect::<Vec<_>>().join(" "),
+        ),
+    ]);
+    document.title = Some(huge.clone());
+    let options = ChunkOptions::default();
+    let chunks = chunk_document(&document);
+    assert!(chunks.len() > 1);
+    for chunk in &chunks {
+        let heading = chunk.heading.as_deref().expect("a heading");
+        assert!(huge.starts_with(heading) && heading.len() < huge.len());
+        assert!(estimate_tokens(heading) <= options.max_tokens / 4);
+        let title = chunk.title.as_deref().expect("a title");
+        assert!(estimate_tokens(title) <= options.max_tokens / 4);
+        assert!(
+            chunk.tokens <= options.max_tokens,
+            "chunk of {} tokens",
+            chunk.tokens
+        );
+        assert!(estimate_tokens(&chunk.embedding_text()) <= options.max_tokens + 2);
+    }
+}

@@ -91,3 +91,23 @@ proptest! {
         read_bounded(&docx(&text), DocumentFormat::Docx);
     }
 }
+
+/// Found by `any_bytes_read_as_any_text_format`: Markdown whose first line is
+/// a heading of 1,270 bytes of noise. Its heading path is embedded with every
+/// chunk, and took most of the window on top of the body's share.
+#[test]
+fn a_huge_heading_leaves_every_chunk_within_the_window() {
+    let bytes = include_bytes!("regressions/chunk-over-window.bin");
+    for format in [DocumentFormat::Markdown, DocumentFormat::Text] {
+        read_bounded(bytes, format);
+        let doc = extract_as(bytes, format).expect("it reads");
+        for chunk in chunk_document(&doc) {
+            let max = crate::engine::knowledge::ChunkOptions::default().max_tokens;
+            assert!(
+                chunk.tokens <= max,
+                "{format:?}: chunk of {} tokens",
+                chunk.tokens
+            );
+        }
+    }
+}
