@@ -16,6 +16,7 @@
 //! can live anywhere in a crate.
 
 mod answer;
+pub(crate) use answer::is_number_word;
 mod date;
 mod fields;
 mod limits;

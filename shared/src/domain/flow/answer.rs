@@ -157,6 +157,12 @@ const TENS: [&str; 8] = [
     "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
 ];
 
+/// Whether `word` (lowercase) is a spelled-out number from zero to ninety:
+/// what a caller reads digits and amounts with.
+pub(crate) fn is_number_word(word: &str) -> bool {
+    UNITS.contains(&word) || TENS.contains(&word)
+}
+
 /// Where a spelled-out number stands, to tell "forty two" (one number) from "one two" (two).
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
 enum Last {

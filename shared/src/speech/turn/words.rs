@@ -3,6 +3,8 @@
 //! every peek; English first (the offline engine is English), and other
 //! languages fall back to the punctuation the cloud engines add.
 
+use crate::domain::flow::is_number_word;
+
 /// What the words of a turn so far look like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Completeness {
@@ -42,44 +44,10 @@ const CONNECTIVES: &[&str] = &[
     "i'm", "i", "we", "it's", "let's", "also", "maybe",
 ];
 
-/// Number words a caller reads digits and amounts with.
-const NUMBER_WORDS: &[&str] = &[
-    "zero",
-    "oh",
-    "o",
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "eleven",
-    "twelve",
-    "thirteen",
-    "fourteen",
-    "fifteen",
-    "sixteen",
-    "seventeen",
-    "eighteen",
-    "nineteen",
-    "twenty",
-    "thirty",
-    "forty",
-    "fifty",
-    "sixty",
-    "seventy",
-    "eighty",
-    "ninety",
-    "hundred",
-    "thousand",
-    "double",
-    "triple",
-    "dash",
-    "point",
+/// Words a caller reads digits and amounts with besides the numbers
+/// themselves ([`is_number_word`]): "oh five", "double seven", "four hundred".
+const NUMBER_READING_WORDS: &[&str] = &[
+    "oh", "o", "hundred", "thousand", "double", "triple", "dash", "point",
 ];
 
 /// Words that acknowledge without taking the turn ("mm-hm" splits into "mm", "hm").
@@ -158,7 +126,7 @@ fn trailing_number(words: &[String]) -> Option<usize> {
     for word in words.iter().rev() {
         let count = if !word.is_empty() && word.chars().all(|c| c.is_ascii_digit()) {
             word.len()
-        } else if NUMBER_WORDS.contains(&word.as_str()) {
+        } else if is_number_word(word) || NUMBER_READING_WORDS.contains(&word.as_str()) {
             1
         } else {
             break;
