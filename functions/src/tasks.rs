@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use switchboard::domain::task::TaskStatus;
 use switchboard::services::tasks;
-use switchboard::services::views::{ExecuteView, TaskInput, TaskPatch, TaskView};
+use switchboard::services::views::{ExecuteView, TaskCreate, TaskPatch, TaskView};
 use switchboard::{App, Error};
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -43,7 +43,7 @@ pub struct TaskFilter {
 resource_routes! {
     service: tasks, tag: "tasks",
     collection: "/tasks", item: "/tasks/{id}",
-    view: TaskView, input: TaskInput, patch: TaskPatch, body: object,
+    view: TaskView, input: TaskCreate, patch: TaskPatch, body: typed,
     list: list_tasks(PageParams, TaskFilter, ModeParam) -> TaskView
         "List the tasks: newest first, or by priority within a status."
         |app, caller, params, page| {

@@ -31,10 +31,11 @@ use switchboard::services::views::{
     LoggedOutView, LoginInput, McpServerInput, McpServerView, MeView, MemberView, NewApiKeyView,
     OrganizationInput, OrganizationPatchInput, OrganizationView, PasswordChangeInput,
     PasswordChangedView, ProcessedTranscriptView, ProviderCheckView, QueryHit, RoleInput,
-    SignedInView, SignupInput, SupervisorJoinView, TakeoverInput, TaskInput, TaskSecretView,
-    TaskView, ToolCreate, ToolPatch, ToolTestInput, ToolTestView, ToolView, TranscriptView,
-    UserView, VerifyProviderInput, WebSessionView, WebhookAttemptView, WebhookDeliveryView,
-    WebhookInput, WebhookView, WorkspaceSettingsInput, WorkspaceSettingsView, WorkspaceView,
+    SignedInView, SignupInput, SupervisorJoinView, TakeoverInput, TaskCreate, TaskPatch,
+    TaskSecretView, TaskView, ToolCreate, ToolPatch, ToolTestInput, ToolTestView, ToolView,
+    TranscriptView, UserView, VerifyProviderInput, WebSessionView, WebhookAttemptView,
+    WebhookDeliveryView, WebhookInput, WebhookView, WorkspaceSettingsInput, WorkspaceSettingsView,
+    WorkspaceView,
 };
 use utoipa::openapi::header::Header;
 use utoipa::openapi::link::LinkBuilder;
@@ -72,7 +73,7 @@ pub const SESSION: &str = "session";
         SignedInView, MeView, ApiKeyView, NewApiKeyView, ChunkView, QueryHit,
         ToolCreate, ToolPatch, ToolTestInput, McpServerInput, ChannelCreate, ChannelPatch, VerifyProviderInput,
         IngestTextInput, IngestUrlInput, KnowledgeQueryInput,
-        TaskView, TaskInput, TaskStatus, TaskEvent, ExecuteView,
+        TaskView, TaskCreate, TaskPatch, TaskStatus, TaskEvent, ExecuteView,
         CallView, CallStatus, Direction, EndReason, TranscriptEntry, Role, CallMetrics,
         TranscriptView, ProcessedTranscriptView, Report, Outcome, Sentiment,
     ConnectionInfo, LiveCallView, LiveControlView, LiveMessageInput, LiveTranscriptView, SupervisorJoinView, TakeoverInput,

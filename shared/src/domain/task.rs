@@ -6,10 +6,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::fields::Fields;
+use super::input::{Checks, Field};
 use super::shape::JsonLimits;
 use super::{E164, is_id, rfc3339};
 use crate::error::Error;
+
+mod input;
+pub use input::{TaskCreate, TaskPatch};
 
 /// Lowest and highest `priority` (higher runs first).
 pub const PRIORITY_RANGE: std::ops::RangeInclusive<i64> = -1_000..=1_000;
@@ -185,16 +188,42 @@ impl Task {
             .filter(|_| self.webhook_events.contains(&event))
     }
 
-    /// The stored fields as a body, with `patch` applied (PATCH semantics).
-    pub fn merged_with(&self, patch: &Map<String, Value>) -> Map<String, Value> {
-        let mut body = match serde_json::to_value(self) {
-            Ok(Value::Object(m)) => m,
-            _ => Map::new(),
-        };
-        for (k, v) in patch {
-            body.insert(k.clone(), v.clone());
+    /// This task as a body, with `patch`'s fields laid over it (a PATCH is
+    /// "the task as it is, changed by these"), for [`TaskSpec::parse`].
+    pub fn patched(&self, patch: TaskPatch) -> TaskPatch {
+        // The stored task reads back through the body type, so the two
+        // cannot disagree on a field's shape; its stored-only keys (`id`,
+        // `status`, …) land in `unknown` and are dropped for the patch's.
+        let stored = serde_json::to_value(self)
+            .ok()
+            .and_then(|v| serde_json::from_value::<TaskPatch>(v).ok())
+            .unwrap_or_default();
+        let TaskPatch {
+            agent_id,
+            to_number,
+            name,
+            description,
+            starting_message,
+            context_data,
+            priority,
+            scheduled_at,
+            webhook_url,
+            webhook_events,
+            unknown,
+        } = patch;
+        TaskPatch {
+            agent_id: agent_id.or(stored.agent_id),
+            to_number: to_number.or(stored.to_number),
+            name: name.or(stored.name),
+            description: description.or(stored.description),
+            starting_message: starting_message.or(stored.starting_message),
+            context_data: context_data.or(stored.context_data),
+            priority: priority.or(stored.priority),
+            scheduled_at: scheduled_at.or(stored.scheduled_at),
+            webhook_url: webhook_url.or(stored.webhook_url),
+            webhook_events: webhook_events.or(stored.webhook_events),
+            unknown,
         }
-        body
     }
 }
 
@@ -213,65 +242,63 @@ pub struct TaskSpec {
     webhook_events: Vec<TaskEvent>,
 }
 
-/// Fields a task body may have (anything else is a 422: a typo must not be
-/// silently ignored). `id`, `status`, … are the stored fields PATCH merges.
-const FIELDS: [&str; 10] = [
-    "agent_id",
-    "to_number",
-    "name",
-    "description",
-    "starting_message",
-    "context_data",
-    "priority",
-    "scheduled_at",
-    "webhook_url",
-    "webhook_events",
+/// Keys a task body may echo back from a read without a 422: the stored
+/// fields, and the agent a `GET` embeds. They are not changed by a body.
+const STORED: [&str; 6] = [
+    "id",
+    "status",
+    "call_id",
+    "created_at",
+    "updated_at",
+    "agent",
 ];
-const STORED: [&str; 5] = ["id", "status", "call_id", "created_at", "updated_at"];
 
 impl TaskSpec {
-    /// Parses a body, naming every bad field. `loopback_http` allows an
+    /// Parses a create body (or a stored task with a PATCH laid over it,
+    /// [`Task::patched`]), naming every bad field. `loopback_http` allows an
     /// `http://` webhook URL to a loopback host (development only).
-    pub fn parse(body: &Map<String, Value>, loopback_http: bool) -> Result<Self, Error> {
-        let mut f = Fields::new(body);
-        for k in body.keys() {
-            if !FIELDS.contains(&k.as_str()) && !STORED.contains(&k.as_str()) && k != "agent" {
+    pub fn parse(body: TaskPatch, loopback_http: bool) -> Result<Self, Error> {
+        let mut f = Checks::new();
+        for k in body.unknown.keys() {
+            if !STORED.contains(&k.as_str()) {
                 f.error(k.clone(), "is not a task field");
             }
         }
-        let agent_id = f.req_str("agent_id", 64);
+        let agent_id = f.req_str("agent_id", body.agent_id, 64);
         if agent_id.as_deref().is_some_and(|id| !is_id(id)) {
             f.error("agent_id", "must be an agent id");
         }
-        if f.raw("to_number").is_none() {
-            f.error("to_number", "is required");
-        }
-        let to_number = f.opt_parsed("to_number", E164::parse);
-        let name = f.opt_str("name", 200);
-        let description = f.opt_str("description", 5_000);
-        let starting_message = f.opt_str("starting_message", 2_000);
-        let context_data = match f.raw("context_data") {
-            None => Map::new(),
-            Some(Value::Object(m)) => {
-                let value = Value::Object(m.clone());
-                if let Some(why) = CONTEXT_LIMITS.check(&value) {
+        let to_number = f.req_parsed("to_number", body.to_number, E164::parse);
+        let name = f.opt_str("name", body.name, 200);
+        let description = f.opt_str("description", body.description, 5_000);
+        let starting_message = f.opt_str("starting_message", body.starting_message, 2_000);
+        let context_data = match body.context_data {
+            Field::Value(m) => {
+                if let Some(why) = CONTEXT_LIMITS.check(&Value::Object(m.clone())) {
                     f.error("context_data", why);
                 }
-                m.clone()
+                m
             }
-            Some(_) => {
+            Field::Invalid(_) => {
                 f.error("context_data", "must be an object");
                 Map::new()
             }
+            Field::Absent | Field::Null => Map::new(),
         };
-        let priority = f.opt_int("priority", PRIORITY_RANGE).unwrap_or(0);
-        let scheduled_at = f.opt_parsed("scheduled_at", |s| {
+        let priority = f
+            .opt_int("priority", body.priority, PRIORITY_RANGE)
+            .unwrap_or(0);
+        let scheduled_at = f.opt_parsed("scheduled_at", body.scheduled_at, |s| {
             DateTime::parse_from_rfc3339(s)
                 .map(|t| t.with_timezone(&Utc))
                 .map_err(|_| "must be an RFC 3339 date-time such as 2030-01-31T09:00:00Z".into())
         });
-        let webhook_url = f.opt_parsed("webhook_url", |s| parse_webhook_url(s, loopback_http));
-        let webhook_events: Vec<TaskEvent> = f.opt_json("webhook_events").unwrap_or_default();
+        let webhook_url = f.opt_parsed("webhook_url", body.webhook_url, |s| {
+            parse_webhook_url(s, loopback_http)
+        });
+        let webhook_events: Vec<TaskEvent> = f
+            .opt_json("webhook_events", body.webhook_events)
+            .unwrap_or_default();
         if webhook_events
             .iter()
             .enumerate()
@@ -348,9 +375,10 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::domain::input::from_json;
 
     fn spec(body: Value) -> Result<TaskSpec, Error> {
-        TaskSpec::parse(body.as_object().unwrap(), false)
+        TaskSpec::parse(from_json::<TaskCreate>(body)?.0, false)
     }
 
     fn fields(e: Error) -> Vec<String> {

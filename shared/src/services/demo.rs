@@ -89,9 +89,7 @@ async fn seed(app: &App, tenant: &Tenant) -> Result<()> {
             "to_number": number,
             "context_data": {"customer_name": customer},
         });
-        let task =
-            super::tasks::insert(app, tenant, task.as_object().unwrap_or(&Default::default()))
-                .await?;
+        let task = super::tasks::insert(app, tenant, from_json(task)?).await?;
         super::calls::runner::run_task_now(app, tenant, &task.id).await?;
     }
     Ok(())

@@ -6,7 +6,7 @@
 //! pending with a `scheduled_at`, a due marker in the installation-wide
 //! [`TASKS_DUE_PK`] partition the scheduler tick reads.
 
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
 use super::caller::Caller;
 use super::page::{PageOf, PageRequest, page};
@@ -15,7 +15,7 @@ use super::table_keys::*;
 use super::views::{DeletedView, ExecuteView, TaskView};
 use crate::App;
 use crate::domain::Tenant;
-use crate::domain::task::{Task, TaskSpec, TaskStatus};
+use crate::domain::task::{Task, TaskCreate, TaskPatch, TaskSpec, TaskStatus};
 use crate::error::{Error, Result};
 use crate::store::{Condition, Index, Item, Query, StoreError, StoreResult, Write};
 
@@ -134,8 +134,8 @@ pub async fn list(
 }
 
 /// Creates a task in a tenant.
-pub async fn insert(app: &App, tenant: &Tenant, body: &Map<String, Value>) -> Result<Task> {
-    let spec = TaskSpec::parse(body, loopback_http(app))?;
+pub async fn insert(app: &App, tenant: &Tenant, body: TaskCreate) -> Result<Task> {
+    let spec = TaskSpec::parse(body.0, loopback_http(app))?;
     check_agent(app, tenant, &spec).await?;
     let now = app.now_rfc3339();
     let task = spec.into_task(app.new_id(), now.clone(), now);
@@ -145,7 +145,7 @@ pub async fn insert(app: &App, tenant: &Tenant, body: &Map<String, Value>) -> Re
 }
 
 /// `POST /tasks`.
-pub async fn create(app: &App, caller: &Caller, body: &Map<String, Value>) -> Result<TaskView> {
+pub async fn create(app: &App, caller: &Caller, body: TaskCreate) -> Result<TaskView> {
     Ok(insert(app, &caller.tenant, body).await?.into())
 }
 
@@ -164,16 +164,11 @@ pub async fn get(app: &App, caller: &Caller, id: &str) -> Result<TaskView> {
 
 /// `PATCH /tasks/{id}`: pending tasks only (409 otherwise); the fields sent
 /// change, the result is validated as a whole.
-pub async fn update(
-    app: &App,
-    caller: &Caller,
-    id: &str,
-    patch: &Map<String, Value>,
-) -> Result<TaskView> {
+pub async fn update(app: &App, caller: &Caller, id: &str, patch: TaskPatch) -> Result<TaskView> {
     let tenant = &caller.tenant;
     let (current, version) = load(app, tenant, id).await?;
     current.check_editable()?;
-    let spec = TaskSpec::parse(&current.merged_with(patch), loopback_http(app))?;
+    let spec = TaskSpec::parse(current.patched(patch), loopback_http(app))?;
     check_agent(app, tenant, &spec).await?;
     let mut updated = spec.into_task(
         current.id.clone(),

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use futures::StreamExt;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use switchboard::config::Backend;
 use switchboard::domain::input::from_json;
 use switchboard::domain::{Mode, Tenant};
@@ -70,13 +70,6 @@ fn cpu() -> Duration {
 
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
-}
-
-fn map(v: Value) -> Map<String, Value> {
-    match v {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
 }
 
 /// The viewers' sockets: a small read buffer, like the relay's end.
@@ -149,7 +142,7 @@ impl Bench {
         let task = tasks::create(
             &self.t.app,
             &caller,
-            &map(json!({"agent_id": self.agent_id, "to_number": to})),
+            from_json(json!({"agent_id": self.agent_id, "to_number": to}))?,
         )
         .await?;
         Ok(calls::start_task_call(&self.t.app, &self.tenant, &task.id).await?)

@@ -22,6 +22,7 @@ mod local;
 mod model_fetch;
 mod openapi;
 mod roles;
+mod tasks;
 mod telephony;
 mod tool_runs;
 mod tools;

@@ -20,6 +20,7 @@ mod webhook;
 
 pub use crate::domain::agent::{AgentCreate, AgentPatch};
 pub use crate::domain::channel::{ChannelCreate, ChannelPatch, VerifyProviderInput};
+pub use crate::domain::task::{TaskCreate, TaskPatch};
 pub use crate::domain::tool::{ToolCreate, ToolPatch};
 pub use agent::AgentView;
 pub use call::{CallView, ProcessedTranscriptView, TranscriptView};
@@ -44,7 +45,7 @@ pub use live::{
     LiveCallView, LiveControlView, LiveMessageInput, SupervisorJoinView, TakeoverInput,
 };
 pub use live_transcript::{ConnectionInfo, LiveTranscriptView};
-pub use task::{ExecuteView, TaskInput, TaskView};
+pub use task::{ExecuteView, TaskView};
 pub use tool::{McpServerInput, McpServerView, ToolTestInput, ToolTestView, ToolView};
 pub use webhook::{
     TaskSecretView, WebhookAttemptView, WebhookDeliveryView, WebhookInput, WebhookView,
@@ -82,7 +83,6 @@ macro_rules! patch_of {
     };
 }
 
-patch_of!(TaskPatch, TaskInput);
 patch_of!(CampaignPatch, CampaignInput);
 patch_of!(ContactPatch, ContactInput);
 
