@@ -14,6 +14,10 @@ use switchboard::{App, Config};
 use switchboard_local::{Application, ReadLimits};
 use tokio::sync::oneshot;
 
+/// A test's WebSocket client connection to the platform.
+pub type WsClient =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
 pub mod llm_double;
 pub mod mcp;
 pub mod model_double;
@@ -97,6 +101,15 @@ impl TestApp {
     /// Spawns the platform on `backend`.
     pub async fn spawn(backend: Backend) -> Self {
         let (config, dir) = config(backend).await;
+        Self::spawn_with(config, dir).await
+    }
+
+    /// Spawns the platform with sim calls at `scale` times real time and a
+    /// scheduler loop that stays out of the way (tests tick it themselves).
+    pub async fn spawn_sim(backend: Backend, scale: f64) -> Self {
+        let (mut config, dir) = config(backend).await;
+        config.sim_time_scale = scale;
+        config.scheduler_interval_ms = 3_600_000;
         Self::spawn_with(config, dir).await
     }
 

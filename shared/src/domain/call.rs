@@ -273,32 +273,15 @@ mod tests {
     use super::*;
 
     fn call() -> Call {
-        Call {
-            id: "c".into(),
-            direction: Direction::Outbound,
-            status: CallStatus::Initiated,
-            agent_id: "a".into(),
-            task_id: None,
-            campaign_id: None,
-            contact_id: None,
-            channel_id: None,
-            from: "+15555550100".into(),
-            to: "+15005550007".into(),
-            started_at: "t0".into(),
-            answered_at: None,
-            ended_at: None,
-            duration_seconds: None,
-            end_reason: None,
-            transcript: None,
-            report: None,
-            recording_url: None,
-            metrics: None,
-            conversation: None,
-            context: Default::default(),
-            starting_message: None,
-            simulated: true,
-            updated_at: "t0".into(),
-        }
+        Call::placed(
+            "c".into(),
+            Direction::Outbound,
+            "a".into(),
+            "+15555550100".into(),
+            "+15005550007".into(),
+            true,
+            "t0".into(),
+        )
     }
 
     #[test]

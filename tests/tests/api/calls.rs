@@ -26,15 +26,6 @@ backend_tests!(
     a_finished_call_sends_its_signed_task_webhook,
 );
 
-/// The platform with sim calls `scale` times real time and a scheduler loop
-/// that stays out of the way (tests tick it themselves).
-async fn spawn(backend: Backend, scale: f64) -> TestApp {
-    let (mut config, dir) = config(backend).await;
-    config.sim_time_scale = scale;
-    config.scheduler_interval_ms = 3_600_000;
-    TestApp::spawn_with(config, dir).await
-}
-
 async fn tenant(t: &TestApp, mode: Mode) -> Tenant {
     let (_, me) = call(t.api(Method::GET, "/auth/me")).await;
     Tenant {
@@ -84,7 +75,7 @@ async fn until(t: &TestApp, path: &str, mut done: impl FnMut(&Value) -> bool) ->
 }
 
 async fn a_test_mode_task_calls_and_reports(backend: Backend) {
-    let t = spawn(backend, 0.05).await;
+    let t = TestApp::spawn_sim(backend, 0.05).await;
     let agent_id = agent(&t, "?mode=test").await;
     let task = task(
         &t,
@@ -207,7 +198,7 @@ async fn a_test_mode_task_calls_and_reports(backend: Backend) {
 }
 
 async fn fifty_executes_place_one_call(backend: Backend) {
-    let t = spawn(backend, 0.0).await;
+    let t = TestApp::spawn_sim(backend, 0.0).await;
     let agent_id = agent(&t, "").await;
     let task = task(
         &t,
@@ -236,7 +227,7 @@ async fn fifty_executes_place_one_call(backend: Backend) {
 
 async fn wrong_states_are_conflicts(backend: Backend) {
     // Real time: the call stays unanswered long enough to act on it.
-    let t = spawn(backend, 1.0).await;
+    let t = TestApp::spawn_sim(backend, 1.0).await;
     let agent_id = agent(&t, "").await;
     let task = task(
         &t,
@@ -305,7 +296,7 @@ async fn wrong_states_are_conflicts(backend: Backend) {
 }
 
 async fn two_ticks_start_a_due_task_once(backend: Backend) {
-    let t = spawn(backend, 0.0).await;
+    let t = TestApp::spawn_sim(backend, 0.0).await;
     let agent_id = agent(&t, "").await;
     let due = task(
         &t,
@@ -338,7 +329,7 @@ async fn two_ticks_start_a_due_task_once(backend: Backend) {
 }
 
 async fn a_lost_runner_fails_its_call(backend: Backend) {
-    let t = spawn(backend, 1.0).await;
+    let t = TestApp::spawn_sim(backend, 1.0).await;
     let agent_id = agent(&t, "").await;
     let task = task(
         &t,
@@ -420,7 +411,7 @@ async fn a_lost_runner_fails_its_call(backend: Backend) {
 }
 
 async fn calls_filter_and_stay_in_their_org(backend: Backend) {
-    let t = spawn(backend, 0.0).await;
+    let t = TestApp::spawn_sim(backend, 0.0).await;
     let a1 = agent(&t, "").await;
     let a2 = agent(&t, "").await;
     let mut call_ids = Vec::new();

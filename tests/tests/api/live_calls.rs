@@ -19,7 +19,7 @@ use switchboard::services::live::token::CallSessionClaims;
 use switchboard::services::signed_token;
 use switchboard::services::table_keys::{call_event_sk, resource_sk};
 use switchboard::store::{Condition, Item};
-use switchboard_tests::{TEST_KEY, TestApp, assert_error_body, backend_tests, call, config};
+use switchboard_tests::{TEST_KEY, TestApp, WsClient, assert_error_body, backend_tests, call};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -30,16 +30,6 @@ backend_tests!(
     a_slow_viewer_is_dropped_and_never_slows_the_others,
 );
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn spawn(backend: Backend, scale: f64) -> TestApp {
-    let (mut config, dir) = config(backend).await;
-    config.sim_time_scale = scale;
-    config.scheduler_interval_ms = 3_600_000;
-    TestApp::spawn_with(config, dir).await
-}
-
 fn ws_url(t: &TestApp, call_id: &str, query: &str) -> String {
     format!(
         "{}/ws/calls/{call_id}?{query}",
@@ -47,7 +37,7 @@ fn ws_url(t: &TestApp, call_id: &str, query: &str) -> String {
     )
 }
 
-async fn connect(url: &str) -> Socket {
+async fn connect(url: &str) -> WsClient {
     let (socket, _) = tokio_tungstenite::connect_async(url)
         .await
         .unwrap_or_else(|e| panic!("connecting {url}: {e}"));
@@ -71,7 +61,7 @@ async fn refused(url: &str) -> (StatusCode, Value) {
 }
 
 /// The next JSON message (pings and pongs skipped); `None` once closed.
-async fn next(socket: &mut Socket) -> Option<Value> {
+async fn next(socket: &mut WsClient) -> Option<Value> {
     loop {
         let message = tokio::time::timeout(Duration::from_secs(20), socket.next())
             .await
@@ -85,7 +75,7 @@ async fn next(socket: &mut Socket) -> Option<Value> {
 }
 
 /// Everything a viewer receives until the socket closes.
-async fn until_closed(socket: &mut Socket) -> Vec<Value> {
+async fn until_closed(socket: &mut WsClient) -> Vec<Value> {
     let mut messages = Vec::new();
     while let Some(m) = next(socket).await {
         messages.push(m);
@@ -119,7 +109,7 @@ async fn started_call(t: &TestApp, q: &str, to: &str) -> String {
 
 async fn a_viewer_sees_a_live_call_in_order_and_a_reconnect_gets_what_it_missed(backend: Backend) {
     // Real time at a fifth: the call lasts a few seconds.
-    let t = spawn(backend, 0.2).await;
+    let t = TestApp::spawn_sim(backend, 0.2).await;
     let call_id = started_call(&t, "?mode=test", "+15005550007").await;
 
     let (status, live) =
@@ -285,7 +275,7 @@ fn foreign_call(id: &str, status: CallStatus) -> Call {
 }
 
 async fn a_call_held_by_another_process_is_followed_from_the_store(backend: Backend) {
-    let t = spawn(backend, 0.0).await;
+    let t = TestApp::spawn_sim(backend, 0.0).await;
     let tenant = tenant(&t, Mode::Live).await;
     let id = uuid::Uuid::now_v7().to_string();
     let put_call = |call: Call| {
@@ -363,7 +353,7 @@ async fn a_call_held_by_another_process_is_followed_from_the_store(backend: Back
 }
 
 async fn the_socket_refuses_bad_credentials_and_other_orgs(backend: Backend) {
-    let t = spawn(backend, 1.0).await;
+    let t = TestApp::spawn_sim(backend, 1.0).await;
     let call_id = started_call(&t, "", "+15005550007").await;
     let other_call = started_call(&t, "", "+15005550008").await;
     let (_, live) = call(t.api(Method::GET, &format!("/calls/{call_id}/live"))).await;
@@ -464,7 +454,7 @@ async fn the_socket_refuses_bad_credentials_and_other_orgs(backend: Backend) {
 }
 
 async fn a_slow_viewer_is_dropped_and_never_slows_the_others(backend: Backend) {
-    let t = spawn(backend, 0.0).await;
+    let t = TestApp::spawn_sim(backend, 0.0).await;
     let tenant = tenant(&t, Mode::Live).await;
     let id = uuid::Uuid::now_v7().to_string();
     let item = Item::new(

@@ -10,24 +10,13 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use switchboard::config::Backend;
 use switchboard::engine::call::WHISPER_REDACTED;
-use switchboard_tests::{TEST_KEY, TestApp, assert_error_body, backend_tests, call, config};
+use switchboard_tests::{TEST_KEY, TestApp, WsClient, assert_error_body, backend_tests, call};
 use tokio_tungstenite::tungstenite::Message;
 
 backend_tests!(
     supervisors_steer_a_live_call,
     the_live_space_stays_in_its_org_and_checks_input
 );
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// The platform with sim calls at `scale` times real time.
-async fn spawn(backend: Backend, scale: f64) -> TestApp {
-    let (mut config, dir) = config(backend).await;
-    config.sim_time_scale = scale;
-    config.scheduler_interval_ms = 3_600_000;
-    TestApp::spawn_with(config, dir).await
-}
 
 /// Places a test-mode sim call and returns its id once it is in progress.
 pub async fn live_call(t: &TestApp, key: &str) -> String {
@@ -83,7 +72,7 @@ async fn post(t: &TestApp, path: &str, body: Value) -> (StatusCode, Value) {
 }
 
 /// The next JSON message of the socket.
-async fn next(ws: &mut Socket) -> Value {
+async fn next(ws: &mut WsClient) -> Value {
     loop {
         let m = tokio::time::timeout(Duration::from_secs(10), ws.next())
             .await
@@ -97,7 +86,7 @@ async fn next(ws: &mut Socket) -> Value {
 }
 
 /// Reads transcript updates until one carries an entry `found` accepts.
-async fn entry_where(ws: &mut Socket, found: impl Fn(&Value) -> bool) -> Value {
+async fn entry_where(ws: &mut WsClient, found: impl Fn(&Value) -> bool) -> Value {
     loop {
         let m = next(ws).await;
         assert_ne!(m["type"], "error", "{m}");
@@ -114,7 +103,7 @@ async fn entry_where(ws: &mut Socket, found: impl Fn(&Value) -> bool) -> Value {
 }
 
 async fn supervisors_steer_a_live_call(backend: Backend) {
-    let t = spawn(backend, 0.2).await;
+    let t = TestApp::spawn_sim(backend, 0.2).await;
     let id = live_call(&t, TEST_KEY).await;
 
     let (status, took) = post(&t, &format!("{id}/takeover"), json!({"active": true})).await;
@@ -263,7 +252,7 @@ async fn supervisors_steer_a_live_call(backend: Backend) {
 }
 
 async fn the_live_space_stays_in_its_org_and_checks_input(backend: Backend) {
-    let t = spawn(backend, 0.2).await;
+    let t = TestApp::spawn_sim(backend, 0.2).await;
     let id = live_call(&t, TEST_KEY).await;
     // Held by a supervisor, it stays live through the checks below.
     let (status, took) = post(&t, &format!("{id}/takeover"), json!({"active": true})).await;

@@ -11,12 +11,11 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use switchboard::config::Backend;
 use switchboard::services::channels::web::{sign_web_session_token, verify_web_session_token};
-use switchboard_tests::{TestApp, assert_error_body, backend_tests, call, config};
-use tokio::net::TcpStream;
+use switchboard_tests::{TestApp, WsClient, assert_error_body, backend_tests, call, config};
+use tokio_tungstenite::connect_async;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
 backend_tests!(
     a_visitor_chats_with_the_agent_as_a_web_call,
@@ -27,8 +26,6 @@ backend_tests!(
     one_address_holds_a_bounded_number_of_chats,
     supervisors_steer_a_web_chat,
 );
-
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 const SHOP: &str = "https://shop.example";
 
@@ -85,7 +82,7 @@ async fn connect(
     session: &str,
     token: &str,
     origin: Option<&str>,
-) -> Result<Ws, (u16, Value)> {
+) -> Result<WsClient, (u16, Value)> {
     let headers: Vec<(&str, &str)> = origin.map(|o| ("origin", o)).into_iter().collect();
     connect_with(t, session, token, &headers).await
 }
@@ -96,7 +93,7 @@ async fn connect_with(
     session: &str,
     token: &str,
     headers: &[(&str, &str)],
-) -> Result<Ws, (u16, Value)> {
+) -> Result<WsClient, (u16, Value)> {
     let url = format!(
         "{}/ws/web/{session}?token={token}",
         t.base.replacen("http", "ws", 1)
@@ -123,7 +120,7 @@ async fn connect_with(
 }
 
 /// The next JSON message (`{"type": "closed"}` once the server closed).
-async fn next(ws: &mut Ws) -> Value {
+async fn next(ws: &mut WsClient) -> Value {
     loop {
         let got = tokio::time::timeout(Duration::from_secs(20), ws.next())
             .await
@@ -136,7 +133,7 @@ async fn next(ws: &mut Ws) -> Value {
     }
 }
 
-async fn send(ws: &mut Ws, value: Value) {
+async fn send(ws: &mut WsClient, value: Value) {
     ws.send(Message::Text(value.to_string().into()))
         .await
         .unwrap();
@@ -144,7 +141,7 @@ async fn send(ws: &mut Ws, value: Value) {
 
 /// A chat from an allowed page with a new agent on a new public channel,
 /// past its `connected`: the session (the call's id) and the socket.
-async fn chat_from_shop(t: &TestApp) -> (String, Ws) {
+async fn chat_from_shop(t: &TestApp) -> (String, WsClient) {
     let agent = agent(t).await;
     let channel = channel(t, Some(&agent)).await;
     let (session, token) = open_session(t, &channel).await;
@@ -155,7 +152,7 @@ async fn chat_from_shop(t: &TestApp) -> (String, Ws) {
 
 /// Reads one streamed reply: its pieces (all `final: false`, one id) then the
 /// final message; returns the final text after checking it is the pieces.
-async fn streamed_reply(ws: &mut Ws) -> String {
+async fn streamed_reply(ws: &mut WsClient) -> String {
     let mut pieces = Vec::new();
     loop {
         let m = next(ws).await;
@@ -286,7 +283,7 @@ async fn refusals_on_the_upgrade_are_error_bodies(backend: Backend) {
     let channel_id = channel(&t, Some(&agent)).await;
     let (session, token) = open_session(&t, &channel_id).await;
 
-    let refused = |r: Result<Ws, (u16, Value)>| r.map(|_| ()).unwrap_err();
+    let refused = |r: Result<WsClient, (u16, Value)>| r.map(|_| ()).unwrap_err();
     for bad in ["", "nope", "wst1.e30.AAAA"] {
         let (status, body) = refused(connect(&t, &session, bad, Some(SHOP)).await);
         assert_eq!(status, 401, "{bad:?}");
@@ -444,7 +441,7 @@ async fn a_chat_ended_through_the_api_tells_the_page(backend: Backend) {
 
 /// Reads messages until a `transcript_update`; returns it and every
 /// `agent_message` text seen on the way.
-async fn until_transcript(ws: &mut Ws) -> (Value, Vec<String>) {
+async fn until_transcript(ws: &mut WsClient) -> (Value, Vec<String>) {
     let mut said = Vec::new();
     loop {
         let m = next(ws).await;
