@@ -31,10 +31,12 @@ use switchboard::domain::call::CallStatus;
 use switchboard::domain::{Mode, Tenant};
 use switchboard::engine::call::{EndReason, TranscriptEntry};
 use switchboard::services::api_keys;
+use switchboard::services::live::audio;
 use switchboard::services::live::control::{self, Control};
 use switchboard::services::live::follow::{Follower, Start, Update};
 use switchboard::services::live::token;
 use switchboard::{App, Error};
+use tokio::sync::broadcast;
 
 use crate::reject::reject;
 
@@ -191,12 +193,17 @@ pub(crate) enum Watcher {
     /// A live-transcript viewer: whispers redacted, sends only pings.
     Viewer,
     /// A supervisor (`/ws/supervisor`): sees whispers, and `say`s text that
-    /// is spoken as the `supervisor` while the call is taken over.
+    /// is spoken as the `supervisor` while the call is taken over; on a voice
+    /// call run by this process, also hears both sides and speaks.
     Supervisor {
         /// The platform.
         app: Arc<App>,
         /// The call's tenant.
         tenant: Tenant,
+        /// The call's audio, both sides mixed (`None`: not a voice call run here).
+        audio: Option<broadcast::Receiver<audio::Frame>>,
+        /// Why the supervisor's voice was last refused (told once per reason).
+        unheard: Option<audio::Unheard>,
     },
 }
 
@@ -277,6 +284,11 @@ impl Viewer {
                     )),
                     None => return Ending::CallEnded,
                 },
+                Some(frame) = next_frame(&mut self.watcher) => {
+                    if !self.send_audio(&frame).await {
+                        return Ending::ClientGone;
+                    }
+                }
                 message = self.socket.recv() => {
                     idle.as_mut().reset(tokio::time::Instant::now() + IDLE_TIMEOUT);
                     match message {
@@ -285,8 +297,8 @@ impl Viewer {
                                 return Ending::ClientGone;
                             }
                         }
-                        Some(Ok(Message::Binary(_))) => {
-                            if !self.send(&error("binary messages are not accepted; send JSON text")).await {
+                        Some(Ok(Message::Binary(bytes))) => {
+                            if !self.voice(&bytes).await {
                                 return Ending::ClientGone;
                             }
                         }
@@ -321,7 +333,7 @@ impl Viewer {
         };
         let reply = match (kind, &self.watcher) {
             (Some("ping"), _) => json!({"type": "pong"}),
-            (Some("say"), Watcher::Supervisor { app, tenant }) => {
+            (Some("say"), Watcher::Supervisor { app, tenant, .. }) => {
                 let words = message
                     .as_ref()
                     .and_then(|v| v.get("text"))
@@ -362,6 +374,53 @@ impl Viewer {
         self.send(&update).await
     }
 
+    /// A supervisor's voice (16 kHz PCM16 little-endian) for the caller; a
+    /// refusal is told once per reason, not once per chunk.
+    async fn voice(&mut self, bytes: &[u8]) -> bool {
+        let refused = match &mut self.watcher {
+            Watcher::Viewer => {
+                return self
+                    .send(&error("binary messages are not accepted; send JSON text"))
+                    .await;
+            }
+            Watcher::Supervisor { unheard, .. } => {
+                let outcome = if bytes.len() % 2 == 1 {
+                    return self
+                        .send(&error(
+                            "audio is 16 kHz 16-bit little-endian PCM: an even number of bytes",
+                        ))
+                        .await;
+                } else {
+                    let samples = bytes
+                        .chunks_exact(2)
+                        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+                        .collect();
+                    audio::speak(&self.call_id, samples).err()
+                };
+                let fresh = outcome.is_some() && outcome != *unheard;
+                *unheard = outcome;
+                match outcome {
+                    Some(why) if fresh => why,
+                    _ => return true,
+                }
+            }
+        };
+        self.send(&error(&refused.to_string())).await
+    }
+
+    /// Sends one frame of the call's audio (PCM16 little-endian, 16 kHz).
+    async fn send_audio(&mut self, frame: &[i16]) -> bool {
+        let bytes: Vec<u8> = frame.iter().flat_map(|s| s.to_le_bytes()).collect();
+        matches!(
+            tokio::time::timeout(
+                SEND_TIMEOUT,
+                self.socket.send(Message::Binary(bytes.into()))
+            )
+            .await,
+            Ok(Ok(()))
+        )
+    }
+
     /// Sends one message; false when the client is gone or too slow to take it.
     async fn send(&mut self, message: &Value) -> bool {
         let text = message.to_string();
@@ -369,6 +428,31 @@ impl Viewer {
             tokio::time::timeout(SEND_TIMEOUT, self.socket.send(Message::Text(text.into()))).await,
             Ok(Ok(()))
         )
+    }
+}
+
+/// The next frame of the call's audio a supervisor hears (never, for a
+/// viewer or a call whose audio is not here); a supervisor who fell behind
+/// skips to the newest audio.
+async fn next_frame(watcher: &mut Watcher) -> Option<audio::Frame> {
+    let Watcher::Supervisor {
+        audio: Some(frames),
+        ..
+    } = watcher
+    else {
+        return std::future::pending().await;
+    };
+    loop {
+        match frames.recv().await {
+            Ok(frame) => return Some(frame),
+            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => {
+                if let Watcher::Supervisor { audio, .. } = watcher {
+                    *audio = None;
+                }
+                return std::future::pending().await;
+            }
+        }
     }
 }
 

@@ -5,17 +5,22 @@
 //! `customParameters`, and a stream without a valid one is closed (policy
 //! violation) before it touches any call.
 //!
-//! [`TwilioStream`] is the transport the voice pipeline drives: typed
-//! inbound [`Event`]s, outbound [`TwilioStream::send_audio`] (8 kHz μ-law
-//! frames), [`TwilioStream::mark`] and [`TwilioStream::clear`]. Until that
-//! pipeline lands, the call is held here without audio: it is answered when
-//! the stream starts, the agent's words go to the transcript, keypad digits
-//! reach the agent's `dtmf_rules`, and the stream's `stop` (or its socket
-//! closing) hangs up.
+//! Once started, the stream is the transport of the voice pipeline
+//! ([`switchboard::services::calls::voice`]): a reader task turns Twilio's
+//! [`Event`]s into the pipeline's inbound audio (8 kHz μ-law → 16 kHz PCM16)
+//! and keypad digits, and [`TwilioStream`] sends the agent's voice back
+//! (16 kHz → 8 kHz μ-law, 160-byte frames) and `clear`s Twilio's buffer on
+//! barge-in. The stream's `stop` (or its socket closing) hangs up; the call
+//! ending on our side closes the socket, and Twilio moves on.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::stream::{SplitSink, SplitStream};
+use futures::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
 
 use axum::Router;
 use axum::extract::State;
@@ -25,8 +30,11 @@ use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
-use switchboard::services::calls::lease::RENEW_EVERY;
 use switchboard::services::calls::media::{self, MediaCall};
+use switchboard::services::calls::voice::{self, Inbound};
+use switchboard::speech::audio::{
+    AudioError, FRAME_MS, Framer, PHONE_RATE, Resampler, samples_in, ulaw_decode, ulaw_encode,
+};
 use switchboard::{App, Error};
 
 /// How long Twilio has from the upgrade to its `start` message.
@@ -163,33 +171,38 @@ struct OutMedia {
     payload: String,
 }
 
-/// A started Twilio media stream: the transport of one phone call's audio.
+/// A started Twilio media stream's sending half: the transport of one
+/// phone call's audio toward the caller.
 pub struct TwilioStream {
-    socket: WebSocket,
+    sink: SplitSink<WebSocket, Message>,
     stream_sid: String,
+    /// 16 kHz → 8 kHz.
+    down: Resampler,
+    /// 160-byte μ-law frames, as Twilio wants them.
+    framer: Framer<u8>,
 }
 
 impl TwilioStream {
-    /// The next event; `None` when the socket closed. Messages that are not
-    /// Twilio events are skipped (logged).
-    pub async fn next(&mut self) -> Option<Event> {
-        next_event(&mut self.socket).await
+    fn new(sink: SplitSink<WebSocket, Message>, stream_sid: String) -> Result<Self, AudioError> {
+        Ok(TwilioStream {
+            sink,
+            stream_sid,
+            down: Resampler::new(voice::RATE, PHONE_RATE)?,
+            framer: Framer::new(samples_in(PHONE_RATE, FRAME_MS)),
+        })
     }
 
-    /// Sends μ-law audio to the caller (20 ms frames of 160 bytes, as Twilio
-    /// wants them). `false` when the socket is gone.
+    /// Sends μ-law audio to the caller as one `media` message. `false` when
+    /// the socket is gone.
     pub async fn send_audio(&mut self, mulaw: &[u8]) -> bool {
         let media = OutMedia {
             payload: STANDARD.encode(mulaw),
         };
-        send(
-            &mut self.socket,
-            &Outbound::Media {
-                stream_sid: &self.stream_sid,
-                media,
-            },
-        )
-        .await
+        let message = Outbound::Media {
+            stream_sid: &self.stream_sid,
+            media,
+        };
+        send(&mut self.sink, &message).await
     }
 
     /// Asks Twilio to echo `name` once the audio sent so far has played.
@@ -197,25 +210,11 @@ impl TwilioStream {
         let mark = Mark {
             name: name.to_owned(),
         };
-        send(
-            &mut self.socket,
-            &Outbound::Mark {
-                stream_sid: &self.stream_sid,
-                mark,
-            },
-        )
-        .await
-    }
-
-    /// Drops the audio Twilio has buffered but not yet played (barge-in).
-    pub async fn clear(&mut self) -> bool {
-        send(
-            &mut self.socket,
-            &Outbound::Clear {
-                stream_sid: &self.stream_sid,
-            },
-        )
-        .await
+        let message = Outbound::Mark {
+            stream_sid: &self.stream_sid,
+            mark,
+        };
+        send(&mut self.sink, &message).await
     }
 
     async fn close(mut self, code: u16, reason: &str) {
@@ -223,20 +222,43 @@ impl TwilioStream {
             code,
             reason: reason.to_owned().into(),
         };
-        let _ = self.socket.send(Message::Close(Some(frame))).await;
+        let _ = self.sink.send(Message::Close(Some(frame))).await;
     }
 }
 
-async fn send(socket: &mut WebSocket, message: &Outbound<'_>) -> bool {
+#[async_trait]
+impl voice::Outbound for TwilioStream {
+    async fn audio(&mut self, frame: &[i16]) -> bool {
+        let phone = self.down.push(frame);
+        for mulaw in self.framer.push(&ulaw_encode(&phone)) {
+            if !self.send_audio(&mulaw).await {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Drops the audio Twilio has buffered but not yet played (barge-in).
+    async fn clear(&mut self) -> bool {
+        self.framer.clear();
+        self.down.reset();
+        let message = Outbound::Clear {
+            stream_sid: &self.stream_sid,
+        };
+        send(&mut self.sink, &message).await
+    }
+}
+
+async fn send(sink: &mut SplitSink<WebSocket, Message>, message: &Outbound<'_>) -> bool {
     let Ok(text) = serde_json::to_string(message) else {
         return false;
     };
-    socket.send(Message::Text(text.into())).await.is_ok()
+    sink.send(Message::Text(text.into())).await.is_ok()
 }
 
-async fn next_event(socket: &mut WebSocket) -> Option<Event> {
+async fn next_event(socket: &mut SplitStream<WebSocket>) -> Option<Event> {
     loop {
-        match socket.recv().await? {
+        match socket.next().await? {
             Ok(Message::Text(text)) => match serde_json::from_str::<Event>(&text) {
                 Ok(event) => return Some(event),
                 Err(e) => tracing::debug!(error = %e, "not a media-stream event; skipped"),
@@ -253,13 +275,13 @@ async fn upgrade(State(app): State<Arc<App>>, ws: WebSocketUpgrade) -> Response 
         .on_upgrade(move |socket| serve(app, socket))
 }
 
-async fn refuse(mut socket: WebSocket, reason: &str) {
+async fn refuse(mut sink: SplitSink<WebSocket, Message>, reason: &str) {
     tracing::info!(reason, "media stream refused");
     let frame = CloseFrame {
         code: close_code::POLICY,
         reason: reason.to_owned().into(),
     };
-    let _ = socket.send(Message::Close(Some(frame))).await;
+    let _ = sink.send(Message::Close(Some(frame))).await;
 }
 
 /// What a refused stream is told: the reason when it is the stream's
@@ -274,12 +296,13 @@ fn said(e: Error) -> String {
     }
 }
 
-/// Waits for `start`, checks its token, then holds the call until the stream
-/// or the call ends.
-async fn serve(app: Arc<App>, mut socket: WebSocket) {
+/// Waits for `start`, checks its token, then talks on the call until the
+/// stream or the call ends.
+async fn serve(app: Arc<App>, socket: WebSocket) {
+    let (sink, mut stream) = socket.split();
     let started = tokio::time::timeout(START_WITHIN, async {
         loop {
-            match next_event(&mut socket).await? {
+            match next_event(&mut stream).await? {
                 Event::Start { stream_sid, start } => return Some((stream_sid, start)),
                 Event::Connected {} => {}
                 other => tracing::debug!(?other, "media event before start; skipped"),
@@ -288,57 +311,72 @@ async fn serve(app: Arc<App>, mut socket: WebSocket) {
     })
     .await;
     let Ok(Some((stream_sid, start))) = started else {
-        return refuse(socket, "no start message").await;
+        return refuse(sink, "no start message").await;
     };
     let param = |name: &str| start.custom_parameters.get(name).map(String::as_str);
     let (Some(call_id), Some(token)) = (param("call_id"), param("token")) else {
-        return refuse(socket, "the stream has no call_id and token parameters").await;
+        return refuse(sink, "the stream has no call_id and token parameters").await;
     };
     let (tenant, call) = match media::admit(&app, token, call_id).await {
         Ok(found) => found,
-        Err(e) => return refuse(socket, &said(e)).await,
+        Err(e) => return refuse(sink, &said(e)).await,
     };
-    let mut held = match MediaCall::start(app.clone(), tenant, call, &start.call_sid).await {
+    let mut out = match TwilioStream::new(sink, stream_sid) {
+        Ok(out) => out,
+        Err(e) => {
+            tracing::error!(error = %e, "the phone audio path could not start");
+            return;
+        }
+    };
+    let held = match MediaCall::start(app.clone(), tenant, call, &start.call_sid).await {
         Ok(held) => held,
-        Err(e) => return refuse(socket, &said(e)).await,
+        Err(e) => return refuse(out.sink, &said(e)).await,
     };
-    let stream = TwilioStream { socket, stream_sid };
-    hold(&mut held, stream).await;
     let id = held.call_id().to_owned();
-    if let Err(e) = held.end().await {
-        tracing::warn!(call = %id, error = %e, "ending a phone call failed");
+    let (tx, inbound) = mpsc::channel(INBOUND_BACKLOG);
+    let reader = tokio::spawn(read(stream, tx));
+    if let Err(e) = held.run(inbound, &mut out).await {
+        tracing::warn!(call = %id, error = %e, "a phone call ended in error");
     }
+    reader.abort();
+    out.close(close_code::NORMAL, "call ended").await;
 }
 
-/// Relays the stream's events to the call until one of them ends it.
-async fn hold(held: &mut MediaCall, mut stream: TwilioStream) {
-    let mut renew = tokio::time::interval(RENEW_EVERY);
-    renew.tick().await;
+/// Frames the pipeline may have waiting (Twilio sends 50 a second).
+const INBOUND_BACKLOG: usize = 256;
+
+/// Turns the stream's events into the pipeline's input until the stream
+/// stops: the caller's audio at 16 kHz, keypad digits, the hang-up.
+async fn read(mut stream: SplitStream<WebSocket>, tx: mpsc::Sender<Inbound>) {
+    let mut up = match Resampler::new(PHONE_RATE, voice::RATE) {
+        Ok(up) => up,
+        Err(e) => {
+            tracing::error!(error = %e, "the phone audio path could not start");
+            let _ = tx.send(Inbound::HangUp).await;
+            return;
+        }
+    };
     loop {
-        tokio::select! {
-            event = stream.next() => match event {
-                None | Some(Event::Stop {}) => return,
-                Some(Event::Dtmf { dtmf }) => {
-                    let mut digits = dtmf.digit.chars();
-                    if let (Some(digit), None) = (digits.next(), digits.next()) {
-                        held.dtmf(digit).await;
-                    }
-                    if held.ended().is_some() {
-                        // The agent ended or transferred the call.
-                        return stream.close(close_code::NORMAL, "call ended").await;
-                    }
+        let inbound = match next_event(&mut stream).await {
+            None | Some(Event::Stop {}) => Inbound::HangUp,
+            Some(Event::Media { media }) => match media.audio() {
+                Some(mulaw) if media.track != "outbound" => {
+                    Inbound::Audio(up.push(&ulaw_decode(&mulaw)))
                 }
-                // Audio and marks are the voice pipeline's.
-                Some(_) => {}
+                _ => continue,
             },
-            _ = renew.tick() => {
-                if !held.keep().await {
-                    return stream.close(close_code::NORMAL, "call ended").await;
+            Some(Event::Dtmf { dtmf }) => {
+                let mut digits = dtmf.digit.chars();
+                match (digits.next(), digits.next()) {
+                    (Some(digit), None) => Inbound::Dtmf(digit),
+                    _ => continue,
                 }
             }
-            () = held.stopped() => {
-                return stream.close(close_code::NORMAL, "call ended").await;
-            }
+            Some(_) => continue,
+        };
+        let hung_up = inbound == Inbound::HangUp;
+        if tx.send(inbound).await.is_err() || hung_up {
+            return;
         }
     }
 }

@@ -1,7 +1,10 @@
-//! The supervisor socket (`/ws/supervisor/{call_id}?token=`, SPEC §14), text
-//! for now: a supervisor sees the call's transcript as it happens, whispers
-//! included, and while the call is taken over says text on it as the
-//! `supervisor` (`{"type":"say","text"}`). The token comes from
+//! The supervisor socket (`/ws/supervisor/{call_id}?token=`, SPEC §14): a
+//! supervisor sees the call's transcript as it happens, whispers included,
+//! and while the call is taken over says text on it as the `supervisor`
+//! (`{"type":"say","text"}`). On a voice call held by this relay process
+//! the supervisor also hears both sides, mixed, as binary 20 ms frames of
+//! 16 kHz PCM16 (little-endian), and while holding the call speaks to the
+//! caller by sending the same. The token comes from
 //! `POST /live-space/live-calls/{id}/supervisor/join`.
 //!
 //! Messages out: `connected`, one `transcript_update` with the transcript so
@@ -17,6 +20,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use switchboard::App;
+use switchboard::services::live::audio;
 use switchboard::services::live::follow::Follower;
 use switchboard::services::live::supervisor;
 
@@ -53,13 +57,20 @@ async fn upgrade(
         Ok(f) => f,
         Err(e) => return reject(e),
     };
+    // The call's audio, when it is a voice call run by this process.
+    let audio = audio::listen(&call_id);
     ws.max_message_size(MAX_MESSAGE)
         .on_upgrade(move |socket| async move {
             Viewer {
                 socket,
                 call_id,
                 follower,
-                watcher: Watcher::Supervisor { app, tenant },
+                watcher: Watcher::Supervisor {
+                    audio,
+                    app,
+                    tenant,
+                    unheard: None,
+                },
             }
             .run(start)
             .await;

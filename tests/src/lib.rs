@@ -41,6 +41,25 @@ pub fn moto_endpoint() -> String {
     })
 }
 
+/// The fetched offline speech directory (`SWITCHBOARD_SPEECH_MODEL_DIR`, else
+/// the repository's `.switchboard/models/speech`); fails loudly when the
+/// model is not there: a test that needs speech never skips to green.
+pub fn speech_home() -> std::path::PathBuf {
+    let home = std::env::var_os("SWITCHBOARD_SPEECH_MODEL_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.switchboard/models/speech")
+        });
+    if let Some(missing) = switchboard::speech::offline::moonshine_files(&home).missing() {
+        panic!(
+            "the offline speech model is required here and {} is missing: run scripts/fetch-speech \
+             (or set SWITCHBOARD_SPEECH_MODEL_DIR)",
+            missing.display()
+        );
+    }
+    home
+}
+
 /// A configuration for `backend` with fresh storage; the returned guard keeps
 /// the embedded data directory alive.
 pub async fn config(backend: Backend) -> (Config, tempfile::TempDir) {

@@ -15,6 +15,14 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
+/// A WAV file as the phone carries it: 8 kHz μ-law bytes.
+pub fn phone_audio(wav: &[u8]) -> Vec<u8> {
+    use switchboard::speech::audio::{PHONE_RATE, read_wav, resample, ulaw_encode};
+    let pcm = read_wav(wav).expect("a readable WAV file");
+    let phone = resample(&pcm, PHONE_RATE).expect("resampled to 8 kHz");
+    ulaw_encode(&phone.samples)
+}
+
 /// Bytes of one 20 ms frame of 8 kHz μ-law.
 pub const FRAME_BYTES: usize = 160;
 /// One frame's duration.
@@ -107,6 +115,40 @@ impl MediaStream {
             .await;
             self.sent_ms += FRAME.as_millis() as u64;
         }
+    }
+
+    /// [`MediaStream::play`] while listening: everything the relay sent
+    /// meanwhile, each with when it arrived (ms since the first frame was sent).
+    pub async fn play_listening(&mut self, mulaw: &[u8]) -> Vec<(u64, Value)> {
+        let started = std::time::Instant::now();
+        let mut tick = tokio::time::interval(FRAME);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let mut frames = mulaw.chunks(FRAME_BYTES).enumerate();
+        let mut heard = Vec::new();
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    let Some((chunk, frame)) = frames.next() else { break };
+                    let mut bytes = frame.to_vec();
+                    bytes.resize(FRAME_BYTES, 0xff);
+                    let sequence = self.next_sequence();
+                    let sid = self.stream_sid.clone();
+                    let timestamp = self.sent_ms.to_string();
+                    self.send(json!({
+                        "event": "media", "sequenceNumber": sequence, "streamSid": sid,
+                        "media": {"track": "inbound", "chunk": (chunk + 1).to_string(),
+                                  "timestamp": timestamp, "payload": STANDARD.encode(&bytes)}
+                    }))
+                    .await;
+                    self.sent_ms += FRAME.as_millis() as u64;
+                }
+                Some(Ok(Message::Text(text))) = self.ws.next() => {
+                    let at = started.elapsed().as_millis() as u64;
+                    heard.push((at, serde_json::from_str(&text).unwrap_or(Value::Null)));
+                }
+            }
+        }
+        heard
     }
 
     /// The caller presses `digit`.

@@ -26,5 +26,6 @@ mod tasks;
 mod telephony;
 mod tool_runs;
 mod tools;
+mod voice;
 mod web_chat;
 mod webhooks;

@@ -20,14 +20,14 @@ backend_tests!(
     the_media_stream_holds_the_call_and_takes_keypad_digits,
 );
 
-const SID: &str = "AC0123456789abcdef0123456789abcdef";
-const TOKEN: &str = "auth_token_super_secret_42";
-const NUMBER: &str = "+14155550100";
+pub(crate) const SID: &str = "AC0123456789abcdef0123456789abcdef";
+pub(crate) const TOKEN: &str = "auth_token_super_secret_42";
+pub(crate) const NUMBER: &str = "+14155550100";
 const CALLER: &str = "+14155559999";
 const HOURS: &str = "We are open from nine to five.";
 const PERSON: &str = "+14155550111";
 
-async fn spawn(backend: Backend, twilio: Option<&TwilioDouble>) -> TestApp {
+pub(crate) async fn spawn(backend: Backend, twilio: Option<&TwilioDouble>) -> TestApp {
     let (mut cfg, dir) = config(backend).await;
     if let Some(twilio) = twilio {
         cfg.twilio_api_base = twilio.base.clone();
@@ -35,7 +35,7 @@ async fn spawn(backend: Backend, twilio: Option<&TwilioDouble>) -> TestApp {
     TestApp::spawn_with(cfg, dir).await
 }
 
-async fn double() -> TwilioDouble {
+pub(crate) async fn double() -> TwilioDouble {
     TwilioDouble::spawn(
         vec![Account {
             sid: SID.into(),
@@ -49,7 +49,7 @@ async fn double() -> TwilioDouble {
 
 /// An agent with keypad rules and a Twilio channel answering [`NUMBER`]
 /// with it: the channel's id.
-async fn line(t: &TestApp) -> String {
+pub(crate) async fn line(t: &TestApp) -> String {
     let (status, agent) = call(t.api(Method::POST, "/agents").json(&json!({
         "name": "Front desk", "system_prompt": "You answer the phone for a shop.",
         "dtmf_rules": [
@@ -70,11 +70,11 @@ async fn line(t: &TestApp) -> String {
     channel["data"]["id"].as_str().unwrap().to_owned()
 }
 
-fn hook(t: &TestApp, channel: &str, which: &str) -> String {
+pub(crate) fn hook(t: &TestApp, channel: &str, which: &str) -> String {
     format!("{}/api/v1/telephony/twilio/{channel}/{which}", t.base)
 }
 
-fn inbound<'a>(call_sid: &'a str, to: &'a str) -> Vec<(&'a str, &'a str)> {
+pub(crate) fn inbound<'a>(call_sid: &'a str, to: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![
         ("AccountSid", SID),
         ("CallSid", call_sid),
@@ -86,7 +86,11 @@ fn inbound<'a>(call_sid: &'a str, to: &'a str) -> Vec<(&'a str, &'a str)> {
 }
 
 /// Posts a signed webhook; status, content type and body text.
-async fn post(t: &TestApp, url: &str, params: &[(&str, &str)]) -> (StatusCode, String, String) {
+pub(crate) async fn post(
+    t: &TestApp,
+    url: &str,
+    params: &[(&str, &str)],
+) -> (StatusCode, String, String) {
     let idem = uuid::Uuid::new_v4().to_string();
     let resp = signed_webhook(&t.client, url, TOKEN, params, &idem)
         .send()
@@ -103,7 +107,7 @@ async fn post(t: &TestApp, url: &str, params: &[(&str, &str)]) -> (StatusCode, S
 }
 
 /// The value of `<Parameter name="{name}" value="…"/>` in TwiML.
-fn parameter(twiml: &str, name: &str) -> String {
+pub(crate) fn parameter(twiml: &str, name: &str) -> String {
     let start = format!(r#"<Parameter name="{name}" value=""#);
     let rest = &twiml[twiml
         .find(&start)
@@ -113,7 +117,7 @@ fn parameter(twiml: &str, name: &str) -> String {
 }
 
 /// Polls `GET /api/v1{path}` until `done(data)`.
-async fn until(t: &TestApp, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+pub(crate) async fn until(t: &TestApp, path: &str, done: impl Fn(&Value) -> bool) -> Value {
     for _ in 0..200 {
         let (_, body) = call(t.api(Method::GET, path)).await;
         if done(&body["data"]) {

@@ -16,20 +16,7 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The fetched speech directory; fails loudly when it is not there.
-pub(super) fn speech_home() -> PathBuf {
-    let home = std::env::var_os("SWITCHBOARD_SPEECH_MODEL_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join(".switchboard/models/speech"));
-    if let Some(missing) = offline::moonshine_files(&home).missing() {
-        panic!(
-            "the offline speech model is required here and {} is missing: run scripts/fetch-speech \
-             (or set SWITCHBOARD_SPEECH_MODEL_DIR)",
-            missing.display()
-        );
-    }
-    home
-}
+pub(super) use switchboard_tests::speech_home;
 
 async fn app_with(home: PathBuf) -> (Arc<App>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();

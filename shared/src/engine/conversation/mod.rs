@@ -247,6 +247,11 @@ impl Conversation {
         &self.transcript
     }
 
+    /// The call's agent, as stored (its voice, language and turn-taking settings).
+    pub fn agent(&self) -> &crate::domain::agent::Agent {
+        &self.setup.agent
+    }
+
     /// Why the call ended, once it has.
     pub fn ended(&self) -> Option<EndReason> {
         self.ended

@@ -15,8 +15,9 @@ use super::{finish, lease};
 use crate::App;
 use crate::domain::Tenant;
 use crate::domain::call::Call;
-use crate::engine::call::{CallOutcome, CallSink, EndReason, TranscriptEntry};
+use crate::engine::call::{CallOutcome, CallSink, EndReason, Role, TranscriptEntry};
 use crate::engine::conversation::{Conversation, Input};
+use crate::engine::sim::Refused;
 use crate::error::{Error, Result};
 
 /// A call held here: its lease, its conversation and what of it is stored.
@@ -72,6 +73,17 @@ impl Held {
         })
     }
 
+    /// Why a supervisor's `input` cannot be taken now, if it cannot:
+    /// supervisor text is spoken only while the call is taken over.
+    pub(crate) fn refuses(&self, input: &Input) -> Option<Refused> {
+        match input {
+            Input::SupervisorText(_) if !self.conversation.is_paused() => {
+                Some(Refused::NotTakenOver)
+            }
+            _ => None,
+        }
+    }
+
     /// Milliseconds since the call was taken (the transcript's `at_ms`).
     pub(crate) fn elapsed_ms(&self) -> u64 {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
@@ -92,6 +104,28 @@ impl Held {
         }
         self.sent += fresh.len();
         fresh
+    }
+
+    /// Stores again the agent line an interruption cut short after it was
+    /// stored whole (the caller heard only part of it).
+    pub(crate) async fn store_interrupted(&mut self) {
+        let stored = self
+            .conversation
+            .transcript()
+            .get(..self.sent)
+            .unwrap_or_default();
+        let Some(cut) = stored
+            .iter()
+            .rev()
+            .find(|e| e.role == Role::Agent)
+            .filter(|e| e.interrupted)
+            .cloned()
+        else {
+            return;
+        };
+        StoreSink::new(&self.app, &self.tenant, &self.call_id)
+            .entry(&cut)
+            .await;
     }
 
     /// Renews the lease (every [`lease::RENEW_EVERY`]). `false` when the call

@@ -5,23 +5,24 @@
 //! A phone call is created `initiated` with a queued lease (inbound: by the
 //! voice webhook; outbound: by a task or the dialer, placed by the runner
 //! through [`place`]). When the carrier's stream starts, the relay verifies
-//! its [`MediaClaims`] and [`MediaCall::start`] takes the lease, records the
-//! answer and greets; keypad digits reach the conversation
-//! ([`MediaCall::dtmf`]); the stream's end hangs up ([`MediaCall::end`]).
-//! Audio (speech in, speech out) is the voice pipeline's, on top of this.
+//! its [`MediaClaims`], [`MediaCall::start`] takes the lease and
+//! [`MediaCall::run`] talks on the call through the voice pipeline
+//! ([`super::voice`]) until it ends.
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use tokio::sync::mpsc;
+
 use super::held::Held;
+use super::voice::{self, Carrier, Engines, Inbound, Outbound, Timings};
 use super::{finish, lease};
 use crate::App;
 use crate::domain::call::Call;
 use crate::domain::channel::ChannelType;
 use crate::domain::{Mode, Tenant};
-use crate::engine::call::{EndReason, TranscriptEntry};
-use crate::engine::conversation::{Action, Input};
+use crate::engine::call::EndReason;
 use crate::error::{Error, Result};
 use crate::services::signed_token::{self, Claims};
 use crate::services::table_keys::carrier_call_sk;
@@ -180,7 +181,7 @@ pub async fn admit(app: &App, token: &str, call_id: &str) -> Result<(Tenant, Cal
 
 /// Hands carrier call `call_sid` of `channel_id` to `number`: Twilio's call
 /// is updated to `<Dial>` the person (the stream ends as Twilio moves on).
-async fn transfer(
+pub(crate) async fn transfer(
     app: &App,
     tenant: &Tenant,
     channel_id: &str,
@@ -202,16 +203,13 @@ async fn transfer(
 /// A phone call held by this process while its media stream lives.
 pub struct MediaCall {
     held: Held,
-    channel_id: Option<String>,
-    /// The carrier's id of the call (Twilio's `CallSid`).
-    call_sid: String,
+    carrier: Carrier,
 }
 
 impl MediaCall {
-    /// Takes the call's lease (a call another runner holds is a 409),
-    /// records the answer and lets the agent greet; what it says is in the
-    /// transcript when this returns. `call_sid` is the carrier's id of the
-    /// call (for transfers).
+    /// Takes the call's lease (a call another runner holds is a 409) and
+    /// builds its conversation. `call_sid` is the carrier's id of the call
+    /// (for transfers).
     pub async fn start(
         app: Arc<App>,
         tenant: Tenant,
@@ -225,13 +223,11 @@ impl MediaCall {
             "the call is held elsewhere or has ended",
         )
         .await?;
-        let mut held = MediaCall {
-            held,
-            channel_id: call.channel_id.clone(),
+        let carrier = Carrier {
+            channel_id: call.channel_id.clone().unwrap_or_default(),
             call_sid: call_sid.to_owned(),
         };
-        held.turn(Input::Answered).await;
-        Ok(held)
+        Ok(MediaCall { held, carrier })
     }
 
     /// The call's id.
@@ -239,63 +235,17 @@ impl MediaCall {
         &self.held.call_id
     }
 
-    /// A keypad digit from the caller: the agent's `dtmf_rules` act on it.
-    /// Returns the transcript entries it added.
-    pub async fn dtmf(&mut self, digit: char) -> Vec<TranscriptEntry> {
-        self.turn(Input::Dtmf(digit)).await
-    }
-
-    /// Why the conversation ended itself, if it did (a `dtmf_rules` end or
-    /// transfer, the agent's goodbye).
-    pub fn ended(&self) -> Option<EndReason> {
-        self.held.conversation.ended()
-    }
-
-    async fn turn(&mut self, input: Input) -> Vec<TranscriptEntry> {
-        let at_ms = self.held.elapsed_ms();
-        let mut transfers = Vec::new();
-        self.held
-            .conversation
-            .handle(at_ms, input, &mut |action: Action| match action {
-                Action::Transfer { number } => transfers.push(number),
-                // Speech is the voice pipeline's; the words are in the transcript.
-                other => tracing::debug!(action = ?other, "media call action"),
-            })
-            .await;
-        for number in transfers {
-            let Some(channel_id) = self.channel_id.as_deref() else {
-                continue;
-            };
-            if let Err(e) = transfer(
-                &self.held.app,
-                &self.held.tenant,
-                channel_id,
-                &self.call_sid,
-                &number,
-            )
-            .await
-            {
-                tracing::warn!(call = %self.held.call_id, error = %e, "the carrier did not transfer the call");
-            }
-        }
-        self.held.store_new_entries().await
-    }
-
-    /// Renews the lease; `false` when the call is no longer this process's.
-    pub async fn keep(&self) -> bool {
-        self.held.keep().await
-    }
-
-    /// Resolves when the call was ended elsewhere (the API, a status callback).
-    pub async fn stopped(&mut self) {
-        self.held.stopped().await
-    }
-
-    /// Ends the call: the stream stopped (the caller hung up) unless the
-    /// conversation ended itself first. A call already ended elsewhere stays
-    /// as that ending left it.
-    pub async fn end(mut self) -> Result<Call> {
-        self.held.hang_up().await;
-        self.held.close(Some(&[]), |_| {}).await
+    /// Talks on the call until it ends (see [`voice`]): the agent greets,
+    /// listens and answers; keypad digits reach its `dtmf_rules`; the
+    /// stream's end hangs up. Returns the call as it ended.
+    pub async fn run(
+        self,
+        inbound: mpsc::Receiver<Inbound>,
+        out: &mut dyn Outbound,
+    ) -> Result<(Call, Timings)> {
+        let MediaCall { held, carrier } = self;
+        let agent = held.conversation.agent().clone();
+        let engines = Engines::resolve(&held.app, &held.tenant, &agent, &held.call_id).await;
+        voice::run(held, Some(carrier), engines, inbound, out).await
     }
 }

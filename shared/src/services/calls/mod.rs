@@ -14,6 +14,7 @@ pub mod lease;
 pub mod media;
 pub mod post_call;
 pub mod runner;
+pub mod voice;
 pub mod web_chat;
 
 use serde_json::Value;

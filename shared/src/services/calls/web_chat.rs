@@ -28,7 +28,7 @@ use crate::domain::call::{Call, Direction};
 use crate::domain::channel::{Channel, parse_origin};
 use crate::engine::call::{EndReason, TranscriptEntry};
 use crate::engine::conversation::{Action, Input};
-use crate::engine::sim::{Refused, Steer};
+use crate::engine::sim::Steer;
 use crate::error::{Error, Result};
 use crate::services::channels::web::WebSessionClaims;
 use crate::store::{Condition, StoreError, Write};
@@ -278,12 +278,7 @@ impl WebChat {
     /// whether the chat took it.
     pub async fn steer(&mut self, steer: Steer, pieces: mpsc::UnboundedSender<Piece>) -> Turn {
         let Steer { input, done } = steer;
-        let paused = self.held.conversation.is_paused();
-        let refused = match &input {
-            Input::SupervisorText(_) if !paused => Some(Refused::NotTakenOver),
-            _ => None,
-        };
-        if let Some(why) = refused {
+        if let Some(why) = self.held.refuses(&input) {
             let _ = done.send(Err(why));
             return Turn {
                 reply: String::new(),

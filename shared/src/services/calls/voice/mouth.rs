@@ -1,0 +1,401 @@
+//! The agent's side of a voice call: each sentence the engine decides is
+//! spoken by its own synthesizer request, started the moment the sentence
+//! exists (so the next sentence is ready while this one plays), and its
+//! audio is paced out in 20 ms frames a little ahead of real time.
+//!
+//! Pacing is what makes barge-in honest: the mouth knows when each frame it
+//! sent plays, so when the caller cuts in it can stop within one frame, the
+//! transport drops the few frames of lead it holds (Twilio `clear`), and the
+//! transcript keeps exactly the words the caller heard.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use crate::speech::audio::Resampler;
+use crate::speech::{SpeakOptions, SpeechError, Synthesizer};
+
+use super::{FRAME_MS, FRAME_SAMPLES, RATE};
+
+/// How far ahead of real time audio is sent: enough to ride out network
+/// jitter, little enough that a `clear` has little to drop.
+pub(super) const LEAD: Duration = Duration::from_millis(80);
+const FRAME: Duration = Duration::from_millis(FRAME_MS as u64);
+/// Synthesized chunks a sentence may have waiting (backpressure on the engine).
+const CHUNKS: usize = 64;
+
+type Chunks = mpsc::Receiver<Result<Vec<i16>, SpeechError>>;
+
+/// Where a part's audio comes from.
+enum Source {
+    /// A sentence being synthesized; `None` once the engine is done.
+    Speech(Option<Chunks>),
+    /// A person's live audio (a supervisor who took the call over): more may
+    /// come, so a short remainder waits instead of being padded.
+    Live,
+}
+
+/// One piece of audio waiting to be played, in order.
+struct Part {
+    /// The entry of [`Mouth::reply`] it speaks (`None`: live audio).
+    sentence: Option<usize>,
+    source: Source,
+    buffered: VecDeque<i16>,
+}
+
+/// A sentence of the current reply and how much of it was played.
+#[derive(Debug, Clone)]
+struct Spoken {
+    text: String,
+    /// Samples synthesized so far.
+    made: usize,
+    /// The engine is done with it (`made` is its length).
+    done: bool,
+    /// Samples whose play time has come.
+    played: usize,
+}
+
+/// A frame to send now.
+#[derive(Debug, Clone)]
+pub(super) struct Frame {
+    /// 20 ms at 16 kHz.
+    pub(super) samples: Vec<i16>,
+    /// When the caller hears it.
+    pub(super) play_at: Instant,
+}
+
+/// The agent's voice in one call.
+pub(super) struct Mouth {
+    engine: Option<Arc<dyn Synthesizer>>,
+    options: SpeakOptions,
+    parts: VecDeque<Part>,
+    /// The sentences of the reply being spoken (since [`Mouth::new_reply`]).
+    reply: Vec<Spoken>,
+    /// Frames sent whose play time has not come: (play time, sentence, samples).
+    in_flight: VecDeque<(Instant, Option<usize>, usize)>,
+    /// When the next frame sent will play.
+    next_play: Option<Instant>,
+    failed_logged: bool,
+}
+
+impl Mouth {
+    /// Speaks with `engine` (`None`: no voice is available; sentences are
+    /// only written to the transcript).
+    pub(super) fn new(engine: Option<Arc<dyn Synthesizer>>, options: SpeakOptions) -> Mouth {
+        Mouth {
+            engine,
+            options,
+            parts: VecDeque::new(),
+            reply: Vec::new(),
+            in_flight: VecDeque::new(),
+            next_play: None,
+            failed_logged: false,
+        }
+    }
+
+    /// A new agent turn begins: what is heard is counted from here.
+    pub(super) fn new_reply(&mut self) {
+        // Sentences still queued or playing keep their place (parts point at them).
+        if self.parts.is_empty() && self.in_flight.is_empty() {
+            self.reply.clear();
+        }
+    }
+
+    /// Speaks `text` after whatever is queued; synthesis starts now.
+    pub(super) fn say(&mut self, text: String) {
+        let Some(engine) = &self.engine else {
+            return;
+        };
+        let chunks = synthesize(Arc::clone(engine), self.options.clone(), text.clone());
+        self.reply.push(Spoken {
+            text,
+            made: 0,
+            done: false,
+            played: 0,
+        });
+        self.parts.push_back(Part {
+            sentence: Some(self.reply.len() - 1),
+            source: Source::Speech(Some(chunks)),
+            buffered: VecDeque::new(),
+        });
+    }
+
+    /// Plays a person's audio (16 kHz) after whatever is queued.
+    pub(super) fn play_live(&mut self, samples: &[i16]) {
+        if let Some(Part {
+            source: Source::Live,
+            buffered,
+            ..
+        }) = self.parts.back_mut()
+        {
+            buffered.extend(samples);
+            return;
+        }
+        self.parts.push_back(Part {
+            sentence: None,
+            source: Source::Live,
+            buffered: samples.iter().copied().collect(),
+        });
+    }
+
+    /// Whether audio is queued or still playing at `now`.
+    pub(super) fn speaking(&self, now: Instant) -> bool {
+        !self.parts.is_empty() || self.next_play.is_some_and(|at| at > now)
+    }
+
+    /// Waits for the next chunk of the first sentence still being
+    /// synthesized (never resolves when none is); the chunk is queued, and
+    /// [`Mouth::pump`] sends what is due.
+    pub(super) async fn synthesized(&mut self) {
+        let waiting = self
+            .parts
+            .iter()
+            .position(|p| matches!(p.source, Source::Speech(Some(_))));
+        let Some(i) = waiting else {
+            return std::future::pending().await;
+        };
+        let part = &mut self.parts[i];
+        let sentence = part.sentence;
+        let chunk = match &mut part.source {
+            Source::Speech(Some(chunks)) => chunks.recv().await,
+            _ => None,
+        };
+        self.take_chunk(sentence, chunk, Some(i));
+    }
+
+    fn take_chunk(
+        &mut self,
+        sentence: Option<usize>,
+        chunk: Option<Result<Vec<i16>, SpeechError>>,
+        part: Option<usize>,
+    ) -> bool {
+        let Some(part) = part.and_then(|i| self.parts.get_mut(i)) else {
+            return true;
+        };
+        let spoken = sentence.and_then(|i| self.reply.get_mut(i));
+        match chunk {
+            Some(Ok(samples)) => {
+                if let Some(spoken) = spoken {
+                    spoken.made += samples.len();
+                }
+                part.buffered.extend(samples);
+                false
+            }
+            end => {
+                if let Some(Err(e)) = end
+                    && !std::mem::replace(&mut self.failed_logged, true)
+                {
+                    tracing::warn!(error = %e, "text-to-speech failed; the rest of the sentence is not spoken");
+                }
+                part.source = Source::Speech(None);
+                if let Some(spoken) = spoken {
+                    spoken.done = true;
+                }
+                true
+            }
+        }
+    }
+
+    /// Takes every chunk already synthesized, then the frames due to be sent
+    /// at `now` (each plays right after the one before, at most [`LEAD`] ahead).
+    pub(super) fn pump(&mut self, now: Instant) -> Vec<Frame> {
+        self.drain_ready();
+        self.settle(now);
+        let mut frames = Vec::new();
+        loop {
+            let play_at = self.next_play.map_or(now, |at| at.max(now));
+            if play_at > now + LEAD {
+                break;
+            }
+            let Some(part) = self.parts.front_mut() else {
+                break;
+            };
+            let finished = matches!(part.source, Source::Speech(None));
+            let take = if part.buffered.len() >= FRAME_SAMPLES {
+                FRAME_SAMPLES
+            } else if finished {
+                part.buffered.len()
+            } else {
+                break;
+            };
+            if take == 0 {
+                self.parts.pop_front();
+                continue;
+            }
+            let mut samples: Vec<i16> = part.buffered.drain(..take).collect();
+            samples.resize(FRAME_SAMPLES, 0);
+            self.in_flight.push_back((play_at, part.sentence, take));
+            self.next_play = Some(play_at + FRAME);
+            frames.push(Frame { samples, play_at });
+        }
+        frames
+    }
+
+    /// The agent is cut off at `now`: everything not yet played is dropped
+    /// (synthesis stops), and the words the caller heard of the reply are
+    /// returned when the reply was cut short (`None`: nothing of it was
+    /// left unsaid).
+    pub(super) fn interrupt(&mut self, now: Instant) -> Option<String> {
+        self.settle(now);
+        let cut = self
+            .reply
+            .iter()
+            .any(|s| !s.done || s.played < s.made || s.made == 0);
+        let heard = cut.then(|| heard(&self.reply));
+        self.parts.clear();
+        self.in_flight.clear();
+        self.reply.clear();
+        self.next_play = None;
+        heard
+    }
+
+    /// Ends a reply whose remaining audio is dropped without a barge-in (a
+    /// supervisor's barge replaces it).
+    pub(super) fn stop(&mut self, now: Instant) {
+        let _ = self.interrupt(now);
+    }
+
+    fn drain_ready(&mut self) {
+        for i in 0..self.parts.len() {
+            while let Some(Part {
+                sentence,
+                source: Source::Speech(Some(chunks)),
+                ..
+            }) = self.parts.get_mut(i)
+            {
+                let sentence = *sentence;
+                let chunk = match chunks.try_recv() {
+                    Ok(chunk) => Some(chunk),
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => None,
+                };
+                if self.take_chunk(sentence, chunk, Some(i)) {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Counts the frames whose play time has come as heard.
+    fn settle(&mut self, now: Instant) {
+        while let Some(&(at, sentence, samples)) = self.in_flight.front() {
+            if at > now {
+                break;
+            }
+            self.in_flight.pop_front();
+            if let Some(spoken) = sentence.and_then(|i| self.reply.get_mut(i)) {
+                spoken.played += samples;
+            }
+        }
+    }
+}
+
+/// The words of `reply` the caller heard: every sentence played to its end,
+/// then the share of the next one's words its played audio stands for.
+fn heard(reply: &[Spoken]) -> String {
+    let mut words: Vec<&str> = Vec::new();
+    for spoken in reply {
+        if spoken.done && spoken.played >= spoken.made && spoken.made > 0 {
+            words.extend(spoken.text.split_whitespace());
+            continue;
+        }
+        let all: Vec<&str> = spoken.text.split_whitespace().collect();
+        let made = spoken.made.max(1);
+        let share = (spoken.played as f64 / made as f64).min(1.0);
+        // A word counts once most of it was heard.
+        let count = ((all.len() as f64) * share).floor() as usize;
+        words.extend(all.iter().take(count));
+        break;
+    }
+    words.join(" ")
+}
+
+/// Synthesizes one sentence in a task of its own, resampled to 16 kHz; the
+/// task stops (and the engine's request is dropped) when the receiver is.
+fn synthesize(engine: Arc<dyn Synthesizer>, options: SpeakOptions, text: String) -> Chunks {
+    let (tx, rx) = mpsc::channel(CHUNKS);
+    tokio::spawn(async move {
+        let rate = engine.sample_rate();
+        let mut resampler = if rate == RATE {
+            None
+        } else {
+            match Resampler::new(rate, RATE) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    let _ = tx
+                        .send(Err(SpeechError::InvalidResponse(e.to_string())))
+                        .await;
+                    return;
+                }
+            }
+        };
+        let utterance = match engine.open(&options).await {
+            Ok(u) => u,
+            Err(e) => {
+                let _ = tx.send(Err(e)).await;
+                return;
+            }
+        };
+        let crate::speech::Utterance {
+            text: input,
+            mut audio,
+        } = utterance;
+        if input.send(text).await.is_err() {
+            return;
+        }
+        drop(input);
+        loop {
+            let chunk = tokio::select! {
+                chunk = audio.recv() => chunk,
+                () = tx.closed() => return,
+            };
+            let out = match chunk {
+                None => break,
+                Some(Ok(samples)) => Ok(match &mut resampler {
+                    Some(r) => r.push(&samples),
+                    None => samples,
+                }),
+                Some(Err(e)) => Err(e),
+            };
+            let failed = out.is_err();
+            if tx.send(out).await.is_err() || failed {
+                return;
+            }
+        }
+        if let Some(r) = &mut resampler {
+            let rest = r.flush();
+            if !rest.is_empty() {
+                let _ = tx.send(Ok(rest)).await;
+            }
+        }
+    });
+    rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spoken(text: &str, made: usize, done: bool, played: usize) -> Spoken {
+        Spoken {
+            text: text.into(),
+            made,
+            done,
+            played,
+        }
+    }
+
+    #[test]
+    fn heard_counts_whole_sentences_then_the_share_of_the_cut_one() {
+        let reply = [
+            spoken("Hello there.", 100, true, 100),
+            spoken("Our hours are nine to five today.", 700, true, 300),
+            spoken("Anything else?", 100, true, 0),
+        ];
+        assert_eq!(heard(&reply), "Hello there. Our hours are");
+        assert_eq!(heard(&reply[2..]), "");
+        assert_eq!(heard(&[spoken("Still coming", 0, false, 0)]), "");
+    }
+}
