@@ -22,6 +22,7 @@ use switchboard::App;
 use switchboard::services::calls::drain;
 
 pub mod web_chat;
+mod web_voice;
 pub mod widget;
 
 /// The relay's routes, over the platform's [`App`] (its store, queues, config

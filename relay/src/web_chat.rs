@@ -1,5 +1,6 @@
 //! `/ws/web/{session}?token=…` (SPEC §14): a website visitor's text chat
-//! with a web channel's agent. The visitor is checked on the upgrade (401 for
+//! with a web channel's agent (`&mode=voice`: a spoken one, see
+//! [`crate::web_voice`]). The visitor is checked on the upgrade (401 for
 //! a bad or expired token or another session's, 403 for a public session
 //! from a page that is not an allowed origin, 404 for a channel that is gone,
 //! 409 when there is no agent to answer or the session was used, 429 over
@@ -66,6 +67,8 @@ pub fn router(app: Arc<App>) -> Router {
 #[derive(Deserialize)]
 struct Credentials {
     token: Option<String>,
+    /// `voice`: the visitor talks out loud ([`crate::web_voice`]); else text.
+    mode: Option<String>,
 }
 
 /// The client's address: the socket's peer (the local server and the relay
@@ -166,10 +169,20 @@ async fn upgrade(
     credentials: Result<Query<Credentials>, QueryRejection>,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
-    let token = credentials
-        .ok()
-        .and_then(|Query(c)| c.token)
-        .unwrap_or_default();
+    let (token, mode) = match credentials {
+        Ok(Query(c)) => (c.token.unwrap_or_default(), c.mode),
+        Err(_) => (String::new(), None),
+    };
+    let voice = match mode.as_deref() {
+        None | Some("text") => false,
+        Some("voice") => true,
+        Some(other) => {
+            return reject(Error::field(
+                "mode",
+                format!("must be text or voice, not {other:?}"),
+            ));
+        }
+    };
     let claims = match verify_web_session_token(&app, &token) {
         Ok(claims) => claims,
         Err(e) => return reject(e),
@@ -194,7 +207,7 @@ async fn upgrade(
         .max_frame_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| async move {
             let _slot = slot;
-            serve(app, admitted, socket).await;
+            serve(app, admitted, socket, voice).await;
         })
         .into_response()
 }
@@ -208,7 +221,7 @@ fn error_message(why: &str) -> Message {
 }
 
 /// Runs one chat over its socket to its end.
-async fn serve(app: Arc<App>, admitted: Admitted, mut socket: WebSocket) {
+async fn serve(app: Arc<App>, admitted: Admitted, mut socket: WebSocket, voice: bool) {
     let channel = admitted.channel();
     let mut chat = match admitted.start(app.clone()).await {
         Ok(chat) => chat,
@@ -227,9 +240,17 @@ async fn serve(app: Arc<App>, admitted: Admitted, mut socket: WebSocket) {
         }
     };
     let call_id = chat.call_id().to_owned();
-    let connected = json!({"type": "connected", "data": {
+    let mut connected = json!({"type": "connected", "data": {
         "call_id": call_id, "status": "in_progress", "channel": channel,
     }});
+    if voice {
+        connected["data"]["audio"] = json!({"encoding": "pcm_s16le", "sample_rate": 16_000});
+        if socket.send(frame(connected)).await.is_err() {
+            let _ = chat.end(Ending::Left).await;
+            return;
+        }
+        return crate::web_voice::converse(chat, socket).await;
+    }
     let why = match socket.send(frame(connected)).await {
         Ok(()) => converse(&app, &mut chat, &mut socket).await,
         Err(_) => Ending::Left,

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use switchboard::config::Backend;
 use switchboard_tests::twilio::TwilioDouble;
 use switchboard_tests::twilio_media::{MediaStream, phone_audio};
-use switchboard_tests::{TestApp, call, config, speech_home};
+use switchboard_tests::{TestApp, WsClient, call, config, speech_home};
 
 use crate::telephony::{NUMBER, double, hook, inbound, line, parameter, post, until};
 
@@ -175,6 +175,193 @@ async fn a_caller_who_cuts_in_stops_the_agent_and_the_transcript_keeps_what_was_
     assert!(
         long.starts_with(said) && said.len() < long.len(),
         "the interrupted greeting keeps only what was heard: {said:?}"
+    );
+    stream.stop().await;
+    until(&t, &format!("/calls/{call_id}"), |c| {
+        c["status"] == "completed"
+    })
+    .await;
+}
+
+/// 16 kHz PCM16 little-endian bytes of a fixture utterance (the widget's format).
+fn page_audio(name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/fixtures/speech/utterances/{name}.wav",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let wav = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let pcm = switchboard::speech::audio::read_wav(&wav).expect("a readable WAV file");
+    let pcm = switchboard::speech::audio::resample(&pcm, 16_000).expect("16 kHz");
+    pcm.samples.iter().flat_map(|s| s.to_le_bytes()).collect()
+}
+
+/// What a page or a supervisor got on its socket while `audio` was sent
+/// in 20 ms binary frames at real-time pace, and `extra` more milliseconds
+/// after: the JSON messages, and the binary audio bytes with their arrival
+/// times (ms since the first frame).
+async fn talk(ws: &mut WsClient, audio: &[u8], extra_ms: u64) -> (Vec<Value>, Vec<(u64, usize)>) {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let started = std::time::Instant::now();
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(20));
+    let mut frames = audio.chunks(640);
+    let mut done_at: Option<std::time::Instant> = None;
+    let (mut messages, mut binary) = (Vec::new(), Vec::new());
+    loop {
+        tokio::select! {
+            _ = tick.tick() => match frames.next() {
+                Some(frame) => ws.send(Message::Binary(frame.to_vec().into())).await.unwrap(),
+                None => {
+                    let end = *done_at.get_or_insert_with(std::time::Instant::now);
+                    if end.elapsed().as_millis() as u64 >= extra_ms {
+                        break;
+                    }
+                }
+            },
+            got = ws.next() => match got {
+                Some(Ok(Message::Text(t))) => messages.push(serde_json::from_str(t.as_str()).unwrap()),
+                Some(Ok(Message::Binary(b))) => binary.push((started.elapsed().as_millis() as u64, b.len())),
+                Some(Ok(_)) => {}
+                _ => break,
+            },
+        }
+    }
+    (messages, binary)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_website_visitor_talks_with_the_agent_out_loud() {
+    use crate::web_chat::{SHOP, agent, channel, connect_with, open_session};
+    let (mut cfg, dir) = config(Backend::Embedded).await;
+    cfg.speech_model_dir = Some(speech_home());
+    let t = TestApp::spawn_with(cfg, dir).await;
+    let agent = agent(&t).await;
+    let channel = channel(&t, Some(&agent)).await;
+    let (session, token) = open_session(&t, &channel).await;
+    // A mode the socket does not speak is refused on the upgrade.
+    let refused = connect_with(
+        &t,
+        &session,
+        &format!("{token}&mode=video"),
+        &[("origin", SHOP)],
+    )
+    .await;
+    let Err((status, body)) = refused else {
+        panic!("a mode=video socket was accepted");
+    };
+    assert_eq!(status, 422, "{body}");
+    let mut ws = connect_with(
+        &t,
+        &session,
+        &format!("{token}&mode=voice"),
+        &[("origin", SHOP)],
+    )
+    .await
+    .expect("the voice socket opens");
+
+    // The greeting is spoken as binary audio while the microphone hears a quiet room.
+    let (messages, audio) = talk(&mut ws, &vec![0; 640 * 100], 0).await;
+    assert_eq!(messages[0]["type"], "connected", "{messages:?}");
+    assert_eq!(messages[0]["data"]["audio"]["sample_rate"], 16_000);
+    assert!(
+        audio.len() > 25 && audio.iter().all(|(_, n)| *n == 640),
+        "{} frames",
+        audio.len()
+    );
+
+    // The visitor asks out loud; the question is heard and answered aloud.
+    let question = page_audio("hours");
+    let spoken_ms = (question.len() / 32) as u64;
+    let (messages, audio) = talk(&mut ws, &question, 4_000).await;
+    assert!(
+        audio.iter().any(|(at, _)| *at > spoken_ms),
+        "the agent answered aloud: {messages:?} {} frames, last at {:?}",
+        audio.len(),
+        audio.last()
+    );
+    let said: Vec<&Value> = messages
+        .iter()
+        .filter(|m| m["type"] == "transcript_update")
+        .flat_map(|m| m["data"]["transcript"].as_array().unwrap())
+        .collect();
+    assert!(
+        said.iter().any(|e| e["role"] == "user"
+            && e["text"]
+                .as_str()
+                .unwrap()
+                .to_lowercase()
+                .contains("saturday")),
+        "{said:?}"
+    );
+    drop(ws);
+    let ended = until(&t, &format!("/calls/{session}"), |c| {
+        c["status"] == "completed"
+    })
+    .await;
+    assert_eq!(ended["direction"], "web");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_hears_the_call_and_speaks_once_holding_it() {
+    let twilio = double().await;
+    let t = spawn(&twilio).await;
+    let channel = line(&t).await;
+    let (call_id, mut stream) = answer(&t, &channel, "CA23").await;
+    // The call is talking (its greeting is heard) before the supervisor joins.
+    let greeting = stream.play_listening(&quiet(1_000)).await;
+    assert!(greeting.iter().any(|(_, m)| is_audio(m)), "no greeting");
+    let live = format!("/live-space/live-calls/{call_id}");
+    let (_, joined) = call(
+        t.api(Method::POST, &format!("{live}/supervisor/join"))
+            .json(&json!({})),
+    )
+    .await;
+    let token = joined["data"]["token"]
+        .as_str()
+        .expect("a supervisor token");
+    let ws_base = t.base.replacen("http", "ws", 1);
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!(
+        "{ws_base}/ws/supervisor/{call_id}?token={token}"
+    ))
+    .await
+    .expect("the supervisor socket opens");
+
+    // The supervisor hears the call (both sides, 20 ms frames) while it goes on.
+    let line = quiet(2_000);
+    let (listened, _) = tokio::join!(talk(&mut ws, &[], 2_000), stream.play_listening(&line));
+    let (messages, heard) = listened;
+    assert!(heard.len() > 50, "{} frames heard", heard.len());
+    assert!(heard.iter().all(|(_, n)| *n == 640));
+
+    // Speaking before taking over is refused, once.
+    let voice: Vec<u8> = page_audio("thanks");
+    let (messages2, _) = talk(&mut ws, &voice[..640 * 10], 200).await;
+    let refusals: Vec<_> = messages
+        .iter()
+        .chain(&messages2)
+        .filter(|m| m["type"] == "error")
+        .collect();
+    assert_eq!(refusals.len(), 1, "{refusals:?}");
+    assert!(
+        refusals[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("taken over")
+    );
+
+    // Holding the call, the supervisor's voice reaches the caller.
+    let (status, took) = call(
+        t.api(Method::POST, &format!("{live}/takeover"))
+            .json(&json!({"active": true})),
+    )
+    .await;
+    assert!(status.is_success(), "{took}");
+    let line = quiet(3_000);
+    let (_, caller) = tokio::join!(talk(&mut ws, &voice, 500), stream.play_listening(&line));
+    let sent = caller.iter().filter(|(_, m)| is_audio(m)).count();
+    assert!(
+        sent > 50,
+        "the caller heard {sent} frames of the supervisor"
     );
     stream.stop().await;
     until(&t, &format!("/calls/{call_id}"), |c| {

@@ -27,7 +27,7 @@ backend_tests!(
     supervisors_steer_a_web_chat,
 );
 
-const SHOP: &str = "https://shop.example";
+pub(crate) const SHOP: &str = "https://shop.example";
 
 async fn spawn(backend: Backend, idle: Duration) -> TestApp {
     let (mut config, dir) = config(backend).await;
@@ -35,7 +35,7 @@ async fn spawn(backend: Backend, idle: Duration) -> TestApp {
     TestApp::spawn_with(config, dir).await
 }
 
-async fn agent(t: &TestApp) -> String {
+pub(crate) async fn agent(t: &TestApp) -> String {
     let body = json!({"name": "Harbor help", "system_prompt": "You answer questions about Harbor Lane Dental."});
     let (status, a) = call(t.api(Method::POST, "/agents").json(&body)).await;
     assert_eq!(status, StatusCode::CREATED, "{a}");
@@ -43,7 +43,7 @@ async fn agent(t: &TestApp) -> String {
 }
 
 /// A public web channel on [`SHOP`] answered by `agent`.
-async fn channel(t: &TestApp, agent: Option<&str>) -> String {
+pub(crate) async fn channel(t: &TestApp, agent: Option<&str>) -> String {
     let mut body = json!({
         "name": "Harbor Lane Dental", "type": "web",
         "config": {"allowed_origins": [SHOP], "public": true,
@@ -58,7 +58,7 @@ async fn channel(t: &TestApp, agent: Option<&str>) -> String {
 }
 
 /// A public session's `(session_id, token)`.
-async fn open_session(t: &TestApp, channel: &str) -> (String, String) {
+pub(crate) async fn open_session(t: &TestApp, channel: &str) -> (String, String) {
     let (status, s) = call(
         t.anon(
             Method::POST,
@@ -88,7 +88,7 @@ async fn connect(
 }
 
 /// [`connect`] with these request headers.
-async fn connect_with(
+pub(crate) async fn connect_with(
     t: &TestApp,
     session: &str,
     token: &str,

@@ -22,6 +22,7 @@ use tokio::sync::mpsc;
 
 use super::held::Held;
 use super::lease;
+use super::voice::{self, Engines, Inbound, Outbound, Timings};
 use crate::App;
 use crate::domain::Tenant;
 use crate::domain::call::{Call, Direction};
@@ -322,6 +323,28 @@ impl WebChat {
             entries,
             ended: self.held.conversation.ended(),
         }
+    }
+
+    /// Turns the chat into a voice call over the page's audio (the widget's
+    /// call button): the voice pipeline greets, listens and answers aloud
+    /// until the visitor leaves or the call ends; returns the call as it
+    /// ended.
+    pub async fn voice(
+        mut self,
+        inbound: mpsc::Receiver<Inbound>,
+        out: &mut dyn Outbound,
+    ) -> Result<(Call, Timings)> {
+        // The pipeline listens to the live space itself.
+        self.steering = None;
+        let agent = self.held.conversation.agent().clone();
+        let engines = Engines::resolve(
+            &self.held.app,
+            &self.held.tenant,
+            &agent,
+            &self.held.call_id,
+        )
+        .await;
+        voice::run(self.held, None, engines, inbound, out).await
     }
 
     /// Renews the chat's lease (every [`super::lease::RENEW_EVERY`]).

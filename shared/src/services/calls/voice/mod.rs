@@ -66,6 +66,8 @@ pub enum Inbound {
     Audio(Vec<i16>),
     /// A keypad digit.
     Dtmf(char),
+    /// Words the caller typed (the widget): a turn of its own.
+    Text(String),
     /// The caller hung up (the stream stopped).
     HangUp,
 }
@@ -83,6 +85,9 @@ pub trait Outbound: Send {
         true
     }
 }
+
+/// Caller audio missing this long during a turn counts as silence.
+const MIC_GAP: Duration = Duration::from_millis(100);
 
 /// The agent audio kept for listeners' mix: 200 ms.
 const MONITOR_MAX: usize = FRAME_SAMPLES * 10;
@@ -201,6 +206,7 @@ pub(crate) async fn run(
         quiet_since: None,
         caller_stopped: None,
         onset: None,
+        last_audio: Instant::now(),
         max_duration_sent: false,
     };
     let stop = voice.run(inbound, said, out).await;
@@ -249,6 +255,8 @@ struct Voice {
     caller_stopped: Option<Instant>,
     /// When the caller's current speech began (for barge-in timing).
     onset: Option<Instant>,
+    /// When caller audio last arrived.
+    last_audio: Instant,
     max_duration_sent: bool,
 }
 
@@ -265,9 +273,16 @@ impl Voice {
             let alive = tokio::select! {
                 event = inbound.recv() => match event {
                     None | Some(Inbound::HangUp) => return Stop::HungUp,
-                    Some(Inbound::Audio(samples)) => self.caller_audio(&samples, out).await,
+                    Some(Inbound::Audio(samples)) => {
+                        self.last_audio = Instant::now();
+                        self.caller_audio(&samples, out).await
+                    }
                     Some(Inbound::Dtmf(digit)) => {
                         let _ = self.inputs.send(Input::Dtmf(digit));
+                        true
+                    }
+                    Some(Inbound::Text(text)) => {
+                        let _ = self.inputs.send(Input::Utterance(text));
                         true
                     }
                 },
@@ -285,10 +300,20 @@ impl Voice {
                     self.pump(out).await
                 }
                 _ = tick.tick() => {
-                    if self.ending && !self.mouth.speaking(Instant::now()) {
+                    let now = Instant::now();
+                    if self.ending && !self.mouth.speaking(now) {
                         return Stop::Finished;
                     }
                     self.idle();
+                    // A page whose microphone stopped mid-turn (muted, or a
+                    // client that sends only while the button is held): its
+                    // silence is silence, so the turn still ends.
+                    if self.ear.caller_turn() && now - self.last_audio >= MIC_GAP {
+                        self.last_audio = now;
+                        if !self.caller_audio(&[0; FRAME_SAMPLES], out).await {
+                            return Stop::HungUp;
+                        }
+                    }
                     self.pump(out).await
                 }
             };
