@@ -20,6 +20,7 @@ pub type WsClient =
 
 pub mod llm_double;
 pub mod mcp;
+pub mod measure;
 pub mod model_double;
 pub mod process;
 pub mod receiver;

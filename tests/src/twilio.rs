@@ -333,3 +333,11 @@ pub fn signed_webhook(
         .header("i-twilio-idempotency-token", idempotency)
         .form(&owned)
 }
+
+/// The value of `<Parameter name="{name}" value="…"/>` in TwiML (a stream's
+/// `call_id` and `token`); `None` when it is not there.
+pub fn twiml_parameter(twiml: &str, name: &str) -> Option<String> {
+    let start = format!(r#"<Parameter name="{name}" value=""#);
+    let rest = &twiml[twiml.find(&start)? + start.len()..];
+    Some(rest[..rest.find('"')?].to_owned())
+}

@@ -21,12 +21,8 @@ use switchboard::config::Backend;
 use switchboard::domain::{Mode, Tenant};
 use switchboard::services::{events, webhooks};
 use switchboard_tests::TestApp;
+use switchboard_tests::measure::percentile;
 use switchboard_tests::receiver::Receiver;
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> Result<()> {

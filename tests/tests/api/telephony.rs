@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use switchboard::config::Backend;
-use switchboard_tests::twilio::{Account, TwilioDouble, signed_webhook};
+use switchboard_tests::twilio::{Account, TwilioDouble, signed_webhook, twiml_parameter};
 use switchboard_tests::twilio_media::{Heard, MediaStream};
 use switchboard_tests::{TestApp, assert_error_body, backend_tests, call, config};
 
@@ -108,12 +108,7 @@ pub(crate) async fn post(
 
 /// The value of `<Parameter name="{name}" value="…"/>` in TwiML.
 pub(crate) fn parameter(twiml: &str, name: &str) -> String {
-    let start = format!(r#"<Parameter name="{name}" value=""#);
-    let rest = &twiml[twiml
-        .find(&start)
-        .unwrap_or_else(|| panic!("{name} in {twiml}"))
-        + start.len()..];
-    rest[..rest.find('"').unwrap()].to_owned()
+    twiml_parameter(twiml, name).unwrap_or_else(|| panic!("{name} in {twiml}"))
 }
 
 /// Polls `GET /api/v1{path}` until `done(data)`.
