@@ -14,9 +14,10 @@ use crate::domain::channel::{Channel, ChannelType};
 use crate::domain::{Mode, Tenant};
 use crate::error::{Error, Result};
 use crate::services::calls::{self, lease, media};
+use crate::services::live::{self, control::Control};
 use crate::services::table_keys::twilio_seen_pk;
 use crate::store::{Condition, Item, StoreError, Write};
-use crate::telephony::twilio::Progress;
+use crate::telephony::twilio::{Progress, is_machine};
 use crate::telephony::{signature, twiml};
 
 /// How long a delivered webhook's idempotency token is remembered (Twilio
@@ -171,7 +172,8 @@ pub async fn voice(app: &App, w: &Webhook<'_>) -> Result<String> {
 }
 
 /// `POST /telephony/twilio/{channel_id}/status`: a call's status callback
-/// (and the asynchronous answering-machine result, which is only noted).
+/// (and the asynchronous answering-machine result: a machine hands the call
+/// to the agent's `voicemail` setting).
 /// Final statuses end the call with the matching `end_reason` (`busy`,
 /// `no_answer`, `carrier_error`, `cancelled`, `voicemail` when the
 /// answering-machine detection says so, else `callee_hung_up`); others are
@@ -183,9 +185,21 @@ pub async fn status(app: &App, w: &Webhook<'_>) -> Result<()> {
     };
     let Some(status) = w.param("CallStatus") else {
         if let Some(answered_by) = w.param("AnsweredBy") {
-            // The asynchronous answering-machine result: the call goes on;
-            // the voice pipeline applies the agent's voicemail setting.
+            // The asynchronous answering-machine result: a person lets the
+            // call go on; a machine (its greeting over, as DetectMessageEnd
+            // reports it) or a fax hands the call to the agent's voicemail
+            // setting, on whichever process holds it.
             tracing::info!(call_sid, answered_by, "answering-machine detection result");
+            if is_machine(answered_by) {
+                let call_id = media::by_carrier_sid(app, &tenant, call_sid).await?;
+                if let Err(e) =
+                    live::control::deliver(app, &tenant, &call_id, Control::Voicemail).await
+                {
+                    // Ended meanwhile, or its holder is out of reach: Twilio's
+                    // final status still ends it.
+                    tracing::warn!(call = %call_id, error = %e, "the voicemail result did not reach the call");
+                }
+            }
             return Ok(());
         }
         return Err(Error::field("CallStatus", "is required"));

@@ -69,11 +69,17 @@ pub enum Progress {
     Ended(EndReason),
 }
 
+/// Whether Twilio's `AnsweredBy` says no person answered (a machine, at its
+/// start or after its greeting, or a fax).
+pub fn is_machine(answered_by: &str) -> bool {
+    answered_by.starts_with("machine") || answered_by == "fax"
+}
+
 impl Progress {
     /// Reads Twilio's `CallStatus` (with `AnsweredBy` when answering-machine
     /// detection ran): `None` for a status Twilio does not document.
     pub fn of(call_status: &str, answered_by: Option<&str>) -> Option<Progress> {
-        let machine = answered_by.is_some_and(|a| a.starts_with("machine") || a == "fax");
+        let machine = answered_by.is_some_and(is_machine);
         Some(match call_status {
             "queued" | "initiated" | "ringing" => Progress::Pending,
             "in-progress" => Progress::Answered,

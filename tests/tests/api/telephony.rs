@@ -23,7 +23,7 @@ backend_tests!(
 pub(crate) const SID: &str = "AC0123456789abcdef0123456789abcdef";
 pub(crate) const TOKEN: &str = "auth_token_super_secret_42";
 pub(crate) const NUMBER: &str = "+14155550100";
-const CALLER: &str = "+14155559999";
+pub(crate) const CALLER: &str = "+14155559999";
 const HOURS: &str = "We are open from nine to five.";
 const PERSON: &str = "+14155550111";
 
@@ -276,7 +276,7 @@ async fn inbound_calls_stream_to_the_relay_and_unknown_numbers_hear_why(backend:
 }
 
 /// Executes a task to `to` on the line; the call's id.
-async fn execute(t: &TestApp, to: &str) -> String {
+pub(crate) async fn execute(t: &TestApp, to: &str) -> String {
     let (_, agents) = call(t.api(Method::GET, "/agents")).await;
     let agent = agents["data"][0]["id"].clone();
     let (status, task) = call(
@@ -293,7 +293,12 @@ async fn execute(t: &TestApp, to: &str) -> String {
 
 /// Posts Twilio's status callback `status` for `call_sid`, waiting for the
 /// call's SID to be recorded (right after Twilio accepted the call).
-async fn report(t: &TestApp, url: &str, call_sid: &str, status: &str) -> (StatusCode, String) {
+pub(crate) async fn report(
+    t: &TestApp,
+    url: &str,
+    call_sid: &str,
+    status: &str,
+) -> (StatusCode, String) {
     let params = [
         ("AccountSid", SID),
         ("CallSid", call_sid),

@@ -16,7 +16,9 @@ use switchboard_tests::twilio::TwilioDouble;
 use switchboard_tests::twilio_media::{MediaStream, phone_audio};
 use switchboard_tests::{TestApp, WsClient, call, config, speech_home};
 
-use crate::telephony::{NUMBER, double, hook, inbound, line, parameter, post, until};
+use crate::telephony::{
+    NUMBER, SID, double, execute, hook, inbound, line, parameter, post, report, until,
+};
 
 /// The platform with the offline speech engines and `twilio` as Twilio.
 async fn spawn(twilio: &TwilioDouble) -> TestApp {
@@ -368,4 +370,73 @@ async fn a_supervisor_hears_the_call_and_speaks_once_holding_it() {
         c["status"] == "completed"
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answering_machine_gets_the_agents_message_after_the_beep() {
+    let twilio = double().await;
+    let t = spawn(&twilio).await;
+    let channel = line(&t).await;
+    let (_, c) = call(t.api(Method::GET, &format!("/channels/{channel}"))).await;
+    let agent = c["data"]["default_agent_id"].as_str().unwrap().to_owned();
+    let message = "Hello, this is the shop calling back about your order. Please call us back.";
+    let (status, body) = call(
+        t.api(Method::PATCH, &format!("/agents/{agent}"))
+            .json(&json!({"voicemail": {"action": "leave_message", "message": message}})),
+    )
+    .await;
+    assert!(status.is_success(), "{body}");
+    let call_id = execute(&t, "+14155550123").await;
+    let placed = loop {
+        if let Some(placed) = twilio.calls().into_iter().next() {
+            break placed;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let twiml = placed.field("Twiml").unwrap();
+    let relay = t.base.replacen("http", "ws", 1);
+    // The double's first call; Twilio rings it before anyone answers.
+    let call_sid = format!("CA{:032x}", 1);
+    let status_url = hook(&t, &channel, "status");
+    report(&t, &status_url, &call_sid, "ringing").await;
+    let mut stream = MediaStream::start(
+        &relay,
+        &call_sid,
+        &[
+            ("call_id", &parameter(twiml, "call_id")),
+            ("token", &parameter(twiml, "token")),
+        ],
+    )
+    .await;
+    // The agent greets whoever answered; then Twilio's detection says a machine
+    // did, its greeting over (DetectMessageEnd: the beep).
+    let greeting = stream.play_listening(&quiet(1_000)).await;
+    assert!(greeting.iter().any(|(_, m)| is_audio(m)), "no greeting");
+    let amd = [
+        ("AccountSid", SID),
+        ("CallSid", call_sid.as_str()),
+        ("AnsweredBy", "machine_end_beep"),
+    ];
+    let (status, _, body) = post(&t, &status_url, &amd).await;
+    assert_eq!(status.as_u16(), 204, "{body}");
+    let heard = stream.play_listening(&quiet(8_000)).await;
+    let cleared = heard.iter().position(|(_, m)| m["event"] == "clear");
+    let cleared = cleared.expect("the greeting was cut for the message");
+    let message_frames = heard[cleared..].iter().filter(|(_, m)| is_audio(m)).count();
+    assert!(
+        message_frames > 100,
+        "the message was spoken: {message_frames} frames"
+    );
+    let ended = until(&t, &format!("/calls/{call_id}"), |c| {
+        c["status"] == "completed"
+    })
+    .await;
+    assert_eq!(ended["end_reason"], "voicemail", "{ended}");
+    let transcript = transcript(&ended);
+    assert!(
+        transcript
+            .iter()
+            .any(|e| e["role"] == "agent" && e["text"] == message),
+        "{transcript:?}"
+    );
 }

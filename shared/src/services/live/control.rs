@@ -47,6 +47,9 @@ pub enum Control {
     /// The call was ended through the API by another process: the one holding
     /// it stops talking now instead of at its next lease renewal.
     Stop,
+    /// The carrier's answering-machine detection says a machine answered
+    /// (its greeting is over): the agent's `voicemail` setting applies now.
+    Voicemail,
 }
 
 impl Control {
@@ -54,7 +57,7 @@ impl Control {
     pub fn checked(self, field: &str) -> Result<Control> {
         let text = match &self {
             Control::Whisper(t) | Control::Barge(t) | Control::SupervisorText(t) => t,
-            Control::Takeover(_) | Control::Stop => return Ok(self),
+            Control::Takeover(_) | Control::Stop | Control::Voicemail => return Ok(self),
         };
         if text.trim().is_empty() {
             return Err(Error::field(field, "must not be empty"));
@@ -76,6 +79,9 @@ impl Control {
             Control::Takeover(false) => Input::Resume,
             Control::SupervisorText(t) => Input::SupervisorText(t.trim().to_owned()),
             Control::Stop => Input::EndedByUser,
+            Control::Voicemail => Input::Voicemail {
+                greeting: String::new(),
+            },
         }
     }
 }

@@ -107,8 +107,10 @@ async fn turn(
 ) {
     let at_ms = held.elapsed_ms();
     let interrupted = matches!(input, Input::Interrupted { .. });
+    // A supervisor's barge, and a voicemail's message (said after the
+    // beep, not after a greeting that played to a machine), start at once.
     let _ = said.send(Said::Turn {
-        cut: matches!(input, Input::Barge(_)),
+        cut: matches!(input, Input::Barge(_) | Input::Voicemail { .. }),
     });
     let mut transfers = Vec::new();
     held.conversation
