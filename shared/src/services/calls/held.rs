@@ -26,6 +26,8 @@ pub(crate) struct Held {
     pub(crate) tenant: Tenant,
     pub(crate) call_id: String,
     pub(crate) conversation: Conversation,
+    /// The call as taken (its campaign's concurrency slots are renewed with the lease).
+    call: Call,
     /// Transcript entries already stored.
     sent: usize,
     started: Instant,
@@ -64,6 +66,7 @@ impl Held {
         StoreSink::new(&app, &tenant, &id).answered(0).await;
         Ok(Held {
             conversation: Conversation::new(setup),
+            call: call.clone(),
             app,
             tenant,
             call_id: id,
@@ -128,11 +131,17 @@ impl Held {
             .await;
     }
 
-    /// Renews the lease (every [`lease::RENEW_EVERY`]). `false` when the call
-    /// is no longer this process's (ended through the API, or swept): stop.
+    /// Renews the lease (every [`lease::RENEW_EVERY`]) and a campaign call's
+    /// slots. `false` when the call is no longer this process's (ended
+    /// through the API, or swept): stop.
     pub(crate) async fn keep(&self) -> bool {
         match lease::hold(&self.app, &self.tenant, &self.call_id, owner(), None).await {
-            Ok(held) => held.is_some(),
+            Ok(Some(_)) => {
+                // A campaign call keeps its campaign's concurrency slot as long as it talks.
+                crate::services::campaigns::slots::renew(&self.app, &self.tenant, &self.call).await;
+                true
+            }
+            Ok(None) => false,
             Err(e) => {
                 // A store hiccup: the lease has TERM to spare; try again next time.
                 tracing::warn!(call = %self.call_id, error = %e, "renewing a held call's lease failed");
