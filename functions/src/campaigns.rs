@@ -9,7 +9,7 @@ use switchboard::domain::campaign::contact::{ContactOutcome, ContactStatus};
 use switchboard::domain::campaign::{Action, CampaignStatus};
 use switchboard::services::campaigns::{self, contacts, csv_import};
 use switchboard::services::views::{
-    BulkContactsInput, CampaignContactInput, CampaignContactView, CampaignInput, CampaignPatch,
+    BulkContactsInput, CampaignContactInput, CampaignContactView, CampaignCreate, CampaignPatch,
     CampaignResultsView, CampaignView, ImportSummary,
 };
 use switchboard::{App, Error};
@@ -19,7 +19,7 @@ use utoipa_axum::routes;
 
 use crate::http::openapi::{Created, CsvFile, IdempotencyKey, Item, List, ModeParam, PageParams};
 use crate::http::resource::resource_routes;
-use crate::http::{ApiError, ApiResult, Auth, JsonObject, NoBody, Params, created, list, ok};
+use crate::http::{ApiError, ApiResult, Auth, Json, NoBody, Params, created, list, ok};
 use crate::http::{Multipart, Path, protected};
 
 type S = State<Arc<App>>;
@@ -98,7 +98,7 @@ fn parsed<T>(
 resource_routes! {
     service: campaigns, tag: "campaigns",
     collection: "/campaigns", item: "/campaigns/{id}",
-    view: CampaignView, input: CampaignInput, patch: CampaignPatch, body: object,
+    view: CampaignView, input: CampaignCreate, patch: CampaignPatch, body: typed,
     list: list_campaigns(PageParams, CampaignFilter, ModeParam) -> CampaignView
         "List the campaigns, newest first."
         |app, caller, params, page| {
@@ -190,9 +190,9 @@ async fn add_contact(
     State(app): S,
     Auth(caller): Auth,
     Path(id): Path<String>,
-    JsonObject(body): JsonObject,
+    Json(body): Json<CampaignContactInput>,
 ) -> ApiResult {
-    Ok(created(contacts::add_one(&app, &caller, &id, &body).await?))
+    Ok(created(contacts::add_one(&app, &caller, &id, body).await?))
 }
 
 /// Add up to 10,000 contacts (413 above): the valid ones are added, the
@@ -204,11 +204,9 @@ async fn add_bulk(
     State(app): S,
     Auth(caller): Auth,
     Path(id): Path<String>,
-    JsonObject(body): JsonObject,
+    Json(body): Json<BulkContactsInput>,
 ) -> ApiResult {
-    Ok(created(
-        contacts::add_bulk(&app, &caller, &id, &body).await?,
-    ))
+    Ok(created(contacts::add_bulk(&app, &caller, &id, body).await?))
 }
 
 fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {

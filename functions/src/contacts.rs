@@ -6,14 +6,14 @@ use std::sync::Arc;
 use axum::extract::State;
 use switchboard::App;
 use switchboard::services::contacts::{self, ContactFilter};
-use switchboard::services::views::{ContactInput, ContactPatch, ContactView, DeletedView};
+use switchboard::services::views::{ContactCreate, ContactPatch, ContactView, DeletedView};
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::http::Path;
 use crate::http::openapi::{Created, IdempotencyKey, Item, List, ModeParam, PageParams};
-use crate::http::{ApiResult, Auth, JsonObject, Params, created, list, ok, protected};
+use crate::http::{ApiResult, Auth, Json, Params, created, list, ok, protected};
 
 type S = State<Arc<App>>;
 
@@ -66,13 +66,13 @@ async fn list_contacts(State(app): S, Auth(caller): Auth, params: Params) -> Api
 
 /// Create a contact: 409 when another contact has its phone or e-mail.
 #[utoipa::path(post, path = "/contacts", tag = "contacts", params(ModeParam, IdempotencyKey),
-    request_body = ContactInput, responses(Created<ContactView>))]
+    request_body = ContactCreate, responses(Created<ContactView>))]
 async fn create_contact(
     State(app): S,
     Auth(caller): Auth,
-    JsonObject(body): JsonObject,
+    Json(body): Json<ContactCreate>,
 ) -> ApiResult {
-    Ok(created(contacts::create(&app, &caller, &body).await?))
+    Ok(created(contacts::create(&app, &caller, body).await?))
 }
 
 /// Get a contact.
@@ -91,9 +91,9 @@ async fn update_contact(
     State(app): S,
     Auth(caller): Auth,
     Path(id): Path<String>,
-    JsonObject(body): JsonObject,
+    Json(body): Json<ContactPatch>,
 ) -> ApiResult {
-    Ok(ok(contacts::update(&app, &caller, &id, &body).await?))
+    Ok(ok(contacts::update(&app, &caller, &id, body).await?))
 }
 
 /// Delete a contact (admin).

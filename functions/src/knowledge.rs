@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 
 use crate::http::openapi::{Created, IdempotencyKey, Item, List, ModeParam, PageParams};
 use crate::http::{
-    ApiError, ApiResult, Auth, JsonObject, Params, all, created, list, list_slice, ok, protected,
+    ApiError, ApiResult, Auth, Json, Params, all, created, list, list_slice, ok, protected,
 };
 use crate::http::{Multipart, Path};
 
@@ -114,24 +114,36 @@ async fn upload(State(app): S, Auth(caller): Auth, Multipart(mut form): Multipar
 #[utoipa::path(post, path = "/knowledge/ingest-url", tag = "knowledge",
     params(ModeParam, IdempotencyKey),
     request_body = IngestUrlInput, responses(Created<KnowledgeDocumentView>))]
-async fn ingest_url(State(app): S, Auth(caller): Auth, JsonObject(body): JsonObject) -> ApiResult {
-    Ok(created(knowledge::ingest_url(&app, &caller, &body).await?))
+async fn ingest_url(
+    State(app): S,
+    Auth(caller): Auth,
+    Json(body): Json<IngestUrlInput>,
+) -> ApiResult {
+    Ok(created(knowledge::ingest_url(&app, &caller, body).await?))
 }
 
 /// Ingest text.
 #[utoipa::path(post, path = "/knowledge/ingest-text", tag = "knowledge",
     params(ModeParam, IdempotencyKey),
     request_body = IngestTextInput, responses(Created<KnowledgeDocumentView>))]
-async fn ingest_text(State(app): S, Auth(caller): Auth, JsonObject(body): JsonObject) -> ApiResult {
-    Ok(created(knowledge::ingest_text(&app, &caller, &body).await?))
+async fn ingest_text(
+    State(app): S,
+    Auth(caller): Auth,
+    Json(body): Json<IngestTextInput>,
+) -> ApiResult {
+    Ok(created(knowledge::ingest_text(&app, &caller, body).await?))
 }
 
 /// Search the knowledge base.
 #[utoipa::path(post, path = "/knowledge/query", tag = "knowledge",
     params(ModeParam, IdempotencyKey),
     request_body = KnowledgeQueryInput, responses(List<QueryHit>))]
-async fn query(State(app): S, Auth(caller): Auth, JsonObject(body): JsonObject) -> ApiResult {
-    Ok(all(knowledge::query(&app, &caller, &body).await?))
+async fn query(
+    State(app): S,
+    Auth(caller): Auth,
+    Json(body): Json<KnowledgeQueryInput>,
+) -> ApiResult {
+    Ok(all(knowledge::query(&app, &caller, body).await?))
 }
 
 /// Get a document.

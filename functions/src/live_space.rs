@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 
 use crate::http::Path;
 use crate::http::openapi::{IdempotencyKey, Item, List, ModeParam};
-use crate::http::{ApiResult, Auth, JsonObject, NoBody, all, ok, protected};
+use crate::http::{ApiResult, Auth, Json, NoBody, all, ok, protected};
 
 type S = State<Arc<App>>;
 
@@ -57,9 +57,9 @@ async fn whisper(
     State(app): S,
     Auth(caller): Auth,
     Path(id): Path<String>,
-    JsonObject(body): JsonObject,
+    Json(body): Json<LiveMessageInput>,
 ) -> ApiResult {
-    Ok(ok(space::whisper(&app, &caller, &id, &body).await?))
+    Ok(ok(space::whisper(&app, &caller, &id, body).await?))
 }
 
 /// Barge in: the agent says the message now, cutting itself off.
@@ -70,9 +70,9 @@ async fn barge(
     State(app): S,
     Auth(caller): Auth,
     Path(id): Path<String>,
-    JsonObject(body): JsonObject,
+    Json(body): Json<LiveMessageInput>,
 ) -> ApiResult {
-    Ok(ok(space::barge(&app, &caller, &id, &body).await?))
+    Ok(ok(space::barge(&app, &caller, &id, body).await?))
 }
 
 /// Take the call over (`active: true`: the agent pauses and a supervisor
@@ -84,9 +84,9 @@ async fn takeover(
     State(app): S,
     Auth(caller): Auth,
     Path(id): Path<String>,
-    JsonObject(body): JsonObject,
+    Json(body): Json<TakeoverInput>,
 ) -> ApiResult {
-    Ok(ok(space::takeover(&app, &caller, &id, &body).await?))
+    Ok(ok(space::takeover(&app, &caller, &id, body).await?))
 }
 
 /// End the call (hang up).

@@ -19,7 +19,7 @@ use crate::http::openapi::{
     Created, EnabledFilter, IdempotencyKey, Item, List, ModeParam, PageParams, Reaching,
 };
 use crate::http::resource::resource_routes;
-use crate::http::{ApiResult, Auth, JsonObject, Params, created, list, list_slice, ok, protected};
+use crate::http::{ApiResult, Auth, Json, Params, created, list, list_slice, ok, protected};
 
 type S = State<Arc<App>>;
 
@@ -152,9 +152,9 @@ async fn list_servers(State(app): S, Auth(caller): Auth, params: Params) -> ApiR
 async fn create_server(
     State(app): S,
     Auth(caller): Auth,
-    JsonObject(body): JsonObject,
+    Json(body): Json<McpServerInput>,
 ) -> ApiResult {
-    Ok(created(mcp::create(&app, &caller, &body).await?))
+    Ok(created(mcp::create(&app, &caller, body).await?))
 }
 
 /// Get an MCP server.
@@ -179,9 +179,9 @@ async fn test_tool(
     State(app): S,
     Auth(caller): Auth,
     Path(id): Path<String>,
-    JsonObject(body): JsonObject,
+    Json(body): Json<ToolTestInput>,
 ) -> ApiResult {
-    Ok(ok(tools::test(&app, &caller, &id, &body).await?))
+    Ok(ok(tools::test(&app, &caller, &id, body).await?))
 }
 
 /// Connect to an MCP server and list its tools.

@@ -14,9 +14,7 @@ use utoipa_axum::routes;
 
 use crate::http::idempotency::secret_once;
 use crate::http::openapi::{Created, IdempotencyKey, Item, List, ModeParam, PageParams};
-use crate::http::{
-    ApiResult, Auth, JsonObject, NoBody, Params, Path, created, list, ok, protected,
-};
+use crate::http::{ApiResult, Auth, Json, NoBody, Params, Path, created, list, ok, protected};
 
 type S = State<Arc<App>>;
 
@@ -48,10 +46,10 @@ async fn list_webhooks(State(app): S, Auth(caller): Auth, params: Params) -> Api
 async fn create_webhook(
     State(app): S,
     Auth(caller): Auth,
-    JsonObject(body): JsonObject,
+    Json(body): Json<WebhookInput>,
 ) -> ApiResult {
     Ok(secret_once(created(
-        webhooks::create(&app, &caller, &body).await?,
+        webhooks::create(&app, &caller, body).await?,
     )))
 }
 

@@ -20,7 +20,7 @@ use axum::response::IntoResponse;
 use switchboard::{App, Error};
 use utoipa_axum::router::OpenApiRouter;
 
-pub use extract::{Auth, ClientAddress, Json, JsonObject, Multipart, NoBody, Params, Path};
+pub use extract::{Auth, ClientAddress, Json, Multipart, NoBody, Params, Path};
 pub use response::{ApiError, ApiResult, all, created, list, list_slice, ok};
 
 /// Puts authentication (outer) and idempotency (inner) in front of a group's

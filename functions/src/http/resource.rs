@@ -29,7 +29,7 @@
 /// the handler's body, given the query parameters and the page they ask for;
 /// it returns the service's future of a page (`?` works in it). `body:
 /// typed` reads the create and update bodies as `input` and `patch` (see
-/// [`body_type!`]); `body: object` is for groups not typed yet.
+/// [`body_type!`]).
 macro_rules! resource_routes {
     (
         service: $svc:ident, tag: $tag:tt,
@@ -115,22 +115,20 @@ macro_rules! resource_routes {
 pub(crate) use resource_routes;
 
 /// The type a create or update handler reads its body as: `typed`, the
-/// resource's input type itself; `object`, a JSON object for a service that
-/// parses it field by field (the input type then only documents the body).
+/// resource's input type itself (every body is typed now; the word stays so
+/// a group says what it reads).
 macro_rules! body_type {
-    (typed, $input:ident) => { $input };
-    (object, $input:ident) => { ::serde_json::Map<String, ::serde_json::Value> };
+    (typed, $input:ident) => {
+        $input
+    };
 }
 pub(crate) use body_type;
 
-/// How a handler hands its body to the service: a typed input by value,
-/// a JSON object by reference (see [`body_type!`]).
+/// How a handler hands its body to the service: a typed input by value
+/// (see [`body_type!`]).
 macro_rules! body_arg {
     (typed, $body:ident) => {
         $body
-    };
-    (object, $body:ident) => {
-        &$body
     };
 }
 pub(crate) use body_arg;

@@ -5,9 +5,12 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::fields::Fields;
+use super::input::{Checks, Field, overlay};
 use super::{E164, Email};
 use crate::error::{Error, Result};
+
+mod input;
+pub use input::{ContactCreate, ContactPatch};
 
 /// Longest name or company.
 pub const MAX_TEXT_CHARS: usize = 200;
@@ -57,18 +60,6 @@ pub struct Contact {
     pub updated_at: String,
 }
 
-/// The fields a create or patch body may carry.
-const FIELDS: [&str; 8] = [
-    "name",
-    "phone",
-    "email",
-    "company",
-    "tags",
-    "attributes",
-    "do_not_call",
-    "do_not_call_reason",
-];
-
 /// A validated contact body (a create, or a patch merged onto the stored
 /// contact).
 #[derive(Debug, Clone, PartialEq)]
@@ -92,20 +83,24 @@ pub struct ContactSpec {
 }
 
 impl ContactSpec {
-    /// Parses a body, naming every bad field.
-    pub fn parse(body: &Map<String, Value>) -> Result<ContactSpec> {
-        let mut f = Fields::new(body);
-        for key in body.keys() {
-            if !FIELDS.contains(&key.as_str()) {
-                f.error(key.clone(), "is not a field of a contact");
-            }
+    /// Parses a create body (or a stored contact with a PATCH laid over
+    /// it, [`Contact::patched`]), naming every bad field.
+    pub fn parse(body: ContactPatch) -> Result<ContactSpec> {
+        let mut f = Checks::new();
+        f.unknown(body.unknown.keys(), "is not a field of a contact");
+        let unset = |v: &Field<String>| matches!(v, Field::Absent | Field::Null);
+        if unset(&body.name) && unset(&body.phone) && unset(&body.email) {
+            f.error(
+                "name",
+                "a contact needs at least a name, a phone or an email",
+            );
         }
-        let name = f.opt_str("name", MAX_TEXT_CHARS);
-        let phone = f.opt_parsed("phone", normalize_phone);
-        let email = f.opt_parsed("email", Email::parse);
-        let company = f.opt_str("company", MAX_TEXT_CHARS);
+        let name = f.opt_str("name", body.name, MAX_TEXT_CHARS);
+        let phone = f.opt_parsed("phone", body.phone, normalize_phone);
+        let email = f.opt_parsed("email", body.email, Email::parse);
+        let company = f.opt_str("company", body.company, MAX_TEXT_CHARS);
         let tags = f
-            .opt_str_list("tags", MAX_TAG_CHARS, MAX_TAGS)
+            .opt_str_list("tags", body.tags, MAX_TAG_CHARS, MAX_TAGS)
             .unwrap_or_default();
         let mut distinct: Vec<String> = Vec::with_capacity(tags.len());
         for t in tags {
@@ -113,22 +108,17 @@ impl ContactSpec {
                 distinct.push(t);
             }
         }
-        let attributes = parse_attributes(&mut f);
-        let do_not_call = f.opt_bool("do_not_call").unwrap_or(false);
-        let do_not_call_reason = f.opt_str("do_not_call_reason", MAX_REASON_CHARS);
+        let attributes = parse_attributes(&mut f, body.attributes);
+        let do_not_call = f.opt_bool("do_not_call", body.do_not_call).unwrap_or(false);
+        let do_not_call_reason = f.opt_str(
+            "do_not_call_reason",
+            body.do_not_call_reason,
+            MAX_REASON_CHARS,
+        );
         if do_not_call_reason.is_some() && !do_not_call {
             f.error(
                 "do_not_call_reason",
                 "can only be given with do_not_call true",
-            );
-        }
-        if ["name", "phone", "email"]
-            .iter()
-            .all(|k| f.raw(k).is_none())
-        {
-            f.error(
-                "name",
-                "a contact needs at least a name, a phone or an email",
             );
         }
         f.finish()?;
@@ -187,13 +177,14 @@ impl ContactSpec {
     }
 }
 
-fn parse_attributes(f: &mut Fields<'_>) -> Map<String, Value> {
-    let Some(v) = f.raw("attributes") else {
-        return Map::new();
-    };
-    let Value::Object(map) = v else {
-        f.error("attributes", "must be an object");
-        return Map::new();
+fn parse_attributes(f: &mut Checks, input: Field<Map<String, Value>>) -> Map<String, Value> {
+    let map = match input {
+        Field::Absent | Field::Null => return Map::new(),
+        Field::Invalid(_) => {
+            f.error("attributes", "must be an object");
+            return Map::new();
+        }
+        Field::Value(map) => map,
     };
     if map.len() > MAX_ATTRIBUTES {
         f.error(
@@ -205,7 +196,7 @@ fn parse_attributes(f: &mut Fields<'_>) -> Map<String, Value> {
         .any(|k| k.trim().is_empty() || k.chars().count() > 64)
     {
         f.error("attributes", "keys must be 1 to 64 characters");
-    } else if serde_json::to_string(map).map_or(usize::MAX, |s| s.len()) > MAX_ATTRIBUTES_BYTES {
+    } else if serde_json::to_string(&map).map_or(usize::MAX, |s| s.len()) > MAX_ATTRIBUTES_BYTES {
         f.error(
             "attributes",
             format!(
@@ -214,34 +205,42 @@ fn parse_attributes(f: &mut Fields<'_>) -> Map<String, Value> {
             ),
         );
     } else {
-        return map.clone();
+        return map;
     }
     Map::new()
 }
 
 impl Contact {
-    /// The stored contact as a body to merge a patch onto: the fields sent
-    /// replace these (`null` clears one); the reason is only ever what the
-    /// patch sends, the stored one being kept by
-    /// [`ContactSpec::into_contact`].
-    pub fn merged_with(&self, patch: &Map<String, Value>) -> Map<String, Value> {
-        let mut base = Map::new();
-        let mut set = |k: &str, v: Value| {
-            if !v.is_null() {
-                base.insert(k.to_owned(), v);
-            }
+    /// This contact as a body, with `patch`'s fields laid over it (a PATCH
+    /// is "the contact as it is, changed by these"), for
+    /// [`ContactSpec::parse`]. The reason is only ever what the patch sends,
+    /// the stored one being kept by [`ContactSpec::into_contact`].
+    pub fn patched(&self, patch: ContactPatch) -> ContactPatch {
+        let stored = ContactPatch {
+            name: self.name.clone().into(),
+            phone: self.phone.as_ref().map(|p| p.as_str().to_owned()).into(),
+            email: self.email.as_ref().map(|e| e.as_str().to_owned()).into(),
+            company: self.company.clone().into(),
+            tags: Field::Value(self.tags.clone()),
+            attributes: Field::Value(self.attributes.clone()),
+            do_not_call: Field::Value(self.do_not_call),
+            ..ContactPatch::default()
         };
-        set("name", serde_json::json!(self.name));
-        set("phone", serde_json::json!(self.phone));
-        set("email", serde_json::json!(self.email));
-        set("company", serde_json::json!(self.company));
-        set("tags", serde_json::json!(self.tags));
-        set("attributes", Value::Object(self.attributes.clone()));
-        set("do_not_call", Value::Bool(self.do_not_call));
-        for (k, v) in patch {
-            base.insert(k.clone(), v.clone());
-        }
-        base
+        overlay!(
+            ContactPatch {
+                name,
+                phone,
+                email,
+                company,
+                tags,
+                attributes,
+                do_not_call;
+                own do_not_call_reason,
+                unknown
+            },
+            stored,
+            patch
+        )
     }
 
     /// The words of the name that search finds it by (see [`search_words`]).
@@ -334,14 +333,15 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::domain::input::from_json;
 
     fn parse(v: Value) -> Result<ContactSpec> {
-        ContactSpec::parse(v.as_object().unwrap())
+        ContactSpec::parse(from_json::<ContactCreate>(v)?.0)
     }
 
     /// `patch` applied to `c`, as `PATCH /contacts/{id}` does.
     fn patched(c: &Contact, patch: Value, now: &str) -> Contact {
-        ContactSpec::parse(&c.merged_with(patch.as_object().unwrap()))
+        ContactSpec::parse(c.patched(from_json(patch).unwrap()))
             .unwrap()
             .into_contact(c.id.clone(), Some(c), c.created_at.clone(), now.into())
     }

@@ -116,6 +116,14 @@ impl Checks {
             .or_insert_with(|| reason.into());
     }
 
+    /// Records `reason` for each key of a body's `unknown` (the keys its
+    /// type does not have): a typo must not be silently ignored.
+    pub fn unknown<'a>(&mut self, keys: impl IntoIterator<Item = &'a String>, reason: &str) {
+        for key in keys {
+            self.error(key.clone(), reason);
+        }
+    }
+
     /// The value when the field holds one of the right shape; `wrong` words
     /// the reason when it holds another. Absent and `null` are `None`.
     fn value<T>(
@@ -294,7 +302,16 @@ impl Checks {
 /// field the patch sent (value or `null`) replaces the stored one. The
 /// patch is destructured without `..`, so a field added to the body type
 /// and forgotten here is a compile error, not a silently ignored update.
+///
+/// Fields listed after `; own` are the patch's alone (its unknown keys, a
+/// write-only field the stored resource does not keep): they are taken
+/// from the patch as they are.
 macro_rules! overlay {
+    ($ty:ident { $($field:ident),+ ; own $($own:ident),+ $(,)? }, $base:expr, $patch:expr) => {{
+        let $ty { $($field,)+ $($own),+ } = $patch;
+        let base = $base;
+        $ty { $($field: $field.or(base.$field),)+ $($own),+ }
+    }};
     ($ty:ident { $($field:ident),+ $(,)? }, $base:expr, $patch:expr) => {{
         let $ty { $($field),+ } = $patch;
         let base = $base;
@@ -309,7 +326,7 @@ pub(crate) use overlay;
 /// Missing required fields are reported by the resource's parse step, with
 /// every other bad field.
 macro_rules! create_body {
-    ($(#[$doc:meta])* $create:ident = $patch:ident requiring [$($required:literal),+ $(,)?]) => {
+    ($(#[$doc:meta])* $create:ident = $patch:ident requiring [$($required:literal),* $(,)?]) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Default, serde::Deserialize)]
         #[serde(transparent)]
@@ -319,7 +336,7 @@ macro_rules! create_body {
             fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
                 $crate::domain::input::requiring(
                     <$patch as utoipa::PartialSchema>::schema(),
-                    &[$($required),+],
+                    &[$($required),*],
                 )
             }
         }

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
-use super::fields::Fields;
+use super::input::{Checks, Field};
 use super::parse_http_url;
 use super::tool::Sealed;
 use crate::crypto::Cipher;
@@ -70,6 +71,30 @@ const NAME_MAX: usize = 200;
 const HEADER_VALUE_MAX: usize = 8_192;
 const MAX_HEADERS: usize = 20;
 
+/// The body of `POST /tools/mcp/servers`. Every field is a [`Field`], so
+/// [`McpServerSpec::parse`] reports every bad field at once.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct McpServerInput {
+    /// Display name.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 200)]
+    #[serde(default)]
+    pub name: Field<String>,
+    /// The streamable HTTP endpoint (`http` or `https`).
+    #[schema(value_type = String, required = true, example = "https://mcp.example.com/mcp")]
+    #[serde(default)]
+    pub url: Field<String>,
+    /// Header name → value, sent on every request to the server; stored
+    /// encrypted and shown masked.
+    #[schema(value_type = Option<BTreeMap<String, String>>)]
+    #[serde(default)]
+    pub headers: Field<Map<String, Value>>,
+    /// Keys a server does not have: each one is a 422 (a typo must not be
+    /// silently ignored).
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub unknown: BTreeMap<String, Value>,
+}
+
 /// The MCP server fields a client may write, parsed and checked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct McpServerSpec {
@@ -80,17 +105,15 @@ pub struct McpServerSpec {
 
 impl McpServerSpec {
     /// Parses `{name, url, headers?}`, reporting every bad field.
-    pub fn parse(body: &Map<String, Value>) -> Result<Self, Error> {
-        let mut f = Fields::new(body);
-        let name = f.req_str("name", NAME_MAX);
-        if f.raw("url").is_none() {
-            f.error("url", "is required");
-        }
-        let url = f.opt_parsed("url", parse_http_url);
+    pub fn parse(body: McpServerInput) -> Result<Self, Error> {
+        let mut f = Checks::new();
+        f.unknown(body.unknown.keys(), "is not a field of an MCP server");
+        let name = f.req_str("name", body.name, NAME_MAX);
+        let url = f.req_parsed("url", body.url, parse_http_url);
         let mut headers = BTreeMap::new();
-        match f.raw("headers") {
-            None => {}
-            Some(Value::Object(h)) if h.len() <= MAX_HEADERS => {
+        match body.headers {
+            Field::Absent | Field::Null => {}
+            Field::Value(h) if h.len() <= MAX_HEADERS => {
                 for (k, v) in h {
                     let name_ok = !k.is_empty()
                         && k.len() <= 128
@@ -101,7 +124,7 @@ impl McpServerSpec {
                             f.error(format!("headers.{k}"), "is not a valid HTTP header name")
                         }
                         Value::String(s) if !s.is_empty() && s.len() <= HEADER_VALUE_MAX => {
-                            headers.insert(k.clone(), s.clone());
+                            headers.insert(k, s);
                         }
                         _ => f.error(
                             format!("headers.{k}"),
@@ -110,7 +133,7 @@ impl McpServerSpec {
                     }
                 }
             }
-            Some(_) => f.error(
+            Field::Value(_) | Field::Invalid(_) => f.error(
                 "headers",
                 format!("must be an object of at most {MAX_HEADERS} header names to values"),
             ),

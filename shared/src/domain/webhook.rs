@@ -5,10 +5,13 @@
 //! that response only, stored [`Sealed`] with a hint so reads mask it
 //! without decrypting.
 
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 
-use super::fields::Fields;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::input::{Checks, Field};
 use super::tool::Sealed;
 use crate::error::{Error, Result};
 use crate::net::GuardedClient;
@@ -54,6 +57,31 @@ impl WebhookEndpoint {
     }
 }
 
+/// The body of `POST /webhooks`. Every field is a [`Field`], so
+/// [`WebhookSpec::parse`] reports every bad field at once.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct WebhookInput {
+    /// `https://…` (`http://` only to a loopback address in development); a
+    /// private or internal destination is refused.
+    #[schema(value_type = String, required = true, max_length = 2048)]
+    #[serde(default)]
+    pub url: Field<String>,
+    /// Event types to receive: `call.started`, `call.completed`,
+    /// `call.failed`, `knowledge.ready`, `knowledge.failed`,
+    /// `campaign.completed`, `conversation.created`, `message.received`.
+    #[schema(value_type = Vec<String>, required = true, min_items = 1)]
+    #[serde(default)]
+    pub events: Field<Vec<Value>>,
+    /// Default true.
+    #[schema(value_type = Option<bool>)]
+    #[serde(default)]
+    pub active: Field<bool>,
+    /// Keys an endpoint does not have: each one is a 422.
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub unknown: BTreeMap<String, Value>,
+}
+
 /// A validated `POST /webhooks` body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookSpec {
@@ -68,14 +96,10 @@ pub struct WebhookSpec {
 impl WebhookSpec {
     /// Parses a create body, naming every bad field. The URL is held to the
     /// outbound rules of `net` (SSRF) now, and again at every delivery.
-    pub fn parse(body: &Map<String, Value>, net: &GuardedClient) -> Result<WebhookSpec> {
-        let mut f = Fields::new(body);
-        for key in body.keys() {
-            if !matches!(key.as_str(), "url" | "events" | "active") {
-                f.error(key.clone(), "is not a field of a webhook endpoint");
-            }
-        }
-        let url = f.req_str("url", MAX_URL_CHARS);
+    pub fn parse(body: WebhookInput, net: &GuardedClient) -> Result<WebhookSpec> {
+        let mut f = Checks::new();
+        f.unknown(body.unknown.keys(), "is not a field of a webhook endpoint");
+        let url = f.req_str("url", body.url, MAX_URL_CHARS);
         let url = match url {
             Some(u) => match check_destination(&u, net) {
                 Ok(u) => Some(u),
@@ -86,12 +110,16 @@ impl WebhookSpec {
             },
             None => None,
         };
-        let events = match f.raw("events") {
-            None => {
+        let events = match body.events {
+            Field::Absent | Field::Null => {
                 f.error("events", "is required");
                 None
             }
-            Some(v) => match parse_events(v) {
+            Field::Invalid(_) => {
+                f.error("events", "must be an array of event types");
+                None
+            }
+            Field::Value(v) => match parse_events(&v) {
                 Ok(e) => Some(e),
                 Err(reason) => {
                     f.error("events", reason);
@@ -99,7 +127,7 @@ impl WebhookSpec {
                 }
             },
         };
-        let active = f.opt_bool("active").unwrap_or(true);
+        let active = f.opt_bool("active", body.active).unwrap_or(true);
         f.finish()?;
         match (url, events) {
             (Some(url), Some(events)) => Ok(WebhookSpec {
@@ -114,10 +142,7 @@ impl WebhookSpec {
     }
 }
 
-fn parse_events(v: &Value) -> std::result::Result<Vec<String>, String> {
-    let Value::Array(items) = v else {
-        return Err("must be an array of event types".into());
-    };
+fn parse_events(items: &[Value]) -> std::result::Result<Vec<String>, String> {
     if items.is_empty() {
         return Err("must name at least one event type".into());
     }
@@ -293,7 +318,7 @@ mod tests {
     }
 
     fn parse(body: Value, allow: &str) -> Result<WebhookSpec> {
-        WebhookSpec::parse(body.as_object().unwrap(), &net(allow))
+        WebhookSpec::parse(crate::domain::input::from_json(body)?, &net(allow))
     }
 
     fn field_errors(r: Result<WebhookSpec>) -> std::collections::BTreeMap<String, String> {

@@ -2,7 +2,7 @@
 //! connector needs (the server with its headers opened; a place to store the
 //! tools it discovered).
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::assignments::{self, Assignable};
 use super::caller::Caller;
@@ -12,7 +12,7 @@ use super::table_keys::*;
 use super::views::{AssignmentView, DeletedView, McpServerView};
 use crate::App;
 use crate::domain::Tenant;
-use crate::domain::mcp::{ConnectableMcpServer, McpServer, McpServerSpec};
+use crate::domain::mcp::{ConnectableMcpServer, McpServer, McpServerInput, McpServerSpec};
 use crate::error::{Error, Result};
 use crate::store::{Condition, Item};
 
@@ -87,11 +87,7 @@ pub async fn list(app: &App, caller: &Caller, req: &PageRequest) -> Result<PageO
 
 /// `POST /tools/mcp/servers {name, url, headers?}` (admin). Connecting (and
 /// discovering tools) is a separate step.
-pub async fn create(
-    app: &App,
-    caller: &Caller,
-    body: &Map<String, Value>,
-) -> Result<McpServerView> {
+pub async fn create(app: &App, caller: &Caller, body: McpServerInput) -> Result<McpServerView> {
     caller.require_admin()?;
     let spec = McpServerSpec::parse(body)?;
     let server = spec.into_server(app.new_id(), &app.cipher, app.now_rfc3339());

@@ -10,9 +10,10 @@ use super::caller::Caller;
 use super::page::{PageOf, PageRequest};
 use super::repository::{delete_counted, insert_counted, list_counted, load_resource};
 use super::table_keys::*;
-use super::views::{AssignmentView, DeletedView, ToolTestView, ToolView};
+use super::views::{AssignmentView, DeletedView, ToolTestInput, ToolTestView, ToolView};
 use crate::App;
 use crate::domain::Tenant;
+use crate::domain::input::{Checks, Field};
 use crate::domain::tool::{ExecutableTool, Tool, ToolCreate, ToolPatch, ToolSpec};
 use crate::error::{Error, Result};
 use crate::store::{Condition, Item, StoreError, Write};
@@ -258,15 +259,22 @@ pub async fn test(
     app: &App,
     caller: &Caller,
     id: &str,
-    body: &Map<String, Value>,
+    body: ToolTestInput,
 ) -> Result<ToolTestView> {
     caller.require_admin()?;
     let tool = load_for_execution(app, &caller.tenant, id).await?;
-    let input = match body.get("input") {
-        None | Some(Value::Null) => json!({}),
-        Some(v @ Value::Object(_)) => v.clone(),
-        Some(_) => return Err(Error::field("input", "must be an object of arguments")),
+    let mut f = Checks::new();
+    f.unknown(body.unknown.keys(), "is not a field of a tool test");
+    let input = match body.input {
+        Field::Absent | Field::Null => Map::new(),
+        Field::Value(m) => m,
+        Field::Invalid(_) => {
+            f.error("input", "must be an object of arguments");
+            Map::new()
+        }
     };
+    f.finish()?;
+    let input = Value::Object(input);
     let def = definition(&tool)?;
     let report = crate::engine::tools::test_tool(&def, input, app.guarded_client())
         .await

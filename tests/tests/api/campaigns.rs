@@ -613,6 +613,39 @@ async fn contacts_in_bulk_and_from_csv(backend: Backend) {
     ))
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+
+    // Each bulk item is read on its own: one that is not an object, or has
+    // an unknown key, is listed; a bad wrapper is a 422 naming the key.
+    let odd = bulk(
+        &t,
+        &id,
+        json!([7, {"phone": "+14155550105", "colour": 1}, null]),
+    )
+    .await;
+    assert_eq!(odd["added"], 0, "{odd}");
+    let errors: Vec<&str> = odd["invalid"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["error"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            "must be an object with at least a phone",
+            "colour: is not a contact field",
+            "must be an object with at least a phone"
+        ]
+    );
+    let path = format!("/campaigns/{id}/contacts/bulk");
+    for (wrapper, field) in [
+        (json!({"contacts": [], "extra": 1}), "extra"),
+        (json!({"contacts": "x"}), "contacts"),
+    ] {
+        let (status, body) = call(t.api(Method::POST, &path).json(&wrapper)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(body["details"]["fields"][field].is_string(), "{body}");
+    }
 }
 
 async fn states_exports_and_isolation(backend: Backend) {
@@ -633,6 +666,56 @@ async fn states_exports_and_isolation(backend: Backend) {
         json!({"name": "States", "agent_id": agent_id, "retry": {"max_attempts": 1}}),
     )
     .await;
+    // A PATCH names every bad field at once (an unknown key included) and
+    // changes nothing; null restores a default, an absent field is kept, and
+    // a body read back from a GET is a valid PATCH.
+    let path = format!("/campaigns/{id}");
+    let (status, body) = call(t.api(Method::PATCH, &path).json(&json!({"name": null,
+        "max_concurrent_calls": 0, "retry": {"max_attempts": 50}, "context_defaults": [1],
+        "schedule": 5, "colour": "red"})))
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_error_body(&body);
+    let fields = body["details"]["fields"].as_object().unwrap();
+    assert_eq!(fields["name"], "is required");
+    assert_eq!(
+        fields["max_concurrent_calls"],
+        "must be an integer from 1 to 500"
+    );
+    assert_eq!(
+        fields["retry.max_attempts"],
+        "must be a number from 1 to 10"
+    );
+    assert_eq!(fields["context_defaults"], "must be an object");
+    assert_eq!(fields["colour"], "is not a campaign field");
+    assert!(fields["schedule"].is_string(), "{fields:?}");
+    assert_eq!(fields.len(), 6, "{fields:?}");
+    let (status, body) = call(t.api(Method::PATCH, &path).json(&json!({"description": "d",
+        "max_concurrent_calls": 3})))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = call(
+        t.api(Method::PATCH, &path)
+            .json(&json!({"description": null,
+        "max_concurrent_calls": null})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let c = &body["data"];
+    assert_eq!(
+        (&c["description"], &c["max_concurrent_calls"]),
+        (&json!(null), &json!(5))
+    );
+    assert_eq!(
+        (&c["name"], &c["retry"]["max_attempts"]),
+        (&json!("States"), &json!(1))
+    );
+    let (status, body) = call(t.api(Method::PATCH, &path).json(c)).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a read body is a valid body: {body}"
+    );
     for wrong in ["pause", "resume"] {
         let (status, body) = act(&t, &id, wrong).await;
         assert_eq!(status, StatusCode::CONFLICT, "{wrong}: {body}");

@@ -477,6 +477,44 @@ async fn bad_input_gets_the_error_body(backend: Backend) {
         StatusCode::UNPROCESSABLE_ENTITY,
         "nothing left to identify it: {err}"
     );
+
+    // A PATCH names every bad field at once, an unknown key included, and
+    // changes nothing; then null clears a field (or restores its default)
+    // and an absent one is kept.
+    let full = create(
+        &t,
+        json!({"name": "Ann", "phone": "+14155550999", "company": "Acme",
+        "tags": ["vip"], "do_not_call": true}),
+    )
+    .await;
+    let path = format!("/contacts/{}", full["id"].as_str().unwrap());
+    let (status, err) = call(t.api(Method::PATCH, &path).json(&json!({"phone": "555",
+        "email": 7, "tags": [""], "attributes": [1], "do_not_call": "yes", "colour": "red"})))
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+    assert_error_body(&err);
+    let fields = err["details"]["fields"].as_object().unwrap();
+    assert!(fields["phone"].is_string(), "{fields:?}");
+    assert_eq!(fields["email"], "must be a string");
+    assert_eq!(fields["tags"], "items must be 1 to 50 characters");
+    assert_eq!(fields["attributes"], "must be an object");
+    assert_eq!(fields["do_not_call"], "must be true or false");
+    assert_eq!(fields["colour"], "is not a field of a contact");
+    assert_eq!(fields.len(), 6, "{fields:?}");
+    let (status, patched) = call(t.api(Method::PATCH, &path).json(&json!({"company": null,
+        "tags": null, "do_not_call": null})))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    let p = &patched["data"];
+    assert_eq!((&p["company"], &p["tags"]), (&json!(null), &json!([])));
+    assert_eq!(
+        (&p["do_not_call"], &p["do_not_call_at"]),
+        (&json!(false), &json!(null))
+    );
+    assert_eq!(
+        (&p["name"], &p["phone"]),
+        (&json!("Ann"), &json!("+14155550999"))
+    );
 }
 
 async fn the_dialer_links_and_marks_numbers(backend: Backend) {

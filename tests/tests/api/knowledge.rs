@@ -207,6 +207,43 @@ async fn text_documents_are_ingested_searched_and_deleted(backend: Backend) {
         body["details"]["fields"]["query"].is_string()
             && body["details"]["fields"]["top_k"].is_string()
     );
+    // Each typed body names every bad field at once, unknown keys included;
+    // `null` is as good as absent.
+    for (path, bad, want) in [
+        (
+            "query",
+            json!({"query": null, "voice_mode": 1, "document_ids": [1], "agent_id": "x",
+                "min_score": null, "topk": 3}),
+            json!({"query": "is required", "voice_mode": "must be true or false",
+                "agent_id": "must be an agent id", "topk": "is not a field of a knowledge query"}),
+        ),
+        (
+            "ingest-text",
+            json!({"name": "", "content": 5, "tags": []}),
+            json!({"name": "must not be empty", "content": "must be a string",
+                "tags": "is not a field of a text document"}),
+        ),
+        (
+            "ingest-url",
+            json!({"url": null, "name": 7, "depth": 2}),
+            json!({"url": "is required", "name": "must be a string",
+                "depth": "is not a field of a web page document"}),
+        ),
+    ] {
+        let (status, body) = call(
+            t.api(Method::POST, &format!("/knowledge/{path}"))
+                .json(&bad),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {body}");
+        assert_error_body(&body);
+        let mut fields = body["details"]["fields"].as_object().unwrap().clone();
+        if path == "query" {
+            // serde's own wording, with the item's position.
+            assert!(fields.remove("document_ids.[0]").is_some(), "{fields:?}");
+        }
+        assert_eq!(Value::Object(fields), want, "{path}");
+    }
 
     // Reindex keeps it searchable; delete removes every trace.
     let (status, re) = call(t.api(Method::POST, &format!("/knowledge/{id}/reindex"))).await;

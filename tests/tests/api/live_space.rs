@@ -326,6 +326,9 @@ async fn the_live_space_stays_in_its_org_and_checks_input(backend: Backend) {
         ("barge", json!({"message": "x".repeat(2_001)}), "message"),
         ("takeover", json!({}), "active"),
         ("takeover", json!({"active": "yes"}), "active"),
+        ("takeover", json!({"active": null}), "active"),
+        ("whisper", json!({"message": "hi", "to": "agent"}), "to"),
+        ("takeover", json!({"active": true, "force": true}), "force"),
     ] {
         let (status, b) = post(&t, &format!("{id}/{path}"), body).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {b}");

@@ -63,6 +63,16 @@ async fn code_and_http_tools_run_for_real(backend: Backend) {
         bad["details"]["fields"]["input.visits"].is_string(),
         "the bad argument is named: {bad}"
     );
+    let (status, bad) = call(
+        t.api(Method::POST, &format!("/tools/{code}/test"))
+            .json(&json!({"input": [3], "inputs": {"visits": 3}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    assert_eq!(
+        bad["details"]["fields"],
+        json!({"input": "must be an object of arguments", "inputs": "is not a field of a tool test"})
+    );
 
     // The sandbox's demo tool runs too.
     let (_, demo) = call(t.api(Method::GET, "/tools?mode=test")).await;

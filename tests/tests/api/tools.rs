@@ -292,12 +292,19 @@ async fn validation_names_every_bad_field(backend: Backend) {
             );
         }
     }
-    let (status, _) = call(
+    let (status, err) = call(
         t.api(Method::POST, "/tools/mcp/servers")
-            .json(&json!({"url": "ws://x"})),
+            .json(&json!({"url": "ws://x", "headers": {"X-Key": 1}, "timeout": 5})),
     )
     .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+    assert_error_body(&err);
+    let fields = err["details"]["fields"].as_object().unwrap();
+    assert_eq!(fields["name"], "is required");
+    assert!(fields["url"].is_string(), "{fields:?}");
+    assert!(fields["headers.X-Key"].is_string(), "{fields:?}");
+    assert_eq!(fields["timeout"], "is not a field of an MCP server");
+    assert_eq!(fields.len(), 4, "{fields:?}");
 }
 
 async fn names_are_unique_per_tenant(backend: Backend) {

@@ -206,6 +206,17 @@ async fn endpoints_show_their_secret_once_and_masked_after(backend: Backend) {
         fields["events"].is_string() && fields["active"].is_string(),
         "{body}"
     );
+    let (status, body) = call(
+        t.session(Method::POST, "/webhooks", &cookie)
+            .json(&json!({"url": null, "events": "call.started", "secret": "x"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let fields = body["details"]["fields"].as_object().unwrap();
+    assert_eq!(fields["url"], "is required");
+    assert_eq!(fields["events"], "must be an array of event types");
+    assert_eq!(fields["secret"], "is not a field of a webhook endpoint");
+    assert_eq!(fields.len(), 3, "{fields:?}");
 
     // The task-webhook secret: created on first read, stable, rotated.
     let (status, first) = call(t.session(Method::GET, "/webhooks/task-secret", &cookie)).await;

@@ -8,8 +8,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{RetryOn, RetryPolicy};
+use super::{CampaignContactInput, RetryOn, RetryPolicy};
 use crate::domain::call::{Call, CallStatus};
+use crate::domain::input::Field;
 use crate::domain::shape::JsonLimits;
 use crate::domain::{E164, Email};
 use crate::engine::call::EndReason;
@@ -289,30 +290,34 @@ pub fn normalise_phone(s: &str) -> String {
 }
 
 impl ContactInput {
-    /// Parses one contact object; the error names the first bad field.
-    pub fn parse(v: &Value) -> Result<Self, String> {
-        let Value::Object(m) = v else {
-            return Err("must be an object with at least a phone".into());
-        };
-        for k in m.keys() {
-            if !["phone", "name", "email", "variables"].contains(&k.as_str()) {
-                return Err(format!("{k}: is not a contact field"));
-            }
+    /// Parses one item of a bulk add: anything but an object is refused.
+    pub fn parse_item(item: Field<CampaignContactInput>) -> Result<Self, String> {
+        match item {
+            Field::Value(body) => Self::parse(body),
+            _ => Err("must be an object with at least a phone".into()),
         }
-        let text = |k: &str| -> Result<Option<String>, String> {
-            match m.get(k) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(_) => Err(format!("{k}: must be a string")),
+    }
+
+    /// Parses one contact body; the error names the first bad field.
+    pub fn parse(body: CampaignContactInput) -> Result<Self, String> {
+        if let Some(k) = body.unknown.keys().next() {
+            return Err(format!("{k}: is not a contact field"));
+        }
+        let text = |k: &str, v: Field<String>| -> Result<Option<String>, String> {
+            match v {
+                Field::Absent | Field::Null => Ok(None),
+                Field::Value(s) => Ok(Some(s)),
+                Field::Invalid(_) => Err(format!("{k}: must be a string")),
             }
         };
-        let phone = text("phone")?.ok_or("phone: is required")?;
-        let variables = match m.get("variables") {
-            None | Some(Value::Null) => Map::new(),
-            Some(Value::Object(v)) => v.clone(),
-            Some(_) => return Err("variables: must be an object".into()),
+        let phone = text("phone", body.phone)?.ok_or("phone: is required")?;
+        let variables = match body.variables {
+            Field::Absent | Field::Null => Map::new(),
+            Field::Value(v) => v,
+            Field::Invalid(_) => return Err("variables: must be an object".into()),
         };
-        Self::from_parts(&phone, text("name")?, text("email")?, variables)
+        let name = text("name", body.name)?;
+        Self::from_parts(&phone, name, text("email", body.email)?, variables)
     }
 
     /// Builds a contact from its parts (a CSV row's columns).

@@ -4,15 +4,19 @@
 //! `running → completed` when no contact can be dialed again.
 
 pub mod contact;
+mod input;
 pub mod schedule;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::fields::Fields;
+use super::input::{Checks, Field, overlay};
 use super::is_id;
 use super::task::CONTEXT_LIMITS;
 use crate::error::Error;
+pub use input::{
+    BulkContactsInput, CampaignContactInput, CampaignCreate, CampaignPatch, RetryInput,
+};
 pub use schedule::{Schedule, Window};
 
 /// Calls a campaign may have live at once, at most.
@@ -218,31 +222,37 @@ impl Campaign {
         Ok(())
     }
 
-    /// The stored fields as a body, with `patch` applied (PATCH semantics).
-    pub fn merged_with(&self, patch: &Map<String, Value>) -> Map<String, Value> {
-        let mut body = match serde_json::to_value(self) {
-            Ok(Value::Object(m)) => m,
-            _ => Map::new(),
-        };
-        for (k, v) in patch {
-            body.insert(k.clone(), v.clone());
-        }
-        body
+    /// This campaign as a body, with `patch`'s fields laid over it (a PATCH
+    /// is "the campaign as it is, changed by these"), for
+    /// [`CampaignSpec::parse`].
+    pub fn patched(&self, patch: CampaignPatch) -> CampaignPatch {
+        // The stored campaign reads back through the body type, so the two
+        // cannot disagree on a field's shape; its stored-only keys (`id`,
+        // `status`, …) land in `unknown` and are dropped for the patch's.
+        let stored = serde_json::to_value(self)
+            .ok()
+            .and_then(|v| serde_json::from_value::<CampaignPatch>(v).ok())
+            .unwrap_or_default();
+        overlay!(
+            CampaignPatch {
+                name,
+                description,
+                agent_id,
+                channel_id,
+                schedule,
+                max_concurrent_calls,
+                retry,
+                context_defaults;
+                own unknown
+            },
+            stored,
+            patch
+        )
     }
 }
 
-/// Fields a campaign body may have; the stored ones PATCH merges are allowed
-/// (and ignored), anything else is a 422.
-const FIELDS: [&str; 8] = [
-    "name",
-    "description",
-    "agent_id",
-    "channel_id",
-    "schedule",
-    "max_concurrent_calls",
-    "retry",
-    "context_defaults",
-];
+/// Keys a campaign body may echo back from a read without a 422: the
+/// stored fields and the statistics. They are not changed by a body.
 const STORED: [&str; 7] = [
     "id",
     "status",
@@ -266,43 +276,40 @@ pub struct CampaignSpec {
     context_defaults: Map<String, Value>,
 }
 
-/// The `retry` object as sent: every field optional.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RetryBody {
-    max_attempts: Option<i64>,
-    delay_minutes: Option<i64>,
-    on: Option<Vec<RetryOn>>,
-}
-
 impl CampaignSpec {
-    /// Parses a body, naming every bad field.
-    pub fn parse(body: &Map<String, Value>) -> Result<Self, Error> {
-        let mut f = Fields::new(body);
-        for k in body.keys() {
-            if !FIELDS.contains(&k.as_str()) && !STORED.contains(&k.as_str()) {
-                f.error(k.clone(), "is not a campaign field");
-            }
-        }
-        let name = f.req_str("name", 200);
-        let description = f.opt_str("description", 5_000);
-        let agent_id = f.req_str("agent_id", 64);
+    /// Parses a create body (or a stored campaign with a PATCH laid over
+    /// it, [`Campaign::patched`]), naming every bad field.
+    pub fn parse(body: CampaignPatch) -> Result<Self, Error> {
+        let mut f = Checks::new();
+        f.unknown(
+            body.unknown
+                .keys()
+                .filter(|k| !STORED.contains(&k.as_str())),
+            "is not a campaign field",
+        );
+        let name = f.req_str("name", body.name, 200);
+        let description = f.opt_str("description", body.description, 5_000);
+        let agent_id = f.req_str("agent_id", body.agent_id, 64);
         if agent_id.as_deref().is_some_and(|id| !is_id(id)) {
             f.error("agent_id", "must be an agent id");
         }
-        let channel_id = f.opt_str("channel_id", 64);
+        let channel_id = f.opt_str("channel_id", body.channel_id, 64);
         if channel_id.as_deref().is_some_and(|id| !is_id(id)) {
             f.error("channel_id", "must be a channel id");
         }
-        let schedule: Schedule = f.opt_json("schedule").unwrap_or_default();
+        let schedule: Schedule = f.opt_json("schedule", body.schedule).unwrap_or_default();
         for (field, why) in schedule.problems() {
             f.error(field, why);
         }
         let max_concurrent_calls = f
-            .opt_int("max_concurrent_calls", MAX_CONCURRENT_RANGE)
+            .opt_int(
+                "max_concurrent_calls",
+                body.max_concurrent_calls,
+                MAX_CONCURRENT_RANGE,
+            )
             .unwrap_or(5) as u32;
         let mut retry = RetryPolicy::default();
-        if let Some(r) = f.opt_json::<RetryBody>("retry") {
+        if let Some(r) = f.opt_json("retry", body.retry) {
             if let Some(n) = r.max_attempts {
                 if MAX_ATTEMPTS_RANGE.contains(&n) {
                     retry.max_attempts = n as u32;
@@ -324,18 +331,18 @@ impl CampaignSpec {
                 retry.on = on;
             }
         }
-        let context_defaults = match f.raw("context_defaults") {
-            None => Map::new(),
-            Some(Value::Object(m)) => {
+        let context_defaults = match body.context_defaults {
+            Field::Value(m) => {
                 if let Some(why) = CONTEXT_LIMITS.check(&Value::Object(m.clone())) {
                     f.error("context_defaults", why);
                 }
-                m.clone()
+                m
             }
-            Some(_) => {
+            Field::Invalid(_) => {
                 f.error("context_defaults", "must be an object");
                 Map::new()
             }
+            Field::Absent | Field::Null => Map::new(),
         };
         f.finish()?;
         Ok(Self {
@@ -396,11 +403,13 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::domain::input::from_json;
 
     const AGENT: &str = "0190f0f0-0000-7000-8000-000000000001";
 
     fn campaign(body: Value) -> Result<Campaign, Error> {
-        Ok(CampaignSpec::parse(body.as_object().unwrap())?.into_campaign("c".into(), "t".into()))
+        Ok(CampaignSpec::parse(from_json::<CampaignCreate>(body)?.0)?
+            .into_campaign("c".into(), "t".into()))
     }
 
     fn fields(e: Error) -> Vec<String> {

@@ -20,10 +20,11 @@ use super::super::views::{
 };
 use crate::App;
 use crate::domain::Tenant;
-use crate::domain::campaign::CampaignStatus;
 use crate::domain::campaign::contact::{
     CampaignContact, ContactInput, ContactOutcome, ContactStatus,
 };
+use crate::domain::campaign::{BulkContactsInput, CampaignContactInput, CampaignStatus};
+use crate::domain::input::Field;
 use crate::error::{Error, Result};
 use crate::store::{Condition, Index, Item, Query, StoreError, Write};
 
@@ -207,10 +208,10 @@ pub async fn add_one(
     app: &App,
     caller: &Caller,
     campaign_id: &str,
-    body: &Map<String, Value>,
+    body: CampaignContactInput,
 ) -> Result<CampaignContactView> {
     let tenant = &caller.tenant;
-    let input = ContactInput::parse(&Value::Object(body.clone())).map_err(|e| {
+    let input = ContactInput::parse(body).map_err(|e| {
         let (field, why) = e.split_once(": ").unwrap_or(("contact", e.as_str()));
         Error::field(field, why)
     })?;
@@ -235,14 +236,12 @@ pub async fn add_bulk(
     app: &App,
     caller: &Caller,
     campaign_id: &str,
-    body: &Map<String, Value>,
+    body: BulkContactsInput,
 ) -> Result<ImportSummary> {
-    for k in body.keys() {
-        if k != "contacts" {
-            return Err(Error::field(k.clone(), "is not a field of a bulk add"));
-        }
+    if let Some(k) = body.unknown.keys().next() {
+        return Err(Error::field(k.clone(), "is not a field of a bulk add"));
     }
-    let Some(Value::Array(list)) = body.get("contacts") else {
+    let Field::Value(list) = body.contacts else {
         return Err(Error::field("contacts", "must be a list of contacts"));
     };
     if list.len() > MAX_IMPORT {
@@ -252,9 +251,9 @@ pub async fn add_bulk(
         )));
     }
     let rows = list
-        .iter()
+        .into_iter()
         .enumerate()
-        .map(|(i, v)| (i, ContactInput::parse(v)))
+        .map(|(i, item)| (i, ContactInput::parse_item(item)))
         .collect();
     import(app, caller, campaign_id, rows).await
 }

@@ -16,7 +16,7 @@ pub mod settle;
 pub mod slots;
 
 use futures::future::try_join_all;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::caller::Caller;
 use super::page::{PageOf, PageRequest};
@@ -26,7 +26,9 @@ use super::views::{CampaignStats, CampaignView, DeletedView};
 use crate::App;
 use crate::domain::Tenant;
 use crate::domain::campaign::contact::{ContactOutcome, ContactStatus};
-use crate::domain::campaign::{Action, Campaign, CampaignSpec, CampaignStatus};
+use crate::domain::campaign::{
+    Action, Campaign, CampaignCreate, CampaignPatch, CampaignSpec, CampaignStatus,
+};
 use crate::error::{Error, Result};
 use crate::store::{Condition, Item, Query, StoreError, Write};
 
@@ -174,9 +176,9 @@ pub async fn list(
 }
 
 /// `POST /campaigns`: a draft.
-pub async fn create(app: &App, caller: &Caller, body: &Map<String, Value>) -> Result<CampaignView> {
+pub async fn create(app: &App, caller: &Caller, body: CampaignCreate) -> Result<CampaignView> {
     let tenant = &caller.tenant;
-    let spec = CampaignSpec::parse(body)?;
+    let spec = CampaignSpec::parse(body.0)?;
     check_refs(app, tenant, &spec).await?;
     let campaign = spec.into_campaign(app.new_id(), app.now_rfc3339());
     insert_counted(app, tenant, KIND, item(tenant, &campaign), vec![]).await?;
@@ -194,12 +196,12 @@ pub async fn update(
     app: &App,
     caller: &Caller,
     id: &str,
-    patch: &Map<String, Value>,
+    patch: CampaignPatch,
 ) -> Result<CampaignView> {
     let tenant = &caller.tenant;
     let (current, version) = load(app, tenant, id).await?;
     current.check_editable()?;
-    let spec = CampaignSpec::parse(&current.merged_with(patch))?;
+    let spec = CampaignSpec::parse(current.patched(patch))?;
     check_refs(app, tenant, &spec).await?;
     let updated = spec.apply_to(&current, app.now_rfc3339());
     write(app, tenant, &updated, version).await?;

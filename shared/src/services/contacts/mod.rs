@@ -14,7 +14,7 @@ mod search;
 pub use dialer::{after_call, is_do_not_call, link_by_phone, mark_do_not_call};
 pub use search::{ContactFilter, list};
 
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
 use super::caller::Caller;
 use super::repository::{delete_counted, insert_counted, load_resource};
@@ -22,7 +22,7 @@ use super::table_keys::*;
 use super::views::{ContactView, DeletedView};
 use crate::App;
 use crate::domain::Tenant;
-use crate::domain::contact::{Contact, ContactSpec};
+use crate::domain::contact::{Contact, ContactCreate, ContactPatch, ContactSpec};
 use crate::error::{Error, Result};
 use crate::store::{Condition, Item, StoreError, Write};
 
@@ -230,8 +230,8 @@ async fn store_update(
 }
 
 /// Creates a contact in a tenant from a create body.
-pub async fn insert(app: &App, tenant: &Tenant, body: &Map<String, Value>) -> Result<Contact> {
-    let spec = ContactSpec::parse(body)?;
+pub async fn insert(app: &App, tenant: &Tenant, body: ContactCreate) -> Result<Contact> {
+    let spec = ContactSpec::parse(body.0)?;
     let now = app.now_rfc3339();
     let contact = spec.into_contact(app.new_id(), None, now.clone(), now);
     store_new(app, tenant, &contact)
@@ -241,7 +241,7 @@ pub async fn insert(app: &App, tenant: &Tenant, body: &Map<String, Value>) -> Re
 }
 
 /// `POST /contacts`.
-pub async fn create(app: &App, caller: &Caller, body: &Map<String, Value>) -> Result<ContactView> {
+pub async fn create(app: &App, caller: &Caller, body: ContactCreate) -> Result<ContactView> {
     Ok(insert(app, &caller.tenant, body).await?.into())
 }
 
@@ -256,11 +256,11 @@ pub async fn update(
     app: &App,
     caller: &Caller,
     id: &str,
-    patch: &Map<String, Value>,
+    patch: ContactPatch,
 ) -> Result<ContactView> {
     let tenant = &caller.tenant;
     let (current, version) = load(app, tenant, id).await?;
-    let spec = ContactSpec::parse(&current.merged_with(patch))?;
+    let spec = ContactSpec::parse(current.patched(patch))?;
     let updated = spec.into_contact(
         current.id.clone(),
         Some(&current),

@@ -11,16 +11,17 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
 use super::assignments::{self, Assignable};
 use super::caller::Caller;
 use super::page::{PageOf, PageRequest, page};
 use super::repository::{delete_counted, insert_counted, list_counted, load_resource, query_all};
 use super::table_keys::*;
-use super::views::{AssignmentView, ChunkView, DeletedView, KnowledgeDocumentView};
+use super::views::{
+    AssignmentView, ChunkView, DeletedView, IngestTextInput, IngestUrlInput, KnowledgeDocumentView,
+};
 use crate::App;
-use crate::domain::fields::Fields;
+use crate::domain::input::{Checks, Field};
 use crate::domain::knowledge::{Document, DocumentStatus, SourceType, StoredChunk};
 use crate::domain::{Mode, Tenant};
 use crate::engine::knowledge::{self as engine, DocumentFormat};
@@ -116,14 +117,6 @@ pub async fn list(
 /// `GET /knowledge/{id}`.
 pub async fn get(app: &App, caller: &Caller, id: &str) -> Result<KnowledgeDocumentView> {
     Ok(view(&load(app, &caller.tenant, id).await?.0))
-}
-
-fn parse_name(f: &mut Fields<'_>, fallback: Option<&str>) -> Option<String> {
-    f.opt_str("name", NAME_MAX).or_else(|| {
-        fallback
-            .map(|s| s.trim().chars().take(NAME_MAX).collect::<String>())
-            .filter(|s| !s.is_empty())
-    })
 }
 
 /// Records a new document, stores its original (if any) and queues it.
@@ -252,22 +245,23 @@ pub async fn upload(app: &App, caller: &Caller, upload: Upload) -> Result<Knowle
 pub async fn ingest_text(
     app: &App,
     caller: &Caller,
-    body: &Map<String, Value>,
+    body: IngestTextInput,
 ) -> Result<KnowledgeDocumentView> {
     caller.require_admin()?;
-    let mut f = Fields::new(body);
-    let name = f.req_str("name", NAME_MAX);
-    let content = match f.raw("content") {
-        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
-        Some(Value::String(_)) => {
+    let mut f = Checks::new();
+    f.unknown(body.unknown.keys(), "is not a field of a text document");
+    let name = f.req_str("name", body.name, NAME_MAX);
+    let content = match body.content {
+        Field::Value(s) if !s.trim().is_empty() => Some(s),
+        Field::Value(_) => {
             f.error("content", "must not be empty");
             None
         }
-        Some(_) => {
+        Field::Invalid(_) => {
             f.error("content", "must be a string");
             None
         }
-        None => {
+        Field::Absent | Field::Null => {
             f.error("content", "is required");
             None
         }
@@ -295,20 +289,23 @@ pub async fn ingest_text(
 pub async fn ingest_url(
     app: &App,
     caller: &Caller,
-    body: &Map<String, Value>,
+    body: IngestUrlInput,
 ) -> Result<KnowledgeDocumentView> {
     caller.require_admin()?;
-    let mut f = Fields::new(body);
-    let url = f.opt_parsed("url", |s| {
+    let mut f = Checks::new();
+    f.unknown(body.unknown.keys(), "is not a field of a web page document");
+    let url = f.req_parsed("url", body.url, |s| {
         app.guarded_client()
             .check_url(s)
             .map(|u| u.to_string())
             .map_err(|e| e.to_string())
     });
-    if f.raw("url").is_none() {
-        f.error("url", "is required");
-    }
-    let name = parse_name(&mut f, url.as_deref());
+    // Without a name the document is called by its URL.
+    let name = f.opt_str("name", body.name, NAME_MAX).or_else(|| {
+        url.as_deref()
+            .map(|s| s.trim().chars().take(NAME_MAX).collect::<String>())
+            .filter(|s| !s.is_empty())
+    });
     f.finish()?;
     let Some(url) = url else {
         return Err(Error::Internal("url missing after validation".into()));

@@ -4,11 +4,9 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
-
 use super::{agent_document_ids, read_chunks, vectors_key};
 use crate::App;
-use crate::domain::fields::Fields;
+use crate::domain::input::Checks;
 use crate::domain::knowledge::{Document, DocumentStatus};
 use crate::domain::{Tenant, is_id};
 use crate::engine::knowledge::{
@@ -21,7 +19,7 @@ use crate::services::repository::query_all;
 use crate::services::table_keys::resource_prefix;
 use crate::store::Query;
 
-pub use crate::services::views::QueryHit;
+pub use crate::services::views::{KnowledgeQueryInput, QueryHit};
 
 /// What to search for.
 #[derive(Debug, Clone)]
@@ -45,20 +43,25 @@ pub struct SearchRequest {
 
 impl SearchRequest {
     /// Parses a `POST /knowledge/query` body.
-    pub fn parse(body: &Map<String, Value>) -> Result<Self> {
-        let mut f = Fields::new(body);
-        let query = f.req_str("query", 2_000);
-        let top_k = f.opt_int("top_k", 1..=super::MAX_TOP_K as i64).unwrap_or(5) as usize;
-        let voice_mode = f.opt_bool("voice_mode").unwrap_or(false);
-        let agent_id = f.opt_parsed("agent_id", |s| {
+    pub fn parse(body: KnowledgeQueryInput) -> Result<Self> {
+        let mut f = Checks::new();
+        f.unknown(body.unknown.keys(), "is not a field of a knowledge query");
+        let query = f.req_str("query", body.query, 2_000);
+        let top_k = f
+            .opt_int("top_k", body.top_k, 1..=super::MAX_TOP_K as i64)
+            .unwrap_or(5) as usize;
+        let voice_mode = f.opt_bool("voice_mode", body.voice_mode).unwrap_or(false);
+        let agent_id = f.opt_parsed("agent_id", body.agent_id, |s| {
             if is_id(s) {
                 Ok(s.to_owned())
             } else {
                 Err("must be an agent id".into())
             }
         });
-        let document_ids: Option<Vec<String>> = f.opt_json("document_ids");
-        let min_score = f.opt_f64("min_score", 0.0..=1.0).map(|s| s as f32);
+        let document_ids: Option<Vec<String>> = f.opt_json("document_ids", body.document_ids);
+        let min_score = f
+            .opt_f64("min_score", body.min_score, 0.0..=1.0)
+            .map(|s| s as f32);
         if document_ids.as_ref().is_some_and(|ids| ids.len() > 500) {
             f.error("document_ids", "must have at most 500 ids");
         }
@@ -76,7 +79,7 @@ impl SearchRequest {
 
 /// `POST /knowledge/query`: hybrid search over the tenant's ready documents,
 /// scoped to an agent's documents and/or a list of ids.
-pub async fn query(app: &App, caller: &Caller, body: &Map<String, Value>) -> Result<Vec<QueryHit>> {
+pub async fn query(app: &App, caller: &Caller, body: KnowledgeQueryInput) -> Result<Vec<QueryHit>> {
     let req = SearchRequest::parse(body)?;
     search(app, &caller.tenant, &req).await
 }

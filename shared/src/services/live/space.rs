@@ -3,17 +3,17 @@
 //! take over, end — or join its supervisor socket. Every action reaches the
 //! process holding the call ([`control::deliver`]).
 
-use serde_json::{Map, Value};
-
 use super::control::{self, Control};
 use super::supervisor;
 use crate::App;
-use crate::domain::fields::Fields;
+use crate::domain::input::Checks;
 use crate::domain::rfc3339;
 use crate::error::{Error, Result};
 use crate::services::caller::Caller;
 use crate::services::calls::{self, lease};
-use crate::services::views::{CallView, LiveCallView, LiveControlView, SupervisorJoinView};
+use crate::services::views::{
+    CallView, LiveCallView, LiveControlView, LiveMessageInput, SupervisorJoinView, TakeoverInput,
+};
 
 /// `GET /live-space/live-calls`: the org's live calls, newest first.
 pub async fn live_calls(app: &App, caller: &Caller) -> Result<Vec<LiveCallView>> {
@@ -33,9 +33,10 @@ pub async fn live_call(app: &App, caller: &Caller, id: &str) -> Result<CallView>
 }
 
 /// The text of a whisper or barge body.
-fn message(body: &Map<String, Value>) -> Result<String> {
-    let mut f = Fields::new(body);
-    let message = f.req_str("message", control::MAX_TEXT);
+fn message(body: LiveMessageInput) -> Result<String> {
+    let mut f = Checks::new();
+    f.unknown(body.unknown.keys(), "is not a field of this request");
+    let message = f.req_str("message", body.message, control::MAX_TEXT);
     f.finish()?;
     message.ok_or_else(|| Error::field("message", "is required"))
 }
@@ -61,7 +62,7 @@ pub async fn whisper(
     app: &App,
     caller: &Caller,
     id: &str,
-    body: &Map<String, Value>,
+    body: LiveMessageInput,
 ) -> Result<LiveControlView> {
     let control = Control::Whisper(message(body)?);
     steer(app, caller, id, "whisper", control).await
@@ -72,7 +73,7 @@ pub async fn barge(
     app: &App,
     caller: &Caller,
     id: &str,
-    body: &Map<String, Value>,
+    body: LiveMessageInput,
 ) -> Result<LiveControlView> {
     let control = Control::Barge(message(body)?);
     steer(app, caller, id, "barge", control).await
@@ -83,13 +84,14 @@ pub async fn takeover(
     app: &App,
     caller: &Caller,
     id: &str,
-    body: &Map<String, Value>,
+    body: TakeoverInput,
 ) -> Result<LiveControlView> {
-    let mut f = Fields::new(body);
-    if !f.has("active") {
+    let mut f = Checks::new();
+    f.unknown(body.unknown.keys(), "is not a field of this request");
+    if body.active.is_absent() {
         f.error("active", "is required");
     }
-    let active = f.opt_bool("active");
+    let active = f.opt_bool("active", body.active);
     f.finish()?;
     let active = active.ok_or_else(|| Error::field("active", "is required"))?;
     let action = if active { "takeover" } else { "resume" };

@@ -237,9 +237,9 @@ pub struct InviteView {
     pub expires_at: String,
 }
 
-// The request bodies below are documentation only: each service reads its
-// body once, field by field (`domain::fields::Fields`), so every invalid field
-// gets its own 422 reason in one answer.
+// The request bodies below are typed inputs: every field is a `Field`, so each
+// service's parse step gives every invalid field its own 422 reason in one
+// answer.
 
 /// The body of `POST /auth/signup`.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]

@@ -1,8 +1,12 @@
 //! Knowledge documents (SPEC §5) as the API shows them.
 
-use serde::Serialize;
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use utoipa::ToSchema;
 
+use crate::domain::input::Field;
 use crate::domain::knowledge::{Document, DocumentStatus, SourceType, StoredChunk};
 
 /// A knowledge document as returned by every knowledge route (and in the
@@ -117,47 +121,69 @@ pub struct QueryHit {
 }
 
 /// The body of `POST /knowledge/ingest-text`.
-#[derive(Debug, ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct IngestTextInput {
     /// Display name.
-    #[schema(min_length = 1, max_length = 200)]
-    pub name: String,
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 200)]
+    #[serde(default)]
+    pub name: Field<String>,
     /// The text to index.
-    #[schema(min_length = 1)]
-    pub content: String,
+    #[schema(value_type = String, required = true, min_length = 1)]
+    #[serde(default)]
+    pub content: Field<String>,
+    /// Keys this body does not have: each one is a 422.
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub unknown: BTreeMap<String, Value>,
 }
 
 /// The body of `POST /knowledge/ingest-url`.
-#[derive(Debug, ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct IngestUrlInput {
     /// A public `http(s)` page (private addresses are refused).
-    #[schema(example = "https://www.example.com/faq")]
-    pub url: String,
+    #[schema(value_type = String, required = true, example = "https://www.example.com/faq")]
+    #[serde(default)]
+    pub url: Field<String>,
     /// Display name (the URL when absent).
-    #[schema(required = false, max_length = 200)]
-    pub name: String,
+    #[schema(value_type = Option<String>, max_length = 200)]
+    #[serde(default)]
+    pub name: Field<String>,
+    /// Keys this body does not have: each one is a 422.
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub unknown: BTreeMap<String, Value>,
 }
 
 /// The body of `POST /knowledge/query`.
-#[derive(Debug, ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct KnowledgeQueryInput {
     /// The question.
-    #[schema(min_length = 1, max_length = 2000)]
-    pub query: String,
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 2000)]
+    #[serde(default)]
+    pub query: Field<String>,
     /// Results wanted (1..=50, default 5).
-    #[schema(required = false, minimum = 1, maximum = 50)]
-    pub top_k: u32,
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 50)]
+    #[serde(default)]
+    pub top_k: Field<i64>,
     /// Short, speakable answers (default false).
-    #[schema(required = false)]
-    pub voice_mode: bool,
+    #[schema(value_type = Option<bool>)]
+    #[serde(default)]
+    pub voice_mode: Field<bool>,
     /// Only this agent's documents.
-    #[schema(required = false)]
-    pub agent_id: String,
+    #[schema(value_type = Option<String>)]
+    #[serde(default)]
+    pub agent_id: Field<String>,
     /// Only these documents (at most 500 ids).
-    #[schema(required = false)]
-    pub document_ids: Vec<String>,
+    #[schema(value_type = Option<Vec<String>>)]
+    #[serde(default)]
+    pub document_ids: Field<Vec<String>>,
     /// Leave out hits whose `score` (a 0..1 confidence) is below this, so
     /// an empty list means "the documents do not say" (default 0: all).
-    #[schema(required = false, minimum = 0.0, maximum = 1.0)]
-    pub min_score: f32,
+    #[schema(value_type = Option<f32>, minimum = 0.0, maximum = 1.0)]
+    #[serde(default)]
+    pub min_score: Field<f64>,
+    /// Keys this body does not have: each one is a 422.
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub unknown: BTreeMap<String, Value>,
 }

@@ -1,9 +1,13 @@
 //! The live space (SPEC §11) as the API shows it.
 
-use serde::Serialize;
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::domain::call::CallStatus;
+use crate::domain::input::Field;
 use crate::services::calls::lease::Lease;
 
 /// A call that is live now (placed and not ended).
@@ -34,18 +38,29 @@ impl From<Lease> for LiveCallView {
 }
 
 /// The body of `POST /live-space/live-calls/{id}/whisper` and `…/barge`.
-#[derive(Debug, ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct LiveMessageInput {
     /// What to whisper to the agent, or what the agent says now.
-    #[schema(min_length = 1, max_length = 2000)]
-    pub message: String,
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 2000)]
+    #[serde(default)]
+    pub message: Field<String>,
+    /// Keys a message body does not have: each one is a 422.
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub unknown: BTreeMap<String, Value>,
 }
 
 /// The body of `POST /live-space/live-calls/{id}/takeover`.
-#[derive(Debug, ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct TakeoverInput {
     /// `true` pauses the agent (a supervisor speaks), `false` hands the call back.
-    pub active: bool,
+    #[schema(value_type = bool, required = true)]
+    #[serde(default)]
+    pub active: Field<bool>,
+    /// Keys a takeover body does not have: each one is a 422.
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub unknown: BTreeMap<String, Value>,
 }
 
 /// What a control did.

@@ -19,17 +19,23 @@ mod tool;
 mod webhook;
 
 pub use crate::domain::agent::{AgentCreate, AgentPatch};
+pub use crate::domain::campaign::{
+    BulkContactsInput, CampaignContactInput, CampaignCreate, CampaignPatch, RetryInput,
+};
 pub use crate::domain::channel::{ChannelCreate, ChannelPatch, VerifyProviderInput};
+pub use crate::domain::contact::{ContactCreate, ContactPatch};
+pub use crate::domain::mcp::McpServerInput;
 pub use crate::domain::task::{TaskCreate, TaskPatch};
 pub use crate::domain::tool::{ToolCreate, ToolPatch};
+pub use crate::domain::webhook::WebhookInput;
 pub use agent::AgentView;
 pub use call::{CallView, ProcessedTranscriptView, TranscriptView};
 pub use campaign::{
-    BulkContactsInput, CampaignContactInput, CampaignContactView, CampaignInput,
-    CampaignResultsView, CampaignStats, CampaignView, ContactResult, ImportSummary, InvalidContact,
+    CampaignContactView, CampaignResultsView, CampaignStats, CampaignView, ContactResult,
+    ImportSummary, InvalidContact,
 };
 pub use channel::{ChannelView, ProviderCheckView, WebSessionView};
-pub use contact::{ContactInput, ContactView};
+pub use contact::ContactView;
 pub use flow::{FlowCreate, FlowPatch, FlowSummaryView, FlowView, FlowWarning};
 pub use identity::{
     AcceptInviteInput, ApiKeyInput, ApiKeyView, InviteInput, InviteView, LoggedOutView, LoginInput,
@@ -46,45 +52,8 @@ pub use live::{
 };
 pub use live_transcript::{ConnectionInfo, LiveTranscriptView};
 pub use task::{ExecuteView, TaskView};
-pub use tool::{McpServerInput, McpServerView, ToolTestInput, ToolTestView, ToolView};
-pub use webhook::{
-    TaskSecretView, WebhookAttemptView, WebhookDeliveryView, WebhookInput, WebhookView,
-};
-
-use utoipa::openapi::RefOr;
-use utoipa::openapi::schema::Schema;
-
-/// `schema` with no field required: the body of a PATCH, where the fields
-/// sent are changed and the others kept.
-fn all_optional(mut schema: RefOr<Schema>, of: &str) -> RefOr<Schema> {
-    if let RefOr::T(Schema::Object(o)) = &mut schema {
-        o.required.clear();
-        o.description = Some(format!("A patch of {of}: every field optional."));
-    }
-    schema
-}
-
-/// Declares `$patch`, the PATCH body schema of the create body `$input`.
-macro_rules! patch_of {
-    ($patch:ident, $input:ident) => {
-        #[doc = concat!("The body of a PATCH: [`", stringify!($input), "`] with every field optional.")]
-        pub struct $patch;
-
-        impl utoipa::PartialSchema for $patch {
-            fn schema() -> RefOr<Schema> {
-                all_optional(
-                    <$input as utoipa::PartialSchema>::schema(),
-                    stringify!($input),
-                )
-            }
-        }
-
-        impl utoipa::ToSchema for $patch {}
-    };
-}
-
-patch_of!(CampaignPatch, CampaignInput);
-patch_of!(ContactPatch, ContactInput);
+pub use tool::{McpServerView, ToolTestInput, ToolTestView, ToolView};
+pub use webhook::{TaskSecretView, WebhookAttemptView, WebhookDeliveryView, WebhookView};
 
 /// What a DELETE answers.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]

@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
+use crate::domain::input::Field;
 use crate::domain::mcp::McpServer;
 use crate::domain::tool::{Header, Tool, ToolConfig, ToolType};
 use crate::engine::tools::ToolTestReport;
@@ -120,11 +121,16 @@ impl From<&McpServer> for McpServerView {
 }
 
 /// The body of `POST /tools/{id}/test`.
-#[derive(Debug, ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct ToolTestInput {
     /// The arguments, as the LLM would pass them (checked against `parameters`).
-    #[schema(required = false, value_type = Object)]
-    pub input: Value,
+    #[schema(value_type = Option<Object>)]
+    #[serde(default)]
+    pub input: Field<Map<String, Value>>,
+    /// Keys a test body does not have: each one is a 422.
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub unknown: BTreeMap<String, Value>,
 }
 
 /// What `POST /tools/{id}/test` answers (SPEC §6). A tool that failed is a
@@ -153,20 +159,4 @@ impl From<ToolTestReport> for ToolTestView {
             logs: r.logs,
         }
     }
-}
-
-/// The body of `POST /tools/mcp/servers`. Documentation only:
-/// [`crate::domain::mcp::McpServerSpec::parse`] reads the body.
-#[derive(Debug, ToSchema)]
-pub struct McpServerInput {
-    /// Display name.
-    #[schema(min_length = 1, max_length = 200)]
-    pub name: String,
-    /// The streamable HTTP endpoint (`http` or `https`).
-    #[schema(example = "https://mcp.example.com/mcp")]
-    pub url: String,
-    /// Header name → value, sent on every request to the server; stored
-    /// encrypted and shown masked.
-    #[schema(required = false)]
-    pub headers: BTreeMap<String, String>,
 }

@@ -42,25 +42,6 @@ impl From<&WebhookEndpoint> for WebhookView {
     }
 }
 
-/// The body of `POST /webhooks`. Documentation only:
-/// [`crate::domain::webhook::WebhookSpec::parse`] reads the body, so every
-/// invalid field gets its own 422 reason.
-#[derive(Debug, Clone, ToSchema)]
-pub struct WebhookInput {
-    /// `https://…` (`http://` only to a loopback address in development); a
-    /// private or internal destination is refused.
-    #[schema(max_length = 2048)]
-    pub url: String,
-    /// Event types to receive: `call.started`, `call.completed`,
-    /// `call.failed`, `knowledge.ready`, `knowledge.failed`,
-    /// `campaign.completed`, `conversation.created`, `message.received`.
-    #[schema(min_items = 1)]
-    pub events: Vec<String>,
-    /// Default true.
-    #[schema(required = false)]
-    pub active: bool,
-}
-
 /// One attempt of a delivery.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct WebhookAttemptView {

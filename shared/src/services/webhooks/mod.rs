@@ -5,7 +5,7 @@
 
 pub mod delivery;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::caller::Caller;
 use super::page::{PageOf, PageRequest, page};
@@ -17,7 +17,7 @@ use super::views::{DeletedView, TaskSecretView, WebhookDeliveryView, WebhookView
 use crate::App;
 use crate::domain::Tenant;
 use crate::domain::tool::Sealed;
-use crate::domain::webhook::{Delivery, WebhookEndpoint, WebhookSpec};
+use crate::domain::webhook::{Delivery, WebhookEndpoint, WebhookInput, WebhookSpec};
 use crate::engine::signing::WebhookSecret;
 use crate::error::{Error, Result};
 use crate::store::{Condition, Index, Item, Query, StoreError};
@@ -63,7 +63,7 @@ pub async fn list(app: &App, caller: &Caller, req: &PageRequest) -> Result<PageO
 
 /// `POST /webhooks {url, events, active}` (admin): the endpoint with its
 /// new `whsec_…` secret in clear, this once.
-pub async fn create(app: &App, caller: &Caller, body: &Map<String, Value>) -> Result<WebhookView> {
+pub async fn create(app: &App, caller: &Caller, body: WebhookInput) -> Result<WebhookView> {
     caller.require_admin()?;
     let tenant = &caller.tenant;
     let spec = WebhookSpec::parse(body, &app.net)?;
