@@ -4,7 +4,11 @@
  * data-title, data-color, data-position ("left" | "right").
  * A chat launcher opens a panel; the first open asks the API for a public
  * session (the page's origin must be one of the channel's allowed_origins),
- * then talks to the agent over the relay's WebSocket. Text only.
+ * then talks to the agent over the relay's WebSocket. The phone button in the
+ * panel's header starts a spoken call instead (a new session in voice mode):
+ * the microphone is captured at 16 kHz by an AudioWorklet and sent as PCM16,
+ * the agent's voice is played as it arrives and stops at once when the
+ * visitor cuts in (the relay's "clear"), and the transcript shows live.
  */
 (function () {
   "use strict";
@@ -49,6 +53,8 @@
     ".panel[hidden]{display:none}" +
     ".head{background:var(--c);color:#fff;padding:12px 14px;display:flex;align-items:center;gap:8px}" +
     ".head h2{font-size:15px;margin:0;flex:1;font-weight:600}" +
+    ".call{background:transparent;border:0;color:#fff;cursor:pointer;padding:4px;border-radius:6px;display:grid;place-items:center}" +
+    ".call[aria-pressed=true]{background:rgba(255,255,255,.25)}" +
     ".x{background:transparent;border:0;color:#fff;font-size:22px;line-height:1;cursor:pointer;padding:2px 6px;border-radius:6px}" +
     ".log{flex:1;overflow-y:auto;padding:14px;display:flex;flex-direction:column;gap:8px;font-size:14px;line-height:1.4}" +
     ".m{max-width:85%;padding:8px 12px;border-radius:12px;white-space:pre-wrap;word-wrap:break-word}" +
@@ -74,6 +80,9 @@
     '<div class="w" part="widget">' +
     '<section class="panel" role="dialog" aria-modal="false" aria-labelledby="sb-t" hidden>' +
     '<div class="head"><h2 id="sb-t"></h2>' +
+    '<button class="call" type="button" aria-pressed="false" aria-label="Start a voice call">' +
+    '<svg width="20" height="20" viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path fill="currentColor" ' +
+    'd="M6.6 10.8a15.1 15.1 0 0 0 6.6 6.6l2.2-2.2c.3-.3.7-.4 1-.2 1.1.4 2.3.6 3.6.6.6 0 1 .4 1 1V20c0 .6-.4 1-1 1A17 17 0 0 1 3 4c0-.6.4-1 1-1h3.5c.6 0 1 .4 1 1 0 1.3.2 2.5.6 3.6.1.3 0 .7-.2 1z"/></svg></button>' +
     '<button class="x" type="button" aria-label="Close chat">\u00d7</button></div>' +
     '<div class="log" role="log" aria-live="polite" aria-relevant="additions text" tabindex="0"></div>' +
     '<div class="typing" aria-hidden="true" hidden>\u2026</div>' +
@@ -134,9 +143,9 @@
     if (on && !panel.hidden) input.focus();
   }
 
-  function connect() {
+  function connect(voice) {
     state = "connecting";
-    note("Connecting\u2026");
+    note(voice ? "Calling\u2026" : "Connecting\u2026");
     fetch(api + "/channels/web/" + encodeURIComponent(channel) + "/public-session", { method: "POST", mode: "cors" })
       .then(function (r) {
         return r.json().then(function (body) {
@@ -145,10 +154,13 @@
         });
       })
       .then(function (s) {
-        socket = new WebSocket(s.websocket_url + "?token=" + encodeURIComponent(s.token));
+        socket = new WebSocket(s.websocket_url + "?token=" + encodeURIComponent(s.token) + (voice ? "&mode=voice" : ""));
+        socket.binaryType = "arraybuffer";
         socket.onmessage = onMessage;
+        if (voice) socket.onopen = function () { startAudio(socket); };
         socket.onclose = function () {
           socket = null;
+          stopAudio();
           ready(false);
           typing.hidden = true;
           if (state === "connecting") failed("This chat is not available right now.");
@@ -174,12 +186,16 @@
     again.textContent = "Start a new chat";
     again.onclick = function () {
       again.remove();
-      connect();
+      connect(false);
     };
     log.appendChild(again);
   }
 
   function onMessage(ev) {
+    if (typeof ev.data !== "string") {
+      play(ev.data);
+      return;
+    }
     var msg;
     try {
       msg = JSON.parse(ev.data);
@@ -212,6 +228,19 @@
       case "typing":
         typing.hidden = !d.active;
         break;
+      case "clear":
+        silence();
+        break;
+      case "transcript_update":
+        // A spoken call shows its lines as they are said (a text chat has its bubbles already).
+        if (!audio) break;
+        (d.transcript || []).forEach(function (e) {
+          if (e.role === "user" || e.role === "agent" || e.role === "supervisor") {
+            var line = bubble(e.role === "user" ? "user" : e.role === "agent" ? "agent" : "human", e.text, "seq" + e.seq);
+            if (e.interrupted) line.setAttribute("data-interrupted", "true");
+          }
+        });
+        break;
       case "end":
         state = "ended";
         ready(false);
@@ -223,11 +252,102 @@
     }
   }
 
+  // ---- the spoken call ------------------------------------------------------
+  var RATE = 16000, audio = null;
+  // Captures the microphone in 20 ms chunks of 16-bit PCM.
+  var WORKLET =
+    "class Mic extends AudioWorkletProcessor{constructor(){super();this.b=new Int16Array(320);this.n=0}" +
+    "process(i){var c=i[0]&&i[0][0];if(!c)return true;for(var k=0;k<c.length;k++){var v=Math.max(-1,Math.min(1,c[k]));" +
+    "this.b[this.n++]=v<0?v*32768:v*32767;if(this.n===320){this.port.postMessage(this.b.buffer,[this.b.buffer]);" +
+    "this.b=new Int16Array(320);this.n=0}}return true}}registerProcessor('sb-mic',Mic);";
+
+  function startAudio(ws) {
+    var ctx = new (window.AudioContext || window.webkitAudioContext)({ sampleRate: RATE });
+    audio = { ctx: ctx, next: 0, playing: [], stream: null, node: null };
+    var current = audio;
+    var url = URL.createObjectURL(new Blob([WORKLET], { type: "application/javascript" }));
+    navigator.mediaDevices
+      .getUserMedia({ audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true } })
+      .then(function (stream) {
+        current.stream = stream;
+        return ctx.audioWorklet.addModule(url).then(function () {
+          if (audio !== current) return;
+          var node = new AudioWorkletNode(ctx, "sb-mic");
+          node.port.onmessage = function (e) {
+            if (ws.readyState === 1) ws.send(e.data);
+          };
+          ctx.createMediaStreamSource(stream).connect(node);
+          current.node = node;
+          wrap.setAttribute("data-state", "voice");
+        });
+      })
+      .catch(function (e) {
+        note("The microphone is not available (" + e.message + ").", true);
+        ws.close();
+      });
+  }
+  function play(buffer) {
+    if (!audio) return;
+    var pcm = new Int16Array(buffer), ctx = audio.ctx;
+    var b = ctx.createBuffer(1, pcm.length, RATE), ch = b.getChannelData(0);
+    for (var i = 0; i < pcm.length; i++) ch[i] = pcm[i] / 32768;
+    var src = ctx.createBufferSource();
+    src.buffer = b;
+    src.connect(ctx.destination);
+    audio.next = Math.max(audio.next, ctx.currentTime);
+    src.start(audio.next);
+    audio.next += b.duration;
+    audio.playing.push(src);
+    var list = audio.playing;
+    src.onended = function () {
+      var k = list.indexOf(src);
+      if (k >= 0) list.splice(k, 1);
+    };
+  }
+  // The visitor cut the agent off: drop what is queued for playback.
+  function silence() {
+    if (!audio) return;
+    audio.playing.forEach(function (s) {
+      try { s.stop(); } catch (e) {}
+    });
+    audio.playing = [];
+    audio.next = audio.ctx.currentTime;
+  }
+  function stopAudio() {
+    if (!audio) return;
+    silence();
+    if (audio.stream) audio.stream.getTracks().forEach(function (t) { t.stop(); });
+    if (audio.node) audio.node.disconnect();
+    audio.ctx.close();
+    audio = null;
+    call.setAttribute("aria-pressed", "false");
+    call.setAttribute("aria-label", "Start a voice call");
+  }
+  var call = $(".call");
+  call.addEventListener("click", function () {
+    if (audio || call.getAttribute("aria-pressed") === "true") {
+      // Hang up: the relay ends the call and says so.
+      if (socket) socket.close();
+      stopAudio();
+      return;
+    }
+    call.setAttribute("aria-pressed", "true");
+    call.setAttribute("aria-label", "End the voice call");
+    if (socket) {
+      socket.onclose = null;
+      socket.close();
+      socket = null;
+    }
+    log.textContent = "";
+    bubbles = {};
+    connect(true);
+  });
+
   function open() {
     panel.hidden = false;
     launch.setAttribute("aria-expanded", "true");
     launch.setAttribute("aria-label", "Close chat");
-    if (state === "idle") connect();
+    if (state === "idle") connect(false);
     if (state === "open") input.focus();
     else $(".x").focus();
   }

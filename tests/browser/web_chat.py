@@ -12,7 +12,10 @@ is a page served here, then drives Debian's Chromium with Playwright:
 - the panel is a labelled dialog, Escape closes it and gives focus back to the
   launcher, and reduced motion turns its transitions off;
 - a page on a foreign origin (another port) is refused a session, and a token
-  carried to it is refused again on the socket's upgrade.
+  carried to it is refused again on the socket's upgrade;
+- the call button starts a spoken call: Chromium's fake microphone plays a
+  recorded question (a WAV fixture), the relay transcribes it offline and the
+  agent's answer comes back as audio the page plays, with the transcript live.
 
 Fails (exit 1) on any difference; never skips.
 """
@@ -32,6 +35,8 @@ import urllib.request
 from playwright.sync_api import expect, sync_playwright
 
 CHROMIUM = os.environ.get("SWITCHBOARD_CHROMIUM", "/usr/bin/chromium")
+QUESTION = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                        "..", "fixtures", "speech", "utterances", "hours.wav")
 KEY = "sb_live_browser_" + os.urandom(16).hex()
 
 
@@ -154,12 +159,23 @@ def run(base):
             foreign_page(browser, base, foreign, channel_id, allowed)
         finally:
             browser.close()
+        # The fake microphone is a launch option: a browser of its own.
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-dev-shm-usage", "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream", "--autoplay-policy=no-user-gesture-required",
+            f"--use-file-for-fake-audio-capture={os.path.abspath(QUESTION)}%noloop"])
+        try:
+            voice_call(browser, allowed)
+        finally:
+            browser.close()
     for page in pages:
         page.shutdown()
 
     status, calls = api(base, "GET", "/calls?direction=web")
-    check(status == 200 and len(calls["data"]) == 1,
-          "exactly one web call was made (the allowed page's chat)")
+    made = [(c["id"], c["status"]) for c in calls.get("data") or []]
+    # The allowed page's chat; then, on the voice page, the chat its panel opens and the call.
+    check(status == 200 and len(made) == 3 and all(s == "completed" for _, s in made),
+          f"exactly three web calls were made, all completed: {made}")
 
 
 def allowed_page(browser, allowed):
@@ -216,6 +232,44 @@ def allowed_page(browser, allowed):
     expect(launcher).to_be_focused()
     expect(launcher).to_have_attribute("aria-expanded", "false")
     check(True, "Escape closes the panel and gives focus back to the launcher")
+    context.close()
+
+
+def voice_call(browser, allowed):
+    print("voice call from", allowed)
+    context = browser.new_context(permissions=["microphone"])
+    page = context.new_page()
+    audio = []
+    sockets = []
+
+    def on_socket(ws):
+        sockets.append(ws.url)
+        ws.on("framereceived", lambda payload: audio.append(len(payload)) if isinstance(payload, bytes) else None)
+
+    page.on("websocket", on_socket)
+    page.goto(allowed)
+    page.locator("#switchboard-chat .launch").click()
+    widget = page.locator("#switchboard-chat .w")
+    expect(widget).to_have_attribute("data-state", "open", timeout=20_000)
+    call = page.locator("#switchboard-chat .call")
+    call.click()
+    expect(call).to_have_attribute("aria-pressed", "true")
+    expect(widget).to_have_attribute("data-state", "voice", timeout=20_000)
+    check(any("mode=voice" in url for url in sockets), "the call button opened a voice socket")
+    heard = page.locator("#switchboard-chat .m.user").filter(has_text="aturday")
+    expect(heard.first).to_be_visible(timeout=30_000)
+    print("  heard:", heard.first.text_content())
+    check(True, "the spoken question was transcribed and shown")
+    answer = page.locator("#switchboard-chat .m.user ~ .m.agent")
+    expect(answer.first).to_be_visible(timeout=30_000)
+    print("  answer:", answer.first.text_content())
+    before = len(audio)
+    page.wait_for_timeout(1500)
+    check(before > 25 and all(n == 640 for n in audio),
+          f"the agent spoke: {len(audio)} frames of 20 ms PCM16 reached the page")
+    call.click()
+    expect(call).to_have_attribute("aria-pressed", "false")
+    check(True, "the call button hangs up")
     context.close()
 
 
