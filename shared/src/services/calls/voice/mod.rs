@@ -86,6 +86,10 @@ pub trait Outbound: Send {
     }
 }
 
+/// Caller speech over the agent this long (after the detector's onset) holds
+/// the agent until the turn taker has decided whether it is a barge-in.
+const HOLD_AFTER: Duration = Duration::from_millis(100);
+
 /// Caller audio missing this long during a turn counts as silence.
 const MIC_GAP: Duration = Duration::from_millis(100);
 
@@ -207,6 +211,9 @@ pub(crate) async fn run(
         caller_stopped: None,
         onset: None,
         last_audio: Instant::now(),
+        interruptible: agent.allow_interruptions,
+        over_agent: false,
+        paused_at: None,
         max_duration_sent: false,
     };
     let stop = voice.run(inbound, said, out).await;
@@ -257,6 +264,12 @@ struct Voice {
     onset: Option<Instant>,
     /// When caller audio last arrived.
     last_audio: Instant,
+    /// The agent's `allow_interruptions`.
+    interruptible: bool,
+    /// The caller's current turn began while the agent spoke.
+    over_agent: bool,
+    /// When the agent was held for a caller who may be cutting in.
+    paused_at: Option<Instant>,
     max_duration_sent: bool,
 }
 
@@ -338,6 +351,9 @@ impl Voice {
             {
                 return false;
             }
+            if !self.hold_for_caller(out).await {
+                return false;
+            }
         }
         true
     }
@@ -361,21 +377,56 @@ impl Voice {
         }
     }
 
+    /// Holds the agent once a caller talking over it has spoken for
+    /// [`HOLD_AFTER`]: its audio stops now (the transport drops what it
+    /// buffered) while the turn taker decides between a barge-in (the reply
+    /// is cut) and a backchannel (it goes on where it stopped).
+    async fn hold_for_caller(&mut self, out: &mut dyn Outbound) -> bool {
+        let now = Instant::now();
+        let due = self.interruptible
+            && self.over_agent
+            && !self.mouth.paused()
+            && self.ear.caller_turn()
+            && self.mouth.speaking(now)
+            && self.onset.is_some_and(|onset| now - onset >= HOLD_AFTER);
+        if !due {
+            return true;
+        }
+        self.mouth.pause(now);
+        self.paused_at = Some(now);
+        self.monitor.clear();
+        out.clear().await
+    }
+
+    /// A held agent goes on (the caller's words were not a barge-in).
+    async fn release(&mut self, out: &mut dyn Outbound) -> bool {
+        self.over_agent = false;
+        if self.mouth.paused() {
+            self.mouth.resume();
+            self.paused_at = None;
+            return self.pump(out).await;
+        }
+        true
+    }
+
     async fn decide(&mut self, decision: Decision, out: &mut dyn Outbound) -> bool {
         let now = Instant::now();
         match decision {
             Decision::StartOfSpeech { .. } => {
                 self.onset = Some(now);
+                self.over_agent = self.mouth.speaking(now);
                 self.quiet_since = None;
                 true
             }
             Decision::BargeIn { .. } => {
+                self.over_agent = false;
+                let stopped = self.paused_at.take().unwrap_or(now);
                 let Some(heard) = self.mouth.interrupt(now) else {
                     return true;
                 };
                 self.muted = self.thinking;
                 if let Some(onset) = self.onset {
-                    self.timings.barge_in_ms.push(millis(now - onset));
+                    self.timings.barge_in_ms.push(millis(stopped - onset));
                 }
                 let _ = self.inputs.send(Input::Interrupted { heard });
                 self.monitor.clear();
@@ -384,12 +435,13 @@ impl Voice {
             Decision::EndOfTurn { silence_ms, .. } => {
                 self.onset = None;
                 self.caller_stopped = Some(now - Duration::from_millis(u64::from(silence_ms)));
-                true
+                self.release(out).await
             }
-            Decision::Backchannel { .. } | Decision::Peek { .. } => {
+            Decision::Backchannel { .. } => {
                 self.onset = None;
-                true
+                self.release(out).await
             }
+            Decision::Peek { .. } => true,
         }
     }
 

@@ -57,6 +57,14 @@ struct Spoken {
     played: usize,
 }
 
+/// A frame sent and not yet played.
+struct Sent {
+    play_at: Instant,
+    sentence: Option<usize>,
+    /// Its audio, without the padding of a sentence's last frame.
+    samples: Vec<i16>,
+}
+
 /// A frame to send now.
 #[derive(Debug, Clone)]
 pub(super) struct Frame {
@@ -73,8 +81,10 @@ pub(super) struct Mouth {
     parts: VecDeque<Part>,
     /// The sentences of the reply being spoken (since [`Mouth::new_reply`]).
     reply: Vec<Spoken>,
-    /// Frames sent whose play time has not come: (play time, sentence, samples).
-    in_flight: VecDeque<(Instant, Option<usize>, usize)>,
+    /// Frames sent whose play time has not come.
+    in_flight: VecDeque<Sent>,
+    /// Held while the caller may be cutting in (see [`Mouth::pause`]).
+    paused: bool,
     /// When the next frame sent will play.
     next_play: Option<Instant>,
     failed_logged: bool,
@@ -90,6 +100,7 @@ impl Mouth {
             parts: VecDeque::new(),
             reply: Vec::new(),
             in_flight: VecDeque::new(),
+            paused: false,
             next_play: None,
             failed_logged: false,
         }
@@ -143,6 +154,43 @@ impl Mouth {
     /// Whether audio is queued or still playing at `now`.
     pub(super) fn speaking(&self, now: Instant) -> bool {
         !self.parts.is_empty() || self.next_play.is_some_and(|at| at > now)
+    }
+
+    /// Whether the agent is held for a caller who may be cutting in.
+    pub(super) fn paused(&self) -> bool {
+        self.paused
+    }
+
+    /// Holds the agent at `now` while the caller may be cutting in (the way
+    /// livekit's agents pause on a possible interruption): the frames sent
+    /// but not yet played go back to the front of the queue, so that after
+    /// the transport's `clear` nothing more is heard, and
+    /// [`Mouth::resume`] (a backchannel after all) goes on from exactly
+    /// where the caller stopped hearing.
+    pub(super) fn pause(&mut self, now: Instant) {
+        self.settle(now);
+        self.paused = true;
+        self.next_play = None;
+        // Back to the front, last frame first, each as the part it came from.
+        while let Some(sent) = self.in_flight.pop_back() {
+            match self.parts.front_mut() {
+                Some(part) if part.sentence == sent.sentence => {
+                    for &s in sent.samples.iter().rev() {
+                        part.buffered.push_front(s);
+                    }
+                }
+                _ => self.parts.push_front(Part {
+                    sentence: sent.sentence,
+                    source: Source::Speech(None),
+                    buffered: sent.samples.into(),
+                }),
+            }
+        }
+    }
+
+    /// Goes on after [`Mouth::pause`].
+    pub(super) fn resume(&mut self) {
+        self.paused = false;
     }
 
     /// Waits for the next chunk of the first sentence still being
@@ -204,7 +252,7 @@ impl Mouth {
         self.drain_ready();
         self.settle(now);
         let mut frames = Vec::new();
-        loop {
+        while !self.paused {
             let play_at = self.next_play.map_or(now, |at| at.max(now));
             if play_at > now + LEAD {
                 break;
@@ -224,9 +272,14 @@ impl Mouth {
                 self.parts.pop_front();
                 continue;
             }
-            let mut samples: Vec<i16> = part.buffered.drain(..take).collect();
+            let audio: Vec<i16> = part.buffered.drain(..take).collect();
+            let mut samples = audio.clone();
             samples.resize(FRAME_SAMPLES, 0);
-            self.in_flight.push_back((play_at, part.sentence, take));
+            self.in_flight.push_back(Sent {
+                play_at,
+                sentence: part.sentence,
+                samples: audio,
+            });
             self.next_play = Some(play_at + FRAME);
             frames.push(Frame { samples, play_at });
         }
@@ -248,6 +301,7 @@ impl Mouth {
         self.in_flight.clear();
         self.reply.clear();
         self.next_play = None;
+        self.paused = false;
         heard
     }
 
@@ -280,14 +334,14 @@ impl Mouth {
 
     /// Counts the frames whose play time has come as heard.
     fn settle(&mut self, now: Instant) {
-        while let Some(&(at, sentence, samples)) = self.in_flight.front() {
-            if at > now {
+        while let Some(sent) = self.in_flight.front() {
+            if sent.play_at > now {
                 break;
             }
-            self.in_flight.pop_front();
-            if let Some(spoken) = sentence.and_then(|i| self.reply.get_mut(i)) {
-                spoken.played += samples;
+            if let Some(spoken) = sent.sentence.and_then(|i| self.reply.get_mut(i)) {
+                spoken.played += sent.samples.len();
             }
+            self.in_flight.pop_front();
         }
     }
 }
@@ -385,6 +439,45 @@ mod tests {
             done,
             played,
         }
+    }
+
+    /// 20 ms frames whose samples all say which frame they are.
+    fn numbered(frames: i16) -> Vec<i16> {
+        (0..frames)
+            .flat_map(|n| std::iter::repeat_n(n, FRAME_SAMPLES))
+            .collect()
+    }
+
+    #[test]
+    fn a_held_agent_goes_on_exactly_where_the_caller_stopped_hearing() {
+        let mut mouth = Mouth::new(
+            None,
+            SpeakOptions {
+                voice_id: None,
+                language: "en".into(),
+                speed: None,
+                stability: None,
+                similarity_boost: None,
+            },
+        );
+        mouth.play_live(&numbered(10));
+        let t0 = Instant::now();
+        let sent: Vec<i16> = mouth.pump(t0).iter().map(|f| f.samples[0]).collect();
+        // Real time plus the lead: frames 0..=4 (played at 0, 20, …, 80 ms).
+        assert_eq!(sent, [0, 1, 2, 3, 4]);
+        // The caller cuts in at 30 ms: frames 0 and 1 were heard.
+        mouth.pause(t0 + Duration::from_millis(30));
+        assert!(
+            mouth.pump(t0 + Duration::from_millis(40)).is_empty(),
+            "held"
+        );
+        assert!(mouth.speaking(t0 + Duration::from_millis(40)));
+        // A backchannel after all: it goes on from frame 2.
+        mouth.resume();
+        let later = t0 + Duration::from_millis(300);
+        let sent: Vec<i16> = mouth.pump(later).iter().map(|f| f.samples[0]).collect();
+        assert_eq!(sent, [2, 3, 4, 5, 6]);
+        assert!(mouth.pump(later).is_empty(), "the lead is full");
     }
 
     #[test]
