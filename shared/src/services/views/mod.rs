@@ -23,7 +23,7 @@ pub use crate::domain::channel::{ChannelCreate, ChannelPatch, VerifyProviderInpu
 pub use crate::domain::task::{TaskCreate, TaskPatch};
 pub use crate::domain::tool::{ToolCreate, ToolPatch};
 pub use agent::AgentView;
-pub use call::{CallView, ProcessedTranscriptView, TranscriptView};
+pub use call::{CallView, ProcessedTranscriptView, RecordingLinkView, TranscriptView};
 pub use campaign::{
     BulkContactsInput, CampaignContactInput, CampaignContactView, CampaignInput,
     CampaignResultsView, CampaignStats, CampaignView, ContactResult, ImportSummary, InvalidContact,
