@@ -53,9 +53,10 @@ pub const HOLD_BACK_SAMPLES: usize = RATE as usize / 2;
 /// memory without bound.
 const MAX_BACKLOG_SAMPLES: usize = 60 * RATE as usize;
 
-/// How far past the caller's position agent audio may be placed (10 min):
-/// replies are seconds long, so anything further is a bad `at_ms`.
-const MAX_AHEAD_SAMPLES: u64 = 10 * 60 * RATE as u64;
+/// How far past the caller's position agent audio may be placed (2 min,
+/// 3.8 MB of silence at worst): replies are played as they are made, so
+/// anything further is a bad `at_ms`.
+const MAX_AHEAD_SAMPLES: u64 = 2 * 60 * RATE as u64;
 
 /// Records one call. Owned by the call's pipeline task, so it needs no locks.
 pub struct Recorder {
