@@ -1,14 +1,15 @@
-//! Call routes (SPEC §10, without audio; the live socket itself is the relay's).
+//! Call routes (SPEC §10; the live socket itself is the relay's).
 
 use std::sync::Arc;
 
 use axum::extract::State;
+use axum::http::HeaderMap;
 use switchboard::domain::call::{CallStatus, Direction};
 use switchboard::engine::report::Report;
-use switchboard::services::calls::{self, CallFilter};
+use switchboard::services::calls::{self, CallFilter, recording};
 use switchboard::services::live;
 use switchboard::services::views::{
-    CallView, LiveTranscriptView, ProcessedTranscriptView, TranscriptView,
+    CallView, LiveTranscriptView, ProcessedTranscriptView, RecordingLinkView, TranscriptView,
 };
 use switchboard::{App, Error};
 use utoipa::IntoParams;
@@ -16,8 +17,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::http::Path;
-use crate::http::openapi::{IdempotencyKey, Item, List, ModeParam, PageParams};
-use crate::http::{ApiResult, Auth, NoBody, Params, list, ok, protected};
+use crate::http::openapi::{AudioFile, IdempotencyKey, Item, List, ModeParam, PageParams};
+use crate::http::{ApiResult, Auth, NoBody, Params, list, ok, protected, range};
 
 type S = State<Arc<App>>;
 
@@ -30,6 +31,8 @@ pub fn router(app: &Arc<App>) -> OpenApiRouter<Arc<App>> {
             .routes(routes!(get_call))
             .routes(routes!(get_transcript, process_transcript))
             .routes(routes!(get_report))
+            .routes(routes!(get_recording))
+            .routes(routes!(stream_recording))
             .routes(routes!(get_live))
             .routes(routes!(end_call))
             .routes(routes!(cancel_call)),
@@ -157,6 +160,30 @@ async fn process_transcript(
     params(("id" = String, Path), ModeParam), responses(Item<Report>))]
 async fn get_report(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
     Ok(ok(calls::report(&app, &caller, &id).await?))
+}
+
+/// Get a signed, expiring link to the call's recording (a WAV of both sides);
+/// 404 until the call has ended with a recording.
+#[utoipa::path(get, path = "/calls/{id}/recording", tag = "calls",
+    params(("id" = String, Path), ModeParam), responses(Item<RecordingLinkView>))]
+async fn get_recording(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
+    Ok(ok(recording::link(&app, &caller, &id).await?))
+}
+
+/// The call's recording as `audio/wav`, whole or the one byte range that
+/// `Range` asks for; 404 until the call has ended with a recording.
+#[utoipa::path(get, path = "/calls/{id}/recording/stream", tag = "calls",
+    params(("id" = String, Path), ModeParam,
+        ("Range" = Option<String>, Header, description = "One byte range: `bytes=<first>-<last>`, `bytes=<first>-` or `bytes=-<suffix>`.")),
+    responses(AudioFile))]
+async fn stream_recording(
+    State(app): S,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let wav = recording::stream(&app, &caller, &id).await?;
+    Ok(range::respond(&headers, wav.bytes, "audio/wav"))
 }
 
 /// Get the call's live transcript socket (`/ws/calls/{id}` on the relay)

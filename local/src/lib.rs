@@ -7,15 +7,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 use switchboard::services::identity::{self, Bootstrapped};
 use switchboard::services::knowledge::model::{self, ModelPlan};
-use switchboard::{App, Config};
+use switchboard::{App, Config, Error};
+use switchboard_functions::http::{ApiError, range};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -231,29 +231,25 @@ struct Signed {
     signature: String,
 }
 
-/// Serves a signed blob link (what a presigned S3 URL is in AWS).
+/// Serves a signed blob link (what a presigned S3 URL is in AWS), whole or
+/// one byte range of it, as S3 does (an `<audio>` element seeks with ranges).
 async fn download(
     State(app): State<Arc<App>>,
     Path(key): Path<String>,
     Query(q): Query<Signed>,
+    headers: HeaderMap,
 ) -> Response {
     let Some(parts) = &app.embedded else {
-        return StatusCode::NOT_FOUND.into_response();
+        return ApiError(Error::NotFound("file")).into_response();
     };
     if !parts.blobs.verify(&key, q.expires, &q.signature) {
-        return (StatusCode::FORBIDDEN, "link invalid or expired").into_response();
+        let refused = Error::Forbidden("the link is invalid or has expired".into());
+        return ApiError(refused).into_response();
     }
     match switchboard::store::Blobs::get(parts.blobs.as_ref(), &key).await {
-        Ok(Some(blob)) => (
-            [(header::CONTENT_TYPE, blob.content_type)],
-            Body::from(blob.bytes),
-        )
-            .into_response(),
-        Ok(None) => StatusCode::NOT_FOUND.into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "blob read failed");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
+        Ok(Some(blob)) => range::respond(&headers, blob.bytes, &blob.content_type),
+        Ok(None) => ApiError(Error::NotFound("file")).into_response(),
+        Err(e) => ApiError(e.into()).into_response(),
     }
 }
 

@@ -36,6 +36,10 @@ pub enum Error {
     /// A media type that is not accepted.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// A `Range` request header that is malformed or selects no byte of the
+    /// resource (HTTP 416).
+    #[error("{0}")]
+    RangeNotSatisfiable(String),
     /// Over the rate limit; retry after this many seconds.
     #[error("rate limit exceeded; retry in {0} s")]
     RateLimited(u64),

@@ -7,6 +7,7 @@ pub mod csrf;
 pub mod extract;
 pub mod idempotency;
 pub mod openapi;
+pub mod range;
 pub mod request_id;
 pub mod resource;
 pub mod response;

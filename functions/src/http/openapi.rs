@@ -31,11 +31,11 @@ use switchboard::services::views::{
     LiveMessageInput, LiveTranscriptView, LoggedOutView, LoginInput, McpServerInput, McpServerView,
     MeView, MemberView, NewApiKeyView, OrganizationInput, OrganizationPatchInput, OrganizationView,
     PasswordChangeInput, PasswordChangedView, ProcessedTranscriptView, ProviderCheckView, QueryHit,
-    RetryInput, RoleInput, SignedInView, SignupInput, SupervisorJoinView, TakeoverInput,
-    TaskCreate, TaskPatch, TaskSecretView, TaskView, ToolCreate, ToolPatch, ToolTestInput,
-    ToolTestView, ToolView, TranscriptView, UserView, VerifyProviderInput, WebSessionView,
-    WebhookAttemptView, WebhookDeliveryView, WebhookInput, WebhookView, WorkspaceSettingsInput,
-    WorkspaceSettingsView, WorkspaceView,
+    RecordingLinkView, RetryInput, RoleInput, SignedInView, SignupInput, SupervisorJoinView,
+    TakeoverInput, TaskCreate, TaskPatch, TaskSecretView, TaskView, ToolCreate, ToolPatch,
+    ToolTestInput, ToolTestView, ToolView, TranscriptView, UserView, VerifyProviderInput,
+    WebSessionView, WebhookAttemptView, WebhookDeliveryView, WebhookInput, WebhookView,
+    WorkspaceSettingsInput, WorkspaceSettingsView, WorkspaceView,
 };
 use utoipa::openapi::header::Header;
 use utoipa::openapi::link::LinkBuilder;
@@ -75,7 +75,7 @@ pub const SESSION: &str = "session";
         IngestTextInput, IngestUrlInput, KnowledgeQueryInput,
         TaskView, TaskCreate, TaskPatch, TaskStatus, TaskEvent, ExecuteView,
         CallView, CallStatus, Direction, EndReason, TranscriptEntry, Role, CallMetrics,
-        TranscriptView, ProcessedTranscriptView, Report, Outcome, Sentiment,
+        TranscriptView, ProcessedTranscriptView, RecordingLinkView, Report, Outcome, Sentiment,
     ConnectionInfo, LiveCallView, LiveControlView, LiveMessageInput, LiveTranscriptView, SupervisorJoinView, TakeoverInput,
         WebhookView, WebhookInput, WebhookDeliveryView, WebhookAttemptView, TaskSecretView,
         ContactView, ContactCreate, ContactPatch,
@@ -297,6 +297,44 @@ impl IntoResponses for CsvFile {
             .description("The file, as CSV (UTF-8, a header row first).")
             .content("text/csv", Content::new(Some(String::schema())));
         map.insert("200".into(), csv.build().into());
+        map
+    }
+}
+
+/// 200 with a WAV file, or 206 with the part a `Range` header asked for,
+/// after authentication; errors as JSON, 416 for a range that is malformed
+/// or past the end.
+pub struct AudioFile;
+impl IntoResponses for AudioFile {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let mut map = errors(true);
+        let audio = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content("audio/wav", Content::new(Some(String::schema())))
+                .header(
+                    "Accept-Ranges",
+                    header(Type::String, "Always `bytes`: ranges are served."),
+                )
+        };
+        map.insert(
+            "200".into(),
+            audio("The whole file (16 kHz mono PCM16 WAV).")
+                .build()
+                .into(),
+        );
+        let partial = audio("The bytes the `Range` header asked for.").header(
+            "Content-Range",
+            header(Type::String, "`bytes <first>-<last>/<length>`."),
+        );
+        map.insert("206".into(), partial.build().into());
+        let unsatisfiable = json(
+            error_body(),
+            "The `Range` header is malformed, has several ranges, or starts past the end; \
+             `Content-Range: bytes */<length>` gives the length.",
+            true,
+        );
+        map.insert("416".into(), unsatisfiable.build().into());
         map
     }
 }

@@ -52,6 +52,10 @@ pub struct WorkspaceSettings {
     /// (each campaign also keeps to its own `max_concurrent_calls`).
     #[serde(default = "default_campaign_calls")]
     pub max_concurrent_campaign_calls: u32,
+    /// Days a call's recording is kept before the scheduler deletes it;
+    /// 0 records nothing.
+    #[serde(default = "default_recording_retention")]
+    pub recording_retention_days: u32,
 }
 
 /// Default of [`WorkspaceSettings::max_concurrent_campaign_calls`].
@@ -59,6 +63,16 @@ pub const DEFAULT_CAMPAIGN_CALLS: u32 = 100;
 
 fn default_campaign_calls() -> u32 {
     DEFAULT_CAMPAIGN_CALLS
+}
+
+/// Default of [`WorkspaceSettings::recording_retention_days`].
+pub const DEFAULT_RECORDING_RETENTION_DAYS: u32 = 30;
+
+/// Longest retention a workspace may set (ten years).
+pub const MAX_RECORDING_RETENTION_DAYS: u32 = 3650;
+
+fn default_recording_retention() -> u32 {
+    DEFAULT_RECORDING_RETENTION_DAYS
 }
 
 impl Default for WorkspaceSettings {
@@ -71,6 +85,7 @@ impl Default for WorkspaceSettings {
             provider_keys: BTreeMap::new(),
             openai_compatible_base_url: None,
             max_concurrent_campaign_calls: DEFAULT_CAMPAIGN_CALLS,
+            recording_retention_days: DEFAULT_RECORDING_RETENTION_DAYS,
         }
     }
 }

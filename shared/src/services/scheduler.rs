@@ -1,6 +1,7 @@
 //! The scheduler tick (an EventBridge-scheduled function in AWS, a loop in the
 //! local binary): executes the tasks that are due, ends the calls whose
-//! runner was lost and restarts campaign dialers whose tick chain broke.
+//! runner was lost, restarts campaign dialers whose tick chain broke and
+//! deletes the call recordings whose retention ended.
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -23,6 +24,8 @@ pub struct TickReport {
     pub lost: usize,
     /// Campaign dialers whose tick chain was restarted.
     pub campaigns_restarted: usize,
+    /// Call recordings deleted because their retention ended.
+    pub recordings_expired: usize,
 }
 
 #[derive(Deserialize)]
@@ -68,6 +71,7 @@ pub async fn tick(app: &App) -> Result<TickReport> {
     }
     report.lost = super::calls::lease::sweep(app).await?;
     report.campaigns_restarted = super::campaigns::dialer::restart_stalled(app).await?;
+    report.recordings_expired = super::calls::recording::sweep_expired(app).await?;
     Ok(report)
 }
 

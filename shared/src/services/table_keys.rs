@@ -200,6 +200,13 @@ pub const RUNNING_CAMPAIGNS_PK: &str = "CAMPRUN";
 pub fn running_campaign_sk(tenant: &Tenant, campaign_id: &str) -> String {
     format!("{}#{campaign_id}", tenant_tag(tenant))
 }
+/// The installation-wide partition of recordings' expiry markers, ordered by
+/// when each recording's retention ends (what the scheduler tick's sweep reads).
+pub const RECORDINGS_EXPIRE_PK: &str = "RECEXPIRE";
+/// Sort key of a recording's expiry marker: `<expires_at>#<org>#<L|T>#<call>`.
+pub fn recording_expire_sk(expires_at: &str, tenant: &Tenant, call_id: &str) -> String {
+    format!("{expires_at}#{}#{call_id}", tenant_tag(tenant))
+}
 /// Marker that one step of the post-call job ran for an event:
 /// `<tenant>` / `POSTCALL#<event>#<step>`.
 pub fn post_call_sk(event_id: &str, step: &str) -> String {

@@ -21,6 +21,7 @@ mod live_space;
 mod local;
 mod model_fetch;
 mod openapi;
+mod recordings;
 mod roles;
 mod tasks;
 mod telephony;

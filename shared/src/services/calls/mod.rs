@@ -13,6 +13,7 @@ mod held;
 pub mod lease;
 pub mod media;
 pub mod post_call;
+pub mod recording;
 pub mod runner;
 pub mod voice;
 pub mod web_chat;

@@ -5,7 +5,7 @@ use serde_json::Value;
 use super::*;
 use crate::App;
 use crate::crypto::Sealed;
-use crate::domain::identity::Organization;
+use crate::domain::identity::{MAX_RECORDING_RETENTION_DAYS, Organization};
 use crate::error::{Error, Result};
 use crate::services::caller::Caller;
 use crate::services::views::{WorkspaceSettingsInput, WorkspaceView};
@@ -76,6 +76,13 @@ pub(super) fn apply_settings(
         1..=10_000,
     ) {
         org.settings.max_concurrent_campaign_calls = limit as u32;
+    }
+    if let Some(days) = f.opt_int(
+        "recording_retention_days",
+        body.recording_retention_days,
+        0..=i64::from(MAX_RECORDING_RETENTION_DAYS),
+    ) {
+        org.settings.recording_retention_days = days as u32;
     }
     match body.provider_keys {
         Field::Value(keys) => {

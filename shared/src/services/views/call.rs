@@ -79,6 +79,16 @@ impl CallView {
     }
 }
 
+/// `GET /calls/{id}/recording`: a link that downloads the recording's WAV
+/// without other credentials until it expires.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct RecordingLinkView {
+    /// The signed download link.
+    pub url: String,
+    /// When the link stops working (RFC 3339).
+    pub expires_at: String,
+}
+
 /// `GET /calls/{id}/transcript`.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct TranscriptView {

@@ -68,6 +68,8 @@ pub struct WorkspaceSettingsView {
     pub openai_compatible_base_url: Option<String>,
     /// Campaign calls live at once across the org's campaigns (1–10,000, default 100).
     pub max_concurrent_campaign_calls: u32,
+    /// Days a call recording is kept (0 = calls are not recorded; default 30).
+    pub recording_retention_days: u32,
 }
 
 impl From<&WorkspaceSettings> for WorkspaceSettingsView {
@@ -84,6 +86,7 @@ impl From<&WorkspaceSettings> for WorkspaceSettingsView {
                 .collect(),
             openai_compatible_base_url: s.openai_compatible_base_url.clone(),
             max_concurrent_campaign_calls: s.max_concurrent_campaign_calls,
+            recording_retention_days: s.recording_retention_days,
         }
     }
 }
@@ -334,6 +337,10 @@ pub struct WorkspaceSettingsInput {
     #[schema(value_type = Option<i64>, minimum = 1, maximum = 10_000)]
     #[serde(default)]
     pub max_concurrent_campaign_calls: Field<i64>,
+    /// Days a call recording is kept (0..=3650; 0 = calls are not recorded).
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 3650)]
+    #[serde(default)]
+    pub recording_retention_days: Field<i64>,
     /// Provider name → key (write-only, stored encrypted); `null` removes one.
     #[schema(value_type = Option<BTreeMap<String, Option<String>>>)]
     #[serde(default)]

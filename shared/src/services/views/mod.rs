@@ -29,7 +29,7 @@ pub use crate::domain::task::{TaskCreate, TaskPatch};
 pub use crate::domain::tool::{ToolCreate, ToolPatch};
 pub use crate::domain::webhook::WebhookInput;
 pub use agent::AgentView;
-pub use call::{CallView, ProcessedTranscriptView, TranscriptView};
+pub use call::{CallView, ProcessedTranscriptView, RecordingLinkView, TranscriptView};
 pub use campaign::{
     CampaignContactView, CampaignResultsView, CampaignStats, CampaignView, ContactResult,
     ImportSummary, InvalidContact,

@@ -1,0 +1,306 @@
+//! The recorder on the embedded store (a real SQLite file and blob folder).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use chrono::{DateTime, Utc};
+
+use super::store::{self, SEGMENT_TYPE, dir, wav_key};
+use super::*;
+use crate::app::Clock;
+use crate::domain::call::{Call, CallStatus, Direction};
+use crate::domain::identity::Organization;
+use crate::domain::{Mode, Role, Tenant};
+use crate::services::caller::{Caller, Principal};
+use crate::services::table_keys::{ORG_SK, RECORDINGS_EXPIRE_PK, org_pk};
+use crate::store::{Condition, Item, Query};
+use crate::{App, Config};
+
+/// A clock tests move forward.
+struct TestClock(AtomicI64);
+
+impl Clock for TestClock {
+    fn now(&self) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(self.0.load(Ordering::SeqCst)).unwrap_or_default()
+    }
+}
+
+struct Fixture {
+    app: Arc<App>,
+    clock: Arc<TestClock>,
+    tenant: Tenant,
+    _dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    /// An embedded app with one org (retention `days`) and one ended call.
+    async fn new(days: u32) -> (Fixture, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut app = App::build(Config::embedded(dir.path())).await.unwrap();
+        let clock = Arc::new(TestClock(AtomicI64::new(Utc::now().timestamp_millis())));
+        app.clock = clock.clone() as Arc<dyn Clock>;
+        let app = Arc::new(app);
+        let created =
+            crate::services::identity::create_installation_org(&app, "Org", "a@example.com")
+                .await
+                .unwrap();
+        let org_id = created["org_id"].as_str().unwrap().to_owned();
+        let item = app
+            .table
+            .get(&org_pk(&org_id), ORG_SK)
+            .await
+            .unwrap()
+            .unwrap();
+        let mut org: Organization = item.parse().unwrap();
+        org.settings.recording_retention_days = days;
+        let put = Item::new(org_pk(&org_id), ORG_SK, serde_json::to_value(&org).unwrap());
+        app.table
+            .put(put, Condition::VersionEquals(item.version))
+            .await
+            .unwrap();
+        let tenant = Tenant {
+            org_id,
+            mode: Mode::Live,
+        };
+        let f = Fixture {
+            app,
+            clock,
+            tenant,
+            _dir: dir,
+        };
+        let call_id = f.ended_call().await;
+        (f, call_id)
+    }
+
+    async fn ended_call(&self) -> String {
+        let now = self.app.now_rfc3339();
+        let mut call = Call::placed(
+            self.app.new_id(),
+            Direction::Outbound,
+            "agent".into(),
+            "+15555550100".into(),
+            "+15555550123".into(),
+            true,
+            now.clone(),
+        );
+        call.status = CallStatus::Completed;
+        call.ended_at = Some(now);
+        let item = crate::services::calls::item(&self.tenant, &call);
+        self.app
+            .table
+            .put(item, Condition::MustNotExist)
+            .await
+            .unwrap();
+        call.id
+    }
+
+    fn advance(&self, ms: i64) {
+        self.clock.0.fetch_add(ms, Ordering::SeqCst);
+    }
+
+    fn caller(&self) -> Caller {
+        Caller {
+            principal: Principal::ApiKey { key_id: "k".into() },
+            role: Role::Admin,
+            tenant: self.tenant.clone(),
+        }
+    }
+
+    async fn recorder(&self, call_id: &str) -> Recorder {
+        Recorder::start(self.app.clone(), self.tenant.clone(), call_id)
+            .await
+            .expect("the workspace records calls")
+    }
+
+    async fn blob_keys(&self, call_id: &str) -> Vec<String> {
+        let list = self
+            .app
+            .blobs
+            .list(&dir(&self.tenant, call_id))
+            .await
+            .unwrap();
+        list.into_iter().map(|b| b.key).collect()
+    }
+
+    async fn wav(&self, call_id: &str) -> Vec<i16> {
+        let blob = self
+            .app
+            .blobs
+            .get(&wav_key(&self.tenant, call_id))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(blob.content_type, "audio/wav");
+        let pcm = audio::read_wav(&blob.bytes).unwrap();
+        assert_eq!(pcm.rate, RATE);
+        pcm.samples
+    }
+
+    async fn recording_url(&self, call_id: &str) -> Option<String> {
+        let (call, _) = crate::services::calls::load(&self.app, &self.tenant, call_id)
+            .await
+            .unwrap();
+        call.recording_url
+    }
+}
+
+fn constant(value: i16, samples: usize) -> Vec<i16> {
+    vec![value; samples]
+}
+
+/// Agent audio lands at `at_ms * 16`; a barge-in cut drops what was not
+/// heard; a piece placed before the previous one's end follows it; agent
+/// audio past the caller's last sample lengthens the recording; the final WAV
+/// is the mix and the call points at it.
+#[tokio::test]
+async fn agent_audio_is_aligned_cut_and_mixed_into_the_final_wav() {
+    let (f, call_id) = Fixture::new(30).await;
+    let mut rec = f.recorder(&call_id).await;
+    // 2 s of caller audio in 20 ms frames, the agent speaking over it.
+    for i in 0..100 {
+        rec.caller(&constant(100, 320));
+        match i {
+            10 => rec.agent(500, &constant(1000, 8_000)), // 500..1000 ms
+            15 => rec.cut_agent(700),                     // heard until 700 ms
+            20 => {
+                rec.agent(1_500, &constant(2000, 1_600)); // 1500..1600 ms
+                rec.agent(1_500, &constant(3000, 160)); // after the previous: 1600..1610 ms
+            }
+            _ => {}
+        }
+        rec.flush().await;
+    }
+    rec.agent(1_900, &constant(4000, 3_200)); // 1900..2100 ms, past the caller's end
+    rec.finish().await.unwrap();
+
+    let wav = f.wav(&call_id).await;
+    assert_eq!(wav.len(), 33_600, "2.1 s at 16 kHz");
+    let expect = |i: usize| match i {
+        8_000..11_200 => 1100,
+        24_000..25_600 => 2100,
+        25_600..25_760 => 3100,
+        30_400..32_000 => 4100,
+        32_000.. => 4000,
+        _ => 100,
+    };
+    for (i, &s) in wav.iter().enumerate() {
+        assert_eq!(s, expect(i), "sample {i}");
+    }
+    let url = f.recording_url(&call_id).await.unwrap();
+    assert!(
+        url.ends_with(&format!("/api/v1/calls/{call_id}/recording/stream")),
+        "{url}"
+    );
+    assert_eq!(
+        f.blob_keys(&call_id).await,
+        vec![wav_key(&f.tenant, &call_id)],
+        "segments removed"
+    );
+}
+
+/// While the call runs, final audio reaches the store in segments, so at any
+/// flush at most a segment plus the hold-back plus one flush interval is
+/// only in memory; a recorder that never finishes (a crash) leaves segments
+/// that the first read joins once the call has been over for the grace time.
+#[tokio::test]
+async fn segments_are_written_as_the_call_runs_and_a_crash_loses_little() {
+    let (f, call_id) = Fixture::new(30).await;
+    let mut rec = f.recorder(&call_id).await;
+    let second = RATE as usize;
+    for s in 1..=10 {
+        rec.caller(&constant(s as i16, second));
+        rec.agent((s as u64 - 1) * 1000 + 100, &constant(1, 1_600));
+        rec.flush().await;
+        rec.settle().await.unwrap(); // the background write, done
+        let stored: u64 = f
+            .app
+            .blobs
+            .list(&dir(&f.tenant, &call_id))
+            .await
+            .unwrap()
+            .iter()
+            .map(|b| b.size / 2)
+            .sum();
+        let fed = (s * second) as u64;
+        assert!(
+            fed - stored <= (SEGMENT_SAMPLES + HOLD_BACK_SAMPLES + second) as u64,
+            "after {s} s only {stored} samples stored"
+        );
+        if s >= 4 {
+            assert!(stored > 0, "a segment is written by {s} s");
+        }
+    }
+    let segment = f.blob_keys(&call_id).await[0].clone();
+    let blob = f.app.blobs.get(&segment).await.unwrap().unwrap();
+    assert_eq!(blob.content_type, SEGMENT_TYPE);
+    drop(rec); // the runner died: no finish
+
+    // Right after the end the pipeline may still be finishing: no join yet.
+    let caller = f.caller();
+    let early = store::recorded_key(&f.app, &caller, &call_id).await;
+    assert!(
+        matches!(early, Err(Error::NotFound("recording"))),
+        "{early:?}"
+    );
+    f.advance(store::ORPHAN_GRACE.as_millis() as i64);
+    let key = store::recorded_key(&f.app, &caller, &call_id)
+        .await
+        .unwrap();
+    assert_eq!(key, wav_key(&f.tenant, &call_id));
+    let wav = f.wav(&call_id).await;
+    assert!(
+        wav.len() >= 9 * second - SEGMENT_SAMPLES,
+        "{} samples kept",
+        wav.len()
+    );
+    assert_eq!(wav[0], 1);
+    assert_eq!(wav[100 * 16], 2, "agent audio mixed in the segments");
+    assert_eq!(wav[second + 50], 2, "second 2 is caller 2");
+    assert!(f.recording_url(&call_id).await.is_some());
+}
+
+/// Retention 0 records nothing; otherwise the recording is deleted (blobs
+/// and `recording_url`) by the first sweep after its retention ends, not
+/// before.
+#[tokio::test]
+async fn retention_zero_records_nothing_and_the_sweep_deletes_expired_recordings() {
+    let (off, call_id) = Fixture::new(0).await;
+    assert!(
+        Recorder::start(off.app.clone(), off.tenant.clone(), &call_id)
+            .await
+            .is_none()
+    );
+
+    let (f, call_id) = Fixture::new(2).await;
+    let mut rec = f.recorder(&call_id).await;
+    rec.caller(&constant(7, 1_600));
+    rec.finish().await.unwrap();
+    assert_eq!(f.wav(&call_id).await, constant(7, 1_600));
+    let markers = f
+        .app
+        .table
+        .query(Query::partition(RECORDINGS_EXPIRE_PK))
+        .await
+        .unwrap();
+    assert_eq!(markers.items.len(), 1);
+
+    f.advance(2 * 86_400_000 - 60_000);
+    assert_eq!(sweep_expired(&f.app).await.unwrap(), 0, "a minute early");
+    assert!(f.recording_url(&call_id).await.is_some());
+    f.advance(120_000);
+    assert_eq!(sweep_expired(&f.app).await.unwrap(), 1);
+    assert!(f.blob_keys(&call_id).await.is_empty());
+    assert_eq!(f.recording_url(&call_id).await, None);
+    let markers = f
+        .app
+        .table
+        .query(Query::partition(RECORDINGS_EXPIRE_PK))
+        .await
+        .unwrap();
+    assert!(markers.items.is_empty());
+    let gone = store::recorded_key(&f.app, &f.caller(), &call_id).await;
+    assert!(
+        matches!(gone, Err(Error::NotFound("recording"))),
+        "{gone:?}"
+    );
+}
