@@ -125,6 +125,30 @@ async fn a_caller_is_heard_and_answered_aloud() {
         ended["metrics"]["turns"].as_u64().is_some_and(|n| n >= 1),
         "{ended}"
     );
+
+    // Both sides were recorded as the call ran: a WAV as long as the call.
+    assert!(ended["recording_url"].is_string(), "{ended}");
+    let wav = t
+        .api(Method::GET, &format!("/calls/{call_id}/recording/stream"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wav.status().as_u16(), 200);
+    let wav = switchboard::speech::audio::read_wav(&wav.bytes().await.unwrap()).unwrap();
+    let seconds = wav.samples.len() as f64 / f64::from(wav.rate);
+    assert!(
+        (8.0..30.0).contains(&seconds),
+        "the recording lasts {seconds:.1} s"
+    );
+    let loud = wav
+        .samples
+        .iter()
+        .filter(|s| s.unsigned_abs() > 2_000)
+        .count();
+    assert!(
+        loud > 16_000,
+        "the recording has both voices: {loud} loud samples"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

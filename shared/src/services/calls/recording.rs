@@ -165,6 +165,10 @@ impl Recorder {
             return;
         }
         self.agent_end = start + samples.len() as u64;
+        if self.agent_end <= self.written {
+            // All of it falls in audio already written out: nothing to add.
+            return;
+        }
         let skip = (self.written.saturating_sub(start) as usize).min(samples.len());
         // `start + skip >= written`, and the buffer ends at or before `start`.
         let offset = (start + skip as u64 - self.written) as usize;

@@ -198,6 +198,26 @@ async fn agent_audio_is_aligned_cut_and_mixed_into_the_final_wav() {
     );
 }
 
+/// Agent audio that falls wholly in what segments already hold (a barge-in
+/// cut before the written point, then audio placed early) is dropped: never
+/// a panic in the call's task.
+#[tokio::test]
+async fn agent_audio_before_what_was_written_is_dropped() {
+    let (f, call_id) = Fixture::new(30).await;
+    let mut rec = f.recorder(&call_id).await;
+    for _ in 0..300 {
+        rec.caller(&constant(100, 320));
+        rec.flush().await;
+    }
+    // 6 s of caller audio, most of it written out by now.
+    rec.cut_agent(0);
+    rec.agent(100, &constant(1000, 320));
+    rec.agent(200, &constant(1000, 16_000));
+    rec.finish().await.unwrap();
+    let wav = f.wav(&call_id).await;
+    assert_eq!(wav.len(), 96_000);
+}
+
 /// While the call runs, final audio reaches the store in segments, so at any
 /// flush at most a segment plus the hold-back plus one flush interval is
 /// only in memory; a recorder that never finishes (a crash) leaves segments

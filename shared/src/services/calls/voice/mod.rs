@@ -40,6 +40,7 @@ use ear::{Ear, Heard};
 use mouth::Mouth;
 
 use super::held::Held;
+use super::recording::Recorder;
 use crate::App;
 use crate::domain::Tenant;
 use crate::domain::agent::Agent;
@@ -89,6 +90,9 @@ pub trait Outbound: Send {
 /// Caller speech over the agent this long (after the detector's onset) holds
 /// the agent until the turn taker has decided whether it is a barge-in.
 const HOLD_AFTER: Duration = Duration::from_millis(100);
+
+/// The recording is flushed every this many 20 ms ticks (once a second).
+const RECORD_FLUSH_TICKS: u64 = 50;
 
 /// Caller audio missing this long during a turn counts as silence.
 const MIC_GAP: Duration = Duration::from_millis(100);
@@ -187,6 +191,7 @@ pub(crate) async fn run(
     let mouth = Mouth::new(engines.synthesizer, speak_options(&agent));
     let steering = Some(crate::services::live::control::register(&held.call_id));
     let tap = Tap::open(&held.call_id);
+    let recorder = Recorder::start(held.app.clone(), held.tenant.clone(), &held.call_id).await;
     let (inputs, brain_inputs) = mpsc::unbounded_channel();
     let (said_tx, said) = mpsc::unbounded_channel();
     let brain = tokio::spawn(brain::run(held, carrier, brain_inputs, said_tx, steering));
@@ -196,6 +201,8 @@ pub(crate) async fn run(
         mouth,
         tap,
         monitor: VecDeque::new(),
+        recorder,
+        caller_samples: 0,
         inputs,
         framer: Framer::new(FRAME_SAMPLES),
         started: Instant::now(),
@@ -218,9 +225,18 @@ pub(crate) async fn run(
     };
     let stop = voice.run(inbound, said, out).await;
     let Voice {
-        inputs, timings, ..
+        inputs,
+        timings,
+        recorder,
+        ..
     } = voice;
     drop(inputs);
+    // The recording is complete before the call is marked ended.
+    if let Some(recorder) = recorder
+        && let Err(e) = recorder.finish().await
+    {
+        tracing::warn!(error = %e, "a voice call's recording could not be finished");
+    }
     let mut held = brain
         .await
         .map_err(|e| Error::Internal(format!("a voice call's conversation failed: {e}")))?;
@@ -244,6 +260,10 @@ struct Voice {
     tap: Tap,
     /// The agent's audio sent, waiting to be mixed with the caller's for listeners.
     monitor: VecDeque<i16>,
+    /// Both sides to the call's recording (`None`: the workspace keeps none).
+    recorder: Option<Recorder>,
+    /// Caller samples recorded so far (the recording's clock).
+    caller_samples: u64,
     inputs: mpsc::UnboundedSender<Input>,
     framer: Framer<i16>,
     started: Instant,
@@ -282,6 +302,7 @@ impl Voice {
     ) -> Stop {
         let mut tick = tokio::time::interval(Duration::from_millis(u64::from(FRAME_MS)));
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut ticks: u64 = 0;
         loop {
             let alive = tokio::select! {
                 event = inbound.recv() => match event {
@@ -318,6 +339,12 @@ impl Voice {
                         return Stop::Finished;
                     }
                     self.idle();
+                    ticks += 1;
+                    if ticks.is_multiple_of(RECORD_FLUSH_TICKS)
+                        && let Some(recorder) = &mut self.recorder
+                    {
+                        recorder.flush().await;
+                    }
                     // A page whose microphone stopped mid-turn (muted, or a
                     // client that sends only while the button is held): its
                     // silence is silence, so the turn still ends.
@@ -340,6 +367,7 @@ impl Voice {
     async fn caller_audio(&mut self, samples: &[i16], out: &mut dyn Outbound) -> bool {
         for frame in self.framer.push(samples) {
             let now = Instant::now();
+            self.record_caller(now, &frame);
             if self.tap.listened() {
                 let take = self.monitor.len().min(FRAME_SAMPLES);
                 let agent: Vec<i16> = self.monitor.drain(..take).collect();
@@ -377,6 +405,35 @@ impl Voice {
         }
     }
 
+    /// Milliseconds of call time at `at` (the recording's clock starts with the pipeline).
+    fn call_ms(&self, at: Instant) -> u64 {
+        millis(at.saturating_duration_since(self.started))
+    }
+
+    /// A caller frame to the recording, after the silence before the first
+    /// one (the stream may start a moment after the call).
+    fn record_caller(&mut self, now: Instant, frame: &[i16]) {
+        let Some(recorder) = &mut self.recorder else {
+            return;
+        };
+        if self.caller_samples == 0 {
+            let gap = (millis(now - self.started) * u64::from(RATE) / 1000) as usize;
+            let gap = gap.saturating_sub(frame.len());
+            recorder.caller(&vec![0; gap]);
+            self.caller_samples += gap as u64;
+        }
+        recorder.caller(frame);
+        self.caller_samples += frame.len() as u64;
+    }
+
+    /// The agent's audio after `now` was never heard: out of the recording too.
+    fn cut_recording(&mut self, now: Instant) {
+        let at = self.call_ms(now);
+        if let Some(recorder) = &mut self.recorder {
+            recorder.cut_agent(at);
+        }
+    }
+
     /// Holds the agent once a caller talking over it has spoken for
     /// [`HOLD_AFTER`]: its audio stops now (the transport drops what it
     /// buffered) while the turn taker decides between a barge-in (the reply
@@ -395,6 +452,7 @@ impl Voice {
         self.mouth.pause(now);
         self.paused_at = Some(now);
         self.monitor.clear();
+        self.cut_recording(now);
         out.clear().await
     }
 
@@ -430,6 +488,7 @@ impl Voice {
                 }
                 let _ = self.inputs.send(Input::Interrupted { heard });
                 self.monitor.clear();
+                self.cut_recording(now);
                 out.clear().await
             }
             Decision::EndOfTurn { silence_ms, .. } => {
@@ -450,8 +509,10 @@ impl Voice {
             Said::Turn { cut } => {
                 self.thinking = true;
                 if cut {
-                    self.mouth.stop(Instant::now());
+                    let now = Instant::now();
+                    self.mouth.stop(now);
                     self.monitor.clear();
+                    self.cut_recording(now);
                     if !out.clear().await {
                         return false;
                     }
@@ -500,6 +561,10 @@ impl Voice {
                 .push(millis(first.play_at.saturating_duration_since(stopped)));
         }
         for frame in frames {
+            let at_ms = self.call_ms(frame.play_at);
+            if let Some(recorder) = &mut self.recorder {
+                recorder.agent(at_ms, &frame.samples);
+            }
             if self.tap.listened() {
                 self.monitor.extend(&frame.samples);
                 // Listeners hear the agent at most this far behind.
