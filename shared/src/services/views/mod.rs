@@ -9,6 +9,7 @@ mod call;
 mod campaign;
 mod channel;
 mod contact;
+mod conversation;
 mod flow;
 mod identity;
 mod knowledge;
@@ -20,6 +21,9 @@ mod webhook;
 
 pub use crate::domain::agent::{AgentCreate, AgentPatch};
 pub use crate::domain::channel::{ChannelCreate, ChannelPatch, VerifyProviderInput};
+pub use crate::domain::conversation::{
+    AssignInput, ConversationCreate, ConversationPatch, MessageInput, StatusInput, TagInput,
+};
 pub use crate::domain::task::{TaskCreate, TaskPatch};
 pub use crate::domain::tool::{ToolCreate, ToolPatch};
 pub use agent::AgentView;
@@ -30,6 +34,7 @@ pub use campaign::{
 };
 pub use channel::{ChannelView, ProviderCheckView, WebSessionView};
 pub use contact::{ContactInput, ContactView};
+pub use conversation::{ConversationView, MessageView};
 pub use flow::{FlowCreate, FlowPatch, FlowSummaryView, FlowView, FlowWarning};
 pub use identity::{
     AcceptInviteInput, ApiKeyInput, ApiKeyView, InviteInput, InviteView, LoggedOutView, LoginInput,
