@@ -447,6 +447,7 @@ mod tests {
             ("channels.rs", include_str!("../channels.rs")),
             ("telephony.rs", include_str!("../telephony.rs")),
             ("contacts.rs", include_str!("../contacts.rs")),
+            ("conversations.rs", include_str!("../conversations.rs")),
             ("flows.rs", include_str!("../flows.rs")),
             ("identity.rs", include_str!("../identity.rs")),
             ("knowledge.rs", include_str!("../knowledge.rs")),
