@@ -53,8 +53,8 @@ pub struct ConversationCreate {
     #[schema(value_type = Option<String>)]
     #[serde(default)]
     pub assignee_id: Field<String>,
-    /// At most 20 labels of at most 50 characters.
-    #[schema(value_type = Option<Vec<String>>, max_items = 20)]
+    /// At most 10 labels of at most 50 characters.
+    #[schema(value_type = Option<Vec<String>>, max_items = 10)]
     #[serde(default)]
     pub tags: Field<Vec<String>>,
     /// Whether the AI answers on it (default true).

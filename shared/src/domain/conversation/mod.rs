@@ -15,8 +15,9 @@ pub use input::{
     AssignInput, ConversationCreate, ConversationPatch, MessageInput, StatusInput, TagInput,
 };
 
-/// Most tags a conversation has.
-pub const MAX_TAGS: usize = 20;
+/// Most tags a conversation has: each is an index item rewritten in the
+/// conversation's transaction, which holds at most 25 writes.
+pub const MAX_TAGS: usize = 10;
 /// Longest tag.
 pub const MAX_TAG_CHARS: usize = 50;
 /// Longest message.
@@ -150,6 +151,9 @@ pub struct Conversation {
     pub ai_enabled: bool,
     /// The calls that happened in it, oldest first.
     pub call_ids: Vec<String>,
+    /// The web chat running in it now, which a person's reply reaches.
+    #[serde(default)]
+    pub live_call_id: Option<String>,
     /// Messages a person of the org may not have read: every message not
     /// written by a user. A user's unread count is this minus what it was
     /// when they last opened the conversation.

@@ -17,9 +17,10 @@ use crate::domain::{Tenant, rfc3339};
 use crate::engine::call::Role;
 use crate::error::{Error, Result};
 use crate::services::events::Event;
+use crate::services::repository::query_all;
 use crate::services::table_keys::*;
 use crate::services::views::ConversationView;
-use crate::store::{Condition, Item, StoreError};
+use crate::store::{Condition, Item, Query, SortKey, StoreError};
 
 /// Handles one call event (`call.completed`, `call.failed`); idempotent: a
 /// redelivered event finds the conversation its call went to and changes
@@ -41,7 +42,8 @@ pub async fn after_call(app: &App, event: &Event) -> Result<()> {
         Err(e) => return Err(e),
     };
     let conversation_id = conversation_for(app, &tenant, &call).await?;
-    let messages = messages_of(&call, &conversation_id);
+    let replies = replies_since(app, &tenant, &conversation_id, &call.started_at).await?;
+    let messages = messages_of(&call, &conversation_id, replies);
     let call_id = call.id.clone();
     let taken = super::add_message(
         app,
@@ -52,6 +54,9 @@ pub async fn after_call(app: &App, event: &Event) -> Result<()> {
         |c| {
             if !c.call_ids.contains(&call_id) {
                 c.call_ids.push(call_id.clone());
+            }
+            if c.live_call_id.as_deref() == Some(call_id.as_str()) {
+                c.live_call_id = None;
             }
         },
     )
@@ -92,7 +97,7 @@ async fn contact_of(app: &App, tenant: &Tenant, call: &Call) -> Result<Option<St
 /// The conversation the call goes to: the one it already went to (a
 /// redelivery), else its contact's latest on the channel unless resolved,
 /// else a new one.
-async fn conversation_for(app: &App, tenant: &Tenant, call: &Call) -> Result<String> {
+pub(super) async fn conversation_for(app: &App, tenant: &Tenant, call: &Call) -> Result<String> {
     let marker_sk = conversation_call_sk(&call.id);
     if let Some(id) = pointer(app, tenant, &marker_sk).await? {
         return Ok(id);
@@ -146,6 +151,27 @@ async fn pointer(app: &App, tenant: &Tenant, sk: &str) -> Result<Option<String>>
         .and_then(|i| i.data.get("conversation_id")?.as_str().map(str::to_owned)))
 }
 
+/// What people wrote in the conversation from the inbox since `since`:
+/// their replies to a running chat are in its transcript too (as the
+/// supervisor's) and must not appear twice.
+async fn replies_since(
+    app: &App,
+    tenant: &Tenant,
+    conversation_id: &str,
+    since: &str,
+) -> Result<Vec<String>> {
+    let prefix = messages_prefix(conversation_id);
+    let range = SortKey::Between(format!("{prefix}{since}"), format!("{prefix}~"));
+    let query = Query::partition(tenant.pk()).sort_key(range);
+    let items = query_all(app.table.as_ref(), query).await?;
+    Ok(items
+        .iter()
+        .filter_map(|i| i.parse::<Message>().ok())
+        .filter(|m| m.author == Author::User && m.call_id.is_none())
+        .map(|m| m.content.trim().to_owned())
+        .collect())
+}
+
 /// A message id derived from the call and a position in it, so storing the
 /// call's messages again writes the same items.
 fn derived_id(call_id: &str, n: u32) -> String {
@@ -158,9 +184,10 @@ fn derived_id(call_id: &str, n: u32) -> String {
 }
 
 /// The call's transcript as messages at the times they were said (whispers,
-/// tool calls and the platform's own notes left out), then its report as a
-/// note at the end of the call.
-fn messages_of(call: &Call, conversation_id: &str) -> Vec<Message> {
+/// tool calls, the platform's own notes and the inbox `replies` already in
+/// the conversation left out), then its report as a note at the end of the
+/// call.
+fn messages_of(call: &Call, conversation_id: &str, mut replies: Vec<String>) -> Vec<Message> {
     let start = call
         .answered_at
         .as_deref()
@@ -191,6 +218,12 @@ fn messages_of(call: &Call, conversation_id: &str) -> Vec<Message> {
         if e.text.trim().is_empty() {
             continue;
         }
+        if e.role == Role::Supervisor
+            && let Some(at) = replies.iter().position(|r| r == e.text.trim())
+        {
+            replies.swap_remove(at);
+            continue;
+        }
         last_ms = last_ms.max(e.at_ms);
         out.push(message(
             e.seq,
@@ -200,7 +233,13 @@ fn messages_of(call: &Call, conversation_id: &str) -> Vec<Message> {
             at(e.at_ms),
         ));
     }
-    let ended = call.ended_at.clone().unwrap_or_else(|| at(last_ms));
+    // After the last entry even when a simulated call's clock ran faster
+    // than the wall clock (both are RFC 3339 in milliseconds, UTC).
+    let ended = call
+        .ended_at
+        .clone()
+        .unwrap_or_default()
+        .max(at(last_ms + 1));
     let note = match &call.report {
         Some(r) => {
             let outcome = serde_json::to_value(r.outcome).unwrap_or_default();

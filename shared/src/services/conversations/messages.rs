@@ -10,10 +10,10 @@ use crate::services::caller::Caller;
 use crate::services::page::{PageOf, PageRequest, page};
 use crate::services::table_keys::*;
 use crate::services::views::MessageView;
-use crate::store::{Condition, Item, Query, Write};
+use crate::store::{Condition, Item, MAX_TRANSACTION_WRITES, Query, Write};
 
-/// Writes in one transaction when storing messages (well under DynamoDB's 100).
-const CHUNK: usize = 40;
+/// Writes in one transaction when storing messages.
+const CHUNK: usize = MAX_TRANSACTION_WRITES;
 
 fn message_item(tenant: &Tenant, m: &Message) -> Item {
     Item::new(
@@ -38,9 +38,18 @@ pub async fn add_message(
     also: impl Fn(&mut Conversation),
 ) -> Result<Option<Conversation>> {
     let mut writes = Vec::new();
+    // A transaction may touch an item once: each word of the batch once.
+    let mut words = std::collections::HashSet::new();
     for m in messages {
         writes.push(Write::Put(message_item(tenant, m), Condition::None));
-        writes.extend(word_writes(tenant, id, &m.content));
+        writes.extend(
+            word_writes(tenant, id, &m.content)
+                .into_iter()
+                .filter(|w| match w {
+                    Write::Put(item, _) => words.insert(item.sk.clone()),
+                    _ => true,
+                }),
+        );
     }
     for chunk in writes.chunks(CHUNK) {
         app.table.transact(chunk.to_vec()).await?;
@@ -84,9 +93,12 @@ pub async fn post_message(
         created_at: app.now_rfc3339(),
     };
     let reply = message_type == MessageType::Text;
-    // Delivery to the customer's channel (web chat, SMS) is not wired yet:
-    // the reply is stored, shown in the conversation and pauses the AI.
-    add_message(
+    if reply {
+        super::live_chat::check_reply(app, &caller.tenant, &c.id, &message.content).await?;
+    }
+    // A reply reaches a running web chat; other channels (SMS) are not
+    // wired yet: there it is stored, shown and pauses the AI.
+    let stored = add_message(
         app,
         &caller.tenant,
         &c.id,
@@ -99,6 +111,9 @@ pub async fn post_message(
         },
     )
     .await?;
+    if reply && let Some(call) = stored.and_then(|c| c.live_call_id) {
+        super::live_chat::say(app, &caller.tenant, &call, &message.content).await;
+    }
     Ok(message.into())
 }
 

@@ -15,10 +15,12 @@
 
 mod from_call;
 mod list;
+mod live_chat;
 mod messages;
 
 pub use from_call::after_call;
 pub use list::{ConversationFilter, list};
+pub use live_chat::call_started;
 pub use messages::{add_message, list_messages, post_message};
 
 use futures::future::try_join_all;
@@ -88,6 +90,10 @@ fn facet_writes(tenant: &Tenant, old: Option<&Conversation>, new: &Conversation)
     writes
 }
 
+/// Words of a contact made searchable in a new conversation: few enough
+/// that the conversation, its index items and these fit one transaction.
+const CONTACT_WORDS: usize = 8;
+
 /// Index items making `text` find the conversation `id` (`?search=`).
 fn word_writes(tenant: &Tenant, id: &str, text: &str) -> Vec<Write> {
     search_words(text)
@@ -125,7 +131,9 @@ async fn store_new(
     contact_words: &str,
 ) -> Result<()> {
     let mut also = facet_writes(tenant, None, c);
-    also.extend(word_writes(tenant, &c.id, contact_words));
+    let mut words = word_writes(tenant, &c.id, contact_words);
+    words.truncate(CONTACT_WORDS);
+    also.extend(words);
     also.extend(latest_pointer(tenant, c));
     insert_counted(app, tenant, KIND, item(tenant, c), also).await?;
     Ok(())
@@ -278,6 +286,7 @@ pub(crate) fn fresh(
         last_message_preview: None,
         ai_enabled: true,
         call_ids: Vec::new(),
+        live_call_id: None,
         incoming: 0,
         created_at: now.clone(),
         updated_at: now,
@@ -386,14 +395,21 @@ pub async fn update(
     body: ConversationPatch,
 ) -> Result<ConversationView> {
     let ai = body.check()?;
-    change_visible(app, caller, id, |c| match ai {
+    let view = change_visible(app, caller, id, |c| match ai {
         Some(on) if c.ai_enabled != on => {
             c.ai_enabled = on;
             Ok(true)
         }
         _ => Ok(false),
     })
-    .await
+    .await?;
+    if ai == Some(true) {
+        let (c, _) = load(app, &caller.tenant, id).await?;
+        if let Some(call) = &c.live_call_id {
+            live_chat::resume(app, &caller.tenant, call).await;
+        }
+    }
+    Ok(view)
 }
 
 /// `POST /conversations/{id}/status`.
