@@ -100,15 +100,15 @@ async fn conversations_are_worked_filtered_and_searched(backend: Backend) {
     assert_fields(status, &body, &["contact_id"]);
 
     // Lists: newest activity first, each filter through its own index.
-    assert_eq!(ids(&t, "").await, [b_id.clone(), a_id.clone()]);
+    assert_eq!(ids(&t, "").await, [b_id.as_str(), a_id.as_str()]);
     let (_, page) = call(t.api(Method::GET, "/conversations?page=2&per_page=1")).await;
     assert_eq!(page["data"][0]["id"], a_id.as_str());
     assert_eq!(page["meta"]["pagination"]["total"], 2, "{page}");
-    assert_eq!(ids(&t, "?channel_type=sms").await, [b_id.clone()]);
-    assert_eq!(ids(&t, "?tag=vip").await, [a_id.clone()]);
-    assert_eq!(ids(&t, "?search=LOVELACE").await, [a_id.clone()]);
-    assert_eq!(ids(&t, "?search=ada%20lovelace").await, [a_id.clone()]);
-    assert_eq!(ids(&t, "?search=14155550123").await, [a_id.clone()]);
+    assert_eq!(ids(&t, "?channel_type=sms").await, [b_id.as_str()]);
+    assert_eq!(ids(&t, "?tag=vip").await, [a_id.as_str()]);
+    assert_eq!(ids(&t, "?search=LOVELACE").await, [a_id.as_str()]);
+    assert_eq!(ids(&t, "?search=ada%20lovelace").await, [a_id.as_str()]);
+    assert_eq!(ids(&t, "?search=14155550123").await, [a_id.as_str()]);
     assert!(ids(&t, "?search=ada%20stone").await.is_empty());
     let (status, body) = call(t.api(
         Method::GET,
@@ -162,10 +162,10 @@ async fn conversations_are_worked_filtered_and_searched(backend: Backend) {
     assert_eq!(kinds, ["text", "note"], "oldest first");
     assert_eq!(
         ids(&t, "").await,
-        [a_id.clone(), b_id.clone()],
+        [a_id.as_str(), b_id.as_str()],
         "activity reorders"
     );
-    assert_eq!(ids(&t, "?search=refund").await, [a_id.clone()]);
+    assert_eq!(ids(&t, "?search=refund").await, [a_id.as_str()]);
 
     // Status, tags and the AI switch move the conversation between lists.
     let resolved = post(
@@ -175,8 +175,8 @@ async fn conversations_are_worked_filtered_and_searched(backend: Backend) {
     )
     .await;
     assert_eq!(resolved["status"], "resolved");
-    assert_eq!(ids(&t, "?status=resolved").await, [a_id.clone()]);
-    assert_eq!(ids(&t, "?status=open").await, [b_id.clone()]);
+    assert_eq!(ids(&t, "?status=resolved").await, [a_id.as_str()]);
+    assert_eq!(ids(&t, "?status=open").await, [b_id.as_str()]);
     post(
         &t,
         &format!("/conversations/{a_id}/tags"),
@@ -190,7 +190,7 @@ async fn conversations_are_worked_filtered_and_searched(backend: Backend) {
     assert!(ids(&t, "?tag=vip").await.is_empty());
     assert_eq!(
         ids(&t, "?tag=billing&status=resolved").await,
-        [a_id.clone()]
+        [a_id.as_str()]
     );
     let (status, body) =
         call(t.api(Method::DELETE, &format!("/conversations/{a_id}/tags/vip"))).await;
@@ -237,7 +237,7 @@ async fn conversations_are_worked_filtered_and_searched(backend: Backend) {
     assert!(freed["assignee_id"].is_null());
     assert_eq!(
         ids(&t, "?assignee_id=none").await,
-        [a_id.clone(), b_id.clone()]
+        [a_id.as_str(), b_id.as_str()]
     );
 
     // Another org (and the sandbox) sees none of it.

@@ -323,19 +323,21 @@ pub async fn create(
 ) -> Result<ConversationView> {
     let input = body.check()?;
     let tenant = &caller.tenant;
-    if let Err(Error::NotFound(_)) = super::contacts::load(app, tenant, &input.contact_id).await {
-        return Err(Error::field(
-            "contact_id",
-            "is not a contact of this organization",
-        ));
-    }
-    if let Some(channel) = &input.channel_id
-        && let Err(Error::NotFound(_)) = super::channels::load(app, tenant, channel).await
-    {
-        return Err(Error::field(
-            "channel_id",
-            "is not a channel of this organization",
-        ));
+    // Only the tenant's own: anything else is a 422 naming the field.
+    let in_org = |found: Result<()>, field: &str, what: &str| match found {
+        Err(Error::NotFound(_)) => Err(Error::field(
+            field,
+            format!("is not {what} of this organization"),
+        )),
+        other => other,
+    };
+    let contact = super::contacts::load(app, tenant, &input.contact_id)
+        .await
+        .map(drop);
+    in_org(contact, "contact_id", "a contact")?;
+    if let Some(channel) = &input.channel_id {
+        let found = super::channels::load(app, tenant, channel).await.map(drop);
+        in_org(found, "channel_id", "a channel")?;
     }
     if let Some(user) = &input.assignee_id {
         require_member(app, caller, "assignee_id", user).await?;
