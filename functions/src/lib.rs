@@ -8,6 +8,7 @@ pub mod campaigns;
 pub mod campaigns_worker;
 pub mod channels;
 pub mod contacts;
+pub mod conversations;
 pub mod events_worker;
 pub mod flows;
 pub mod http;
@@ -44,6 +45,7 @@ pub fn all_groups(app: &Arc<App>) -> Vec<OpenApiRouter<Arc<App>>> {
         tools::router(app),
         channels::router(app),
         contacts::router(app),
+        conversations::router(app),
         knowledge::router(app),
         tasks::router(app),
         calls::router(app),

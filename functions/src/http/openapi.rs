@@ -17,25 +17,28 @@ use axum::response::IntoResponse;
 use switchboard::domain::call::{CallStatus, Direction};
 use switchboard::domain::campaign::contact::{ContactOutcome, ContactStatus};
 use switchboard::domain::campaign::{CampaignStatus, RetryOn, RetryPolicy, Schedule, Window};
+use switchboard::domain::conversation::{Author, ChannelType, ConversationStatus, MessageType};
 use switchboard::domain::task::{TaskEvent, TaskStatus};
 use switchboard::engine::call::{CallMetrics, EndReason, Role, TranscriptEntry};
 use switchboard::engine::report::{Outcome, Report, Sentiment};
 use switchboard::services::views::{
-    AcceptInviteInput, AgentCreate, AgentPatch, AgentView, ApiKeyInput, ApiKeyView, AssignmentView,
-    BulkContactsInput, CallView, CampaignContactInput, CampaignContactView, CampaignCreate,
-    CampaignPatch, CampaignResultsView, CampaignStats, CampaignView, ChannelCreate, ChannelPatch,
-    ChannelView, ChunkView, ConnectionInfo, ContactCreate, ContactPatch, ContactResult,
-    ContactView, DeletedView, ExecuteView, FlowCreate, FlowPatch, FlowSummaryView, FlowView,
-    FlowWarning, ImportSummary, IngestTextInput, IngestUrlInput, InvalidContact, InviteInput,
-    InviteView, KnowledgeDocumentView, KnowledgeQueryInput, LiveCallView, LiveControlView,
-    LiveMessageInput, LiveTranscriptView, LoggedOutView, LoginInput, McpServerInput, McpServerView,
-    MeView, MemberView, NewApiKeyView, OrganizationInput, OrganizationPatchInput, OrganizationView,
-    PasswordChangeInput, PasswordChangedView, ProcessedTranscriptView, ProviderCheckView, QueryHit,
-    RecordingLinkView, RetryInput, RoleInput, SignedInView, SignupInput, SupervisorJoinView,
-    TakeoverInput, TaskCreate, TaskPatch, TaskSecretView, TaskView, ToolCreate, ToolPatch,
-    ToolTestInput, ToolTestView, ToolView, TranscriptView, UserView, VerifyProviderInput,
-    WebSessionView, WebhookAttemptView, WebhookDeliveryView, WebhookInput, WebhookView,
-    WorkspaceSettingsInput, WorkspaceSettingsView, WorkspaceView,
+    AcceptInviteInput, AgentCreate, AgentPatch, AgentView, ApiKeyInput, ApiKeyView, AssignInput,
+    AssignmentView, BulkContactsInput, CallView, CampaignContactInput, CampaignContactView,
+    CampaignCreate, CampaignPatch, CampaignResultsView, CampaignStats, CampaignView, ChannelCreate,
+    ChannelPatch, ChannelView, ChunkView, ConnectionInfo, ContactCreate, ContactPatch,
+    ContactResult, ContactView, ConversationCreate, ConversationPatch, ConversationView,
+    DeletedView, ExecuteView, FlowCreate, FlowPatch, FlowSummaryView, FlowView, FlowWarning,
+    ImportSummary, IngestTextInput, IngestUrlInput, InvalidContact, InviteInput, InviteView,
+    KnowledgeDocumentView, KnowledgeQueryInput, LiveCallView, LiveControlView, LiveMessageInput,
+    LiveTranscriptView, LoggedOutView, LoginInput, McpServerInput, McpServerView, MeView,
+    MemberView, MessageInput, MessageView, NewApiKeyView, OrganizationInput,
+    OrganizationPatchInput, OrganizationView, PasswordChangeInput, PasswordChangedView,
+    ProcessedTranscriptView, ProviderCheckView, QueryHit, RecordingLinkView, RetryInput, RoleInput,
+    SignedInView, SignupInput, StatusInput, SupervisorJoinView, TagInput, TakeoverInput,
+    TaskCreate, TaskPatch, TaskSecretView, TaskView, ToolCreate, ToolPatch, ToolTestInput,
+    ToolTestView, ToolView, TranscriptView, UserView, VerifyProviderInput, WebSessionView,
+    WebhookAttemptView, WebhookDeliveryView, WebhookInput, WebhookView, WorkspaceSettingsInput,
+    WorkspaceSettingsView, WorkspaceView,
 };
 use utoipa::openapi::header::Header;
 use utoipa::openapi::link::LinkBuilder;
@@ -79,6 +82,8 @@ pub const SESSION: &str = "session";
     ConnectionInfo, LiveCallView, LiveControlView, LiveMessageInput, LiveTranscriptView, SupervisorJoinView, TakeoverInput,
         WebhookView, WebhookInput, WebhookDeliveryView, WebhookAttemptView, TaskSecretView,
         ContactView, ContactCreate, ContactPatch,
+        ConversationView, MessageView, ConversationCreate, ConversationPatch, StatusInput, TagInput,
+        AssignInput, MessageInput, ChannelType, ConversationStatus, MessageType, Author,
         CampaignView, CampaignCreate, CampaignPatch, RetryInput, CampaignStats, CampaignStatus, Schedule, Window, RetryPolicy,
         RetryOn, CampaignContactView, CampaignContactInput, BulkContactsInput, ImportSummary,
         InvalidContact, CampaignResultsView, ContactResult, ContactStatus, ContactOutcome,
@@ -485,6 +490,7 @@ mod tests {
             ("channels.rs", include_str!("../channels.rs")),
             ("telephony.rs", include_str!("../telephony.rs")),
             ("contacts.rs", include_str!("../contacts.rs")),
+            ("conversations.rs", include_str!("../conversations.rs")),
             ("flows.rs", include_str!("../flows.rs")),
             ("identity.rs", include_str!("../identity.rs")),
             ("knowledge.rs", include_str!("../knowledge.rs")),

@@ -6,6 +6,7 @@ pub mod call;
 pub mod campaign;
 pub mod channel;
 pub mod contact;
+pub mod conversation;
 pub mod dtmf;
 pub mod fields;
 pub mod flow;

@@ -55,8 +55,15 @@ pub async fn handle(app: &App, event: &Event) -> Result<()> {
     // Follow-up work per event type, after the fan-out: one arm per consumer,
     // each idempotent per event id too (the queue may deliver an event twice).
     match event.event_type.as_str() {
-        "call.started" | "call.completed" | "call.failed" => {
-            crate::services::calls::post_call(app, event).await
+        "call.started" => {
+            crate::services::calls::post_call(app, event).await?;
+            crate::services::conversations::call_started(app, event).await
+        }
+        "call.completed" | "call.failed" => {
+            // The conversation takes the transcript and report the
+            // post-call job has just written onto the call.
+            crate::services::calls::post_call(app, event).await?;
+            crate::services::conversations::after_call(app, event).await
         }
         _ => Ok(()),
     }

@@ -10,6 +10,7 @@ pub mod calls;
 pub mod campaigns;
 pub mod channels;
 pub mod contacts;
+pub mod conversations;
 pub mod demo;
 pub mod events;
 pub mod flows;

@@ -62,6 +62,61 @@ impl PageRequest {
     }
 }
 
+impl PageRequest {
+    /// `page`/`per_page` (page numbers from 1) as a limit and an offset, for
+    /// the lists SPEC lets page that way too; giving them with `limit` or
+    /// `offset` is a 422 (which one the client meant is a guess).
+    pub fn numbered(
+        page: Option<&str>,
+        per_page: Option<&str>,
+        limit: Option<&str>,
+        offset: Option<&str>,
+        cursor: Option<&str>,
+    ) -> Result<Self> {
+        if page.is_none() && per_page.is_none() {
+            return Self::parse(limit, offset, cursor);
+        }
+        let mut errors = crate::error::FieldErrors::new();
+        if limit.is_some() || offset.is_some() {
+            errors.insert(
+                "page".into(),
+                "use either page/per_page or limit/offset, not both".into(),
+            );
+        }
+        let per_page = match per_page.map(str::parse::<usize>) {
+            None => DEFAULT_LIMIT,
+            Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
+            Some(_) => {
+                errors.insert(
+                    "per_page".into(),
+                    format!("must be an integer from 1 to {MAX_LIMIT}"),
+                );
+                DEFAULT_LIMIT
+            }
+        };
+        let last = MAX_OFFSET / per_page + 1;
+        let page = match page.map(str::parse::<usize>) {
+            None => 1,
+            Some(Ok(n)) if (1..=last).contains(&n) => n,
+            Some(_) => {
+                errors.insert(
+                    "page".into(),
+                    format!("must be an integer from 1 to {last}; use cursor for deeper pages"),
+                );
+                1
+            }
+        };
+        if !errors.is_empty() {
+            return Err(Error::Validation(errors));
+        }
+        Ok(Self {
+            limit: per_page,
+            offset: (page - 1) * per_page,
+            cursor: cursor.filter(|c| !c.is_empty()).map(str::to_owned),
+        })
+    }
+}
+
 /// One page of results.
 #[derive(Debug, Clone)]
 pub struct PageOf<T> {

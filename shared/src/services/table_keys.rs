@@ -283,3 +283,58 @@ pub fn contact_name_prefix(start: &str) -> String {
 pub fn contacts_dnc_index(tenant: &Tenant) -> String {
     format!("{}#CONTACTS#DNC", tenant.pk())
 }
+
+/// GSI1 partition of a tenant's conversations, newest activity first (sort
+/// key [`activity_key`]); with a facet (`status=open`, `tag=vip`, …) the
+/// conversations with that value, from their index items.
+pub fn conversations_index(tenant: &Tenant, facet: Option<&str>) -> String {
+    match facet {
+        None => format!("{}#CONVS", tenant.pk()),
+        Some(f) => format!("{}#CONVS#{f}", tenant.pk()),
+    }
+}
+/// GSI1 sort key of a conversation: its last activity, then its id.
+pub fn activity_key(last_message_at: &str, id: &str) -> String {
+    format!("{last_message_at}#{id}")
+}
+/// One index item of a conversation: `<tenant>` / `CONVIX#<conv>#<facet>`,
+/// holding a copy of the conversation so a filtered page is one query.
+pub fn conversation_facet_sk(conversation_id: &str, facet: &str) -> String {
+    format!("CONVIX#{conversation_id}#{facet}")
+}
+/// A message: `<tenant>` / `CONVMSG#<conv>#<created_at>#<message>`, in the
+/// order written (a call's transcript is stored after the call, at the times
+/// it was said).
+pub fn message_sk(conversation_id: &str, created_at: &str, message_id: &str) -> String {
+    format!("CONVMSG#{conversation_id}#{created_at}#{message_id}")
+}
+/// Prefix listing a conversation's messages.
+pub fn messages_prefix(conversation_id: &str) -> String {
+    format!("CONVMSG#{conversation_id}#")
+}
+/// How many messages a user had seen when they last opened a conversation:
+/// `<tenant>` / `CONVREAD#<conv>#<user>`.
+pub fn conversation_read_sk(conversation_id: &str, user_id: &str) -> String {
+    format!("CONVREAD#{conversation_id}#{user_id}")
+}
+/// A searchable word of a conversation (contact name and phone, message
+/// text): `<tenant>` / `CONVWORD#<word>#<conv>`.
+pub fn conversation_word_sk(word: &str, conversation_id: &str) -> String {
+    format!("CONVWORD#{word}#{conversation_id}")
+}
+/// Prefix of the conversations holding exactly `word`.
+pub fn conversation_word_prefix(word: &str) -> String {
+    format!("CONVWORD#{word}#")
+}
+/// The latest conversation of a contact on a channel:
+/// `<tenant>` / `CONVLATEST#<contact>#<channel type>#<channel>` →
+/// `{conversation_id}`; a call or chat continues it unless it is resolved.
+pub fn latest_conversation_sk(contact_id: &str, channel_type: &str, channel_id: &str) -> String {
+    format!("CONVLATEST#{contact_id}#{channel_type}#{channel_id}")
+}
+/// The conversation a call's transcript went to: `<tenant>` /
+/// `CONVCALL#<call>` → `{conversation_id}` (a redelivered call event finds
+/// the same one).
+pub fn conversation_call_sk(call_id: &str) -> String {
+    format!("CONVCALL#{call_id}")
+}

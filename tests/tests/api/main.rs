@@ -7,6 +7,7 @@ mod campaign_crash;
 mod campaigns;
 mod channels;
 mod contacts;
+mod conversations;
 mod flows;
 mod hostile;
 mod hostile_ingest;

@@ -25,6 +25,7 @@ backend_tests!(
     a_chat_ended_through_the_api_tells_the_page,
     one_address_holds_a_bounded_number_of_chats,
     supervisors_steer_a_web_chat,
+    a_person_answers_a_web_chat_from_the_inbox,
 );
 
 pub(crate) const SHOP: &str = "https://shop.example";
@@ -517,6 +518,96 @@ async fn supervisors_steer_a_web_chat(backend: Backend) {
         !body.to_string().contains(secret),
         "the call's transcript hides the whisper"
     );
+}
+
+/// Polls `GET /conversations{query}` until its first conversation satisfies
+/// `done` (at most 20 s); returns it.
+async fn until_conversation(t: &TestApp, query: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let start = Instant::now();
+    loop {
+        let (_, body) = call(t.api(Method::GET, &format!("/conversations{query}"))).await;
+        if body["data"].get(0).is_some_and(&done) {
+            return body["data"][0].clone();
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{body}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Issue 15: a running chat is in the inbox; a person's reply there reaches
+/// the visitor as the human and pauses the AI until the AI is turned back
+/// on; once over, the conversation holds the chat once, the reply once.
+async fn a_person_answers_a_web_chat_from_the_inbox(backend: Backend) {
+    let t = spawn(backend, Duration::from_secs(300)).await;
+    let (session, mut ws) = chat_from_shop(&t).await;
+    until_transcript(&mut ws).await;
+    let conv = until_conversation(&t, "?channel_type=web_chat", |_| true).await;
+    let conv_id = conv["id"].as_str().unwrap().to_owned();
+    assert!(
+        conv["call_ids"] == json!([]) && conv["ai_enabled"] == true,
+        "{conv}"
+    );
+
+    let reply = "Hi, this is Sam from the front desk.";
+    let (status, body) = call(
+        t.api(Method::POST, &format!("/conversations/{conv_id}/messages"))
+            .json(&json!({"content": reply})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    loop {
+        let m = next(&mut ws).await;
+        assert_ne!(m["type"], "closed");
+        if m["type"] == "agent_message" && m["data"]["author"] == "human" {
+            assert_eq!(m["data"]["text"], reply, "{m}");
+            break;
+        }
+    }
+    until_transcript(&mut ws).await;
+    let (_, got) = call(t.api(Method::GET, &format!("/conversations/{conv_id}"))).await;
+    assert_eq!(got["data"]["ai_enabled"], false, "{got}");
+    let ask = |text: &str| json!({"type": "user_message", "text": text});
+    send(&mut ws, ask("Are you open on Saturday?")).await;
+    let (_, said) = until_transcript(&mut ws).await;
+    assert!(
+        said.is_empty(),
+        "the AI stays quiet after a person replied: {said:?}"
+    );
+
+    // Turning the AI back on hands the chat back.
+    let (status, body) = call(
+        t.api(Method::PATCH, &format!("/conversations/{conv_id}"))
+            .json(&json!({"ai_enabled": true})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    until_transcript(&mut ws).await;
+    send(&mut ws, ask("What are your opening hours?")).await;
+    let (_, said) = until_transcript(&mut ws).await;
+    assert!(!said.is_empty(), "the AI answers again");
+
+    let (status, body) = call(t.api(Method::POST, &format!("/calls/{session}/end"))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    until_conversation(&t, "?channel_type=web_chat", |c| {
+        c["call_ids"] == json!([session])
+    })
+    .await;
+    let (_, msgs) = call(t.api(
+        Method::GET,
+        &format!("/conversations/{conv_id}/messages?limit=100"),
+    ))
+    .await;
+    let msgs = msgs["data"].as_array().unwrap();
+    let replies: Vec<&Value> = msgs.iter().filter(|m| m["content"] == reply).collect();
+    assert_eq!(
+        replies.len(),
+        1,
+        "the reply is in the conversation once: {msgs:?}"
+    );
+    assert_eq!(replies[0]["author"], "user");
+    assert!(msgs.iter().any(|m| m["author"] == "contact"
+        && m["content"] == "Are you open on Saturday?"
+        && m["call_id"] == json!(session)));
 }
 
 async fn one_address_holds_a_bounded_number_of_chats(backend: Backend) {

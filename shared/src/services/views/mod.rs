@@ -9,6 +9,7 @@ mod call;
 mod campaign;
 mod channel;
 mod contact;
+mod conversation;
 mod flow;
 mod identity;
 mod knowledge;
@@ -24,6 +25,9 @@ pub use crate::domain::campaign::{
 };
 pub use crate::domain::channel::{ChannelCreate, ChannelPatch, VerifyProviderInput};
 pub use crate::domain::contact::{ContactCreate, ContactPatch};
+pub use crate::domain::conversation::{
+    AssignInput, ConversationCreate, ConversationPatch, MessageInput, StatusInput, TagInput,
+};
 pub use crate::domain::mcp::McpServerInput;
 pub use crate::domain::task::{TaskCreate, TaskPatch};
 pub use crate::domain::tool::{ToolCreate, ToolPatch};
@@ -36,6 +40,7 @@ pub use campaign::{
 };
 pub use channel::{ChannelView, ProviderCheckView, WebSessionView};
 pub use contact::ContactView;
+pub use conversation::{ConversationView, MessageView};
 pub use flow::{FlowCreate, FlowPatch, FlowSummaryView, FlowView, FlowWarning};
 pub use identity::{
     AcceptInviteInput, ApiKeyInput, ApiKeyView, InviteInput, InviteView, LoggedOutView, LoginInput,

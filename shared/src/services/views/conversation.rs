@@ -1,0 +1,101 @@
+//! Inbox conversations and messages (SPEC §12) as the API shows them.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::domain::conversation::{
+    Author, ChannelType, Conversation, ConversationStatus, Message, MessageType,
+};
+
+/// A conversation as returned by every `/conversations` route.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ConversationView {
+    /// UUIDv7.
+    pub id: String,
+    /// The contact it is with (a web visitor has none).
+    pub contact_id: Option<String>,
+    /// The channel it happens on.
+    pub channel_id: Option<String>,
+    /// The kind of channel.
+    pub channel_type: ChannelType,
+    /// Where it is in its handling.
+    pub status: ConversationStatus,
+    /// The user working it.
+    pub assignee_id: Option<String>,
+    /// Free labels.
+    pub tags: Vec<String>,
+    /// Messages the signed-in user has not read (`GET /conversations/{id}`
+    /// reads them); with an API key, every message not written by a person.
+    pub unread_count: u64,
+    /// When the last message was written (RFC 3339).
+    pub last_message_at: String,
+    /// The start of the last message that is not a note.
+    pub last_message_preview: Option<String>,
+    /// Whether the AI answers on it (a person's reply pauses it).
+    pub ai_enabled: bool,
+    /// The calls that happened in it, oldest first.
+    pub call_ids: Vec<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
+impl ConversationView {
+    /// The view of `c` for a reader with `unread_count` unread messages.
+    pub fn of(c: Conversation, unread_count: u64) -> Self {
+        Self {
+            id: c.id,
+            contact_id: c.contact_id,
+            channel_id: c.channel_id,
+            channel_type: c.channel_type,
+            status: c.status,
+            assignee_id: c.assignee_id,
+            tags: c.tags,
+            unread_count,
+            last_message_at: c.last_message_at,
+            last_message_preview: c.last_message_preview,
+            ai_enabled: c.ai_enabled,
+            call_ids: c.call_ids,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+/// A message of a conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct MessageView {
+    /// UUID.
+    pub id: String,
+    /// Its conversation.
+    pub conversation_id: String,
+    /// `text` (to or from the customer) or `note` (private).
+    #[serde(rename = "type")]
+    pub message_type: MessageType,
+    /// Who wrote it.
+    pub author: Author,
+    /// The user who wrote it (`author: user`, signed in).
+    pub user_id: Option<String>,
+    /// What it says.
+    pub content: String,
+    /// The call it was said in.
+    pub call_id: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+impl From<Message> for MessageView {
+    fn from(m: Message) -> Self {
+        Self {
+            id: m.id,
+            conversation_id: m.conversation_id,
+            message_type: m.message_type,
+            author: m.author,
+            user_id: m.user_id,
+            content: m.content,
+            call_id: m.call_id,
+            created_at: m.created_at,
+        }
+    }
+}
