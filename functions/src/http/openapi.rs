@@ -42,7 +42,7 @@ use switchboard::services::views::{
 };
 use utoipa::openapi::header::Header;
 use utoipa::openapi::link::LinkBuilder;
-use utoipa::openapi::schema::Schema;
+use utoipa::openapi::schema::{AdditionalProperties, Schema};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{Content, Object, OpenApi, Ref, RefOr, Response, ResponseBuilder, Type};
 use utoipa::{IntoParams, IntoResponses, Modify, PartialSchema, ToSchema};
@@ -66,7 +66,7 @@ pub const SESSION: &str = "session";
             `sb_session` cookie that login sets. `?mode=test` selects the org's sandbox.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
-    modifiers(&Security),
+    modifiers(&Security, &StrictBodies),
     security(("api_key" = []), ("session" = [])),
     components(schemas(
         ErrorBody, Meta, ListMeta, Pagination,
@@ -114,6 +114,80 @@ impl Modify for Security {
                 "The session cookie set by signup, login and accept-invite.",
             ))),
         );
+    }
+}
+
+/// The request bodies that refuse a key their type lacks (a 422 names each
+/// one, with the other bad fields), each with the keys it lets pass because
+/// a read of the resource returns them (a read sent back as a PATCH works).
+/// Only these say `additionalProperties: false`: a body missing here still
+/// ignores unknown keys, and the document must not claim otherwise.
+const STRICT_BODIES: &[(&str, &[&str])] = &[
+    ("AgentCreate", &switchboard::domain::agent::ECHOED),
+    ("AgentPatch", &switchboard::domain::agent::ECHOED),
+    ("FlowCreate", &switchboard::services::views::FLOW_ECHOED),
+    ("FlowPatch", &switchboard::services::views::FLOW_ECHOED),
+    ("ChannelCreate", &switchboard::domain::channel::ECHOED),
+    ("ChannelPatch", &switchboard::domain::channel::ECHOED),
+    ("VerifyProviderInput", &[]),
+    ("TaskCreate", &switchboard::domain::task::STORED),
+    ("TaskPatch", &switchboard::domain::task::STORED),
+    ("CampaignCreate", &switchboard::domain::campaign::STORED),
+    ("CampaignPatch", &switchboard::domain::campaign::STORED),
+    ("ContactCreate", &[]),
+    ("ContactPatch", &[]),
+    ("WebhookInput", &[]),
+    ("McpServerInput", &[]),
+    ("IngestTextInput", &[]),
+    ("IngestUrlInput", &[]),
+    ("KnowledgeQueryInput", &[]),
+    ("LiveMessageInput", &[]),
+    ("TakeoverInput", &[]),
+    ("ToolTestInput", &[]),
+    ("ConversationCreate", &[]),
+    ("ConversationPatch", &[]),
+    ("StatusInput", &[]),
+    ("TagInput", &[]),
+    ("AssignInput", &[]),
+    ("MessageInput", &[]),
+    ("SignupInput", &[]),
+    ("LoginInput", &[]),
+    ("AcceptInviteInput", &[]),
+    ("PasswordChangeInput", &[]),
+    ("WorkspaceSettingsInput", &[]),
+    ("ApiKeyInput", &[]),
+    ("OrganizationInput", &[]),
+    (
+        "OrganizationPatchInput",
+        &switchboard::services::views::ORGANIZATION_ECHOED,
+    ),
+    ("InviteInput", &[]),
+    ("RoleInput", &[]),
+];
+
+/// Marks [`STRICT_BODIES`] `additionalProperties: false`, with the keys each
+/// lets pass described as such.
+struct StrictBodies;
+
+impl Modify for StrictBodies {
+    fn modify(&self, doc: &mut OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        for (name, echoed) in STRICT_BODIES {
+            let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(*name) else {
+                continue;
+            };
+            object.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
+            for key in *echoed {
+                let mut any = Object::new();
+                any.description = Some(
+                    "What a read returns; accepted and ignored, so a read can be sent back.".into(),
+                );
+                object
+                    .properties
+                    .entry((*key).to_owned())
+                    .or_insert(RefOr::T(Schema::Object(any)));
+            }
+        }
     }
 }
 
@@ -475,6 +549,41 @@ pub async fn document(Extension(Document(body)): Extension<Document>) -> impl In
 
 #[cfg(test)]
 mod tests {
+    use utoipa::OpenApi as _;
+
+    use super::*;
+
+    /// Every strict body is a registered schema that says so (a name typed
+    /// wrong in [`STRICT_BODIES`] would otherwise be skipped silently), the
+    /// keys it lets pass are documented, and a body that still ignores
+    /// unknown keys (a tool's) does not claim to refuse them.
+    #[test]
+    fn strict_bodies_refuse_unknown_keys_in_the_document() {
+        let doc = ApiDoc::openapi();
+        let schemas = doc.components.map(|c| c.schemas).unwrap_or_default();
+        let object = |name: &str| match schemas.get(name) {
+            Some(RefOr::T(Schema::Object(o))) => o.clone(),
+            _ => panic!("{name} is not an object schema of the document"),
+        };
+        let strict = |o: &Object| {
+            matches!(
+                o.additional_properties.as_deref(),
+                Some(AdditionalProperties::FreeForm(false))
+            )
+        };
+        for (name, echoed) in STRICT_BODIES {
+            let o = object(name);
+            assert!(strict(&o), "{name} says it refuses unknown keys");
+            for key in *echoed {
+                assert!(o.properties.contains_key(*key), "{name} documents {key}");
+            }
+        }
+        assert!(
+            !strict(&object("ToolCreate")),
+            "tool bodies still ignore unknown keys"
+        );
+    }
+
     /// `routes!` registers a handler on the router and its operation in the
     /// document at once; every other way to add a route (axum's `route`,
     /// `route_service`, `nest_service`) would add one

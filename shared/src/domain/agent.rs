@@ -206,11 +206,16 @@ pub struct AgentSpec {
     data_extraction: Vec<ExtractionField>,
 }
 
+/// Keys an agent body may echo back from a read without a 422: the stored
+/// fields a body does not write. They are not changed by a body.
+pub const ECHOED: [&str; 3] = ["id", "created_at", "updated_at"];
+
 impl AgentSpec {
     /// Checks a create body (or an existing agent with a PATCH laid over it,
     /// [`Agent::patched`]). Every invalid field is reported, not just the first.
     pub fn parse(body: AgentPatch) -> Result<Self, Error> {
         let mut f = Checks::new();
+        f.unknown_except(body.unknown.keys(), &ECHOED, "is not an agent field");
         let name = f.req_str("name", body.name, NAME_MAX);
         let system_prompt = f.req_str("system_prompt", body.system_prompt, PROMPT_MAX);
         let description = f.opt_str("description", body.description, TEXT_MAX);
@@ -411,7 +416,8 @@ impl Agent {
     /// "the agent as it is, changed by these"), for [`AgentSpec::parse`].
     pub fn patched(&self, patch: AgentPatch) -> AgentPatch {
         // The stored agent reads back through the body type, so the two
-        // cannot disagree on a field's shape.
+        // cannot disagree on a field's shape; its stored-only keys (`id`,
+        // `created_at`, …) land in `unknown` and are dropped for the patch's.
         let stored = serde_json::to_value(self)
             .ok()
             .and_then(|v| serde_json::from_value::<AgentPatch>(v).ok())
@@ -438,7 +444,8 @@ impl Agent {
                 allow_interruptions,
                 end_call_phrases,
                 voicemail,
-                data_extraction,
+                data_extraction;
+                own unknown
             },
             stored,
             patch
@@ -477,7 +484,8 @@ mod tests {
         let Err(Error::Validation(f)) = parse(json!({
             "name": "", "language": "english please", "transfer_number": "555",
             "voice_settings": {"stability": 3}, "dtmf_rules": [{"digit": "x", "action": "say"}],
-            "data_extraction": [{"name": "Bad Name", "type": "enum"}], "enabled": "yes"
+            "data_extraction": [{"name": "Bad Name", "type": "enum"}], "enabled": "yes",
+            "sytem_prompt": "a typo", "id": "echoed", "created_at": "echoed"
         })) else {
             panic!("expected validation error")
         };
@@ -492,9 +500,12 @@ mod tests {
             "data_extraction.0.name",
             "data_extraction.0.options",
             "enabled",
+            "sytem_prompt",
         ] {
             assert!(f.contains_key(key), "missing {key} in {f:?}");
         }
+        assert_eq!(f["sytem_prompt"], "is not an agent field");
+        assert!(!f.contains_key("id") && !f.contains_key("created_at"));
     }
 
     #[test]

@@ -1,5 +1,9 @@
 //! Reading a JSON object into domain values while collecting every problem,
 //! so a 422 names all bad fields at once (SPEC `details.fields`).
+//!
+//! Request bodies are typed inputs ([`super::input`]); this is for the
+//! objects whose keys depend on a value read first: a tool definition's
+//! `config`, whose fields depend on its `type`.
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -8,7 +12,8 @@ use super::input::{Checks, Field};
 use crate::error::{Error, FieldErrors};
 
 /// A JSON object being parsed field by field: the untyped door to
-/// [`Checks`], for bodies that are not typed inputs (yet).
+/// [`Checks`], for objects whose shape is known only once one of their
+/// values is read (tool definitions).
 pub struct Fields<'a> {
     obj: &'a Map<String, Value>,
     checks: Checks,
@@ -108,15 +113,5 @@ impl<'a> Fields<'a> {
     /// The errors so far, to merge with checks made elsewhere.
     pub fn into_errors(self) -> FieldErrors {
         self.checks.into_errors()
-    }
-}
-
-/// Takes a request body that must be a JSON object.
-pub fn object(body: Value) -> Result<Map<String, Value>, Error> {
-    match body {
-        Value::Object(m) => Ok(m),
-        _ => Err(Error::BadRequest(
-            "the request body must be a JSON object".into(),
-        )),
     }
 }

@@ -124,6 +124,21 @@ impl Checks {
         }
     }
 
+    /// [`Checks::unknown`], letting the keys in `echoed` pass: what a read
+    /// of the resource returns and a body does not write (`id`,
+    /// `created_at`, …), so a body read back and sent as a PATCH still works.
+    pub fn unknown_except<'a>(
+        &mut self,
+        keys: impl IntoIterator<Item = &'a String>,
+        echoed: &[&str],
+        reason: &str,
+    ) {
+        self.unknown(
+            keys.into_iter().filter(|k| !echoed.contains(&k.as_str())),
+            reason,
+        );
+    }
+
     /// The value when the field holds one of the right shape; `wrong` words
     /// the reason when it holds another. Absent and `null` are `None`.
     fn value<T>(

@@ -244,7 +244,7 @@ pub struct TaskSpec {
 
 /// Keys a task body may echo back from a read without a 422: the stored
 /// fields, and the agent a `GET` embeds. They are not changed by a body.
-const STORED: [&str; 6] = [
+pub const STORED: [&str; 6] = [
     "id",
     "status",
     "call_id",

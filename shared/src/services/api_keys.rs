@@ -87,6 +87,7 @@ pub async fn create(app: &App, caller: &Caller, body: ApiKeyInput) -> Result<New
     caller.require_session()?;
     caller.require_admin()?;
     let mut f = Checks::new();
+    f.unknown(body.unknown.keys(), "is not an API key field");
     let name = f.req_str("name", body.name, 100);
     f.finish()?;
     let (key, secret) = create_for_org(app, caller.org_id(), &name.unwrap_or_default()).await?;

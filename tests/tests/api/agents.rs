@@ -143,13 +143,14 @@ async fn patch_null_restores_defaults_and_absent_keeps(backend: Backend) {
 
     let (status, err) = call(t.api(Method::PATCH, &format!("/agents/{id}")).json(&json!({
         "enabled": "yes", "max_duration_seconds": "long", "voice_settings": {"speed": "fast"},
-        "dtmf_rules": [{"digit": "1", "action": "dance"}],
+        "dtmf_rules": [{"digit": "1", "action": "dance"}], "sytem_prompt": "a typo",
     })))
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
     assert_error_body(&err);
     let fields = err["details"]["fields"].as_object().unwrap();
     assert_eq!(fields["enabled"], "must be true or false");
+    assert_eq!(fields["sytem_prompt"], "is not an agent field");
     assert_eq!(
         fields["max_duration_seconds"],
         "must be an integer from 10 to 14400"
@@ -164,6 +165,14 @@ async fn patch_null_restores_defaults_and_absent_keeps(backend: Backend) {
         after["data"]["enabled"], true,
         "a rejected PATCH changes nothing"
     );
+    // What a read returns (`id`, `created_at`, … included) is a valid PATCH.
+    let (status, echoed) = call(
+        t.api(Method::PATCH, &format!("/agents/{id}"))
+            .json(&after["data"]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{echoed}");
+    assert_eq!(echoed["data"]["language"], "fr-FR");
 }
 
 async fn delete_is_refused_while_in_use(backend: Backend) {

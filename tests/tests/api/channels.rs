@@ -111,6 +111,16 @@ async fn channel_crud_with_every_field(backend: Backend) {
     assert_eq!(patched["data"]["default_agent_id"], json!(agent_id));
     assert_eq!(patched["data"]["credentials"], c["credentials"]);
     assert_eq!(patched["data"]["created_at"], c["created_at"]);
+    // What a read returns (`id`, `created_at`, … included) is a valid PATCH,
+    // and its masked credentials keep the stored ones.
+    let (status, echoed) = call(
+        t.api(Method::PATCH, &format!("/channels/{id}"))
+            .json(&patched["data"]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{echoed}");
+    assert_eq!(echoed["data"]["name"], "Renamed");
+    assert_eq!(echoed["data"]["credentials"], c["credentials"]);
 
     let (status, _) = call(t.api(Method::DELETE, &format!("/channels/{id}"))).await;
     assert_eq!(status, StatusCode::OK);
@@ -250,7 +260,10 @@ async fn reads_mask_credentials_without_decrypting(backend: Backend) {
 async fn validation_names_every_bad_field(backend: Backend) {
     let t = TestApp::spawn(backend).await;
     let cases = [
-        (json!({"type": "fax"}), vec!["name", "type"]),
+        (
+            json!({"type": "fax", "phone_number": "+14155550100"}),
+            vec!["name", "type", "phone_number"],
+        ),
         (
             json!({"name": "T", "type": "twilio", "credentials": {"account_sid": "XX12"}, "phone_numbers": ["4155550100"]}),
             vec![
@@ -424,9 +437,13 @@ async fn twilio_verification_failures_are_clear(backend: Backend) {
             .contains("verification for plivo is not supported yet"),
         "{err}"
     );
-    let (status, err) = call(verify(json!({"type": "twilio"}))).await;
+    let (status, err) = call(verify(json!({"type": "twilio", "creds": {}}))).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(err["details"]["fields"]["credentials"].is_string(), "{err}");
+    assert_eq!(
+        err["details"]["fields"]["creds"], "is not a field of a provider check",
+        "{err}"
+    );
     let (status, err) = call(verify(
         json!({"type": "twilio", "credentials": {"account_sid": "AC../../x", "auth_token": "t"}}),
     ))

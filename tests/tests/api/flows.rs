@@ -60,6 +60,14 @@ async fn flow_crud_keeps_the_whole_graph(backend: Backend) {
         patched["data"]["nodes"], doc["nodes"],
         "a partial update keeps the graph"
     );
+    // What a write or a read returns (`id`, `warnings`, … included) is a valid PATCH.
+    let (status, echoed) = call(
+        t.api(Method::PATCH, &format!("/flows/{id}"))
+            .json(&patched["data"]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{echoed}");
+    assert_eq!(echoed["data"]["name"], "Booking v2");
 
     let other = t.signup("flow-other@example.com").await.0;
     let (status, _) = call(t.session(Method::GET, &format!("/flows/{id}"), &other)).await;
@@ -132,12 +140,15 @@ async fn invalid_graphs_name_every_bad_node_and_edge(backend: Backend) {
         body["details"]["fields"]["nodes.lonely"].is_string(),
         "the unreachable node is named: {body}"
     );
-    let (status, _) = call(
+    let (status, body) = call(
         t.api(Method::POST, "/flows")
-            .json(&json!({"nodes": "not a list"})),
+            .json(&json!({"nodes": "not a list", "nmae": "a typo"})),
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let fields = body["details"]["fields"].as_object().unwrap();
+    assert_eq!(fields["nmae"], "is not a flow field", "{body}");
+    assert!(fields.contains_key("nodes") && fields.contains_key("name"));
     let (_, listed) = call(t.api(Method::GET, "/flows")).await;
     assert_eq!(
         listed["data"].as_array().unwrap().len(),

@@ -43,15 +43,27 @@ async fn signup_login_logout(backend: Backend) {
 
     let (status, err) = call(t.anon(Method::POST, "/auth/signup").json(&json!({"org_name": "Other", "name": "Ada", "email": "ada@example.com", "password": "another long one"}))).await;
     assert_eq!(status, StatusCode::CONFLICT, "{err}");
-    let (status, err) = call(
-        t.anon(Method::POST, "/auth/signup")
-            .json(&json!({"org_name": "", "email": "nope", "password": "short"})),
-    )
-    .await;
+    let (status, err) =
+        call(t.anon(Method::POST, "/auth/signup").json(
+            &json!({"org_name": "", "email": "nope", "password": "short", "organisation": "A"}),
+        ))
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     for f in ["org_name", "name", "email", "password"] {
         assert!(err["details"]["fields"][f].is_string(), "{f}: {err}");
     }
+    assert_eq!(
+        err["details"]["fields"]["organisation"],
+        "is not a signup field"
+    );
+    let (status, err) = call(
+        t.anon(Method::POST, "/auth/login")
+            .json(&json!({"email": "ada@example.com", "pasword": "a typo"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+    assert!(err["details"]["fields"]["password"].is_string(), "{err}");
+    assert_eq!(err["details"]["fields"]["pasword"], "is not a login field");
 
     let (status, err) = call(
         t.anon(Method::POST, "/auth/login")
@@ -265,12 +277,17 @@ async fn invites_roles_and_the_last_admin(backend: Backend) {
     assert!(assert_error_body(&body).contains("at least one admin"));
     let (status, _) = call(t.session(Method::DELETE, &format!("/users/{admin_id}"), &admin)).await;
     assert_eq!(status, StatusCode::CONFLICT);
-    let (status, _) = call(
+    let (status, err) = call(
         t.session(Method::POST, &format!("/users/{helper_id}/role"), &admin)
-            .json(&json!({"role": "owner"})),
+            .json(&json!({"role": "owner", "rights": "all"})),
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(err["details"]["fields"]["role"].is_string(), "{err}");
+    assert_eq!(
+        err["details"]["fields"]["rights"],
+        "is not a role change field"
+    );
 
     // With a second admin, the first may step down.
     let (status, _) = call(
@@ -376,6 +393,25 @@ async fn organizations_are_isolated(backend: Backend) {
     .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(renamed["data"]["name"], "B Renamed");
+    // What a read returns (`id`, `created_at`, … included) is a valid PATCH;
+    // a typo is named, not lost.
+    let (status, echoed) = call(
+        t.session(Method::PATCH, &format!("/organizations/{org2}"), &b)
+            .json(&renamed["data"]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{echoed}");
+    assert_eq!(echoed["data"]["name"], "B Renamed");
+    let (status, err) = call(
+        t.session(Method::PATCH, &format!("/organizations/{org2}"), &b)
+            .json(&json!({"nane": "typo"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+    assert_eq!(
+        err["details"]["fields"]["nane"],
+        "is not an organization field"
+    );
 }
 
 async fn workspace_settings_keep_provider_keys_secret(backend: Backend) {
@@ -424,18 +460,40 @@ async fn workspace_settings_keep_provider_keys_secret(backend: Backend) {
     broken.data["settings"]["provider_keys"]["openai"]["sealed"] = json!("v1:not-a-ciphertext");
     t.app
         .table
-        .put(broken, switchboard::store::Condition::None)
+        .put(broken.clone(), switchboard::store::Condition::None)
         .await
         .unwrap();
     let (_, got) = call(t.api(Method::GET, "/settings/workspace")).await;
     assert_eq!(got["data"]["provider_keys"]["openai"], "••••CRET");
+    // A read sent back is a valid update, and its masked key keeps the stored one.
+    let (status, echoed) = call(
+        t.api(Method::POST, "/settings/workspace")
+            .json(&got["data"]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{echoed}");
+    let kept = t
+        .app
+        .table
+        .get(&format!("ORG#{org_id}"), "ORG")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        kept.data["settings"]["provider_keys"]["openai"],
+        broken.data["settings"]["provider_keys"]["openai"]
+    );
 
     let (status, err) = call(t.api(Method::POST, "/settings/workspace").json(&json!({
         "timezone": "not a zone", "rate_limit_per_minute": 0, "business_hours": {"mon": [{"start": "18:00", "end": "09:00"}]},
-        "provider_keys": {"openai": 5}
+        "provider_keys": {"openai": 5}, "time_zone": "UTC"
     })))
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        err["details"]["fields"]["time_zone"],
+        "is not a workspace setting"
+    );
     for f in [
         "timezone",
         "rate_limit_per_minute",

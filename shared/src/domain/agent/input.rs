@@ -2,7 +2,10 @@
 //! and `PATCH`/`PUT /agents/{id}` ([`AgentPatch`]). Every field is a
 //! [`Field`], so [`super::AgentSpec::parse`] reports every bad field at once.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::{DtmfRule, ExtractionField, VoiceSettings, Voicemail};
@@ -91,6 +94,12 @@ pub struct AgentPatch {
     #[schema(value_type = Option<Vec<ExtractionField>>)]
     #[serde(default)]
     pub data_extraction: Field<Vec<ExtractionField>>,
+    /// Keys an agent does not have (each one is a 422: a typo such as
+    /// `sytem_prompt` must not be silently lost), apart from
+    /// [`super::ECHOED`], which a read returns and a body may send back.
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub unknown: BTreeMap<String, Value>,
 }
 
 create_body! {

@@ -253,7 +253,7 @@ impl Campaign {
 
 /// Keys a campaign body may echo back from a read without a 422: the
 /// stored fields and the statistics. They are not changed by a body.
-const STORED: [&str; 7] = [
+pub const STORED: [&str; 7] = [
     "id",
     "status",
     "started_at",

@@ -46,6 +46,12 @@ pub struct ChannelPatch {
     #[schema(value_type = Option<Object>)]
     #[serde(default)]
     pub config: Field<Map<String, Value>>,
+    /// Keys a channel does not have (each one is a 422: a typo must not be
+    /// silently lost), apart from [`super::ECHOED`], which a read returns
+    /// and a body may send back.
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub unknown: BTreeMap<String, Value>,
 }
 
 create_body! {
@@ -91,4 +97,8 @@ pub struct VerifyProviderInput {
     #[schema(value_type = BTreeMap<String, String>, required = true)]
     #[serde(default)]
     pub credentials: Field<Map<String, Value>>,
+    /// Keys a verification does not have: each one is a 422.
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub unknown: BTreeMap<String, Value>,
 }

@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 
 use super::E164;
 use super::input::{Checks, Field, from_json, overlay};
-use crate::crypto::{Cipher, Sealed};
+use crate::crypto::{Cipher, MASK, Sealed};
 use crate::error::Error;
 
 pub use input::{ChannelCreate, ChannelPatch, VerifyProviderInput, WebConfigInput};
@@ -182,6 +182,7 @@ impl Channel {
             ),
             default_agent_id: self.default_agent_id.clone().into(),
             config: Field::Value(self.config.clone()),
+            unknown: BTreeMap::new(),
         };
         overlay!(
             ChannelPatch {
@@ -190,7 +191,8 @@ impl Channel {
                 credentials,
                 phone_numbers,
                 default_agent_id,
-                config
+                config;
+                own unknown
             },
             stored,
             patch
@@ -319,6 +321,8 @@ pub fn parse_credentials(
                     Value::Null => {
                         changes.remove.insert(k.clone());
                     }
+                    // A read's mask of a stored credential, sent back: kept as it is.
+                    Value::String(s) if s.starts_with(MASK) && kept.contains(k) => {}
                     Value::String(s) if !s.trim().is_empty() && s.len() <= CREDENTIAL_MAX => {
                         let s = s.trim();
                         if let Some(kind) = kind
@@ -423,6 +427,10 @@ fn parse_web_config(f: &mut Checks, config: Map<String, Value>) -> Map<String, V
     }
 }
 
+/// Keys a channel body may echo back from a read without a 422: the
+/// stored fields a body does not write. They are not changed by a body.
+pub const ECHOED: [&str; 3] = ["id", "created_at", "updated_at"];
+
 /// The channel fields a client may write, parsed and checked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChannelSpec {
@@ -440,6 +448,7 @@ impl ChannelSpec {
     /// that stay unless the body removes them. Every bad field is reported.
     pub fn parse(body: ChannelPatch, kept: &BTreeSet<String>) -> Result<Self, Error> {
         let mut f = Checks::new();
+        f.unknown_except(body.unknown.keys(), &ECHOED, "is not a channel field");
         let name = f.req_str("name", body.name, NAME_MAX);
         let kind = f.req_parsed("type", body.kind, |s| {
             ChannelType::parse(s).ok_or_else(|| {

@@ -14,13 +14,6 @@ use super::{
 use crate::domain::input::{Checks, Field};
 use crate::error::Error;
 
-/// One 422 per key a body does not have.
-fn refuse_unknown(c: &mut Checks, unknown: &BTreeMap<String, Value>, what: &str) {
-    for key in unknown.keys() {
-        c.error(key.clone(), format!("is not a field of {what}"));
-    }
-}
-
 /// A tag: trimmed, 1 to [`MAX_TAG_CHARS`] characters.
 fn tag(c: &mut Checks, field: &str, input: Field<String>) -> Option<String> {
     c.opt_str(field, input, MAX_TAG_CHARS)
@@ -88,7 +81,7 @@ impl ConversationCreate {
     /// Checks every field.
     pub fn check(self) -> Result<NewConversation, Error> {
         let mut c = Checks::new();
-        refuse_unknown(&mut c, &self.unknown, "a conversation");
+        c.unknown(self.unknown.keys(), "is not a field of a conversation");
         let contact_id = c.req_str("contact_id", self.contact_id, 64);
         let channel_type = c.opt_parsed(
             "channel_type",
@@ -136,7 +129,7 @@ impl ConversationPatch {
     /// The new `ai_enabled`, if sent (`null` is the default, true).
     pub fn check(self) -> Result<Option<bool>, Error> {
         let mut c = Checks::new();
-        refuse_unknown(&mut c, &self.unknown, "a conversation patch");
+        c.unknown(self.unknown.keys(), "is not a field of a conversation patch");
         let sent = !self.ai_enabled.is_absent();
         let null = matches!(self.ai_enabled, Field::Null);
         let value = c.opt_bool("ai_enabled", self.ai_enabled);
@@ -166,7 +159,7 @@ impl StatusInput {
     /// Checks the status.
     pub fn check(self) -> Result<ConversationStatus, Error> {
         let mut c = Checks::new();
-        refuse_unknown(&mut c, &self.unknown, "a status change");
+        c.unknown(self.unknown.keys(), "is not a field of a status change");
         let status = c.req_parsed(
             "status",
             self.status,
@@ -194,7 +187,7 @@ impl TagInput {
     /// Checks the tag.
     pub fn check(self) -> Result<String, Error> {
         let mut c = Checks::new();
-        refuse_unknown(&mut c, &self.unknown, "a tag body");
+        c.unknown(self.unknown.keys(), "is not a field of a tag body");
         if matches!(self.tag, Field::Absent | Field::Null) {
             c.error("tag", "is required");
         }
@@ -221,7 +214,7 @@ impl AssignInput {
     /// The user to assign, `None` to unassign.
     pub fn check(self) -> Result<Option<String>, Error> {
         let mut c = Checks::new();
-        refuse_unknown(&mut c, &self.unknown, "an assignment");
+        c.unknown(self.unknown.keys(), "is not a field of an assignment");
         if self.user_id.is_absent() {
             c.error("user_id", "is required (null unassigns)");
         }
@@ -253,7 +246,7 @@ impl MessageInput {
     /// The content and type.
     pub fn check(self) -> Result<(String, MessageType), Error> {
         let mut c = Checks::new();
-        refuse_unknown(&mut c, &self.unknown, "a message");
+        c.unknown(self.unknown.keys(), "is not a field of a message");
         let content = c.req_str("content", self.content, MAX_CONTENT_CHARS);
         let message_type = c.opt_parsed(
             "type",

@@ -210,6 +210,7 @@ pub async fn verify_provider(
 ) -> Result<ProviderCheckView> {
     caller.require_admin()?;
     let mut f = Checks::new();
+    f.unknown(body.unknown.keys(), "is not a field of a provider check");
     let kind = f.req_parsed("type", body.kind, |s| {
         ChannelType::parse(s)
             .ok_or_else(|| "must be one of twilio, plivo, telnyx, vonage, exotel".to_owned())

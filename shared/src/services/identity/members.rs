@@ -25,6 +25,7 @@ pub async fn accept_invite(
     body: AcceptInviteInput,
 ) -> Result<(SignedInView, NewSession)> {
     let mut f = Checks::new();
+    f.unknown(body.unknown.keys(), "is not an invitation field");
     let token = f.req_str("token", body.token, 200);
     let name = f.opt_str("name", body.name, 200);
     let password = password(&mut f, "password", body.password);
@@ -147,6 +148,7 @@ pub async fn invite(app: &App, caller: &Caller, body: InviteInput) -> Result<Inv
     let user_id = caller.require_session()?.to_owned();
     caller.require_admin()?;
     let mut f = Checks::new();
+    f.unknown(body.unknown.keys(), "is not an invitation field");
     let email = f.req_parsed("email", body.email, Email::parse);
     let role = f
         .opt_parsed("role", body.role, |s| {
@@ -261,6 +263,7 @@ pub async fn set_role(
     // The role first: a member who may not do this learns nothing more.
     caller.require_admin()?;
     let mut f = Checks::new();
+    f.unknown(body.unknown.keys(), "is not a role change field");
     let role = f.req_parsed("role", body.role, |s| {
         Role::parse(s).ok_or_else(|| "must be admin or agent".to_owned())
     });

@@ -9,7 +9,9 @@ use crate::error::{Error, Result};
 use crate::services::caller::Caller;
 use crate::services::repository::query_all;
 use crate::services::table_keys::*;
-use crate::services::views::{OrganizationInput, OrganizationPatchInput, OrganizationView};
+use crate::services::views::{
+    ORGANIZATION_ECHOED, OrganizationInput, OrganizationPatchInput, OrganizationView,
+};
 use crate::store::{Condition, Index, Query};
 
 /// `GET /organizations`: the caller's orgs.
@@ -36,6 +38,7 @@ pub async fn create_org(
 ) -> Result<OrganizationView> {
     let user_id = caller.require_session()?;
     let mut f = Checks::new();
+    f.unknown(body.unknown.keys(), "is not an organization field");
     let name = f.req_str("name", body.name, 200);
     f.finish()?;
     let user = get_user(app, user_id).await?;
@@ -60,6 +63,11 @@ pub async fn update_org(
     }
     let (mut org, version) = get_org(app, org_id).await?;
     let mut f = Checks::new();
+    f.unknown_except(
+        body.unknown.keys(),
+        &ORGANIZATION_ECHOED,
+        "is not an organization field",
+    );
     if let Some(name) = f.opt_str("name", body.name, 200) {
         org.name = name;
     }

@@ -54,6 +54,7 @@ pub(super) async fn new_session(app: &App, user_id: &str, org_id: &str) -> Resul
 /// `POST /auth/signup {org_name, name, email, password}`.
 pub async fn signup(app: &App, body: SignupInput) -> Result<(SignedInView, NewSession)> {
     let mut f = Checks::new();
+    f.unknown(body.unknown.keys(), "is not a signup field");
     let org_name = f.req_str("org_name", body.org_name, 200);
     let name = f.req_str("name", body.name, 200);
     let email = f.req_parsed("email", body.email, Email::parse);
@@ -93,6 +94,7 @@ pub async fn signup(app: &App, body: SignupInput) -> Result<(SignedInView, NewSe
 /// answer the same, in the same time.
 pub async fn login(app: &App, body: LoginInput) -> Result<(SignedInView, NewSession)> {
     let mut f = Checks::new();
+    f.unknown(body.unknown.keys(), "is not a login field");
     let email = f.req_str("email", body.email, 254);
     let password = f.req_str("password", body.password, PASSWORD_MAX);
     f.finish()?;
@@ -215,6 +217,7 @@ pub async fn change_password(
 ) -> Result<PasswordChangedView> {
     let user_id = caller.require_session()?.to_owned();
     let mut f = Checks::new();
+    f.unknown(body.unknown.keys(), "is not a password change field");
     let current = f.req_str("current_password", body.current_password, PASSWORD_MAX);
     let new = password(&mut f, "new_password", body.new_password);
     f.finish()?;

@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use super::*;
 use crate::App;
-use crate::crypto::Sealed;
+use crate::crypto::{MASK, Sealed};
 use crate::domain::identity::{MAX_RECORDING_RETENTION_DAYS, Organization};
 use crate::error::{Error, Result};
 use crate::services::caller::Caller;
@@ -18,6 +18,7 @@ pub(super) fn apply_settings(
     errors: &mut Checks,
 ) {
     let mut f = Checks::new();
+    f.unknown(body.unknown.keys(), "is not a workspace setting");
     if let Some(name) = f.opt_str("name", body.name, 200) {
         org.name = name;
     }
@@ -92,6 +93,10 @@ pub(super) fn apply_settings(
                     Value::Null => {
                         org.settings.provider_keys.remove(provider);
                     }
+                    // A read's mask of a stored key, sent back: kept as it is.
+                    Value::String(s)
+                        if s.starts_with(MASK)
+                            && org.settings.provider_keys.contains_key(provider) => {}
                     Value::String(s) if !s.trim().is_empty() && s.len() <= 4096 => {
                         org.settings
                             .provider_keys

@@ -1,6 +1,9 @@
 //! Flows (SPEC §4) as the API shows them and as it accepts them.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::domain::flow::{EdgeDoc, FlowDoc, FlowGraph, FlowProblem, NodeDoc};
@@ -134,7 +137,17 @@ pub struct FlowPatch {
     #[schema(value_type = Option<Vec<Object>>)]
     #[serde(default)]
     pub edges: Field<Vec<EdgeDoc>>,
+    /// Keys a flow does not have (each one is a 422: a typo must not be
+    /// silently lost), apart from [`FLOW_ECHOED`], which a read or a write
+    /// returns and a body may send back.
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub unknown: BTreeMap<String, Value>,
 }
+
+/// Keys a flow body may echo back from a read (or a create's answer)
+/// without a 422. They are not changed by a body.
+pub const FLOW_ECHOED: [&str; 4] = ["id", "created_at", "updated_at", "warnings"];
 
 create_body! {
     /// The body of `POST /flows`: the fields of [`FlowPatch`], with `name` required.
@@ -150,13 +163,15 @@ impl FlowPatch {
             description: current.description.clone().into(),
             nodes: Field::Value(current.nodes.clone()),
             edges: Field::Value(current.edges.clone()),
+            unknown: BTreeMap::new(),
         };
         overlay!(
             FlowPatch {
                 name,
                 description,
                 nodes,
-                edges
+                edges;
+                own unknown
             },
             stored,
             self
@@ -167,6 +182,7 @@ impl FlowPatch {
     /// of the wrong shape is reported. The graph is checked afterwards.
     pub fn into_doc(self) -> Result<FlowDoc, Error> {
         let mut c = Checks::new();
+        c.unknown_except(self.unknown.keys(), &FLOW_ECHOED, "is not a flow field");
         let name = match self.name {
             Field::Value(name) => Some(name),
             Field::Absent | Field::Null => {

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::domain::identity::{ApiKey, HoursRange, Organization, User, WorkspaceSettings};
@@ -263,6 +264,11 @@ pub struct SignupInput {
     #[schema(value_type = String, required = true, min_length = 10, max_length = 256)]
     #[serde(default)]
     pub password: Field<String>,
+    /// Keys this body does not have: each one is a 422 (a typo must not be
+    /// silently lost).
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub unknown: BTreeMap<String, Value>,
 }
 
 /// The body of `POST /auth/login`.
@@ -276,6 +282,11 @@ pub struct LoginInput {
     #[schema(value_type = String, required = true, min_length = 1, max_length = 256)]
     #[serde(default)]
     pub password: Field<String>,
+    /// Keys this body does not have: each one is a 422 (a typo must not be
+    /// silently lost).
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub unknown: BTreeMap<String, Value>,
 }
 
 /// The body of `POST /auth/accept-invite`.
@@ -294,6 +305,11 @@ pub struct AcceptInviteInput {
     #[schema(value_type = String, required = true, min_length = 10, max_length = 256)]
     #[serde(default)]
     pub password: Field<String>,
+    /// Keys this body does not have: each one is a 422 (a typo must not be
+    /// silently lost).
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub unknown: BTreeMap<String, Value>,
 }
 
 /// The body of `POST /settings/password`.
@@ -307,6 +323,11 @@ pub struct PasswordChangeInput {
     #[schema(value_type = String, required = true, min_length = 10, max_length = 256)]
     #[serde(default)]
     pub new_password: Field<String>,
+    /// Keys this body does not have: each one is a 422 (a typo must not be
+    /// silently lost).
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub unknown: BTreeMap<String, Value>,
 }
 
 /// The body of `POST /settings/workspace` (and `settings` of `PATCH
@@ -349,6 +370,11 @@ pub struct WorkspaceSettingsInput {
     #[schema(value_type = Option<String>)]
     #[serde(default)]
     pub openai_compatible_base_url: Field<String>,
+    /// Keys this body does not have: each one is a 422 (a typo must not be
+    /// silently lost).
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub unknown: BTreeMap<String, Value>,
 }
 
 /// The body of `POST /api-keys`.
@@ -358,6 +384,11 @@ pub struct ApiKeyInput {
     #[schema(value_type = String, required = true, min_length = 1, max_length = 100)]
     #[serde(default)]
     pub name: Field<String>,
+    /// Keys this body does not have: each one is a 422 (a typo must not be
+    /// silently lost).
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub unknown: BTreeMap<String, Value>,
 }
 
 /// The body of `POST /organizations`.
@@ -367,6 +398,11 @@ pub struct OrganizationInput {
     #[schema(value_type = String, required = true, min_length = 1, max_length = 200)]
     #[serde(default)]
     pub name: Field<String>,
+    /// Keys this body does not have: each one is a 422 (a typo must not be
+    /// silently lost).
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub unknown: BTreeMap<String, Value>,
 }
 
 /// The body of `PATCH /organizations/{id}`: the fields sent change.
@@ -380,7 +416,16 @@ pub struct OrganizationPatchInput {
     #[schema(value_type = Option<WorkspaceSettingsInput>)]
     #[serde(default)]
     pub settings: Field<WorkspaceSettingsInput>,
+    /// Keys this body does not have: each one is a 422 (a typo must not be
+    /// silently lost), apart from [`ORGANIZATION_ECHOED`], which a read returns.
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub unknown: BTreeMap<String, Value>,
 }
+
+/// Keys an organization PATCH may echo back from a read without a 422:
+/// the stored fields a body does not write. They are not changed by a body.
+pub const ORGANIZATION_ECHOED: [&str; 4] = ["id", "created_at", "updated_at", "role"];
 
 /// The body of `POST /users/invite`.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
@@ -393,6 +438,11 @@ pub struct InviteInput {
     #[schema(value_type = Option<String>, example = "agent")]
     #[serde(default)]
     pub role: Field<String>,
+    /// Keys this body does not have: each one is a 422 (a typo must not be
+    /// silently lost).
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub unknown: BTreeMap<String, Value>,
 }
 
 /// The body of `POST /users/{id}/role`.
@@ -402,6 +452,11 @@ pub struct RoleInput {
     #[schema(value_type = String, required = true, example = "agent")]
     #[serde(default)]
     pub role: Field<String>,
+    /// Keys this body does not have: each one is a 422 (a typo must not be
+    /// silently lost).
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub unknown: BTreeMap<String, Value>,
 }
 
 #[cfg(test)]

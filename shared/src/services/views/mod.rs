@@ -41,12 +41,13 @@ pub use campaign::{
 pub use channel::{ChannelView, ProviderCheckView, WebSessionView};
 pub use contact::ContactView;
 pub use conversation::{ConversationView, MessageView};
-pub use flow::{FlowCreate, FlowPatch, FlowSummaryView, FlowView, FlowWarning};
+pub use flow::{FLOW_ECHOED, FlowCreate, FlowPatch, FlowSummaryView, FlowView, FlowWarning};
 pub use identity::{
     AcceptInviteInput, ApiKeyInput, ApiKeyView, InviteInput, InviteView, LoggedOutView, LoginInput,
-    MeView, MemberView, NewApiKeyView, OrganizationInput, OrganizationPatchInput, OrganizationView,
-    PasswordChangeInput, PasswordChangedView, RoleInput, SignedInView, SignupInput, UserView,
-    WorkspaceSettingsInput, WorkspaceSettingsView, WorkspaceView,
+    MeView, MemberView, NewApiKeyView, ORGANIZATION_ECHOED, OrganizationInput,
+    OrganizationPatchInput, OrganizationView, PasswordChangeInput, PasswordChangedView, RoleInput,
+    SignedInView, SignupInput, UserView, WorkspaceSettingsInput, WorkspaceSettingsView,
+    WorkspaceView,
 };
 pub use knowledge::{
     ChunkView, IngestTextInput, IngestUrlInput, KnowledgeDocumentView, KnowledgeQueryInput,
