@@ -82,12 +82,15 @@ pub struct ContactSpec {
     pub do_not_call_reason: Option<String>,
 }
 
+/// Keys a contact read returns that a body does not write: sent back, they pass.
+pub const ECHOED: [&str; 4] = ["id", "created_at", "updated_at", "do_not_call_at"];
+
 impl ContactSpec {
     /// Parses a create body (or a stored contact with a PATCH laid over
     /// it, [`Contact::patched`]), naming every bad field.
     pub fn parse(body: ContactPatch) -> Result<ContactSpec> {
         let mut f = Checks::new();
-        f.unknown(body.unknown.keys(), "is not a field of a contact");
+        f.unknown_except(body.unknown.keys(), &ECHOED, "is not a field of a contact");
         let unset = |v: &Field<String>| matches!(v, Field::Absent | Field::Null);
         if unset(&body.name) && unset(&body.phone) && unset(&body.email) {
             f.error(

@@ -129,7 +129,10 @@ impl ConversationPatch {
     /// The new `ai_enabled`, if sent (`null` is the default, true).
     pub fn check(self) -> Result<Option<bool>, Error> {
         let mut c = Checks::new();
-        c.unknown(self.unknown.keys(), "is not a field of a conversation patch");
+        c.unknown(
+            self.unknown.keys(),
+            "is not a field of a conversation patch",
+        );
         let sent = !self.ai_enabled.is_absent();
         let null = matches!(self.ai_enabled, Field::Null);
         let value = c.opt_bool("ai_enabled", self.ai_enabled);
