@@ -102,19 +102,24 @@ impl MediaStream {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
         for (chunk, frame) in mulaw.chunks(FRAME_BYTES).enumerate() {
             tick.tick().await;
-            let mut bytes = frame.to_vec();
-            bytes.resize(FRAME_BYTES, 0xff);
-            let sequence = self.next_sequence();
-            let sid = self.stream_sid.clone();
-            let timestamp = self.sent_ms.to_string();
-            self.send(json!({
-                "event": "media", "sequenceNumber": sequence, "streamSid": sid,
-                "media": {"track": "inbound", "chunk": (chunk + 1).to_string(),
-                          "timestamp": timestamp, "payload": STANDARD.encode(&bytes)}
-            }))
-            .await;
-            self.sent_ms += FRAME.as_millis() as u64;
+            self.send_frame(chunk, frame).await;
         }
+    }
+
+    /// Sends the `chunk`th 20 ms frame of caller audio (padded with μ-law silence).
+    async fn send_frame(&mut self, chunk: usize, frame: &[u8]) {
+        let mut bytes = frame.to_vec();
+        bytes.resize(FRAME_BYTES, 0xff);
+        let sequence = self.next_sequence();
+        let sid = self.stream_sid.clone();
+        let timestamp = self.sent_ms.to_string();
+        self.send(json!({
+            "event": "media", "sequenceNumber": sequence, "streamSid": sid,
+            "media": {"track": "inbound", "chunk": (chunk + 1).to_string(),
+                      "timestamp": timestamp, "payload": STANDARD.encode(&bytes)}
+        }))
+        .await;
+        self.sent_ms += FRAME.as_millis() as u64;
     }
 
     /// [`MediaStream::play`] while listening: everything the relay sent
@@ -129,18 +134,7 @@ impl MediaStream {
             tokio::select! {
                 _ = tick.tick() => {
                     let Some((chunk, frame)) = frames.next() else { break };
-                    let mut bytes = frame.to_vec();
-                    bytes.resize(FRAME_BYTES, 0xff);
-                    let sequence = self.next_sequence();
-                    let sid = self.stream_sid.clone();
-                    let timestamp = self.sent_ms.to_string();
-                    self.send(json!({
-                        "event": "media", "sequenceNumber": sequence, "streamSid": sid,
-                        "media": {"track": "inbound", "chunk": (chunk + 1).to_string(),
-                                  "timestamp": timestamp, "payload": STANDARD.encode(&bytes)}
-                    }))
-                    .await;
-                    self.sent_ms += FRAME.as_millis() as u64;
+                    self.send_frame(chunk, frame).await;
                 }
                 Some(Ok(Message::Text(text))) = self.ws.next() => {
                     let at = started.elapsed().as_millis() as u64;

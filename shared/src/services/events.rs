@@ -29,6 +29,21 @@ pub struct Event {
     pub data: Value,
 }
 
+impl Event {
+    /// The tenant the event is about.
+    pub fn tenant(&self) -> Tenant {
+        Tenant {
+            org_id: self.org_id.clone(),
+            mode: self.mode,
+        }
+    }
+
+    /// The id of the resource the event is about (`data.id`).
+    pub fn subject_id(&self) -> Option<&str> {
+        self.data.get("id").and_then(Value::as_str)
+    }
+}
+
 /// Queues an event for `tenant`.
 pub async fn emit(app: &App, tenant: &Tenant, event_type: &str, data: Value) -> Result<()> {
     let event = Event {

@@ -65,6 +65,23 @@ pub async fn load(app: &App, tenant: &Tenant, id: &str) -> Result<(Call, u64)> {
     load_resource(app, tenant, KIND, "call", id).await
 }
 
+/// The call a `call.*` event is about, as stored now, with its tenant;
+/// `None` when the event names no call or the call is gone (nothing to do).
+pub async fn of_event(
+    app: &App,
+    event: &crate::services::events::Event,
+) -> Result<Option<(Tenant, Call)>> {
+    let tenant = event.tenant();
+    let Some(id) = event.subject_id() else {
+        return Ok(None);
+    };
+    match load(app, &tenant, id).await {
+        Ok((call, _)) => Ok(Some((tenant, call))),
+        Err(Error::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// How a new call reaches its callee: the simulated carrier in test mode, on
 /// a `sim` channel, or when the org has no telephony; else the channel.
 pub(crate) async fn pick_line(

@@ -36,11 +36,8 @@ pub async fn post_call(app: &App, event: &Event) -> Result<()> {
         "call.failed" => TaskEvent::CallFailed,
         _ => return Ok(()),
     };
-    let tenant = Tenant {
-        org_id: event.org_id.clone(),
-        mode: event.mode,
-    };
-    let Some(call_id) = event.data.get("id").and_then(Value::as_str) else {
+    let tenant = event.tenant();
+    let Some(call_id) = event.subject_id() else {
         tracing::error!(event = %event.id, "call event without a call id");
         return Ok(());
     };

@@ -4,7 +4,7 @@
 //! call and the report as a note. Run by the events worker on
 //! `call.completed`/`call.failed`, so it never slows a call.
 
-use serde_json::{Value, json};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::{create_stored, fresh, load};
@@ -29,17 +29,8 @@ pub async fn after_call(app: &App, event: &Event) -> Result<()> {
     if !matches!(event.event_type.as_str(), "call.completed" | "call.failed") {
         return Ok(());
     }
-    let tenant = Tenant {
-        org_id: event.org_id.clone(),
-        mode: event.mode,
-    };
-    let Some(call_id) = event.data.get("id").and_then(Value::as_str) else {
+    let Some((tenant, call)) = crate::services::calls::of_event(app, event).await? else {
         return Ok(());
-    };
-    let call = match crate::services::calls::load(app, &tenant, call_id).await {
-        Ok((call, _)) => call,
-        Err(Error::NotFound(_)) => return Ok(()),
-        Err(e) => return Err(e),
     };
     let conversation_id = conversation_for(app, &tenant, &call).await?;
     let replies = replies_since(app, &tenant, &conversation_id, &call.started_at).await?;

@@ -6,8 +6,6 @@
 //! quiet) and the reply said as supervisor text. Turning the AI back on in
 //! the conversation hands the chat back.
 
-use serde_json::Value;
-
 use super::{load, modify};
 use crate::App;
 use crate::domain::Tenant;
@@ -19,17 +17,11 @@ use crate::services::live::control::{self, Control, MAX_TEXT};
 /// `call.started` of a web chat: its conversation is found or started now
 /// (not when it ends), so a person can answer while it runs.
 pub async fn call_started(app: &App, event: &Event) -> Result<()> {
-    let tenant = Tenant {
-        org_id: event.org_id.clone(),
-        mode: event.mode,
-    };
-    let Some(call_id) = event.data.get("id").and_then(Value::as_str) else {
+    let Some((tenant, call)) = crate::services::calls::of_event(app, event)
+        .await?
+        .filter(|(_, call)| call.direction == Direction::Web && !call.status.is_final())
+    else {
         return Ok(());
-    };
-    let call = match crate::services::calls::load(app, &tenant, call_id).await {
-        Ok((call, _)) if call.direction == Direction::Web && !call.status.is_final() => call,
-        Ok(_) | Err(Error::NotFound(_)) => return Ok(()),
-        Err(e) => return Err(e),
     };
     let id = super::from_call::conversation_for(app, &tenant, &call).await?;
     modify(app, &tenant, &id, |c| {
