@@ -28,12 +28,18 @@ async fn spawn(twilio: &TwilioDouble) -> TestApp {
     TestApp::spawn_with(cfg, dir).await
 }
 
-fn utterance(name: &str) -> Vec<u8> {
+/// A recorded caller utterance (`tests/fixtures/speech/utterances/{name}.wav`).
+fn fixture(name: &str) -> Vec<u8> {
     let path = format!(
         "{}/fixtures/speech/utterances/{name}.wav",
         env!("CARGO_MANIFEST_DIR")
     );
-    phone_audio(&std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}")))
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// An utterance as the phone carries it (8 kHz μ-law).
+fn utterance(name: &str) -> Vec<u8> {
+    phone_audio(&fixture(name))
 }
 
 /// `ms` of the caller's line with nobody speaking (μ-law silence).
@@ -211,12 +217,7 @@ async fn a_caller_who_cuts_in_stops_the_agent_and_the_transcript_keeps_what_was_
 
 /// 16 kHz PCM16 little-endian bytes of a fixture utterance (the widget's format).
 fn page_audio(name: &str) -> Vec<u8> {
-    let path = format!(
-        "{}/fixtures/speech/utterances/{name}.wav",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let wav = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let pcm = switchboard::speech::audio::read_wav(&wav).expect("a readable WAV file");
+    let pcm = switchboard::speech::audio::read_wav(&fixture(name)).expect("a readable WAV file");
     let pcm = switchboard::speech::audio::resample(&pcm, 16_000).expect("16 kHz");
     pcm.samples.iter().flat_map(|s| s.to_le_bytes()).collect()
 }
