@@ -35,6 +35,7 @@ use switchboard::services::live::audio;
 use switchboard::services::live::control::{self, Control};
 use switchboard::services::live::follow::{Follower, Start, Update};
 use switchboard::services::live::token;
+use switchboard::speech::audio::{pcm16_from_le, pcm16_le};
 use switchboard::{App, Error};
 use tokio::sync::broadcast;
 
@@ -391,10 +392,7 @@ impl Viewer {
                         ))
                         .await;
                 } else {
-                    let samples = bytes
-                        .chunks_exact(2)
-                        .map(|b| i16::from_le_bytes([b[0], b[1]]))
-                        .collect();
+                    let samples = pcm16_from_le(bytes);
                     audio::speak(&self.call_id, samples).err()
                 };
                 let fresh = outcome.is_some() && outcome != *unheard;
@@ -410,7 +408,7 @@ impl Viewer {
 
     /// Sends one frame of the call's audio (PCM16 little-endian, 16 kHz).
     async fn send_audio(&mut self, frame: &[i16]) -> bool {
-        let bytes: Vec<u8> = frame.iter().flat_map(|s| s.to_le_bytes()).collect();
+        let bytes = pcm16_le(frame);
         matches!(
             tokio::time::timeout(
                 SEND_TIMEOUT,

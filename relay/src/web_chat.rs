@@ -34,11 +34,11 @@ use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use switchboard::App;
-use switchboard::engine::sim::Steer;
 use switchboard::error::Error;
 use switchboard::services::calls::lease::RENEW_EVERY;
 use switchboard::services::calls::web_chat::{self, Admitted, Ending, Piece, Turn, WebChat};
 use switchboard::services::channels::web::verify_web_session_token;
+use switchboard::services::live::control::next_steer;
 use tokio::sync::mpsc;
 
 use switchboard_functions::http::Path;
@@ -405,20 +405,6 @@ async fn converse(app: &App, chat: &mut WebChat, socket: &mut WebSocket) -> Endi
         if let Some(why) = reply(&call_id, &id, turn, streamed, true, socket).await {
             return why;
         }
-    }
-}
-
-/// The next supervisor input, if the chat takes any (never, once closed).
-async fn next_steer(steering: &mut Option<mpsc::Receiver<Steer>>) -> Option<Steer> {
-    match steering {
-        Some(rx) => match rx.recv().await {
-            Some(steer) => Some(steer),
-            None => {
-                *steering = None;
-                std::future::pending().await
-            }
-        },
-        None => std::future::pending().await,
     }
 }
 

@@ -26,6 +26,7 @@ use serde_json::{Value, json};
 use switchboard::engine::call::TranscriptEntry;
 use switchboard::services::calls::voice::{self, Inbound, Outbound};
 use switchboard::services::calls::web_chat::WebChat;
+use switchboard::speech::audio::{pcm16_from_le, pcm16_le};
 use tokio::sync::mpsc;
 
 use crate::web_chat::MAX_TEXT_CHARS;
@@ -59,8 +60,7 @@ impl Page {
 #[async_trait]
 impl Outbound for Page {
     async fn audio(&mut self, frame: &[i16]) -> bool {
-        let bytes: Vec<u8> = frame.iter().flat_map(|s| s.to_le_bytes()).collect();
-        self.send(Message::Binary(bytes.into())).await
+        self.send(Message::Binary(pcm16_le(frame).into())).await
     }
 
     async fn clear(&mut self) -> bool {
@@ -135,10 +135,7 @@ async fn read(mut stream: SplitStream<WebSocket>, tx: mpsc::Sender<Inbound>) {
     while let Some(Ok(message)) = stream.next().await {
         let inbound = match message {
             Message::Binary(bytes) => {
-                let pcm: Vec<i16> = bytes
-                    .chunks_exact(2)
-                    .map(|b| i16::from_le_bytes([b[0], b[1]]))
-                    .collect();
+                let pcm = pcm16_from_le(&bytes);
                 samples += pcm.len() as u64;
                 let allowed = (started.elapsed() + AHEAD).as_secs_f64() * f64::from(voice::RATE);
                 if samples as f64 > allowed {

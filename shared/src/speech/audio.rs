@@ -399,6 +399,20 @@ impl<T: Copy> Framer<T> {
     }
 }
 
+/// Samples as 16-bit little-endian PCM bytes: the widget's and the
+/// supervisor socket's audio, a recording's segments.
+pub fn pcm16_le(samples: &[i16]) -> Vec<u8> {
+    samples.iter().flat_map(|s| s.to_le_bytes()).collect()
+}
+
+/// 16-bit little-endian PCM bytes as samples (an odd last byte is dropped).
+pub fn pcm16_from_le(bytes: &[u8]) -> Vec<i16> {
+    bytes
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect()
+}
+
 /// Mixes two sides of a call (caller and agent, same rate) into one track,
 /// sample by sample with saturation; the shorter side counts as silence.
 pub fn mix(a: &[i16], b: &[i16]) -> Vec<i16> {

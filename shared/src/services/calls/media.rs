@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::held::Held;
-use super::voice::{self, Carrier, Engines, Inbound, Outbound, Timings};
+use super::voice::{self, Carrier, Inbound, Outbound, Timings};
 use super::{finish, lease};
 use crate::App;
 use crate::domain::call::Call;
@@ -243,9 +243,6 @@ impl MediaCall {
         inbound: mpsc::Receiver<Inbound>,
         out: &mut dyn Outbound,
     ) -> Result<(Call, Timings)> {
-        let MediaCall { held, carrier } = self;
-        let agent = held.conversation.agent().clone();
-        let engines = Engines::resolve(&held.app, &held.tenant, &agent, &held.call_id).await;
-        voice::run(held, Some(carrier), engines, inbound, out).await
+        voice::run(self.held, Some(self.carrier), inbound, out).await
     }
 }

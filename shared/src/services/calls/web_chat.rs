@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 
 use super::held::Held;
 use super::lease;
-use super::voice::{self, Engines, Inbound, Outbound, Timings};
+use super::voice::{self, Inbound, Outbound, Timings};
 use crate::App;
 use crate::domain::Tenant;
 use crate::domain::call::{Call, Direction};
@@ -336,15 +336,7 @@ impl WebChat {
     ) -> Result<(Call, Timings)> {
         // The pipeline listens to the live space itself.
         self.steering = None;
-        let agent = self.held.conversation.agent().clone();
-        let engines = Engines::resolve(
-            &self.held.app,
-            &self.held.tenant,
-            &agent,
-            &self.held.call_id,
-        )
-        .await;
-        voice::run(self.held, None, engines, inbound, out).await
+        voice::run(self.held, None, inbound, out).await
     }
 
     /// Renews the chat's lease (every [`super::lease::RENEW_EVERY`]).

@@ -104,6 +104,19 @@ pub(crate) fn forget(call_id: &str) {
     steering.remove(call_id);
 }
 
+/// The next supervisor input of a call's steering channel; never resolves
+/// once the channel is closed (or when there is none), so a `select!` loop
+/// can keep it as a branch for the call's whole life.
+pub async fn next_steer(steering: &mut Option<mpsc::Receiver<Steer>>) -> Option<Steer> {
+    if let Some(rx) = steering {
+        if let Some(steer) = rx.recv().await {
+            return Some(steer);
+        }
+        *steering = None;
+    }
+    std::future::pending().await
+}
+
 /// Hands `control` to call `call_id` if this process runs it (`None` if it
 /// does not) and waits until the call took it or refused it.
 pub async fn deliver_here(call_id: &str, control: Control) -> Option<Result<()>> {

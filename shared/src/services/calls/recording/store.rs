@@ -52,11 +52,7 @@ pub fn wav_key(tenant: &Tenant, call_id: &str) -> String {
 
 /// Samples as little-endian bytes (a segment's content).
 pub(super) fn pcm_bytes(samples: &[i16]) -> bytes::Bytes {
-    samples
-        .iter()
-        .flat_map(|s| s.to_le_bytes())
-        .collect::<Vec<u8>>()
-        .into()
+    crate::speech::audio::pcm16_le(samples).into()
 }
 
 /// The first sample of the segment at `key`, or None for another blob.

@@ -12,6 +12,7 @@ use crate::engine::call::{EndReason, TranscriptEntry};
 use crate::engine::conversation::{Action, Input};
 use crate::engine::sim::Steer;
 use crate::services::calls::lease::RENEW_EVERY;
+use crate::services::live::control::next_steer;
 
 /// The carrier's handle on a phone call (for transfers).
 #[derive(Debug, Clone)]
@@ -81,19 +82,6 @@ pub(super) async fn run(
                 return held;
             }
         }
-    }
-}
-
-async fn next_steer(steering: &mut Option<mpsc::Receiver<Steer>>) -> Option<Steer> {
-    match steering {
-        Some(rx) => match rx.recv().await {
-            Some(steer) => Some(steer),
-            None => {
-                *steering = None;
-                None
-            }
-        },
-        None => std::future::pending().await,
     }
 }
 

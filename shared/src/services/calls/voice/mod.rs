@@ -110,17 +110,17 @@ pub struct Timings {
 }
 
 /// The engines a call's voice uses, and why (logged when the call starts).
-pub struct Engines {
+struct Engines {
     /// Speech-to-text (`None`: none is available; the caller is not understood).
-    pub transcriber: Option<Arc<dyn Transcriber>>,
+    transcriber: Option<Arc<dyn Transcriber>>,
     /// Text-to-speech (`None`: none is available; the agent is silent).
-    pub synthesizer: Option<Arc<dyn Synthesizer>>,
+    synthesizer: Option<Arc<dyn Synthesizer>>,
 }
 
 impl Engines {
     /// The engines for `tenant`'s calls with `agent`: the workspace's
     /// providers, else the offline engines.
-    pub async fn resolve(app: &App, tenant: &Tenant, agent: &Agent, call_id: &str) -> Engines {
+    async fn resolve(app: &App, tenant: &Tenant, agent: &Agent, call_id: &str) -> Engines {
         let transcriber = match resolve::transcriber(app, tenant).await {
             Ok(r) => {
                 tracing::info!(call = %call_id, engine = r.engine.name(), reason = %r.reason, "speech-to-text");
@@ -177,11 +177,11 @@ enum Stop {
 pub(crate) async fn run(
     held: Held,
     carrier: Option<Carrier>,
-    engines: Engines,
     inbound: mpsc::Receiver<Inbound>,
     out: &mut dyn Outbound,
 ) -> Result<(Call, Timings)> {
     let agent = held.conversation.agent().clone();
+    let engines = Engines::resolve(&held.app, &held.tenant, &agent, &held.call_id).await;
     let turn = TurnConfig {
         allow_interruptions: agent.allow_interruptions,
         ..TurnConfig::default()
@@ -202,7 +202,7 @@ pub(crate) async fn run(
         tap,
         monitor: VecDeque::new(),
         recorder,
-        caller_samples: 0,
+        caller_recorded: false,
         inputs,
         framer: Framer::new(FRAME_SAMPLES),
         started: Instant::now(),
@@ -262,8 +262,8 @@ struct Voice {
     monitor: VecDeque<i16>,
     /// Both sides to the call's recording (`None`: the workspace keeps none).
     recorder: Option<Recorder>,
-    /// Caller samples recorded so far (the recording's clock).
-    caller_samples: u64,
+    /// The recording has had its first caller frame.
+    caller_recorded: bool,
     inputs: mpsc::UnboundedSender<Input>,
     framer: Framer<i16>,
     started: Instant,
@@ -416,14 +416,11 @@ impl Voice {
         let Some(recorder) = &mut self.recorder else {
             return;
         };
-        if self.caller_samples == 0 {
+        if !std::mem::replace(&mut self.caller_recorded, true) {
             let gap = (millis(now - self.started) * u64::from(RATE) / 1000) as usize;
-            let gap = gap.saturating_sub(frame.len());
-            recorder.caller(&vec![0; gap]);
-            self.caller_samples += gap as u64;
+            recorder.caller(&vec![0; gap.saturating_sub(frame.len())]);
         }
         recorder.caller(frame);
-        self.caller_samples += frame.len() as u64;
     }
 
     /// The agent's audio after `now` was never heard: out of the recording too.
