@@ -112,10 +112,22 @@ pub async fn ingest(app: &App, job: &IngestJob) -> Result<IngestOutcome> {
         app.table.transact(writes).await?;
     }
     let count = stored.len() as u32;
-    finish(app, &tenant, &doc, Ok(count), Some(embedder.name())).await?;
-    if app.config.model_fetch.is_some() && engine::is_lexical_fallback(embedder.as_ref()) {
-        // Embedded while the model is on its way: re-embed when it arrives.
+    // Embedded while the model is on its way: re-embed when it arrives. The
+    // pointer is written before the document reads ready, so a model that
+    // arrives in between still finds it.
+    let by_fallback =
+        app.config.model_fetch.is_some() && engine::is_lexical_fallback(embedder.as_ref());
+    if by_fallback {
         super::reembed::remember(app, &tenant, &doc.id).await?;
+    }
+    finish(app, &tenant, &doc, Ok(count), Some(embedder.name())).await?;
+    if by_fallback {
+        // The model arrived while this document was being embedded: its
+        // switch skipped the document (still processing then), so queue it now.
+        let current = app.embedder_for(tenant.mode).await?;
+        if !engine::is_lexical_fallback(current.as_ref()) {
+            super::reembed_fallback_documents(app, &current.name()).await?;
+        }
     }
     // Older generations' vectors are no longer read.
     for blob in app.blobs.list(&blob_dir(&tenant, &doc.id)).await? {

@@ -64,8 +64,9 @@ pub async fn reembed_fallback_documents(app: &App, embedder: &str) -> Result<usi
                         queued += 1;
                     }
                 }
-                // Deleted, already re-embedded, or being processed (by the new
-                // embedder, since it is in use now): nothing to do.
+                // Deleted, already re-embedded, or being processed: by the new
+                // embedder, or by the fallback's job, which queues the document
+                // again itself once it sees the new embedder in use.
                 Ok(_) | Err(Error::NotFound(_)) => {}
                 Err(e) => return Err(e),
             }
