@@ -126,7 +126,7 @@ pub async fn ingest(app: &App, job: &IngestJob) -> Result<IngestOutcome> {
         // switch skipped the document (still processing then), so queue it now.
         let current = app.embedder_for(tenant.mode).await?;
         if !engine::is_lexical_fallback(current.as_ref()) {
-            super::reembed_fallback_documents(app, &current.name()).await?;
+            super::reembed_fallback_documents(app, current.name()).await?;
         }
     }
     // Older generations' vectors are no longer read.
