@@ -1,16 +1,18 @@
 //! Inbox routes (SPEC §12): conversations with filters and search, their
-//! status, tags, assignee and AI switch, and their messages. Served by the
-//! contacts function (the CRM and the inbox share one Lambda).
+//! status, tags, assignee and AI switch, their messages, reply suggestions
+//! and the analytics. Served by the contacts function (the CRM and the inbox
+//! share one Lambda).
 
 use std::sync::Arc;
 
 use axum::extract::State;
 use switchboard::domain::conversation::{ChannelType, ConversationStatus};
+use switchboard::services::analytics::{self, AnalyticsView};
 use switchboard::services::conversations::{self, ConversationFilter};
 use switchboard::services::page::PageRequest;
 use switchboard::services::views::{
     AssignInput, ConversationCreate, ConversationPatch, ConversationView, MessageInput,
-    MessageView, StatusInput, TagInput,
+    MessageView, StatusInput, SuggestionView, TagInput,
 };
 use switchboard::{App, Error};
 use utoipa::IntoParams;
@@ -34,7 +36,9 @@ pub fn router(app: &Arc<App>) -> OpenApiRouter<Arc<App>> {
             .routes(routes!(add_tag))
             .routes(routes!(remove_tag))
             .routes(routes!(assign))
-            .routes(routes!(list_messages, post_message)),
+            .routes(routes!(list_messages, post_message))
+            .routes(routes!(ai_suggest))
+            .routes(routes!(analytics)),
     )
 }
 
@@ -239,4 +243,58 @@ async fn post_message(
     Ok(created(
         conversations::post_message(&app, &caller, &id, body).await?,
     ))
+}
+
+/// The `conversation_id` of `GET /ai-suggest`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct SuggestParams {
+    /// The conversation to draft the next reply of.
+    #[param(required = true, max_length = 64)]
+    conversation_id: String,
+}
+
+/// Draft the next reply of a conversation for a person to review and send,
+/// from the conversation so far and the knowledge base (the passages used
+/// are in `sources`). The conversation's agent drafts it with its model; in
+/// test mode, or with no model, it is drafted offline from the best passage.
+#[utoipa::path(get, path = "/ai-suggest", tag = "inbox",
+    params(SuggestParams, ModeParam), responses(Item<SuggestionView>))]
+async fn ai_suggest(State(app): S, Auth(caller): Auth, params: Params) -> ApiResult {
+    let id = given(&params, "conversation_id")
+        .ok_or_else(|| Error::field("conversation_id", "is required"))?;
+    Ok(ok(conversations::suggest(&app, &caller, &id).await?))
+}
+
+/// The window of `GET /analytics`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct AnalyticsParams {
+    /// Days up to today, in the workspace's time zone (1–366, default 30).
+    #[param(minimum = 1, maximum = 366)]
+    days: Option<u32>,
+}
+
+/// The workspace's figures over the last `days` days (admins): conversations
+/// by status and channel, messages, calls by status, outcome and day,
+/// campaigns, AI containment, first-response and resolution times, turn
+/// latency. Read from counters kept as things happen.
+#[utoipa::path(get, path = "/analytics", tag = "inbox",
+    params(AnalyticsParams, ModeParam), responses(Item<AnalyticsView>))]
+async fn analytics(State(app): S, Auth(caller): Auth, params: Params) -> ApiResult {
+    let days = match given(&params, "days") {
+        None => None,
+        Some(d) => Some(d.parse::<u32>().map_err(|_| {
+            Error::field(
+                "days",
+                format!(
+                    "must be a whole number between 1 and {}",
+                    analytics::MAX_DAYS
+                ),
+            )
+        })?),
+    };
+    Ok(ok(analytics::get(&app, &caller, days).await?))
 }

@@ -21,6 +21,10 @@ use switchboard::domain::conversation::{Author, ChannelType, ConversationStatus,
 use switchboard::domain::task::{TaskEvent, TaskStatus};
 use switchboard::engine::call::{CallMetrics, EndReason, Role, TranscriptEntry};
 use switchboard::engine::report::{Outcome, Report, Sentiment};
+use switchboard::services::analytics::{
+    AnalyticsView, CallAnalytics, CampaignAnalytics, ConversationAnalytics, DayAnalytics,
+    MessageAnalytics,
+};
 use switchboard::services::views::{
     AcceptInviteInput, AgentCreate, AgentPatch, AgentView, ApiKeyInput, ApiKeyView, AssignInput,
     AssignmentView, BulkContactsInput, CallView, CampaignContactInput, CampaignContactView,
@@ -34,11 +38,11 @@ use switchboard::services::views::{
     MemberView, MessageInput, MessageView, NewApiKeyView, OrganizationInput,
     OrganizationPatchInput, OrganizationView, PasswordChangeInput, PasswordChangedView,
     ProcessedTranscriptView, ProviderCheckView, QueryHit, RecordingLinkView, RetryInput, RoleInput,
-    SignedInView, SignupInput, StatusInput, SupervisorJoinView, TagInput, TakeoverInput,
-    TaskCreate, TaskPatch, TaskSecretView, TaskView, ToolCreate, ToolPatch, ToolTestInput,
-    ToolTestView, ToolView, TranscriptView, UserView, VerifyProviderInput, WebSessionView,
-    WebhookAttemptView, WebhookDeliveryView, WebhookInput, WebhookView, WorkspaceSettingsInput,
-    WorkspaceSettingsView, WorkspaceView,
+    SignedInView, SignupInput, StatusInput, SuggestionView, SupervisorJoinView, TagInput,
+    TakeoverInput, TaskCreate, TaskPatch, TaskSecretView, TaskView, ToolCreate, ToolPatch,
+    ToolTestInput, ToolTestView, ToolView, TranscriptView, UserView, VerifyProviderInput,
+    WebSessionView, WebhookAttemptView, WebhookDeliveryView, WebhookInput, WebhookView,
+    WorkspaceSettingsInput, WorkspaceSettingsView, WorkspaceView,
 };
 use utoipa::openapi::header::Header;
 use utoipa::openapi::link::LinkBuilder;
@@ -83,7 +87,8 @@ pub const SESSION: &str = "session";
         WebhookView, WebhookInput, WebhookDeliveryView, WebhookAttemptView, TaskSecretView,
         ContactView, ContactCreate, ContactPatch,
         ConversationView, MessageView, ConversationCreate, ConversationPatch, StatusInput, TagInput,
-        AssignInput, MessageInput, ChannelType, ConversationStatus, MessageType, Author,
+        AssignInput, MessageInput, ChannelType, ConversationStatus, MessageType, Author, SuggestionView,
+        AnalyticsView, ConversationAnalytics, MessageAnalytics, CallAnalytics, CampaignAnalytics, DayAnalytics,
         CampaignView, CampaignCreate, CampaignPatch, RetryInput, CampaignStats, CampaignStatus, Schedule, Window, RetryPolicy,
         RetryOn, CampaignContactView, CampaignContactInput, BulkContactsInput, ImportSummary,
         InvalidContact, CampaignResultsView, ContactResult, ContactStatus, ContactOutcome,

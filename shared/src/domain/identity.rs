@@ -56,7 +56,19 @@ pub struct WorkspaceSettings {
     /// 0 records nothing.
     #[serde(default = "default_recording_retention")]
     pub recording_retention_days: u32,
+    /// Hours without a message after which a contact's next call, chat or
+    /// SMS starts a new conversation instead of continuing the open one;
+    /// 0 never does (only a resolved conversation is not continued).
+    #[serde(default)]
+    pub conversation_idle_hours: u32,
+    /// Whether members with the `agent` role see every conversation, not
+    /// only those assigned to them or to no one.
+    #[serde(default)]
+    pub agents_see_all_conversations: bool,
 }
+
+/// Longest [`WorkspaceSettings::conversation_idle_hours`] (a year).
+pub const MAX_CONVERSATION_IDLE_HOURS: u32 = 8760;
 
 /// Default of [`WorkspaceSettings::max_concurrent_campaign_calls`].
 pub const DEFAULT_CAMPAIGN_CALLS: u32 = 100;
@@ -86,6 +98,8 @@ impl Default for WorkspaceSettings {
             openai_compatible_base_url: None,
             max_concurrent_campaign_calls: DEFAULT_CAMPAIGN_CALLS,
             recording_retention_days: DEFAULT_RECORDING_RETENTION_DAYS,
+            conversation_idle_hours: 0,
+            agents_see_all_conversations: false,
         }
     }
 }

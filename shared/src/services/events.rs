@@ -78,8 +78,10 @@ pub async fn handle(app: &App, event: &Event) -> Result<()> {
             // The conversation takes the transcript and report the
             // post-call job has just written onto the call.
             crate::services::calls::post_call(app, event).await?;
-            crate::services::conversations::after_call(app, event).await
+            crate::services::conversations::after_call(app, event).await?;
+            crate::services::analytics::count_event(app, event).await
         }
+        "campaign.completed" => crate::services::analytics::count_event(app, event).await,
         _ => Ok(()),
     }
 }

@@ -2,6 +2,7 @@
 //! (ports) and a [`Caller`], never a concrete adapter or an HTTP type.
 
 pub mod agents;
+pub mod analytics;
 pub mod api_keys;
 pub mod assignments;
 pub mod auth_limits;

@@ -270,6 +270,13 @@ mod tests {
         async fn counter(&self, pk: &str, sk: &str) -> StoreResult<i64> {
             self.inner.counter(pk, sk).await
         }
+        async fn counters(
+            &self,
+            pk: &str,
+            range: crate::store::SortKey,
+        ) -> StoreResult<Vec<(String, i64)>> {
+            self.inner.counters(pk, range).await
+        }
     }
 
     fn table(dir: &tempfile::TempDir) -> Arc<Counting> {

@@ -306,6 +306,11 @@ pub trait Table: Send + Sync {
 
     /// Reads a counter (0 when absent or expired).
     async fn counter(&self, pk: &str, sk: &str) -> StoreResult<i64>;
+
+    /// Every live counter of partition `pk` whose sort key is in `range`, as
+    /// `(sort key, value)` in sort-key order: a whole set of counters (the
+    /// analytics of a month) in one query.
+    async fn counters(&self, pk: &str, range: SortKey) -> StoreResult<Vec<(String, i64)>>;
 }
 
 /// Most writes a [`Table::transact`] accepts.

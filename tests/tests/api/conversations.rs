@@ -374,6 +374,22 @@ async fn agents_see_their_own_and_unassigned_conversations(backend: Backend) {
     );
     let (_, list) = call(as_admin(Method::GET, "/conversations")).await;
     assert_eq!(list["data"].as_array().unwrap().len(), 2, "admins see all");
+
+    // The analytics are the admins'.
+    let (status, body) = call(as_agent(Method::GET, "/analytics")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_error_body(&body);
+    // A workspace may let its agents see every conversation.
+    let (status, body) = call(
+        as_admin(Method::POST, "/settings/workspace")
+            .json(&json!({"agents_see_all_conversations": true})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, list) = call(as_agent(Method::GET, "/conversations")).await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 2, "{list}");
+    let (status, _) = call(as_agent(Method::GET, &format!("/conversations/{theirs}"))).await;
+    assert_eq!(status, StatusCode::OK);
 }
 
 /// Polls the sandbox's conversations until one holds the call `call_id`
@@ -510,4 +526,148 @@ async fn ended_calls_land_in_their_contacts_conversation_once(backend: Backend) 
     assert_ne!(next["id"], conv["id"]);
     assert_eq!(next["call_ids"], json!([third]), "{next}");
     assert_eq!(next["contact_id"], conv["contact_id"]);
+
+    analytics_follow_the_calls(&t, &event).await;
+    a_reply_is_suggested_from_the_knowledge_base(&t, &agent, &conv_id).await;
+}
+
+/// `GET /analytics?mode=test` once it has counted `calls` ended calls.
+async fn analytics_after(t: &TestApp, calls: u64) -> Value {
+    let start = Instant::now();
+    loop {
+        let (status, body) = call(t.api(Method::GET, "/analytics?mode=test")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        if body["data"]["calls"]["total"].as_u64() >= Some(calls) {
+            return body["data"].clone();
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The three calls, their conversations and the one resolved are counted,
+/// once each.
+async fn analytics_follow_the_calls(t: &TestApp, event: &Event) {
+    let a = analytics_after(t, 3).await;
+    let calls = a["calls"]["total"].as_u64().unwrap();
+    assert_eq!(a["days"], 30);
+    assert_eq!(a["time_zone"], "UTC");
+    let days = a["by_day"].as_array().unwrap();
+    assert_eq!(days.len(), 30);
+    assert_eq!(days[29]["date"], a["to"]);
+    assert_eq!(days[29]["calls"], calls, "{a}");
+    assert!(
+        a["calls"]["by_status"]["completed"].as_u64() >= Some(3),
+        "{a}"
+    );
+    assert!(a["calls"]["avg_duration_seconds"].is_number(), "{a}");
+    assert!(a["calls"]["avg_turn_latency_ms"].is_number(), "{a}");
+    assert!(!a["calls"]["by_outcome"].as_object().unwrap().is_empty());
+    let conversations = &a["conversations"];
+    assert!(conversations["created"].as_u64() >= Some(2), "{a}");
+    assert!(
+        conversations["by_channel"]["voice"].as_u64() >= Some(2),
+        "{a}"
+    );
+    assert_eq!(conversations["resolved"], 1, "{a}");
+    assert_eq!(conversations["by_status"]["resolved"], 1, "{a}");
+    assert_eq!(
+        (
+            &conversations["ai_contained"],
+            &conversations["ai_containment_rate"]
+        ),
+        (&json!(1), &json!(1.0)),
+        "no person answered: the AI contained it"
+    );
+    assert!(
+        conversations["avg_first_response_seconds"].is_number(),
+        "{a}"
+    );
+    assert!(conversations["avg_resolution_seconds"].is_number(), "{a}");
+    let messages = &a["messages"];
+    assert!(messages["from_ai"].as_u64() > Some(0), "{a}");
+    assert!(messages["from_contacts"].as_u64() > Some(0), "{a}");
+    assert!(
+        messages["notes"].as_u64() >= Some(3),
+        "one report note per call: {a}"
+    );
+
+    // A call event is counted once, however often it is delivered.
+    for _ in 0..2 {
+        switchboard::services::analytics::count_event(&t.app, event)
+            .await
+            .unwrap();
+    }
+    let (_, again) = call(t.api(Method::GET, "/analytics?mode=test")).await;
+    assert_eq!(again["data"]["calls"]["total"], calls + 1);
+
+    let (status, body) = call(t.api(Method::GET, "/analytics?days=0")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_error_body(&body);
+    let (status, body) = call(t.api(Method::GET, "/analytics?days=x")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+}
+
+/// A person asks for a draft of the next reply: the passage answering the
+/// customer's last words is found and quoted (offline in test mode).
+async fn a_reply_is_suggested_from_the_knowledge_base(t: &TestApp, agent: &str, conv_id: &str) {
+    let (_, msgs) = call(t.api(
+        Method::GET,
+        &format!("/conversations/{conv_id}/messages?mode=test&limit=100"),
+    ))
+    .await;
+    let asked = msgs["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|m| m["author"] == "contact")
+        .map(|m| m["content"].as_str().unwrap().to_owned())
+        .expect("the caller spoke");
+    let doc = post(
+        t,
+        "/knowledge/ingest-text?mode=test",
+        json!({"name": "Front desk", "content": format!("{asked} We are open from 9 to 5 on weekdays.")}),
+    )
+    .await;
+    let doc = id(&doc);
+    post(
+        t,
+        &format!("/knowledge/agent/{agent}/assign/{doc}?mode=test"),
+        json!({}),
+    )
+    .await;
+    let start = Instant::now();
+    loop {
+        let (_, got) = call(t.api(Method::GET, &format!("/knowledge/{doc}?mode=test"))).await;
+        if got["data"]["status"] == "ready" {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{got}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, body) = call(t.api(
+        Method::GET,
+        &format!("/ai-suggest?conversation_id={conv_id}&mode=test"),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let s = &body["data"];
+    assert_eq!(s["drafted_by"], "offline");
+    assert_eq!(s["sources"][0]["document_id"], doc.as_str(), "{s}");
+    assert!(
+        s["suggestion"]
+            .as_str()
+            .unwrap()
+            .contains("open from 9 to 5"),
+        "{s}"
+    );
+    for query in ["", "?conversation_id=nope&mode=test"] {
+        let (status, body) = call(t.api(Method::GET, &format!("/ai-suggest{query}"))).await;
+        assert!(
+            status == StatusCode::UNPROCESSABLE_ENTITY || status == StatusCode::NOT_FOUND,
+            "{query}: {status} {body}"
+        );
+        assert_error_body(&body);
+    }
 }

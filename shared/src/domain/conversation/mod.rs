@@ -159,10 +159,73 @@ pub struct Conversation {
     /// when they last opened the conversation.
     #[serde(default)]
     pub incoming: u64,
+    /// What the conversation has taken in, for the analytics counters (a
+    /// write counts the difference it makes to these).
+    #[serde(default)]
+    pub stats: ConversationStats,
     /// RFC 3339.
     pub created_at: String,
     /// RFC 3339.
     pub updated_at: String,
+}
+
+/// Messages a conversation has taken in, by author, and the times the
+/// first-response figure is made of. Kept on the conversation so that the
+/// analytics counters move in the same version-checked write as it does:
+/// a retried or redelivered write never counts twice.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationStats {
+    /// Texts from the customer.
+    #[serde(default)]
+    pub contact: u64,
+    /// Texts from the AI.
+    #[serde(default)]
+    pub ai: u64,
+    /// Texts from people of the org.
+    #[serde(default)]
+    pub user: u64,
+    /// Notes (people's and the platform's).
+    #[serde(default)]
+    pub notes: u64,
+    /// When the customer first wrote or spoke.
+    #[serde(default)]
+    pub first_contact_at: Option<String>,
+    /// When the first answer (AI or person) to the customer came.
+    #[serde(default)]
+    pub first_response_at: Option<String>,
+}
+
+impl ConversationStats {
+    /// Whether a person of the org ever answered (the AI did not contain it).
+    pub fn human_replied(&self) -> bool {
+        self.user > 0
+    }
+
+    fn record(&mut self, message: &Message) {
+        if message.message_type == MessageType::Note {
+            self.notes += 1;
+            return;
+        }
+        match message.author {
+            Author::Contact => {
+                self.contact += 1;
+                if self.first_contact_at.is_none() {
+                    self.first_contact_at = Some(message.created_at.clone());
+                }
+            }
+            Author::Ai | Author::User => {
+                if message.author == Author::Ai {
+                    self.ai += 1;
+                } else {
+                    self.user += 1;
+                }
+                if self.first_contact_at.is_some() && self.first_response_at.is_none() {
+                    self.first_response_at = Some(message.created_at.clone());
+                }
+            }
+            Author::System => self.notes += 1,
+        }
+    }
 }
 
 impl Conversation {
@@ -197,6 +260,7 @@ impl Conversation {
         if message.author != Author::User {
             self.incoming += 1;
         }
+        self.stats.record(message);
         if let Some(call) = &message.call_id
             && !self.call_ids.contains(call)
         {

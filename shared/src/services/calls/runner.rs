@@ -26,7 +26,6 @@ use crate::domain::{Mode, Tenant};
 use crate::engine::call::{
     CallSetup, CallSink, EndReason, KnowledgeSource, Passage, Persona, TranscriptEntry,
 };
-use crate::engine::knowledge::Calibration;
 use crate::engine::sim::{Pace, run_steered_sim_call};
 use crate::engine::tools::mcp::McpToolRunner;
 use crate::engine::tools::{LocalToolRunner, ToolDefinition, ToolRunner, ToolSet};
@@ -479,13 +478,7 @@ impl KnowledgeSource for AgentKnowledge {
             voice_mode: true,
             agent_id: Some(self.agent_id.clone()),
             document_ids: None,
-            // The threshold was measured on the offline embedders' scores.
-            min_score: match self.app.embedder_for(self.tenant.mode).await {
-                Ok(embedder) if Calibration::is_fitted(embedder.name()) => {
-                    Some(self.app.config.knowledge_min_score)
-                }
-                _ => None,
-            },
+            min_score: super::super::knowledge::min_score(&self.app, self.tenant.mode).await,
         };
         match super::super::knowledge::search(&self.app, &self.tenant, &req).await {
             Ok(hits) => hits

@@ -10,9 +10,7 @@ use sha2::{Digest, Sha256};
 use super::{create_stored, fresh, load};
 use crate::App;
 use crate::domain::call::{Call, Direction};
-use crate::domain::conversation::{
-    Author, ChannelType, Conversation, ConversationStatus, Message, MessageType,
-};
+use crate::domain::conversation::{Author, ChannelType, Conversation, Message, MessageType};
 use crate::domain::{Tenant, rfc3339};
 use crate::engine::call::Role;
 use crate::error::{Error, Result};
@@ -96,6 +94,8 @@ pub(super) async fn conversation_for(app: &App, tenant: &Tenant, call: &Call) ->
     let contact = contact_of(app, tenant, call).await?;
     let kind = channel_type(call);
     let mut chosen = None;
+    let (org, _) = crate::services::identity::get_org(app, &tenant.org_id).await?;
+    let idle_hours = org.settings.conversation_idle_hours;
     if let Some(contact) = &contact {
         let latest = latest_conversation_sk(
             contact,
@@ -104,7 +104,7 @@ pub(super) async fn conversation_for(app: &App, tenant: &Tenant, call: &Call) ->
         );
         if let Some(id) = pointer(app, tenant, &latest).await? {
             match load(app, tenant, &id).await {
-                Ok((c, _)) if c.status != ConversationStatus::Resolved => chosen = Some(c.id),
+                Ok((c, _)) if super::continues(&c, idle_hours, app.now()) => chosen = Some(c.id),
                 Ok(_) | Err(Error::NotFound(_)) => {}
                 Err(e) => return Err(e),
             }

@@ -6,7 +6,7 @@
 
 use futures::future::try_join_all;
 
-use super::{KIND, agent_user, load, views};
+use super::{KIND, load, narrowed_to, views};
 use crate::App;
 use crate::domain::Tenant;
 use crate::domain::conversation::{
@@ -101,7 +101,7 @@ pub async fn list(
     req: &PageRequest,
 ) -> Result<PageOf<ConversationView>> {
     filter.check()?;
-    let agent = agent_user(caller);
+    let agent = narrowed_to(app, caller).await?;
     let tenant = &caller.tenant;
     let search = filter
         .search

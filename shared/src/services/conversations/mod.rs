@@ -17,15 +17,18 @@ mod from_call;
 mod list;
 mod live_chat;
 mod messages;
+mod suggest;
 
 pub use from_call::after_call;
 pub use list::{ConversationFilter, list};
 pub use live_chat::call_started;
 pub use messages::{add_message, list_messages, post_message};
+pub use suggest::suggest;
 
 use futures::future::try_join_all;
 use serde_json::json;
 
+use super::analytics;
 use super::caller::{Caller, Principal};
 use super::repository::{insert_counted, load_resource};
 use super::table_keys::*;
@@ -37,7 +40,7 @@ use crate::domain::conversation::{
 };
 use crate::domain::{Role, Tenant};
 use crate::error::{Error, Result};
-use crate::store::{Condition, Item, StoreError, Write};
+use crate::store::{Condition, Item, Write};
 
 /// Resource kind in sort keys.
 pub const KIND: &str = "CONV";
@@ -92,7 +95,7 @@ fn facet_writes(tenant: &Tenant, old: Option<&Conversation>, new: &Conversation)
 
 /// Words of a contact made searchable in a new conversation: few enough
 /// that the conversation, its index items and these fit one transaction.
-const CONTACT_WORDS: usize = 8;
+const CONTACT_WORDS: usize = 4;
 
 /// Index items making `text` find the conversation `id` (`?search=`).
 fn word_writes(tenant: &Tenant, id: &str, text: &str) -> Vec<Write> {
@@ -123,43 +126,43 @@ fn latest_pointer(tenant: &Tenant, c: &Conversation) -> Option<Write> {
 }
 
 /// Stores a new conversation with its index items, the words of its
-/// contact (name and phone) and its contact's latest-conversation pointer.
+/// contact (name and phone), its contact's latest-conversation pointer and
+/// its analytics counters (counted on `day`).
 async fn store_new(
     app: &App,
     tenant: &Tenant,
     c: &Conversation,
     contact_words: &str,
+    day: &str,
 ) -> Result<()> {
     let mut also = facet_writes(tenant, None, c);
     let mut words = word_writes(tenant, &c.id, contact_words);
     words.truncate(CONTACT_WORDS);
     also.extend(words);
     also.extend(latest_pointer(tenant, c));
+    also.extend(analytics::conversation_bumps(day, None, c).writes(tenant));
     insert_counted(app, tenant, KIND, item(tenant, c), also).await?;
     Ok(())
 }
 
-/// Replaces the conversation stored at `version` by `new` (with `also` in
-/// the same transaction); `Ok(false)` when it changed meanwhile.
+/// Replaces the conversation stored at `version` by `new`, with the
+/// analytics counters the change moves (counted on `day`); `Ok(false)` when
+/// it changed meanwhile.
 async fn store_update(
     app: &App,
     tenant: &Tenant,
     old: &Conversation,
     version: u64,
     new: &Conversation,
-    also: Vec<Write>,
+    day: &str,
 ) -> Result<bool> {
     let mut writes = vec![Write::Put(
         item(tenant, new),
         Condition::VersionEquals(version),
     )];
     writes.extend(facet_writes(tenant, Some(old), new));
-    writes.extend(also);
-    match app.table.transact(writes).await {
-        Ok(()) => Ok(true),
-        Err(StoreError::ConditionFailed) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
+    let bumps = analytics::conversation_bumps(day, Some(old), new);
+    analytics::transact_counted(app, tenant, writes, bumps).await
 }
 
 /// Reads a conversation of the tenant; anything else is 404.
@@ -183,18 +186,47 @@ fn user_of(caller: &Caller) -> Option<&str> {
     }
 }
 
-/// Whether the caller may see `c`.
-fn visible(caller: &Caller, c: &Conversation) -> bool {
-    agent_user(caller).is_none_or(|u| c.visible_to_agent(u))
+/// The `agent`-role user whose view is narrowed to the conversations
+/// assigned to them or to no one, unless the workspace lets agents see all
+/// (`agents_see_all_conversations`); `None` for everyone else.
+pub(crate) async fn narrowed_to<'c>(app: &App, caller: &'c Caller) -> Result<Option<&'c str>> {
+    let Some(user) = agent_user(caller) else {
+        return Ok(None);
+    };
+    let (org, _) = super::identity::get_org(app, caller.org_id()).await?;
+    Ok((!org.settings.agents_see_all_conversations).then_some(user))
 }
 
 /// Reads a conversation the caller may see; anything else is 404.
 async fn load_visible(app: &App, caller: &Caller, id: &str) -> Result<(Conversation, u64)> {
     let (c, version) = load(app, &caller.tenant, id).await?;
-    if !visible(caller, &c) {
+    if narrowed_to(app, caller)
+        .await?
+        .is_some_and(|u| !c.visible_to_agent(u))
+    {
         return Err(Error::NotFound("conversation"));
     }
     Ok((c, version))
+}
+
+/// Whether a contact's next call, chat or message continues `c`: not once
+/// it is resolved, nor after `idle_hours` without a message (0: never idle).
+pub(crate) fn continues(
+    c: &Conversation,
+    idle_hours: u32,
+    now: chrono::DateTime<chrono::Utc>,
+) -> bool {
+    if c.status == ConversationStatus::Resolved {
+        return false;
+    }
+    if idle_hours == 0 {
+        return true;
+    }
+    c.last_message_at
+        .parse::<chrono::DateTime<chrono::Utc>>()
+        .map_or(true, |last| {
+            now - last < chrono::Duration::hours(i64::from(idle_hours))
+        })
 }
 
 /// Applies `change` to the conversation and stores it, retrying when it
@@ -205,6 +237,7 @@ pub(crate) async fn modify(
     id: &str,
     mut change: impl FnMut(&mut Conversation) -> Result<bool>,
 ) -> Result<Conversation> {
+    let day = analytics::today(app, tenant).await?;
     for _ in 0..RETRIES {
         let (old, version) = load(app, tenant, id).await?;
         let mut new = old.clone();
@@ -212,7 +245,7 @@ pub(crate) async fn modify(
             return Ok(new);
         }
         new.updated_at = app.now_rfc3339();
-        if store_update(app, tenant, &old, version, &new, Vec::new()).await? {
+        if store_update(app, tenant, &old, version, &new, &day).await? {
             return Ok(new);
         }
     }
@@ -288,6 +321,7 @@ pub(crate) fn fresh(
         call_ids: Vec::new(),
         live_call_id: None,
         incoming: 0,
+        stats: Default::default(),
         created_at: now.clone(),
         updated_at: now,
     }
@@ -309,7 +343,8 @@ pub(crate) async fn create_stored(app: &App, tenant: &Tenant, c: &Conversation) 
         Some(id) => contact_words(app, tenant, id).await?,
         None => String::new(),
     };
-    store_new(app, tenant, c, &words).await?;
+    let day = analytics::today(app, tenant).await?;
+    store_new(app, tenant, c, &words, &day).await?;
     let data =
         serde_json::to_value(ConversationView::of(c.clone(), c.incoming)).unwrap_or_default();
     super::events::emit(app, tenant, "conversation.created", data).await
@@ -351,7 +386,7 @@ pub async fn create(
     c.assignee_id = input.assignee_id;
     c.tags = input.tags;
     c.ai_enabled = input.ai_enabled;
-    if !visible(caller, &c) {
+    if agent_user(caller).is_some_and(|u| !c.visible_to_agent(u)) {
         return Err(Error::Forbidden(
             "an agent can only create conversations assigned to them or to no one".into(),
         ));
@@ -496,4 +531,37 @@ pub async fn assign(
         Ok(changed)
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_conversation_is_continued_until_resolved_or_idle() {
+        let now: chrono::DateTime<chrono::Utc> = "2026-12-05T12:00:00Z".parse().unwrap();
+        let mut c = Conversation {
+            id: "c".into(),
+            contact_id: None,
+            channel_id: None,
+            channel_type: ChannelType::Sms,
+            status: ConversationStatus::Open,
+            assignee_id: None,
+            tags: Vec::new(),
+            last_message_at: "2026-12-05T09:00:00.000Z".into(),
+            last_message_preview: None,
+            ai_enabled: true,
+            call_ids: Vec::new(),
+            live_call_id: None,
+            incoming: 0,
+            stats: Default::default(),
+            created_at: String::new(),
+            updated_at: String::new(),
+        };
+        assert!(continues(&c, 0, now), "0: never idle");
+        assert!(continues(&c, 4, now), "3 h < 4 h");
+        assert!(!continues(&c, 3, now), "3 h idle starts anew");
+        c.status = ConversationStatus::Resolved;
+        assert!(!continues(&c, 0, now));
+    }
 }

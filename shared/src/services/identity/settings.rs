@@ -5,7 +5,9 @@ use serde_json::Value;
 use super::*;
 use crate::App;
 use crate::crypto::{MASK, Sealed};
-use crate::domain::identity::{MAX_RECORDING_RETENTION_DAYS, Organization};
+use crate::domain::identity::{
+    MAX_CONVERSATION_IDLE_HOURS, MAX_RECORDING_RETENTION_DAYS, Organization,
+};
 use crate::error::{Error, Result};
 use crate::services::caller::Caller;
 use crate::services::views::{WorkspaceSettingsInput, WorkspaceView};
@@ -23,15 +25,9 @@ pub(super) fn apply_settings(
         org.name = name;
     }
     if let Some(tz) = f.opt_parsed("timezone", body.timezone, |s| {
-        let ok = s == "UTC"
-            || (s.contains('/')
-                && s.len() <= 64
-                && s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "/_-+".contains(c)));
-        if ok {
-            Ok(s.to_owned())
-        } else {
-            Err("must be an IANA time zone such as Europe/London".into())
+        match s.parse::<chrono_tz::Tz>() {
+            Ok(tz) => Ok(tz.name().to_owned()),
+            Err(_) => Err("must be an IANA time zone such as Europe/London".into()),
         }
     }) {
         org.settings.timezone = tz;
@@ -84,6 +80,19 @@ pub(super) fn apply_settings(
         0..=i64::from(MAX_RECORDING_RETENTION_DAYS),
     ) {
         org.settings.recording_retention_days = days as u32;
+    }
+    if let Some(hours) = f.opt_int(
+        "conversation_idle_hours",
+        body.conversation_idle_hours,
+        0..=i64::from(MAX_CONVERSATION_IDLE_HOURS),
+    ) {
+        org.settings.conversation_idle_hours = hours as u32;
+    }
+    if let Some(all) = f.opt_bool(
+        "agents_see_all_conversations",
+        body.agents_see_all_conversations,
+    ) {
+        org.settings.agents_see_all_conversations = all;
     }
     match body.provider_keys {
         Field::Value(keys) => {

@@ -475,4 +475,4 @@ mod search;
 
 pub use ingest::{IngestOutcome, ingest};
 pub use reembed::{reembed_fallback_documents, reembed_stale};
-pub use search::{KnowledgeCache, QueryHit, SearchRequest, query, search};
+pub use search::{KnowledgeCache, QueryHit, SearchRequest, min_score, query, search};

@@ -84,6 +84,18 @@ pub async fn query(app: &App, caller: &Caller, body: KnowledgeQueryInput) -> Res
     search(app, &caller.tenant, &req).await
 }
 
+/// The score below which a passage is not relevant enough to answer with:
+/// the configured threshold when the embedder in use is one it was measured
+/// on (the offline embedders), none otherwise.
+pub async fn min_score(app: &App, mode: crate::domain::Mode) -> Option<f32> {
+    match app.embedder_for(mode).await {
+        Ok(embedder) if crate::engine::knowledge::Calibration::is_fitted(embedder.name()) => {
+            Some(app.config.knowledge_min_score)
+        }
+        _ => None,
+    }
+}
+
 /// The search behind `POST /knowledge/query` (the conversation engine calls it
 /// too, for `knowledge` flow nodes).
 pub async fn search(app: &App, tenant: &Tenant, req: &SearchRequest) -> Result<Vec<QueryHit>> {

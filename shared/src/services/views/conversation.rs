@@ -99,3 +99,15 @@ impl From<Message> for MessageView {
         }
     }
 }
+
+/// `GET /ai-suggest`: a reply drafted for a person to review and send.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct SuggestionView {
+    /// The drafted reply.
+    pub suggestion: String,
+    /// The knowledge passages it was drafted from, best first.
+    pub sources: Vec<super::QueryHit>,
+    /// The model that drafted it (`offline`: put together from the best
+    /// passage, with no model).
+    pub drafted_by: String,
+}

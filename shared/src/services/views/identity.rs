@@ -71,6 +71,12 @@ pub struct WorkspaceSettingsView {
     pub max_concurrent_campaign_calls: u32,
     /// Days a call recording is kept (0 = calls are not recorded; default 30).
     pub recording_retention_days: u32,
+    /// Hours without a message after which a contact's next call, chat or
+    /// SMS starts a new conversation (0, the default: only once resolved).
+    pub conversation_idle_hours: u32,
+    /// Whether `agent` members see every conversation (default false: only
+    /// those assigned to them or to no one).
+    pub agents_see_all_conversations: bool,
 }
 
 impl From<&WorkspaceSettings> for WorkspaceSettingsView {
@@ -88,6 +94,8 @@ impl From<&WorkspaceSettings> for WorkspaceSettingsView {
             openai_compatible_base_url: s.openai_compatible_base_url.clone(),
             max_concurrent_campaign_calls: s.max_concurrent_campaign_calls,
             recording_retention_days: s.recording_retention_days,
+            conversation_idle_hours: s.conversation_idle_hours,
+            agents_see_all_conversations: s.agents_see_all_conversations,
         }
     }
 }
@@ -362,6 +370,15 @@ pub struct WorkspaceSettingsInput {
     #[schema(value_type = Option<i64>, minimum = 0, maximum = 3650)]
     #[serde(default)]
     pub recording_retention_days: Field<i64>,
+    /// Hours without a message after which a contact's next call, chat or
+    /// SMS starts a new conversation (0..=8760; 0 = only once resolved).
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 8760)]
+    #[serde(default)]
+    pub conversation_idle_hours: Field<i64>,
+    /// Whether `agent` members see every conversation.
+    #[schema(value_type = Option<bool>)]
+    #[serde(default)]
+    pub agents_see_all_conversations: Field<bool>,
     /// Provider name → key (write-only, stored encrypted); `null` removes one.
     #[schema(value_type = Option<BTreeMap<String, Option<String>>>)]
     #[serde(default)]

@@ -204,6 +204,25 @@ fn is_live(attrs: &Attrs, now: i64) -> bool {
     number(attrs, "ttl").is_none_or(|t| t > now)
 }
 
+/// The key condition (` AND …`) of a sort-key range on `sk_attr`.
+fn sort_key_condition(e: &mut Expr, sk_attr: &str, sk: &SortKey) -> String {
+    if *sk == SortKey::All {
+        return String::new();
+    }
+    let ksk = e.name(sk_attr);
+    match sk {
+        SortKey::All => String::new(),
+        SortKey::Prefix(p) => format!(" AND begins_with({ksk}, {})", e.value(s(p))),
+        SortKey::Between(a, b) => {
+            let av = e.value(s(a));
+            let bv = e.value(s(b));
+            format!(" AND {ksk} BETWEEN {av} AND {bv}")
+        }
+        SortKey::From(a) => format!(" AND {ksk} >= {}", e.value(s(a))),
+        SortKey::To(b) => format!(" AND {ksk} <= {}", e.value(s(b))),
+    }
+}
+
 fn to_item(attrs: &Attrs) -> StoreResult<Item> {
     let pk = string(attrs, "pk").ok_or_else(|| StoreError::Backend("item without pk".into()))?;
     let sk = string(attrs, "sk").ok_or_else(|| StoreError::Backend("item without sk".into()))?;
@@ -511,31 +530,7 @@ impl Table for DynamoTable {
         let mut e = Expr::default();
         let kpk = e.name(pk_attr);
         let pv = e.value(s(&q.pk));
-        let mut key_condition = format!("{kpk} = {pv}");
-        let ksk = match q.sk {
-            SortKey::All => String::new(),
-            _ => e.name(sk_attr),
-        };
-        match &q.sk {
-            SortKey::All => {}
-            SortKey::Prefix(p) => {
-                let v = e.value(s(p));
-                key_condition += &format!(" AND begins_with({ksk}, {v})");
-            }
-            SortKey::Between(a, b) => {
-                let av = e.value(s(a));
-                let bv = e.value(s(b));
-                key_condition += &format!(" AND {ksk} BETWEEN {av} AND {bv}");
-            }
-            SortKey::From(a) => {
-                let av = e.value(s(a));
-                key_condition += &format!(" AND {ksk} >= {av}");
-            }
-            SortKey::To(b) => {
-                let bv = e.value(s(b));
-                key_condition += &format!(" AND {ksk} <= {bv}");
-            }
-        }
+        let key_condition = format!("{kpk} = {pv}{}", sort_key_condition(&mut e, sk_attr, &q.sk));
         let data = e.name("data");
         let live = e.live(now);
         let filter = format!("attribute_exists({data}) AND {live}");
@@ -664,5 +659,45 @@ impl Table for DynamoTable {
             Some(attrs) if is_live(&attrs, now_secs()) => number(&attrs, "n").unwrap_or(0),
             _ => 0,
         })
+    }
+
+    async fn counters(&self, pk: &str, range: SortKey) -> StoreResult<Vec<(String, i64)>> {
+        let now = now_secs();
+        let mut e = Expr::default();
+        let kpk = e.name("pk");
+        let pv = e.value(s(pk));
+        let key_condition = format!("{kpk} = {pv}{}", sort_key_condition(&mut e, "sk", &range));
+        let nn = e.name("n");
+        let live = e.live(now);
+        let filter = format!("attribute_exists({nn}) AND {live}");
+        let ksk = e.name("sk");
+        let projection = format!("{ksk}, {nn}");
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.name)
+                .key_condition_expression(&key_condition)
+                .filter_expression(&filter)
+                .projection_expression(&projection)
+                .set_expression_attribute_names(e.names())
+                .set_expression_attribute_values(e.values())
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(backend)?;
+            for attrs in page.items() {
+                if let (Some(sk), Some(n)) = (string(attrs, "sk"), number(attrs, "n")) {
+                    out.push((sk, n));
+                }
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(out);
+            }
+        }
     }
 }

@@ -145,6 +145,31 @@ fn apply(tx: &Transaction<'_>, write: Write, now: i64) -> StoreResult<Option<Ite
     }
 }
 
+/// The SQL condition (` AND …`) of a sort-key range on `sk_col`, its
+/// values appended to `args`.
+fn sort_key_clause(sk_col: &str, sk: &SortKey, args: &mut Vec<rusqlite::types::Value>) -> String {
+    let mut arg = |v: String| {
+        args.push(v.into());
+        format!("?{}", args.len())
+    };
+    match sk {
+        SortKey::All => String::new(),
+        SortKey::Prefix(p) => {
+            // Range form of begins_with, so the index is used: [p, p + U+10FFFF).
+            let lo = arg(p.clone());
+            let hi = arg(format!("{p}\u{10FFFF}"));
+            format!(" AND {sk_col} >= {lo} AND {sk_col} < {hi}")
+        }
+        SortKey::Between(a, b) => {
+            let lo = arg(a.clone());
+            let hi = arg(b.clone());
+            format!(" AND {sk_col} >= {lo} AND {sk_col} <= {hi}")
+        }
+        SortKey::From(a) => format!(" AND {sk_col} >= {}", arg(a.clone())),
+        SortKey::To(b) => format!(" AND {sk_col} <= {}", arg(b.clone())),
+    }
+}
+
 fn add_counter(
     conn: &rusqlite::Connection,
     pk: &str,
@@ -222,26 +247,11 @@ impl Table for EmbeddedTable {
             "SELECT {COLUMNS} FROM items WHERE {pk_col} = ?1 AND (ttl IS NULL OR ttl > ?2) AND data IS NOT NULL"
         );
         let mut args: Vec<rusqlite::types::Value> = vec![q.pk.clone().into(), now_secs().into()];
+        sql += &sort_key_clause(sk_col, &q.sk, &mut args);
         let arg = |v: String, args: &mut Vec<rusqlite::types::Value>| {
             args.push(v.into());
             format!("?{}", args.len())
         };
-        match &q.sk {
-            SortKey::All => {}
-            SortKey::Prefix(p) => {
-                // Range form of begins_with, so the index is used: [p, p + U+10FFFF).
-                let lo = arg(p.clone(), &mut args);
-                let hi = arg(format!("{p}\u{10FFFF}"), &mut args);
-                sql += &format!(" AND {sk_col} >= {lo} AND {sk_col} < {hi}");
-            }
-            SortKey::Between(a, b) => {
-                let lo = arg(a.clone(), &mut args);
-                let hi = arg(b.clone(), &mut args);
-                sql += &format!(" AND {sk_col} >= {lo} AND {sk_col} <= {hi}");
-            }
-            SortKey::From(a) => sql += &format!(" AND {sk_col} >= {}", arg(a.clone(), &mut args)),
-            SortKey::To(b) => sql += &format!(" AND {sk_col} <= {}", arg(b.clone(), &mut args)),
-        }
         let cmp = if q.forward { ">" } else { "<" };
         let dir = if q.forward { "ASC" } else { "DESC" };
         if let Some(cursor) = &q.cursor {
@@ -296,6 +306,23 @@ impl Table for EmbeddedTable {
     async fn add(&self, pk: &str, sk: &str, delta: i64, ttl: Option<i64>) -> StoreResult<i64> {
         let now = now_secs();
         self.db.write(|c| add_counter(c, pk, sk, delta, ttl, now))
+    }
+
+    async fn counters(&self, pk: &str, range: SortKey) -> StoreResult<Vec<(String, i64)>> {
+        let mut args: Vec<rusqlite::types::Value> = vec![pk.to_owned().into(), now_secs().into()];
+        let sql = format!(
+            "SELECT sk, n FROM items WHERE pk = ?1 AND (ttl IS NULL OR ttl > ?2) AND n IS NOT NULL{} ORDER BY sk",
+            sort_key_clause("sk", &range, &mut args)
+        );
+        self.db.read(|c| {
+            let mut stmt = c.prepare_cached(&sql).map_err(backend)?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+                })
+                .map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        })
     }
 
     async fn counter(&self, pk: &str, sk: &str) -> StoreResult<i64> {
