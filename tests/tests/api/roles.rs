@@ -39,6 +39,7 @@ const ADMIN_ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/channels/{id}"),
     ("POST", "/channels/providers/verify"),
     ("DELETE", "/contacts/{id}"),
+    ("GET", "/analytics"),
     ("POST", "/knowledge/upload"),
     ("POST", "/knowledge/ingest-text"),
     ("POST", "/knowledge/ingest-url"),
