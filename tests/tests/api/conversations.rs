@@ -375,10 +375,6 @@ async fn agents_see_their_own_and_unassigned_conversations(backend: Backend) {
     let (_, list) = call(as_admin(Method::GET, "/conversations")).await;
     assert_eq!(list["data"].as_array().unwrap().len(), 2, "admins see all");
 
-    // The analytics are the admins'.
-    let (status, body) = call(as_agent(Method::GET, "/analytics")).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    assert_error_body(&body);
     // A workspace may let its agents see every conversation.
     let (status, body) = call(
         as_admin(Method::POST, "/settings/workspace")
