@@ -161,15 +161,27 @@ async fn authenticate(
 static OPEN: LazyLock<Mutex<HashMap<String, usize>>> = LazyLock::new(Default::default);
 
 /// One socket counted against its credential until it is dropped.
-struct Slot(String);
+pub(crate) struct Slot(String);
 
 impl Slot {
-    fn take(credential: String, max: usize) -> Result<Self, Error> {
+    /// Counts one more socket against `credential`, or 409 when it holds
+    /// `max` already.
+    pub(crate) fn take(credential: String, max: usize) -> Result<Self, Error> {
+        Self::take_of(credential, max, "this credential", "live transcript sockets")
+    }
+
+    /// As [`Slot::take`], the refusal naming `holder` and `what` it holds.
+    pub(crate) fn take_of(
+        credential: String,
+        max: usize,
+        holder: &str,
+        what: &str,
+    ) -> Result<Self, Error> {
         let mut open = OPEN.lock().unwrap_or_else(|p| p.into_inner());
         let n = open.entry(credential.clone()).or_default();
         if *n >= max {
             return Err(Error::Conflict(format!(
-                "this credential already holds {max} live transcript sockets; close one first"
+                "{holder} already holds {max} {what}; close one first"
             )));
         }
         *n += 1;

@@ -4,6 +4,8 @@
 
 pub mod calls_ws;
 mod control;
+pub mod inbox;
+mod inbox_feed;
 pub mod media;
 mod reject;
 mod supervisor;
@@ -34,6 +36,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(supervisor::router())
         .with_state(app.clone())
         .merge(calls_ws::router(app.clone()))
+        .merge(inbox::router(app.clone()))
         .merge(media::router(app.clone()))
         .merge(web_chat::router(app))
         .merge(widget::router())

@@ -1,7 +1,7 @@
 //! A conversation's messages: listing them, a person's reply or note, and
 //! storing a batch (a call's transcript) with the conversation's counters.
 
-use super::{load_visible, modify, user_of, word_writes};
+use super::{feed, load, load_visible, modify, user_of, word_writes};
 use crate::App;
 use crate::domain::Tenant;
 use crate::domain::conversation::{Author, Conversation, Message, MessageInput, MessageType};
@@ -28,7 +28,8 @@ fn message_item(tenant: &Tenant, m: &Message) -> Item {
 /// applying `also` to it in the same write. Each message is written under a
 /// key of its own time and id, so storing the same messages again (a
 /// redelivered event) rewrites them in place; `skip` says when the
-/// conversation already took them in (`Ok(None)` then).
+/// conversation already took them in (`Ok(None)` then, and nothing is
+/// written). Each message has its `message.created` feed item, next to it.
 pub async fn add_message(
     app: &App,
     tenant: &Tenant,
@@ -37,11 +38,17 @@ pub async fn add_message(
     skip: impl Fn(&Conversation) -> bool,
     also: impl Fn(&mut Conversation),
 ) -> Result<Option<Conversation>> {
+    let (current, _) = load(app, tenant, id).await?;
+    if skip(&current) {
+        return Ok(None);
+    }
+    let assignee = current.assignee_id.as_deref();
     let mut writes = Vec::new();
     // A transaction may touch an item once: each word of the batch once.
     let mut words = std::collections::HashSet::new();
     for m in messages {
         writes.push(Write::Put(message_item(tenant, m), Condition::None));
+        writes.push(feed::message(app, tenant, assignee, m));
         writes.extend(
             word_writes(tenant, id, &m.content)
                 .into_iter()

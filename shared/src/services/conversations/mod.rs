@@ -13,10 +13,12 @@
 //! Roles: an `agent` sees the conversations assigned to them or to no one
 //! (any other id is a 404, as for another org's); admins and API keys see all.
 
+pub mod feed;
 mod from_call;
 mod list;
 mod live_chat;
 mod messages;
+pub mod socket;
 
 pub use from_call::after_call;
 pub use list::{ConversationFilter, list};
@@ -123,7 +125,8 @@ fn latest_pointer(tenant: &Tenant, c: &Conversation) -> Option<Write> {
 }
 
 /// Stores a new conversation with its index items, the words of its
-/// contact (name and phone) and its contact's latest-conversation pointer.
+/// contact (name and phone), its contact's latest-conversation pointer and
+/// its `conversation.created` feed item.
 async fn store_new(
     app: &App,
     tenant: &Tenant,
@@ -135,12 +138,14 @@ async fn store_new(
     words.truncate(CONTACT_WORDS);
     also.extend(words);
     also.extend(latest_pointer(tenant, c));
+    also.push(feed::conversation(app, tenant, feed::Change::Created, c));
     insert_counted(app, tenant, KIND, item(tenant, c), also).await?;
     Ok(())
 }
 
-/// Replaces the conversation stored at `version` by `new` (with `also` in
-/// the same transaction); `Ok(false)` when it changed meanwhile.
+/// Replaces the conversation stored at `version` by `new` (with its
+/// `conversation.updated` feed item and `also` in the same transaction);
+/// `Ok(false)` when it changed meanwhile.
 async fn store_update(
     app: &App,
     tenant: &Tenant,
@@ -154,6 +159,7 @@ async fn store_update(
         Condition::VersionEquals(version),
     )];
     writes.extend(facet_writes(tenant, Some(old), new));
+    writes.push(feed::conversation(app, tenant, feed::Change::Updated, new));
     writes.extend(also);
     match app.table.transact(writes).await {
         Ok(()) => Ok(true),
