@@ -167,7 +167,12 @@ impl Slot {
     /// Counts one more socket against `credential`, or 409 when it holds
     /// `max` already.
     pub(crate) fn take(credential: String, max: usize) -> Result<Self, Error> {
-        Self::take_of(credential, max, "this credential", "live transcript sockets")
+        Self::take_of(
+            credential,
+            max,
+            "this credential",
+            "live transcript sockets",
+        )
     }
 
     /// As [`Slot::take`], the refusal naming `holder` and `what` it holds.

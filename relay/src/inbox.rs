@@ -144,7 +144,12 @@ fn take_slots(viewer: &Viewer, credential: String) -> Result<(Slot, Slot), Error
     } else {
         MAX_PER_KEY
     };
-    let mine = Slot::take_of(credential, per_credential, "this user or key", "inbox sockets")?;
+    let mine = Slot::take_of(
+        credential,
+        per_credential,
+        "this user or key",
+        "inbox sockets",
+    )?;
     let org = Slot::take_of(
         format!("inbox:org:{}", viewer.org_id),
         MAX_PER_ORG,
@@ -268,7 +273,11 @@ impl Inbox {
     /// Answers a client message; false when the client is gone.
     async fn answer(&mut self, text: &str) -> bool {
         let message = serde_json::from_str::<Value>(text).ok();
-        let reply = match message.as_ref().and_then(|v| v.get("type")).and_then(Value::as_str) {
+        let reply = match message
+            .as_ref()
+            .and_then(|v| v.get("type"))
+            .and_then(Value::as_str)
+        {
             Some("ping") => json!({"type": "pong"}),
             Some(other) => error(&format!(
                 "unknown message type {other:?}; the inbox socket accepts only {{\"type\":\"ping\"}}"

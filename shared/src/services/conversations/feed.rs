@@ -65,6 +65,10 @@ pub struct FeedEntry {
     pub conversation_id: String,
     /// Its assignee at the time (who of the `agent` role may see it).
     pub assignee_id: Option<String>,
+    /// Its assignee before this change, when the change moved it: an agent
+    /// it was visible to learns that it left them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_assignee_id: Option<Option<String>>,
     /// The `ConversationView` or `MessageView`.
     pub data: Value,
 }
@@ -72,8 +76,10 @@ pub struct FeedEntry {
 impl FeedEntry {
     /// Whether a user with the agent role may see it: the conversation was
     /// theirs or no one's (the rule of `GET /conversations/{id}`).
+    /// A conversation taken away from them (or from no one) is seen going.
     pub fn visible_to_agent(&self, user_id: &str) -> bool {
-        self.assignee_id.as_deref().is_none_or(|a| a == user_id)
+        let theirs = |a: &Option<String>| a.as_deref().is_none_or(|a| a == user_id);
+        theirs(&self.assignee_id) || self.previous_assignee_id.as_ref().is_some_and(theirs)
     }
 
     fn write(app: &App, tenant: &Tenant, entry: Self) -> Write {
@@ -87,16 +93,27 @@ impl FeedEntry {
     }
 }
 
-/// The feed item saying `c` was created or changed (its view as an API key
-/// sees it: `unread_count` counts every message not written by a person).
-pub(crate) fn conversation(app: &App, tenant: &Tenant, change: Change, c: &Conversation) -> Write {
+/// The feed item saying `c` was created or changed from `old` (its view as
+/// an API key sees it: `unread_count` counts every message not written by a
+/// person).
+pub(crate) fn conversation(
+    app: &App,
+    tenant: &Tenant,
+    change: Change,
+    old: Option<&Conversation>,
+    c: &Conversation,
+) -> Write {
     let view = ConversationView::of(c.clone(), c.incoming);
+    let previous_assignee_id = old
+        .map(|o| o.assignee_id.clone())
+        .filter(|before| *before != c.assignee_id);
     let entry = FeedEntry {
         id: app.new_id(),
         at_ms: app.now().timestamp_millis(),
         event_type: change.event_type().into(),
         conversation_id: c.id.clone(),
         assignee_id: c.assignee_id.clone(),
+        previous_assignee_id,
         data: serde_json::to_value(view).unwrap_or_default(),
     };
     FeedEntry::write(app, tenant, entry)
@@ -104,18 +121,14 @@ pub(crate) fn conversation(app: &App, tenant: &Tenant, change: Change, c: &Conve
 
 /// The feed item saying `m` was added to a conversation assigned to
 /// `assignee_id`.
-pub(crate) fn message(
-    app: &App,
-    tenant: &Tenant,
-    assignee_id: Option<&str>,
-    m: &Message,
-) -> Write {
+pub(crate) fn message(app: &App, tenant: &Tenant, assignee_id: Option<&str>, m: &Message) -> Write {
     let entry = FeedEntry {
         id: app.new_id(),
         at_ms: app.now().timestamp_millis(),
         event_type: "message.created".into(),
         conversation_id: m.conversation_id.clone(),
         assignee_id: assignee_id.map(str::to_owned),
+        previous_assignee_id: None,
         data: serde_json::to_value(MessageView::from(m.clone())).unwrap_or_default(),
     };
     FeedEntry::write(app, tenant, entry)
@@ -138,7 +151,9 @@ pub async fn since(app: &App, tenant: &Tenant, from_ms: i64, max: usize) -> Resu
         for item in &page.items {
             match item.parse::<FeedEntry>() {
                 Ok(entry) => out.push(entry),
-                Err(e) => tracing::warn!(sk = %item.sk, error = %e, "an unreadable inbox feed item"),
+                Err(e) => {
+                    tracing::warn!(sk = %item.sk, error = %e, "an unreadable inbox feed item")
+                }
             }
         }
         cursor = page.next;

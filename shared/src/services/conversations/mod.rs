@@ -138,7 +138,13 @@ async fn store_new(
     words.truncate(CONTACT_WORDS);
     also.extend(words);
     also.extend(latest_pointer(tenant, c));
-    also.push(feed::conversation(app, tenant, feed::Change::Created, c));
+    also.push(feed::conversation(
+        app,
+        tenant,
+        feed::Change::Created,
+        None,
+        c,
+    ));
     insert_counted(app, tenant, KIND, item(tenant, c), also).await?;
     Ok(())
 }
@@ -159,7 +165,13 @@ async fn store_update(
         Condition::VersionEquals(version),
     )];
     writes.extend(facet_writes(tenant, Some(old), new));
-    writes.push(feed::conversation(app, tenant, feed::Change::Updated, new));
+    writes.push(feed::conversation(
+        app,
+        tenant,
+        feed::Change::Updated,
+        Some(old),
+        new,
+    ));
     writes.extend(also);
     match app.table.transact(writes).await {
         Ok(()) => Ok(true),

@@ -94,10 +94,19 @@ impl Viewer {
         let (Some(user), Some(hash)) = (&self.user_id, &self.session_hash) else {
             return Ok(true);
         };
-        if app.table.get(&session_pk(hash), SESSION_SK).await?.is_none() {
+        if app
+            .table
+            .get(&session_pk(hash), SESSION_SK)
+            .await?
+            .is_none()
+        {
             return Ok(false);
         }
-        let Some(item) = app.table.get(&org_pk(&self.org_id), &member_sk(user)).await? else {
+        let Some(item) = app
+            .table
+            .get(&org_pk(&self.org_id), &member_sk(user))
+            .await?
+        else {
             return Ok(false);
         };
         let member: Membership = item.parse()?;
