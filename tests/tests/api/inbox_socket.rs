@@ -221,9 +221,14 @@ async fn the_inbox_arrives_live_on_the_socket(backend: Backend) {
     let gone = expect(&mut agent_ws, &[("conversation.updated", a)]).await;
     assert_eq!(gone[0]["data"]["assignee_id"], admin_id.as_str());
     ok(as_admin(Method::POST, &at("messages")).json(&json!({"content": "Mine now"}))).await;
-    let c = id(&ok(
-        as_admin(Method::POST, "/conversations").json(&json!({"contact_id": contact["id"]}))
-    )
+    // The largest new conversation (10 tags, a contact of many words) still
+    // fits its one transaction with its feed item.
+    let many = ok(as_admin(Method::POST, "/contacts").json(&json!({
+        "name": "Augusta Ada Byron King Countess of Lovelace Noel", "phone": "+14155550177"})))
+    .await;
+    let tags: Vec<String> = (0..10).map(|i| format!("tag{i}")).collect();
+    let c = id(&ok(as_admin(Method::POST, "/conversations")
+        .json(&json!({"contact_id": many["id"], "tags": tags})))
     .await);
     expect(&mut agent_ws, &[("conversation.created", c.as_str())]).await;
     expect(
@@ -243,6 +248,21 @@ async fn the_inbox_arrives_live_on_the_socket(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(next(&mut admin_ws).await["type"], "error");
+
+    // A user holds at most 10 sockets (the agent has one open already).
+    let mut more = Vec::new();
+    for _ in 0..9 {
+        more.push(open(&url, &agent_token).await);
+    }
+    let (status, body) = connect(&format!("{url}?session_token={agent_token}"))
+        .await
+        .unwrap_err();
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        assert_error_body(&body).contains("10 inbox sockets"),
+        "{body}"
+    );
+    drop(more);
 
     measure(&t, backend, &mut admin_ws, a, &admin).await;
     a_test_call_arrives(&t, &url).await;

@@ -93,7 +93,9 @@ fn facet_writes(tenant: &Tenant, old: Option<&Conversation>, new: &Conversation)
 }
 
 /// Words of a contact made searchable in a new conversation: few enough
-/// that the conversation, its index items and these fit one transaction.
+/// that the conversation, its index items (up to 3 + `MAX_TAGS`), these, the
+/// latest-conversation pointer, the feed item and the count fit one
+/// transaction (25 writes at most, exactly 25 at worst).
 const CONTACT_WORDS: usize = 8;
 
 /// Index items making `text` find the conversation `id` (`?search=`).
