@@ -81,7 +81,7 @@ async fn open(
     let ws = ws.map_err(|e| {
         Error::BadRequest(format!("this route is a WebSocket; open it as one ({e})"))
     })?;
-    let slots = take_slots(&viewer, credential)?;
+    let slots = credential.take_slots(&viewer)?;
     Ok(ws
         .max_message_size(MAX_MESSAGE)
         .max_frame_size(MAX_MESSAGE)
@@ -98,18 +98,53 @@ async fn open(
         }))
 }
 
-/// The viewer `params`' credentials are, with the key its sockets are
-/// counted by.
+/// What a socket's count is kept against, and how many it may hold.
+struct Credential {
+    key: String,
+    max: usize,
+}
+
+impl Credential {
+    fn user(user_id: &str) -> Self {
+        Self {
+            key: format!("inbox:user:{user_id}"),
+            max: MAX_PER_USER,
+        }
+    }
+
+    fn key(what: &str, id: &str) -> Self {
+        Self {
+            key: format!("inbox:{what}:{id}"),
+            max: MAX_PER_KEY,
+        }
+    }
+
+    /// The socket's places against this credential's and its org's limits.
+    fn take_slots(self, viewer: &Viewer) -> Result<(Slot, Slot), Error> {
+        let what = "inbox sockets";
+        let mine = Slot::take_of(self.key, self.max, "this user or key", what)?;
+        let org = Slot::take_of(
+            format!("inbox:org:{}", viewer.org_id),
+            MAX_PER_ORG,
+            "this organization",
+            what,
+        )?;
+        Ok((mine, org))
+    }
+}
+
+/// The viewer `params`' credentials are, with what its sockets are counted
+/// against.
 async fn authenticate(
     app: &App,
     params: &HashMap<String, String>,
-) -> Result<(Viewer, String), Error> {
+) -> Result<(Viewer, Credential), Error> {
     let given = |k: &str| params.get(k).map(String::as_str).filter(|s| !s.is_empty());
     if let Some(token) = given("session_token") {
         let viewer = socket::verify(app, token)?;
         let credential = match &viewer.user_id {
-            Some(user) => format!("inbox:user:{user}"),
-            None => format!("inbox:token:{}", viewer.token_id),
+            Some(user) => Credential::user(user),
+            None => Credential::key("token", &viewer.token_id),
         };
         return Ok((viewer, credential));
     }
@@ -131,32 +166,10 @@ async fn authenticate(
         return Err(Error::RateLimited(retry));
     }
     let credential = match &caller.principal {
-        Principal::ApiKey { key_id } => format!("inbox:key:{key_id}"),
-        Principal::Session { user_id, .. } => format!("inbox:user:{user_id}"),
+        Principal::ApiKey { key_id } => Credential::key("key", key_id),
+        Principal::Session { user_id, .. } => Credential::user(user_id),
     };
     Ok((Viewer::of(app, &caller), credential))
-}
-
-/// The socket's places against its credential's and its org's limits.
-fn take_slots(viewer: &Viewer, credential: String) -> Result<(Slot, Slot), Error> {
-    let per_credential = if credential.starts_with("inbox:user:") {
-        MAX_PER_USER
-    } else {
-        MAX_PER_KEY
-    };
-    let mine = Slot::take_of(
-        credential,
-        per_credential,
-        "this user or key",
-        "inbox sockets",
-    )?;
-    let org = Slot::take_of(
-        format!("inbox:org:{}", viewer.org_id),
-        MAX_PER_ORG,
-        "this organization",
-        "inbox sockets",
-    )?;
-    Ok((mine, org))
 }
 
 /// One open inbox socket.

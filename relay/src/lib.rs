@@ -1,5 +1,5 @@
-//! Switchboard's long-running WebSocket relay: live transcripts, web-channel
-//! and telephony media, supervisor sockets. The local server mounts the same
+//! Switchboard's long-running WebSocket relay: live transcripts, the live
+//! inbox, web-channel and telephony media, supervisor sockets. The local server mounts the same
 //! router so one process runs everything; in AWS it is its own container.
 
 pub mod calls_ws;
