@@ -11,6 +11,10 @@ use futures::{SinkExt, StreamExt};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use switchboard::config::Backend;
+use switchboard::domain::{Mode, Tenant};
+use switchboard::services::conversations::feed::FeedEntry;
+use switchboard::services::table_keys::{inbox_feed_pk, inbox_feed_sk};
+use switchboard::store::{Condition, Item};
 use switchboard_tests::measure::percentile;
 use switchboard_tests::{TEST_KEY, TestApp, WsClient, assert_error_body, backend_tests, call};
 use tokio_tungstenite::connect_async;
@@ -153,6 +157,7 @@ async fn the_inbox_arrives_live_on_the_socket(backend: Backend) {
     // Another org (the bootstrap key's), by API key.
     let mut other_ws = connect(&format!("{url}?api_key={TEST_KEY}")).await.unwrap();
     assert_eq!(next(&mut other_ws).await["type"], "connected");
+    let other_opened = t.app.now().timestamp_millis();
 
     // Created: the admin sees both; the agent only the unassigned one.
     let contact = ok(as_admin(Method::POST, "/contacts").json(&json!({"name": "Ada"}))).await;
@@ -243,6 +248,7 @@ async fn the_inbox_arrives_live_on_the_socket(backend: Backend) {
     .await;
     // Another org got nothing; unknown client messages are answered.
     nothing_pushed(&mut other_ws).await;
+    late_writes_arrive_once(&t, &mut other_ws, other_opened).await;
     admin_ws
         .send(Message::Text(r#"{"type":"subscribe"}"#.into()))
         .await
@@ -266,6 +272,43 @@ async fn the_inbox_arrives_live_on_the_socket(backend: Backend) {
 
     measure(&t, backend, &mut admin_ws, a, &admin).await;
     a_test_call_arrives(&t, &url).await;
+}
+
+/// A write that commits after later ones were read (its key's time is
+/// 1.5 s old) still arrives, once, though every read looks back over it.
+/// `ws` (the bootstrap key's) was opened at `opened_ms`: what was written
+/// before is not its news.
+async fn late_writes_arrive_once(t: &TestApp, ws: &mut WsClient, opened_ms: i64) {
+    let me = ok(t.api(Method::GET, "/auth/me")).await;
+    let tenant = Tenant {
+        org_id: me["organization"]["id"].as_str().unwrap().to_owned(),
+        mode: Mode::Live,
+    };
+    let late = 1500;
+    let open_for = t.app.now().timestamp_millis() - opened_ms;
+    if open_for < late {
+        tokio::time::sleep(Duration::from_millis((late - open_for) as u64)).await;
+    }
+    let at_ms = t.app.now().timestamp_millis() - late;
+    let entry = FeedEntry {
+        id: t.app.new_id(),
+        at_ms,
+        event_type: "conversation.updated".into(),
+        conversation_id: "late".into(),
+        assignee_id: None,
+        previous_assignee_id: None,
+        data: json!({"id": "late"}),
+    };
+    let item = Item::new(
+        inbox_feed_pk(&tenant),
+        inbox_feed_sk(at_ms, &entry.id),
+        serde_json::to_value(&entry).unwrap(),
+    );
+    t.app.table.put(item, Condition::None).await.unwrap();
+    expect(ws, &[("conversation.updated", "late")]).await;
+    // Several reads later, nothing came twice.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    nothing_pushed(ws).await;
 }
 
 /// The issue's "done when": a test-mode sim call makes its conversation and
