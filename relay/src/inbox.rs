@@ -27,14 +27,12 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use axum::routing::get;
 use serde_json::{Value, json};
-use switchboard::domain::Mode;
-use switchboard::services::api_keys;
 use switchboard::services::caller::Principal;
 use switchboard::services::conversations::socket::{self, Viewer};
 use switchboard::{App, Error};
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::calls_ws::{IDLE_TIMEOUT, MAX_MESSAGE, SEND_TIMEOUT, Slot};
+use crate::calls_ws::{IDLE_TIMEOUT, MAX_MESSAGE, SEND_TIMEOUT, Slot, api_key_caller};
 use crate::inbox_feed::{self, Shared};
 use crate::reject::reject;
 
@@ -154,17 +152,7 @@ async fn authenticate(
                 .into(),
         ));
     };
-    let mode = match given("mode") {
-        None => Mode::Live,
-        Some(m) => Mode::parse(m).ok_or_else(|| Error::field("mode", "must be live or test"))?,
-    };
-    let Some((caller, rate)) = api_keys::authenticate(app, secret, mode).await? else {
-        return Err(Error::Unauthorized("invalid or revoked API key".into()));
-    };
-    if !rate.allowed {
-        let retry = (rate.reset - app.now().timestamp()).max(1) as u64;
-        return Err(Error::RateLimited(retry));
-    }
+    let caller = api_key_caller(app, secret, given("mode")).await?;
     let credential = match &caller.principal {
         Principal::ApiKey { key_id } => Credential::key("key", key_id),
         Principal::Session { user_id, .. } => Credential::user(user_id),
