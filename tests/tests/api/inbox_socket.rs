@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use switchboard::config::Backend;
 use switchboard::domain::{Mode, Tenant};
 use switchboard::services::conversations::feed::FeedEntry;
+use switchboard::services::conversations::socket;
 use switchboard::services::table_keys::{inbox_feed_pk, inbox_feed_sk};
 use switchboard::store::{Condition, Item};
 use switchboard_tests::measure::percentile;
@@ -269,6 +270,13 @@ async fn the_inbox_arrives_live_on_the_socket(backend: Backend) {
         "{body}"
     );
     drop(more);
+
+    // An open socket's periodic re-check: the agent's holds until they sign out.
+    let viewer = socket::verify(&t.app, &agent_token).unwrap();
+    assert!(viewer.still_allowed(&t.app).await.unwrap());
+    let (status, _) = call(t.session(Method::POST, "/auth/logout", &agent)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!viewer.still_allowed(&t.app).await.unwrap());
 
     measure(&t, backend, &mut admin_ws, a, &admin).await;
     a_test_call_arrives(&t, &url).await;
