@@ -11,8 +11,8 @@ use switchboard::services::analytics::{self, AnalyticsView};
 use switchboard::services::conversations::{self, ConversationFilter};
 use switchboard::services::page::PageRequest;
 use switchboard::services::views::{
-    AssignInput, ConversationCreate, ConversationPatch, ConversationView, MessageInput,
-    MessageView, StatusInput, SuggestionView, TagInput,
+    AssignInput, ConversationCreate, ConversationPatch, ConversationView, InboxSocketView,
+    MessageInput, MessageView, StatusInput, SuggestionView, TagInput,
 };
 use switchboard::{App, Error};
 use utoipa::IntoParams;
@@ -31,6 +31,7 @@ pub fn router(app: &Arc<App>) -> OpenApiRouter<Arc<App>> {
         app,
         OpenApiRouter::new()
             .routes(routes!(list_conversations, create_conversation))
+            .routes(routes!(get_live))
             .routes(routes!(get_conversation, update_conversation))
             .routes(routes!(set_status))
             .routes(routes!(add_tag))
@@ -136,6 +137,16 @@ async fn create_conversation(
     Json(body): Json<ConversationCreate>,
 ) -> ApiResult {
     Ok(created(conversations::create(&app, &caller, body).await?))
+}
+
+/// Get the inbox socket (`/ws/inbox` on the relay) with a token for it,
+/// valid 5 minutes: it pushes `conversation.created`,
+/// `conversation.updated` and `message.created` of the conversations the
+/// caller may see.
+#[utoipa::path(get, path = "/conversations/live", tag = "inbox",
+    params(ModeParam), responses(Item<InboxSocketView>))]
+async fn get_live(State(app): S, Auth(caller): Auth) -> ApiResult {
+    Ok(ok(conversations::socket::live(&app, &caller)))
 }
 
 /// Get a conversation; the caller has now read it (`unread_count` 0).

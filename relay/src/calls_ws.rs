@@ -31,6 +31,7 @@ use switchboard::domain::call::CallStatus;
 use switchboard::domain::{Mode, Tenant};
 use switchboard::engine::call::{EndReason, TranscriptEntry};
 use switchboard::services::api_keys;
+use switchboard::services::caller::Caller;
 use switchboard::services::live::audio;
 use switchboard::services::live::control::{self, Control};
 use switchboard::services::live::follow::{Follower, Start, Update};
@@ -138,7 +139,24 @@ async fn authenticate(
                 .into(),
         ));
     };
-    let mode = match given("mode") {
+    let caller = api_key_caller(app, secret, given("mode")).await?;
+    let key = match &caller.principal {
+        switchboard::services::caller::Principal::ApiKey { key_id } => key_id.clone(),
+        other => format!("{other:?}"),
+    };
+    let slot = Slot::take(format!("key:{key}"), MAX_PER_API_KEY)?;
+    Ok((caller.tenant, slot))
+}
+
+/// The caller of a socket's `?api_key=` in the partition `?mode=` names
+/// (live when absent), counted against the key's rate limit: 401 for a bad
+/// key, 429 past the limit.
+pub(crate) async fn api_key_caller(
+    app: &App,
+    secret: &str,
+    mode: Option<&str>,
+) -> Result<Caller, Error> {
+    let mode = match mode {
         None => Mode::Live,
         Some(m) => Mode::parse(m).ok_or_else(|| Error::field("mode", "must be live or test"))?,
     };
@@ -149,27 +167,39 @@ async fn authenticate(
         let retry = (rate.reset - app.now().timestamp()).max(1) as u64;
         return Err(Error::RateLimited(retry));
     }
-    let key = match &caller.principal {
-        switchboard::services::caller::Principal::ApiKey { key_id } => key_id.clone(),
-        other => format!("{other:?}"),
-    };
-    let slot = Slot::take(format!("key:{key}"), MAX_PER_API_KEY)?;
-    Ok((caller.tenant, slot))
+    Ok(caller)
 }
 
 /// Open sockets per credential.
 static OPEN: LazyLock<Mutex<HashMap<String, usize>>> = LazyLock::new(Default::default);
 
 /// One socket counted against its credential until it is dropped.
-struct Slot(String);
+pub(crate) struct Slot(String);
 
 impl Slot {
-    fn take(credential: String, max: usize) -> Result<Self, Error> {
+    /// Counts one more socket against `credential`, or 409 when it holds
+    /// `max` already.
+    pub(crate) fn take(credential: String, max: usize) -> Result<Self, Error> {
+        Self::take_of(
+            credential,
+            max,
+            "this credential",
+            "live transcript sockets",
+        )
+    }
+
+    /// As [`Slot::take`], the refusal naming `holder` and `what` it holds.
+    pub(crate) fn take_of(
+        credential: String,
+        max: usize,
+        holder: &str,
+        what: &str,
+    ) -> Result<Self, Error> {
         let mut open = OPEN.lock().unwrap_or_else(|p| p.into_inner());
         let n = open.entry(credential.clone()).or_default();
         if *n >= max {
             return Err(Error::Conflict(format!(
-                "this credential already holds {max} live transcript sockets; close one first"
+                "{holder} already holds {max} {what}; close one first"
             )));
         }
         *n += 1;

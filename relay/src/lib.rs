@@ -1,9 +1,11 @@
-//! Switchboard's long-running WebSocket relay: live transcripts, web-channel
-//! and telephony media, supervisor sockets. The local server mounts the same
+//! Switchboard's long-running WebSocket relay: live transcripts, the live
+//! inbox, web-channel and telephony media, supervisor sockets. The local server mounts the same
 //! router so one process runs everything; in AWS it is its own container.
 
 pub mod calls_ws;
 mod control;
+pub mod inbox;
+mod inbox_feed;
 pub mod media;
 mod reject;
 mod supervisor;
@@ -34,6 +36,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(supervisor::router())
         .with_state(app.clone())
         .merge(calls_ws::router(app.clone()))
+        .merge(inbox::router(app.clone()))
         .merge(media::router(app.clone()))
         .merge(web_chat::router(app))
         .merge(widget::router())

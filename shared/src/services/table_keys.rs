@@ -284,6 +284,17 @@ pub fn contacts_dnc_index(tenant: &Tenant) -> String {
     format!("{}#CONTACTS#DNC", tenant.pk())
 }
 
+/// The partition of a tenant's inbox change feed (`/ws/inbox`), sort key
+/// [`inbox_feed_sk`]: read by the relay every few hundred milliseconds.
+pub fn inbox_feed_pk(tenant: &Tenant) -> String {
+    format!("{}#FEED", tenant.pk())
+}
+/// A feed item's sort key: its time (unix ms, zero-padded so byte order is
+/// time order), then its id.
+pub fn inbox_feed_sk(at_ms: i64, id: &str) -> String {
+    format!("{at_ms:013}#{id}")
+}
+
 /// GSI1 partition of a tenant's conversations, newest activity first (sort
 /// key [`activity_key`]); with a facet (`status=open`, `tag=vip`, …) the
 /// conversations with that value, from their index items.

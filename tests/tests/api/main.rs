@@ -14,6 +14,7 @@ mod hostile_ingest;
 mod http_layer;
 mod idempotency;
 mod identity;
+mod inbox_socket;
 mod knowledge;
 mod knowledge_reembed;
 mod live_calls;

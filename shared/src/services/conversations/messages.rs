@@ -1,7 +1,7 @@
 //! A conversation's messages: listing them, a person's reply or note, and
 //! storing a batch (a call's transcript) with the conversation's counters.
 
-use super::{load_visible, modify, user_of, word_writes};
+use super::{feed, load, load_visible, modify, user_of, word_writes};
 use crate::App;
 use crate::domain::Tenant;
 use crate::domain::conversation::{Author, Conversation, Message, MessageInput, MessageType};
@@ -28,7 +28,9 @@ fn message_item(tenant: &Tenant, m: &Message) -> Item {
 /// applying `also` to it in the same write. Each message is written under a
 /// key of its own time and id, so storing the same messages again (a
 /// redelivered event) rewrites them in place; `skip` says when the
-/// conversation already took them in (`Ok(None)` then).
+/// conversation already took them in (`Ok(None)` then, and nothing is
+/// written). Each message's `message.created` feed item is written in the
+/// same transaction as it.
 pub async fn add_message(
     app: &App,
     tenant: &Tenant,
@@ -37,22 +39,31 @@ pub async fn add_message(
     skip: impl Fn(&Conversation) -> bool,
     also: impl Fn(&mut Conversation),
 ) -> Result<Option<Conversation>> {
-    let mut writes = Vec::new();
+    let (current, _) = load(app, tenant, id).await?;
+    if skip(&current) {
+        return Ok(None);
+    }
+    let assignee = current.assignee_id.as_deref();
+    let mut transactions = vec![Vec::new()];
     // A transaction may touch an item once: each word of the batch once.
     let mut words = std::collections::HashSet::new();
     for m in messages {
-        writes.push(Write::Put(message_item(tenant, m), Condition::None));
-        writes.extend(
-            word_writes(tenant, id, &m.content)
-                .into_iter()
-                .filter(|w| match w {
-                    Write::Put(item, _) => words.insert(item.sk.clone()),
-                    _ => true,
-                }),
+        let message = Write::Put(message_item(tenant, m), Condition::None);
+        pack(
+            &mut transactions,
+            [message, feed::message(app, tenant, assignee, m)],
         );
+        for w in word_writes(tenant, id, &m.content) {
+            if let Write::Put(item, _) = &w
+                && !words.insert(item.sk.clone())
+            {
+                continue;
+            }
+            pack(&mut transactions, [w]);
+        }
     }
-    for chunk in writes.chunks(CHUNK) {
-        app.table.transact(chunk.to_vec()).await?;
+    for writes in transactions.into_iter().filter(|w| !w.is_empty()) {
+        app.table.transact(writes).await?;
     }
     let mut taken = false;
     let c = modify(app, tenant, id, |c| {
@@ -69,6 +80,17 @@ pub async fn add_message(
     })
     .await?;
     Ok(taken.then_some(c))
+}
+
+/// Adds `writes` to the last of `transactions`, or to a new one when they
+/// do not fit: writes packed together land together.
+fn pack<const N: usize>(transactions: &mut Vec<Vec<Write>>, writes: [Write; N]) {
+    if transactions.last().is_none_or(|t| t.len() + N > CHUNK) {
+        transactions.push(Vec::with_capacity(CHUNK));
+    }
+    if let Some(last) = transactions.last_mut() {
+        last.extend(writes);
+    }
 }
 
 /// `POST /conversations/{id}/messages`: a person's `text` reply (sent to the

@@ -13,10 +13,12 @@
 //! Roles: an `agent` sees the conversations assigned to them or to no one
 //! (any other id is a 404, as for another org's); admins and API keys see all.
 
+pub mod feed;
 mod from_call;
 mod list;
 mod live_chat;
 mod messages;
+pub mod socket;
 mod suggest;
 
 pub use from_call::after_call;
@@ -94,7 +96,10 @@ fn facet_writes(tenant: &Tenant, old: Option<&Conversation>, new: &Conversation)
 }
 
 /// Words of a contact made searchable in a new conversation: few enough
-/// that the conversation, its index items and these fit one transaction.
+/// that the conversation, its index items (up to 3 + `MAX_TAGS`), these, the
+/// latest-conversation pointer, the feed item, the count and the analytics
+/// counters of a new conversation (3) fit one transaction (25 writes at
+/// most, 24 at worst).
 const CONTACT_WORDS: usize = 4;
 
 /// Index items making `text` find the conversation `id` (`?search=`).
@@ -127,7 +132,8 @@ fn latest_pointer(tenant: &Tenant, c: &Conversation) -> Option<Write> {
 
 /// Stores a new conversation with its index items, the words of its
 /// contact (name and phone), its contact's latest-conversation pointer and
-/// its analytics counters (counted on `day`).
+/// its `conversation.created` feed item and its analytics counters (counted
+/// on `day`).
 async fn store_new(
     app: &App,
     tenant: &Tenant,
@@ -141,13 +147,20 @@ async fn store_new(
     also.extend(words);
     also.extend(latest_pointer(tenant, c));
     also.extend(analytics::conversation_bumps(day, None, c).writes(tenant));
+    also.push(feed::conversation(
+        app,
+        tenant,
+        feed::Change::Created,
+        None,
+        c,
+    ));
     insert_counted(app, tenant, KIND, item(tenant, c), also).await?;
     Ok(())
 }
 
-/// Replaces the conversation stored at `version` by `new`, with the
-/// analytics counters the change moves (counted on `day`); `Ok(false)` when
-/// it changed meanwhile.
+/// Replaces the conversation stored at `version` by `new`, with its
+/// `conversation.updated` feed item and the analytics counters the change
+/// moves (counted on `day`); `Ok(false)` when it changed meanwhile.
 async fn store_update(
     app: &App,
     tenant: &Tenant,
@@ -161,6 +174,13 @@ async fn store_update(
         Condition::VersionEquals(version),
     )];
     writes.extend(facet_writes(tenant, Some(old), new));
+    writes.push(feed::conversation(
+        app,
+        tenant,
+        feed::Change::Updated,
+        Some(old),
+        new,
+    ));
     let bumps = analytics::conversation_bumps(day, Some(old), new);
     analytics::transact_counted(app, tenant, writes, bumps).await
 }

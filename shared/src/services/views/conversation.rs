@@ -111,3 +111,44 @@ pub struct SuggestionView {
     /// passage, with no model).
     pub drafted_by: String,
 }
+
+/// `GET /conversations/live`: the relay's inbox socket, with a short-lived
+/// token that opens it for the caller.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct InboxSocketView {
+    /// `<relay>/ws/inbox`.
+    pub websocket_url: String,
+    /// Opens the socket as the caller (`?session_token=`): reusable until
+    /// `expires_at`; an open socket stays open past it.
+    pub session_token: String,
+    /// When the token stops opening sockets (RFC 3339).
+    pub expires_at: String,
+    /// What the socket pushes: `connected`, `conversation.created`,
+    /// `conversation.updated`, `message.created`, `pong`, `error`.
+    pub message_types: Vec<String>,
+}
+
+impl InboxSocketView {
+    /// The view on the relay at `relay_url` (`ws://…`, no trailing slash),
+    /// for `token` expiring at `exp` (unix seconds).
+    pub fn new(relay_url: &str, token: String, exp: i64) -> Self {
+        let expires_at = chrono::DateTime::from_timestamp(exp, 0)
+            .map(crate::domain::rfc3339)
+            .unwrap_or_default();
+        Self {
+            websocket_url: format!("{relay_url}/ws/inbox"),
+            session_token: token,
+            expires_at,
+            message_types: [
+                "connected",
+                "conversation.created",
+                "conversation.updated",
+                "message.created",
+                "pong",
+                "error",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+        }
+    }
+}

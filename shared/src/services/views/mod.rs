@@ -40,7 +40,7 @@ pub use campaign::{
 };
 pub use channel::{ChannelView, ProviderCheckView, WebSessionView};
 pub use contact::ContactView;
-pub use conversation::{ConversationView, MessageView, SuggestionView};
+pub use conversation::{ConversationView, InboxSocketView, MessageView, SuggestionView};
 pub use flow::{FLOW_ECHOED, FlowCreate, FlowPatch, FlowSummaryView, FlowView, FlowWarning};
 pub use identity::{
     AcceptInviteInput, ApiKeyInput, ApiKeyView, InviteInput, InviteView, LoggedOutView, LoginInput,
