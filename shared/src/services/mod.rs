@@ -5,6 +5,7 @@ pub mod agents;
 pub mod api_keys;
 pub mod assignments;
 pub mod auth_limits;
+pub mod automations;
 pub mod caller;
 pub mod calls;
 pub mod campaigns;
