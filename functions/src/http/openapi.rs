@@ -137,6 +137,8 @@ const STRICT_BODIES: &[(&str, &[&str])] = &[
     ("ContactCreate", &switchboard::domain::contact::ECHOED),
     ("ContactPatch", &switchboard::domain::contact::ECHOED),
     ("WebhookInput", &[]),
+    ("AutomationInput", &switchboard::domain::automation::ECHOED),
+    ("AutomationPatch", &switchboard::domain::automation::ECHOED),
     ("McpServerInput", &[]),
     ("IngestTextInput", &[]),
     ("IngestUrlInput", &[]),

@@ -104,12 +104,12 @@ impl AutomationSpec {
         );
         let name = c.req_str("name", body.name, MAX_NAME_CHARS);
         let active = c.opt_bool("active", body.active).unwrap_or(true);
-        let trigger = match required(&mut c, "trigger", body.trigger) {
+        let (event, trigger) = match required(&mut c, "trigger", body.trigger) {
             Some(v) => trigger(&mut c, &v),
-            None => None,
+            None => (None, None),
         };
         let actions = match required(&mut c, "actions", body.actions) {
-            Some(v) => actions(&mut c, &v, trigger.as_ref().map(|t| t.event), net),
+            Some(v) => actions(&mut c, &v, event, net),
             None => None,
         };
         c.finish()?;
@@ -185,8 +185,12 @@ fn name_of<T: DeserializeOwned>(
     parsed
 }
 
-fn trigger(c: &mut Checks, v: &Value) -> Option<Trigger> {
-    let map = object(c, "trigger", v, &["event", "conditions"], "a trigger")?;
+/// The trigger's event (when it is valid, even if a condition is not, so
+/// the actions are checked against it too) and the whole trigger.
+fn trigger(c: &mut Checks, v: &Value) -> (Option<TriggerEvent>, Option<Trigger>) {
+    let Some(map) = object(c, "trigger", v, &["event", "conditions"], "a trigger") else {
+        return (None, None);
+    };
     let event: Option<TriggerEvent> =
         name_of(c, "trigger.event", map.get("event"), &TriggerEvent::NAMES);
     let mut conditions = Vec::new();
@@ -213,8 +217,10 @@ fn trigger(c: &mut Checks, v: &Value) -> Option<Trigger> {
             ok = false;
         }
     }
-    let event = event?;
-    ok.then_some(Trigger { event, conditions })
+    let trigger = event
+        .filter(|_| ok)
+        .map(|event| Trigger { event, conditions });
+    (event, trigger)
 }
 
 fn condition(
@@ -233,18 +239,26 @@ fn condition(
     if let Some(event) = event
         && !field.available_on(event)
     {
-        c.error(field_path, format!("is not available on {}", trigger_name(event)));
+        c.error(
+            field_path,
+            format!("is not available on {}", trigger_name(event)),
+        );
         return None;
     }
     if !field.ops().contains(&op) {
         let ops: Vec<&str> = field.ops().iter().map(|o| op_name(*o)).collect();
-        c.error(op_path, format!("must be one of {} for this field", ops.join(", ")));
+        c.error(
+            op_path,
+            format!("must be one of {} for this field", ops.join(", ")),
+        );
         return None;
     }
     let known = match field {
         ConditionField::ChannelType => {
-            parse_name::<crate::domain::conversation::ChannelType>(&value)
-                .map_or(Err(crate::domain::conversation::ChannelType::expected()), |_| Ok(()))
+            parse_name::<crate::domain::conversation::ChannelType>(&value).map_or(
+                Err(crate::domain::conversation::ChannelType::expected()),
+                |_| Ok(()),
+            )
         }
         ConditionField::Status => parse_name::<ConversationStatus>(&value)
             .map_or(Err(ConversationStatus::expected()), |_| Ok(())),
@@ -287,10 +301,7 @@ fn actions(
         return None;
     };
     if items.is_empty() || items.len() > MAX_ACTIONS {
-        c.error(
-            "actions",
-            format!("must have 1 to {MAX_ACTIONS} actions"),
-        );
+        c.error("actions", format!("must have 1 to {MAX_ACTIONS} actions"));
         return None;
     }
     let mut out = Vec::new();
@@ -334,7 +345,10 @@ fn action(c: &mut Checks, path: &str, v: &Value, net: &GuardedClient) -> Option<
         "send_message" => &["type", "text"],
         "send_webhook" => &["type", "url"],
         _ => {
-            c.error(type_path, format!("must be one of {}", Action::NAMES.join(", ")));
+            c.error(
+                type_path,
+                format!("must be one of {}", Action::NAMES.join(", ")),
+            );
             return None;
         }
     };

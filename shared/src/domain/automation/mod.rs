@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use super::conversation::ConversationStatus;
 
-pub use input::{AutomationInput, AutomationPatch, AutomationSpec};
+pub use input::{AutomationInput, AutomationPatch, AutomationSpec, ECHOED};
 
 /// The internal event of a tag added to a conversation: it starts
 /// `tag_added` automations and is never offered to webhook endpoints.

@@ -59,11 +59,7 @@ async fn checked(app: &App, caller: &Caller, body: AutomationPatch) -> Result<Au
 }
 
 /// `GET /automations` (admin): newest first.
-pub async fn list(
-    app: &App,
-    caller: &Caller,
-    req: &PageRequest,
-) -> Result<PageOf<AutomationView>> {
+pub async fn list(app: &App, caller: &Caller, req: &PageRequest) -> Result<PageOf<AutomationView>> {
     caller.require_admin()?;
     list_counted(app, &caller.tenant, KIND, None, req, |a: Automation| {
         AutomationView::from(a)
