@@ -14,6 +14,9 @@ use axum::body::Bytes;
 use axum::http::header;
 use axum::response::IntoResponse;
 
+use switchboard::domain::automation::{
+    Action, ActionResult, Condition, ConditionField, ConditionOp, RunStatus, Trigger, TriggerEvent,
+};
 use switchboard::domain::call::{CallStatus, Direction};
 use switchboard::domain::campaign::contact::{ContactOutcome, ContactStatus};
 use switchboard::domain::campaign::{CampaignStatus, RetryOn, RetryPolicy, Schedule, Window};
@@ -23,22 +26,22 @@ use switchboard::engine::call::{CallMetrics, EndReason, Role, TranscriptEntry};
 use switchboard::engine::report::{Outcome, Report, Sentiment};
 use switchboard::services::views::{
     AcceptInviteInput, AgentCreate, AgentPatch, AgentView, ApiKeyInput, ApiKeyView, AssignInput,
-    AssignmentView, BulkContactsInput, CallView, CampaignContactInput, CampaignContactView,
-    CampaignCreate, CampaignPatch, CampaignResultsView, CampaignStats, CampaignView, ChannelCreate,
-    ChannelPatch, ChannelView, ChunkView, ConnectionInfo, ContactCreate, ContactPatch,
-    ContactResult, ContactView, ConversationCreate, ConversationPatch, ConversationView,
-    DeletedView, ExecuteView, FlowCreate, FlowPatch, FlowSummaryView, FlowView, FlowWarning,
-    ImportSummary, IngestTextInput, IngestUrlInput, InvalidContact, InviteInput, InviteView,
-    KnowledgeDocumentView, KnowledgeQueryInput, LiveCallView, LiveControlView, LiveMessageInput,
-    LiveTranscriptView, LoggedOutView, LoginInput, McpServerInput, McpServerView, MeView,
-    MemberView, MessageInput, MessageView, NewApiKeyView, OrganizationInput,
-    OrganizationPatchInput, OrganizationView, PasswordChangeInput, PasswordChangedView,
-    ProcessedTranscriptView, ProviderCheckView, QueryHit, RecordingLinkView, RetryInput, RoleInput,
-    SignedInView, SignupInput, StatusInput, SupervisorJoinView, TagInput, TakeoverInput,
-    TaskCreate, TaskPatch, TaskSecretView, TaskView, ToolCreate, ToolPatch, ToolTestInput,
-    ToolTestView, ToolView, TranscriptView, UserView, VerifyProviderInput, WebSessionView,
-    WebhookAttemptView, WebhookDeliveryView, WebhookInput, WebhookView, WorkspaceSettingsInput,
-    WorkspaceSettingsView, WorkspaceView,
+    AssignmentView, AutomationInput, AutomationPatch, AutomationRunView, AutomationView,
+    BulkContactsInput, CallView, CampaignContactInput, CampaignContactView, CampaignCreate,
+    CampaignPatch, CampaignResultsView, CampaignStats, CampaignView, ChannelCreate, ChannelPatch,
+    ChannelView, ChunkView, ConnectionInfo, ContactCreate, ContactPatch, ContactResult,
+    ContactView, ConversationCreate, ConversationPatch, ConversationView, DeletedView, ExecuteView,
+    FlowCreate, FlowPatch, FlowSummaryView, FlowView, FlowWarning, ImportSummary, IngestTextInput,
+    IngestUrlInput, InvalidContact, InviteInput, InviteView, KnowledgeDocumentView,
+    KnowledgeQueryInput, LiveCallView, LiveControlView, LiveMessageInput, LiveTranscriptView,
+    LoggedOutView, LoginInput, McpServerInput, McpServerView, MeView, MemberView, MessageInput,
+    MessageView, NewApiKeyView, OrganizationInput, OrganizationPatchInput, OrganizationView,
+    PasswordChangeInput, PasswordChangedView, ProcessedTranscriptView, ProviderCheckView, QueryHit,
+    RecordingLinkView, RetryInput, RoleInput, SignedInView, SignupInput, StatusInput,
+    SupervisorJoinView, TagInput, TakeoverInput, TaskCreate, TaskPatch, TaskSecretView, TaskView,
+    ToolCreate, ToolPatch, ToolTestInput, ToolTestView, ToolView, TranscriptView, UserView,
+    VerifyProviderInput, WebSessionView, WebhookAttemptView, WebhookDeliveryView, WebhookInput,
+    WebhookView, WorkspaceSettingsInput, WorkspaceSettingsView, WorkspaceView,
 };
 use utoipa::openapi::header::Header;
 use utoipa::openapi::link::LinkBuilder;
@@ -91,6 +94,8 @@ pub const SESSION: &str = "session";
         LoggedOutView, PasswordChangedView, InviteView,
         SignupInput, LoginInput, AcceptInviteInput, PasswordChangeInput, WorkspaceSettingsInput,
         ApiKeyInput, OrganizationInput, OrganizationPatchInput, InviteInput, RoleInput,
+        AutomationView, AutomationRunView, AutomationInput, AutomationPatch, Trigger, TriggerEvent,
+        Condition, ConditionField, ConditionOp, Action, ActionResult, RunStatus,
     ))
 )]
 pub struct ApiDoc;

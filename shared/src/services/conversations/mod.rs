@@ -21,8 +21,8 @@ mod messages;
 pub use from_call::after_call;
 pub use list::{ConversationFilter, list};
 pub use live_chat::call_started;
-pub use messages::{add_message, list_messages, post_message};
 pub(crate) use messages::send_text;
+pub use messages::{add_message, list_messages, post_message};
 
 use futures::future::try_join_all;
 use serde_json::json;

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::domain::automation::{Action, ActionResult, Automation, RunStatus, Run, Trigger};
+use crate::domain::automation::{Action, ActionResult, Automation, Run, RunStatus, Trigger};
 
 /// An automation as returned by every `/automations` route.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
