@@ -469,31 +469,31 @@ mod tests {
             message: Some("I want a refund".into()),
             ..Subject::default()
         };
-        use ConditionField::*;
-        use ConditionOp::*;
+        use ConditionField as F;
+        use ConditionOp as O;
         assert!(matches(&automation(vec![]), &s));
         assert!(matches(
             &automation(vec![
-                cond(ChannelType, Equals, "sms"),
-                cond(Tags, Contains, "vip"),
-                cond(Message, Contains, "REFUND"),
-                cond(Status, NotEquals, "resolved"),
+                cond(F::ChannelType, O::Equals, "sms"),
+                cond(F::Tags, O::Contains, "vip"),
+                cond(F::Message, O::Contains, "REFUND"),
+                cond(F::Status, O::NotEquals, "resolved"),
             ]),
             &s
         ));
         assert!(!matches(
-            &automation(vec![cond(Tags, NotContains, "vip")]),
+            &automation(vec![cond(F::Tags, O::NotContains, "vip")]),
             &s
         ));
         assert!(!matches(
             &automation(vec![
-                cond(ChannelType, Equals, "sms"),
-                cond(ContactName, Equals, "Ada")
+                cond(F::ChannelType, O::Equals, "sms"),
+                cond(F::ContactName, O::Equals, "Ada")
             ]),
             &s
         ));
         assert!(matches(
-            &automation(vec![cond(ContactName, NotEquals, "Ada")]),
+            &automation(vec![cond(F::ContactName, O::NotEquals, "Ada")]),
             &s
         ));
     }
