@@ -1,7 +1,9 @@
 //! Automations (SPEC §12, admin) over real HTTP on both stores: written and
 //! checked field by field (nested fields named, unknown keys refused),
 //! switched, deleted, isolated per org; run on the events queue with every
-//! action done and logged, once however often an event is delivered; and a
+//! action done and logged, once however often an event is delivered, on the
+//! triggers' events (conditions on the conversation, its contact and the
+//! customer's words); and a
 //! chain of automations that trigger each other stopped at depth 3. (The
 //! agent role's 403 on every route is in the `roles` matrix.)
 
@@ -380,6 +382,64 @@ async fn automations_run_once_per_event_and_chains_stop(backend: Backend) {
     assert_eq!(runs(&t, &admin, &welcome, 1).await.len(), 1);
     assert_eq!(messages(&t, &admin, &conv_id).await.len(), 1);
     assert_eq!(receiver.received().len(), 1);
+
+    // A customer's message (as a message view) and a campaign's end.
+    let refund = create(&t, &admin, json!({
+        "name": "Refunds",
+        "trigger": {"event": "message_received", "conditions": [
+            {"field": "message", "op": "contains", "value": "REFUND"}]},
+        "actions": [{"type": "set_status", "status": "open"}, {"type": "add_tag", "tag": "refund"}],
+    }))
+    .await;
+    let campaign_done = create(
+        &t,
+        &admin,
+        json!({
+            "name": "Campaign report",
+            "trigger": {"event": "campaign_completed"},
+            "actions": [{"type": "send_webhook", "url": receiver.url}],
+        }),
+    )
+    .await;
+    for (event_type, data) in [
+        (
+            "message.received",
+            json!({"id": "m1", "conversation_id": conv_id, "content": "I want a refund"}),
+        ),
+        (
+            "message.received",
+            json!({"id": "m2", "conversation_id": conv_id, "content": "thanks"}),
+        ),
+        (
+            "campaign.completed",
+            json!({"id": "camp-1", "status": "completed"}),
+        ),
+    ] {
+        let event = Event {
+            id: uuid::Uuid::now_v7().to_string(),
+            event_type: event_type.into(),
+            data,
+            ..event.clone()
+        };
+        events::handle(&t.app, &event).await.unwrap();
+    }
+    let run = runs(&t, &admin, &refund, 1).await;
+    assert_eq!(run.len(), 1, "only the message that says refund: {run:?}");
+    assert_eq!(run[0]["status"], "succeeded", "{run:?}");
+    let (_, got) = call(t.session(Method::GET, &format!("/conversations/{conv_id}"), &admin)).await;
+    assert_eq!(
+        (got["data"]["status"].as_str(), &got["data"]["tags"]),
+        (Some("open"), &json!(["welcomed", "refund"]))
+    );
+    assert_eq!(
+        runs(&t, &admin, &campaign_done, 1).await[0]["status"],
+        "succeeded"
+    );
+    let report = receiver.wait_for(2, WAIT).await.remove(1).json();
+    assert_eq!(
+        (report["type"].as_str(), &report["data"]["id"]),
+        (Some("campaign.completed"), &json!("camp-1"))
+    );
 
     // t1 → t2 → t3 → t4 → t1: each added tag starts the next automation,
     // one level deeper; at depth 3 the chain stops, logged.
