@@ -3,6 +3,7 @@
 //! and the local server merges every group into one API on one port.
 
 pub mod agents;
+pub mod automations;
 pub mod calls;
 pub mod campaigns;
 pub mod campaigns_worker;
@@ -52,6 +53,7 @@ pub fn all_groups(app: &Arc<App>) -> Vec<OpenApiRouter<Arc<App>>> {
         live_space::router(app),
         campaigns::router(app),
         webhooks::router(app),
+        automations::router(app),
     ]
 }
 

@@ -14,6 +14,9 @@ use axum::body::Bytes;
 use axum::http::header;
 use axum::response::IntoResponse;
 
+use switchboard::domain::automation::{
+    Action, ActionResult, Condition, ConditionField, ConditionOp, RunStatus, Trigger, TriggerEvent,
+};
 use switchboard::domain::call::{CallStatus, Direction};
 use switchboard::domain::campaign::contact::{ContactOutcome, ContactStatus};
 use switchboard::domain::campaign::{CampaignStatus, RetryOn, RetryPolicy, Schedule, Window};
@@ -27,15 +30,16 @@ use switchboard::services::analytics::{
 };
 use switchboard::services::views::{
     AcceptInviteInput, AgentCreate, AgentPatch, AgentView, ApiKeyInput, ApiKeyView, AssignInput,
-    AssignmentView, BulkContactsInput, CallView, CampaignContactInput, CampaignContactView,
-    CampaignCreate, CampaignPatch, CampaignResultsView, CampaignStats, CampaignView, ChannelCreate,
-    ChannelPatch, ChannelView, ChunkView, ConnectionInfo, ContactCreate, ContactPatch,
-    ContactResult, ContactView, ConversationCreate, ConversationPatch, ConversationView,
-    DeletedView, ExecuteView, FlowCreate, FlowPatch, FlowSummaryView, FlowView, FlowWarning,
-    ImportSummary, InboxSocketView, IngestTextInput, IngestUrlInput, InvalidContact, InviteInput,
-    InviteView, KnowledgeDocumentView, KnowledgeQueryInput, LiveCallView, LiveControlView,
-    LiveMessageInput, LiveTranscriptView, LoggedOutView, LoginInput, McpServerInput, McpServerView,
-    MeView, MemberView, MessageInput, MessageView, NewApiKeyView, OrganizationInput,
+    AssignmentView, AutomationInput, AutomationPatch, AutomationRunView, AutomationView,
+    BulkContactsInput, CallView, CampaignContactInput, CampaignContactView, CampaignCreate,
+    CampaignPatch, CampaignResultsView, CampaignStats, CampaignView, ChannelCreate, ChannelPatch,
+    ChannelView, ChunkView, ConnectionInfo, ContactCreate, ContactPatch, ContactResult,
+    ContactView, ConversationCreate, ConversationPatch, ConversationView, DeletedView, ExecuteView,
+    FlowCreate, FlowPatch, FlowSummaryView, FlowView, FlowWarning, ImportSummary, InboxSocketView,
+    IngestTextInput, IngestUrlInput, InvalidContact, InviteInput, InviteView,
+    KnowledgeDocumentView, KnowledgeQueryInput, LiveCallView, LiveControlView, LiveMessageInput,
+    LiveTranscriptView, LoggedOutView, LoginInput, McpServerInput, McpServerView, MeView,
+    MemberView, MessageInput, MessageView, NewApiKeyView, OrganizationInput,
     OrganizationPatchInput, OrganizationView, PasswordChangeInput, PasswordChangedView,
     ProcessedTranscriptView, ProviderCheckView, QueryHit, RecordingLinkView, RetryInput, RoleInput,
     SignedInView, SignupInput, StatusInput, SuggestionView, SupervisorJoinView, TagInput,
@@ -97,6 +101,8 @@ pub const SESSION: &str = "session";
         LoggedOutView, PasswordChangedView, InviteView,
         SignupInput, LoginInput, AcceptInviteInput, PasswordChangeInput, WorkspaceSettingsInput,
         ApiKeyInput, OrganizationInput, OrganizationPatchInput, InviteInput, RoleInput,
+        AutomationView, AutomationRunView, AutomationInput, AutomationPatch, Trigger, TriggerEvent,
+        Condition, ConditionField, ConditionOp, Action, ActionResult, RunStatus,
     ))
 )]
 pub struct ApiDoc;
@@ -143,6 +149,8 @@ const STRICT_BODIES: &[(&str, &[&str])] = &[
     ("ContactCreate", &switchboard::domain::contact::ECHOED),
     ("ContactPatch", &switchboard::domain::contact::ECHOED),
     ("WebhookInput", &[]),
+    ("AutomationInput", &switchboard::domain::automation::ECHOED),
+    ("AutomationPatch", &switchboard::domain::automation::ECHOED),
     ("McpServerInput", &[]),
     ("IngestTextInput", &[]),
     ("IngestUrlInput", &[]),

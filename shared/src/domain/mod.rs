@@ -2,6 +2,7 @@
 //! the resources' shapes. No I/O here.
 
 pub mod agent;
+pub mod automation;
 pub mod call;
 pub mod campaign;
 pub mod channel;

@@ -27,6 +27,12 @@ pub struct Event {
     pub created_at: String,
     /// The resource the event is about, in its API shape.
     pub data: Value,
+    /// How many automation actions led to this event (0: a person, a call
+    /// or the API caused it). An automation's actions emit their events one
+    /// deeper, and at [`MAX_DEPTH`] no automation runs, so automations that
+    /// trigger each other cannot loop.
+    #[serde(default)]
+    pub depth: u32,
 }
 
 impl Event {
@@ -44,8 +50,24 @@ impl Event {
     }
 }
 
+/// The chain depth at which automations stop running (see [`Event::depth`]).
+pub const MAX_DEPTH: u32 = 3;
+
+pub use crate::domain::automation::TAG_ADDED;
+
 /// Queues an event for `tenant`.
 pub async fn emit(app: &App, tenant: &Tenant, event_type: &str, data: Value) -> Result<()> {
+    emit_at_depth(app, tenant, event_type, data, 0).await
+}
+
+/// Queues an event caused by an automation at chain depth `depth`.
+pub async fn emit_at_depth(
+    app: &App,
+    tenant: &Tenant,
+    event_type: &str,
+    data: Value,
+    depth: u32,
+) -> Result<()> {
     let event = Event {
         id: app.new_id(),
         event_type: event_type.to_owned(),
@@ -53,6 +75,7 @@ pub async fn emit(app: &App, tenant: &Tenant, event_type: &str, data: Value) -> 
         mode: tenant.mode,
         created_at: app.now_rfc3339(),
         data,
+        depth,
     };
     let body = serde_json::to_string(&event).map_err(|e| Error::Internal(e.to_string()))?;
     app.queue("events")?.send(&body, Duration::ZERO).await?;
@@ -62,7 +85,7 @@ pub async fn emit(app: &App, tenant: &Tenant, event_type: &str, data: Value) -> 
 /// Consumes one event from the events queue: fans it out to the org's
 /// webhook endpoints subscribed to its type (at most once per endpoint
 /// however often the queue redelivers it), then runs the event's own
-/// follow-up work. `Err` means "retry the event"; every step is idempotent
+/// follow-up work, then the org's automations. `Err` means "retry the event"; every step is idempotent
 /// per event id, so a retry repeats nothing that already happened.
 pub async fn handle(app: &App, event: &Event) -> Result<()> {
     let endpoints = crate::services::webhooks::delivery::fan_out(app, event).await?;
@@ -72,16 +95,18 @@ pub async fn handle(app: &App, event: &Event) -> Result<()> {
     match event.event_type.as_str() {
         "call.started" => {
             crate::services::calls::post_call(app, event).await?;
-            crate::services::conversations::call_started(app, event).await
+            crate::services::conversations::call_started(app, event).await?;
         }
         "call.completed" | "call.failed" => {
             // The conversation takes the transcript and report the
             // post-call job has just written onto the call.
             crate::services::calls::post_call(app, event).await?;
             crate::services::conversations::after_call(app, event).await?;
-            crate::services::analytics::count_event(app, event).await
+            crate::services::analytics::count_event(app, event).await?;
         }
-        "campaign.completed" => crate::services::analytics::count_event(app, event).await,
-        _ => Ok(()),
+        "campaign.completed" => crate::services::analytics::count_event(app, event).await?,
+        _ => {}
     }
+    // Last: a `call_completed` automation finds the call's conversation.
+    crate::services::automations::on_event(app, event).await
 }

@@ -6,6 +6,7 @@ pub mod analytics;
 pub mod api_keys;
 pub mod assignments;
 pub mod auth_limits;
+pub mod automations;
 pub mod caller;
 pub mod calls;
 pub mod campaigns;

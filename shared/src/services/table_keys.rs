@@ -349,3 +349,18 @@ pub fn latest_conversation_sk(contact_id: &str, channel_type: &str, channel_id: 
 pub fn conversation_call_sk(call_id: &str) -> String {
     format!("CONVCALL#{call_id}")
 }
+
+/// One run of an automation: `<tenant>` / `AUTORUN#<automation>#<run>`; the
+/// run id is a UUIDv7, so the runs of an automation list by time.
+pub fn automation_run_sk(automation_id: &str, run_id: &str) -> String {
+    format!("AUTORUN#{automation_id}#{run_id}")
+}
+/// Sort-key prefix listing the runs of one automation.
+pub fn automation_runs_prefix(automation_id: &str) -> String {
+    format!("AUTORUN#{automation_id}#")
+}
+/// The counter an automation's round-robin `assign` takes turns by:
+/// `<tenant>` / `AUTOTURN#<automation>`.
+pub fn automation_turn_sk(automation_id: &str) -> String {
+    format!("AUTOTURN#{automation_id}")
+}

@@ -397,6 +397,7 @@ async fn a_lost_runner_fails_its_call(backend: Backend) {
         mode: tenant.mode,
         created_at: "2030-01-01T00:00:00.000Z".into(),
         data: json!({"id": call_id}),
+        depth: 0,
     };
     for _ in 0..3 {
         post_call::post_call(&t.app, &event).await.unwrap();

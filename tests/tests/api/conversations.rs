@@ -488,6 +488,7 @@ async fn ended_calls_land_in_their_contacts_conversation_once(backend: Backend) 
         mode: tenant.mode,
         created_at: "2030-01-01T00:00:00.000Z".into(),
         data: json!({"id": first}),
+        depth: 0,
     };
     for _ in 0..2 {
         conversations::after_call(&t.app, &event).await.unwrap();

@@ -2,6 +2,7 @@
 //! runs once per store backend (embedded SQLite, and AWS on moto).
 
 mod agents;
+mod automations;
 mod calls;
 mod campaign_crash;
 mod campaigns;

@@ -441,6 +441,7 @@ async fn an_event_handled_twice_is_delivered_once(backend: Backend) {
         mode: tenant.mode,
         created_at: t.app.now_rfc3339(),
         data: json!({"id": "call-3"}),
+        depth: 0,
     };
     events::handle(&t.app, &event).await.unwrap();
     events::handle(&t.app, &event).await.unwrap();

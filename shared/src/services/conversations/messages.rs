@@ -114,29 +114,57 @@ pub async fn post_message(
         call_id: None,
         created_at: app.now_rfc3339(),
     };
-    let reply = message_type == MessageType::Text;
-    if reply {
-        super::live_chat::check_reply(app, &caller.tenant, &c.id, &message.content).await?;
+    if message_type == MessageType::Text {
+        send_text(app, &caller.tenant, &message).await?;
+    } else {
+        add_message(
+            app,
+            &caller.tenant,
+            &c.id,
+            std::slice::from_ref(&message),
+            |_| false,
+            |_| {},
+        )
+        .await?;
     }
+    Ok(message.into())
+}
+
+/// Stores a `text` message to the customer and sends it on the
+/// conversation's channel: the one path of a person's reply and an
+/// automation's `send_message`. A person's reply (author `user`) pauses the
+/// AI on the conversation and takes the running chat over; any other author
+/// is said on the chat, which is then handed back to the AI (unless a
+/// person paused it).
+pub(crate) async fn send_text(app: &App, tenant: &Tenant, message: &Message) -> Result<()> {
+    let id = &message.conversation_id;
+    super::live_chat::check_reply(app, tenant, id, &message.content).await?;
+    let person = message.author == Author::User;
     // A reply reaches a running web chat; other channels (SMS) are not
-    // wired yet: there it is stored, shown and pauses the AI.
+    // wired yet: there it is stored and shown.
     let stored = add_message(
         app,
-        &caller.tenant,
-        &c.id,
-        std::slice::from_ref(&message),
+        tenant,
+        id,
+        std::slice::from_ref(message),
         |_| false,
         |c| {
-            if reply {
+            if person {
                 c.ai_enabled = false;
             }
         },
     )
     .await?;
-    if reply && let Some(call) = stored.and_then(|c| c.live_call_id) {
-        super::live_chat::say(app, &caller.tenant, &call, &message.content).await;
+    if let Some(c) = stored
+        && let Some(call) = &c.live_call_id
+    {
+        super::live_chat::say(app, tenant, call, &message.content).await;
+        // Handed back only when no person has paused the AI there.
+        if !person && c.ai_enabled {
+            super::live_chat::resume(app, tenant, call).await;
+        }
     }
-    Ok(message.into())
+    Ok(())
 }
 
 /// `GET /conversations/{id}/messages`: oldest first, paged.

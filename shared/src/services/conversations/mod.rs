@@ -24,6 +24,7 @@ mod suggest;
 pub use from_call::after_call;
 pub use list::{ConversationFilter, list};
 pub use live_chat::call_started;
+pub(crate) use messages::send_text;
 pub use messages::{add_message, list_messages, post_message};
 pub use suggest::suggest;
 
@@ -304,15 +305,19 @@ pub(crate) async fn views(
     .await
 }
 
-/// Fails with 422 on `field` unless `user_id` is a member of the org.
-async fn require_member(app: &App, caller: &Caller, field: &str, user_id: &str) -> Result<()> {
-    let member = crate::domain::is_id(user_id)
+/// Whether `user_id` is a member of the org `org_id`.
+pub(crate) async fn is_member(app: &App, org_id: &str, user_id: &str) -> Result<bool> {
+    Ok(crate::domain::is_id(user_id)
         && app
             .table
-            .get(&org_pk(caller.org_id()), &member_sk(user_id))
+            .get(&org_pk(org_id), &member_sk(user_id))
             .await?
-            .is_some();
-    if member {
+            .is_some())
+}
+
+/// Fails with 422 on `field` unless `user_id` is a member of the org.
+async fn require_member(app: &App, caller: &Caller, field: &str, user_id: &str) -> Result<()> {
+    if is_member(app, caller.org_id(), user_id).await? {
         Ok(())
     } else {
         Err(Error::field(field, "is not a user of this organization"))
@@ -493,8 +498,25 @@ pub async fn add_tag(
     body: TagInput,
 ) -> Result<ConversationView> {
     let tag = body.check()?;
-    change_visible(app, caller, id, |c| {
-        if c.tags.contains(&tag) {
+    load_visible(app, caller, id).await?;
+    let c = add_tag_at_depth(app, &caller.tenant, id, &tag, 0).await?;
+    Ok(views(app, caller, vec![c]).await?.remove(0))
+}
+
+/// Adds `tag` to the conversation `id` and, when it did not have it yet,
+/// emits the internal `tag_added` event at automation chain depth `depth`
+/// (what `tag_added` automations run on).
+pub(crate) async fn add_tag_at_depth(
+    app: &App,
+    tenant: &Tenant,
+    id: &str,
+    tag: &str,
+    depth: u32,
+) -> Result<Conversation> {
+    let mut added = false;
+    let c = modify(app, tenant, id, |c| {
+        added = false;
+        if c.tags.iter().any(|t| t == tag) {
             return Ok(false);
         }
         if c.tags.len() >= MAX_TAGS {
@@ -503,10 +525,18 @@ pub async fn add_tag(
                 format!("a conversation has at most {MAX_TAGS} tags"),
             ));
         }
-        c.tags.push(tag.clone());
+        c.tags.push(tag.to_owned());
+        added = true;
         Ok(true)
     })
-    .await
+    .await?;
+    if added {
+        let mut data =
+            serde_json::to_value(ConversationView::of(c.clone(), c.incoming)).unwrap_or_default();
+        data["tag"] = json!(tag);
+        super::events::emit_at_depth(app, tenant, super::events::TAG_ADDED, data, depth).await?;
+    }
+    Ok(c)
 }
 
 /// `DELETE /conversations/{id}/tags/{tag}`: 404 `tag` when it does not have it.

@@ -5,6 +5,7 @@
 //! serialized and schemathesis can check every field.
 
 mod agent;
+mod automation;
 mod call;
 mod campaign;
 mod channel;
@@ -20,6 +21,7 @@ mod tool;
 mod webhook;
 
 pub use crate::domain::agent::{AgentCreate, AgentPatch};
+pub use crate::domain::automation::{AutomationInput, AutomationPatch};
 pub use crate::domain::campaign::{
     BulkContactsInput, CampaignContactInput, CampaignCreate, CampaignPatch, RetryInput,
 };
@@ -33,6 +35,7 @@ pub use crate::domain::task::{TaskCreate, TaskPatch};
 pub use crate::domain::tool::{ToolCreate, ToolPatch};
 pub use crate::domain::webhook::WebhookInput;
 pub use agent::AgentView;
+pub use automation::{AutomationRunView, AutomationView};
 pub use call::{CallView, ProcessedTranscriptView, RecordingLinkView, TranscriptView};
 pub use campaign::{
     CampaignContactView, CampaignResultsView, CampaignStats, CampaignView, ContactResult,

@@ -178,10 +178,10 @@ async fn send(app: &App, tenant: &Tenant, delivery: &Delivery) -> Result<()> {
     Ok(())
 }
 
-/// The delivery id of `event` to endpoint `webhook_id`: a UUIDv7 with the
-/// event's time and bits hashed from the pair, so handling an event twice
-/// names the same record.
-fn delivery_id(app: &App, event_id: &str, webhook_id: &str) -> String {
+/// The id of what `event` causes for `other` (a delivery to an endpoint, an
+/// automation's run): a UUIDv7 with the event's time and bits hashed from
+/// the pair, so handling an event twice names the same record.
+pub(crate) fn derived_id(app: &App, event_id: &str, other: &str) -> String {
     let millis = uuid::Uuid::parse_str(event_id)
         .ok()
         .and_then(|u| u.get_timestamp())
@@ -190,7 +190,7 @@ fn delivery_id(app: &App, event_id: &str, webhook_id: &str) -> String {
             secs * 1000 + u64::from(nanos) / 1_000_000
         })
         .unwrap_or_else(|| app.now().timestamp_millis().max(0) as u64);
-    let digest = Sha256::digest(format!("{event_id}\n{webhook_id}").as_bytes());
+    let digest = Sha256::digest(format!("{event_id}\n{other}").as_bytes());
     let mut random = [0u8; 10];
     random.copy_from_slice(&digest[..10]);
     uuid::Builder::from_unix_timestamp_millis(millis, &random)
@@ -215,7 +215,7 @@ pub(crate) async fn fan_out(app: &App, event: &Event) -> Result<usize> {
             continue;
         }
         let delivery = Delivery::new(
-            delivery_id(app, &event.id, &endpoint.id),
+            derived_id(app, &event.id, &endpoint.id),
             Some(endpoint.id.clone()),
             Some(event.id.clone()),
             event.event_type.clone(),

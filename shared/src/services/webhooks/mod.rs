@@ -213,16 +213,32 @@ pub async fn enqueue_task_delivery(
     url: &str,
     body: Value,
 ) -> Result<()> {
-    task_secret_of(app, tenant).await?;
     let event_type = body
         .get("event_type")
         .and_then(Value::as_str)
         .unwrap_or("task")
         .to_owned();
+    enqueue_org_signed(app, tenant, app.new_id(), None, event_type, url, body).await
+}
+
+/// Queues delivery `id` of `body` to `url`, signed with the org's
+/// task-webhook secret (created on first use), as [`enqueue_task_delivery`]
+/// does; an id that was queued already is not queued again, so a caller
+/// that derives `id` from what caused it never sends twice.
+pub(crate) async fn enqueue_org_signed(
+    app: &App,
+    tenant: &Tenant,
+    id: String,
+    event_id: Option<String>,
+    event_type: String,
+    url: &str,
+    body: Value,
+) -> Result<()> {
+    task_secret_of(app, tenant).await?;
     let d = Delivery::new(
-        app.new_id(),
+        id,
         None,
-        None,
+        event_id,
         event_type,
         url.to_owned(),
         body,
