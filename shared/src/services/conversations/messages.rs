@@ -4,7 +4,9 @@
 use super::{load_visible, modify, user_of, word_writes};
 use crate::App;
 use crate::domain::Tenant;
-use crate::domain::conversation::{Author, Conversation, Message, MessageInput, MessageType};
+use crate::domain::conversation::{
+    Author, ChannelType, Conversation, Delivery, Message, MessageInput, MessageType,
+};
 use crate::error::Result;
 use crate::services::caller::Caller;
 use crate::services::page::{PageOf, PageRequest, page};
@@ -82,6 +84,8 @@ pub async fn post_message(
 ) -> Result<MessageView> {
     let (content, message_type) = body.check()?;
     let (c, _) = load_visible(app, caller, id).await?;
+    let reply = message_type == MessageType::Text;
+    let by_sms = reply && c.channel_type == ChannelType::Sms;
     let message = Message {
         id: app.new_id(),
         conversation_id: c.id.clone(),
@@ -91,13 +95,14 @@ pub async fn post_message(
         content,
         call_id: None,
         created_at: app.now_rfc3339(),
+        // Stored before it is sent, so it is never lost.
+        delivery: by_sms.then(Delivery::queued),
     };
-    let reply = message_type == MessageType::Text;
     if reply {
         super::live_chat::check_reply(app, &caller.tenant, &c.id, &message.content).await?;
     }
-    // A reply reaches a running web chat; other channels (SMS) are not
-    // wired yet: there it is stored, shown and pauses the AI.
+    // A reply reaches a running web chat, or goes out by SMS; on other
+    // channels it is stored, shown and pauses the AI.
     let stored = add_message(
         app,
         &caller.tenant,
@@ -113,6 +118,9 @@ pub async fn post_message(
     .await?;
     if reply && let Some(call) = stored.and_then(|c| c.live_call_id) {
         super::live_chat::say(app, &caller.tenant, &call, &message.content).await;
+    }
+    if by_sms {
+        super::sms_out::enqueue(app, &caller.tenant, &message).await?;
     }
     Ok(message.into())
 }

@@ -17,11 +17,14 @@ mod from_call;
 mod list;
 mod live_chat;
 mod messages;
+mod sms;
+mod sms_out;
 
 pub use from_call::after_call;
 pub use list::{ConversationFilter, list};
 pub use live_chat::call_started;
 pub use messages::{add_message, list_messages, post_message};
+pub use sms::{SmsJob, inbound_sms, send_sms, sms_status};
 
 use futures::future::try_join_all;
 use serde_json::json;
