@@ -188,12 +188,14 @@ impl<'a> Twilio<'a> {
             .form(&form)
             .send()
             .await
-            .map_err(|e| SendFailure::Transient(format!("could not reach Twilio: {e}")))?;
+            // The URL names the account: left out of a reason tenants read.
+            .map_err(|e| {
+                SendFailure::Transient(format!("could not reach Twilio: {}", e.without_url()))
+            })?;
         let status = resp.status();
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| SendFailure::Transient(format!("Twilio's answer was cut off: {e}")))?;
+        let bytes = resp.bytes().await.map_err(|e| {
+            SendFailure::Transient(format!("Twilio's answer was cut off: {}", e.without_url()))
+        })?;
         if status.is_success() {
             return serde_json::from_slice::<CallResource>(&bytes)
                 .map(|m| m.sid)

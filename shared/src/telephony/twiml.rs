@@ -65,5 +65,6 @@ mod tests {
             format!("{HEAD}<Response><Say>&lt;Play&gt;x&lt;/Play&gt;</Say><Hangup/></Response>")
         );
         assert!(dial("+15005550006").contains("<Dial>+15005550006</Dial>"));
+        assert_eq!(empty(), format!("{HEAD}<Response/>"));
     }
 }
