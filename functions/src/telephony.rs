@@ -18,6 +18,7 @@ use utoipa_axum::routes;
 
 use crate::http::response::ErrorBody;
 use crate::http::{ApiError, Path};
+use switchboard::services::conversations;
 
 type S = State<Arc<App>>;
 
@@ -26,6 +27,29 @@ pub fn router() -> OpenApiRouter<Arc<App>> {
     OpenApiRouter::new()
         .routes(routes!(twilio_voice))
         .routes(routes!(twilio_status))
+        .routes(routes!(twilio_sms))
+        .routes(routes!(twilio_sms_status))
+}
+
+/// The form fields Switchboard reads from Twilio's messaging webhooks.
+#[derive(ToSchema)]
+#[allow(dead_code, non_snake_case)]
+struct TwilioSmsForm {
+    /// The Twilio account (`AC…`): must be the channel's.
+    AccountSid: String,
+    /// Twilio's id of the message (`SM…`/`MM…`).
+    MessageSid: String,
+    /// The sender (E.164).
+    From: Option<String>,
+    /// The number written to (E.164): one of the channel's numbers.
+    To: Option<String>,
+    /// What it says.
+    Body: Option<String>,
+    /// Status callbacks: `queued`, `sending`, `sent`, `delivered`,
+    /// `undelivered`, `failed`, `read`, …
+    MessageStatus: Option<String>,
+    /// Status callbacks: Twilio's error code of a failure.
+    ErrorCode: Option<String>,
 }
 
 /// The form fields Switchboard reads from Twilio's webhooks (Twilio sends
@@ -116,5 +140,57 @@ async fn twilio_status(
 ) -> Result<StatusCode, ApiError> {
     let w = webhook(&channel_id, &uri, &headers, &body)?;
     telephony::status(&app, &w).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A text to one of the channel's numbers: stored in the sender's `sms`
+/// conversation (once per `MessageSid`, however often Twilio retries) and
+/// answered by the AI when the conversation has it on. Answers an empty
+/// TwiML `<Response/>`. Set it as the number's Messaging webhook.
+#[utoipa::path(post, path = "/telephony/twilio/{channel_id}/sms", tag = "telephony",
+    security(()), params(("channel_id" = String, Path),
+        ("X-Twilio-Signature" = String, Header, description = "Twilio's signature of the URL and form.")),
+    request_body(content = inline(TwilioSmsForm), content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Empty TwiML.", content_type = "text/xml", body = String),
+        (status = 400, description = "Not a form.", body = ErrorBody),
+        (status = 403, description = "Unsigned, wrongly signed or replayed.", body = ErrorBody),
+        (status = 422, description = "A required field is missing or not the channel's number.", body = ErrorBody),
+    ))]
+async fn twilio_sms(
+    State(app): S,
+    Path(channel_id): Path<String>,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let w = webhook(&channel_id, &uri, &headers, &body)?;
+    let twiml = conversations::inbound_sms(&app, &w).await?;
+    Ok(([(header::CONTENT_TYPE, "text/xml")], twiml).into_response())
+}
+
+/// An outgoing SMS's status callback: moves its `delivery_status` on
+/// (`sent`, `delivered`, `undelivered`, `failed` with Twilio's error code).
+/// Outgoing messages set it themselves.
+#[utoipa::path(post, path = "/telephony/twilio/{channel_id}/sms-status", tag = "telephony",
+    security(()), params(("channel_id" = String, Path),
+        ("X-Twilio-Signature" = String, Header, description = "Twilio's signature of the URL and form.")),
+    request_body(content = inline(TwilioSmsForm), content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 204, description = "Noted."),
+        (status = 400, description = "Not a form.", body = ErrorBody),
+        (status = 403, description = "Unsigned, wrongly signed or replayed.", body = ErrorBody),
+        (status = 404, description = "No message sent here has this MessageSid.", body = ErrorBody),
+        (status = 422, description = "A required field is missing or unknown.", body = ErrorBody),
+    ))]
+async fn twilio_sms_status(
+    State(app): S,
+    Path(channel_id): Path<String>,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let w = webhook(&channel_id, &uri, &headers, &body)?;
+    conversations::sms_status(&app, &w).await?;
     Ok(StatusCode::NO_CONTENT)
 }

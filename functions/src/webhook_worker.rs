@@ -1,4 +1,5 @@
-//! The webhook queue's worker: one delivery attempt per message. In AWS it
+//! The webhook queue's worker: one delivery attempt per message (a webhook
+//! delivery, or an outgoing SMS handed to Twilio). In AWS it
 //! is an SQS-triggered function reporting partial batch failures; locally
 //! the `switchboard` binary feeds it from the embedded queue.
 //!
@@ -13,6 +14,7 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::LambdaEvent;
 use switchboard::App;
+use switchboard::services::conversations::{SmsJob, send_sms};
 use switchboard::services::webhooks::{self, delivery::QUEUE};
 use tracing::Instrument;
 
@@ -24,6 +26,13 @@ pub async fn handle_message(
     body: &str,
     attempt: u32,
 ) -> Result<Option<Duration>, String> {
+    // Outgoing SMS ride this queue too: the same retry timer and DLQ.
+    if let Some(job) = SmsJob::of_body(body) {
+        return send_sms(app, &job, attempt).await.map_err(|e| {
+            tracing::warn!(error = %e, "the SMS will be retried");
+            e.to_string()
+        });
+    }
     webhooks::deliver(app, body, attempt)
         .await
         .map(|outcome| outcome.keep_for())

@@ -190,8 +190,12 @@ pub async fn schedule(app: Arc<App>, mut stop: watch::Receiver<bool>) {
 
 /// The fairness key of a webhook-queue message: its receiver (endpoint),
 /// so one slow or dead endpoint's deliveries hold at most
-/// [`WEBHOOK_POOL`]`.per_key` slots and never the others' turn.
+/// [`WEBHOOK_POOL`]`.per_key` slots and never the others' turn; an
+/// outgoing SMS's is its org's Twilio sending.
 pub fn receiver_key(body: &str) -> String {
+    if let Some(job) = switchboard::services::conversations::SmsJob::of_body(body) {
+        return format!("{}#sms", job.org_id);
+    }
     serde_json::from_str::<switchboard::services::webhooks::DeliveryMessage>(body)
         .map(|m| format!("{}#{}", m.org_id, m.receiver))
         .unwrap_or_default()

@@ -1,9 +1,11 @@
 //! A local double of Twilio: its REST API (2010-04-01) — the
 //! `IncomingPhoneNumbers` list with HTTP basic auth and `next_page_uri`
-//! paging, `Calls.json` create and `Calls/{sid}.json` update, recording the
-//! forms it received — in Twilio's JSON shapes; its signed webhooks
-//! ([`signed_webhook`]); and its media-stream client ([`MediaStream`]), so
-//! the real client, webhooks and relay socket are tested offline.
+//! paging, `Calls.json` create and `Calls/{sid}.json` update,
+//! `Messages.json` create (with switches to be down for a while or to refuse
+//! a number), recording the forms it received — in Twilio's JSON shapes; its
+//! signed webhooks ([`signed_webhook`], [`sms_status`]); and its
+//! media-stream client ([`MediaStream`]), so the real client, webhooks and
+//! relay socket are tested offline.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -61,12 +63,35 @@ impl CallRequest {
 /// How the Calls API refuses a create: status, Twilio error code, message.
 pub type Refusal = (u16, u32, String);
 
+/// A message the Messages API took (or refused: `sid` is `None`).
+#[derive(Debug, Clone)]
+pub struct SentMessage {
+    /// The `SM…` id it answered with.
+    pub sid: Option<String>,
+    /// The form's fields, in order.
+    pub form: Vec<(String, String)>,
+}
+
+impl SentMessage {
+    /// The first value of `name`.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.form
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 struct Inner {
     accounts: Vec<Account>,
     page_size: usize,
     requests: AtomicUsize,
     calls: Mutex<Vec<CallRequest>>,
     refuse_calls: Mutex<Option<Refusal>>,
+    messages: Mutex<Vec<SentMessage>>,
+    /// Message creates still to answer with 503.
+    down_for: AtomicUsize,
+    refuse_messages: Mutex<Option<Refusal>>,
 }
 
 /// A running double; stops when dropped.
@@ -86,6 +111,9 @@ impl TwilioDouble {
             requests: AtomicUsize::new(0),
             calls: Mutex::default(),
             refuse_calls: Mutex::default(),
+            messages: Mutex::default(),
+            down_for: AtomicUsize::new(0),
+            refuse_messages: Mutex::default(),
         });
         let app = Router::new()
             .route(
@@ -94,6 +122,10 @@ impl TwilioDouble {
             )
             .route("/2010-04-01/Accounts/{sid}/Calls.json", post(create_call))
             .route("/2010-04-01/Accounts/{sid}/Calls/{call}", post(update_call))
+            .route(
+                "/2010-04-01/Accounts/{sid}/Messages.json",
+                post(create_message),
+            )
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -127,6 +159,22 @@ impl TwilioDouble {
     /// From now on, call creates are refused this way (`None`: accepted).
     pub fn refuse_calls(&self, refusal: Option<Refusal>) {
         *self.inner.refuse_calls.lock().expect("refusal") = refusal;
+    }
+
+    /// The Messages API forms received so far, taken or not.
+    pub fn messages(&self) -> Vec<SentMessage> {
+        self.inner.messages.lock().expect("messages").clone()
+    }
+
+    /// The next `n` message creates answer 503 (Twilio down).
+    pub fn fail_messages(&self, n: usize) {
+        self.inner.down_for.store(n, Ordering::SeqCst);
+    }
+
+    /// From now on, message creates are refused this way (`None`: taken),
+    /// e.g. `(400, 21211, "The 'To' number is not a valid phone number.")`.
+    pub fn refuse_messages(&self, refusal: Option<Refusal>) {
+        *self.inner.refuse_messages.lock().expect("refusal") = refusal;
     }
 }
 
@@ -233,6 +281,70 @@ async fn create_call(
     call_resource(account, &format!("CA{n:032x}"), &req, "queued")
 }
 
+/// `POST Messages.json`: the credentials, then the switches (down, refused),
+/// then Twilio's own checks (`To`, `From`, a body), then the message
+/// resource, `queued`.
+async fn create_message(
+    State(inner): State<Arc<Inner>>,
+    Path(sid): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    inner.requests.fetch_add(1, Ordering::SeqCst);
+    let account = match account(&inner, &sid, &headers) {
+        Ok(a) => a,
+        Err((status, code, message)) => return twilio_error(status, code, message),
+    };
+    let mut sent = SentMessage {
+        sid: None,
+        form: form(&body),
+    };
+    let record = |m: &SentMessage| inner.messages.lock().expect("messages").push(m.clone());
+    let down = inner
+        .down_for
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
+    if down {
+        record(&sent);
+        return twilio_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            20503,
+            "Service unavailable",
+        );
+    }
+    if let Some((status, code, message)) = inner.refuse_messages.lock().expect("refusal").clone() {
+        record(&sent);
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+        return twilio_error(status, code, &message);
+    }
+    for (required, code) in [("To", 21604), ("From", 21603), ("Body", 21602)] {
+        if sent.field(required).is_none_or(str::is_empty) {
+            record(&sent);
+            return twilio_error(
+                StatusCode::BAD_REQUEST,
+                code,
+                &format!("A '{required}' parameter is required"),
+            );
+        }
+    }
+    let n = inner.messages.lock().expect("messages").len();
+    let message_sid = format!("SM{n:032x}");
+    sent.sid = Some(message_sid.clone());
+    record(&sent);
+    let body = json!({
+        "sid": message_sid, "account_sid": account.sid, "status": "queued",
+        "to": sent.field("To"), "from": sent.field("From"), "body": sent.field("Body"),
+        "direction": "outbound-api", "num_segments": "1", "error_code": null, "error_message": null,
+        "uri": format!("/2010-04-01/Accounts/{}/Messages/{message_sid}.json", account.sid),
+    });
+    (
+        StatusCode::CREATED,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
 async fn update_call(
     State(inner): State<Arc<Inner>>,
     Path((sid, call)): Path<(String, String)>,
@@ -332,6 +444,33 @@ pub fn signed_webhook(
         .header("x-twilio-signature", signature)
         .header("i-twilio-idempotency-token", idempotency)
         .form(&owned)
+}
+
+/// Twilio's status callback for the message `message_sid` of account
+/// `account_sid` (`MessageStatus`, and `ErrorCode` when one is given), signed
+/// as [`signed_webhook`] signs, with a fresh idempotency token.
+pub fn sms_status(
+    client: &reqwest::Client,
+    url: &str,
+    (account_sid, auth_token): (&str, &str),
+    message_sid: &str,
+    status: &str,
+    error_code: Option<&str>,
+) -> reqwest::RequestBuilder {
+    let mut params = vec![
+        ("AccountSid", account_sid),
+        ("MessageSid", message_sid),
+        ("SmsSid", message_sid),
+        ("MessageStatus", status),
+        ("SmsStatus", status),
+        ("ApiVersion", "2010-04-01"),
+    ];
+    if let Some(code) = error_code {
+        params.push(("ErrorCode", code));
+    }
+    // Each callback is its own delivery (Twilio's retry of one would repeat it).
+    let idempotency = uuid::Uuid::new_v4().to_string();
+    signed_webhook(client, url, auth_token, &params, &idempotency)
 }
 
 /// The value of `<Parameter name="{name}" value="…"/>` in TwiML (a stream's

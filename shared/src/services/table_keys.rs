@@ -343,6 +343,18 @@ pub fn conversation_word_prefix(word: &str) -> String {
 pub fn latest_conversation_sk(contact_id: &str, channel_type: &str, channel_id: &str) -> String {
     format!("CONVLATEST#{contact_id}#{channel_type}#{channel_id}")
 }
+/// An inbound SMS taken in: `<tenant>` / `SMSIN#<MessageSid>` →
+/// `{conversation_id, message_id, created_at, done}`; Twilio's retry of the
+/// same message finds it and stores nothing twice.
+pub fn sms_in_sk(message_sid: &str) -> String {
+    format!("SMSIN#{message_sid}")
+}
+/// An SMS handed to the carrier: `<tenant>` / `SMSOUT#<MessageSid>` →
+/// `{conversation_id, message_id, created_at}`, so its status callbacks
+/// find the message.
+pub fn sms_out_sk(message_sid: &str) -> String {
+    format!("SMSOUT#{message_sid}")
+}
 /// The conversation a call's transcript went to: `<tenant>` /
 /// `CONVCALL#<call>` → `{conversation_id}` (a redelivered call event finds
 /// the same one).

@@ -44,7 +44,8 @@ pub struct Webhook<'a> {
 }
 
 impl Webhook<'_> {
-    fn param(&self, name: &str) -> Option<&str> {
+    /// The first value of the form field `name`.
+    pub(crate) fn param(&self, name: &str) -> Option<&str> {
         self.params
             .iter()
             .find(|(k, _)| k == name)
@@ -69,7 +70,7 @@ const BAD_SIGNATURE: &str = "the request's X-Twilio-Signature does not verify";
 /// signature is Twilio's for this URL and form under the channel's auth
 /// token, the form's `AccountSid` is the channel's, and the request is not
 /// a replay. Every refusal is a 403 that says no more than that.
-async fn authenticate(app: &App, w: &Webhook<'_>) -> Result<(Tenant, Channel)> {
+pub(crate) async fn authenticate(app: &App, w: &Webhook<'_>) -> Result<(Tenant, Channel)> {
     let refused = || Error::Forbidden(BAD_SIGNATURE.into());
     let Some(signature) = w.signature else {
         return Err(Error::Forbidden(

@@ -43,6 +43,29 @@ struct ApiError {
     message: Option<String>,
 }
 
+/// Why Twilio did not take a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendFailure {
+    /// Worth another try later: Twilio unreachable, a 5xx, or 429.
+    Transient(String),
+    /// Twilio refused it (a 4xx with its error `code` and `message`):
+    /// trying again cannot help.
+    Refused(String),
+}
+
+/// An SMS for Twilio to send.
+#[derive(Debug, Clone)]
+pub struct Sms<'a> {
+    /// The customer (E.164).
+    pub to: &'a str,
+    /// One of the account's numbers.
+    pub from: &'a str,
+    /// What it says.
+    pub body: &'a str,
+    /// Where Twilio reports its delivery status.
+    pub status_callback: &'a str,
+}
+
 /// An outbound call for Twilio to place: what it runs when the callee
 /// answers, and where it reports the call's progress.
 #[derive(Debug, Clone)]
@@ -142,6 +165,56 @@ impl<'a> Twilio<'a> {
             Error::Unavailable(format!("Twilio sent an unreadable call to {what}: {e}"))
         })?;
         Ok(call.sid)
+    }
+
+    /// Sends an SMS (`POST Messages.json`); Twilio's message SID when it
+    /// took the message. A failure says whether a retry can help; its
+    /// reason carries Twilio's code and message, never the credentials
+    /// (they travel only in the request header).
+    pub async fn send_message(&self, sms: &Sms<'_>) -> std::result::Result<String, SendFailure> {
+        let url = format!(
+            "{}/2010-04-01/Accounts/{}/Messages.json",
+            self.base, self.account_sid
+        );
+        let form = [
+            ("To", sms.to),
+            ("From", sms.from),
+            ("Body", sms.body),
+            ("StatusCallback", sms.status_callback),
+        ];
+        let resp = super::http()
+            .post(url)
+            .basic_auth(self.account_sid, Some(self.auth_token))
+            .form(&form)
+            .send()
+            .await
+            // The URL names the account: left out of a reason tenants read.
+            .map_err(|e| {
+                SendFailure::Transient(format!("could not reach Twilio: {}", e.without_url()))
+            })?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(|e| {
+            SendFailure::Transient(format!("Twilio's answer was cut off: {}", e.without_url()))
+        })?;
+        if status.is_success() {
+            return serde_json::from_slice::<CallResource>(&bytes)
+                .map(|m| m.sid)
+                .map_err(|e| {
+                    SendFailure::Transient(format!("Twilio sent an unreadable message: {e}"))
+                });
+        }
+        let err: Option<ApiError> = serde_json::from_slice(&bytes).ok();
+        let code = err
+            .as_ref()
+            .and_then(|e| e.code)
+            .map_or(String::new(), |c| format!(" {c}"));
+        let message = err.and_then(|e| e.message).unwrap_or_default();
+        let reason = format!("Twilio answered {}{code}: {message}", status.as_u16());
+        if status.is_server_error() || status.as_u16() == 429 {
+            Err(SendFailure::Transient(reason))
+        } else {
+            Err(SendFailure::Refused(reason))
+        }
     }
 
     /// Places an outbound call (`POST Calls.json`) with its status callbacks

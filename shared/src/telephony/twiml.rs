@@ -33,6 +33,12 @@ pub fn say_and_hang_up(text: &str) -> String {
     )
 }
 
+/// An empty answer: nothing for Twilio to do (an inbound SMS whose
+/// replies go out through the Messages API).
+pub fn empty() -> String {
+    format!("{HEAD}<Response/>")
+}
+
 /// Connects the caller to `number` (a transfer to a person).
 pub fn dial(number: &str) -> String {
     format!("{HEAD}<Response><Dial>{}</Dial></Response>", escape(number))
@@ -59,5 +65,6 @@ mod tests {
             format!("{HEAD}<Response><Say>&lt;Play&gt;x&lt;/Play&gt;</Say><Hangup/></Response>")
         );
         assert!(dial("+15005550006").contains("<Dial>+15005550006</Dial>"));
+        assert_eq!(empty(), format!("{HEAD}<Response/>"));
     }
 }

@@ -102,6 +102,7 @@ async fn seed(
                     content: text.join(" "),
                     call_id: None,
                     created_at: app.now_rfc3339(),
+                    delivery: None,
                 }
             })
             .collect();

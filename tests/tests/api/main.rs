@@ -26,6 +26,7 @@ mod model_fetch;
 mod openapi;
 mod recordings;
 mod roles;
+mod sms;
 mod tasks;
 mod telephony;
 mod tool_runs;

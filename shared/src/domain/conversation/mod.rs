@@ -126,6 +126,72 @@ api_enum! {
     }
 }
 
+api_enum! {
+    /// Where a message sent to the customer by SMS is on its way.
+    DeliveryStatus {
+        /// Stored and waiting for (or handed to) the carrier.
+        Queued = "queued",
+        /// The carrier sent it toward the handset.
+        Sent = "sent",
+        /// The handset received it.
+        Delivered = "delivered",
+        /// The carrier could not deliver it.
+        Undelivered = "undelivered",
+        /// It could not be sent (`delivery.error` says why).
+        Failed = "failed",
+    }
+}
+
+impl DeliveryStatus {
+    /// How far on its way a message is: a status callback that arrives late
+    /// (`sent` after `delivered`) never moves a message back.
+    fn rank(self) -> u8 {
+        match self {
+            DeliveryStatus::Queued => 0,
+            DeliveryStatus::Sent => 1,
+            DeliveryStatus::Delivered | DeliveryStatus::Undelivered | DeliveryStatus::Failed => 2,
+        }
+    }
+}
+
+/// How an outgoing SMS is doing (absent on every other message).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// Where it is.
+    pub status: DeliveryStatus,
+    /// The carrier's id of the message (Twilio's `SM…`), once it took it.
+    #[serde(default)]
+    pub provider_id: Option<String>,
+    /// Why it failed or was not delivered (the carrier's code and message;
+    /// never a credential).
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+impl Delivery {
+    /// A message stored before it is handed to the carrier.
+    pub fn queued() -> Self {
+        Self {
+            status: DeliveryStatus::Queued,
+            provider_id: None,
+            error: None,
+        }
+    }
+
+    /// Moves to `status` (with `error`) unless the message is already as far
+    /// or further; whether it changed.
+    pub fn advance(&mut self, status: DeliveryStatus, error: Option<String>) -> bool {
+        if status.rank() <= self.status.rank() {
+            return false;
+        }
+        self.status = status;
+        if error.is_some() {
+            self.error = error;
+        }
+        true
+    }
+}
+
 /// A conversation as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Conversation {
@@ -297,6 +363,9 @@ pub struct Message {
     pub call_id: Option<String>,
     /// RFC 3339.
     pub created_at: String,
+    /// How an SMS sent to the customer is doing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<Delivery>,
 }
 
 /// The start of `content` shown in lists: at most [`PREVIEW_CHARS`]
@@ -352,5 +421,22 @@ mod tests {
             ConversationStatus::expected(),
             "must be open, pending, resolved or snoozed"
         );
+    }
+
+    #[test]
+    fn deliveries_only_move_forward() {
+        let mut d = Delivery::queued();
+        assert!(d.advance(DeliveryStatus::Sent, None));
+        assert!(d.advance(
+            DeliveryStatus::Undelivered,
+            Some("30003: unreachable".into())
+        ));
+        assert!(!d.advance(DeliveryStatus::Sent, None), "a late callback");
+        assert!(
+            !d.advance(DeliveryStatus::Delivered, None),
+            "final is final"
+        );
+        assert_eq!(d.status, DeliveryStatus::Undelivered);
+        assert_eq!(d.error.as_deref(), Some("30003: unreachable"));
     }
 }

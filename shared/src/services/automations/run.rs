@@ -344,9 +344,10 @@ async fn act(
                 content: text.clone(),
                 call_id: None,
                 created_at: app.now_rfc3339(),
+                delivery: None,
             };
-            conversations::send_text(app, tenant, &message).await?;
-            Ok(format!("message {} sent", message.id))
+            let sent = conversations::send_text(app, tenant, message).await?;
+            Ok(format!("message {} sent", sent.id))
         }
         Action::SendWebhook { url } => {
             let id = derived_id(app, &r.id, &format!("webhook#{index}"));

@@ -92,32 +92,14 @@ pub(super) async fn conversation_for(app: &App, tenant: &Tenant, call: &Call) ->
         return Ok(id);
     }
     let contact = contact_of(app, tenant, call).await?;
-    let kind = channel_type(call);
-    let mut chosen = None;
-    let (org, _) = crate::services::identity::get_org(app, &tenant.org_id).await?;
-    let idle_hours = org.settings.conversation_idle_hours;
-    if let Some(contact) = &contact {
-        let latest = latest_conversation_sk(
-            contact,
-            kind.as_str(),
-            call.channel_id.as_deref().unwrap_or("-"),
-        );
-        if let Some(id) = pointer(app, tenant, &latest).await? {
-            match load(app, tenant, &id).await {
-                Ok((c, _)) if super::continues(&c, idle_hours, app.now()) => chosen = Some(c.id),
-                Ok(_) | Err(Error::NotFound(_)) => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-    let id = match chosen {
-        Some(id) => id,
-        None => {
-            let c: Conversation = fresh(app, contact, kind, call.channel_id.clone());
-            create_stored(app, tenant, &c).await?;
-            c.id
-        }
-    };
+    let id = latest_or_new(
+        app,
+        tenant,
+        contact,
+        channel_type(call),
+        call.channel_id.clone(),
+    )
+    .await?;
     let marker = Item::new(
         tenant.pk(),
         marker_sk.clone(),
@@ -131,6 +113,34 @@ pub(super) async fn conversation_for(app: &App, tenant: &Tenant, call: &Call) ->
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The conversation a contact's next call or message on a channel goes to:
+/// their latest there unless it is resolved, else a new one (a visitor with
+/// no contact always starts a new one).
+pub(crate) async fn latest_or_new(
+    app: &App,
+    tenant: &Tenant,
+    contact: Option<String>,
+    kind: ChannelType,
+    channel_id: Option<String>,
+) -> Result<String> {
+    if let Some(contact) = &contact {
+        let latest =
+            latest_conversation_sk(contact, kind.as_str(), channel_id.as_deref().unwrap_or("-"));
+        if let Some(id) = pointer(app, tenant, &latest).await? {
+            let (org, _) = crate::services::identity::get_org(app, &tenant.org_id).await?;
+            let idle_hours = org.settings.conversation_idle_hours;
+            match load(app, tenant, &id).await {
+                Ok((c, _)) if super::continues(&c, idle_hours, app.now()) => return Ok(c.id),
+                Ok(_) | Err(Error::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    let c: Conversation = fresh(app, contact, kind, channel_id);
+    create_stored(app, tenant, &c).await?;
+    Ok(c.id)
 }
 
 /// The `conversation_id` an item at `sk` points to.
@@ -196,6 +206,7 @@ fn messages_of(call: &Call, conversation_id: &str, mut replies: Vec<String>) -> 
         content,
         call_id: Some(call.id.clone()),
         created_at,
+        delivery: None,
     };
     let mut out = Vec::new();
     let mut last_ms = 0;

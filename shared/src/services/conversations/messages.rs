@@ -4,7 +4,9 @@
 use super::{feed, load, load_visible, modify, user_of, word_writes};
 use crate::App;
 use crate::domain::Tenant;
-use crate::domain::conversation::{Author, Conversation, Message, MessageInput, MessageType};
+use crate::domain::conversation::{
+    Author, ChannelType, Conversation, Delivery, Message, MessageInput, MessageType,
+};
 use crate::error::Result;
 use crate::services::caller::Caller;
 use crate::services::page::{PageOf, PageRequest, page};
@@ -113,20 +115,20 @@ pub async fn post_message(
         content,
         call_id: None,
         created_at: app.now_rfc3339(),
+        delivery: None,
     };
     if message_type == MessageType::Text {
-        send_text(app, &caller.tenant, &message).await?;
-    } else {
-        add_message(
-            app,
-            &caller.tenant,
-            &c.id,
-            std::slice::from_ref(&message),
-            |_| false,
-            |_| {},
-        )
-        .await?;
+        return Ok(send_text(app, &caller.tenant, message).await?.into());
     }
+    add_message(
+        app,
+        &caller.tenant,
+        &c.id,
+        std::slice::from_ref(&message),
+        |_| false,
+        |_| {},
+    )
+    .await?;
     Ok(message.into())
 }
 
@@ -136,17 +138,21 @@ pub async fn post_message(
 /// AI on the conversation and takes the running chat over; any other author
 /// is said on the chat, which is then handed back to the AI (unless a
 /// person paused it).
-pub(crate) async fn send_text(app: &App, tenant: &Tenant, message: &Message) -> Result<()> {
-    let id = &message.conversation_id;
+pub(crate) async fn send_text(app: &App, tenant: &Tenant, mut message: Message) -> Result<Message> {
+    let id = &message.conversation_id.clone();
     super::live_chat::check_reply(app, tenant, id, &message.content).await?;
     let person = message.author == Author::User;
-    // A reply reaches a running web chat; other channels (SMS) are not
-    // wired yet: there it is stored and shown.
+    let (c, _) = super::load(app, tenant, id).await?;
+    let by_sms = c.channel_type == ChannelType::Sms;
+    // Stored before it is sent, so it is never lost.
+    message.delivery = by_sms.then(Delivery::queued);
+    // A reply reaches a running web chat, or goes out by SMS; on other
+    // channels it is stored and shown.
     let stored = add_message(
         app,
         tenant,
         id,
-        std::slice::from_ref(message),
+        std::slice::from_ref(&message),
         |_| false,
         |c| {
             if person {
@@ -164,7 +170,10 @@ pub(crate) async fn send_text(app: &App, tenant: &Tenant, message: &Message) -> 
             super::live_chat::resume(app, tenant, call).await;
         }
     }
-    Ok(())
+    if by_sms {
+        super::sms_out::enqueue(app, tenant, &message).await?;
+    }
+    Ok(message)
 }
 
 /// `GET /conversations/{id}/messages`: oldest first, paged.

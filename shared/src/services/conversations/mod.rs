@@ -18,6 +18,8 @@ mod from_call;
 mod list;
 mod live_chat;
 mod messages;
+mod sms;
+mod sms_out;
 pub mod socket;
 mod suggest;
 
@@ -26,6 +28,7 @@ pub use list::{ConversationFilter, list};
 pub use live_chat::call_started;
 pub(crate) use messages::send_text;
 pub use messages::{add_message, list_messages, post_message};
+pub use sms::{SmsJob, inbound_sms, send_sms, sms_status};
 pub use suggest::suggest;
 
 use futures::future::try_join_all;

@@ -4,7 +4,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::conversation::{
-    Author, ChannelType, Conversation, ConversationStatus, Message, MessageType,
+    Author, ChannelType, Conversation, ConversationStatus, DeliveryStatus, Message, MessageType,
 };
 
 /// A conversation as returned by every `/conversations` route.
@@ -83,10 +83,21 @@ pub struct MessageView {
     pub call_id: Option<String>,
     /// RFC 3339.
     pub created_at: String,
+    /// Where an SMS sent to the customer is on its way (`queued`, `sent`,
+    /// `delivered`, `undelivered`, `failed`); null on every other message.
+    pub delivery_status: Option<DeliveryStatus>,
+    /// Why it failed or was not delivered (the carrier's code and message).
+    pub delivery_error: Option<String>,
+    /// The carrier's id of the SMS (Twilio's `SM…`), once it took it.
+    pub provider_message_id: Option<String>,
 }
 
 impl From<Message> for MessageView {
     fn from(m: Message) -> Self {
+        let (delivery_status, delivery_error, provider_message_id) = match m.delivery {
+            Some(d) => (Some(d.status), d.error, d.provider_id),
+            None => (None, None, None),
+        };
         Self {
             id: m.id,
             conversation_id: m.conversation_id,
@@ -96,6 +107,9 @@ impl From<Message> for MessageView {
             content: m.content,
             call_id: m.call_id,
             created_at: m.created_at,
+            delivery_status,
+            delivery_error,
+            provider_message_id,
         }
     }
 }
