@@ -8,13 +8,14 @@ use axum::extract::State;
 use switchboard::App;
 use switchboard::services::automations;
 use switchboard::services::views::{
-    AutomationInput, AutomationPatch, AutomationRunView, AutomationView, DeletedView,
+    AutomationInput, AutomationPatch, AutomationRunView, AutomationView,
 };
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::http::openapi::{Created, IdempotencyKey, Item, List, ModeParam, PageParams};
-use crate::http::{ApiResult, Auth, Json, NoBody, Params, Path, created, list, ok, protected};
+use crate::http::openapi::{IdempotencyKey, Item, List, ModeParam, PageParams};
+use crate::http::resource::resource_routes;
+use crate::http::{ApiResult, Auth, NoBody, Params, Path, list, ok, protected};
 
 type S = State<Arc<App>>;
 
@@ -22,63 +23,23 @@ type S = State<Arc<App>>;
 pub fn router(app: &Arc<App>) -> OpenApiRouter<Arc<App>> {
     protected(
         app,
-        OpenApiRouter::new()
-            .routes(routes!(list_automations, create_automation))
-            .routes(routes!(
-                get_automation,
-                update_automation,
-                delete_automation
-            ))
+        resource_router()
             .routes(routes!(toggle_automation))
             .routes(routes!(list_runs)),
     )
 }
 
-/// List the automations, newest first (admin).
-#[utoipa::path(get, path = "/automations", tag = "automations",
-    params(PageParams, ModeParam), responses(List<AutomationView>))]
-async fn list_automations(State(app): S, Auth(caller): Auth, params: Params) -> ApiResult {
-    let page = params.page()?;
-    Ok(list(automations::list(&app, &caller, &page).await?))
-}
-
-/// Create an automation (admin).
-#[utoipa::path(post, path = "/automations", tag = "automations", params(ModeParam, IdempotencyKey),
-    request_body = AutomationInput, responses(Created<AutomationView>))]
-async fn create_automation(
-    State(app): S,
-    Auth(caller): Auth,
-    Json(body): Json<AutomationInput>,
-) -> ApiResult {
-    Ok(created(automations::create(&app, &caller, body).await?))
-}
-
-/// Get an automation (admin).
-#[utoipa::path(get, path = "/automations/{id}", tag = "automations",
-    params(("id" = String, Path), ModeParam), responses(Item<AutomationView>))]
-async fn get_automation(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
-    Ok(ok(automations::get(&app, &caller, &id).await?))
-}
-
-/// Change an automation (admin): the fields sent replace the stored ones
-/// (`trigger` and `actions` as a whole).
-#[utoipa::path(patch, path = "/automations/{id}", tag = "automations",
-    params(("id" = String, Path), ModeParam),
-    request_body = AutomationPatch, responses(Item<AutomationView>))]
-async fn update_automation(
-    State(app): S,
-    Auth(caller): Auth,
-    Path(id): Path<String>,
-    Json(body): Json<AutomationPatch>,
-) -> ApiResult {
-    Ok(ok(automations::update(&app, &caller, &id, body).await?))
-}
-
-/// Delete an automation (admin).
-#[utoipa::path(delete, path = "/automations/{id}", tag = "automations",
-    params(("id" = String, Path), ModeParam), responses(Item<DeletedView>))]
-async fn delete_automation(State(app): S, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
-    Ok(ok(automations::delete(&app, &caller, &id).await?))
+resource_routes! {
+    service: automations, tag: "automations",
+    collection: "/automations", item: "/automations/{id}",
+    view: AutomationView, input: AutomationInput, patch: AutomationPatch, body: typed,
+    list: list_automations(PageParams, ModeParam) -> AutomationView
+        "List the automations, newest first (admin)."
+        |app, caller, _params, page| automations::list(&app, &caller, &page),
+    create: create_automation "Create an automation (admin).",
+    get: get_automation "Get an automation (admin).",
+    update: update_automation(patch) "Change an automation (admin): the fields sent replace the stored ones (`trigger` and `actions` as a whole).",
+    delete: delete_automation "Delete an automation (admin).",
 }
 
 /// Switch an automation on or off (admin).
