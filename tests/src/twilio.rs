@@ -32,19 +32,22 @@ pub struct Account {
     pub numbers: Vec<String>,
 }
 
-/// A form the double received on the Calls API.
-#[derive(Debug, Clone)]
-pub struct CallRequest {
-    /// `None` for a create, the call SID for an update.
-    pub updated: Option<String>,
-    /// The form's fields, in order (repeated names repeat).
-    pub form: Vec<(String, String)>,
-}
+/// A form the double received, its fields in order (repeated names repeat).
+#[derive(Debug, Clone, Default)]
+pub struct Form(pub Vec<(String, String)>);
 
-impl CallRequest {
+impl Form {
+    fn parse(body: &[u8]) -> Form {
+        Form(
+            url::form_urlencoded::parse(body)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+
     /// The first value of `name`.
     pub fn field(&self, name: &str) -> Option<&str> {
-        self.form
+        self.0
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
@@ -52,11 +55,32 @@ impl CallRequest {
 
     /// Every value of `name`.
     pub fn fields(&self, name: &str) -> Vec<&str> {
-        self.form
+        self.0
             .iter()
             .filter(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
             .collect()
+    }
+}
+
+/// A form the double received on the Calls API.
+#[derive(Debug, Clone)]
+pub struct CallRequest {
+    /// `None` for a create, the call SID for an update.
+    pub updated: Option<String>,
+    /// The form.
+    pub form: Form,
+}
+
+impl CallRequest {
+    /// The first value of `name`.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.form.field(name)
+    }
+
+    /// Every value of `name`.
+    pub fn fields(&self, name: &str) -> Vec<&str> {
+        self.form.fields(name)
     }
 }
 
@@ -68,17 +92,14 @@ pub type Refusal = (u16, u32, String);
 pub struct SentMessage {
     /// The `SM…` id it answered with.
     pub sid: Option<String>,
-    /// The form's fields, in order.
-    pub form: Vec<(String, String)>,
+    /// The form.
+    pub form: Form,
 }
 
 impl SentMessage {
     /// The first value of `name`.
     pub fn field(&self, name: &str) -> Option<&str> {
-        self.form
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.form.field(name)
     }
 }
 
@@ -222,12 +243,6 @@ fn account<'a>(
     Ok(account)
 }
 
-fn form(body: &[u8]) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(body)
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
-}
-
 fn call_resource(account: &Account, call_sid: &str, req: &CallRequest, status: &str) -> Response {
     let body = json!({
         "sid": call_sid, "account_sid": account.sid, "status": status,
@@ -255,7 +270,7 @@ async fn create_call(
     };
     let req = CallRequest {
         updated: None,
-        form: form(&body),
+        form: Form::parse(&body),
     };
     let n = {
         let mut calls = inner.calls.lock().expect("calls");
@@ -297,7 +312,7 @@ async fn create_message(
     };
     let mut sent = SentMessage {
         sid: None,
-        form: form(&body),
+        form: Form::parse(&body),
     };
     let record = |m: &SentMessage| inner.messages.lock().expect("messages").push(m.clone());
     let down = inner
@@ -365,7 +380,7 @@ async fn update_call(
     };
     let req = CallRequest {
         updated: Some(call_sid.to_owned()),
-        form: form(&body),
+        form: Form::parse(&body),
     };
     inner.calls.lock().expect("calls").push(req.clone());
     call_resource(account, call_sid, &req, "in-progress")
