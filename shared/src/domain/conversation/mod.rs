@@ -295,6 +295,34 @@ impl ConversationStats {
 }
 
 impl Conversation {
+    /// A new open conversation `id` with no messages yet, at `now` (RFC 3339).
+    pub fn open(
+        id: String,
+        contact_id: Option<String>,
+        channel_type: ChannelType,
+        channel_id: Option<String>,
+        now: String,
+    ) -> Conversation {
+        Conversation {
+            id,
+            contact_id,
+            channel_id,
+            channel_type,
+            status: ConversationStatus::Open,
+            assignee_id: None,
+            tags: Vec::new(),
+            last_message_at: now.clone(),
+            last_message_preview: None,
+            ai_enabled: true,
+            call_ids: Vec::new(),
+            live_call_id: None,
+            incoming: 0,
+            stats: ConversationStats::default(),
+            created_at: now.clone(),
+            updated_at: now,
+        }
+    }
+
     /// The index facets the conversation is listed under besides the whole
     /// list: its status, its channel type, its assignee (or `none`), each tag.
     pub fn facets(&self) -> Vec<String> {

@@ -421,7 +421,7 @@ async fn next_online_agent(app: &App, tenant: &Tenant, automation: &str) -> Resu
 mod tests {
     use super::*;
     use crate::domain::automation::{Condition as Cond, Trigger};
-    use crate::domain::conversation::{ChannelType, ConversationStatus};
+    use crate::domain::conversation::ChannelType;
 
     fn automation(conditions: Vec<Cond>) -> Automation {
         Automation {
@@ -448,24 +448,8 @@ mod tests {
 
     #[test]
     fn every_condition_must_hold() {
-        let c = Conversation {
-            id: "c".into(),
-            contact_id: None,
-            channel_id: None,
-            channel_type: ChannelType::Sms,
-            status: ConversationStatus::Open,
-            assignee_id: None,
-            tags: vec!["VIP".into()],
-            last_message_at: String::new(),
-            last_message_preview: None,
-            ai_enabled: true,
-            call_ids: vec![],
-            live_call_id: None,
-            incoming: 0,
-            stats: Default::default(),
-            created_at: String::new(),
-            updated_at: String::new(),
-        };
+        let mut c = Conversation::open("c".into(), None, ChannelType::Sms, None, String::new());
+        c.tags = vec!["VIP".into()];
         let s = Subject {
             conversation: Some(c),
             message: Some("I want a refund".into()),

@@ -334,25 +334,13 @@ pub(crate) fn fresh(
     channel_type: ChannelType,
     channel_id: Option<String>,
 ) -> Conversation {
-    let now = app.now_rfc3339();
-    Conversation {
-        id: app.new_id(),
+    Conversation::open(
+        app.new_id(),
         contact_id,
-        channel_id,
         channel_type,
-        status: ConversationStatus::Open,
-        assignee_id: None,
-        tags: Vec::new(),
-        last_message_at: now.clone(),
-        last_message_preview: None,
-        ai_enabled: true,
-        call_ids: Vec::new(),
-        live_call_id: None,
-        incoming: 0,
-        stats: Default::default(),
-        created_at: now.clone(),
-        updated_at: now,
-    }
+        channel_id,
+        app.now_rfc3339(),
+    )
 }
 
 /// The searchable text of a contact: its name and phone digits.
@@ -593,24 +581,13 @@ mod tests {
     #[test]
     fn a_conversation_is_continued_until_resolved_or_idle() {
         let now: chrono::DateTime<chrono::Utc> = "2026-12-05T12:00:00Z".parse().unwrap();
-        let mut c = Conversation {
-            id: "c".into(),
-            contact_id: None,
-            channel_id: None,
-            channel_type: ChannelType::Sms,
-            status: ConversationStatus::Open,
-            assignee_id: None,
-            tags: Vec::new(),
-            last_message_at: "2026-12-05T09:00:00.000Z".into(),
-            last_message_preview: None,
-            ai_enabled: true,
-            call_ids: Vec::new(),
-            live_call_id: None,
-            incoming: 0,
-            stats: Default::default(),
-            created_at: String::new(),
-            updated_at: String::new(),
-        };
+        let mut c = Conversation::open(
+            "c".into(),
+            None,
+            ChannelType::Sms,
+            None,
+            "2026-12-05T09:00:00.000Z".into(),
+        );
         assert!(continues(&c, 0, now), "0: never idle");
         assert!(continues(&c, 4, now), "3 h < 4 h");
         assert!(!continues(&c, 3, now), "3 h idle starts anew");
