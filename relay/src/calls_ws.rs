@@ -40,7 +40,7 @@ use switchboard::speech::audio::{pcm16_from_le, pcm16_le};
 use switchboard::{App, Error};
 use tokio::sync::broadcast;
 
-use crate::reject::reject;
+use crate::reject::{self, reject};
 
 /// A socket with no message from its client this long is closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
@@ -88,8 +88,7 @@ async fn open(
     params: Params,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, Error> {
-    let Query(params) =
-        params.map_err(|_| Error::BadRequest("the query string is malformed".into()))?;
+    let params = reject::query(params)?;
     let (tenant, slot) = authenticate(&app, call_id, &params).await?;
     let after_seq = match params.get("after_seq").filter(|s| !s.is_empty()) {
         None => 0,
@@ -97,9 +96,7 @@ async fn open(
             .parse::<u32>()
             .map_err(|_| Error::field("after_seq", "must be a whole number of at least 0"))?,
     };
-    let ws = ws.map_err(|e| {
-        Error::BadRequest(format!("this route is a WebSocket; open it as one ({e})"))
-    })?;
+    let ws = reject::websocket(ws)?;
     let (follower, start) = Follower::start(app, tenant, call_id, after_seq).await?;
     let call_id = call_id.to_owned();
     Ok(ws

@@ -34,7 +34,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::calls_ws::{IDLE_TIMEOUT, MAX_MESSAGE, SEND_TIMEOUT, Slot, api_key_caller};
 use crate::inbox_feed::{self, Shared};
-use crate::reject::reject;
+use crate::reject::{self, reject};
 
 /// Inbox sockets one signed-in user may hold open at once (tabs, devices).
 pub const MAX_PER_USER: usize = 10;
@@ -73,12 +73,9 @@ async fn open(
     params: Params,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, Error> {
-    let Query(params) =
-        params.map_err(|_| Error::BadRequest("the query string is malformed".into()))?;
+    let params = reject::query(params)?;
     let (viewer, credential) = authenticate(&app, &params).await?;
-    let ws = ws.map_err(|e| {
-        Error::BadRequest(format!("this route is a WebSocket; open it as one ({e})"))
-    })?;
+    let ws = reject::websocket(ws)?;
     let slots = credential.take_slots(&viewer)?;
     Ok(ws
         .max_message_size(MAX_MESSAGE)
