@@ -18,6 +18,25 @@ use tokio::sync::oneshot;
 pub type WsClient =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// Opens a WebSocket to the platform; a refused upgrade is its status and
+/// body (`null` when the body is not JSON).
+pub async fn ws_connect(
+    request: impl tokio_tungstenite::tungstenite::client::IntoClientRequest + Unpin,
+) -> Result<WsClient, (u16, Value)> {
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((ws, _)) => Ok(ws),
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            let body = resp
+                .body()
+                .as_deref()
+                .and_then(|b| serde_json::from_slice(b).ok())
+                .unwrap_or(Value::Null);
+            Err((resp.status().as_u16(), body))
+        }
+        Err(e) => panic!("connecting failed: {e}"),
+    }
+}
+
 pub mod llm_double;
 pub mod mcp;
 pub mod measure;

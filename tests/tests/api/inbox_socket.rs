@@ -17,9 +17,10 @@ use switchboard::services::conversations::socket;
 use switchboard::services::table_keys::{inbox_feed_pk, inbox_feed_sk};
 use switchboard::store::{Condition, Item};
 use switchboard_tests::measure::percentile;
-use switchboard_tests::{TEST_KEY, TestApp, WsClient, assert_error_body, backend_tests, call};
-use tokio_tungstenite::connect_async;
-use tokio_tungstenite::tungstenite::{self, Message};
+use switchboard_tests::{
+    TEST_KEY, TestApp, WsClient, assert_error_body, backend_tests, call, ws_connect,
+};
+use tokio_tungstenite::tungstenite::Message;
 
 backend_tests!(the_inbox_arrives_live_on_the_socket);
 
@@ -28,18 +29,7 @@ const WITHIN: Duration = Duration::from_secs(3);
 
 /// Opens the inbox socket at `url`; the refusal's status and body otherwise.
 async fn connect(url: &str) -> Result<WsClient, (u16, Value)> {
-    match connect_async(url).await {
-        Ok((ws, _)) => Ok(ws),
-        Err(tungstenite::Error::Http(resp)) => {
-            let body = resp
-                .body()
-                .as_deref()
-                .and_then(|b| serde_json::from_slice(b).ok())
-                .unwrap_or(Value::Null);
-            Err((resp.status().as_u16(), body))
-        }
-        Err(e) => panic!("connecting failed: {e}"),
-    }
+    ws_connect(url).await
 }
 
 /// Opens the socket with `token` and reads its `connected`.

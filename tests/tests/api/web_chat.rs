@@ -11,11 +11,12 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use switchboard::config::Backend;
 use switchboard::services::channels::web::{sign_web_session_token, verify_web_session_token};
-use switchboard_tests::{TestApp, WsClient, assert_error_body, backend_tests, call, config};
-use tokio_tungstenite::connect_async;
+use switchboard_tests::{
+    TestApp, WsClient, assert_error_body, backend_tests, call, config, ws_connect,
+};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
-use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::tungstenite::Message;
 
 backend_tests!(
     a_visitor_chats_with_the_agent_as_a_web_call,
@@ -106,18 +107,7 @@ pub(crate) async fn connect_with(
             HeaderValue::from_str(value).unwrap(),
         );
     }
-    match connect_async(req).await {
-        Ok((ws, _)) => Ok(ws),
-        Err(tungstenite::Error::Http(resp)) => {
-            let body = resp
-                .body()
-                .as_deref()
-                .and_then(|b| serde_json::from_slice(b).ok())
-                .unwrap_or(Value::Null);
-            Err((resp.status().as_u16(), body))
-        }
-        Err(e) => panic!("connecting failed: {e}"),
-    }
+    ws_connect(req).await
 }
 
 /// The next JSON message (`{"type": "closed"}` once the server closed).
