@@ -14,9 +14,9 @@ use switchboard::services::channels::web::{sign_web_session_token, verify_web_se
 use switchboard_tests::{
     TestApp, WsClient, assert_error_body, backend_tests, call, config, ws_connect,
 };
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
-use tokio_tungstenite::tungstenite::Message;
 
 backend_tests!(
     a_visitor_chats_with_the_agent_as_a_web_call,
