@@ -85,8 +85,9 @@ pub async fn emit_at_depth(
 /// Consumes one event from the events queue: fans it out to the org's
 /// webhook endpoints subscribed to its type (at most once per endpoint
 /// however often the queue redelivers it), then runs the event's own
-/// follow-up work, then the org's automations. `Err` means "retry the event"; every step is idempotent
-/// per event id, so a retry repeats nothing that already happened.
+/// follow-up work, then the org's automations. `Err` means "retry the
+/// event"; every step is idempotent per event id, so a retry repeats
+/// nothing that already happened.
 pub async fn handle(app: &App, event: &Event) -> Result<()> {
     let endpoints = crate::services::webhooks::delivery::fan_out(app, event).await?;
     tracing::debug!(event = %event.id, r#type = %event.event_type, endpoints, "event fanned out");
