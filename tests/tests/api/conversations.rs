@@ -2,7 +2,8 @@
 //! (messages, status, tags, assignment, the AI switch), listed through their
 //! index partitions and searched by word, every bad field named at once,
 //! the agent role's narrower view, and ended calls landing in their
-//! contact's conversation exactly once.
+//! contact's conversation exactly once (where a `call_completed`
+//! automation finds them).
 
 use std::time::{Duration, Instant};
 
@@ -437,6 +438,16 @@ async fn ended_calls_land_in_their_contacts_conversation_once(backend: Backend) 
     )
     .await;
     let agent = id(&agent);
+    // An automation on `call_completed` finds the call's conversation.
+    let tagger = post(
+        &t,
+        "/automations?mode=test",
+        json!({"name": "Tag calls",
+        "trigger": {"event": "call_completed",
+                    "conditions": [{"field": "channel_type", "op": "equals", "value": "voice"}]},
+        "actions": [{"type": "add_tag", "tag": "called"}]}),
+    )
+    .await;
     let first = place(&t, &agent, "+14155550199").await;
     let conv = &conversation_of(&t, &first).await;
     assert_eq!(conv["channel_type"], "voice");
@@ -471,6 +482,8 @@ async fn ended_calls_land_in_their_contacts_conversation_once(backend: Backend) 
             .starts_with("Call report ("),
         "{last}"
     );
+
+    call_completed_ran(&t, &id(&tagger), &conv_id).await;
 
     // A redelivered event changes nothing.
     let (_, me) = call(t.api(Method::GET, "/auth/me")).await;
@@ -526,6 +539,36 @@ async fn ended_calls_land_in_their_contacts_conversation_once(backend: Backend) 
 
     analytics_follow_the_calls(&t, &event).await;
     a_reply_is_suggested_from_the_knowledge_base(&t, &agent, &conv_id).await;
+}
+
+/// The `call_completed` automation `automation` ran for the ended call, on
+/// the conversation `conv_id` the call went to, and tagged it.
+async fn call_completed_ran(t: &TestApp, automation: &str, conv_id: &str) {
+    let start = Instant::now();
+    let run = loop {
+        let (_, body) = call(t.api(
+            Method::GET,
+            &format!("/automations/{automation}/runs?mode=test"),
+        ))
+        .await;
+        let runs = body["data"].as_array().cloned().unwrap_or_default();
+        // (The sandbox's demo call ends in a conversation of its own.)
+        if let Some(run) = runs
+            .into_iter()
+            .find(|r| r["conversation_id"] == conv_id && r["status"] != "running")
+        {
+            break run;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        (run["status"].as_str(), run["event_type"].as_str()),
+        (Some("succeeded"), Some("call.completed")),
+        "{run}"
+    );
+    let (_, got) = call(t.api(Method::GET, &format!("/conversations/{conv_id}?mode=test"))).await;
+    assert_eq!(got["data"]["tags"], json!(["called"]), "{got}");
 }
 
 /// `GET /analytics?mode=test` once it has counted `calls` ended calls.
