@@ -47,12 +47,17 @@ pub struct TurnConfig {
     /// While the caller pauses (or talks over the agent), ask for the text
     /// again this often, so the decision follows a transcriber catching up.
     pub peek_interval_ms: u32,
+    /// How long the caller has already been quiet when the voice-activity
+    /// detector says so (its hangover, in whole frames): silence is counted
+    /// from when the voice stopped, not from when that was noticed, so each
+    /// wait above is the silence the caller actually leaves.
+    pub detector_lag_ms: u32,
 }
 
 impl Default for TurnConfig {
     fn default() -> Self {
         TurnConfig {
-            complete_ms: 400,
+            complete_ms: 300,
             unclear_ms: 800,
             incomplete_ms: 1300,
             max_silence_ms: 1500,
@@ -60,6 +65,9 @@ impl Default for TurnConfig {
             barge_in_ms: 200,
             backchannel_max_ms: 900,
             peek_interval_ms: 250,
+            // The detector's 128 ms hangover, rounded down to 20 ms frames
+            // so that no wait is cut short.
+            detector_lag_ms: crate::speech::vad::VadConfig::default().hangover_ms / 20 * 20,
         }
     }
 }
@@ -223,8 +231,12 @@ impl TurnTaker {
         let now = self.now_ms;
         let agent_speaking = self.agent_speaking;
         let turn = self.turn.as_mut()?;
+        // The detector noticed the silence `detector_lag_ms` after it began
+        // (never before the turn did).
         let silence_ms = turn.silent_since.map_or(0, |since| {
-            u32::try_from(now.saturating_sub(since)).unwrap_or(u32::MAX)
+            u32::try_from(now.saturating_sub(since))
+                .unwrap_or(u32::MAX)
+                .saturating_add(config.detector_lag_ms.min(turn.speech_ms))
         });
 
         if turn.over_agent && !agent_speaking {
