@@ -24,6 +24,9 @@ use super::{FRAME_MS, RATE};
 /// Audio kept from before the detector's onset (it needs ~50 ms of voice
 /// to decide, and the first syllable is quiet).
 const PREROLL_FRAMES: usize = 15;
+/// The most quiet frames held back while the caller pauses (2 s, beyond
+/// any end-of-turn wait); past it they go to the transcriber after all.
+const PAUSE_FRAMES: usize = 100;
 /// Audio the transcriber may fall behind by before frames are dropped
 /// (bounded memory when an engine stalls): 30 s.
 const BACKLOG_FRAMES: usize = 1_500;
@@ -54,6 +57,11 @@ pub(super) struct Ear {
     vad: Vad,
     turns: TurnTaker,
     preroll: VecDeque<Vec<i16>>,
+    /// The quiet frames of the caller's current pause, held back from the
+    /// transcriber: sent if the caller goes on, dropped when the turn ends,
+    /// so the turn's final text is the text the pause's first peek already
+    /// read (no second pass over the turn while the caller waits).
+    paused: Vec<Vec<i16>>,
     asks: mpsc::UnboundedSender<Ask>,
     backlog: Arc<AtomicUsize>,
     /// The transcriber's answers, in the order asked.
@@ -89,6 +97,7 @@ impl Ear {
             vad,
             turns: TurnTaker::new(turn),
             preroll: VecDeque::with_capacity(PREROLL_FRAMES + 1),
+            paused: Vec::new(),
             asks,
             backlog,
             heard,
@@ -112,6 +121,10 @@ impl Ear {
         let speech = self.vad.push(&frame).speech;
         let was_turn = self.turns.caller_turn();
         let decision = self.turns.frame(speech, FRAME_MS);
+        if !self.turns.caller_turn() {
+            // The turn ended (or never began): its pause is not part of it.
+            self.paused.clear();
+        }
         if was_turn || self.turns.caller_turn() {
             if !was_turn {
                 let earlier: Vec<Vec<i16>> = self.preroll.drain(..).collect();
@@ -119,7 +132,17 @@ impl Ear {
                     self.send_audio(frame);
                 }
             }
-            self.send_audio(frame);
+            if speech || self.paused.len() == PAUSE_FRAMES {
+                // The caller goes on (or pauses unusually long): the pause
+                // is part of the turn after all, in order.
+                let pause = std::mem::take(&mut self.paused);
+                for frame in pause {
+                    self.send_audio(frame);
+                }
+                self.send_audio(frame);
+            } else if self.turns.caller_turn() {
+                self.paused.push(frame);
+            }
         } else {
             if self.preroll.len() == PREROLL_FRAMES {
                 self.preroll.pop_front();
@@ -235,4 +258,108 @@ async fn text(session: &mut Option<Box<dyn TranscriptionSession>>, take: bool) -
         }
         String::new()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+
+    use super::super::FRAME_SAMPLES;
+    use super::*;
+    use crate::speech::SpeechError;
+    use crate::speech::audio::{read_wav, resample};
+
+    /// A transcriber that logs, for every peek and take, how much audio it
+    /// had been given (a batch engine runs its model again when that grew).
+    #[derive(Default)]
+    struct Counting(Arc<Mutex<Vec<(&'static str, usize)>>>);
+
+    struct Session(Arc<Mutex<Vec<(&'static str, usize)>>>, usize);
+
+    #[async_trait]
+    impl Transcriber for Counting {
+        fn name(&self) -> &str {
+            "counting"
+        }
+        async fn open(
+            &self,
+            _: &TranscribeOptions,
+        ) -> Result<Box<dyn TranscriptionSession>, SpeechError> {
+            Ok(Box::new(Session(Arc::clone(&self.0), 0)))
+        }
+    }
+
+    #[async_trait]
+    impl TranscriptionSession for Session {
+        async fn push(&mut self, audio: &[i16]) -> Result<(), SpeechError> {
+            self.1 += audio.len();
+            Ok(())
+        }
+        async fn peek(&mut self) -> Result<String, SpeechError> {
+            self.0.lock().unwrap().push(("peek", self.1));
+            Ok("Can I speak to a human, please?".into())
+        }
+        async fn take(&mut self) -> Result<String, SpeechError> {
+            self.0.lock().unwrap().push(("take", self.1));
+            self.1 = 0;
+            Ok("Can I speak to a human, please?".into())
+        }
+        async fn close(self: Box<Self>) {}
+    }
+
+    #[tokio::test]
+    async fn a_turn_ends_on_the_audio_its_pause_was_read_with() {
+        let engine = Counting::default();
+        let log = Arc::clone(&engine.0);
+        let mut ear = Ear::new(Some(Arc::new(engine)), "en", TurnConfig::default()).unwrap();
+        let speech = read_wav(include_bytes!(
+            "../../../../../tests/fixtures/speech/audio/speak-to-a-human.wav"
+        ))
+        .unwrap();
+        let speech = resample(&speech, RATE).unwrap().samples;
+        let audio = [speech, vec![0; RATE as usize * 2]].concat();
+        let mut ended = false;
+        for frame in audio.chunks(FRAME_SAMPLES) {
+            if let Some(Decision::EndOfTurn { .. }) = ear.frame(frame.to_vec()) {
+                ended = true;
+                break;
+            }
+            // The pipeline answers each peek before the next frame.
+            while let Ok(heard) = ear.heard.try_recv() {
+                if let Heard::Peeked(text) = heard
+                    && let Some(Decision::EndOfTurn { .. }) = ear.peeked(&text)
+                {
+                    ended = true;
+                }
+            }
+            if ended {
+                break;
+            }
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert!(ended, "the turn never ended");
+        let final_text = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                if let Some(Heard::Final(text)) = ear.heard.recv().await {
+                    return text;
+                }
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(final_text, "Can I speak to a human, please?");
+        let log = log.lock().unwrap().clone();
+        let (kind, at_take) = *log.last().unwrap();
+        assert_eq!(kind, "take", "{log:?}");
+        let first_peek = log.iter().find(|(k, _)| *k == "peek").unwrap().1;
+        assert!(at_take > 0, "{log:?}");
+        assert_eq!(
+            at_take, first_peek,
+            "the pause's quiet frames were held back, so the final text needs no new pass: {log:?}"
+        );
+    }
 }
