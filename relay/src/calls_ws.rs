@@ -138,7 +138,7 @@ async fn authenticate(
     };
     let caller = api_key_caller(app, secret, given("mode")).await?;
     let key = match &caller.principal {
-        switchboard::services::caller::Principal::ApiKey { key_id } => key_id.clone(),
+        switchboard::services::caller::Principal::ApiKey { key_id, .. } => key_id.clone(),
         other => format!("{other:?}"),
     };
     let slot = Slot::take(format!("key:{key}"), MAX_PER_API_KEY)?;

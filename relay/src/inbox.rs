@@ -151,7 +151,7 @@ async fn authenticate(
     };
     let caller = api_key_caller(app, secret, given("mode")).await?;
     let credential = match &caller.principal {
-        Principal::ApiKey { key_id } => Credential::key("key", key_id),
+        Principal::ApiKey { key_id, .. } => Credential::key("key", key_id),
         Principal::Session { user_id, .. } => Credential::user(user_id),
     };
     Ok((Viewer::of(app, &caller), credential))

@@ -173,11 +173,8 @@ pub async fn authenticate(
     if !secret.starts_with("sb_") {
         return Ok(None);
     }
-    let Some(item) = app
-        .table
-        .get(&api_key_pk(&token_hash(secret)), API_KEY_SK)
-        .await?
-    else {
+    let key_hash = token_hash(secret);
+    let Some(item) = app.table.get(&api_key_pk(&key_hash), API_KEY_SK).await? else {
         return Ok(None);
     };
     let key: ApiKey = item.parse()?;
@@ -206,7 +203,10 @@ pub async fn authenticate(
             .await;
     }
     let caller = Caller {
-        principal: Principal::ApiKey { key_id: key.id },
+        principal: Principal::ApiKey {
+            key_id: key.id,
+            key_hash,
+        },
         role: Role::Admin,
         tenant: Tenant {
             org_id: key.org_id,

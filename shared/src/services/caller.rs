@@ -11,6 +11,9 @@ pub enum Principal {
     ApiKey {
         /// The key's id (its rate-limit bucket).
         key_id: String,
+        /// SHA-256 of the key's secret (the key item's partition: a
+        /// revoked or regenerated secret's item is gone).
+        key_hash: String,
     },
     /// The `sb_session` cookie.
     Session {
@@ -68,7 +71,7 @@ impl Caller {
     /// A stable id of the credential, scoping idempotency keys.
     pub fn principal_id(&self) -> String {
         match &self.principal {
-            Principal::ApiKey { key_id } => format!("key:{key_id}"),
+            Principal::ApiKey { key_id, .. } => format!("key:{key_id}"),
             Principal::Session { user_id, .. } => format!("user:{user_id}"),
         }
     }

@@ -159,6 +159,7 @@ async fn main() -> Result<()> {
     let caller = Caller {
         principal: Principal::ApiKey {
             key_id: "bench".into(),
+            key_hash: "unused".into(),
         },
         role: Role::Admin,
         tenant: Tenant {

@@ -153,6 +153,7 @@ async fn a_crashed_request_holds_its_key_only_for_its_lease(backend: Backend) {
     let caller = Caller {
         principal: Principal::ApiKey {
             key_id: "key-lease".into(),
+            key_hash: "unused".into(),
         },
         role: Role::Admin,
         tenant: Tenant {

@@ -267,6 +267,25 @@ async fn the_inbox_arrives_live_on_the_socket(backend: Backend) {
     let (status, _) = call(t.session(Method::POST, "/auth/logout", &agent)).await;
     assert_eq!(status, StatusCode::OK);
     assert!(!viewer.still_allowed(&t.app).await.unwrap());
+    // An API key's socket holds until the key is revoked.
+    let (_, key) = call(
+        t.session(Method::POST, "/api-keys", &admin)
+            .json(&json!({"name": "Wallboard"})),
+    )
+    .await;
+    let secret = key["data"]["key"].as_str().unwrap().to_owned();
+    let (status, live) = call(
+        t.anon(Method::GET, "/conversations/live")
+            .bearer_auth(&secret),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{live}");
+    let viewer = socket::verify(&t.app, live["data"]["session_token"].as_str().unwrap()).unwrap();
+    assert!(viewer.still_allowed(&t.app).await.unwrap());
+    let path = format!("/api-keys/{}", key["data"]["id"].as_str().unwrap());
+    let (status, _) = call(t.session(Method::DELETE, &path, &admin)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!viewer.still_allowed(&t.app).await.unwrap());
 
     measure(&t, backend, &mut admin_ws, a, &admin).await;
     a_test_call_arrives(&t, &url).await;

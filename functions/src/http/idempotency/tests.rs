@@ -22,6 +22,7 @@ async fn as_caller(mut req: Request, next: Next) -> Response {
     req.extensions_mut().insert(Caller {
         principal: Principal::ApiKey {
             key_id: "k1".into(),
+            key_hash: "unused".into(),
         },
         role: Role::Admin,
         tenant: Tenant {

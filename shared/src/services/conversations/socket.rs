@@ -5,7 +5,7 @@
 //! without its HttpOnly session cookie. The relay checks the token without
 //! a read, and then re-checks now and then ([`Viewer::still_allowed`]) that
 //! the session and the membership it came from still hold: a user who signs
-//! out or leaves the org stops receiving.
+//! out or leaves the org stops receiving, and so does a revoked API key.
 
 use serde::{Deserialize, Serialize};
 
@@ -16,7 +16,9 @@ use crate::domain::{Mode, Role, Tenant};
 use crate::error::{Error, Result};
 use crate::services::caller::{Caller, Principal};
 use crate::services::signed_token::{self, Claims};
-use crate::services::table_keys::{SESSION_SK, member_sk, org_pk, session_pk};
+use crate::services::table_keys::{
+    API_KEY_SK, SESSION_SK, api_key_pk, member_sk, org_pk, session_pk,
+};
 use crate::services::views::InboxSocketView;
 
 /// How long an inbox token opens the socket (it may be reused until then;
@@ -34,6 +36,10 @@ pub struct Viewer {
     pub user_id: Option<String>,
     /// The hash of the user's session, re-checked while the socket is open.
     pub session_hash: Option<String>,
+    /// The hash of the API key's secret (an API key's socket), re-checked
+    /// the same way: revoking or regenerating the key closes it.
+    #[serde(default)]
+    pub key_hash: Option<String>,
     /// Whether the user has the `agent` role (sees only conversations
     /// assigned to them or to no one).
     pub agent: bool,
@@ -53,12 +59,12 @@ impl Claims for Viewer {
 impl Viewer {
     /// The viewer a caller of the API is (an API key: no user, sees all).
     pub fn of(app: &App, caller: &Caller) -> Self {
-        let (user_id, session_hash) = match &caller.principal {
+        let (user_id, session_hash, key_hash) = match &caller.principal {
             Principal::Session {
                 user_id,
                 token_hash,
-            } => (Some(user_id.clone()), Some(token_hash.clone())),
-            Principal::ApiKey { .. } => (None, None),
+            } => (Some(user_id.clone()), Some(token_hash.clone()), None),
+            Principal::ApiKey { key_hash, .. } => (None, None, Some(key_hash.clone())),
         };
         Self {
             org_id: caller.tenant.org_id.clone(),
@@ -66,6 +72,7 @@ impl Viewer {
             agent: caller.role == Role::Agent && user_id.is_some(),
             user_id,
             session_hash,
+            key_hash,
             token_id: app.new_id(),
             exp: app.now().timestamp() + TTL_SECONDS,
         }
@@ -88,11 +95,14 @@ impl Viewer {
     }
 
     /// Whether the session the socket was opened with still lasts and its
-    /// user is still a member of the org with the same role (an API key's
-    /// socket is bounded by its idle timeout instead).
+    /// user is still a member of the org with the same role, or the API key
+    /// it was opened with is still neither revoked nor regenerated.
     pub async fn still_allowed(&self, app: &App) -> Result<bool> {
+        if let Some(key) = &self.key_hash {
+            return Ok(app.table.get(&api_key_pk(key), API_KEY_SK).await?.is_some());
+        }
         let (Some(user), Some(hash)) = (&self.user_id, &self.session_hash) else {
-            return Ok(true);
+            return Ok(false);
         };
         if app
             .table

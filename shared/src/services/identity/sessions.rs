@@ -164,7 +164,7 @@ pub async fn me(app: &App, caller: &Caller) -> Result<MeView> {
         Principal::ApiKey { .. } => None,
     };
     let key_id = match &caller.principal {
-        Principal::ApiKey { key_id } => Some(key_id.clone()),
+        Principal::ApiKey { key_id, .. } => Some(key_id.clone()),
         Principal::Session { .. } => None,
     };
     Ok(MeView {

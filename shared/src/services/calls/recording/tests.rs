@@ -100,7 +100,10 @@ impl Fixture {
 
     fn caller(&self) -> Caller {
         Caller {
-            principal: Principal::ApiKey { key_id: "k".into() },
+            principal: Principal::ApiKey {
+                key_id: "k".into(),
+                key_hash: "h".into(),
+            },
             role: Role::Admin,
             tenant: self.tenant.clone(),
         }
