@@ -80,6 +80,14 @@ async fn texts_come_in_once_and_the_ai_answers_by_sms(backend: Backend) {
     let twilio = double().await;
     let t = spawn(backend, &twilio).await;
     let channel = line(&t).await;
+    // A second number ahead of the one the customer texts: replies still go
+    // out from the number they wrote to.
+    let (status, body) = call(
+        t.api(Method::PATCH, &format!("/channels/{channel}"))
+            .json(&json!({"phone_numbers": ["+14155550777", NUMBER]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     let url = hook(&t, &channel, "sms");
     let first = text("SM0001", "Hello, are you open on Sunday?");
 
@@ -114,8 +122,8 @@ async fn texts_come_in_once_and_the_ai_answers_by_sms(backend: Backend) {
     let retry = send(first.clone(), "idem-2").await.unwrap();
     assert_eq!(retry.status(), StatusCode::OK);
 
-    // The AI's answer goes out through the Messages API, from the channel's
-    // number to the sender, with its status callback.
+    // The AI's answer goes out through the Messages API, from the number
+    // texted to the sender, with its status callback.
     let out = sent(&twilio, 1).await;
     assert_eq!(out[0].field("To"), Some(CALLER));
     assert_eq!(out[0].field("From"), Some(NUMBER));

@@ -220,6 +220,10 @@ pub struct Conversation {
     /// The web chat running in it now, which a person's reply reaches.
     #[serde(default)]
     pub live_call_id: Option<String>,
+    /// The channel's number the customer last texted: replies go out from
+    /// it (else from the channel's first number).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel_number: Option<String>,
     /// Messages a person of the org may not have read: every message not
     /// written by a user. A user's unread count is this minus what it was
     /// when they last opened the conversation.
@@ -316,6 +320,7 @@ impl Conversation {
             ai_enabled: true,
             call_ids: Vec::new(),
             live_call_id: None,
+            channel_number: None,
             incoming: 0,
             stats: ConversationStats::default(),
             created_at: now.clone(),

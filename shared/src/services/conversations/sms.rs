@@ -114,7 +114,7 @@ pub async fn inbound_sms(app: &Arc<App>, w: &Webhook<'_>) -> Result<String> {
         &intake.conversation_id,
         std::slice::from_ref(&message),
         |_| false,
-        |_| {},
+        |c| c.channel_number = Some(to.to_owned()),
     )
     .await?;
     let done = Item::new(

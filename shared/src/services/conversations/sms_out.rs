@@ -144,8 +144,8 @@ pub(crate) async fn update_delivery(
     Err(Error::Conflict("the message kept changing; retry".into()))
 }
 
-/// Where a message of the conversation goes: the Twilio account and number
-/// of its channel, and the contact's phone.
+/// Where a message of the conversation goes: the Twilio account of its
+/// channel, the channel's number the customer texted, and their phone.
 struct Route {
     account_sid: String,
     auth_token: String,
@@ -179,7 +179,12 @@ async fn route(
     else {
         return Ok(Err("the channel has no Twilio credentials".into()));
     };
-    let Some(from) = channel.phone_numbers.first() else {
+    // The number the customer wrote to, while the channel still has it.
+    let texted = c
+        .channel_number
+        .as_deref()
+        .and_then(|n| channel.phone_numbers.iter().find(|p| p.as_str() == n));
+    let Some(from) = texted.or(channel.phone_numbers.first()) else {
         return Ok(Err("the channel has no phone number to send from".into()));
     };
     let phone = match &c.contact_id {
