@@ -169,7 +169,7 @@ pub async fn voice(app: &App, w: &Webhook<'_>) -> Result<String> {
         }
         Err(e) => return Err(e.into()),
     }
-    Ok(media::stream_twiml(app, &tenant, &call.id))
+    Ok(twiml::relay_stream(&media::stream(app, &tenant, &call.id)))
 }
 
 /// `POST /telephony/twilio/{channel_id}/status`: a call's status callback

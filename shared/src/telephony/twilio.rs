@@ -1,7 +1,10 @@
-//! Twilio's REST API (2010-04-01), the parts Switchboard uses.
+//! Twilio's REST API (2010-04-01), the parts Switchboard uses: the
+//! [`Carrier`] port's Twilio client, and what Twilio's call statuses mean.
 
+use async_trait::async_trait;
 use serde::Deserialize;
 
+use super::{Carrier, OutboundCall, SendFailure, Sms, twiml};
 use crate::engine::call::EndReason;
 use crate::error::{Error, Result};
 
@@ -9,10 +12,10 @@ use crate::error::{Error, Result};
 const MAX_PAGES: usize = 50;
 
 /// A Twilio account reached through `base` (`https://api.twilio.com`).
-pub struct Twilio<'a> {
-    base: &'a str,
-    account_sid: &'a str,
-    auth_token: &'a str,
+pub struct Twilio {
+    base: String,
+    account_sid: String,
+    auth_token: String,
 }
 
 #[derive(Deserialize)]
@@ -41,43 +44,6 @@ struct ApiError {
     code: Option<u64>,
     #[serde(default)]
     message: Option<String>,
-}
-
-/// Why Twilio did not take a message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SendFailure {
-    /// Worth another try later: Twilio unreachable, a 5xx, or 429.
-    Transient(String),
-    /// Twilio refused it (a 4xx with its error `code` and `message`):
-    /// trying again cannot help.
-    Refused(String),
-}
-
-/// An SMS for Twilio to send.
-#[derive(Debug, Clone)]
-pub struct Sms<'a> {
-    /// The customer (E.164).
-    pub to: &'a str,
-    /// One of the account's numbers.
-    pub from: &'a str,
-    /// What it says.
-    pub body: &'a str,
-    /// Where Twilio reports its delivery status.
-    pub status_callback: &'a str,
-}
-
-/// An outbound call for Twilio to place: what it runs when the callee
-/// answers, and where it reports the call's progress.
-#[derive(Debug, Clone)]
-pub struct Dial<'a> {
-    /// The callee (E.164).
-    pub to: &'a str,
-    /// The caller id: one of the account's numbers.
-    pub from: &'a str,
-    /// The TwiML run on answer (`<Connect><Stream>` to the relay).
-    pub twiml: &'a str,
-    /// Where Twilio posts the call's status changes.
-    pub status_callback: &'a str,
 }
 
 /// What a call's status callback means for the call: still going, or ended
@@ -117,13 +83,13 @@ impl Progress {
     }
 }
 
-impl<'a> Twilio<'a> {
+impl Twilio {
     /// An account's client; `account_sid` must already be checked (`AC` + hex).
-    pub fn new(base: &'a str, account_sid: &'a str, auth_token: &'a str) -> Self {
+    pub fn new(base: &str, account_sid: &str, auth_token: &str) -> Self {
         Self {
-            base: base.trim_end_matches('/'),
-            account_sid,
-            auth_token,
+            base: base.trim_end_matches('/').to_owned(),
+            account_sid: account_sid.to_owned(),
+            auth_token: auth_token.to_owned(),
         }
     }
 
@@ -140,7 +106,7 @@ impl<'a> Twilio<'a> {
     async fn post_call(&self, url: String, form: &[(&str, &str)], what: &str) -> Result<String> {
         let resp = super::http()
             .post(url)
-            .basic_auth(self.account_sid, Some(self.auth_token))
+            .basic_auth(&self.account_sid, Some(&self.auth_token))
             .form(form)
             .send()
             .await
@@ -166,12 +132,15 @@ impl<'a> Twilio<'a> {
         })?;
         Ok(call.sid)
     }
+}
 
+#[async_trait]
+impl Carrier for Twilio {
     /// Sends an SMS (`POST Messages.json`); Twilio's message SID when it
-    /// took the message. A failure says whether a retry can help; its
-    /// reason carries Twilio's code and message, never the credentials
-    /// (they travel only in the request header).
-    pub async fn send_message(&self, sms: &Sms<'_>) -> std::result::Result<String, SendFailure> {
+    /// took the message. A failure's reason carries Twilio's code and
+    /// message, never the credentials (they travel only in the request
+    /// header).
+    async fn send_sms(&self, sms: &Sms<'_>) -> std::result::Result<String, SendFailure> {
         let url = format!(
             "{}/2010-04-01/Accounts/{}/Messages.json",
             self.base, self.account_sid
@@ -184,7 +153,7 @@ impl<'a> Twilio<'a> {
         ];
         let resp = super::http()
             .post(url)
-            .basic_auth(self.account_sid, Some(self.auth_token))
+            .basic_auth(&self.account_sid, Some(&self.auth_token))
             .form(&form)
             .send()
             .await
@@ -217,15 +186,16 @@ impl<'a> Twilio<'a> {
         }
     }
 
-    /// Places an outbound call (`POST Calls.json`) with its status callbacks
-    /// and asynchronous answering-machine detection; returns Twilio's call
-    /// SID.
-    pub async fn create_call(&self, dial: &Dial<'_>) -> Result<String> {
+    /// Places an outbound call (`POST Calls.json`) whose TwiML is
+    /// `<Connect><Stream>` to the relay, with its status callbacks and
+    /// asynchronous answering-machine detection; returns Twilio's call SID.
+    async fn place_call(&self, call: &OutboundCall<'_>) -> Result<String> {
+        let twiml = twiml::relay_stream(call.stream);
         let form = [
-            ("To", dial.to),
-            ("From", dial.from),
-            ("Twiml", dial.twiml),
-            ("StatusCallback", dial.status_callback),
+            ("To", call.to),
+            ("From", call.from),
+            ("Twiml", twiml.as_str()),
+            ("StatusCallback", call.status_callback),
             ("StatusCallbackMethod", "POST"),
             ("StatusCallbackEvent", "initiated"),
             ("StatusCallbackEvent", "ringing"),
@@ -233,15 +203,15 @@ impl<'a> Twilio<'a> {
             ("StatusCallbackEvent", "completed"),
             ("MachineDetection", "DetectMessageEnd"),
             ("AsyncAmd", "true"),
-            ("AsyncAmdStatusCallback", dial.status_callback),
+            ("AsyncAmdStatusCallback", call.status_callback),
         ];
         self.post_call(self.calls_url(), &form, "place the call")
             .await
     }
 
-    /// Replaces a live call's instructions with `twiml` (`POST
-    /// Calls/{sid}.json`): a transfer is `<Dial>` to the person's number.
-    pub async fn update_call(&self, call_sid: &str, twiml: &str) -> Result<()> {
+    /// Replaces the live call's instructions (`POST Calls/{sid}.json`) with
+    /// `<Dial>` to the person's number.
+    async fn transfer(&self, call_sid: &str, number: &str) -> Result<()> {
         if !call_sid.starts_with("CA") || !call_sid.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(Error::BadRequest("not a Twilio call SID".into()));
         }
@@ -249,7 +219,8 @@ impl<'a> Twilio<'a> {
             "{}/2010-04-01/Accounts/{}/Calls/{call_sid}.json",
             self.base, self.account_sid
         );
-        self.post_call(url, &[("Twiml", twiml)], "update the call")
+        let twiml = twiml::dial(number);
+        self.post_call(url, &[("Twiml", twiml.as_str())], "update the call")
             .await
             .map(|_| ())
     }
@@ -257,7 +228,7 @@ impl<'a> Twilio<'a> {
     /// The account's incoming phone numbers, every page of them; `None` when
     /// Twilio rejects the credentials. An unreachable or failing Twilio is
     /// [`Error::Unavailable`].
-    pub async fn incoming_phone_numbers(&self) -> Result<Option<Vec<String>>> {
+    async fn phone_numbers(&self) -> Result<Option<Vec<String>>> {
         let mut numbers = Vec::new();
         let mut uri = format!(
             "/2010-04-01/Accounts/{}/IncomingPhoneNumbers.json?PageSize=1000",
@@ -266,7 +237,7 @@ impl<'a> Twilio<'a> {
         for _ in 0..MAX_PAGES {
             let resp = super::http()
                 .get(format!("{}{uri}", self.base))
-                .basic_auth(self.account_sid, Some(self.auth_token))
+                .basic_auth(&self.account_sid, Some(&self.auth_token))
                 .send()
                 .await
                 .map_err(|e| Error::Unavailable(format!("could not reach Twilio: {e}")))?;

@@ -3,6 +3,8 @@
 
 use quick_xml::escape::escape;
 
+use super::MediaStream;
+
 const HEAD: &str = r#"<?xml version="1.0" encoding="UTF-8"?>"#;
 
 /// Streams the call's audio both ways to `stream_url` (the relay's
@@ -22,6 +24,16 @@ pub fn connect_stream(stream_url: &str, parameters: &[(&str, &str)]) -> String {
     format!(
         r#"{HEAD}<Response><Connect><Stream url="{}">{params}</Stream></Connect></Response>"#,
         escape(stream_url)
+    )
+}
+
+/// Streams a call to the relay's `/ws/media/twilio`, with the call and its
+/// token as the stream's parameters (for an outbound call and an inbound
+/// one alike).
+pub fn relay_stream(stream: &MediaStream) -> String {
+    connect_stream(
+        &format!("{}/ws/media/twilio", stream.relay_url),
+        &[("call_id", &stream.call_id), ("token", &stream.token)],
     )
 }
 

@@ -20,15 +20,14 @@ use super::voice::{self, Carrier, Inbound, Outbound, Timings};
 use super::{finish, lease};
 use crate::App;
 use crate::domain::call::Call;
-use crate::domain::channel::ChannelType;
 use crate::domain::{Mode, Tenant};
 use crate::engine::call::EndReason;
 use crate::error::{Error, Result};
+use crate::services::channels;
 use crate::services::signed_token::{self, Claims};
 use crate::services::table_keys::carrier_call_sk;
 use crate::store::{Condition, Item};
-use crate::telephony::twilio::{Dial, Twilio};
-use crate::telephony::twiml;
+use crate::telephony::{MediaStream, OutboundCall};
 
 /// How long a media token is accepted: the stream starts within seconds of
 /// the answer; an outbound call may ring for a minute first.
@@ -66,14 +65,14 @@ pub fn issue(app: &App, tenant: &Tenant, call_id: &str) -> String {
     signed_token::sign(&app.signing_key, &claims)
 }
 
-/// The TwiML that streams `call_id`'s audio to the relay, the call and its
-/// token passed as the stream's custom parameters.
-pub fn stream_twiml(app: &App, tenant: &Tenant, call_id: &str) -> String {
-    let token = issue(app, tenant, call_id);
-    twiml::connect_stream(
-        &format!("{}/ws/media/twilio", app.config.relay_url),
-        &[("call_id", call_id), ("token", &token)],
-    )
+/// Where `call_id`'s audio goes: the relay, with a fresh token that admits
+/// the call's stream.
+pub fn stream(app: &App, tenant: &Tenant, call_id: &str) -> MediaStream {
+    MediaStream {
+        relay_url: app.config.relay_url.clone(),
+        call_id: call_id.to_owned(),
+        token: issue(app, tenant, call_id),
+    }
 }
 
 /// The item that finds a call from its carrier call SID (status callbacks
@@ -100,9 +99,9 @@ pub async fn by_carrier_sid(app: &App, tenant: &Tenant, call_sid: &str) -> Resul
     Ok(item.parse::<Ref>()?.call_id)
 }
 
-/// Places an outbound phone call through its channel's carrier: Twilio
-/// dials the callee and, on answer, streams the call to the relay; its
-/// status callbacks report the rest. The lease goes back to the queue, so
+/// Places an outbound phone call through its channel's carrier: the
+/// carrier dials the callee and, on answer, streams the call to the relay;
+/// its status callbacks report the rest. The lease goes back to the queue, so
 /// the stream (or the sweep, if it never comes) picks the call up. Any
 /// failure ends the call (`carrier_error`) with the reason logged.
 pub(crate) async fn place(app: &App, tenant: &Tenant, call: &Call) -> Result<()> {
@@ -121,31 +120,14 @@ async fn dial(app: &App, tenant: &Tenant, call: &Call) -> Result<()> {
         .channel_id
         .as_deref()
         .ok_or_else(|| Error::Conflict("the call has no channel".into()))?;
-    let (channel, _) = crate::services::channels::load(app, tenant, channel_id).await?;
-    if channel.kind != ChannelType::Twilio {
-        return Err(Error::Conflict(format!(
-            "placing calls through {} channels is not supported yet",
-            channel.kind.as_str()
-        )));
-    }
-    let creds = channel.open_credentials(&app.cipher)?;
-    let cred = |k: &str| creds.get(k).map(String::as_str).unwrap_or_default();
-    let twiml = stream_twiml(app, tenant, &call.id);
-    let status_callback = format!(
-        "{}/api/v1/telephony/twilio/{}/status",
-        app.config.public_url, channel.id
-    );
-    let twilio = Twilio::new(
-        &app.config.twilio_api_base,
-        cred("account_sid"),
-        cred("auth_token"),
-    );
-    let sid = twilio
-        .create_call(&Dial {
+    let (channel, _) = channels::load(app, tenant, channel_id).await?;
+    let carrier = channels::carrier(app, &channel)?;
+    let sid = carrier
+        .place_call(&OutboundCall {
             to: &call.to,
             from: &call.from,
-            twiml: &twiml,
-            status_callback: &status_callback,
+            stream: &stream(app, tenant, &call.id),
+            status_callback: &channels::webhook_url(app, &channel, "status"),
         })
         .await?;
     app.table
@@ -179,8 +161,8 @@ pub async fn admit(app: &App, token: &str, call_id: &str) -> Result<(Tenant, Cal
     Ok((tenant, call))
 }
 
-/// Hands carrier call `call_sid` of `channel_id` to `number`: Twilio's call
-/// is updated to `<Dial>` the person (the stream ends as Twilio moves on).
+/// Hands carrier call `call_sid` of `channel_id` to `number` through the
+/// channel's carrier (the stream ends as the carrier moves on).
 pub(crate) async fn transfer(
     app: &App,
     tenant: &Tenant,
@@ -188,16 +170,10 @@ pub(crate) async fn transfer(
     call_sid: &str,
     number: &str,
 ) -> Result<()> {
-    let (channel, _) = crate::services::channels::load(app, tenant, channel_id).await?;
-    let creds = channel.open_credentials(&app.cipher)?;
-    let cred = |k: &str| creds.get(k).map(String::as_str).unwrap_or_default();
-    Twilio::new(
-        &app.config.twilio_api_base,
-        cred("account_sid"),
-        cred("auth_token"),
-    )
-    .update_call(call_sid, &twiml::dial(number))
-    .await
+    let (channel, _) = channels::load(app, tenant, channel_id).await?;
+    channels::carrier(app, &channel)?
+        .transfer(call_sid, number)
+        .await
 }
 
 /// A phone call held by this process while its media stream lives.

@@ -22,7 +22,7 @@ use crate::domain::input::{Checks, Field};
 use crate::domain::{Mode, Tenant, is_id};
 use crate::error::{Error, Result};
 use crate::store::{Condition, Item, Write};
-use crate::telephony::twilio::Twilio;
+use crate::telephony::{self, Carrier, NoCarrier};
 
 /// Resource kind in sort keys.
 pub const KIND: &str = "CHANNEL";
@@ -74,6 +74,26 @@ pub async fn locate(app: &App, id: &str) -> Result<(Tenant, Channel)> {
     };
     let (channel, _) = load(app, &tenant, id).await?;
     Ok((tenant, channel))
+}
+
+/// The client of the channel's carrier account, signed in with its
+/// credentials (opened here, never stored). A channel with no carrier
+/// client (another carrier, a web or sim channel, no credentials) is a 409
+/// saying why.
+pub(crate) fn carrier(app: &App, channel: &Channel) -> Result<Box<dyn Carrier>> {
+    let credentials = channel.open_credentials(&app.cipher)?;
+    Ok(telephony::connect(&app.config, channel.kind, &credentials)?)
+}
+
+/// The public URL of the channel's carrier webhook `hook` (`status`,
+/// `sms-status`, …), which SPEC §7 puts under `/telephony/{provider}/`.
+pub(crate) fn webhook_url(app: &App, channel: &Channel, hook: &str) -> String {
+    format!(
+        "{}/api/v1/telephony/{}/{}/{hook}",
+        app.config.public_url,
+        channel.kind.as_str(),
+        channel.id
+    )
 }
 
 async fn check_references(app: &App, tenant: &Tenant, spec: &ChannelSpec) -> Result<()> {
@@ -231,24 +251,24 @@ pub async fn verify_provider(
     }
     let creds = parse_credentials(&mut f, body.credentials, kind, &BTreeSet::new());
     f.finish()?;
-    let cred = |k: &str| creds.set.get(k).map(String::as_str).unwrap_or_default();
-    match kind {
-        Some(ChannelType::Twilio) => {
-            let twilio = Twilio::new(
-                &app.config.twilio_api_base,
-                cred("account_sid"),
-                cred("auth_token"),
-            );
-            let numbers = twilio.incoming_phone_numbers().await?;
-            Ok(ProviderCheckView {
-                valid: numbers.is_some(),
-                phone_numbers: numbers.unwrap_or_default(),
-            })
+    let Some(kind) = kind else {
+        return Err(Error::field("type", "is required"));
+    };
+    let carrier = match telephony::connect(&app.config, kind, &creds.set) {
+        Ok(carrier) => carrier,
+        Err(NoCarrier::Unsupported(_)) => {
+            return Err(Error::field(
+                "type",
+                format!("verification for {} is not supported yet", kind.as_str()),
+            ));
         }
-        Some(other) => Err(Error::field(
-            "type",
-            format!("verification for {} is not supported yet", other.as_str()),
-        )),
-        None => Err(Error::field("type", "is required")),
-    }
+        Err(e @ NoCarrier::NoCredentials(_)) => {
+            return Err(Error::field("credentials", e.to_string()));
+        }
+    };
+    let numbers = carrier.phone_numbers().await?;
+    Ok(ProviderCheckView {
+        valid: numbers.is_some(),
+        phone_numbers: numbers.unwrap_or_default(),
+    })
 }

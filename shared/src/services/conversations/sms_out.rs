@@ -1,12 +1,13 @@
 //! Outgoing SMS (a person's reply, the AI's answer): never lost. The
 //! message is stored first with `delivery: queued`, then a job on the
 //! outbound-delivery queue (the webhook queue: the same retry timer, the
-//! same dead-letter queue, no second worker to deploy) hands it to Twilio's
-//! Messages API. A transient failure (Twilio unreachable, 5xx, 429) is
-//! retried with the webhook backoff; after the last attempt, or at once
-//! when Twilio refuses the message (a 4xx with its code), the message is
-//! `failed` with the reason. The job is idempotent: a message Twilio
-//! already took (its SID noted) is not sent again.
+//! same dead-letter queue, no second worker to deploy) hands it to the
+//! channel's carrier (Twilio's Messages API). A transient failure (the
+//! carrier unreachable, 5xx, 429) is retried with the webhook backoff;
+//! after the last attempt, or at once when the carrier refuses the message
+//! (a 4xx with its code), the message is `failed` with the reason. The job
+//! is idempotent: a message the carrier already took (its id noted) is not
+//! sent again.
 
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::services::table_keys::*;
 use crate::services::webhooks::delivery::{MAX_ATTEMPTS, QUEUE, backoff};
 use crate::store::{Condition, Item, StoreError};
-use crate::telephony::twilio::{SendFailure, Sms, Twilio};
+use crate::telephony::{Carrier, SendFailure, Sms};
 
 /// How long a sent message's SID finds it (Twilio's status callbacks come
 /// within hours; days are far beyond).
@@ -144,11 +145,10 @@ pub(crate) async fn update_delivery(
     Err(Error::Conflict("the message kept changing; retry".into()))
 }
 
-/// Where a message of the conversation goes: the Twilio account of its
+/// Where a message of the conversation goes: the carrier account of its
 /// channel, the channel's number the customer texted, and their phone.
 struct Route {
-    account_sid: String,
-    auth_token: String,
+    carrier: Box<dyn Carrier>,
     from: String,
     to: String,
     status_callback: String,
@@ -174,10 +174,11 @@ async fn route(
         Err(Error::NotFound(_)) => return Ok(Err("the conversation's channel was deleted".into())),
         Err(e) => return Err(e),
     };
-    let creds = channel.open_credentials(&app.cipher)?;
-    let (Some(account_sid), Some(auth_token)) = (creds.get("account_sid"), creds.get("auth_token"))
-    else {
-        return Ok(Err("the channel has no Twilio credentials".into()));
+    // A 409 here says why the channel has no carrier: the message's reason.
+    let carrier = match crate::services::channels::carrier(app, &channel) {
+        Ok(carrier) => carrier,
+        Err(Error::Conflict(reason)) => return Ok(Err(reason)),
+        Err(e) => return Err(e),
     };
     // The number the customer wrote to, while the channel still has it.
     let texted = c
@@ -199,14 +200,10 @@ async fn route(
         return Ok(Err("the contact has no phone number".into()));
     };
     Ok(Ok(Route {
-        account_sid: account_sid.clone(),
-        auth_token: auth_token.clone(),
+        carrier,
         from: from.as_str().to_owned(),
         to: to.as_str().to_owned(),
-        status_callback: format!(
-            "{}/api/v1/telephony/twilio/{channel_id}/sms-status",
-            app.config.public_url
-        ),
+        status_callback: crate::services::channels::webhook_url(app, &channel, "sms-status"),
     }))
 }
 
@@ -237,18 +234,13 @@ pub async fn send_sms(app: &App, job: &SmsJob, attempt: u32) -> Result<Option<Du
         Ok(route) => route,
         Err(reason) => return fail(reason).await,
     };
-    let twilio = Twilio::new(
-        &app.config.twilio_api_base,
-        &route.account_sid,
-        &route.auth_token,
-    );
     let sms = Sms {
         to: &route.to,
         from: &route.from,
         body: &m.content,
         status_callback: &route.status_callback,
     };
-    match twilio.send_message(&sms).await {
+    match route.carrier.send_sms(&sms).await {
         Ok(sid) => {
             let pointer = Sent {
                 conversation_id: m.conversation_id.clone(),
