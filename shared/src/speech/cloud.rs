@@ -100,7 +100,11 @@ pub(crate) async fn connect(
         })?;
         request.headers_mut().insert(*name, value);
     }
-    let handshake = tokio_tungstenite::connect_async(request);
+    // Nagle off: a session writes small messages back to back (ElevenLabs'
+    // settings then the first sentence; Deepgram's last audio then
+    // `Finalize`), and with it on the second waits for the provider's
+    // delayed ACK of the first, ~40 ms added to every turn.
+    let handshake = tokio_tungstenite::connect_async_with_config(request, None, true);
     match tokio::time::timeout(timeout, handshake).await {
         Err(_) => Err(SpeechError::Unavailable(format!(
             "{provider} did not accept the connection within {} ms",
