@@ -304,7 +304,15 @@ impl Voice {
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut ticks: u64 = 0;
         loop {
+            let due = self.mouth.next_due();
+            let frame_due = async move {
+                match due {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
             let alive = tokio::select! {
+                () = frame_due => self.pump(out).await,
                 event = inbound.recv() => match event {
                     None | Some(Inbound::HangUp) => return Stop::HungUp,
                     Some(Inbound::Audio(samples)) => {

@@ -332,6 +332,23 @@ impl Mouth {
         }
     }
 
+    /// When [`Mouth::pump`] has a frame to send next (its play time minus
+    /// [`LEAD`]): `None` while nothing is ready (held, synthesis pending, a
+    /// new reply, which starts when its first chunk arrives). The call's
+    /// loop wakes at this instant, so frames leave every 20 ms in step with
+    /// their play times, not with a free-running tick whose phase drifts
+    /// across theirs (two frames at once, then none for 40 ms).
+    pub(super) fn next_due(&self) -> Option<Instant> {
+        if self.paused {
+            return None;
+        }
+        let part = self.parts.front()?;
+        let ready =
+            part.buffered.len() >= FRAME_SAMPLES || matches!(part.source, Source::Speech(None));
+        let next = self.next_play?;
+        ready.then(|| next.checked_sub(LEAD).unwrap_or(next))
+    }
+
     /// Counts the frames whose play time has come as heard.
     fn settle(&mut self, now: Instant) {
         while let Some(sent) = self.in_flight.front() {
@@ -478,6 +495,38 @@ mod tests {
         let sent: Vec<i16> = mouth.pump(later).iter().map(|f| f.samples[0]).collect();
         assert_eq!(sent, [2, 3, 4, 5, 6]);
         assert!(mouth.pump(later).is_empty(), "the lead is full");
+    }
+
+    #[test]
+    fn the_next_frame_is_due_a_lead_before_it_plays_and_never_while_held() {
+        let mut mouth = Mouth::new(
+            None,
+            SpeakOptions {
+                voice_id: None,
+                language: "en".into(),
+                speed: None,
+                stability: None,
+                similarity_boost: None,
+            },
+        );
+        assert_eq!(mouth.next_due(), None, "nothing to say");
+        mouth.play_live(&numbered(10));
+        let t0 = Instant::now();
+        assert_eq!(mouth.pump(t0).len(), 5);
+        // Frame 5 plays at 100 ms: due at 20 ms, and sent by a pump then.
+        let due = mouth.next_due().expect("more to send");
+        assert_eq!(due, t0 + Duration::from_millis(20));
+        assert_eq!(mouth.pump(due).len(), 1);
+        assert_eq!(mouth.next_due(), Some(t0 + Duration::from_millis(40)));
+        mouth.pause(t0 + Duration::from_millis(30));
+        assert_eq!(mouth.next_due(), None, "held");
+        mouth.resume();
+        // Eight frames were not heard: five now (the lead), then three.
+        assert_eq!(mouth.pump(t0 + Duration::from_millis(500)).len(), 5);
+        assert_eq!(mouth.pump(t0 + Duration::from_millis(1000)).len(), 3);
+        // Live audio shorter than a frame waits for more, not for a clock.
+        mouth.play_live(&[1; 100]);
+        assert_eq!(mouth.next_due(), None);
     }
 
     #[test]
