@@ -37,6 +37,7 @@ pub async fn ws_connect(
     }
 }
 
+pub mod cloud_voice;
 pub mod llm_double;
 pub mod mcp;
 pub mod measure;

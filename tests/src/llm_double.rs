@@ -22,6 +22,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use axum::serve::ListenerExt;
 use serde_json::{Value, json};
 
 /// What the model answers.
@@ -115,6 +116,8 @@ pub struct Received {
     pub headers: Vec<(String, String)>,
     /// The JSON body.
     pub body: Value,
+    /// When it arrived (whole: headers and body read).
+    pub at: std::time::Instant,
 }
 
 impl Received {
@@ -155,6 +158,10 @@ impl LlmDouble {
             .await
             .expect("bind a local port");
         let addr = listener.local_addr().expect("local address");
+        // Nagle off, as providers' servers have it (streamed chunks go at once).
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -202,6 +209,7 @@ fn take(inner: &Mutex<Inner>, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> S
             .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
             .collect(),
         body: serde_json::from_slice(body).unwrap_or(Value::Null),
+        at: std::time::Instant::now(),
     });
     inner
         .scripts

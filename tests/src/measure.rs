@@ -11,7 +11,13 @@ pub fn percentile<T: Copy>(sorted: &[T], p: f64) -> T {
 
 /// Resident memory of this process, bytes.
 pub fn rss() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    rss_of("self")
+}
+
+/// Resident memory of process `pid` (a number, or `self`), bytes; 0 when it
+/// cannot be read (a benchmark's child that exited).
+pub fn rss_of(pid: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -21,7 +27,12 @@ pub fn rss() -> u64 {
 
 /// CPU time this process used (user + system).
 pub fn cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    cpu_of("self")
+}
+
+/// CPU time process `pid` (a number, or `self`) used (user + system).
+pub fn cpu_of(pid: &str) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command's closing parenthesis; utime and stime are the 12th and 13th.
     let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
     let fields: Vec<&str> = after.split_whitespace().collect();

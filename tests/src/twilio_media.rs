@@ -4,7 +4,7 @@
 //! caller audio as 20 ms μ-law `media` frames at real-time pace, presses
 //! keys (`dtmf`) and hangs up (`stop`); reads what the relay sends back.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async_with_config};
 
 /// A WAV file as the phone carries it: 8 kHz μ-law bytes.
 pub fn phone_audio(wav: &[u8]) -> Vec<u8> {
@@ -49,7 +49,8 @@ impl MediaStream {
     /// Connects to `relay_ws` (`ws://host:port`) and starts the stream of
     /// Twilio call `call_sid` with `parameters` (the TwiML's `<Parameter>`s).
     pub async fn start(relay_ws: &str, call_sid: &str, parameters: &[(&str, &str)]) -> Self {
-        let (ws, _) = connect_async(format!("{relay_ws}/ws/media/twilio"))
+        // Nagle off, as a media server sending 20 ms frames in real time has it.
+        let (ws, _) = connect_async_with_config(format!("{relay_ws}/ws/media/twilio"), None, true)
             .await
             .expect("connect to the relay's media socket");
         let stream_sid = format!("MZ{}", uuid::Uuid::new_v4().simple());
@@ -125,7 +126,19 @@ impl MediaStream {
     /// [`MediaStream::play`] while listening: everything the relay sent
     /// meanwhile, each with when it arrived (ms since the first frame was sent).
     pub async fn play_listening(&mut self, mulaw: &[u8]) -> Vec<(u64, Value)> {
-        let started = std::time::Instant::now();
+        let (started, heard) = self.play_hearing(mulaw).await;
+        heard
+            .into_iter()
+            .map(|(at, m)| ((at - started).as_millis() as u64, m))
+            .collect()
+    }
+
+    /// [`MediaStream::play`] while listening, on the clock: when the first
+    /// frame was sent, and everything the relay sent meanwhile with the
+    /// instant it arrived (benchmarks set these against what the provider
+    /// doubles saw).
+    pub async fn play_hearing(&mut self, mulaw: &[u8]) -> (Instant, Vec<(Instant, Value)>) {
+        let started = Instant::now();
         let mut tick = tokio::time::interval(FRAME);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
         let mut frames = mulaw.chunks(FRAME_BYTES).enumerate();
@@ -137,12 +150,12 @@ impl MediaStream {
                     self.send_frame(chunk, frame).await;
                 }
                 Some(Ok(Message::Text(text))) = self.ws.next() => {
-                    let at = started.elapsed().as_millis() as u64;
+                    let at = Instant::now();
                     heard.push((at, serde_json::from_str(&text).unwrap_or(Value::Null)));
                 }
             }
         }
-        heard
+        (started, heard)
     }
 
     /// The caller presses `digit`.

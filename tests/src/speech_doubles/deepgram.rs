@@ -1,11 +1,16 @@
 //! Deepgram live transcription double: `GET /v1/listen` upgraded to a
 //! WebSocket. It "recognises" scripted turns: each binary audio frame reveals
-//! one more word of the current turn as an interim `Results`; every three
-//! words become a final one (`is_final: true`); `Finalize` answers with the
-//! rest of the turn (`from_finalize: true`) and moves to the next turn.
+//! one more word of the current turn as an interim `Results` (or, for a turn
+//! scripted with how long it is spoken, the words the audio so far covers,
+//! as a live transcriber keeps pace with the voice); every three words
+//! become a final one (`is_final: true`); `Finalize` answers with the
+//! rest of the turn (`from_finalize: true`), after the script's
+//! `final_delay`, and moves to the next turn. When each `Finalize` arrived is
+//! recorded: it is the moment the client decided the caller's turn was over.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -35,8 +40,10 @@ pub struct Recorded {
     pub connections: usize,
     /// Connections the client closed (a close frame or end of stream).
     pub closed_by_client: usize,
-    /// Turns scripted but not started yet.
-    turns: VecDeque<String>,
+    /// When each `Finalize` arrived, over all connections.
+    pub finalized_at: Vec<Instant>,
+    /// Turns scripted but not started yet, with how long each is spoken.
+    turns: VecDeque<(String, Option<Duration>)>,
 }
 
 /// A running Deepgram double.
@@ -67,7 +74,17 @@ impl DeepgramDouble {
 
     /// The caller's turns, in order (what the double "hears").
     pub fn turns(&self, turns: &[&str]) {
-        self.shared.rec().turns = turns.iter().map(|t| t.to_string()).collect();
+        self.shared.rec().turns = turns.iter().map(|t| (t.to_string(), None)).collect();
+    }
+
+    /// The caller's turns, in order, each with how long it is spoken: its
+    /// words are revealed as the audio received covers them (the last one
+    /// once that much audio has come), not one per frame.
+    pub fn spoken_turns(&self, turns: &[(&str, Duration)]) {
+        self.shared.rec().turns = turns
+            .iter()
+            .map(|(t, spoken)| (t.to_string(), Some(*spoken)))
+            .collect();
     }
 
     /// What it received so far.
@@ -115,13 +132,15 @@ fn results(words: &[String], is_final: bool, from_finalize: bool) -> Message {
 }
 
 async fn session(mut socket: WebSocket, shared: Arc<Shared<Recorded>>, script: Script) {
-    let next_turn = |shared: &Shared<Recorded>| -> Vec<String> {
-        let turn = shared.rec().turns.pop_front().unwrap_or_default();
-        turn.split_whitespace().map(str::to_owned).collect()
+    let next_turn = |shared: &Shared<Recorded>| -> (Vec<String>, Option<Duration>) {
+        let (turn, spoken) = shared.rec().turns.pop_front().unwrap_or_default();
+        (turn.split_whitespace().map(str::to_owned).collect(), spoken)
     };
-    let mut words = next_turn(&shared);
+    let (mut words, mut spoken) = next_turn(&shared);
     let (mut revealed, mut segment) = (0, 0);
     let mut frames = 0;
+    // Audio of the current turn, in ms (16 kHz PCM16: 32 bytes a millisecond).
+    let mut heard_ms = 0.0;
     while let Some(Ok(message)) = socket.recv().await {
         match message {
             Message::Binary(audio) => {
@@ -141,7 +160,15 @@ async fn session(mut socket: WebSocket, shared: Arc<Shared<Recorded>>, script: S
                 if frames == 1 {
                     pause(script.first_delay).await;
                 }
-                if revealed < words.len() {
+                heard_ms += audio.len() as f64 / 32.0;
+                let due = match spoken {
+                    None => revealed + 1,
+                    Some(spoken) => {
+                        let share = heard_ms / (spoken.as_secs_f64() * 1000.0);
+                        (words.len() as f64 * share.min(1.0)).floor() as usize
+                    }
+                };
+                if revealed < words.len() && revealed < due {
                     revealed += 1;
                     let interim = results(&words[segment..revealed], false, false);
                     if socket.send(interim).await.is_err() {
@@ -157,20 +184,28 @@ async fn session(mut socket: WebSocket, shared: Arc<Shared<Recorded>>, script: S
                 }
             }
             Message::Text(text) => {
+                let at = Instant::now();
                 let kind = serde_json::from_str::<Value>(&text)
                     .ok()
                     .and_then(|v| v["type"].as_str().map(str::to_owned))
                     .unwrap_or_else(|| format!("unreadable: {text}"));
-                shared.rec().controls.push(kind.clone());
+                {
+                    let mut rec = shared.rec();
+                    rec.controls.push(kind.clone());
+                    if kind == "Finalize" {
+                        rec.finalized_at.push(at);
+                    }
+                }
                 match kind.as_str() {
                     "Finalize" if script.fault != Some(Fault::Silent) => {
+                        pause(script.final_delay).await;
                         // Deepgram flushes the rest of what it heard.
                         let rest = results(&words[segment..], true, true);
                         if socket.send(rest).await.is_err() {
                             return;
                         }
-                        words = next_turn(&shared);
-                        (revealed, segment) = (0, 0);
+                        (words, spoken) = next_turn(&shared);
+                        (revealed, segment, heard_ms) = (0, 0, 0.0);
                     }
                     "CloseStream" => {
                         let metadata = json!({"type": "Metadata", "request_id": "x"});

@@ -2,7 +2,9 @@
 //! upgraded to a WebSocket. It speaks each text message as a tone of 10 ms
 //! per character (PCM16 at 16 kHz, base64 in `{"audio": …}` messages of
 //! 100 ms), ends with `{"isFinal": true}` after `{"text": ""}`, and notices a
-//! client that leaves mid-stream.
+//! client that leaves mid-stream. The script's `first_delay` counts from the
+//! first text to speak (as a provider's time to first audio does), and when
+//! that text arrived and the first audio left are recorded.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -16,8 +18,9 @@ use axum::routing::get;
 use base64::Engine as _;
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use tokio::time::Instant;
 
-use super::{Fault, Script, Shared, le_bytes, pause, refusal, serve, tone};
+use super::{Fault, Script, Shared, le_bytes, refusal, serve, tone};
 
 /// The double's output rate (`pcm_16000`).
 pub const RATE: u32 = 16_000;
@@ -42,6 +45,10 @@ pub struct Recorded {
     pub chunks_sent: usize,
     /// Connections that ended with audio still to send because the client left.
     pub cancelled: usize,
+    /// Per connection that got text to speak: when the first arrived.
+    pub first_text_at: Vec<std::time::Instant>,
+    /// Per connection that sent audio: when the first chunk left.
+    pub first_audio_at: Vec<std::time::Instant>,
 }
 
 /// A running ElevenLabs double.
@@ -106,13 +113,17 @@ async fn stream_input(
 async fn session(socket: WebSocket, shared: Arc<Shared<Recorded>>, script: Script) {
     let (mut out, mut incoming) = socket.split();
     let mut pending: VecDeque<Vec<i16>> = VecDeque::new();
-    let (mut input_ended, mut first_sent, mut sent) = (false, false, 0usize);
+    let (mut input_ended, mut sent) = (false, 0usize);
+    // When the next chunk may go: the first text's arrival plus the first
+    // delay, then the last chunk's departure plus the chunk delay.
+    let mut due: Option<Instant> = None;
     loop {
         let ready = !pending.is_empty() && script.fault != Some(Fault::Silent);
-        let delay = if first_sent {
-            script.chunk_delay
-        } else {
-            script.first_delay
+        let wait = async move {
+            // A zero wait must not wait for the timer wheel's next tick.
+            if let Some(due) = due.filter(|d| *d > Instant::now()) {
+                tokio::time::sleep_until(due).await;
+            }
         };
         tokio::select! {
             message = incoming.next() => {
@@ -126,6 +137,7 @@ async fn session(socket: WebSocket, shared: Arc<Shared<Recorded>>, script: Scrip
                     }
                     Some(Ok(_)) => continue,
                 };
+                let arrived = Instant::now();
                 let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text.to_string()));
                 let said = value["text"].as_str().unwrap_or_default().to_owned();
                 {
@@ -140,6 +152,10 @@ async fn session(socket: WebSocket, shared: Arc<Shared<Recorded>>, script: Scrip
                 if said.is_empty() {
                     input_ended = true;
                 } else if !said.trim().is_empty() {
+                    if due.is_none() {
+                        due = Some(arrived + script.first_delay);
+                        shared.rec().first_text_at.push(arrived.into_std());
+                    }
                     let samples = tone(RATE, said.chars().count() * SAMPLES_PER_CHAR);
                     pending.extend(samples.chunks(CHUNK).map(<[i16]>::to_vec));
                 }
@@ -154,9 +170,8 @@ async fn session(socket: WebSocket, shared: Arc<Shared<Recorded>>, script: Scrip
                     return;
                 }
             }
-            _ = pause(delay), if ready => {
+            () = wait, if ready => {
                 let Some(chunk) = pending.pop_front() else { continue };
-                first_sent = true;
                 sent += 1;
                 match &script.fault {
                     Some(Fault::DropAfter(n)) if sent > *n => return,
@@ -168,11 +183,17 @@ async fn session(socket: WebSocket, shared: Arc<Shared<Recorded>>, script: Scrip
                 }
                 let audio = base64::engine::general_purpose::STANDARD.encode(le_bytes(&chunk));
                 let message = json!({"audio": audio, "isFinal": null, "normalizedAlignment": null});
+                let left = Instant::now();
                 if out.send(Message::text(message.to_string())).await.is_err() {
                     shared.rec().cancelled += 1;
                     return;
                 }
-                shared.rec().chunks_sent += 1;
+                due = Some(left + script.chunk_delay);
+                let mut rec = shared.rec();
+                rec.chunks_sent += 1;
+                if sent == 1 {
+                    rec.first_audio_at.push(left.into_std());
+                }
             }
         }
         if input_ended && pending.is_empty() {

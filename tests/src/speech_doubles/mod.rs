@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::response::{IntoResponse, Response};
+use axum::serve::ListenerExt;
 
 pub mod deepgram;
 pub mod elevenlabs;
@@ -41,6 +42,9 @@ pub struct Script {
     pub first_delay: Duration,
     /// Between audio chunks.
     pub chunk_delay: Duration,
+    /// Before the answer to Deepgram's `Finalize` (a cloud transcriber's
+    /// final result once the client says the turn is over).
+    pub final_delay: Duration,
 }
 
 impl Script {
@@ -66,6 +70,12 @@ impl Script {
     /// `delay` between audio chunks.
     pub fn chunks_every(mut self, delay: Duration) -> Script {
         self.chunk_delay = delay;
+        self
+    }
+
+    /// The answer to `Finalize` `delay` late.
+    pub fn final_after(mut self, delay: Duration) -> Script {
+        self.final_delay = delay;
         self
     }
 }
@@ -106,6 +116,11 @@ pub(crate) async fn serve(app: Router) -> String {
         .await
         .expect("bind a local port");
     let addr = listener.local_addr().expect("local address");
+    // Nagle off, as providers' servers have it: a double must not add the
+    // client's delayed ACK to its scripted latencies.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
