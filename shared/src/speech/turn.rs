@@ -57,7 +57,7 @@ pub struct TurnConfig {
 impl Default for TurnConfig {
     fn default() -> Self {
         TurnConfig {
-            complete_ms: 300,
+            complete_ms: 400,
             unclear_ms: 800,
             incomplete_ms: 1300,
             max_silence_ms: 1500,

@@ -302,7 +302,7 @@ fn words_over_the_agent_that_stop_short_still_barge_in() {
     assert!(
         matches!(
             s.end_of_turn(),
-            Some((_, 300, Some(Completeness::Complete)))
+            Some((_, 400, Some(Completeness::Complete)))
         ),
         "{:?}",
         s.decisions
@@ -321,7 +321,7 @@ fn without_interruptions_nothing_barges_in_and_the_words_become_a_turn() {
         .feed(true, 3_000)
         .feed(false, 1_000);
     assert_eq!(s.barged(), None);
-    assert!(matches!(s.end_of_turn(), Some((_, 300, _))));
+    assert!(matches!(s.end_of_turn(), Some((_, 400, _))));
     let mut s = Script::new(config);
     s.agent(true)
         .says("yeah")
