@@ -26,7 +26,7 @@ use crate::twilio_media::MediaStream;
 
 /// The Twilio account the calls come from.
 pub const SID: &str = "AC0123456789abcdef0123456789abcdef";
-const TOKEN: &str = "auth_token_bench";
+pub const TOKEN: &str = "auth_token_bench";
 /// The number the callers dial.
 pub const NUMBER: &str = "+14155550100";
 
@@ -165,36 +165,45 @@ impl CloudVoice {
     /// An inbound call `n` as Twilio places it: the signed voice webhook,
     /// then the media stream its TwiML names.
     pub async fn call(&self, n: usize) -> Result<MediaStream> {
-        let call_sid = format!("CA{n:032}");
-        let url = format!(
-            "{}/api/v1/telephony/twilio/{}/voice",
-            self.platform.base, self.channel
-        );
-        let params = [
-            ("AccountSid", SID),
-            ("CallSid", call_sid.as_str()),
-            ("From", "+14155559999"),
-            ("To", NUMBER),
-            ("CallStatus", "ringing"),
-            ("Direction", "inbound"),
-        ];
-        let twiml = signed_webhook(&self.client, &url, TOKEN, &params, &call_sid)
-            .send()
-            .await?
-            .text()
-            .await?;
-        let (Some(call_id), Some(token)) = (
-            twiml_parameter(&twiml, "call_id"),
-            twiml_parameter(&twiml, "token"),
-        ) else {
-            bail!("no stream in the voice webhook's answer: {twiml}");
-        };
-        let relay = self.platform.base.replacen("http", "ws", 1);
-        Ok(MediaStream::start(
-            &relay,
-            &call_sid,
-            &[("call_id", &call_id), ("token", &token)],
-        )
-        .await)
+        place_inbound(&self.client, &self.platform.base, &self.channel, n).await
     }
+}
+
+/// Inbound call `n` to [`NUMBER`] on `channel` of the platform at `base`
+/// (its Twilio account [`SID`], [`TOKEN`]), as Twilio places it: the signed
+/// voice webhook, then the media stream its TwiML names.
+pub async fn place_inbound(
+    client: &reqwest::Client,
+    base: &str,
+    channel: &str,
+    n: usize,
+) -> Result<MediaStream> {
+    let call_sid = format!("CA{n:032}");
+    let url = format!("{base}/api/v1/telephony/twilio/{channel}/voice");
+    let params = [
+        ("AccountSid", SID),
+        ("CallSid", call_sid.as_str()),
+        ("From", "+14155559999"),
+        ("To", NUMBER),
+        ("CallStatus", "ringing"),
+        ("Direction", "inbound"),
+    ];
+    let twiml = signed_webhook(client, &url, TOKEN, &params, &call_sid)
+        .send()
+        .await?
+        .text()
+        .await?;
+    let (Some(call_id), Some(token)) = (
+        twiml_parameter(&twiml, "call_id"),
+        twiml_parameter(&twiml, "token"),
+    ) else {
+        bail!("no stream in the voice webhook's answer: {twiml}");
+    };
+    let relay = base.replacen("http", "ws", 1);
+    Ok(MediaStream::start(
+        &relay,
+        &call_sid,
+        &[("call_id", &call_id), ("token", &token)],
+    )
+    .await)
 }

@@ -55,14 +55,14 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use switchboard::config::Backend;
 use switchboard::speech::audio::{PHONE_RATE, read_wav, resample, ulaw_encode};
-use switchboard_tests::cloud_voice::{CloudVoice, Latencies};
+use switchboard_tests::cloud_voice::{CloudVoice, Latencies, place_inbound};
 use switchboard_tests::measure::{cpu, cpu_of, mib, percentile, rss, rss_of};
-use switchboard_tests::twilio::{Account, TwilioDouble, signed_webhook, twiml_parameter};
+use switchboard_tests::twilio::{Account, TwilioDouble};
 use switchboard_tests::twilio_media::MediaStream;
 use switchboard_tests::{TestApp, call, speech_home};
 
 const SID: &str = switchboard_tests::cloud_voice::SID;
-const TOKEN: &str = "auth_token_bench";
+const TOKEN: &str = switchboard_tests::cloud_voice::TOKEN;
 const NUMBER: &str = switchboard_tests::cloud_voice::NUMBER;
 /// Questions an offline agent answers without ending the call.
 const QUESTIONS: [&str; 8] = [
@@ -188,34 +188,7 @@ async fn converse(stream: &mut MediaStream, turns: usize) -> Result<Vec<Turn>> {
 
 /// One offline call: `turns` questions; the round trip of each, in ms.
 async fn one_call(t: &TestApp, channel: &str, n: usize, turns: usize) -> Result<Vec<u64>> {
-    let call_sid = format!("CA{n:032}");
-    let url = format!("{}/api/v1/telephony/twilio/{channel}/voice", t.base);
-    let params = [
-        ("AccountSid", SID),
-        ("CallSid", call_sid.as_str()),
-        ("From", "+14155559999"),
-        ("To", NUMBER),
-        ("CallStatus", "ringing"),
-        ("Direction", "inbound"),
-    ];
-    let twiml = signed_webhook(&t.client, &url, TOKEN, &params, &call_sid)
-        .send()
-        .await?
-        .text()
-        .await?;
-    let (Some(call_id), Some(token)) = (
-        twiml_parameter(&twiml, "call_id"),
-        twiml_parameter(&twiml, "token"),
-    ) else {
-        bail!("no stream in the voice webhook's answer: {twiml}");
-    };
-    let relay = t.base.replacen("http", "ws", 1);
-    let mut stream = MediaStream::start(
-        &relay,
-        &call_sid,
-        &[("call_id", &call_id), ("token", &token)],
-    )
-    .await;
+    let mut stream = place_inbound(&t.client, &t.base, channel, n).await?;
     let trips = converse(&mut stream, turns)
         .await?
         .iter()
