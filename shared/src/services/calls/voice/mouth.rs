@@ -458,6 +458,20 @@ mod tests {
         }
     }
 
+    /// A mouth with no synthesizer (tests play audio into it themselves).
+    fn voiceless() -> Mouth {
+        Mouth::new(
+            None,
+            SpeakOptions {
+                voice_id: None,
+                language: "en".into(),
+                speed: None,
+                stability: None,
+                similarity_boost: None,
+            },
+        )
+    }
+
     /// 20 ms frames whose samples all say which frame they are.
     fn numbered(frames: i16) -> Vec<i16> {
         (0..frames)
@@ -467,16 +481,7 @@ mod tests {
 
     #[test]
     fn a_held_agent_goes_on_exactly_where_the_caller_stopped_hearing() {
-        let mut mouth = Mouth::new(
-            None,
-            SpeakOptions {
-                voice_id: None,
-                language: "en".into(),
-                speed: None,
-                stability: None,
-                similarity_boost: None,
-            },
-        );
+        let mut mouth = voiceless();
         mouth.play_live(&numbered(10));
         let t0 = Instant::now();
         let sent: Vec<i16> = mouth.pump(t0).iter().map(|f| f.samples[0]).collect();
@@ -499,16 +504,7 @@ mod tests {
 
     #[test]
     fn the_next_frame_is_due_a_lead_before_it_plays_and_never_while_held() {
-        let mut mouth = Mouth::new(
-            None,
-            SpeakOptions {
-                voice_id: None,
-                language: "en".into(),
-                speed: None,
-                stability: None,
-                similarity_boost: None,
-            },
-        );
+        let mut mouth = voiceless();
         assert_eq!(mouth.next_due(), None, "nothing to say");
         mouth.play_live(&numbered(10));
         let t0 = Instant::now();
