@@ -26,7 +26,7 @@ use crate::twilio_media::MediaStream;
 
 /// The Twilio account the calls come from.
 pub const SID: &str = "AC0123456789abcdef0123456789abcdef";
-pub const TOKEN: &str = "auth_token_bench";
+const TOKEN: &str = "auth_token_bench";
 /// The number the callers dial.
 pub const NUMBER: &str = "+14155550100";
 
@@ -96,15 +96,7 @@ impl CloudVoice {
         eleven.script(Script::ok().first_after(latencies.tts_first_audio));
         let llm = LlmDouble::start().await;
         llm.always(llm_double::Script::text(reply).first_token_after(latencies.llm_first_token));
-        let twilio = TwilioDouble::spawn(
-            vec![Account {
-                sid: SID.into(),
-                token: TOKEN.into(),
-                numbers: vec![NUMBER.into()],
-            }],
-            50,
-        )
-        .await;
+        let twilio = twilio_double().await;
         let dir = tempfile::tempdir()?;
         let platform = PlatformProcess::start(
             exe.to_str().context("a UTF-8 path")?,
@@ -135,11 +127,11 @@ impl CloudVoice {
         if !status.is_success() {
             bail!("agent not created: {status} {agent}");
         }
-        let (status, channel) = crate::call(platform.api(Method::POST, "/channels").json(&json!({
-            "name": "Line", "type": "twilio",
-            "credentials": {"account_sid": SID, "auth_token": TOKEN},
-            "phone_numbers": [NUMBER], "default_agent_id": agent["data"]["id"],
-        })))
+        let (status, channel) = crate::call(
+            platform
+                .api(Method::POST, "/channels")
+                .json(&channel_body(&agent["data"]["id"])),
+        )
         .await;
         let channel = match channel["data"]["id"].as_str() {
             Some(id) if status.is_success() => id.to_owned(),
@@ -167,6 +159,29 @@ impl CloudVoice {
     pub async fn call(&self, n: usize) -> Result<MediaStream> {
         place_inbound(&self.client, &self.platform.base, &self.channel, n).await
     }
+}
+
+/// The Twilio double holding the benchmarks' account ([`SID`], [`TOKEN`],
+/// [`NUMBER`]).
+pub async fn twilio_double() -> TwilioDouble {
+    TwilioDouble::spawn(
+        vec![Account {
+            sid: SID.into(),
+            token: TOKEN.into(),
+            numbers: vec![NUMBER.into()],
+        }],
+        50,
+    )
+    .await
+}
+
+/// The create body of a Twilio channel on that account, answered by `agent_id`.
+pub fn channel_body(agent_id: &Value) -> Value {
+    json!({
+        "name": "Line", "type": "twilio",
+        "credentials": {"account_sid": SID, "auth_token": TOKEN},
+        "phone_numbers": [NUMBER], "default_agent_id": agent_id,
+    })
 }
 
 /// Inbound call `n` to [`NUMBER`] on `channel` of the platform at `base`

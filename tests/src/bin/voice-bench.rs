@@ -55,15 +55,13 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use switchboard::config::Backend;
 use switchboard::speech::audio::{PHONE_RATE, read_wav, resample, ulaw_encode};
-use switchboard_tests::cloud_voice::{CloudVoice, Latencies, place_inbound};
+use switchboard_tests::cloud_voice::{
+    CloudVoice, Latencies, channel_body, place_inbound, twilio_double,
+};
 use switchboard_tests::measure::{cpu, cpu_of, mib, percentile, rss, rss_of};
-use switchboard_tests::twilio::{Account, TwilioDouble};
 use switchboard_tests::twilio_media::MediaStream;
 use switchboard_tests::{TestApp, call, speech_home};
 
-const SID: &str = switchboard_tests::cloud_voice::SID;
-const TOKEN: &str = switchboard_tests::cloud_voice::TOKEN;
-const NUMBER: &str = switchboard_tests::cloud_voice::NUMBER;
 /// Questions an offline agent answers without ending the call.
 const QUESTIONS: [&str; 8] = [
     "hours", "balance", "cancel", "address", "phone", "refund", "tuesday", "wrong",
@@ -256,15 +254,7 @@ async fn main() -> Result<()> {
 async fn offline(args: &[String]) -> Result<()> {
     let calls = arg(args, "--calls", 1)?;
     let turns = arg(args, "--turns", 8)?;
-    let twilio = TwilioDouble::spawn(
-        vec![Account {
-            sid: SID.into(),
-            token: TOKEN.into(),
-            numbers: vec![NUMBER.into()],
-        }],
-        50,
-    )
-    .await;
+    let twilio = twilio_double().await;
     let (mut config, dir) = switchboard_tests::config(Backend::Embedded).await;
     config.twilio_api_base = twilio.base.clone();
     config.speech_model_dir = Some(speech_home());
@@ -274,11 +264,10 @@ async fn offline(args: &[String]) -> Result<()> {
         "greeting": "Harbor Lane Dental, how can I help?",
     })))
     .await;
-    let (_, channel) = call(t.api(Method::POST, "/channels").json(&json!({
-        "name": "Line", "type": "twilio",
-        "credentials": {"account_sid": SID, "auth_token": TOKEN},
-        "phone_numbers": [NUMBER], "default_agent_id": agent["data"]["id"],
-    })))
+    let (_, channel) = call(
+        t.api(Method::POST, "/channels")
+            .json(&channel_body(&agent["data"]["id"])),
+    )
     .await;
     let channel = channel["data"]["id"]
         .as_str()
