@@ -40,8 +40,17 @@ const FOLLOW_UP_OPENINGS: [&str; 8] = [
     "same for",
 ];
 
+/// Words a question opens with.
+const QUESTION_OPENINGS: [&str; 17] = [
+    "what", "how", "when", "where", "which", "who", "why", "is", "are", "can", "could", "do",
+    "does", "will", "would", "should", "may",
+];
+
 /// Whether `utterance` needs the conversation to be understood: a short message that
-/// opens like a follow-up or points back with a referring word.
+/// opens like a follow-up, or a short question that points back with a referring word.
+/// A statement that points back ("No, that is not what I ordered.") is searched as
+/// said: rewriting it would cost the caller a model round trip before the answer for
+/// little the search can use.
 pub fn needs_context(utterance: &str) -> bool {
     let lowered = utterance.trim().to_lowercase();
     if FOLLOW_UP_OPENINGS.iter().any(|o| lowered.starts_with(o)) {
@@ -51,7 +60,9 @@ pub fn needs_context(utterance: &str) -> bool {
         .split(|c: char| !c.is_alphanumeric() && c != '\'')
         .filter(|w| !w.is_empty())
         .collect();
-    words.len() <= 8 && words.iter().any(|w| REFERRING.contains(w))
+    let question =
+        lowered.ends_with('?') || words.first().is_some_and(|w| QUESTION_OPENINGS.contains(w));
+    question && words.len() <= 8 && words.iter().any(|w| REFERRING.contains(w))
 }
 
 /// One line of the conversation the rewrite reads.
@@ -146,6 +157,9 @@ mod tests {
             "Do you have parking near the Bond Street office?",
         ] {
             assert!(!needs_context(whole), "{whole}");
+        }
+        for statement in ["No, that is not what I ordered.", "I'll take that one"] {
+            assert!(!needs_context(statement), "{statement}");
         }
     }
 
