@@ -9,10 +9,14 @@
 //!
 //! End of turn: after the caller falls silent, the wait adapts to what was
 //! said, the way livekit's endpointing delays and pipecat's turn analysers
-//! do: short after a finished sentence or a question, longer after a filler
-//! ("um", "so…"), a trailing "and"/"the"/"my", or a number being read out
-//! digit by digit, and always bounded by `max_silence_ms`, so a caller who
-//! pauses mid-sentence is not cut off and one who stops is answered fast.
+//! do: shortest after a question (it hands the turn over), short after a
+//! finished sentence, longer after a lone "yes"/"no" (callers go on: "No,
+//! that is not what I ordered"), a filler ("um", "so…"), a trailing
+//! "and"/"the"/"my", or a number being read out digit by digit, and always
+//! bounded by `max_silence_ms`, so a caller who pauses mid-sentence is not
+//! cut off and one who stops is answered fast. A voice the detector hears
+//! coming back but has not confirmed yet holds the decision until it has
+//! (its onset lags the voice by `VadConfig::start_ms`).
 //!
 //! Barge-in: caller speech over the agent interrupts once it has lasted
 //! `barge_in_ms` and its words are not a backchannel ("mm-hm", "yeah",
@@ -28,7 +32,9 @@ pub use words::{Completeness, Unfinished, classify, is_backchannel};
 /// Timings and switches of turn taking (an agent's settings).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TurnConfig {
-    /// Silence that ends a turn after a finished sentence or a question.
+    /// Silence that ends a turn after a question.
+    pub question_ms: u32,
+    /// Silence that ends a turn after a finished sentence.
     pub complete_ms: u32,
     /// Silence that ends a turn when the words say neither way (or none are known).
     pub unclear_ms: u32,
@@ -47,6 +53,10 @@ pub struct TurnConfig {
     /// While the caller pauses (or talks over the agent), ask for the text
     /// again this often, so the decision follows a transcriber catching up.
     pub peek_interval_ms: u32,
+    /// The longest an end of turn waits for the detector's verdict on a voice
+    /// that may be coming back ([`TurnTaker::set_rising`]): noise as loud as
+    /// a soft consonant delays a turn by at most this.
+    pub onset_hold_ms: u32,
     /// How long the caller has already been quiet when the voice-activity
     /// detector says so (its hangover, in whole frames): silence is counted
     /// from when the voice stopped, not from when that was noticed, so each
@@ -57,6 +67,7 @@ pub struct TurnConfig {
 impl Default for TurnConfig {
     fn default() -> Self {
         TurnConfig {
+            question_ms: 300,
             complete_ms: 400,
             unclear_ms: 800,
             incomplete_ms: 1300,
@@ -65,6 +76,7 @@ impl Default for TurnConfig {
             barge_in_ms: 200,
             backchannel_max_ms: 900,
             peek_interval_ms: 250,
+            onset_hold_ms: 200,
             // The detector's 128 ms hangover, rounded down to 20 ms frames
             // so that no wait is cut short.
             detector_lag_ms: crate::speech::vad::VadConfig::default().hangover_ms / 20 * 20,
@@ -77,6 +89,7 @@ impl TurnConfig {
     /// no words known yet), never above `max_silence_ms`.
     pub fn silence_for(&self, completeness: Option<Completeness>) -> u32 {
         let wait = match completeness {
+            Some(Completeness::Question) => self.question_ms,
             Some(Completeness::Complete) => self.complete_ms,
             Some(Completeness::Incomplete(_)) => self.incomplete_ms,
             Some(Completeness::Unclear) | None => self.unclear_ms,
@@ -145,6 +158,9 @@ struct Turn {
     peek_pending: bool,
     /// When the last peek was asked for.
     last_peek: Option<u64>,
+    /// Since when an end of turn due in this silence has waited on a voice
+    /// that may be coming back.
+    held_since: Option<u64>,
 }
 
 /// The turn-taking state of one call. See the module documentation.
@@ -153,6 +169,8 @@ pub struct TurnTaker {
     config: TurnConfig,
     now_ms: u64,
     agent_speaking: bool,
+    /// The detector hears a voice it has not confirmed yet.
+    rising: bool,
     turn: Option<Turn>,
 }
 
@@ -163,6 +181,7 @@ impl TurnTaker {
             config,
             now_ms: 0,
             agent_speaking: false,
+            rising: false,
             turn: None,
         }
     }
@@ -188,6 +207,13 @@ impl TurnTaker {
         self.agent_speaking = speaking;
     }
 
+    /// The detector's [`super::vad::VadFrame::rising`] for the next frame:
+    /// while a voice may be coming back, no turn ends (the verdict comes
+    /// within `VadConfig::start_ms`).
+    pub fn set_rising(&mut self, rising: bool) {
+        self.rising = rising;
+    }
+
     /// One frame of `duration_ms` whose smoothed voice activity is `speech`.
     pub fn frame(&mut self, speech: bool, duration_ms: u32) -> Option<Decision> {
         let onset = self.now_ms;
@@ -204,12 +230,14 @@ impl TurnTaker {
                 text: None,
                 peek_pending: false,
                 last_peek: None,
+                held_since: None,
             });
             return Some(Decision::StartOfSpeech { at_ms: onset });
         };
         if speech {
             turn.speech_ms = turn.speech_ms.saturating_add(duration_ms);
             turn.silent_since = None;
+            turn.held_since = None;
         } else if turn.silent_since.is_none() {
             turn.silent_since = Some(onset);
         }
@@ -299,6 +327,12 @@ impl TurnTaker {
                 .silence_for(completeness)
                 .max(config.silence_for(None))
         };
+        if silence_ms >= needed && self.rising {
+            let held_since = *turn.held_since.get_or_insert(now);
+            if now - held_since < u64::from(config.onset_hold_ms) {
+                return None;
+            }
+        }
         if silence_ms >= needed {
             self.turn = None;
             return Some(Decision::EndOfTurn {

@@ -34,6 +34,10 @@ pub struct VadConfig {
     pub hangover_ms: u32,
     /// Frames quieter than this (dBFS, RMS) are unvoiced whatever the model says.
     pub min_level_db: f32,
+    /// While the caller is silent, a frame at least this loud (dBFS, RMS) may
+    /// be a voice coming back that the model does not call voice yet: the
+    /// soft "s" of "so", the "th" of "that" (see [`VadFrame::rising`]).
+    pub sound_db: f32,
 }
 
 impl Default for VadConfig {
@@ -44,6 +48,7 @@ impl Default for VadConfig {
             start_ms: 48,
             hangover_ms: 128,
             min_level_db: -50.0,
+            sound_db: -50.0,
         }
     }
 }
@@ -56,6 +61,11 @@ pub struct VadFrame {
     pub probability: f32,
     /// The smoothed decision: the caller is speaking.
     pub speech: bool,
+    /// Not speaking, but the latest frames are voiced (the detector waits
+    /// for `start_ms` of them before it says so) or loud enough to be the
+    /// quiet consonant a voice comes back with (`sound_db`). A voice coming
+    /// back after a pause is heard here first: a turn must not end on it.
+    pub rising: bool,
 }
 
 /// A voice-activity detector for one audio stream (one caller).
@@ -118,6 +128,9 @@ impl Vad {
             None => self.pending.extend_from_slice(frame),
         }
         let mut highest: Option<f32> = None;
+        // The frame as pushed, not the detector frames it completed (those
+        // lag by up to 16 ms): the start of a voice is heard at once.
+        let loudest = level_db(frame);
         let whole = self.pending.len() / DETECTOR_FRAME * DETECTOR_FRAME;
         for start in (0..whole).step_by(DETECTOR_FRAME) {
             let chunk = &self.pending[start..start + DETECTOR_FRAME];
@@ -138,6 +151,7 @@ impl Vad {
         VadFrame {
             probability: self.probability,
             speech: self.speaking,
+            rising: !self.speaking && (self.against_ms > 0 || loudest >= self.config.sound_db),
         }
     }
 

@@ -8,9 +8,12 @@ use crate::domain::flow::is_number_word;
 /// What the words of a turn so far look like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Completeness {
-    /// A finished sentence or a question: answer soon.
+    /// A question: the caller hands the turn over; answer at once.
+    Question,
+    /// A finished sentence: answer soon.
     Complete,
-    /// Nothing says either way (no punctuation, no telling last word).
+    /// Nothing says either way (no punctuation, no telling last word, or
+    /// only an answer word that callers often go on from: "No.", "Yes.").
     Unclear,
     /// The caller is evidently not done.
     Incomplete(Unfinished),
@@ -58,6 +61,14 @@ const BACKCHANNELS: &[&str] = &[
     "fine", "good",
 ];
 
+/// Words a caller often starts a longer answer with, after a pause: said
+/// alone they do not yet end a turn ("No, [pause] that is not what I
+/// ordered"; "Yes, [pause] Tuesday works").
+const LEADING: &[&str] = &[
+    "yes", "yeah", "yep", "no", "nope", "nah", "okay", "ok", "sure", "right", "alright", "well",
+    "actually", "oh", "hi", "hello", "hey",
+];
+
 /// The most words a backchannel has ("oh okay, got it" is four).
 const BACKCHANNEL_MAX_WORDS: usize = 4;
 
@@ -103,7 +114,7 @@ pub fn classify(text: &str) -> Completeness {
         }
     }
     if question {
-        return Completeness::Complete;
+        return Completeness::Question;
     }
     if FILLERS.contains(&last.as_str()) {
         return Completeness::Incomplete(Unfinished::Filler);
@@ -111,7 +122,8 @@ pub fn classify(text: &str) -> Completeness {
     if CONNECTIVES.contains(&last.as_str()) {
         return Completeness::Incomplete(Unfinished::Connective);
     }
-    if punctuated {
+    let leading_only = words.len() <= 2 && words.iter().all(|w| LEADING.contains(&w.as_str()));
+    if punctuated && !leading_only {
         Completeness::Complete
     } else {
         Completeness::Unclear

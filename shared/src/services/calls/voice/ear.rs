@@ -118,8 +118,10 @@ impl Ear {
     /// One 20 ms frame of caller audio: the decision it leads to, if any
     /// (peeks are asked here and never returned).
     pub(super) fn frame(&mut self, frame: Vec<i16>) -> Option<Decision> {
-        let speech = self.vad.push(&frame).speech;
+        let heard = self.vad.push(&frame);
+        let speech = heard.speech;
         let was_turn = self.turns.caller_turn();
+        self.turns.set_rising(heard.rising);
         let decision = self.turns.frame(speech, FRAME_MS);
         if !self.turns.caller_turn() {
             // The turn ended (or never began): its pause is not part of it.
