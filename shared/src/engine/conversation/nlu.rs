@@ -56,10 +56,19 @@ pub struct Heard {
     pub done: bool,
 }
 
+/// The most words a plain "no" answer has ("no thank you", "no, I'm good").
+const PLAIN_NO_WORDS: usize = 4;
+
 impl Heard {
     /// Whether `intent` was heard.
     pub fn has(&self, intent: Intent) -> bool {
         self.intents.contains(&intent)
+    }
+
+    /// A plain "no" ("No.", "No thank you."): not a "no" that goes on to say
+    /// something ("No, that is not what I ordered."), which is a statement.
+    pub fn plain_no(&self) -> bool {
+        self.yes_no == Some(false) && self.text.split_whitespace().count() <= PLAIN_NO_WORDS
     }
 
     /// Intent names for a flow condition node: the outcome intents plus `yes`/`no` and

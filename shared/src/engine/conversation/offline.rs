@@ -35,14 +35,14 @@ impl Conversation {
             return self.finish(EndReason::AgentHungUp, out);
         }
         if heard.has(Intent::NotInterested)
-            || (self.script == Script::Opening && heard.yes_no == Some(false) && !heard.question)
+            || (self.script == Script::Opening && heard.plain_no() && !heard.question)
         {
             self.note_intent(Intent::NotInterested);
             return self.close_not_interested(out);
         }
         if self.script == Script::AnythingElse
             && !heard.question
-            && (heard.done || heard.yes_no == Some(false))
+            && (heard.done || heard.plain_no())
         {
             self.speak(reply::GOODBYE, out);
             return self.finish(EndReason::AgentHungUp, out);

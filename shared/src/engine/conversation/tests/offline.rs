@@ -397,3 +397,30 @@ async fn a_follow_up_is_searched_with_the_question_it_follows() {
         "answered with the follow-up's own line: {a:?}"
     );
 }
+
+#[tokio::test]
+async fn a_no_that_goes_on_is_a_statement_not_a_goodbye() {
+    let mut s = setup(agent(json!({"greeting": "Hello, Acme Dental."})));
+    s.knowledge = Some(clinic());
+    let mut c = Conversation::new(s);
+    run(&mut c, vec![Input::Answered]).await;
+    c.handle_collect(5_000, said_text("What are your opening hours?"))
+        .await;
+    // "Anything else?" — a complaint that starts with "No" is answered, and the call goes on.
+    let reply = c
+        .handle_collect(9_000, said_text("No, that is not what I ordered."))
+        .await;
+    assert!(
+        !reply.iter().any(|a| matches!(a, Action::End(_))),
+        "{reply:?}"
+    );
+    assert!(!said(&reply).is_empty(), "{reply:?}");
+    assert_eq!(c.ended(), None);
+    // A plain "no" still ends it.
+    let bye = c.handle_collect(12_000, said_text("No thank you.")).await;
+    assert!(
+        bye.iter()
+            .any(|a| matches!(a, Action::End(EndReason::AgentHungUp))),
+        "{bye:?}"
+    );
+}
