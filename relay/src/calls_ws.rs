@@ -100,6 +100,7 @@ async fn open(
     let (follower, start) = Follower::start(app, tenant, call_id, after_seq).await?;
     let call_id = call_id.to_owned();
     Ok(ws
+        .read_buffer_size(crate::READ_BUFFER)
         .max_message_size(MAX_MESSAGE)
         .max_frame_size(MAX_MESSAGE)
         // Clients only send pings: a small read buffer (the default 128 KiB

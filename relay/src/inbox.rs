@@ -78,6 +78,7 @@ async fn open(
     let ws = reject::websocket(ws)?;
     let slots = credential.take_slots(&viewer)?;
     Ok(ws
+        .read_buffer_size(crate::READ_BUFFER)
         .max_message_size(MAX_MESSAGE)
         .max_frame_size(MAX_MESSAGE)
         .read_buffer_size(READ_BUFFER)

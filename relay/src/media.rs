@@ -270,7 +270,8 @@ async fn next_event(socket: &mut SplitStream<WebSocket>) -> Option<Event> {
 }
 
 async fn upgrade(State(app): State<Arc<App>>, ws: WebSocketUpgrade) -> Response {
-    ws.max_message_size(MAX_MESSAGE_BYTES)
+    ws.read_buffer_size(crate::READ_BUFFER)
+        .max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| serve(app, socket))
 }

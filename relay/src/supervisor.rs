@@ -59,7 +59,8 @@ async fn upgrade(
     };
     // The call's audio, when it is a voice call run by this process.
     let audio = audio::listen(&call_id);
-    ws.max_message_size(MAX_MESSAGE)
+    ws.read_buffer_size(crate::READ_BUFFER)
+        .max_message_size(MAX_MESSAGE)
         .on_upgrade(move |socket| async move {
             Viewer {
                 socket,

@@ -203,7 +203,8 @@ async fn upgrade(
     let Some(slot) = Slot::take(&open, peer) else {
         return reject(Error::RateLimited(5));
     };
-    ws.max_message_size(MAX_MESSAGE_BYTES)
+    ws.read_buffer_size(crate::READ_BUFFER)
+        .max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| async move {
             let _slot = slot;

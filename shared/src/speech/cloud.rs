@@ -103,8 +103,11 @@ pub(crate) async fn connect(
     // Nagle off: a session writes small messages back to back (ElevenLabs'
     // settings then the first sentence; Deepgram's last audio then
     // `Finalize`), and with it on the second waits for the provider's
-    // delayed ACK of the first, ~40 ms added to every turn.
-    let handshake = tokio_tungstenite::connect_async_with_config(request, None, true);
+    // delayed ACK of the first, ~40 ms added to every turn. A 16 KiB read
+    // buffer, not tungstenite's 128 KiB: it is zero-filled to its size before
+    // every read, per socket, per call (the relay's sockets: `READ_BUFFER`).
+    let config = tungstenite::protocol::WebSocketConfig::default().read_buffer_size(16 * 1024);
+    let handshake = tokio_tungstenite::connect_async_with_config(request, Some(config), true);
     match tokio::time::timeout(timeout, handshake).await {
         Err(_) => Err(SpeechError::Unavailable(format!(
             "{provider} did not accept the connection within {} ms",
