@@ -130,7 +130,7 @@ impl Vad {
         let mut highest: Option<f32> = None;
         // The frame as pushed, not the detector frames it completed (those
         // lag by up to 16 ms): the start of a voice is heard at once.
-        let loudest = level_db(frame);
+        let level = level_db(frame);
         let whole = self.pending.len() / DETECTOR_FRAME * DETECTOR_FRAME;
         for start in (0..whole).step_by(DETECTOR_FRAME) {
             let chunk = &self.pending[start..start + DETECTOR_FRAME];
@@ -151,7 +151,7 @@ impl Vad {
         VadFrame {
             probability: self.probability,
             speech: self.speaking,
-            rising: !self.speaking && (self.against_ms > 0 || loudest >= self.config.sound_db),
+            rising: !self.speaking && (self.against_ms > 0 || level >= self.config.sound_db),
         }
     }
 
