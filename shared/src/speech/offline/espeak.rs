@@ -7,9 +7,11 @@
 //! process that overruns [`ESPEAK_TIMEOUT`] is killed. Dropping the
 //! [`Utterance`] kills the running process and stops the rest.
 
+use std::collections::{HashMap, HashSet};
 use std::io::Cursor;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -36,34 +38,128 @@ const CHUNK: usize = 2_205;
 #[derive(Debug, Clone)]
 pub struct Espeak {
     program: PathBuf,
+    voices: Arc<Voices>,
+}
+
+/// The voices this espeak-ng has (`--voices`, `--voices=variant`): a voice
+/// id is used only when it names one of them, so an agent set up with a
+/// cloud provider's voice (`21m00Tcm4TlvDq8ikWAM`) still speaks offline,
+/// in its language, instead of failing every sentence.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Voices {
+    /// Language codes, lowercase (`en-us`, `en`, `de`).
+    languages: HashSet<String>,
+    /// Variant names, lowercase, to the name espeak-ng's file has (`f3`, `alex` → `Alex`).
+    variants: HashMap<String, String>,
+}
+
+impl Voices {
+    /// Reads the tables `espeak-ng --voices` and `--voices=variant` print:
+    /// a header, then one voice a line (priority, language, age/gender,
+    /// name, file, other languages as `(en 2)`).
+    pub fn parse(languages: &str, variants: &str) -> Voices {
+        let rows = |table: &str| {
+            table
+                .lines()
+                .skip(1)
+                .map(|line| {
+                    line.split_whitespace()
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>()
+                })
+                .collect::<Vec<_>>()
+        };
+        let mut voices = Voices::default();
+        for row in rows(languages) {
+            if let Some(code) = row.get(1) {
+                voices.languages.insert(code.to_ascii_lowercase());
+            }
+            for other in row.iter().skip(5) {
+                if let Some(code) = other.strip_prefix('(') {
+                    voices.languages.insert(code.to_ascii_lowercase());
+                }
+            }
+        }
+        for row in rows(variants) {
+            if let Some(name) = row.get(4).and_then(|file| file.strip_prefix("!v/")) {
+                voices
+                    .variants
+                    .insert(name.to_ascii_lowercase(), name.to_owned());
+            }
+        }
+        voices
+    }
+
+    /// The espeak-ng voice for `options`: the agent's `voice_id` when it
+    /// names a voice here (a language, optionally `+` a variant: `en-gb+f3`),
+    /// else the agent's language (`en-US` → `en-us`, `pt-XX` → `pt`), else
+    /// American English. Only names from espeak-ng's own tables come out, so
+    /// no text can become an option.
+    pub fn pick(&self, options: &SpeakOptions) -> String {
+        let language = |code: &str| {
+            let code = code.to_ascii_lowercase();
+            if self.languages.contains(&code) {
+                return Some(code);
+            }
+            let primary = code.split('-').next().unwrap_or_default();
+            self.languages.contains(primary).then(|| primary.to_owned())
+        };
+        if let Some(id) = options.voice_id.as_deref() {
+            let (base, variant) = match id.split_once('+') {
+                Some((base, variant)) => (base, Some(variant)),
+                None => (id, None),
+            };
+            let base = base.to_ascii_lowercase();
+            let variant = variant.map(|v| self.variants.get(&v.to_ascii_lowercase()));
+            if self.languages.contains(&base) {
+                match variant {
+                    None => return base,
+                    Some(Some(v)) => return format!("{base}+{v}"),
+                    Some(None) => {}
+                }
+            }
+        }
+        language(&options.language)
+            .or_else(|| language("en-us"))
+            .unwrap_or_else(|| "en".into())
+    }
 }
 
 impl Espeak {
     /// The program name looked up on `PATH`.
     pub const PROGRAM: &'static str = "espeak-ng";
 
-    /// espeak-ng at `program`, if it runs (`--version`). Blocks for the few
-    /// milliseconds the check takes; call it once.
+    /// espeak-ng at `program`, if it runs, with the voices it has (two
+    /// runs of `--voices`). Blocks for the few milliseconds that takes; call
+    /// it once.
     pub fn find(program: impl Into<PathBuf>) -> Result<Espeak, SpeechError> {
         let program = program.into();
-        let status = std::process::Command::new(&program)
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .map_err(|e| {
-                SpeechError::Unavailable(format!(
-                    "{} does not run ({e}); install it with `apt-get install espeak-ng`",
-                    program.display()
-                ))
-            })?;
-        if !status.success() {
-            return Err(SpeechError::Unavailable(format!(
-                "{} --version failed ({status})",
-                program.display()
-            )));
-        }
-        Ok(Espeak { program })
+        let table = |which: &str| {
+            let output = std::process::Command::new(&program)
+                .arg(which)
+                .stdin(Stdio::null())
+                .stderr(Stdio::null())
+                .output()
+                .map_err(|e| {
+                    SpeechError::Unavailable(format!(
+                        "{} does not run ({e}); install it with `apt-get install espeak-ng`",
+                        program.display()
+                    ))
+                })?;
+            if !output.status.success() {
+                return Err(SpeechError::Unavailable(format!(
+                    "{} {which} failed ({})",
+                    program.display(),
+                    output.status
+                )));
+            }
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        };
+        let voices = Voices::parse(&table("--voices")?, &table("--voices=variant")?);
+        Ok(Espeak {
+            program,
+            voices: Arc::new(voices),
+        })
     }
 
     /// Speaks one sentence: PCM16 at [`SAMPLE_RATE`].
@@ -75,7 +171,13 @@ impl Espeak {
             )));
         }
         let mut child = Command::new(&self.program)
-            .args(["--stdout", "--stdin", "-v", &voice(options), "-s"])
+            .args([
+                "--stdout",
+                "--stdin",
+                "-v",
+                &self.voices.pick(options),
+                "-s",
+            ])
             .arg(words_per_minute(options.speed).to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -133,24 +235,6 @@ fn pcm_of_wav(bytes: &[u8]) -> Result<Vec<i16>, SpeechError> {
         )));
     }
     Ok(reader.into_samples::<i16>().map_while(Result::ok).collect())
-}
-
-/// The espeak-ng voice: the agent's `voice_id` when it names one (letters,
-/// digits, `-`, `+`: `en-us`, `en-gb+f3`), else the agent's language
-/// (`en-US` → `en-us`), else American English.
-fn voice(options: &SpeakOptions) -> String {
-    let safe = |v: &str| {
-        !v.is_empty()
-            && v.len() <= 32
-            && !v.starts_with('-')
-            && v.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '+')
-    };
-    match options.voice_id.as_deref() {
-        Some(v) if safe(v) => v.to_ascii_lowercase(),
-        _ if safe(&options.language) => options.language.to_ascii_lowercase(),
-        _ => "en-us".into(),
-    }
 }
 
 /// espeak-ng's `-s` for the agent's speed (0.5–2).
@@ -222,12 +306,54 @@ mod tests {
         }
     }
 
+    /// The tables as espeak-ng 1.51 prints them (a few rows).
+    fn voices() -> Voices {
+        Voices::parse(
+            "Pty Language       Age/Gender VoiceName          File                 Other Languages
+ 5  af              --/M      Afrikaans          gmw/af
+ 2  en-gb           --/M      English_(Great_Britain) gmw/en               (en 2)
+ 2  en-us           --/M      English_(America)  gmw/en-US            (en 3)
+ 5  pt              --/M      Portuguese_(Portugal) roa/pt               (pt-pt 5)
+",
+            "Pty Language       Age/Gender VoiceName          File                 Other Languages
+ 5  variant         --/M      Alex               !v/Alex
+ 5  variant         --/F      female3            !v/f3
+",
+        )
+    }
+
     #[test]
-    fn voices_are_names_never_options() {
-        assert_eq!(voice(&options(Some("en-gb+f3"), "en-US")), "en-gb+f3");
-        assert_eq!(voice(&options(None, "en-US")), "en-us");
-        assert_eq!(voice(&options(Some("--help"), "en")), "en");
-        assert_eq!(voice(&options(Some("a b;rm"), "-x")), "en-us");
+    fn voices_are_names_from_espeaks_tables_never_options() {
+        let v = voices();
+        assert_eq!(v.pick(&options(Some("en-gb+f3"), "en-US")), "en-gb+f3");
+        assert_eq!(v.pick(&options(Some("EN-US+alex"), "en")), "en-us+Alex");
+        assert_eq!(v.pick(&options(None, "en-US")), "en-us");
+        assert_eq!(v.pick(&options(None, "pt-BR")), "pt");
+        assert_eq!(v.pick(&options(Some("--help"), "en")), "en");
+        assert_eq!(v.pick(&options(Some("a b;rm"), "-x")), "en-us");
+        // A cloud provider's voice id, or an unknown variant: the language's voice.
+        assert_eq!(
+            v.pick(&options(Some("21m00Tcm4TlvDq8ikWAM"), "en-GB")),
+            "en-gb"
+        );
+        assert_eq!(v.pick(&options(Some("en-us+nope"), "af")), "af");
+        assert_eq!(Voices::default().pick(&options(None, "en-US")), "en");
+    }
+
+    #[test]
+    fn the_installed_espeak_lists_its_voices() {
+        // CI installs espeak-ng (.ci/run); a machine without it fails here, loudly.
+        let espeak = Espeak::find(Espeak::PROGRAM).expect("espeak-ng is installed");
+        assert!(
+            espeak.voices.languages.contains("en-us"),
+            "{:?}",
+            espeak.voices
+        );
+        assert!(
+            espeak.voices.variants.contains_key("f3"),
+            "{:?}",
+            espeak.voices
+        );
     }
 
     #[test]

@@ -46,14 +46,19 @@ pub fn transcriber(app: &App) -> Result<Arc<dyn Transcriber>, SpeechError> {
 
 /// The offline text-to-speech engine, or why it is not available here.
 pub fn synthesizer(_app: &App) -> Result<Arc<dyn Synthesizer>, SpeechError> {
+    Ok(Arc::new(espeak()?))
+}
+
+/// The process's espeak-ng, found (and its voices listed) on first success.
+pub fn espeak() -> Result<Espeak, SpeechError> {
     static ESPEAK: Mutex<Option<Espeak>> = Mutex::new(None);
     let mut slot = ESPEAK.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(found) = slot.as_ref() {
-        return Ok(Arc::new(found.clone()));
+        return Ok(found.clone());
     }
     let found = Espeak::find(Espeak::PROGRAM)?;
     *slot = Some(found.clone());
-    Ok(Arc::new(found))
+    Ok(found)
 }
 
 /// The process's Moonshine for `files`, loaded on first success.
