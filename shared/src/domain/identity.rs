@@ -56,6 +56,9 @@ pub struct WorkspaceSettings {
     /// 0 records nothing.
     #[serde(default = "default_recording_retention")]
     pub recording_retention_days: u32,
+    /// How a recording holds the call's two sides.
+    #[serde(default)]
+    pub recording_channels: RecordingChannels,
     /// Hours without a message after which a contact's next call, chat or
     /// SMS starts a new conversation instead of continuing the open one;
     /// 0 never does (only a resolved conversation is not continued).
@@ -65,6 +68,45 @@ pub struct WorkspaceSettings {
     /// only those assigned to them or to no one.
     #[serde(default)]
     pub agents_see_all_conversations: bool,
+}
+
+/// How a call's recording holds its two sides.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordingChannels {
+    /// One mono track: the caller and the agent mixed, as the call sounded.
+    #[default]
+    Mixed,
+    /// Two tracks, one per side (stereo: the caller left, the agent and any
+    /// supervisor right), for reviewing or transcribing each side alone.
+    Dual,
+}
+
+impl RecordingChannels {
+    /// The name the API uses (`mixed`, `dual`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordingChannels::Mixed => "mixed",
+            RecordingChannels::Dual => "dual",
+        }
+    }
+
+    /// The setting named `name`.
+    pub fn parse(name: &str) -> Option<RecordingChannels> {
+        match name {
+            "mixed" => Some(RecordingChannels::Mixed),
+            "dual" => Some(RecordingChannels::Dual),
+            _ => None,
+        }
+    }
+
+    /// Audio channels in the WAV (1 or 2).
+    pub fn count(self) -> u16 {
+        match self {
+            RecordingChannels::Mixed => 1,
+            RecordingChannels::Dual => 2,
+        }
+    }
 }
 
 /// Longest [`WorkspaceSettings::conversation_idle_hours`] (a year).
@@ -98,6 +140,7 @@ impl Default for WorkspaceSettings {
             openai_compatible_base_url: None,
             max_concurrent_campaign_calls: DEFAULT_CAMPAIGN_CALLS,
             recording_retention_days: DEFAULT_RECORDING_RETENTION_DAYS,
+            recording_channels: RecordingChannels::Mixed,
             conversation_idle_hours: 0,
             agents_see_all_conversations: false,
         }

@@ -426,5 +426,26 @@ pub fn mix(a: &[i16], b: &[i16]) -> Vec<i16> {
         .collect()
 }
 
+/// Two sides of a call as one interleaved stereo track (`a` left, `b`
+/// right); the shorter side counts as silence.
+pub fn interleave(a: &[i16], b: &[i16]) -> Vec<i16> {
+    let len = a.len().max(b.len());
+    let mut out = Vec::with_capacity(len * 2);
+    for i in 0..len {
+        out.push(a.get(i).copied().unwrap_or(0));
+        out.push(b.get(i).copied().unwrap_or(0));
+    }
+    out
+}
+
+/// An interleaved stereo track mixed down to mono, as [`mix`] would have
+/// mixed its two sides (an odd last sample is dropped).
+pub fn downmix(stereo: &[i16]) -> Vec<i16> {
+    stereo
+        .chunks_exact(2)
+        .map(|pair| pair[0].saturating_add(pair[1]))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests;

@@ -1,8 +1,9 @@
-//! Call recordings (SPEC §10) over HTTP: a real `Recorder` records one of
-//! the sandbox's finished calls in-process (the pipeline's part), then the
-//! routes serve it: 404 before, the call's `recording_url`, a signed link
-//! that downloads the WAV, the stream with single byte ranges (206) and 416
-//! for the rest, other orgs and modes kept out, and the retention setting.
+//! Call recordings (SPEC §10) over HTTP: the sandbox's sim calls spoken by
+//! the offline voice; a real `Recorder` records one of them in-process (the
+//! pipeline's part), then the routes serve it: 404 while recordings are off,
+//! the call's `recording_url`, a signed link that downloads the WAV, the
+//! stream with single byte ranges (206) and 416 for the rest, other orgs and
+//! modes kept out, and the retention and layout settings.
 
 use reqwest::header::{ACCEPT_RANGES, CONTENT_RANGE, CONTENT_TYPE, RANGE};
 use reqwest::{Method, StatusCode};
@@ -35,12 +36,53 @@ async fn a_recorded_call_is_linked_streamed_and_ranged(backend: Backend) {
     let link_path = format!("/calls/{id}/recording?mode=test");
     let stream_path = format!("/calls/{id}/recording/stream?mode=test");
 
-    // Nothing recorded yet: both routes are 404 with the SPEC body.
+    // The sandbox's calls ran on the simulated carrier, so they have no
+    // audio of their own: each is offered a recording, which the offline
+    // voice speaks from its transcript the first time it is asked for.
+    let sim = calls["data"][1]["id"].as_str().unwrap();
+    let (_, got) = call(t.api(Method::GET, &format!("/calls/{sim}?mode=test"))).await;
+    let transcript = got["data"]["transcript"].as_array().unwrap();
+    let last_ms = transcript.last().unwrap()["at_ms"].as_u64().unwrap() as usize;
+    let url = got["data"]["recording_url"].as_str().expect("offered");
+    assert!(
+        url.ends_with(&format!("/calls/{sim}/recording/stream?mode=test")),
+        "{url}"
+    );
+    let resp = t
+        .api(
+            Method::GET,
+            &format!("/calls/{sim}/recording/stream?mode=test"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()[CONTENT_TYPE], "audio/wav");
+    let spoken = audio::read_wav(&resp.bytes().await.unwrap()).unwrap();
+    assert_eq!(spoken.rate, 16_000);
+    assert!(
+        spoken.samples.len() > last_ms * 16,
+        "{} samples for a transcript whose last line is at {last_ms} ms",
+        spoken.samples.len()
+    );
+    assert!(
+        switchboard::speech::vad::level_db(&spoken.samples[..16_000]) > -35.0,
+        "the agent's greeting is heard"
+    );
+
+    // A workspace that keeps no recordings gets no sim audio made either:
+    // both routes are 404 with the SPEC body.
+    let retention = |days: u32| {
+        t.api(Method::POST, "/settings/workspace")
+            .json(&json!({"recording_retention_days": days}))
+    };
+    assert_eq!(call(retention(0)).await.0, StatusCode::OK);
     for path in [&link_path, &stream_path] {
         let (status, body) = call(t.api(Method::GET, path)).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
         assert_eq!(assert_error_body(&body), "recording not found");
     }
+    assert_eq!(call(retention(30)).await.0, StatusCode::OK);
 
     // The pipeline's part: one second of caller audio, the agent over half of it.
     let mut recorder = Recorder::start(t.app.clone(), tenant.clone(), &id)
@@ -183,4 +225,29 @@ async fn a_recorded_call_is_linked_streamed_and_ranged(backend: Backend) {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["recording_retention_days"], 0);
     assert!(Recorder::start(t.app.clone(), tenant, &id).await.is_none());
+
+    // The layout: one mixed track by default, or one track per side.
+    assert_eq!(
+        settings["data"]["recording_channels"], "mixed",
+        "{settings}"
+    );
+    for bad in [json!("stereo"), json!(2)] {
+        let (status, body) = call(
+            t.api(Method::POST, "/settings/workspace")
+                .json(&json!({"recording_channels": bad})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
+        assert!(
+            body["details"]["fields"]["recording_channels"].is_string(),
+            "{body}"
+        );
+    }
+    let (status, body) = call(
+        t.api(Method::POST, "/settings/workspace")
+            .json(&json!({"recording_channels": "dual"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["recording_channels"], "dual");
 }

@@ -1,13 +1,16 @@
-//! Call recordings (SPEC §10): both sides of a call mixed into one mono
-//! 16 kHz WAV, written to blobs while the call runs.
+//! Call recordings (SPEC §10): both sides of a call in one 16 kHz WAV,
+//! mixed into one mono track or, when the workspace's `recording_channels`
+//! is `dual`, one track per side (stereo: the caller left, the agent right),
+//! written to blobs while the call runs.
 //!
 //! The voice pipeline owns one [`Recorder`] per call and feeds it the
 //! caller's audio (continuous, from call time 0) and the agent's audio (placed
 //! at the call time it is played from). Audio older than the caller's
 //! position minus [`HOLD_BACK_SAMPLES`] is final (a barge-in can no longer cut
-//! agent audio that far back): [`Recorder::flush`] mixes it and writes it as
-//! one raw PCM16 segment, `<org>/<mode>/recordings/<call>/seg-<first sample,
-//! 12 digits>.pcm`, once [`SEGMENT_SAMPLES`] of it are ready. So a crash loses
+//! agent audio that far back): [`Recorder::flush`] mixes (or interleaves) it
+//! and writes it as one raw PCM16 segment, `<org>/<mode>/recordings/<call>/
+//! seg-<first sample, 12 digits>.pcm` (`….dual.pcm` for two tracks), once
+//! [`SEGMENT_SAMPLES`] of it are ready. So a crash loses
 //! at most a few seconds, and a call's memory stays bounded whatever its
 //! length. [`Recorder::finish`] writes the rest and joins the segments into
 //! `…/recordings/<call>/call.wav` ([`store::assemble`]): the call's
@@ -18,6 +21,7 @@
 //! the first `GET /calls/{id}/recording` (or `…/stream`) after it ended joins
 //! them then ([`store::recorded_key`]).
 
+pub mod sim;
 pub mod store;
 
 use std::sync::Arc;
@@ -26,6 +30,7 @@ use tokio::task::JoinHandle;
 
 use crate::App;
 use crate::domain::Tenant;
+use crate::domain::identity::RecordingChannels;
 use crate::error::{Error, Result};
 use crate::speech::audio;
 use crate::store::StoreResult;
@@ -64,6 +69,7 @@ pub struct Recorder {
     tenant: Tenant,
     call_id: String,
     retention_days: u32,
+    channels: RecordingChannels,
     /// Call time, in samples, of the first sample not yet in a segment.
     written: u64,
     /// Caller audio from `written` on.
@@ -117,12 +123,16 @@ struct Failed {
 }
 
 impl Recorder {
-    /// A recorder for call `call_id`. None when the workspace keeps no
-    /// recordings (`recording_retention_days` 0), or its settings cannot be
-    /// read (the call goes on unrecorded; logged).
+    /// A recorder for call `call_id`, in the workspace's `recording_channels`.
+    /// None when the workspace keeps no recordings (`recording_retention_days`
+    /// 0), or its settings cannot be read (the call goes on unrecorded; logged).
     pub async fn start(app: Arc<App>, tenant: Tenant, call_id: &str) -> Option<Recorder> {
-        let days = match crate::services::identity::get_org(&app, &tenant.org_id).await {
-            Ok((org, _)) => org.settings.recording_retention_days,
+        let (days, channels) = match crate::services::identity::get_org(&app, &tenant.org_id).await
+        {
+            Ok((org, _)) => (
+                org.settings.recording_retention_days,
+                org.settings.recording_channels,
+            ),
             Err(e) => {
                 tracing::warn!(call = %call_id, error = %e, "workspace settings unreadable; call not recorded");
                 return None;
@@ -133,6 +143,7 @@ impl Recorder {
             tenant,
             call_id: call_id.to_owned(),
             retention_days: days,
+            channels,
             written: 0,
             caller: Vec::with_capacity(SEGMENT_SAMPLES + HOLD_BACK_SAMPLES + RATE as usize),
             agent: Vec::new(),
@@ -259,17 +270,21 @@ impl Recorder {
         Ok(())
     }
 
-    /// Mixes the first `n` buffered samples of both sides (`n` at most the
-    /// caller's) into one segment, drops them from memory and returns the
-    /// segment's key and bytes.
+    /// Mixes (or, for two tracks, interleaves) the first `n` buffered
+    /// samples of both sides (`n` at most the caller's) into one segment,
+    /// drops them from memory and returns the segment's key and bytes.
     fn cut_segment(&mut self, n: usize) -> (String, bytes::Bytes) {
         let agent_done = n.min(self.agent.len());
-        let mixed = audio::mix(&self.caller[..n], &self.agent[..agent_done]);
-        let key = store::segment_key(&self.tenant, &self.call_id, self.written);
+        let (caller, agent) = (&self.caller[..n], &self.agent[..agent_done]);
+        let samples = match self.channels {
+            RecordingChannels::Mixed => audio::mix(caller, agent),
+            RecordingChannels::Dual => audio::interleave(caller, agent),
+        };
+        let key = store::segment_key(&self.tenant, &self.call_id, self.written, self.channels);
         self.caller.drain(..n);
         self.agent.drain(..agent_done);
         self.written += n as u64;
-        (key, store::pcm_bytes(&mixed))
+        (key, store::pcm_bytes(&samples))
     }
 }
 

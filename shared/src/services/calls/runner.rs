@@ -295,6 +295,9 @@ pub async fn drive(
     forget(&id);
     crate::services::live::control::forget(&id);
     if let Some(outcome) = outcome {
+        if super::recording::sim::worth_recording(&outcome) {
+            super::recording::sim::offer(app, &tenant, &id).await;
+        }
         finish(app, &tenant, &id, None, |c, at| c.finish(&outcome, at)).await?;
     } else if cut {
         // A call the API ended is final already and stays as it is.

@@ -6,7 +6,7 @@ use super::*;
 use crate::App;
 use crate::crypto::{MASK, Sealed};
 use crate::domain::identity::{
-    MAX_CONVERSATION_IDLE_HOURS, MAX_RECORDING_RETENTION_DAYS, Organization,
+    MAX_CONVERSATION_IDLE_HOURS, MAX_RECORDING_RETENTION_DAYS, Organization, RecordingChannels,
 };
 use crate::error::{Error, Result};
 use crate::services::caller::Caller;
@@ -80,6 +80,11 @@ pub(super) fn apply_settings(
         0..=i64::from(MAX_RECORDING_RETENTION_DAYS),
     ) {
         org.settings.recording_retention_days = days as u32;
+    }
+    if let Some(channels) = f.opt_parsed("recording_channels", body.recording_channels, |s| {
+        RecordingChannels::parse(s).ok_or_else(|| "must be mixed or dual".to_owned())
+    }) {
+        org.settings.recording_channels = channels;
     }
     if let Some(hours) = f.opt_int(
         "conversation_idle_hours",

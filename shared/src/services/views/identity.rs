@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::domain::identity::{ApiKey, HoursRange, Organization, User, WorkspaceSettings};
+use crate::domain::identity::{
+    ApiKey, HoursRange, Organization, RecordingChannels, User, WorkspaceSettings,
+};
 use crate::domain::input::Field;
 use crate::domain::{Mode, Role};
 
@@ -71,6 +73,9 @@ pub struct WorkspaceSettingsView {
     pub max_concurrent_campaign_calls: u32,
     /// Days a call recording is kept (0 = calls are not recorded; default 30).
     pub recording_retention_days: u32,
+    /// `mixed` (default): one mono track of the call as it sounded; `dual`:
+    /// stereo, the caller left and the agent (and supervisor) right.
+    pub recording_channels: RecordingChannels,
     /// Hours without a message after which a contact's next call, chat or
     /// SMS starts a new conversation (0, the default: only once resolved).
     pub conversation_idle_hours: u32,
@@ -94,6 +99,7 @@ impl From<&WorkspaceSettings> for WorkspaceSettingsView {
             openai_compatible_base_url: s.openai_compatible_base_url.clone(),
             max_concurrent_campaign_calls: s.max_concurrent_campaign_calls,
             recording_retention_days: s.recording_retention_days,
+            recording_channels: s.recording_channels,
             conversation_idle_hours: s.conversation_idle_hours,
             agents_see_all_conversations: s.agents_see_all_conversations,
         }
@@ -370,6 +376,11 @@ pub struct WorkspaceSettingsInput {
     #[schema(value_type = Option<i64>, minimum = 0, maximum = 3650)]
     #[serde(default)]
     pub recording_retention_days: Field<i64>,
+    /// `mixed` (one mono track) or `dual` (stereo: caller left, agent right);
+    /// calls that start after the change are recorded so.
+    #[schema(value_type = Option<RecordingChannels>)]
+    #[serde(default)]
+    pub recording_channels: Field<String>,
     /// Hours without a message after which a contact's next call, chat or
     /// SMS starts a new conversation (0..=8760; 0 = only once resolved).
     #[schema(value_type = Option<i64>, minimum = 0, maximum = 8760)]

@@ -313,3 +313,13 @@ fn mixing_two_sides_saturates_and_keeps_the_longer_side() {
     assert_eq!(samples_in(PHONE_RATE, FRAME_MS), 160);
     assert_eq!(samples_in(22_050, FRAME_MS), 441);
 }
+
+#[test]
+fn two_sides_interleave_and_mix_down_as_mixing_would() {
+    let (caller, agent) = ([1, 2, 3], [10, 20]);
+    let stereo = interleave(&caller, &agent);
+    assert_eq!(stereo, vec![1, 10, 2, 20, 3, 0]);
+    assert_eq!(downmix(&stereo), mix(&caller, &agent));
+    assert_eq!(downmix(&[i16::MAX, 5, 7]), vec![i16::MAX]);
+    assert!(interleave(&[], &[]).is_empty());
+}

@@ -7,15 +7,18 @@ use serde::{Deserialize, Serialize};
 
 use super::RATE;
 use crate::App;
+use crate::domain::identity::RecordingChannels;
 use crate::domain::{Mode, Tenant, rfc3339};
 use crate::error::{Error, Result};
 use crate::services::caller::Caller;
 use crate::services::table_keys::{RECORDINGS_EXPIRE_PK, recording_expire_sk};
 use crate::services::views::RecordingLinkView;
+use crate::speech::audio;
 use crate::store::{Blob, Condition, Item, Query, SortKey, StoreError};
 
-/// Content type of a segment: raw little-endian PCM16, mono, 16 kHz.
-pub const SEGMENT_TYPE: &str = "audio/L16;rate=16000;channels=1";
+/// Content type of a segment: raw little-endian PCM16 at 16 kHz (mono, or
+/// two interleaved tracks for a `.dual.pcm` segment, which its key says).
+pub const SEGMENT_TYPE: &str = "audio/L16;rate=16000";
 
 /// How long a `GET /calls/{id}/recording` link works.
 pub const LINK_TTL: Duration = Duration::from_secs(3600);
@@ -30,6 +33,8 @@ pub const MAX_EXPIRED_PER_TICK: usize = 100;
 
 const SEGMENT_PREFIX: &str = "seg-";
 const SEGMENT_SUFFIX: &str = ".pcm";
+/// Before [`SEGMENT_SUFFIX`]: the segment holds two interleaved tracks.
+const DUAL_MARK: &str = ".dual";
 
 /// `<org>/<live|test>/recordings/<call>/`: every blob of a call's recording.
 pub fn dir(tenant: &Tenant, call_id: &str) -> String {
@@ -37,10 +42,20 @@ pub fn dir(tenant: &Tenant, call_id: &str) -> String {
 }
 
 /// The key of the segment whose first sample is at call time `start` (in
-/// samples; zero-padded, so key order is time order).
-pub fn segment_key(tenant: &Tenant, call_id: &str, start: u64) -> String {
+/// samples of one track; zero-padded, so key order is time order), in the
+/// layout `channels`.
+pub fn segment_key(
+    tenant: &Tenant,
+    call_id: &str,
+    start: u64,
+    channels: RecordingChannels,
+) -> String {
+    let mark = match channels {
+        RecordingChannels::Mixed => "",
+        RecordingChannels::Dual => DUAL_MARK,
+    };
     format!(
-        "{}{SEGMENT_PREFIX}{start:012}{SEGMENT_SUFFIX}",
+        "{}{SEGMENT_PREFIX}{start:012}{mark}{SEGMENT_SUFFIX}",
         dir(tenant, call_id)
     )
 }
@@ -50,22 +65,36 @@ pub fn wav_key(tenant: &Tenant, call_id: &str) -> String {
     format!("{}call.wav", dir(tenant, call_id))
 }
 
+/// Whether the call's final WAV is stored.
+pub(super) async fn has_wav(app: &App, tenant: &Tenant, call_id: &str) -> Result<bool> {
+    let key = wav_key(tenant, call_id);
+    let blobs = app.blobs.list(&dir(tenant, call_id)).await?;
+    Ok(blobs.iter().any(|b| b.key == key))
+}
+
 /// Samples as little-endian bytes (a segment's content).
 pub(super) fn pcm_bytes(samples: &[i16]) -> bytes::Bytes {
     crate::speech::audio::pcm16_le(samples).into()
 }
 
-/// The first sample of the segment at `key`, or None for another blob.
-fn segment_start(key: &str) -> Option<u64> {
+/// The first sample and the layout of the segment at `key`, or None for
+/// another blob.
+fn segment_start(key: &str) -> Option<(u64, RecordingChannels)> {
     let name = key.rsplit('/').next()?;
-    name.strip_prefix(SEGMENT_PREFIX)?
-        .strip_suffix(SEGMENT_SUFFIX)?
-        .parse()
-        .ok()
+    let stem = name
+        .strip_prefix(SEGMENT_PREFIX)?
+        .strip_suffix(SEGMENT_SUFFIX)?;
+    let (start, channels) = match stem.strip_suffix(DUAL_MARK) {
+        Some(start) => (start, RecordingChannels::Dual),
+        None => (stem, RecordingChannels::Mixed),
+    };
+    Some((start.parse().ok()?, channels))
 }
 
 /// Joins the call's segments, in call-time order, into its WAV (a gap left
-/// by a lost segment becomes silence, so later audio keeps its time), sets
+/// by a lost segment becomes silence, so later audio keeps its time; two
+/// tracks when the segments have two, a segment of the other layout
+/// converted), sets
 /// the call's `recording_url`, schedules the recording's deletion in
 /// `retention_days` and deletes the segments. Returns false when there was
 /// no segment (nothing recorded).
@@ -78,48 +107,65 @@ pub(crate) async fn assemble(
     call_id: &str,
     retention_days: u32,
 ) -> Result<bool> {
-    let mut segments: Vec<(u64, String)> = app
+    let mut segments: Vec<(u64, RecordingChannels, String)> = app
         .blobs
         .list(&dir(tenant, call_id))
         .await?
         .into_iter()
-        .filter_map(|b| segment_start(&b.key).map(|start| (start, b.key)))
+        .filter_map(|b| segment_start(&b.key).map(|(start, channels)| (start, channels, b.key)))
         .collect();
     if segments.is_empty() {
         return Ok(false);
     }
-    segments.sort();
+    segments.sort_by_key(|(start, _, _)| *start);
+    let layout = if segments
+        .iter()
+        .any(|(_, c, _)| *c == RecordingChannels::Dual)
+    {
+        RecordingChannels::Dual
+    } else {
+        RecordingChannels::Mixed
+    };
+    let tracks = u64::from(layout.count());
     let wav_error = |e: hound::Error| Error::Internal(format!("writing the recording: {e}"));
     let spec = hound::WavSpec {
-        channels: 1,
+        channels: layout.count(),
         sample_rate: RATE,
         bits_per_sample: 16,
         sample_format: hound::SampleFormat::Int,
     };
     let mut out = std::io::Cursor::new(Vec::new());
     let mut wav = hound::WavWriter::new(&mut out, spec).map_err(wav_error)?;
+    // Call time, in samples of one track, written so far.
     let mut at = 0u64;
-    for (start, key) in &segments {
+    for (start, channels, key) in &segments {
         // A segment that vanished was deleted by a concurrent join: its WAV
         // is (being) written; this one gives way.
         let Some(blob) = app.blobs.get(key).await? else {
             return Err(Error::NotFound("recording"));
         };
+        let pcm = audio::pcm16_from_le(&blob.bytes);
+        let pcm = match (channels, layout) {
+            (RecordingChannels::Dual, RecordingChannels::Mixed) => audio::downmix(&pcm),
+            (RecordingChannels::Mixed, RecordingChannels::Dual) => audio::interleave(&pcm, &pcm),
+            _ => pcm,
+        };
+        let length = pcm.len() as u64 / tracks;
         let gap = start.saturating_sub(at);
-        let skip = at.saturating_sub(*start) as usize * 2;
-        let data = blob.bytes.get(skip..).unwrap_or_default();
+        let skip = at.saturating_sub(*start).min(length);
+        let data = &pcm[(skip * tracks) as usize..(length * tracks) as usize];
         // hound's 16-bit writer: one bounds check per segment, not per sample.
-        let count = u32::try_from(gap + data.len() as u64 / 2)
+        let count = u32::try_from(gap * tracks + data.len() as u64)
             .map_err(|_| Error::Internal("a recording segment is too long".into()))?;
         let mut samples = wav.get_i16_writer(count);
-        for _ in 0..gap {
+        for _ in 0..gap * tracks {
             samples.write_sample(0i16);
         }
-        for pair in data.chunks_exact(2) {
-            samples.write_sample(i16::from_le_bytes([pair[0], pair[1]]));
+        for &sample in data {
+            samples.write_sample(sample);
         }
         samples.flush().map_err(wav_error)?;
-        at = at.max(start + blob.bytes.len() as u64 / 2);
+        at = at.max(start + length);
     }
     wav.finalize().map_err(wav_error)?;
     app.blobs
@@ -131,7 +177,7 @@ pub(crate) async fn assemble(
         .await?;
     schedule_expiry(app, tenant, call_id, retention_days).await?;
     set_recording_url(app, tenant, call_id, Some(stream_url(app, tenant, call_id))).await?;
-    for (_, key) in segments {
+    for (_, _, key) in segments {
         app.blobs.delete(&key).await?;
     }
     Ok(true)
@@ -140,7 +186,7 @@ pub(crate) async fn assemble(
 /// What the call view shows as `recording_url`: the authenticated stream
 /// route (SPEC §10; a proxy URL, as the reference API's), never a signed link
 /// that would expire inside a stored call.
-fn stream_url(app: &App, tenant: &Tenant, call_id: &str) -> String {
+pub(super) fn stream_url(app: &App, tenant: &Tenant, call_id: &str) -> String {
     let mode = match tenant.mode {
         Mode::Live => "",
         Mode::Test => "?mode=test",
@@ -152,7 +198,7 @@ fn stream_url(app: &App, tenant: &Tenant, call_id: &str) -> String {
 }
 
 /// Sets (or clears) the call's `recording_url`; a call that is gone is left so.
-async fn set_recording_url(
+pub(super) async fn set_recording_url(
     app: &App,
     tenant: &Tenant,
     call_id: &str,
@@ -243,12 +289,17 @@ pub async fn sweep_expired(app: &App) -> Result<usize> {
 /// The key of the WAV of the caller's call `id`: 404 (`call`) for no such
 /// call in the tenant, 404 (`recording`) until it has ended with one. Joins
 /// the segments a crashed recorder left, once the call has been over for
-/// [`ORPHAN_GRACE`].
+/// [`ORPHAN_GRACE`]; speaks a sim call's recording the first time
+/// ([`super::sim`]).
 pub async fn recorded_key(app: &App, caller: &Caller, id: &str) -> Result<String> {
     let tenant = &caller.tenant;
     let (call, _) = super::super::load(app, tenant, id).await?;
     if !call.status.is_final() {
         return Err(Error::NotFound("recording"));
+    }
+    if call.simulated && call.recording_url.is_some() && !has_wav(app, tenant, id).await? {
+        super::sim::render(app, tenant, &call).await?;
+        return Ok(wav_key(tenant, id));
     }
     if call.recording_url.is_none() {
         let ended_long_ago = call

@@ -10,9 +10,12 @@ use super::*;
 use crate::app::Clock;
 use crate::domain::call::{Call, CallStatus, Direction};
 use crate::domain::identity::Organization;
+use crate::domain::identity::RecordingChannels;
 use crate::domain::{Mode, Role, Tenant};
+use crate::engine::call::{Role as Said, TranscriptEntry};
 use crate::services::caller::{Caller, Principal};
 use crate::services::table_keys::{ORG_SK, RECORDINGS_EXPIRE_PK, org_pk};
+use crate::speech::vad::level_db;
 use crate::store::{Condition, Item, Query};
 use crate::{App, Config};
 
@@ -144,6 +147,61 @@ impl Fixture {
             .await
             .unwrap();
         call.recording_url
+    }
+}
+
+impl Fixture {
+    /// Changes the org's workspace settings.
+    async fn settings(&self, change: impl FnOnce(&mut crate::domain::identity::WorkspaceSettings)) {
+        let pk = org_pk(&self.tenant.org_id);
+        let item = self.app.table.get(&pk, ORG_SK).await.unwrap().unwrap();
+        let mut org: Organization = item.parse().unwrap();
+        change(&mut org.settings);
+        let put = Item::new(pk, ORG_SK, serde_json::to_value(&org).unwrap());
+        self.app
+            .table
+            .put(put, Condition::VersionEquals(item.version))
+            .await
+            .unwrap();
+    }
+
+    /// Gives the ended (simulated) call `call_id` this transcript.
+    async fn transcript(&self, call_id: &str, lines: &[(Said, &str, u64)]) {
+        let (mut call, version) = crate::services::calls::load(&self.app, &self.tenant, call_id)
+            .await
+            .unwrap();
+        let entries = lines
+            .iter()
+            .enumerate()
+            .map(|(i, (role, text, at_ms))| TranscriptEntry {
+                seq: i as u32 + 1,
+                role: *role,
+                text: (*text).to_owned(),
+                at_ms: *at_ms,
+                interrupted: false,
+            });
+        call.transcript = Some(entries.collect());
+        let item = crate::services::calls::item(&self.tenant, &call);
+        self.app
+            .table
+            .put(item, Condition::VersionEquals(version))
+            .await
+            .unwrap();
+    }
+
+    /// The two tracks of the call's stereo WAV (caller, agent).
+    async fn stereo_wav(&self, call_id: &str) -> (Vec<i16>, Vec<i16>) {
+        let key = wav_key(&self.tenant, call_id);
+        let blob = self.app.blobs.get(&key).await.unwrap().unwrap();
+        let reader = hound::WavReader::new(std::io::Cursor::new(blob.bytes)).unwrap();
+        assert_eq!(
+            (reader.spec().channels, reader.spec().sample_rate),
+            (2, RATE)
+        );
+        let samples: Vec<i16> = reader.into_samples().map(Result::unwrap).collect();
+        let left = samples.iter().step_by(2).copied().collect();
+        let right = samples.iter().skip(1).step_by(2).copied().collect();
+        (left, right)
     }
 }
 
@@ -326,4 +384,133 @@ async fn retention_zero_records_nothing_and_the_sweep_deletes_expired_recordings
         matches!(gone, Err(Error::NotFound("recording"))),
         "{gone:?}"
     );
+}
+
+/// `dual`: the caller's audio on the left track, the agent's on the right,
+/// unmixed, through segments (`….dual.pcm`) as the call runs.
+#[tokio::test]
+async fn dual_recordings_keep_each_side_on_its_own_track() {
+    let (f, call_id) = Fixture::new(30).await;
+    f.settings(|s| s.recording_channels = RecordingChannels::Dual)
+        .await;
+    let mut rec = f.recorder(&call_id).await;
+    for i in 0..250 {
+        rec.caller(&constant(100, 320));
+        if i == 10 {
+            rec.agent(500, &constant(1000, 8_000)); // 500..1000 ms
+        }
+        rec.flush().await;
+    }
+    rec.settle().await.unwrap();
+    let keys = f.blob_keys(&call_id).await;
+    assert!(
+        keys.iter().any(|k| k.ends_with(".dual.pcm")),
+        "segments of two tracks: {keys:?}"
+    );
+    rec.finish().await.unwrap();
+    let (caller, agent) = f.stereo_wav(&call_id).await;
+    assert_eq!((caller.len(), agent.len()), (80_000, 80_000), "5 s");
+    assert!(
+        caller.iter().all(|&s| s == 100),
+        "the caller alone on the left"
+    );
+    for (i, &s) in agent.iter().enumerate() {
+        let expected = if (8_000..16_000).contains(&i) {
+            1000
+        } else {
+            0
+        };
+        assert_eq!(s, expected, "agent sample {i}");
+    }
+}
+
+/// A sim call has no audio of its own: when it ends it is offered a
+/// recording, which is spoken from its transcript (each line from its
+/// `at_ms`, the callee on the caller's side, system notes silent) the first
+/// time it is asked for, in the workspace's layout; a workspace that keeps
+/// no recordings gets none made. Needs espeak-ng (CI installs it).
+#[tokio::test]
+async fn a_sim_calls_recording_is_spoken_from_its_transcript_when_first_asked_for() {
+    let lines = [
+        (Said::Agent, "Hello, this is the dental clinic.", 0),
+        (Said::User, "Hi, I would like to book a visit.", 3_000),
+        (Said::System, "A note nobody says aloud.", 3_500),
+        (Said::Agent, "Sure, which day suits you?", 6_000),
+    ];
+    let second = RATE as usize;
+    let loud = |track: &[i16], from_ms: usize, to_ms: usize| {
+        level_db(&track[from_ms * second / 1000..to_ms * second / 1000]) > -35.0
+    };
+    let (f, call_id) = Fixture::new(30).await;
+    f.transcript(&call_id, &lines).await;
+    super::sim::offer(&f.app, &f.tenant, &call_id).await;
+    assert!(f.recording_url(&call_id).await.is_some(), "offered");
+    assert!(
+        f.blob_keys(&call_id).await.is_empty(),
+        "nothing made until asked for"
+    );
+    let key = store::recorded_key(&f.app, &f.caller(), &call_id)
+        .await
+        .unwrap();
+    assert_eq!(key, wav_key(&f.tenant, &call_id));
+    let wav = f.wav(&call_id).await;
+    assert!(wav.len() > 7 * second, "{} samples", wav.len());
+    assert!(loud(&wav, 100, 1_000), "the agent's greeting");
+    assert_eq!(
+        level_db(&wav[2_400 * 16..2_900 * 16]),
+        f32::NEG_INFINITY,
+        "a pause"
+    );
+    assert!(loud(&wav, 3_100, 4_000), "the callee");
+    assert!(loud(&wav, 6_100, 6_800), "the agent again");
+    assert_eq!(
+        f.blob_keys(&call_id).await,
+        vec![key.clone()],
+        "one WAV, no segments"
+    );
+    let markers = f
+        .app
+        .table
+        .query(Query::partition(RECORDINGS_EXPIRE_PK))
+        .await
+        .unwrap();
+    assert_eq!(
+        markers.items.len(),
+        1,
+        "retention counts from when it was made"
+    );
+    // Asked again: the same file, not made twice.
+    let again = f.app.blobs.get(&key).await.unwrap().unwrap();
+    store::recorded_key(&f.app, &f.caller(), &call_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        f.app.blobs.get(&key).await.unwrap().unwrap().bytes,
+        again.bytes
+    );
+
+    // Two tracks: the callee alone on the left, the agent alone on the right.
+    let dual = f.ended_call().await;
+    f.transcript(&dual, &lines).await;
+    f.settings(|s| s.recording_channels = RecordingChannels::Dual)
+        .await;
+    super::sim::offer(&f.app, &f.tenant, &dual).await;
+    store::recorded_key(&f.app, &f.caller(), &dual)
+        .await
+        .unwrap();
+    let (callee, agent) = f.stereo_wav(&dual).await;
+    assert!(loud(&agent, 100, 1_000) && !loud(&callee, 100, 1_000));
+    assert!(loud(&callee, 3_100, 4_000) && !loud(&agent, 3_100, 4_000));
+
+    // Recordings turned off after the call: nothing is made.
+    let off = f.ended_call().await;
+    f.transcript(&off, &lines).await;
+    super::sim::offer(&f.app, &f.tenant, &off).await;
+    f.settings(|s| s.recording_retention_days = 0).await;
+    let refused = store::recorded_key(&f.app, &f.caller(), &off).await;
+    assert!(
+        matches!(refused, Err(Error::NotFound("recording"))),
+        "{refused:?}"
+    );
+    assert!(f.blob_keys(&off).await.is_empty());
 }

@@ -150,7 +150,8 @@ impl Engines {
     }
 }
 
-fn speak_options(agent: &Agent) -> SpeakOptions {
+/// How `agent` speaks: its `voice_settings` and language.
+pub(crate) fn speak_options(agent: &Agent) -> SpeakOptions {
     let voice = agent.voice_settings.as_ref();
     SpeakOptions {
         voice_id: voice.and_then(|v| v.voice_id.clone()),
