@@ -183,6 +183,14 @@ const QUESTION_WORDS: &[&str] = &[
     "is", "are", "will", "would", "should", "may", "tell",
 ];
 
+/// Whether `text` is a question: it ends with `?`, or its first word opens
+/// one ("what", "can", "tell" …), since speech-to-text often drops the `?`.
+pub fn is_question(text: &str) -> bool {
+    let norm = normalise(text);
+    let first = norm.split_whitespace().next().unwrap_or_default();
+    text.trim_end().ends_with('?') || QUESTION_WORDS.contains(&first)
+}
+
 /// Lowercase words separated by single spaces, padded with a space on both sides, so a
 /// phrase matches on whole words (`" bye "` is not inside `" byelaw "`). Curly apostrophes
 /// become straight ones, as speech-to-text engines use both.
@@ -248,12 +256,11 @@ pub fn understand(text: &str, end_call_phrases: &[String]) -> Heard {
     if any(&norm, GOODBYE) || end_phrase {
         intents.push(Intent::Goodbye);
     }
-    let first = norm.split_whitespace().next().unwrap_or_default();
     Heard {
         yes_no: check_answer(&Validation::YesNo, Some(text), &Variables::new())
             .ok()
             .and_then(|v| v.as_bool()),
-        question: text.ends_with('?') || QUESTION_WORDS.contains(&first),
+        question: is_question(text),
         done: any(&norm, DONE),
         intents,
         text: text.to_owned(),

@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use crate::engine::conversation::nlu::is_question;
 use crate::engine::llm::{ChatMessage, ChatModel, ChatRequest, TurnLimits, complete_turn};
 
 /// How long a rewrite may take before the raw words are searched instead.
@@ -40,12 +41,6 @@ const FOLLOW_UP_OPENINGS: [&str; 8] = [
     "same for",
 ];
 
-/// Words a question opens with.
-const QUESTION_OPENINGS: [&str; 17] = [
-    "what", "how", "when", "where", "which", "who", "why", "is", "are", "can", "could", "do",
-    "does", "will", "would", "should", "may",
-];
-
 /// Whether `utterance` needs the conversation to be understood: a short message that
 /// opens like a follow-up, or a short question that points back with a referring word.
 /// A statement that points back ("No, that is not what I ordered.") is searched as
@@ -60,9 +55,7 @@ pub fn needs_context(utterance: &str) -> bool {
         .split(|c: char| !c.is_alphanumeric() && c != '\'')
         .filter(|w| !w.is_empty())
         .collect();
-    let question =
-        lowered.ends_with('?') || words.first().is_some_and(|w| QUESTION_OPENINGS.contains(w));
-    question && words.len() <= 8 && words.iter().any(|w| REFERRING.contains(w))
+    is_question(&lowered) && words.len() <= 8 && words.iter().any(|w| REFERRING.contains(w))
 }
 
 /// One line of the conversation the rewrite reads.
@@ -148,6 +141,8 @@ mod tests {
             "Is it the same for kids?",
             "Can I pay for it monthly?",
             "How about the Fibre 900 one",
+            "Tell me more about that one",
+            "did that include the fitting",
         ] {
             assert!(needs_context(follow_up), "{follow_up}");
         }
