@@ -21,7 +21,7 @@ use crate::process::{PlatformProcess, free_port};
 use crate::speech_doubles::Script;
 use crate::speech_doubles::deepgram::DeepgramDouble;
 use crate::speech_doubles::elevenlabs::ElevenLabsDouble;
-use crate::twilio::{Account, TwilioDouble, signed_webhook, twiml_parameter};
+use crate::twilio::{TwilioDouble, signed_webhook, twiml_parameter};
 use crate::twilio_media::MediaStream;
 
 /// The Twilio account the calls come from.
@@ -164,15 +164,7 @@ impl CloudVoice {
 /// The Twilio double holding the benchmarks' account ([`SID`], [`TOKEN`],
 /// [`NUMBER`]).
 pub async fn twilio_double() -> TwilioDouble {
-    TwilioDouble::spawn(
-        vec![Account {
-            sid: SID.into(),
-            token: TOKEN.into(),
-            numbers: vec![NUMBER.into()],
-        }],
-        50,
-    )
-    .await
+    TwilioDouble::one_account(SID, TOKEN, NUMBER).await
 }
 
 /// The create body of a Twilio channel on that account, answered by `agent_id`.

@@ -124,6 +124,16 @@ pub struct TwilioDouble {
 }
 
 impl TwilioDouble {
+    /// Serves one account, `sid` with `token`, that has one number.
+    pub async fn one_account(sid: &str, token: &str, number: &str) -> Self {
+        let account = Account {
+            sid: sid.into(),
+            token: token.into(),
+            numbers: vec![number.into()],
+        };
+        TwilioDouble::spawn(vec![account], 50).await
+    }
+
     /// Serves `accounts`, at most `page_size` numbers per page.
     pub async fn spawn(accounts: Vec<Account>, page_size: usize) -> Self {
         let inner = Arc::new(Inner {

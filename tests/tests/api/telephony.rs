@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use switchboard::config::Backend;
-use switchboard_tests::twilio::{Account, TwilioDouble, signed_webhook, twiml_parameter};
+use switchboard_tests::twilio::{TwilioDouble, signed_webhook, twiml_parameter};
 use switchboard_tests::twilio_media::{Heard, MediaStream};
 use switchboard_tests::{TestApp, assert_error_body, backend_tests, call, config};
 
@@ -36,15 +36,7 @@ pub(crate) async fn spawn(backend: Backend, twilio: Option<&TwilioDouble>) -> Te
 }
 
 pub(crate) async fn double() -> TwilioDouble {
-    TwilioDouble::spawn(
-        vec![Account {
-            sid: SID.into(),
-            token: TOKEN.into(),
-            numbers: vec![NUMBER.into()],
-        }],
-        50,
-    )
-    .await
+    TwilioDouble::one_account(SID, TOKEN, NUMBER).await
 }
 
 /// An agent with keypad rules and a Twilio channel answering [`NUMBER`]
