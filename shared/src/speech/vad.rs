@@ -19,6 +19,13 @@ const DETECTOR_RATE: u32 = 16_000;
 /// The detector's frame: 256 samples at 16 kHz, 16 ms.
 const DETECTOR_FRAME: usize = 256;
 const DETECTOR_FRAME_MS: u32 = 16;
+/// Quiet detector frames (under `min_level_db`) the model still runs on, so
+/// a short quiet stretch inside speech (a stop consonant, a breath) keeps its
+/// context; past them the model is reset once and rests until sound returns,
+/// which it then hears as it hears the start of a call. A caller is quiet
+/// most of a call (while the agent speaks), and the model is most of the
+/// pipeline's work per frame.
+const QUIET_CONTEXT_FRAMES: u32 = 8;
 
 /// How eager the detector is. The defaults suit phone audio.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -80,6 +87,8 @@ pub struct Vad {
     speaking: bool,
     /// How long the frames have disagreed with `speaking`, in ms.
     against_ms: u32,
+    /// Quiet detector frames in a row.
+    quiet_frames: u32,
 }
 
 impl std::fmt::Debug for Vad {
@@ -109,6 +118,7 @@ impl Vad {
             probability: 0.0,
             speaking: false,
             against_ms: 0,
+            quiet_frames: 0,
         })
     }
 
@@ -135,10 +145,16 @@ impl Vad {
         for start in (0..whole).step_by(DETECTOR_FRAME) {
             let chunk = &self.pending[start..start + DETECTOR_FRAME];
             let probability = if level_db(chunk) < self.config.min_level_db {
-                // Keep the detector's context moving, but silence is silence.
-                self.detector.predict_i16(chunk);
+                // Silence is silence; the model runs only to keep its context.
+                self.quiet_frames = self.quiet_frames.saturating_add(1);
+                if self.quiet_frames <= QUIET_CONTEXT_FRAMES {
+                    self.detector.predict_i16(chunk);
+                } else if self.quiet_frames == QUIET_CONTEXT_FRAMES + 1 {
+                    self.detector.reset();
+                }
                 0.0
             } else {
+                self.quiet_frames = 0;
                 self.detector.predict_i16(chunk).clamp(0.0, 1.0)
             };
             highest = Some(highest.map_or(probability, |h: f32| h.max(probability)));
@@ -165,6 +181,7 @@ impl Vad {
         self.probability = 0.0;
         self.speaking = false;
         self.against_ms = 0;
+        self.quiet_frames = 0;
     }
 
     /// Applies one detector frame's probability to the smoothed state.
