@@ -3,13 +3,17 @@
 //!
 //! Deepgram sends interim results (`is_final: false`, revised as more audio
 //! arrives) and final ones (`is_final: true`, never revised). [`peek`] is the
-//! finals of the turn so far and the latest interim; [`take`] sends
-//! `Finalize` (Deepgram flushes what it holds and marks the reply
-//! `from_finalize`), waits for it (bounded), and starts the next turn.
+//! finals of the turn so far and the latest interim. [`settle`], when the
+//! caller pauses, sends `Finalize`: Deepgram flushes what it holds and marks
+//! the reply `from_finalize`, while the end of the turn is still being
+//! waited for. [`take`] sends `Finalize` only for audio that came after the
+//! last one, waits (bounded) until every `Finalize` is answered, usually
+//! already the case, and starts the next turn.
 //! While no audio flows, `KeepAlive` holds the socket open (Deepgram closes
 //! it after ~10 s of silence on the wire).
 //!
 //! [`peek`]: TranscriptionSession::peek
+//! [`settle`]: TranscriptionSession::settle
 //! [`take`]: TranscriptionSession::take
 
 use std::sync::{Arc, Mutex};
@@ -105,7 +109,7 @@ struct Heard {
     finals: Vec<String>,
     /// The latest interim segment (replaced by each interim, cleared by a final).
     interim: String,
-    /// How many `from_finalize` replies arrived (take waits for the next one).
+    /// How many `from_finalize` replies arrived (one per `Finalize` sent).
     finalized: u64,
     /// Why the socket stopped working, once it has.
     failed: Option<SpeechError>,
@@ -124,8 +128,10 @@ struct DeepgramSession {
     out: mpsc::Sender<Message>,
     heard: Arc<Mutex<Heard>>,
     changed: Arc<Notify>,
-    /// Whether audio went out since the last `take`.
+    /// Whether audio went out since the last `Finalize`.
     pending_audio: bool,
+    /// `Finalize` messages sent on this socket.
+    finalizes: u64,
     reply: Duration,
 }
 
@@ -142,6 +148,7 @@ impl DeepgramSession {
             heard,
             changed,
             pending_audio: false,
+            finalizes: 0,
             reply,
         }
     }
@@ -156,6 +163,16 @@ impl DeepgramSession {
             Some(e) => Err(e.clone()),
             None => Ok(()),
         }
+    }
+
+    /// Asks Deepgram to flush the audio sent since the last `Finalize`.
+    async fn finalize(&mut self) -> Result<(), SpeechError> {
+        if self.pending_audio {
+            self.send(Message::text(r#"{"type":"Finalize"}"#)).await?;
+            self.finalizes += 1;
+            self.pending_audio = false;
+        }
+        Ok(())
     }
 
     async fn send(&self, message: Message) -> Result<(), SpeechError> {
@@ -186,33 +203,36 @@ impl TranscriptionSession for DeepgramSession {
         Ok(self.heard().text())
     }
 
+    async fn settle(&mut self) -> Result<(), SpeechError> {
+        self.finalize().await
+    }
+
     async fn take(&mut self) -> Result<String, SpeechError> {
-        if self.pending_audio {
-            let before = self.heard().finalized;
-            // The state is checked after each `notified()` is created, so a
-            // reply that lands between two checks is not missed.
-            let wait = async {
-                loop {
-                    let notified = self.changed.notified();
-                    {
-                        let heard = self.heard();
-                        if heard.finalized > before || heard.failed.is_some() {
-                            return;
-                        }
+        self.finalize().await?;
+        let asked = self.finalizes;
+        // The state is checked after each `notified()` is created, so a
+        // reply that lands between two checks is not missed.
+        let wait = async {
+            loop {
+                let notified = self.changed.notified();
+                {
+                    let heard = self.heard();
+                    if heard.finalized >= asked || heard.failed.is_some() {
+                        return;
                     }
-                    notified.await;
                 }
-            };
-            self.send(Message::text(r#"{"type":"Finalize"}"#)).await?;
-            if tokio::time::timeout(self.reply, wait).await.is_err() {
-                // What was heard is still the best answer there is: a slow
-                // flush must not lose the caller's turn.
-                tracing::warn!(
-                    timeout_ms = self.reply.as_millis() as u64,
-                    "deepgram did not confirm Finalize in time; using the transcript so far"
-                );
+                notified.await;
             }
-            self.pending_audio = false;
+        };
+        if tokio::time::timeout(self.reply, wait).await.is_err() {
+            // What was heard is still the best answer there is: a slow
+            // flush must not lose the caller's turn.
+            tracing::warn!(
+                timeout_ms = self.reply.as_millis() as u64,
+                "deepgram did not confirm Finalize in time; using the transcript so far"
+            );
+            // Its late answer must not hold up the next turn's.
+            self.heard().finalized = asked;
         }
         self.check()?;
         let mut heard = self.heard();

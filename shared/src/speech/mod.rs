@@ -112,6 +112,18 @@ pub trait TranscriptionSession: Send {
     /// starts the next turn empty.
     async fn take(&mut self) -> Result<String, SpeechError>;
 
+    /// The caller has paused: an engine that holds words back (for the
+    /// context of what may follow) can finish them now, while the end of the
+    /// turn is still being waited for, so that a [`take`] at the end has
+    /// nothing left to wait for. The turn does not end: more audio may come.
+    /// Deepgram sends `Finalize`; an engine whose `take` answers at once has
+    /// nothing to do.
+    ///
+    /// [`take`]: TranscriptionSession::take
+    async fn settle(&mut self) -> Result<(), SpeechError> {
+        Ok(())
+    }
+
     /// Ends the session (closes sockets). Dropping it does the same without waiting.
     async fn close(self: Box<Self>);
 }

@@ -25,13 +25,15 @@
 //! typical cloud latencies: STT final 150 ms after `Finalize`, first token
 //! 350 ms after the request, first audio 150 ms after the first text. With
 //! Deepgram our own detector and turn taker decide the end of the turn
-//! (Deepgram's words only say whether the sentence looks finished); then
-//! `Finalize` asks for the final words. The moment `Finalize` reaches the
-//! double is therefore the end-of-turn decision, seen from outside, and
-//! **our overhead = round trip − end-of-turn wait − the three scripted
-//! latencies**. The doubles' timestamps split it: final words → model
-//! request, first token → first text at the TTS, first audio → first frame
-//! at the caller.
+//! (Deepgram's words only say whether the sentence looks finished). When the
+//! caller pauses, `Finalize` asks Deepgram for the final words at once, so
+//! they arrive while the pause is still being waited out; the model request
+//! leaves when the turn is decided. Seen from outside: the pause noticed
+//! (voice ends → `Finalize` at the double), the end-of-turn wait (voice ends
+//! → model request) and **our overhead after the wait = round trip − that
+//! wait − the model's and the voice's scripted latencies**, split by the
+//! doubles' timestamps: first token → first text at the TTS, the TTS
+//! double's timer, first audio → first frame at the caller.
 //!
 //! **Passthrough** (`--passthrough N`): N calls at once on one platform with
 //! the same doubles, so the relay only moves audio: every caller speaks a
@@ -347,7 +349,8 @@ async fn cloud(args: &[String]) -> Result<()> {
         .map(|r| r.at)
         .collect();
     let eleven = voice.eleven.recorded();
-    let (mut trips, mut waits, mut overheads) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut trips, mut noticed, mut waits, mut overheads) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut to_model, mut to_tts, mut tts_slack, mut to_caller) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (i, turn) in measured.iter().enumerate() {
@@ -369,10 +372,16 @@ async fn cloud(args: &[String]) -> Result<()> {
             continue;
         };
         let trip = answered - turn.voice_ended;
-        let wait = finalize - turn.voice_ended;
+        let wait = request - turn.voice_ended;
         trips.push(millis(trip));
+        noticed.push(millis(finalize - turn.voice_ended));
         waits.push(millis(wait));
-        overheads.push(millis(trip) - millis(wait) - millis(latencies.total()));
+        overheads.push(
+            millis(trip)
+                - millis(wait)
+                - millis(latencies.llm_first_token)
+                - millis(latencies.tts_first_audio),
+        );
         to_model.push(millis(request - finalize) - millis(latencies.stt_final));
         to_tts.push(millis(text - request) - millis(latencies.llm_first_token));
         tts_slack.push(millis(audio - text) - millis(latencies.tts_first_audio));
@@ -395,18 +404,22 @@ async fn cloud(args: &[String]) -> Result<()> {
         spread(&mut trips)
     );
     println!(
-        "  end-of-turn wait (voice ends → Finalize reaches Deepgram): {}",
+        "  the pause noticed (voice ends → Finalize reaches Deepgram): {}",
+        spread(&mut noticed)
+    );
+    println!(
+        "  end-of-turn wait (voice ends → model request): {}",
         spread(&mut waits)
     );
     println!(
-        "  our overhead (round trip − end-of-turn wait − {} ms): {}",
-        latencies.total().as_millis(),
-        spread(&mut overheads)
-    );
-    println!(
-        "    final words → model request (beyond the STT's {} ms): {}",
+        "    final words ready → model request (Finalize + the STT's {} ms → request): {}",
         latencies.stt_final.as_millis(),
         spread(&mut to_model)
+    );
+    println!(
+        "  our overhead after the wait (round trip − end-of-turn wait − {} ms): {}",
+        (latencies.llm_first_token + latencies.tts_first_audio).as_millis(),
+        spread(&mut overheads)
     );
     println!(
         "    first token → first text at the TTS (beyond the model's {} ms): {}",

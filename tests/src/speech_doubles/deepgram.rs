@@ -3,10 +3,12 @@
 //! one more word of the current turn as an interim `Results` (or, for a turn
 //! scripted with how long it is spoken, the words the audio so far covers,
 //! as a live transcriber keeps pace with the voice); every three words
-//! become a final one (`is_final: true`); `Finalize` answers with the
-//! rest of the turn (`from_finalize: true`), after the script's
-//! `final_delay`, and moves to the next turn. When each `Finalize` arrived is
-//! recorded: it is the moment the client decided the caller's turn was over.
+//! become a final one (`is_final: true`); `Finalize` answers, after the
+//! script's `final_delay`, with the rest of the words heard
+//! (`from_finalize: true`: for a turn scripted with how long it is spoken,
+//! those the audio so far covers, otherwise the whole turn), and once the
+//! turn is all out moves to the next one. When each `Finalize` arrived is
+//! recorded: the client sends one when the caller pauses.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -131,6 +133,13 @@ fn results(words: &[String], is_final: bool, from_finalize: bool) -> Message {
     )
 }
 
+/// How many of a turn's `words` spoken over `spoken` the first `heard_ms`
+/// of its audio cover.
+fn covered(words: usize, spoken: Duration, heard_ms: f64) -> usize {
+    let share = heard_ms / (spoken.as_secs_f64() * 1000.0);
+    (words as f64 * share.min(1.0)).floor() as usize
+}
+
 async fn session(mut socket: WebSocket, shared: Arc<Shared<Recorded>>, script: Script) {
     let next_turn = |shared: &Shared<Recorded>| -> (Vec<String>, Option<Duration>) {
         let (turn, spoken) = shared.rec().turns.pop_front().unwrap_or_default();
@@ -163,10 +172,7 @@ async fn session(mut socket: WebSocket, shared: Arc<Shared<Recorded>>, script: S
                 heard_ms += audio.len() as f64 / 32.0;
                 let due = match spoken {
                     None => revealed + 1,
-                    Some(spoken) => {
-                        let share = heard_ms / (spoken.as_secs_f64() * 1000.0);
-                        (words.len() as f64 * share.min(1.0)).floor() as usize
-                    }
+                    Some(spoken) => covered(words.len(), spoken, heard_ms),
                 };
                 if revealed < words.len() && revealed < due {
                     revealed += 1;
@@ -199,13 +205,24 @@ async fn session(mut socket: WebSocket, shared: Arc<Shared<Recorded>>, script: S
                 match kind.as_str() {
                     "Finalize" if script.fault != Some(Fault::Silent) => {
                         pause(script.final_delay).await;
-                        // Deepgram flushes the rest of what it heard.
-                        let rest = results(&words[segment..], true, true);
-                        if socket.send(rest).await.is_err() {
+                        // Deepgram flushes what it heard: a turn scripted with
+                        // how long it is spoken, the words the audio so far
+                        // covers (a pause inside the turn: the rest follows
+                        // with more audio); otherwise the rest of the turn.
+                        let heard = match spoken {
+                            Some(spoken) => covered(words.len(), spoken, heard_ms),
+                            None => words.len(),
+                        };
+                        let end = heard.max(revealed);
+                        let flushed = results(&words[segment..end], true, true);
+                        if socket.send(flushed).await.is_err() {
                             return;
                         }
-                        (words, spoken) = next_turn(&shared);
-                        (revealed, segment, heard_ms) = (0, 0, 0.0);
+                        (revealed, segment) = (end, end);
+                        if end == words.len() {
+                            (words, spoken) = next_turn(&shared);
+                            (revealed, segment, heard_ms) = (0, 0, 0.0);
+                        }
                     }
                     "CloseStream" => {
                         let metadata = json!({"type": "Metadata", "request_id": "x"});

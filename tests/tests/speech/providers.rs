@@ -229,6 +229,75 @@ async fn deepgram_cut_or_garbled_sockets_fail_the_session() {
     }
 }
 
+/// A pause `settle`s: `Finalize` goes out at once and Deepgram flushes what
+/// the audio so far covers, while the end of the turn is still waited for.
+/// A caller who goes on is heard on; the turn's `take` sends `Finalize` only
+/// for audio after the last one, and waits for an answer still on its way.
+#[tokio::test]
+async fn deepgram_settles_each_pause_so_the_end_of_the_turn_waits_for_nothing() {
+    let double = DeepgramDouble::start().await;
+    let flush = Duration::from_millis(150);
+    double.script(Script::ok().final_after(flush));
+    // Eight words over 320 ms of audio: 16 frames.
+    double.spoken_turns(&[
+        (
+            "I moved last month so my address changed",
+            Duration::from_millis(320),
+        ),
+        ("yes", Duration::from_millis(20)),
+    ]);
+    let mut session = deepgram(&double).open(&listen()).await.unwrap();
+    let finalizes = || {
+        let rec = double.recorded();
+        rec.controls.iter().filter(|c| *c == "Finalize").count()
+    };
+
+    for _ in 0..8 {
+        session.push(&frame()).await.unwrap();
+    }
+    session.settle().await.unwrap(); // "I moved last month, [pause]"
+    eventually("the first Finalize", || finalizes() == 1).await;
+    assert_eq!(
+        peek_until(&mut session, "I moved last month")
+            .await
+            .unwrap(),
+        "I moved last month"
+    );
+    session.settle().await.unwrap(); // the pause goes on: nothing new to flush
+    for _ in 0..8 {
+        session.push(&frame()).await.unwrap();
+    }
+    session.settle().await.unwrap(); // "so my address changed. [pause]"
+    let whole = "I moved last month so my address changed";
+    assert_eq!(peek_until(&mut session, whole).await.unwrap(), whole);
+    // The pause lasts long enough for its flush to come back.
+    tokio::time::sleep(flush + Duration::from_millis(100)).await;
+    let asked = Instant::now();
+    assert_eq!(session.take().await.unwrap(), whole);
+    assert!(
+        asked.elapsed() < Duration::from_millis(100),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert_eq!(
+        finalizes(),
+        2,
+        "the end of the turn asked Deepgram nothing more"
+    );
+
+    // The turn ends before the pause's flush is back: take waits for it.
+    session.push(&frame()).await.unwrap();
+    session.settle().await.unwrap();
+    let asked = Instant::now();
+    assert_eq!(session.take().await.unwrap(), "yes");
+    assert!(
+        asked.elapsed() >= flush - Duration::from_millis(20),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert_eq!(finalizes(), 3);
+}
+
 #[tokio::test]
 async fn deepgram_take_is_bounded_when_finalize_goes_unanswered() {
     let double = DeepgramDouble::start().await;

@@ -6,7 +6,10 @@
 //!
 //! The transcriber's answers come back on [`Ear::heard`]: a peek's text goes
 //! back into the turn taker (it may then decide), a turn's final text
-//! becomes the caller's utterance.
+//! becomes the caller's utterance. A peek in a pause first lets the engine
+//! settle what it heard ([`TranscriptionSession::settle`]: Deepgram's
+//! `Finalize`), so the final words are ready by the time the pause has
+//! lasted long enough to end the turn.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -34,6 +37,8 @@ const BACKLOG_FRAMES: usize = 1_500;
 /// What the pipeline asks the transcriber task.
 enum Ask {
     Audio(Vec<i16>),
+    /// The caller paused: the engine may finish the words it holds.
+    Settle,
     Peek,
     /// The turn is over: its final text (`keep`), or drop it (a backchannel).
     Take {
@@ -68,6 +73,8 @@ pub(super) struct Ear {
     pub(super) heard: mpsc::UnboundedReceiver<Heard>,
     /// Frames dropped because the transcriber fell behind (logged once).
     dropped: usize,
+    /// The last frame was not speech.
+    pausing: bool,
 }
 
 impl Ear {
@@ -102,6 +109,7 @@ impl Ear {
             backlog,
             heard,
             dropped: 0,
+            pausing: false,
         })
     }
 
@@ -120,6 +128,7 @@ impl Ear {
     pub(super) fn frame(&mut self, frame: Vec<i16>) -> Option<Decision> {
         let heard = self.vad.push(&frame);
         let speech = heard.speech;
+        self.pausing = !speech;
         let was_turn = self.turns.caller_turn();
         self.turns.set_rising(heard.rising);
         let decision = self.turns.frame(speech, FRAME_MS);
@@ -163,6 +172,9 @@ impl Ear {
     fn act(&mut self, decision: Option<Decision>) -> Option<Decision> {
         match decision? {
             Decision::Peek { .. } => {
+                if self.pausing {
+                    let _ = self.asks.send(Ask::Settle);
+                }
                 let _ = self.asks.send(Ask::Peek);
                 None
             }
@@ -224,6 +236,15 @@ async fn transcribe(
                     && let Err(e) = s.push(&frame).await
                 {
                     tracing::warn!(error = %e, "speech-to-text lost the audio; reopening");
+                    session = None;
+                }
+                None
+            }
+            Ask::Settle => {
+                if let Some(s) = session.as_mut()
+                    && let Err(e) = s.settle().await
+                {
+                    tracing::warn!(error = %e, "speech-to-text could not settle a pause; reopening");
                     session = None;
                 }
                 None
@@ -304,6 +325,10 @@ mod tests {
             self.0.lock().unwrap().push(("peek", self.1));
             Ok("Can I speak to a human, please?".into())
         }
+        async fn settle(&mut self) -> Result<(), SpeechError> {
+            self.0.lock().unwrap().push(("settle", self.1));
+            Ok(())
+        }
         async fn take(&mut self) -> Result<String, SpeechError> {
             self.0.lock().unwrap().push(("take", self.1));
             self.1 = 0;
@@ -363,5 +388,12 @@ mod tests {
             at_take, last_peek,
             "the pause's quiet frames were held back, so the final text needs no new pass: {log:?}"
         );
+        // Every peek here is in a pause, and the engine was let settle first
+        // (Deepgram's Finalize), on the audio the turn ended with.
+        for pair in log.windows(2).filter(|w| w[1].0 == "peek") {
+            assert_eq!(pair[0], ("settle", pair[1].1), "{log:?}");
+        }
+        let last_settle = log.iter().rev().find(|(k, _)| *k == "settle").unwrap().1;
+        assert_eq!(last_settle, at_take, "{log:?}");
     }
 }
