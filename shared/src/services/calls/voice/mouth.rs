@@ -3,6 +3,10 @@
 //! exists (so the next sentence is ready while this one plays), and its
 //! audio is paced out in 20 ms frames a little ahead of real time.
 //!
+//! A reply's first request is opened when the reply begins, before its
+//! first sentence exists ([`Mouth::new_reply`]): a cloud voice's socket
+//! handshake then overlaps the model's first token instead of following it.
+//!
 //! Pacing is what makes barge-in honest: the mouth knows when each frame it
 //! sent plays, so when the caller cuts in it can stop within one frame, the
 //! transport drops the few frames of lead it holds (Twilio `clear`), and the
@@ -13,9 +17,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use crate::speech::audio::Resampler;
-use crate::speech::{SpeakOptions, SpeechError, Synthesizer};
+use crate::speech::{SpeakOptions, SpeechError, Synthesizer, Utterance};
 
 use super::{FRAME_MS, FRAME_SAMPLES, RATE};
 
@@ -25,6 +30,10 @@ pub(super) const LEAD: Duration = Duration::from_millis(80);
 const FRAME: Duration = Duration::from_millis(FRAME_MS as u64);
 /// Synthesized chunks a sentence may have waiting (backpressure on the engine).
 const CHUNKS: usize = 64;
+/// A request opened ahead for a reply is used only this long: a model that
+/// takes longer (a slow tool) gets a fresh one, since a cloud voice closes
+/// an idle socket (ElevenLabs: after 20 s).
+const WARM_FOR: Duration = Duration::from_secs(10);
 
 type Chunks = mpsc::Receiver<Result<Vec<i16>, SpeechError>>;
 
@@ -88,6 +97,45 @@ pub(super) struct Mouth {
     /// When the next frame sent will play.
     next_play: Option<Instant>,
     failed_logged: bool,
+    /// The request opened for the reply's next sentence before it exists.
+    warm: Option<Warm>,
+}
+
+/// A synthesizer request being opened ahead of its text; cancelled if dropped unused.
+struct Warm {
+    opening: Option<JoinHandle<Result<Utterance, SpeechError>>>,
+    since: Instant,
+}
+
+impl Warm {
+    fn open(engine: &Arc<dyn Synthesizer>, options: &SpeakOptions) -> Warm {
+        let (engine, options) = (Arc::clone(engine), options.clone());
+        Warm {
+            opening: Some(tokio::spawn(async move { engine.open(&options).await })),
+            since: Instant::now(),
+        }
+    }
+
+    async fn opened(mut self) -> Result<Utterance, SpeechError> {
+        match self.opening.take() {
+            Some(opening) => opening.await.unwrap_or_else(|e| {
+                Err(SpeechError::Unavailable(format!(
+                    "opening the voice failed: {e}"
+                )))
+            }),
+            None => Err(SpeechError::Unavailable(
+                "the voice was already used".into(),
+            )),
+        }
+    }
+}
+
+impl Drop for Warm {
+    fn drop(&mut self) {
+        if let Some(opening) = &self.opening {
+            opening.abort();
+        }
+    }
 }
 
 impl Mouth {
@@ -103,23 +151,30 @@ impl Mouth {
             paused: false,
             next_play: None,
             failed_logged: false,
+            warm: None,
         }
     }
 
-    /// A new agent turn begins: what is heard is counted from here.
+    /// A new agent turn begins: what is heard is counted from here, and the
+    /// request for its first sentence opens now.
     pub(super) fn new_reply(&mut self) {
         // Sentences still queued or playing keep their place (parts point at them).
         if self.parts.is_empty() && self.in_flight.is_empty() {
             self.reply.clear();
         }
+        if let Some(engine) = &self.engine {
+            self.warm = Some(Warm::open(engine, &self.options));
+        }
     }
 
-    /// Speaks `text` after whatever is queued; synthesis starts now.
+    /// Speaks `text` after whatever is queued; synthesis starts now (on the
+    /// request opened ahead, if there is a fresh one).
     pub(super) fn say(&mut self, text: String) {
         let Some(engine) = &self.engine else {
             return;
         };
-        let chunks = synthesize(Arc::clone(engine), self.options.clone(), text.clone());
+        let warm = self.warm.take().filter(|w| w.since.elapsed() < WARM_FOR);
+        let chunks = synthesize(Arc::clone(engine), self.options.clone(), text.clone(), warm);
         self.reply.push(Spoken {
             text,
             made: 0,
@@ -383,9 +438,15 @@ fn heard(reply: &[Spoken]) -> String {
     words.join(" ")
 }
 
-/// Synthesizes one sentence in a task of its own, resampled to 16 kHz; the
-/// task stops (and the engine's request is dropped) when the receiver is.
-fn synthesize(engine: Arc<dyn Synthesizer>, options: SpeakOptions, text: String) -> Chunks {
+/// Synthesizes one sentence in a task of its own (on `warm`, a request
+/// opened ahead, or a new one), resampled to 16 kHz; the task stops (and the
+/// engine's request is dropped) when the receiver is.
+fn synthesize(
+    engine: Arc<dyn Synthesizer>,
+    options: SpeakOptions,
+    text: String,
+    warm: Option<Warm>,
+) -> Chunks {
     let (tx, rx) = mpsc::channel(CHUNKS);
     tokio::spawn(async move {
         let rate = engine.sample_rate();
@@ -402,14 +463,18 @@ fn synthesize(engine: Arc<dyn Synthesizer>, options: SpeakOptions, text: String)
                 }
             }
         };
-        let utterance = match engine.open(&options).await {
+        let opened = match warm {
+            Some(warm) => warm.opened().await,
+            None => engine.open(&options).await,
+        };
+        let utterance = match opened {
             Ok(u) => u,
             Err(e) => {
                 let _ = tx.send(Err(e)).await;
                 return;
             }
         };
-        let crate::speech::Utterance {
+        let Utterance {
             text: input,
             mut audio,
         } = utterance;
@@ -447,7 +512,76 @@ fn synthesize(engine: Arc<dyn Synthesizer>, options: SpeakOptions, text: String)
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+
     use super::*;
+
+    /// A voice that counts the requests opened and says each text as that
+    /// many samples of its length.
+    #[derive(Default)]
+    struct Counting(AtomicUsize);
+
+    #[async_trait]
+    impl Synthesizer for Counting {
+        fn name(&self) -> &str {
+            "counting"
+        }
+        fn sample_rate(&self) -> u32 {
+            RATE
+        }
+        async fn open(&self, _: &SpeakOptions) -> Result<Utterance, SpeechError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            let (text, mut said) = mpsc::channel::<String>(4);
+            let (speak, audio) = mpsc::channel(4);
+            tokio::spawn(async move {
+                while let Some(text) = said.recv().await {
+                    let _ = speak.send(Ok(vec![1; text.len()])).await;
+                }
+            });
+            Ok(Utterance { text, audio })
+        }
+    }
+
+    /// The reply's first request opens with the reply, before its first
+    /// sentence exists, and that sentence is spoken on it; the next ones
+    /// open their own. A reply that said nothing leaves nothing open.
+    #[tokio::test]
+    async fn a_replys_first_request_opens_before_its_first_sentence() {
+        let voice = Arc::new(Counting::default());
+        let mut mouth = Mouth::new(
+            Some(voice.clone() as Arc<dyn Synthesizer>),
+            voiceless().options,
+        );
+        let opened = || voice.0.load(Ordering::SeqCst);
+        let settled = async |want: usize| {
+            let start = Instant::now();
+            while opened() < want && start.elapsed() < Duration::from_secs(5) {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            opened()
+        };
+        mouth.new_reply();
+        assert_eq!(settled(1).await, 1, "open before any text");
+        mouth.say("Hello there.".into());
+        mouth.synthesized().await;
+        assert_eq!(mouth.reply[0].made, "Hello there.".len());
+        assert_eq!(
+            settled(1).await,
+            1,
+            "the first sentence used the open request"
+        );
+        mouth.say("Second.".into());
+        assert_eq!(settled(2).await, 2);
+        assert!(mouth.warm.is_none());
+        // A reply that says nothing (a tool call), then another: the first
+        // one's request is dropped, the second opens its own.
+        mouth.new_reply();
+        mouth.new_reply();
+        assert!(mouth.warm.is_some());
+    }
 
     fn spoken(text: &str, made: usize, done: bool, played: usize) -> Spoken {
         Spoken {
