@@ -7,8 +7,10 @@
 //! caller pauses, sends `Finalize`: Deepgram flushes what it holds and marks
 //! the reply `from_finalize`, while the end of the turn is still being
 //! waited for. [`take`] sends `Finalize` only for audio that came after the
-//! last one, waits (bounded) until every `Finalize` is answered, usually
-//! already the case, and starts the next turn.
+//! last one, waits (bounded) until the last one is answered, usually already
+//! the case, or, when no word is unfinished, until the reply has had a short
+//! chance (Deepgram does not promise one when it held no significant audio),
+//! and starts the next turn.
 //! While no audio flows, `KeepAlive` holds the socket open (Deepgram closes
 //! it after ~10 s of silence on the wire).
 //!
@@ -17,7 +19,7 @@
 //! [`take`]: TranscriptionSession::take
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures::{SinkExt, StreamExt};
@@ -37,6 +39,10 @@ const KEEP_ALIVE: Duration = Duration::from_secs(4);
 /// The longest `take` waits for Deepgram's reply to `Finalize` (it normally
 /// comes within a few hundred ms): the caller is waiting for an answer.
 const FINALIZE_WAIT: Duration = Duration::from_secs(2);
+/// How long after a `Finalize` `take` still waits for its reply when no word
+/// is unfinished: Deepgram does not promise one when it held no significant
+/// audio (its own endpointing had already made every word final).
+const NOTHING_HELD: Duration = Duration::from_millis(200);
 
 /// Deepgram live transcription.
 #[derive(Debug, Clone)]
@@ -130,8 +136,9 @@ struct DeepgramSession {
     changed: Arc<Notify>,
     /// Whether audio went out since the last `Finalize`.
     pending_audio: bool,
-    /// `Finalize` messages sent on this socket.
-    finalizes: u64,
+    /// The last `Finalize`: when it went, and how many `from_finalize`
+    /// replies had arrived then (a later one answers it, or one after it).
+    last_finalize: Option<(Instant, u64)>,
     reply: Duration,
 }
 
@@ -148,7 +155,7 @@ impl DeepgramSession {
             heard,
             changed,
             pending_audio: false,
-            finalizes: 0,
+            last_finalize: None,
             reply,
         }
     }
@@ -168,11 +175,51 @@ impl DeepgramSession {
     /// Asks Deepgram to flush the audio sent since the last `Finalize`.
     async fn finalize(&mut self) -> Result<(), SpeechError> {
         if self.pending_audio {
+            let replies = self.heard().finalized;
             self.send(Message::text(r#"{"type":"Finalize"}"#)).await?;
-            self.finalizes += 1;
+            self.last_finalize = Some((Instant::now(), replies));
             self.pending_audio = false;
         }
         Ok(())
+    }
+
+    /// Waits (bounded) until the last `Finalize` is answered, or nothing
+    /// the caller said is unfinished and the reply had its chance.
+    async fn flushed(&self) {
+        let Some((sent_at, replies)) = self.last_finalize else {
+            return;
+        };
+        let deadline = sent_at + self.reply;
+        loop {
+            // The state is checked after `notified()` is created, so a reply
+            // that lands between two checks is not missed.
+            let notified = self.changed.notified();
+            let wake = {
+                let heard = self.heard();
+                if heard.failed.is_some() || heard.finalized > replies {
+                    return;
+                }
+                if heard.interim.is_empty() {
+                    let grace = sent_at + NOTHING_HELD;
+                    if Instant::now() >= grace {
+                        return;
+                    }
+                    grace.min(deadline)
+                } else {
+                    deadline
+                }
+            };
+            if Instant::now() >= deadline {
+                // What was heard is still the best answer there is: a slow
+                // flush must not lose the caller's turn.
+                tracing::warn!(
+                    timeout_ms = self.reply.as_millis() as u64,
+                    "deepgram did not confirm Finalize in time; using the transcript so far"
+                );
+                return;
+            }
+            let _ = tokio::time::timeout_at(wake.into(), notified).await;
+        }
     }
 
     async fn send(&self, message: Message) -> Result<(), SpeechError> {
@@ -209,31 +256,8 @@ impl TranscriptionSession for DeepgramSession {
 
     async fn take(&mut self) -> Result<String, SpeechError> {
         self.finalize().await?;
-        let asked = self.finalizes;
-        // The state is checked after each `notified()` is created, so a
-        // reply that lands between two checks is not missed.
-        let wait = async {
-            loop {
-                let notified = self.changed.notified();
-                {
-                    let heard = self.heard();
-                    if heard.finalized >= asked || heard.failed.is_some() {
-                        return;
-                    }
-                }
-                notified.await;
-            }
-        };
-        if tokio::time::timeout(self.reply, wait).await.is_err() {
-            // What was heard is still the best answer there is: a slow
-            // flush must not lose the caller's turn.
-            tracing::warn!(
-                timeout_ms = self.reply.as_millis() as u64,
-                "deepgram did not confirm Finalize in time; using the transcript so far"
-            );
-            // Its late answer must not hold up the next turn's.
-            self.heard().finalized = asked;
-        }
+        self.flushed().await;
+        self.last_finalize = None;
         self.check()?;
         let mut heard = self.heard();
         let text = heard.text();

@@ -298,6 +298,9 @@ async fn deepgram_settles_each_pause_so_the_end_of_the_turn_waits_for_nothing() 
     assert_eq!(finalizes(), 3);
 }
 
+/// Deepgram does not promise a reply to `Finalize` when it held nothing
+/// significant: with no unfinished word, `take` gives the reply a short
+/// chance (200 ms), not the whole reply timeout.
 #[tokio::test]
 async fn deepgram_take_is_bounded_when_finalize_goes_unanswered() {
     let double = DeepgramDouble::start().await;
@@ -309,7 +312,7 @@ async fn deepgram_take_is_bounded_when_finalize_goes_unanswered() {
     assert_eq!(session.take().await.unwrap(), "");
     let waited = start.elapsed();
     assert!(
-        waited >= Duration::from_millis(350) && waited < Duration::from_secs(2),
+        waited >= Duration::from_millis(180) && waited < Duration::from_millis(400),
         "{waited:?}"
     );
 }
