@@ -11,36 +11,44 @@
 //! recorded; retention counts from when the audio is made, and a workspace
 //! that keeps no recordings gets none made.
 
-use std::sync::LazyLock;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
-use super::{RATE, store};
+use super::{RATE, SEGMENT_SAMPLES, store};
 use crate::App;
 use crate::domain::Tenant;
 use crate::domain::call::Call;
 use crate::domain::identity::RecordingChannels;
 use crate::engine::call::{CallOutcome, Role, TranscriptEntry};
 use crate::error::{Error, Result};
-use crate::speech::SpeakOptions;
 use crate::speech::audio::{self, Resampler};
 use crate::speech::offline::{self, espeak::Espeak};
+use crate::speech::{SpeakOptions, SpeechError};
 
 /// Sim recordings one process makes at once: each is a run of short
 /// espeak-ng processes (~20 ms a sentence), so two keep a core for calls.
 const RENDERS_AT_ONCE: usize = 2;
 /// How long a request waits for its turn to have audio made.
 const WAIT_FOR_TURN: Duration = Duration::from_secs(30);
-/// The longest sim recording made (20 min, 38 MB of PCM while it is built):
-/// lines past it are left out.
-const MAX_RENDERED_MS: u64 = 20 * 60 * 1000;
+/// The longest sim recording made (10 min): lines past it are left out. A
+/// render holds its two tracks (19 MB each at most) until they are written
+/// out in segments, then the WAV being joined (up to 38 MB in two tracks).
+const MAX_RENDERED_MS: u64 = 10 * 60 * 1000;
 /// The espeak-ng variants the callee and a supervisor speak with, so the
 /// three voices tell apart.
 const CALLEE_VARIANT: &str = "f3";
 const SUPERVISOR_VARIANT: &str = "m3";
 
 static RENDERS: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(RENDERS_AT_ONCE));
+
+/// One lock per call being made, so the requests of one listen (a player
+/// asks for several ranges at once) wait for one render instead of each
+/// starting their own.
+static MAKING: LazyLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> =
+    LazyLock::new(Mutex::default);
 
 /// Whether the sim call that ended with `outcome` has anything to hear.
 pub fn worth_recording(outcome: &CallOutcome) -> bool {
@@ -58,7 +66,7 @@ pub async fn offer(app: &App, tenant: &Tenant, call_id: &str) {
             return;
         }
     };
-    if !keeps || offline::espeak().is_err() {
+    if !keeps || !voice_is_here().await {
         return;
     }
     let url = store::stream_url(app, tenant, call_id);
@@ -72,24 +80,52 @@ pub async fn offer(app: &App, tenant: &Tenant, call_id: &str) {
 /// found when the workspace now keeps no recordings, unavailable when the
 /// offline voice is not here or the process is busy making others.
 pub(super) async fn render(app: &App, tenant: &Tenant, call: &Call) -> Result<()> {
-    let _turn = tokio::time::timeout(WAIT_FOR_TURN, RENDERS.acquire())
+    let this_call = {
+        let mut making = MAKING.lock().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(making.entry(call.id.clone()).or_default())
+    };
+    let made = make(app, tenant, call, &this_call).await;
+    {
+        let mut making = MAKING.lock().unwrap_or_else(|p| p.into_inner());
+        // The last request of this call's listen clears its lock.
+        if Arc::strong_count(&this_call) == 2 {
+            making.remove(&call.id);
+        }
+    }
+    made
+}
+
+async fn make(
+    app: &App,
+    tenant: &Tenant,
+    call: &Call,
+    this_call: &tokio::sync::Mutex<()>,
+) -> Result<()> {
+    let busy = || Error::Unavailable("recordings are being made; retry in a minute".into());
+    let _this_call = tokio::time::timeout(WAIT_FOR_TURN, this_call.lock())
         .await
-        .map_err(|_| Error::Unavailable("recordings are being made; retry in a minute".into()))?
-        .map_err(|_| Error::Internal("the sim recording queue closed".into()))?;
+        .map_err(|_| busy())?;
     // Another request may have made it while this one waited.
     if store::has_wav(app, tenant, &call.id).await? {
         return Ok(());
     }
+    let _turn = tokio::time::timeout(WAIT_FOR_TURN, RENDERS.acquire())
+        .await
+        .map_err(|_| busy())?
+        .map_err(|_| Error::Internal("the sim recording queue closed".into()))?;
     let (org, _) = crate::services::identity::get_org(app, &tenant.org_id).await?;
     let settings = org.settings;
     if settings.recording_retention_days == 0 {
         return Err(Error::NotFound("recording"));
     }
-    let espeak = offline::espeak().map_err(|e| {
-        Error::Unavailable(format!(
-            "this simulated call's recording is spoken by the offline voice, which is not here: {e}"
-        ))
-    })?;
+    let espeak = tokio::task::spawn_blocking(offline::espeak)
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .map_err(|e| {
+            Error::Unavailable(format!(
+                "this simulated call's recording is spoken by the offline voice, which is not here: {e}"
+            ))
+        })?;
     let agent_voice = match crate::services::agents::load(app, tenant, &call.agent_id).await {
         Ok((agent, _)) => crate::services::calls::voice::speak_options(&agent),
         Err(Error::NotFound(_)) => plain_voice(&settings.default_language),
@@ -97,16 +133,34 @@ pub(super) async fn render(app: &App, tenant: &Tenant, call: &Call) -> Result<()
     };
     let entries = super::super::full_transcript_of(app, tenant, call).await?;
     let tracks = speak(&espeak, &agent_voice, &entries, &call.id).await?;
-    let samples = match settings.recording_channels {
-        RecordingChannels::Mixed => audio::mix(&tracks.caller, &tracks.agent),
-        RecordingChannels::Dual => audio::interleave(&tracks.caller, &tracks.agent),
-    };
-    let key = store::segment_key(tenant, &call.id, 0, settings.recording_channels);
-    app.blobs
-        .put(&key, store::pcm_bytes(&samples), store::SEGMENT_TYPE)
-        .await?;
+    let length = tracks.caller.len().max(tracks.agent.len());
+    let channels = settings.recording_channels;
+    for start in (0..length).step_by(SEGMENT_SAMPLES) {
+        let part = |track: &[i16]| {
+            let end = (start + SEGMENT_SAMPLES).min(track.len());
+            track.get(start..end).unwrap_or_default().to_vec()
+        };
+        let (caller, agent) = (part(&tracks.caller), part(&tracks.agent));
+        let samples = match channels {
+            RecordingChannels::Mixed => audio::mix(&caller, &agent),
+            RecordingChannels::Dual => audio::interleave(&caller, &agent),
+        };
+        let key = store::segment_key(tenant, &call.id, start as u64, channels);
+        app.blobs
+            .put(&key, store::pcm_bytes(&samples), store::SEGMENT_TYPE)
+            .await?;
+    }
+    drop(tracks);
     store::assemble(app, tenant, &call.id, settings.recording_retention_days).await?;
     Ok(())
+}
+
+/// Whether espeak-ng is here (found off the async threads: the first look
+/// runs it twice to list its voices).
+async fn voice_is_here() -> bool {
+    tokio::task::spawn_blocking(|| offline::espeak().is_ok())
+        .await
+        .unwrap_or(false)
 }
 
 /// A call's two sides, 16 kHz, from call time 0.
@@ -147,11 +201,13 @@ async fn speak(
         }
         let said = match espeak.speak(&entry.text, options).await {
             Ok(said) => said,
-            Err(e) => {
+            Err(e @ SpeechError::BadRequest(_)) => {
                 // One line the voice refuses (too long) leaves a silence, not a failed recording.
                 tracing::warn!(call = %call_id, seq = entry.seq, error = %e, "a sim call's line was not spoken");
                 continue;
             }
+            // The voice itself failed: nothing is stored, the next request tries again.
+            Err(e) => return Err(Error::Unavailable(format!("the offline voice failed: {e}"))),
         };
         let mut resampler = Resampler::new(offline::espeak::SAMPLE_RATE, RATE)
             .map_err(|e| Error::Internal(e.to_string()))?;

@@ -298,7 +298,11 @@ pub async fn recorded_key(app: &App, caller: &Caller, id: &str) -> Result<String
         return Err(Error::NotFound("recording"));
     }
     if call.simulated && call.recording_url.is_some() && !has_wav(app, tenant, id).await? {
-        super::sim::render(app, tenant, &call).await?;
+        match super::sim::render(app, tenant, &call).await {
+            // Another process joined the same render first: its WAV stands.
+            Err(Error::NotFound("recording")) if has_wav(app, tenant, id).await? => {}
+            made => made?,
+        }
         return Ok(wav_key(tenant, id));
     }
     if call.recording_url.is_none() {
