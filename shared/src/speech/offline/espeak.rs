@@ -109,9 +109,8 @@ impl Voices {
                 Some((base, variant)) => (base, Some(variant)),
                 None => (id, None),
             };
-            let base = base.to_ascii_lowercase();
             let variant = variant.map(|v| self.variants.get(&v.to_ascii_lowercase()));
-            if self.languages.contains(&base) {
+            if let Some(base) = language(base) {
                 match variant {
                     None => return base,
                     Some(Some(v)) => return format!("{base}+{v}"),
@@ -337,6 +336,8 @@ mod tests {
             "en-gb"
         );
         assert_eq!(v.pick(&options(Some("en-us+nope"), "af")), "af");
+        // A regional language espeak-ng lacks keeps its variant on the main language.
+        assert_eq!(v.pick(&options(Some("pt-BR+f3"), "pt-BR")), "pt+f3");
         assert_eq!(Voices::default().pick(&options(None, "en-US")), "en");
     }
 
