@@ -14,6 +14,18 @@ use switchboard::{App, Config};
 use switchboard_local::{Application, ReadLimits};
 use tokio::sync::oneshot;
 
+/// The read buffer of the load tools' and the doubles' sockets, as the
+/// relay's own: tungstenite zero-fills its read buffer (128 KiB by default)
+/// before every read, which with hundreds of sockets made the load side,
+/// not the platform, the busiest process of a benchmark.
+pub const READ_BUFFER: usize = 4 * 1024;
+
+/// A WebSocket client's configuration with [`READ_BUFFER`].
+pub fn ws_client_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+}
+
 /// A test's WebSocket client connection to the platform.
 pub type WsClient =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;

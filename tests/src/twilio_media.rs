@@ -50,7 +50,8 @@ impl MediaStream {
     /// Twilio call `call_sid` with `parameters` (the TwiML's `<Parameter>`s).
     pub async fn start(relay_ws: &str, call_sid: &str, parameters: &[(&str, &str)]) -> Self {
         // Nagle off, as a media server sending 20 ms frames in real time has it.
-        let (ws, _) = connect_async_with_config(format!("{relay_ws}/ws/media/twilio"), None, true)
+        let url = format!("{relay_ws}/ws/media/twilio");
+        let (ws, _) = connect_async_with_config(url, Some(crate::ws_client_config()), true)
             .await
             .expect("connect to the relay's media socket");
         let stream_sid = format!("MZ{}", uuid::Uuid::new_v4().simple());

@@ -36,13 +36,8 @@ use switchboard_tests::measure::{cpu, mib, percentile, rss};
 use switchboard_tests::{TEST_KEY, TestApp};
 use tokio::runtime::Handle;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// The viewers' sockets: a small read buffer, like the relay's end.
-fn client_config() -> WebSocketConfig {
-    WebSocketConfig::default().read_buffer_size(4 * 1024)
-}
-
 /// A single-threaded runtime on a thread of its own.
 fn runtime_thread() -> Result<Handle> {
     let (tx, rx) = std::sync::mpsc::channel();
@@ -154,9 +149,12 @@ async fn calls_bench(n: usize, scale: f64) -> Result<()> {
         let url = b.url(&call_id);
         let (arrived, live, peak) = (arrived.clone(), live.clone(), peak_live.clone());
         viewers.push(b.clients.spawn(async move {
-            let (mut socket, _) =
-                tokio_tungstenite::connect_async_with_config(&url, Some(client_config()), false)
-                    .await?;
+            let (mut socket, _) = tokio_tungstenite::connect_async_with_config(
+                &url,
+                Some(switchboard_tests::ws_client_config()),
+                false,
+            )
+            .await?;
             let now = live.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
             peak.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
             while let Some(message) = socket.next().await {
@@ -245,9 +243,12 @@ async fn idle_bench(sockets: usize, per_call: usize, scale: f64) -> Result<()> {
         let url = b.url(&ids[i / per_call]);
         let open = open.clone();
         held.push(b.clients.spawn(async move {
-            let (mut socket, _) =
-                tokio_tungstenite::connect_async_with_config(&url, Some(client_config()), false)
-                    .await?;
+            let (mut socket, _) = tokio_tungstenite::connect_async_with_config(
+                &url,
+                Some(switchboard_tests::ws_client_config()),
+                false,
+            )
+            .await?;
             open.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             while let Some(m) = socket.next().await {
                 m?;

@@ -117,7 +117,8 @@ async fn listen(
             json!({"err_code": "REFUSED", "err_msg": "scripted refusal", "request_id": "x"}),
         );
     }
-    ws.on_upgrade(move |socket| session(socket, shared, script))
+    ws.read_buffer_size(crate::READ_BUFFER)
+        .on_upgrade(move |socket| session(socket, shared, script))
         .into_response()
 }
 

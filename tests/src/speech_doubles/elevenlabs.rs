@@ -106,7 +106,8 @@ async fn stream_input(
             json!({"detail": {"status": "refused", "message": "scripted refusal"}}),
         );
     }
-    ws.on_upgrade(move |socket| session(socket, shared, script))
+    ws.read_buffer_size(crate::READ_BUFFER)
+        .on_upgrade(move |socket| session(socket, shared, script))
         .into_response()
 }
 
