@@ -7,7 +7,7 @@
 
 use reqwest::header::{ACCEPT_RANGES, CONTENT_RANGE, CONTENT_TYPE, RANGE};
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 use switchboard::config::Backend;
 use switchboard::domain::{Mode, Tenant};
 use switchboard::services::calls::recording::Recorder;
@@ -72,17 +72,14 @@ async fn a_recorded_call_is_linked_streamed_and_ranged(backend: Backend) {
 
     // A workspace that keeps no recordings gets no sim audio made either:
     // both routes are 404 with the SPEC body.
-    let retention = |days: u32| {
-        t.api(Method::POST, "/settings/workspace")
-            .json(&json!({"recording_retention_days": days}))
-    };
-    assert_eq!(call(retention(0)).await.0, StatusCode::OK);
+    let retention = |days: u32| set_workspace(&t, "recording_retention_days", json!(days));
+    assert_eq!(retention(0).await.0, StatusCode::OK);
     for path in [&link_path, &stream_path] {
         let (status, body) = call(t.api(Method::GET, path)).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
         assert_eq!(assert_error_body(&body), "recording not found");
     }
-    assert_eq!(call(retention(30)).await.0, StatusCode::OK);
+    assert_eq!(retention(30).await.0, StatusCode::OK);
 
     // The pipeline's part: one second of caller audio, the agent over half of it.
     let mut recorder = Recorder::start(t.app.clone(), tenant.clone(), &id)
@@ -205,23 +202,13 @@ async fn a_recorded_call_is_linked_streamed_and_ranged(backend: Backend) {
         settings["data"]["recording_retention_days"], 30,
         "{settings}"
     );
-    for bad in [json!(-1), json!(3651), json!("7")] {
-        let (status, body) = call(
-            t.api(Method::POST, "/settings/workspace")
-                .json(&json!({"recording_retention_days": bad})),
-        )
-        .await;
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
-        assert!(
-            body["details"]["fields"]["recording_retention_days"].is_string(),
-            "{body}"
-        );
-    }
-    let (status, body) = call(
-        t.api(Method::POST, "/settings/workspace")
-            .json(&json!({"recording_retention_days": 0})),
+    refuses(
+        &t,
+        "recording_retention_days",
+        [json!(-1), json!(3651), json!("7")],
     )
     .await;
+    let (status, body) = retention(0).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["recording_retention_days"], 0);
     assert!(Recorder::start(t.app.clone(), tenant, &id).await.is_none());
@@ -231,23 +218,23 @@ async fn a_recorded_call_is_linked_streamed_and_ranged(backend: Backend) {
         settings["data"]["recording_channels"], "mixed",
         "{settings}"
     );
-    for bad in [json!("stereo"), json!(2)] {
-        let (status, body) = call(
-            t.api(Method::POST, "/settings/workspace")
-                .json(&json!({"recording_channels": bad})),
-        )
-        .await;
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
-        assert!(
-            body["details"]["fields"]["recording_channels"].is_string(),
-            "{body}"
-        );
-    }
-    let (status, body) = call(
-        t.api(Method::POST, "/settings/workspace")
-            .json(&json!({"recording_channels": "dual"})),
-    )
-    .await;
+    refuses(&t, "recording_channels", [json!("stereo"), json!(2)]).await;
+    let (status, body) = set_workspace(&t, "recording_channels", json!("dual")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["recording_channels"], "dual");
+}
+
+/// Posts `{field: value}` to the workspace settings.
+async fn set_workspace(t: &TestApp, field: &str, value: Value) -> (StatusCode, Value) {
+    let body = Value::Object([(field.to_owned(), value)].into_iter().collect());
+    call(t.api(Method::POST, "/settings/workspace").json(&body)).await
+}
+
+/// Each of `bad` for `field` is a 422 that names the field.
+async fn refuses<const N: usize>(t: &TestApp, field: &str, bad: [Value; N]) {
+    for value in bad {
+        let (status, body) = set_workspace(t, field, value.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{value}: {body}");
+        assert!(body["details"]["fields"][field].is_string(), "{body}");
+    }
 }
