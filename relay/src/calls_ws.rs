@@ -48,8 +48,6 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest client message (clients only send pings).
 pub const MAX_MESSAGE: usize = 4 * 1024;
-/// Each socket's read buffer.
-const READ_BUFFER: usize = 4 * 1024;
 /// Sockets one API key may hold open at once.
 pub const MAX_PER_API_KEY: usize = 200;
 /// Sockets one session token may hold open at once.
@@ -100,12 +98,11 @@ async fn open(
     let (follower, start) = Follower::start(app, tenant, call_id, after_seq).await?;
     let call_id = call_id.to_owned();
     Ok(ws
-        .read_buffer_size(crate::READ_BUFFER)
         .max_message_size(MAX_MESSAGE)
         .max_frame_size(MAX_MESSAGE)
         // Clients only send pings: a small read buffer (the default 128 KiB
         // per socket is most of an idle viewer's memory).
-        .read_buffer_size(READ_BUFFER)
+        .read_buffer_size(crate::READ_BUFFER)
         .on_upgrade(move |socket| async move {
             let _slot = slot;
             Viewer {

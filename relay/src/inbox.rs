@@ -44,8 +44,6 @@ pub const MAX_PER_KEY: usize = 50;
 pub const MAX_PER_ORG: usize = 500;
 /// How often an open socket re-checks its session and membership.
 pub const RECHECK: Duration = Duration::from_secs(60);
-/// Each socket's read buffer (clients only send pings).
-const READ_BUFFER: usize = 4 * 1024;
 
 /// The inbox socket's route.
 pub fn router(app: Arc<App>) -> Router {
@@ -78,10 +76,10 @@ async fn open(
     let ws = reject::websocket(ws)?;
     let slots = credential.take_slots(&viewer)?;
     Ok(ws
-        .read_buffer_size(crate::READ_BUFFER)
         .max_message_size(MAX_MESSAGE)
         .max_frame_size(MAX_MESSAGE)
-        .read_buffer_size(READ_BUFFER)
+        // Clients only send pings.
+        .read_buffer_size(crate::READ_BUFFER)
         .on_upgrade(move |socket| async move {
             let _slots = slots;
             Inbox {

@@ -37,7 +37,6 @@ use switchboard_tests::{TEST_KEY, TestApp};
 use tokio::runtime::Handle;
 use tokio_tungstenite::tungstenite::Message;
 
-/// The viewers' sockets: a small read buffer, like the relay's end.
 /// A single-threaded runtime on a thread of its own.
 fn runtime_thread() -> Result<Handle> {
     let (tx, rx) = std::sync::mpsc::channel();
