@@ -103,7 +103,7 @@ pub(super) struct Mouth {
 
 /// A synthesizer request being opened ahead of its text; cancelled if dropped unused.
 struct Warm {
-    opening: Option<JoinHandle<Result<Utterance, SpeechError>>>,
+    opening: JoinHandle<Result<Utterance, SpeechError>>,
     since: Instant,
 }
 
@@ -111,30 +111,24 @@ impl Warm {
     fn open(engine: &Arc<dyn Synthesizer>, options: &SpeakOptions) -> Warm {
         let (engine, options) = (Arc::clone(engine), options.clone());
         Warm {
-            opening: Some(tokio::spawn(async move { engine.open(&options).await })),
+            opening: tokio::spawn(async move { engine.open(&options).await }),
             since: Instant::now(),
         }
     }
 
     async fn opened(mut self) -> Result<Utterance, SpeechError> {
-        match self.opening.take() {
-            Some(opening) => opening.await.unwrap_or_else(|e| {
-                Err(SpeechError::Unavailable(format!(
-                    "opening the voice failed: {e}"
-                )))
-            }),
-            None => Err(SpeechError::Unavailable(
-                "the voice was already used".into(),
-            )),
-        }
+        (&mut self.opening).await.unwrap_or_else(|e| {
+            Err(SpeechError::Unavailable(format!(
+                "opening the voice failed: {e}"
+            )))
+        })
     }
 }
 
 impl Drop for Warm {
     fn drop(&mut self) {
-        if let Some(opening) = &self.opening {
-            opening.abort();
-        }
+        // Still opening: nobody will speak on it (a no-op once it is done).
+        self.opening.abort();
     }
 }
 
@@ -594,16 +588,7 @@ mod tests {
 
     /// A mouth with no synthesizer (tests play audio into it themselves).
     fn voiceless() -> Mouth {
-        Mouth::new(
-            None,
-            SpeakOptions {
-                voice_id: None,
-                language: "en".into(),
-                speed: None,
-                stability: None,
-                similarity_boost: None,
-            },
-        )
+        Mouth::new(None, SpeakOptions::in_language("en"))
     }
 
     /// 20 ms frames whose samples all say which frame they are.
