@@ -143,6 +143,19 @@ pub struct SpeakOptions {
     pub similarity_boost: Option<f64>,
 }
 
+impl SpeakOptions {
+    /// The engine's default voice for `language`, with its default settings.
+    pub fn in_language(language: &str) -> SpeakOptions {
+        SpeakOptions {
+            voice_id: None,
+            language: language.to_owned(),
+            speed: None,
+            stability: None,
+            similarity_boost: None,
+        }
+    }
+}
+
 /// One agent reply being spoken: send it sentences, read its audio.
 ///
 /// Dropping `text` ends the input (the engine finishes what it was given and

@@ -275,16 +275,21 @@ impl Recorder {
     /// drops them from memory and returns the segment's key and bytes.
     fn cut_segment(&mut self, n: usize) -> (String, bytes::Bytes) {
         let agent_done = n.min(self.agent.len());
-        let (caller, agent) = (&self.caller[..n], &self.agent[..agent_done]);
-        let samples = match self.channels {
-            RecordingChannels::Mixed => audio::mix(caller, agent),
-            RecordingChannels::Dual => audio::interleave(caller, agent),
-        };
+        let samples = join(self.channels, &self.caller[..n], &self.agent[..agent_done]);
         let key = store::segment_key(&self.tenant, &self.call_id, self.written, self.channels);
         self.caller.drain(..n);
         self.agent.drain(..agent_done);
         self.written += n as u64;
         (key, store::pcm_bytes(&samples))
+    }
+}
+
+/// A segment's samples from the two sides, in the layout `channels`: mixed
+/// into one track, or interleaved (the caller left, the agent right).
+fn join(channels: RecordingChannels, caller: &[i16], agent: &[i16]) -> Vec<i16> {
+    match channels {
+        RecordingChannels::Mixed => audio::mix(caller, agent),
+        RecordingChannels::Dual => audio::interleave(caller, agent),
     }
 }
 

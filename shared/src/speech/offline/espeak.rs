@@ -298,10 +298,7 @@ mod tests {
     fn options(voice_id: Option<&str>, language: &str) -> SpeakOptions {
         SpeakOptions {
             voice_id: voice_id.map(str::to_owned),
-            language: language.into(),
-            speed: None,
-            stability: None,
-            similarity_boost: None,
+            ..SpeakOptions::in_language(language)
         }
     }
 

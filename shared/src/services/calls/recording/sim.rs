@@ -21,12 +21,11 @@ use super::{RATE, SEGMENT_SAMPLES, store};
 use crate::App;
 use crate::domain::Tenant;
 use crate::domain::call::Call;
-use crate::domain::identity::RecordingChannels;
 use crate::engine::call::{CallOutcome, Role, TranscriptEntry};
 use crate::error::{Error, Result};
-use crate::speech::audio::{self, Resampler};
+use crate::speech::audio;
 use crate::speech::offline::{self, espeak::Espeak};
-use crate::speech::{SpeakOptions, SpeechError};
+use crate::speech::{Pcm, SpeakOptions, SpeechError};
 
 /// Sim recordings one process makes at once: each is a run of short
 /// espeak-ng processes (~20 ms a sentence), so two keep a core for calls.
@@ -128,7 +127,7 @@ async fn make(
         })?;
     let agent_voice = match crate::services::agents::load(app, tenant, &call.agent_id).await {
         Ok((agent, _)) => crate::services::calls::voice::speak_options(&agent),
-        Err(Error::NotFound(_)) => plain_voice(&settings.default_language),
+        Err(Error::NotFound(_)) => SpeakOptions::in_language(&settings.default_language),
         Err(e) => return Err(e),
     };
     let entries = super::super::full_transcript_of(app, tenant, call).await?;
@@ -140,11 +139,7 @@ async fn make(
             let end = (start + SEGMENT_SAMPLES).min(track.len());
             track.get(start..end).unwrap_or_default().to_vec()
         };
-        let (caller, agent) = (part(&tracks.caller), part(&tracks.agent));
-        let samples = match channels {
-            RecordingChannels::Mixed => audio::mix(&caller, &agent),
-            RecordingChannels::Dual => audio::interleave(&caller, &agent),
-        };
+        let samples = super::join(channels, &part(&tracks.caller), &part(&tracks.agent));
         let key = store::segment_key(tenant, &call.id, start as u64, channels);
         app.blobs
             .put(&key, store::pcm_bytes(&samples), store::SEGMENT_TYPE)
@@ -182,7 +177,7 @@ async fn speak(
 ) -> Result<Tracks> {
     let voice = |variant: &str| SpeakOptions {
         voice_id: Some(format!("{}+{variant}", agent.language)),
-        ..plain_voice(&agent.language)
+        ..SpeakOptions::in_language(&agent.language)
     };
     let (callee, supervisor) = (voice(CALLEE_VARIANT), voice(SUPERVISOR_VARIANT));
     let limit = MAX_RENDERED_MS * u64::from(RATE) / 1000;
@@ -209,10 +204,10 @@ async fn speak(
             // The voice itself failed: nothing is stored, the next request tries again.
             Err(e) => return Err(Error::Unavailable(format!("the offline voice failed: {e}"))),
         };
-        let mut resampler = Resampler::new(offline::espeak::SAMPLE_RATE, RATE)
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        let mut said = resampler.push(&said);
-        said.extend(resampler.flush());
+        let said = Pcm::new(offline::espeak::SAMPLE_RATE, said);
+        let mut said = audio::resample(&said, RATE)
+            .map_err(|e| Error::Internal(e.to_string()))?
+            .samples;
         said.truncate((limit - start) as usize);
         track.resize(start as usize, 0);
         track.extend_from_slice(&said);
@@ -225,15 +220,4 @@ async fn speak(
 fn spoken(entry: &TranscriptEntry) -> Option<Role> {
     let said = matches!(entry.role, Role::Agent | Role::User | Role::Supervisor);
     (said && !entry.text.trim().is_empty()).then_some(entry.role)
-}
-
-/// espeak-ng's plain voice for `language`.
-fn plain_voice(language: &str) -> SpeakOptions {
-    SpeakOptions {
-        voice_id: None,
-        language: language.to_owned(),
-        speed: None,
-        stability: None,
-        similarity_boost: None,
-    }
 }
