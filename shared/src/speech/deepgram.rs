@@ -115,7 +115,8 @@ struct Heard {
     finals: Vec<String>,
     /// The latest interim segment (replaced by each interim, cleared by a final).
     interim: String,
-    /// How many `from_finalize` replies arrived (one per `Finalize` sent).
+    /// How many `from_finalize` replies arrived (Deepgram answers most
+    /// `Finalize` messages with one, not all).
     finalized: u64,
     /// Why the socket stopped working, once it has.
     failed: Option<SpeechError>,
