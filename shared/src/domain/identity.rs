@@ -83,14 +83,6 @@ pub enum RecordingChannels {
 }
 
 impl RecordingChannels {
-    /// The name the API uses (`mixed`, `dual`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RecordingChannels::Mixed => "mixed",
-            RecordingChannels::Dual => "dual",
-        }
-    }
-
     /// The setting named `name`.
     pub fn parse(name: &str) -> Option<RecordingChannels> {
         match name {
