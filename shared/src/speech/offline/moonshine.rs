@@ -71,7 +71,7 @@ impl MoonshineFiles {
 
 /// The process's ONNX Runtime: the library is loaded once per process (the
 /// runtime allows one environment), from the first path asked for.
-fn runtime(library: &Path) -> Result<&'static Environment, SpeechError> {
+pub(super) fn runtime(library: &Path) -> Result<&'static Environment, SpeechError> {
     static ENV: OnceLock<Result<Environment, String>> = OnceLock::new();
     ENV.get_or_init(|| {
         ort::init_from(library)

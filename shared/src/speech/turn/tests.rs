@@ -1,5 +1,10 @@
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
 use super::*;
+use crate::speech::Pcm;
 use crate::speech::audio::{FRAME_MS, read_wav, resample, samples_in, ulaw_decode, ulaw_encode};
+use crate::speech::offline::smart_turn::SmartTurn;
 use crate::speech::vad::{Vad, VadConfig};
 
 /// A scripted call: frames of voice activity, peeks answered at once with
@@ -10,6 +15,9 @@ struct Script {
     texts: Vec<(u64, &'static str)>,
     /// Answer peeks (false: the transcriber never answers).
     answer: bool,
+    /// The end-of-turn model: the verdict on the turn's audio up to the
+    /// time given, answered at once (`None`: the model never answers).
+    judge: Option<Box<dyn FnMut(u64) -> Option<Verdict>>>,
     decisions: Vec<Decision>,
 }
 
@@ -19,8 +27,15 @@ impl Script {
             turns: TurnTaker::new(config),
             texts: Vec::new(),
             answer: true,
+            judge: None,
             decisions: Vec::new(),
         }
+    }
+
+    /// The end-of-turn model hears every pause as `verdict`.
+    fn judged(&mut self, verdict: Verdict) -> &mut Script {
+        self.judge = Some(Box::new(move |_| Some(verdict)));
+        self
     }
 
     /// The transcriber's text from now on.
@@ -41,6 +56,11 @@ impl Script {
                 if matches!(decision, Decision::Peek { .. }) && self.answer {
                     next = self.turns.heard(self.text());
                 }
+                if let Decision::Judge { at_ms } = decision
+                    && let Some(judge) = &mut self.judge
+                {
+                    next = self.turns.judged(at_ms, judge(at_ms));
+                }
                 self.decisions.push(decision);
             }
         }
@@ -52,11 +72,11 @@ impl Script {
         self
     }
 
-    /// The decisions other than peeks.
+    /// The decisions other than peeks and judgements.
     fn acts(&self) -> Vec<&Decision> {
         self.decisions
             .iter()
-            .filter(|d| !matches!(d, Decision::Peek { .. }))
+            .filter(|d| !matches!(d, Decision::Peek { .. } | Decision::Judge { .. }))
             .collect()
     }
 
@@ -82,7 +102,15 @@ impl Script {
 /// A caller speaks `text` for 1.5 s and then falls silent for 3 s: the
 /// silence after which the turn ended.
 fn wait_after(text: &'static str) -> u32 {
+    wait_judged(text, None)
+}
+
+/// [`wait_after`] with the end-of-turn model hearing the pause as `verdict`.
+fn wait_judged(text: &'static str, verdict: Option<Verdict>) -> u32 {
     let mut s = Script::new(TurnConfig::default());
+    if let Some(verdict) = verdict {
+        s.judged(verdict);
+    }
     s.feed(false, 200)
         .says(text)
         .feed(true, 1_500)
@@ -118,6 +146,109 @@ fn a_lone_yes_or_no_waits_for_what_may_follow() {
     }
     assert_eq!(wait_after("No, thanks."), config.complete_ms);
     assert_eq!(wait_after("Tuesday."), config.complete_ms);
+}
+
+#[test]
+fn the_end_of_turn_model_shortens_finished_sentences_and_lengthens_unfinished_ones() {
+    use Verdict::{Finished, Unfinished};
+    let config = TurnConfig::default();
+    // A finished sentence that sounds finished is answered like a question;
+    // one that sounds unfinished ("I moved last month, …") waits as long
+    // as words that say neither way.
+    let sentence = "I moved last month.";
+    assert_eq!(wait_judged(sentence, Some(Finished)), config.question_ms);
+    assert_eq!(wait_judged(sentence, Some(Unfinished)), config.unclear_ms);
+    assert_eq!(wait_judged(sentence, None), config.complete_ms);
+    // Words without a telling end: the model's finished shortens them to a
+    // sentence's wait; its unfinished leaves them as they were.
+    assert_eq!(
+        wait_judged("yes tuesday works", Some(Finished)),
+        config.complete_ms
+    );
+    assert_eq!(
+        wait_judged("yes tuesday works", Some(Unfinished)),
+        config.unclear_ms
+    );
+    // Telling words rule: a question never waits longer, a trailing "and"
+    // or a number being read out never shorter.
+    for verdict in [Finished, Unfinished] {
+        assert_eq!(
+            wait_judged("Can I speak to a human?", Some(verdict)),
+            config.question_ms
+        );
+        assert_eq!(
+            wait_judged("I want to, um", Some(verdict)),
+            config.incomplete_ms
+        );
+        assert_eq!(
+            wait_judged("My number is 4 1 5", Some(verdict)),
+            config.incomplete_ms
+        );
+    }
+    // The model is asked once per pause, after `judge_ms` of it.
+    let mut s = Script::new(config);
+    s.judged(Finished)
+        .says(sentence)
+        .feed(true, 1_000)
+        .feed(false, 1_000);
+    let judged: Vec<&Decision> = s
+        .decisions
+        .iter()
+        .filter(|d| matches!(d, Decision::Judge { .. }))
+        .collect();
+    assert_eq!(judged.len(), 1, "{:?}", s.decisions);
+    // Without a model nothing is asked.
+    let mut s = Script::new(TurnConfig {
+        judge_ms: None,
+        ..config
+    });
+    s.says(sentence).feed(true, 1_000).feed(false, 1_000);
+    assert!(
+        !s.decisions
+            .iter()
+            .any(|d| matches!(d, Decision::Judge { .. }))
+    );
+}
+
+#[test]
+fn a_verdict_that_comes_late_ends_the_turn_then_and_one_for_an_old_pause_is_ignored() {
+    let config = TurnConfig::default();
+    let mut s = Script::new(config);
+    s.says("I would like to cancel my appointment.")
+        .feed(true, 1_000)
+        .feed(false, 200);
+    let asked = s
+        .decisions
+        .iter()
+        .find_map(|d| match d {
+            Decision::Judge { at_ms } => Some(*at_ms),
+            _ => None,
+        })
+        .expect("the model was asked");
+    assert_eq!(s.end_of_turn(), None);
+    // Past the question's wait already: a finished verdict ends it at once.
+    let decision = s.turns.judged(asked, Some(Verdict::Finished));
+    assert!(
+        matches!(decision, Some(Decision::EndOfTurn { silence_ms, .. }) if silence_ms >= config.question_ms && silence_ms < config.complete_ms),
+        "{decision:?}"
+    );
+    // A verdict on a pause the caller has since spoken through counts for nothing.
+    let mut s = Script::new(config);
+    s.says("I moved last month.")
+        .feed(true, 1_000)
+        .feed(false, 200);
+    let asked = s
+        .decisions
+        .iter()
+        .find_map(|d| match d {
+            Decision::Judge { at_ms } => Some(*at_ms),
+            _ => None,
+        })
+        .unwrap();
+    s.feed(true, 400).feed(false, 160);
+    assert_eq!(s.turns.judged(asked, Some(Verdict::Finished)), None);
+    s.feed(false, 2_000);
+    assert_eq!(s.end_of_turn().unwrap().1, config.complete_ms);
 }
 
 #[test]
@@ -532,10 +663,40 @@ fn voiced_spans(samples: &[i16], rate: u32) -> Vec<(u64, u64)> {
     spans
 }
 
+/// The end-of-turn model from the fetched speech directory
+/// (`SWITCHBOARD_SPEECH_MODEL_DIR`, else the repository's); `None`, said,
+/// where it is missing and not required (in CI and under `scripts/test` a
+/// missing model fails the test).
+fn smart_turn() -> Option<Arc<SmartTurn>> {
+    use crate::speech::offline::{RUNTIME_LIBRARY, SMART_TURN_MODEL};
+    let home = std::env::var_os("SWITCHBOARD_SPEECH_MODEL_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../.switchboard/models/speech")
+        });
+    match SmartTurn::load(&home.join(SMART_TURN_MODEL), &home.join(RUNTIME_LIBRARY)) {
+        Ok(model) => Some(Arc::new(model)),
+        Err(e) => {
+            let required = ["CI", "SWITCHBOARD_REQUIRE_MODEL"].iter().any(|name| {
+                std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+            });
+            assert!(!required, "the end-of-turn model is required here: {e}");
+            eprintln!("SKIPPED: {e}");
+            None
+        }
+    }
+}
+
 /// Runs one recorded utterance through the phone path, the detector and
-/// the turn taking with `config`: the end-of-turn decisions (at ms, silence
-/// ms) and when the voice ended (ms).
-fn turns_of(name: &str, pauses: &[&'static str], config: TurnConfig) -> (Vec<(u64, u32)>, u64) {
+/// the turn taking with `config` (and the end-of-turn model `judge`, which
+/// hears the phone audio up to each pause at the pipeline's 16 kHz): the
+/// end-of-turn decisions (at ms, silence ms) and when the voice ended (ms).
+fn turns_of(
+    name: &str,
+    pauses: &[&'static str],
+    config: TurnConfig,
+    judge: Option<&Arc<SmartTurn>>,
+) -> (Vec<(u64, u32)>, u64) {
     let dir = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../tests/fixtures/speech/utterances"
@@ -561,6 +722,16 @@ fn turns_of(name: &str, pauses: &[&'static str], config: TurnConfig) -> (Vec<(u6
     let audio = ulaw_decode(&ulaw_encode(&[silence, phone.samples, tail].concat()));
     let mut vad = Vad::new(8_000, VadConfig::default()).unwrap();
     let mut s = Script::new(config);
+    if let Some(model) = judge {
+        let model = Arc::clone(model);
+        let heard = resample(&Pcm::new(8_000, audio.clone()), 16_000)
+            .unwrap()
+            .samples;
+        s.judge = Some(Box::new(move |now_ms| {
+            let until = heard.len().min(samples_in(16_000, now_ms as u32));
+            Some(Verdict::of(model.probability(&heard[..until]).unwrap()))
+        }));
+    }
     s.says(full);
     for frame in audio.chunks(samples_in(8_000, FRAME_MS)) {
         let t = s.turns.now_ms().saturating_sub(lead);
@@ -594,7 +765,7 @@ fn turns_of(name: &str, pauses: &[&'static str], config: TurnConfig) -> (Vec<(u6
 fn recorded_callers_are_not_cut_off_at_their_pauses() {
     // The shipped waits: one turn per utterance, ended after its voice.
     for (name, pauses) in UTTERANCES {
-        let (ends, voice_end) = turns_of(name, pauses, TurnConfig::default());
+        let (ends, voice_end) = turns_of(name, pauses, TurnConfig::default(), None);
         assert_eq!(
             ends.len(),
             1,
@@ -614,9 +785,40 @@ fn recorded_callers_are_not_cut_off_at_their_pauses() {
         };
         let cut: Vec<&str> = UTTERANCES
             .iter()
-            .filter(|(name, pauses)| turns_of(name, pauses, config).0.len() > 1)
+            .filter(|(name, pauses)| turns_of(name, pauses, config, None).0.len() > 1)
             .map(|(name, _)| *name)
             .collect();
         eprintln!("question {question_ms} ms, statement {complete_ms} ms: cut {cut:?}");
+    }
+}
+
+#[test]
+fn with_the_end_of_turn_model_finished_statements_end_sooner_and_no_caller_is_cut() {
+    let Some(model) = smart_turn() else {
+        return;
+    };
+    let config = TurnConfig::default();
+    let mut waits = Vec::new();
+    for (name, pauses) in UTTERANCES {
+        let (ends, voice_end) = turns_of(name, pauses, config, Some(&model));
+        assert_eq!(
+            ends.len(),
+            1,
+            "{name}: turns ended at {ends:?}, voice ended at {voice_end} ms"
+        );
+        assert!(
+            ends[0].0 > voice_end,
+            "{name}: {ends:?}, voice ended at {voice_end} ms"
+        );
+        waits.push((name, ends[0].1));
+    }
+    eprintln!("waits with the model: {waits:?}");
+    // "I moved last month, [380 ms] so my address has changed." is not cut
+    // at its pause, and its end, like the other finished statements the
+    // model hears as finished, is answered after the question's wait
+    // instead of the statement's.
+    for statement in ["address", "cancel", "refund"] {
+        let wait = waits.iter().find(|(n, _)| *n == statement).unwrap().1;
+        assert_eq!(wait, config.question_ms, "{statement}: {waits:?}");
     }
 }

@@ -10,6 +10,11 @@
 //! settle what it heard ([`TranscriptionSession::settle`]: Deepgram's
 //! `Finalize`), so the final words are ready by the time the pause has
 //! lasted long enough to end the turn.
+//!
+//! With the end-of-turn model loaded, the ear keeps the turn's last 8 s of
+//! audio and, when the turn taker asks ([`Decision::Judge`]), has the model
+//! judge it on a blocking thread; the verdict comes back on [`Ear::heard`]
+//! like the transcriber's answers.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -18,7 +23,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::mpsc;
 
 use crate::speech::audio::AudioError;
-use crate::speech::turn::{Decision, TurnConfig, TurnTaker};
+use crate::speech::offline::smart_turn::{self, SmartTurn};
+use crate::speech::turn::{Decision, TurnConfig, TurnTaker, Verdict};
 use crate::speech::vad::{Vad, VadConfig};
 use crate::speech::{TranscribeOptions, Transcriber, TranscriptionSession};
 
@@ -55,6 +61,13 @@ pub(super) enum Heard {
     Final(String),
     /// A dropped turn was taken.
     Dropped,
+    /// The end-of-turn model's verdict on the turn as it was at `asked_ms`.
+    Judged {
+        /// When the turn taker asked.
+        asked_ms: u64,
+        /// `None`: the model could not say in time.
+        verdict: Option<Verdict>,
+    },
 }
 
 /// The caller's side of one call.
@@ -69,8 +82,13 @@ pub(super) struct Ear {
     paused: Vec<Vec<i16>>,
     asks: mpsc::UnboundedSender<Ask>,
     backlog: Arc<AtomicUsize>,
-    /// The transcriber's answers, in the order asked.
+    /// The transcriber's answers, in the order asked, and the model's verdicts.
     pub(super) heard: mpsc::UnboundedReceiver<Heard>,
+    /// Where the model's verdicts go.
+    verdicts: mpsc::UnboundedSender<Heard>,
+    /// The end-of-turn model and the audio of the turn it judges (its last
+    /// [`smart_turn::WINDOW`] samples, from the pre-roll on).
+    judge: Option<(Arc<SmartTurn>, VecDeque<i16>)>,
     /// Frames dropped because the transcriber fell behind (logged once).
     dropped: usize,
     /// The last frame was not speech.
@@ -79,12 +97,17 @@ pub(super) struct Ear {
 
 impl Ear {
     /// Listens with `engine` (`None`: no transcriber is available; turns are
-    /// still taken, their text is empty).
+    /// still taken, their text is empty) and, when there is one, the
+    /// end-of-turn model `judge`.
     pub(super) fn new(
         engine: Option<Arc<dyn Transcriber>>,
+        judge: Option<Arc<SmartTurn>>,
         language: &str,
-        turn: TurnConfig,
+        mut turn: TurnConfig,
     ) -> Result<Ear, AudioError> {
+        if judge.is_none() {
+            turn.judge_ms = None;
+        }
         let vad = Vad::new(RATE, VadConfig::default())?;
         let (asks, asked) = mpsc::unbounded_channel();
         let (answers, heard) = mpsc::unbounded_channel();
@@ -97,7 +120,7 @@ impl Ear {
             engine,
             options,
             asked,
-            answers,
+            answers.clone(),
             Arc::clone(&backlog),
         ));
         Ok(Ear {
@@ -108,6 +131,8 @@ impl Ear {
             asks,
             backlog,
             heard,
+            verdicts: answers,
+            judge: judge.map(|model| (model, VecDeque::with_capacity(smart_turn::WINDOW))),
             dropped: 0,
             pausing: false,
         })
@@ -135,6 +160,17 @@ impl Ear {
         if !self.turns.caller_turn() {
             // The turn ended (or never began): its pause is not part of it.
             self.paused.clear();
+        }
+        if let Some((_, audio)) = &mut self.judge {
+            if !was_turn && self.turns.caller_turn() {
+                audio.clear();
+                audio.extend(self.preroll.iter().flatten());
+            }
+            if self.turns.caller_turn() {
+                let over = (audio.len() + frame.len()).saturating_sub(smart_turn::WINDOW);
+                audio.drain(..over.min(audio.len()));
+                audio.extend(&frame);
+            }
         }
         if was_turn || self.turns.caller_turn() {
             if !was_turn {
@@ -169,6 +205,13 @@ impl Ear {
         self.act(decision)
     }
 
+    /// The model's verdict on the turn as it was at `asked_ms`: the turn
+    /// taker weighs it, and may decide.
+    pub(super) fn judged(&mut self, asked_ms: u64, verdict: Option<Verdict>) -> Option<Decision> {
+        let decision = self.turns.judged(asked_ms, verdict);
+        self.act(decision)
+    }
+
     fn act(&mut self, decision: Option<Decision>) -> Option<Decision> {
         match decision? {
             Decision::Peek { .. } => {
@@ -176,6 +219,26 @@ impl Ear {
                     let _ = self.asks.send(Ask::Settle);
                 }
                 let _ = self.asks.send(Ask::Peek);
+                None
+            }
+            Decision::Judge { at_ms } => {
+                let judged = move |verdict| Heard::Judged {
+                    asked_ms: at_ms,
+                    verdict,
+                };
+                match &self.judge {
+                    Some((model, audio)) => {
+                        let (model, audio) = (Arc::clone(model), audio.iter().copied().collect());
+                        let verdicts = self.verdicts.clone();
+                        tokio::spawn(async move {
+                            let verdict = model.judge(audio).await.map(Verdict::of);
+                            let _ = verdicts.send(judged(verdict));
+                        });
+                    }
+                    None => {
+                        let _ = self.verdicts.send(judged(None));
+                    }
+                }
                 None
             }
             decision @ Decision::EndOfTurn { .. } => {
@@ -341,7 +404,7 @@ mod tests {
     async fn a_turn_ends_on_the_audio_its_pause_was_read_with() {
         let engine = Counting::default();
         let log = Arc::clone(&engine.0);
-        let mut ear = Ear::new(Some(Arc::new(engine)), "en", TurnConfig::default()).unwrap();
+        let mut ear = Ear::new(Some(Arc::new(engine)), None, "en", TurnConfig::default()).unwrap();
         let speech = read_wav(include_bytes!(
             "../../../../../tests/fixtures/speech/audio/speak-to-a-human.wav"
         ))

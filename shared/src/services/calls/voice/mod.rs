@@ -50,6 +50,7 @@ use crate::engine::conversation::Input;
 use crate::error::{Error, Result};
 use crate::services::live::audio::Tap;
 use crate::speech::audio::{Framer, mix};
+use crate::speech::offline::{self, smart_turn::SmartTurn};
 use crate::speech::turn::{Decision, TurnConfig};
 use crate::speech::{SpeakOptions, Synthesizer, Transcriber, resolve};
 
@@ -115,6 +116,8 @@ struct Engines {
     transcriber: Option<Arc<dyn Transcriber>>,
     /// Text-to-speech (`None`: none is available; the agent is silent).
     synthesizer: Option<Arc<dyn Synthesizer>>,
+    /// The end-of-turn model (`None`: not installed; the words alone decide).
+    judge: Option<Arc<SmartTurn>>,
 }
 
 impl Engines {
@@ -143,9 +146,17 @@ impl Engines {
                 None
             }
         };
+        let judge = match offline::turn_detector(app) {
+            Ok(model) => Some(model),
+            Err(e) => {
+                tracing::debug!(call = %call_id, error = %e, "no end-of-turn model: the words alone decide");
+                None
+            }
+        };
         Engines {
             transcriber,
             synthesizer,
+            judge,
         }
     }
 }
@@ -187,7 +198,7 @@ pub(crate) async fn run(
         allow_interruptions: agent.allow_interruptions,
         ..TurnConfig::default()
     };
-    let ear = Ear::new(engines.transcriber, &agent.language, turn)
+    let ear = Ear::new(engines.transcriber, engines.judge, &agent.language, turn)
         .map_err(|e| Error::Internal(format!("the voice pipeline could not start: {e}")))?;
     let mouth = Mouth::new(engines.synthesizer, speak_options(&agent));
     let steering = Some(crate::services::live::control::register(&held.call_id));
@@ -411,6 +422,10 @@ impl Voice {
                 true
             }
             Heard::Dropped => true,
+            Heard::Judged { asked_ms, verdict } => match self.ear.judged(asked_ms, verdict) {
+                Some(decision) => self.decide(decision, out).await,
+                None => true,
+            },
         }
     }
 
@@ -506,7 +521,7 @@ impl Voice {
                 self.onset = None;
                 self.release(out).await
             }
-            Decision::Peek { .. } => true,
+            Decision::Peek { .. } | Decision::Judge { .. } => true,
         }
     }
 

@@ -1,0 +1,354 @@
+//! The end-of-turn model: Pipecat's Smart Turn v3.2 (BSD-2-Clause, the
+//! `smart-turn-v3.2-cpu.onnx` the `pipecat-ai` wheel ships), through the
+//! same ONNX Runtime as Moonshine.
+//!
+//! It hears how a caller stops, not what they said: given the last 8 s of a
+//! turn (ending in the pause), it gives the probability that the turn is
+//! complete. Falling pitch and a finished phrase read as complete; "I moved
+//! last month, [pause]" reads as unfinished. The turn taker combines it with
+//! the words ([`crate::speech::turn`]): a finished sentence the model also
+//! hears as finished is answered as fast as a question, one it hears as
+//! unfinished waits longer.
+//!
+//! The input is Whisper's log-mel spectrogram of the 8 s (80 mel bands,
+//! 10 ms hop), computed here as `transformers.WhisperFeatureExtractor` does
+//! (Pipecat vendors the same arithmetic in numpy). One judgement costs ~40 ms
+//! of one core; at most [`SmartTurn::MAX_PARALLEL`] run at once, and a pause
+//! that finds them busy is judged by its words alone (a late verdict is
+//! worth nothing).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use ort::environment::Environment;
+use ort::session::Session;
+use ort::value::Tensor;
+use realfft::{RealFftPlanner, RealToComplex};
+use tokio::sync::Semaphore;
+
+use crate::speech::SpeechError;
+
+/// The rate the model listens at.
+pub const SAMPLE_RATE: u32 = 16_000;
+/// The audio the model reads: the last 8 s of the turn, zero-padded in front.
+pub const WINDOW: usize = SAMPLE_RATE as usize * 8;
+const N_FFT: usize = 400;
+const HOP: usize = 160;
+const N_MELS: usize = 80;
+/// Spectrogram frames the model reads (the centred STFT's last one dropped).
+const FRAMES: usize = WINDOW / HOP;
+const N_BINS: usize = N_FFT / 2 + 1;
+
+/// The fixed parts of the spectrogram: the FFT plan, the window and the mel
+/// filters (each a run of non-zero weights from its first bin).
+struct Spectrogram {
+    fft: Arc<dyn RealToComplex<f64>>,
+    window: Vec<f64>,
+    filters: Vec<(usize, Vec<f64>)>,
+}
+
+fn hz_to_mel(hz: f64) -> f64 {
+    // Slaney's scale: linear below 1 kHz, logarithmic above.
+    if hz < 1_000.0 {
+        3.0 * hz / 200.0
+    } else {
+        15.0 + (hz / 1_000.0).ln() * 27.0 / 6.4f64.ln()
+    }
+}
+
+fn mel_to_hz(mel: f64) -> f64 {
+    if mel < 15.0 {
+        200.0 * mel / 3.0
+    } else {
+        1_000.0 * ((mel - 15.0) * 6.4f64.ln() / 27.0).exp()
+    }
+}
+
+impl Spectrogram {
+    fn get() -> &'static Spectrogram {
+        static SPECTROGRAM: OnceLock<Spectrogram> = OnceLock::new();
+        SPECTROGRAM.get_or_init(|| {
+            // A periodic Hann window (torch.hann_window).
+            let window = (0..N_FFT)
+                .map(|n| 0.5 - 0.5 * (std::f64::consts::TAU * n as f64 / N_FFT as f64).cos())
+                .collect();
+            // Slaney-normalised triangles evenly spaced in mels from 0 to 8 kHz.
+            let nyquist = f64::from(SAMPLE_RATE) / 2.0;
+            let top = hz_to_mel(nyquist);
+            let edges: Vec<f64> = (0..N_MELS + 2)
+                .map(|i| mel_to_hz(top * i as f64 / (N_MELS + 1) as f64))
+                .collect();
+            let bin_hz = |bin: usize| nyquist * bin as f64 / (N_BINS - 1) as f64;
+            let filters = (0..N_MELS)
+                .map(|m| {
+                    let (low, centre, high) = (edges[m], edges[m + 1], edges[m + 2]);
+                    let norm = 2.0 / (high - low);
+                    let weights: Vec<(usize, f64)> = (0..N_BINS)
+                        .map(|bin| {
+                            let hz = bin_hz(bin);
+                            let down = (hz - low) / (centre - low);
+                            let up = (high - hz) / (high - centre);
+                            (bin, down.min(up).max(0.0) * norm)
+                        })
+                        .filter(|(_, w)| *w > 0.0)
+                        .collect();
+                    let first = weights.first().map_or(0, |(bin, _)| *bin);
+                    (first, weights.into_iter().map(|(_, w)| w).collect())
+                })
+                .collect();
+            Spectrogram {
+                fft: RealFftPlanner::<f64>::new().plan_fft_forward(N_FFT),
+                window,
+                filters,
+            }
+        })
+    }
+}
+
+/// The model's input for a turn's `audio` (16 kHz): Whisper's log-mel
+/// features of its last 8 s, `N_MELS` rows of `FRAMES`, row-major.
+pub fn log_mel(audio: &[i16]) -> Vec<f32> {
+    let spectrogram = Spectrogram::get();
+    let kept = &audio[audio.len().saturating_sub(WINDOW)..];
+    let mut x = vec![0f32; WINDOW];
+    for (to, &from) in x[WINDOW - kept.len()..].iter_mut().zip(kept) {
+        *to = f32::from(from) / 32_768.0;
+    }
+    // Zero mean and unit variance over the whole window, padding included.
+    let n = WINDOW as f64;
+    let mean = x.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+    let variance = x
+        .iter()
+        .map(|&v| (f64::from(v) - mean).powi(2))
+        .sum::<f64>()
+        / n;
+    let scale = 1.0 / (variance + 1e-7).sqrt();
+    // Centred frames: the signal reflected by half a frame at each end.
+    let half = N_FFT / 2;
+    let at = |i: usize| -> f64 {
+        let j = if i < half {
+            half - i
+        } else if i - half >= WINDOW {
+            2 * (WINDOW - 1) - (i - half)
+        } else {
+            i - half
+        };
+        (f64::from(x[j]) - mean) * scale
+    };
+    let mut frame = spectrogram.fft.make_input_vec();
+    let mut spectrum = spectrogram.fft.make_output_vec();
+    let mut scratch = spectrogram.fft.make_scratch_vec();
+    let mut power = vec![0f64; N_BINS];
+    let mut mel = vec![0f64; N_MELS * FRAMES];
+    for t in 0..FRAMES {
+        for (k, (slot, w)) in frame.iter_mut().zip(&spectrogram.window).enumerate() {
+            *slot = at(t * HOP + k) * w;
+        }
+        // The plan's lengths are its own, so this cannot fail.
+        let _ = spectrogram
+            .fft
+            .process_with_scratch(&mut frame, &mut spectrum, &mut scratch);
+        for (p, c) in power.iter_mut().zip(&spectrum) {
+            *p = c.norm_sqr();
+        }
+        for (m, (first, weights)) in spectrogram.filters.iter().enumerate() {
+            let energy: f64 = weights
+                .iter()
+                .zip(&power[*first..])
+                .map(|(w, p)| w * p)
+                .sum();
+            mel[m * FRAMES + t] = energy.max(1e-10).log10();
+        }
+    }
+    let floor = mel.iter().copied().fold(f64::MIN, f64::max) - 8.0;
+    mel.iter()
+        .map(|&v| ((v.max(floor) + 4.0) / 4.0) as f32)
+        .collect()
+}
+
+/// Smart Turn: one value per process, shared by every call.
+pub struct SmartTurn {
+    path: PathBuf,
+    env: &'static Environment,
+    idle: Mutex<Vec<Session>>,
+    slots: Arc<Semaphore>,
+}
+
+impl std::fmt::Debug for SmartTurn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmartTurn")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl SmartTurn {
+    /// How many judgements run at once (each on its own session, one core).
+    pub const MAX_PARALLEL: usize = 2;
+    /// The engine's name in logs and start lines.
+    pub const NAME: &'static str = "smart-turn-v3.2";
+
+    /// Loads the model (`model`) on the runtime at `runtime_library`.
+    pub fn load(model: &Path, runtime_library: &Path) -> Result<SmartTurn, SpeechError> {
+        if !model.is_file() {
+            return Err(SpeechError::Unavailable(format!(
+                "the end-of-turn model is not installed: {} is missing (scripts/fetch-speech fetches it)",
+                model.display()
+            )));
+        }
+        let env = super::moonshine::runtime(runtime_library)?;
+        let first = open(env, model)?;
+        let parallel = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, Self::MAX_PARALLEL);
+        Ok(SmartTurn {
+            path: model.to_owned(),
+            env,
+            idle: Mutex::new(vec![first]),
+            slots: Arc::new(Semaphore::new(parallel)),
+        })
+    }
+
+    /// The probability that the turn whose audio (16 kHz, ending in the
+    /// pause) is `audio` is complete; `None` when every slot is busy (the
+    /// verdict would come too late to matter) or the model failed (logged).
+    pub async fn judge(self: &Arc<Self>, audio: Vec<i16>) -> Option<f32> {
+        let permit = Arc::clone(&self.slots).try_acquire_owned().ok()?;
+        let this = Arc::clone(self);
+        let judged = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            this.probability(&audio)
+        })
+        .await;
+        match judged {
+            Ok(Ok(p)) => Some(p),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "the end-of-turn model failed; the words decide");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the end-of-turn model stopped; the words decide");
+                None
+            }
+        }
+    }
+
+    /// [`SmartTurn::judge`] on this thread, waiting for no slot.
+    pub fn probability(&self, audio: &[i16]) -> Result<f32, SpeechError> {
+        let features = log_mel(audio);
+        let taken = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let mut session = match taken {
+            Some(session) => session,
+            None => open(self.env, &self.path)?,
+        };
+        let result = run(&mut session, features);
+        self.idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(session);
+        result
+    }
+}
+
+fn open(env: &Environment, model: &Path) -> Result<Session, SpeechError> {
+    Session::builder(env)
+        .and_then(|b| b.with_intra_threads(1)?.commit_from_file(model))
+        .map_err(|e| SpeechError::Unavailable(format!("loading the end-of-turn model: {e}")))
+}
+
+fn run(session: &mut Session, features: Vec<f32>) -> Result<f32, SpeechError> {
+    let failed =
+        |e: ort::Error| SpeechError::InvalidResponse(format!("the end-of-turn model: {e}"));
+    let input = Tensor::from_array(([1usize, N_MELS, FRAMES], features)).map_err(failed)?;
+    let out = session
+        .run(ort::inputs!["input_features" => input])
+        .map_err(failed)?;
+    let (_, probability) = out[0].try_extract_tensor::<f32>().map_err(failed)?;
+    probability
+        .first()
+        .copied()
+        .filter(|p| p.is_finite())
+        .ok_or_else(|| {
+            SpeechError::InvalidResponse("the end-of-turn model wrote no probability".into())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mel_filters_match_whisper() {
+        // Values of transformers' mel_filter_bank(201, 80, 0, 8000, 16000,
+        // "slaney", "slaney"), as Pipecat's numpy builds it.
+        let s = Spectrogram::get();
+        let weight = |m: usize, bin: usize| {
+            let (first, w) = &s.filters[m];
+            bin.checked_sub(*first)
+                .and_then(|i| w.get(i))
+                .copied()
+                .unwrap_or(0.0)
+        };
+        for (m, bin, expected) in [
+            (0, 1, 0.024_862_593_984_176),
+            (40, 43, 0.014_735_565_741_439),
+            (79, 196, 0.001_795_036_110_356),
+        ] {
+            let w = weight(m, bin);
+            assert!((w - expected).abs() < 1e-9, "filter {m} at bin {bin}: {w}");
+        }
+        assert_eq!(weight(40, 37), 0.0);
+        assert_eq!(s.filters.len(), N_MELS);
+    }
+
+    #[test]
+    fn features_are_whisper_log_mels_of_the_last_eight_seconds() {
+        // A 440 Hz tone for 1 s, padded in front to 8 s: the values Pipecat's
+        // numpy features (transformers' WhisperFeatureExtractor) give it.
+        let tone: Vec<i16> = (0..16_000)
+            .map(|i| {
+                (8_000.0 * (std::f64::consts::TAU * 440.0 * f64::from(i) / 16_000.0).sin()) as i16
+            })
+            .collect();
+        let mel = log_mel(&tone);
+        assert_eq!(mel.len(), N_MELS * FRAMES);
+        let at = |m: usize, t: usize| mel[m * FRAMES + t];
+        for (m, t, expected) in [
+            (11, 750, 1.889_745_8),
+            (12, 750, 1.745_065_6),
+            (10, 750, 1.800_279_4),
+            (11, 700, 1.744_464_3),
+            (11, 699, 0.802_591_8),
+            (14, 720, -0.110_254_15),
+            (0, 0, -0.110_254_15),
+        ] {
+            assert!(
+                (at(m, t) - expected).abs() < 1e-4,
+                "band {m} frame {t}: {} instead of {expected}",
+                at(m, t)
+            );
+        }
+        // Longer audio keeps only its end.
+        let long = [
+            vec![3_000i16; 16_000 * 5],
+            tone.clone(),
+            vec![0; 16_000 * 7],
+        ]
+        .concat();
+        let tail = [tone, vec![0; 16_000 * 7]].concat();
+        assert_eq!(log_mel(&long), log_mel(&tail));
+    }
+
+    #[test]
+    fn a_missing_model_is_named() {
+        let err = SmartTurn::load(
+            Path::new("/nonexistent/smart-turn.onnx"),
+            Path::new("/nonexistent/libonnxruntime.so"),
+        )
+        .unwrap_err();
+        let SpeechError::Unavailable(why) = err else {
+            panic!("expected Unavailable, got {err:?}");
+        };
+        assert!(why.contains("smart-turn.onnx") && why.contains("scripts/fetch-speech"));
+    }
+}
