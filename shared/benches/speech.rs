@@ -3,7 +3,9 @@
 //! relay runs them for every frame of every call. Speech frames (the
 //! recorded test callers) and quiet ones (digital silence, and line noise at
 //! −60 dBFS, under the detector's −50 dBFS floor) are timed apart: a caller
-//! is quiet most of a call, while the agent speaks. Run in release:
+//! is quiet most of a call, while the agent speaks. Then the end-of-turn
+//! model's cost per pause (its features, and the whole judgement), when the
+//! model is fetched (`scripts/fetch-speech`). Run in release:
 //!
 //!   cargo bench -p switchboard --no-default-features --bench speech
 //!
@@ -17,6 +19,8 @@ use switchboard::engine::conversation::percentile;
 use switchboard::speech::audio::{
     PHONE_RATE, Resampler, read_wav, resample, samples_in, ulaw_decode, ulaw_encode,
 };
+use switchboard::speech::offline::smart_turn::{SmartTurn, log_mel};
+use switchboard::speech::offline::{RUNTIME_LIBRARY, SMART_TURN_MODEL};
 use switchboard::speech::vad::{Vad, VadConfig};
 
 /// The allocator every shipped binary uses (see `switchboard-functions`).
@@ -37,9 +41,11 @@ fn main() {
         .filter(|p| p.extension().is_some_and(|x| x == "wav"))
         .collect();
     names.sort();
+    let mut turns = Vec::new();
     for path in names {
         let pcm = read_wav(&std::fs::read(&path).expect("a WAV")).expect("a readable WAV");
         speech.extend(resample(&pcm, PHONE_RATE).expect("8 kHz").samples);
+        turns.push(pcm.samples);
     }
     // Deterministic noise at about -60 dBFS (RMS ~33).
     let mut seed = 0x2545_f491_u32;
@@ -79,6 +85,50 @@ fn main() {
             percentile(&times, 0.99) / 1e3,
             times.iter().sum::<u64>() as f64 / times.len() as f64 / 1e3,
             FRAMES as f64 / total,
+        );
+    }
+    end_of_turn_model(&turns);
+}
+
+/// Times the end-of-turn model on each recorded caller's turn (16 kHz,
+/// 200 ms of pause after it), as the pipeline asks it once per pause.
+fn end_of_turn_model(turns: &[Vec<i16>]) {
+    const RUNS: usize = 20;
+    let home = std::env::var_os("SWITCHBOARD_SPEECH_MODEL_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../.switchboard/models/speech"),
+        Into::into,
+    );
+    let model = match SmartTurn::load(&home.join(SMART_TURN_MODEL), &home.join(RUNTIME_LIBRARY)) {
+        Ok(model) => model,
+        Err(e) => {
+            println!("\nThe end-of-turn model was not measured: {e}");
+            return;
+        }
+    };
+    let turns: Vec<Vec<i16>> = turns
+        .iter()
+        .map(|t| [t.as_slice(), &[0; 3_200]].concat())
+        .collect();
+    let (mut features, mut whole) = (Vec::new(), Vec::new());
+    for turn in turns.iter().cycle().take(turns.len() * RUNS) {
+        let t = Instant::now();
+        black_box(log_mel(turn));
+        features.push(t.elapsed().as_nanos() as u64);
+        let t = Instant::now();
+        black_box(model.probability(turn).expect("a verdict"));
+        whole.push(t.elapsed().as_nanos() as u64);
+    }
+    println!("\n| end-of-turn model, per pause (one thread) | p50 | p99 | mean |");
+    println!("|---|---|---|---|");
+    for (name, times) in [
+        ("log-mel features of 8 s", &features),
+        ("whole judgement", &whole),
+    ] {
+        println!(
+            "| {name} | {:.1} ms | {:.1} ms | {:.1} ms |",
+            percentile(times, 0.5) / 1e6,
+            percentile(times, 0.99) / 1e6,
+            times.iter().sum::<u64>() as f64 / times.len() as f64 / 1e6,
         );
     }
 }

@@ -13,12 +13,17 @@
 //! The input is Whisper's log-mel spectrogram of the 8 s (80 mel bands,
 //! 10 ms hop), computed here as `transformers.WhisperFeatureExtractor` does
 //! (Pipecat vendors the same arithmetic in numpy). One judgement costs ~40 ms
-//! of one core; at most [`SmartTurn::MAX_PARALLEL`] run at once, and a pause
-//! that finds them busy is judged by its words alone (a late verdict is
-//! worth nothing).
+//! of one core, so it is kept from the calls' audio three ways: it runs on
+//! threads in Linux's idle scheduling class (only on CPU nothing else
+//! wants, so a busy relay's frames are never late for it), at most
+//! [`SmartTurn::MAX_PARALLEL`] at once, and within [`CPU_SHARE`] of the cores
+//! over time. A pause that finds the slots busy or the budget spent is
+//! judged by its words alone: a late verdict is worth nothing, so none is
+//! queued.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use ort::environment::Environment;
 use ort::session::Session;
@@ -38,6 +43,97 @@ const N_MELS: usize = 80;
 /// Spectrogram frames the model reads (the centred STFT's last one dropped).
 const FRAMES: usize = WINDOW / HOP;
 const N_BINS: usize = N_FFT / 2 + 1;
+
+/// The share of the machine's cores the model may use, on average.
+pub const CPU_SHARE: f64 = 0.25;
+/// The CPU time the model may use in a burst, per core, beyond that average.
+const BURST_PER_CORE: Duration = Duration::from_millis(250);
+/// Above this share of the cores used by the rest of the process (the
+/// calls' audio), the model is not run at all: a loaded relay keeps its
+/// cores for frames, and its callers are answered on their words.
+pub const BUSY_SHARE: f64 = 0.35;
+/// How often the process's own CPU use is read.
+const LOAD_EVERY: Duration = Duration::from_secs(1);
+
+/// The CPU time the model may still use: refilled at `rate` CPU-seconds per
+/// second up to `burst`, spent by each judgement's own duration; and how
+/// busy the rest of the process is.
+#[derive(Debug)]
+struct Budget {
+    cores: f64,
+    burst: f64,
+    left: f64,
+    at: Instant,
+    /// The process's CPU time and the model's spending when last read.
+    load_read: Option<(Instant, Duration, f64)>,
+    /// The model's spending so far (CPU-seconds).
+    spent: f64,
+    /// Cores the rest of the process used over the last reading.
+    busy: f64,
+}
+
+impl Budget {
+    fn new(cores: usize, now: Instant) -> Budget {
+        let burst = BURST_PER_CORE.as_secs_f64() * cores as f64;
+        Budget {
+            cores: cores as f64,
+            burst,
+            left: burst,
+            at: now,
+            load_read: None,
+            spent: 0.0,
+            busy: 0.0,
+        }
+    }
+
+    /// Whether a judgement may start at `now`, the process having used
+    /// `process_cpu` of CPU time so far (`None`: unknown).
+    fn allows(&mut self, now: Instant, process_cpu: Option<Duration>) -> bool {
+        let earned = now.saturating_duration_since(self.at).as_secs_f64() * CPU_SHARE * self.cores;
+        self.left = (self.left + earned).min(self.burst);
+        self.at = now;
+        if let Some(cpu) = process_cpu {
+            match self.load_read {
+                Some((at, before, spent)) if now.saturating_duration_since(at) >= LOAD_EVERY => {
+                    let used = cpu.saturating_sub(before).as_secs_f64() - (self.spent - spent);
+                    self.busy = used.max(0.0) / now.saturating_duration_since(at).as_secs_f64();
+                    self.load_read = Some((now, cpu, self.spent));
+                }
+                Some(_) => {}
+                None => self.load_read = Some((now, cpu, self.spent)),
+            }
+        }
+        self.left > 0.0 && self.busy < BUSY_SHARE * self.cores
+    }
+
+    fn spend(&mut self, used: Duration) {
+        self.left -= used.as_secs_f64();
+        self.spent += used.as_secs_f64();
+    }
+}
+
+/// The CPU time this process has used (user and system), where known.
+fn process_cpu() -> Option<Duration> {
+    #[cfg(target_os = "linux")]
+    {
+        let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+        // SAFETY: getrusage writes the whole struct it is given, or fails.
+        if unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) } != 0 {
+            return None;
+        }
+        // SAFETY: zeroed, then filled by a successful getrusage.
+        let usage = unsafe { usage.assume_init() };
+        let time = |t: libc::timeval| {
+            Duration::new(
+                u64::try_from(t.tv_sec).unwrap_or(0),
+                u32::try_from(t.tv_usec).unwrap_or(0) * 1_000,
+            )
+        };
+        Some(time(usage.ru_utime) + time(usage.ru_stime))
+    }
+    #[cfg(not(target_os = "linux"))]
+    None
+}
 
 /// The fixed parts of the spectrogram: the FFT plan, the window and the mel
 /// filters (each a run of non-zero weights from its first bin).
@@ -172,6 +268,7 @@ pub struct SmartTurn {
     env: &'static Environment,
     idle: Mutex<Vec<Session>>,
     slots: Arc<Semaphore>,
+    budget: Mutex<Budget>,
 }
 
 impl std::fmt::Debug for SmartTurn {
@@ -198,42 +295,59 @@ impl SmartTurn {
         }
         let env = super::moonshine::runtime(runtime_library)?;
         let first = open(env, model)?;
-        let parallel = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .clamp(1, Self::MAX_PARALLEL);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Ok(SmartTurn {
             path: model.to_owned(),
             env,
             idle: Mutex::new(vec![first]),
-            slots: Arc::new(Semaphore::new(parallel)),
+            slots: Arc::new(Semaphore::new(cores.clamp(1, Self::MAX_PARALLEL))),
+            budget: Mutex::new(Budget::new(cores, Instant::now())),
         })
     }
 
     /// The probability that the turn whose audio (16 kHz, ending in the
-    /// pause) is `audio` is complete; `None` when every slot is busy (the
-    /// verdict would come too late to matter) or the model failed (logged).
+    /// pause) is `audio` is complete; `None` when every slot is busy or the
+    /// CPU budget is spent (the verdict would come too late to matter, or at
+    /// the cost of the calls' audio), or the model failed (logged).
     pub async fn judge(self: &Arc<Self>, audio: Vec<i16>) -> Option<f32> {
         let permit = Arc::clone(&self.slots).try_acquire_owned().ok()?;
+        if !self.budget().allows(Instant::now(), process_cpu()) {
+            return None;
+        }
         let this = Arc::clone(self);
-        let judged = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            this.probability(&audio)
-        })
-        .await;
-        match judged {
+        let (answer, judged) = tokio::sync::oneshot::channel();
+        let spawned = std::thread::Builder::new()
+            .name("end-of-turn".into())
+            .spawn(move || {
+                let _permit = permit;
+                idle_priority();
+                let started = Instant::now();
+                let judged = this.probability(&audio);
+                this.budget().spend(started.elapsed());
+                let _ = answer.send(judged);
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "the end-of-turn model has no thread; the words decide");
+            return None;
+        }
+        match judged.await {
             Ok(Ok(p)) => Some(p),
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "the end-of-turn model failed; the words decide");
                 None
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "the end-of-turn model stopped; the words decide");
+            Err(_) => {
+                tracing::warn!("the end-of-turn model stopped; the words decide");
                 None
             }
         }
     }
 
-    /// [`SmartTurn::judge`] on this thread, waiting for no slot.
+    fn budget(&self) -> std::sync::MutexGuard<'_, Budget> {
+        self.budget.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// [`SmartTurn::judge`] on this thread, outside its slots and budget.
     pub fn probability(&self, audio: &[i16]) -> Result<f32, SpeechError> {
         let features = log_mel(audio);
         let taken = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
@@ -247,6 +361,24 @@ impl SmartTurn {
             .unwrap_or_else(|p| p.into_inner())
             .push(session);
         result
+    }
+}
+
+/// Puts the calling thread in Linux's idle scheduling class: it runs only
+/// on CPU that nothing else wants, so a judgement never delays a call's
+/// frames (elsewhere, and if refused, it runs at normal priority).
+fn idle_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: pid 0 is the calling thread; `param` is read during the call only.
+        let refused = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } != 0;
+        if refused {
+            tracing::debug!(
+                error = %std::io::Error::last_os_error(),
+                "the end-of-turn model runs at normal priority"
+            );
+        }
     }
 }
 
@@ -337,6 +469,49 @@ mod tests {
         .concat();
         let tail = [tone, vec![0; 16_000 * 7]].concat();
         assert_eq!(log_mel(&long), log_mel(&tail));
+    }
+
+    #[test]
+    fn the_model_keeps_to_its_share_of_the_cores() {
+        let start = Instant::now();
+        let mut budget = Budget::new(2, start);
+        // A burst of 0.5 s of CPU on two cores: twelve 40 ms judgements pass
+        // at once, the thirteenth does not.
+        let judgement = Duration::from_millis(40);
+        let mut passed = 0;
+        while budget.allows(start, None) {
+            budget.spend(judgement);
+            passed += 1;
+        }
+        assert_eq!(passed, 13, "the last one may overdraw the budget");
+        // Then 0.5 CPU-seconds a second (a quarter of two cores): one
+        // judgement every 80 ms, however many pauses ask.
+        let mut passed = 0;
+        for ms in (0..10_000u64).step_by(10) {
+            let now = start + Duration::from_millis(ms + 10);
+            if budget.allows(now, None) {
+                budget.spend(judgement);
+                passed += 1;
+            }
+        }
+        assert!((120..=140).contains(&passed), "{passed} judgements in 10 s");
+    }
+
+    #[test]
+    fn a_busy_process_runs_no_model() {
+        let start = Instant::now();
+        let mut budget = Budget::new(2, start);
+        let at = |s: u64| start + Duration::from_secs(s);
+        let cpu = Duration::from_secs;
+        assert!(budget.allows(at(0), Some(cpu(0))));
+        // The model's own 0.4 s does not count as the calls' load: 0.5 of
+        // 2 cores busy with the rest is under the 0.7 allowed.
+        budget.spend(Duration::from_millis(400));
+        assert!(budget.allows(at(1), Some(Duration::from_millis(900))));
+        // The calls use 0.8 cores: none runs until they use less again.
+        assert!(!budget.allows(at(2), Some(Duration::from_millis(1_700))));
+        assert!(!budget.allows(at(2) + Duration::from_millis(500), Some(cpu(2))));
+        assert!(budget.allows(at(3), Some(Duration::from_millis(2_300))));
     }
 
     #[test]
