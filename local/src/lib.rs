@@ -190,20 +190,20 @@ async fn report_model(fetch: impl std::future::Future<Output = Result<model::Swi
 }
 
 /// Says which offline speech engines are active and why, one line each,
-/// after fetching the speech-to-text engine in the background when it is
-/// missing (first start).
+/// after fetching the offline speech engines in the background when they
+/// are missing (first start).
 async fn offline_speech(app: Arc<App>) {
     use switchboard::speech::offline::{self, fetch::SpeechPlan};
     if let SpeechPlan::Fetch { dir, pypi } = SpeechPlan::for_app(&app) {
         println!(
-            "offline speech-to-text: fetching Moonshine tiny-en and ONNX Runtime into {} in the \
-             background (checksums pinned)",
+            "offline speech: fetching Moonshine tiny-en, the Smart Turn end-of-turn model and \
+             ONNX Runtime into {} in the background (checksums pinned)",
             dir.display()
         );
         if let Err(e) = offline::fetch::fetch_speech(&pypi, &dir).await {
             tracing::warn!(%e, "offline speech model not fetched");
             eprintln!(
-                "offline speech-to-text: not fetched ({e}); `scripts/fetch-speech` provides it"
+                "offline speech: not fetched ({e}); `scripts/fetch-speech` provides it"
             );
         }
     }

@@ -407,11 +407,12 @@ impl TurnTaker {
         let needed = if fresh {
             config.silence_for(completeness, verdict)
         } else {
-            // The words heard predate this pause: a finished-looking sentence
-            // may have gone on since, so wait as for unclear words.
+                        // The words heard predate this pause: a finished-looking sentence
+            // may have gone on since (with a trailing "and", which no verdict
+            // may shorten), so wait at least as for unclear words.
             config
                 .silence_for(completeness, verdict)
-                .max(config.silence_for(None, verdict))
+                .max(config.silence_for(None, None))
         };
         if silence_ms >= needed && self.rising {
             let held_since = *turn.held_since.get_or_insert(now);

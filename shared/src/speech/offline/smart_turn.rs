@@ -29,7 +29,7 @@ use ort::environment::Environment;
 use ort::session::Session;
 use ort::value::Tensor;
 use realfft::{RealFftPlanner, RealToComplex};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::speech::SpeechError;
 
@@ -52,12 +52,15 @@ const BURST_PER_CORE: Duration = Duration::from_millis(250);
 /// calls' audio), the model is not run at all: a loaded relay keeps its
 /// cores for frames, and its callers are answered on their words.
 pub const BUSY_SHARE: f64 = 0.35;
-/// How often the process's own CPU use is read.
+/// The process's own CPU use is read at most this often, when a pause asks
+/// for a judgement; the calls' load is its average since the last reading,
+/// less the judgements that finished meanwhile (one still running counts as
+/// load: the error falls on the calls' side).
 const LOAD_EVERY: Duration = Duration::from_secs(1);
 
-/// The CPU time the model may still use: refilled at `rate` CPU-seconds per
-/// second up to `burst`, spent by each judgement's own duration; and how
-/// busy the rest of the process is.
+/// The CPU time the model may still use: refilled at [`CPU_SHARE`] of the
+/// cores up to `burst`, spent by each judgement's own CPU time; and how busy
+/// the rest of the process is.
 #[derive(Debug)]
 struct Budget {
     cores: f64,
@@ -110,6 +113,27 @@ impl Budget {
         self.left -= used.as_secs_f64();
         self.spent += used.as_secs_f64();
     }
+}
+
+/// The CPU time the calling thread has used, where known.
+fn thread_cpu() -> Option<Duration> {
+    #[cfg(target_os = "linux")]
+    {
+        let mut now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes the timespec it is given, or fails.
+        if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) } != 0 {
+            return None;
+        }
+        Some(Duration::new(
+            u64::try_from(now.tv_sec).ok()?,
+            u32::try_from(now.tv_nsec).ok()?,
+        ))
+    }
+    #[cfg(not(target_os = "linux"))]
+    None
 }
 
 /// The CPU time this process has used (user and system), where known.
@@ -305,49 +329,25 @@ impl SmartTurn {
         })
     }
 
-    /// The probability that the turn whose audio (16 kHz, ending in the
-    /// pause) is `audio` is complete; `None` when every slot is busy or the
-    /// CPU budget is spent (the verdict would come too late to matter, or at
-    /// the cost of the calls' audio), or the model failed (logged).
-    pub async fn judge(self: &Arc<Self>, audio: Vec<i16>) -> Option<f32> {
+    /// Whether a judgement may run now: a slot is free, the budget has CPU
+    /// time left and the rest of the process is not busy. `None`: the words
+    /// alone decide this pause (a late verdict, or one at the cost of the
+    /// calls' audio, is worth nothing). Nothing is copied before this says yes.
+    pub fn admit(self: &Arc<Self>) -> Option<Admission> {
         let permit = Arc::clone(&self.slots).try_acquire_owned().ok()?;
-        if !self.budget().allows(Instant::now(), process_cpu()) {
-            return None;
-        }
-        let this = Arc::clone(self);
-        let (answer, judged) = tokio::sync::oneshot::channel();
-        let spawned = std::thread::Builder::new()
-            .name("end-of-turn".into())
-            .spawn(move || {
-                let _permit = permit;
-                idle_priority();
-                let started = Instant::now();
-                let judged = this.probability(&audio);
-                this.budget().spend(started.elapsed());
-                let _ = answer.send(judged);
-            });
-        if let Err(e) = spawned {
-            tracing::warn!(error = %e, "the end-of-turn model has no thread; the words decide");
-            return None;
-        }
-        match judged.await {
-            Ok(Ok(p)) => Some(p),
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "the end-of-turn model failed; the words decide");
-                None
-            }
-            Err(_) => {
-                tracing::warn!("the end-of-turn model stopped; the words decide");
-                None
-            }
-        }
+        self.budget()
+            .allows(Instant::now(), process_cpu())
+            .then(|| Admission {
+                model: Arc::clone(self),
+                permit,
+            })
     }
 
     fn budget(&self) -> std::sync::MutexGuard<'_, Budget> {
         self.budget.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// [`SmartTurn::judge`] on this thread, outside its slots and budget.
+        /// [`Admission::judge`] on this thread, outside the slots and the budget.
     pub fn probability(&self, audio: &[i16]) -> Result<f32, SpeechError> {
         let features = log_mel(audio);
         let taken = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
@@ -361,6 +361,51 @@ impl SmartTurn {
             .unwrap_or_else(|p| p.into_inner())
             .push(session);
         result
+    }
+}
+
+/// A judgement [`SmartTurn::admit`] let through, holding its slot.
+#[derive(Debug)]
+pub struct Admission {
+    model: Arc<SmartTurn>,
+    permit: OwnedSemaphorePermit,
+}
+
+impl Admission {
+    /// The probability that the turn whose audio (16 kHz, ending in the
+    /// pause) is `audio` is complete, judged on a thread of its own in the
+    /// idle scheduling class; `None` when the model failed (logged).
+    pub async fn judge(self, audio: Vec<i16>) -> Option<f32> {
+        let Admission { model, permit } = self;
+        let worker = Arc::clone(&model);
+        let (answer, judged) = tokio::sync::oneshot::channel();
+        let spawned = std::thread::Builder::new()
+            .name("end-of-turn".into())
+            .spawn(move || {
+                let _permit = permit;
+                idle_priority();
+                let (started, cpu) = (Instant::now(), thread_cpu());
+                let judged = worker.probability(&audio);
+                let used = match (cpu, thread_cpu()) {
+                    (Some(before), Some(after)) => after.saturating_sub(before),
+                    _ => started.elapsed(),
+                };
+                let _ = answer.send((judged, used));
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "the end-of-turn model has no thread; the words decide");
+            return None;
+        }
+        // Spent here, not on the idle-class thread: a thread that may wait
+        // long for a core never holds the lock the calls' tasks take.
+        let Ok((judged, used)) = judged.await else {
+            tracing::warn!("the end-of-turn model stopped; the words decide");
+            return None;
+        };
+        model.budget().spend(used);
+        judged
+            .inspect_err(|e| tracing::warn!(error = %e, "the end-of-turn model failed; the words decide"))
+            .ok()
     }
 }
 
@@ -451,8 +496,12 @@ mod tests {
             (10, 750, 1.800_279_4),
             (11, 700, 1.744_464_3),
             (11, 699, 0.802_591_8),
-            (14, 720, -0.110_254_15),
+                        (14, 720, -0.110_254_15),
             (0, 0, -0.110_254_15),
+            // The last frames reach into the reflected end.
+            (11, 799, 1.887_206_8),
+            (3, 799, 0.949_249_86),
+            (40, 798, -0.110_254_15),
         ] {
             assert!(
                 (at(m, t) - expected).abs() < 1e-4,
@@ -460,15 +509,23 @@ mod tests {
                 at(m, t)
             );
         }
-        // Longer audio keeps only its end.
-        let long = [
-            vec![3_000i16; 16_000 * 5],
-            tone.clone(),
-            vec![0; 16_000 * 7],
-        ]
-        .concat();
-        let tail = [tone, vec![0; 16_000 * 7]].concat();
-        assert_eq!(log_mel(&long), log_mel(&tail));
+        // Longer audio keeps only its last 8 s (numpy's values for them).
+        let long = [vec![3_000i16; 16_000 * 5], tone, vec![0; 16_000 * 7]].concat();
+        let mel = log_mel(&long);
+        let at = |m: usize, t: usize| mel[m * FRAMES + t];
+        for (m, t, expected) in [
+            (11, 50, 1.889_745_8),
+            (11, 99, 1.888_494_7),
+            (11, 100, 1.744_464_3),
+            (20, 60, -0.110_254_15),
+            (0, 799, -0.110_254_15),
+        ] {
+            assert!(
+                (at(m, t) - expected).abs() < 1e-4,
+                "band {m} frame {t}: {} instead of {expected}",
+                at(m, t)
+            );
+        }
     }
 
     #[test]

@@ -132,7 +132,7 @@ impl Ear {
             backlog,
             heard,
             verdicts: answers,
-            judge: judge.map(|model| (model, VecDeque::with_capacity(smart_turn::WINDOW))),
+                        judge: judge.map(|model| (model, VecDeque::new())),
             dropped: 0,
             pausing: false,
         })
@@ -157,9 +157,15 @@ impl Ear {
         let was_turn = self.turns.caller_turn();
         self.turns.set_rising(heard.rising);
         let decision = self.turns.frame(speech, FRAME_MS);
-        if !self.turns.caller_turn() {
-            // The turn ended (or never began): its pause is not part of it.
+                if !self.turns.caller_turn() {
+            // The turn ended (or never began): its pause is not part of it,
+            // and its audio is not kept between turns (up to 256 KB a call).
             self.paused.clear();
+            if let Some((_, audio)) = &mut self.judge
+                && audio.capacity() > 0
+            {
+                *audio = VecDeque::new();
+            }
         }
         if let Some((_, audio)) = &mut self.judge {
             if !was_turn && self.turns.caller_turn() {
@@ -226,12 +232,16 @@ impl Ear {
                     asked_ms: at_ms,
                     verdict,
                 };
-                match &self.judge {
-                    Some((model, audio)) => {
-                        let (model, audio) = (Arc::clone(model), audio.iter().copied().collect());
+                let admitted = self
+                    .judge
+                    .as_ref()
+                    .and_then(|(model, audio)| Some((model.admit()?, audio)));
+                match admitted {
+                    Some((admission, audio)) => {
+                        let audio = audio.iter().copied().collect();
                         let verdicts = self.verdicts.clone();
                         tokio::spawn(async move {
-                            let verdict = model.judge(audio).await.map(Verdict::of);
+                            let verdict = admission.judge(audio).await.map(Verdict::of);
                             let _ = verdicts.send(judged(verdict));
                         });
                     }
