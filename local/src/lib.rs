@@ -202,9 +202,7 @@ async fn offline_speech(app: Arc<App>) {
         );
         if let Err(e) = offline::fetch::fetch_speech(&pypi, &dir).await {
             tracing::warn!(%e, "offline speech model not fetched");
-            eprintln!(
-                "offline speech: not fetched ({e}); `scripts/fetch-speech` provides it"
-            );
+            eprintln!("offline speech: not fetched ({e}); `scripts/fetch-speech` provides it");
         }
     }
     for line in offline::warm_up(app).await {

@@ -407,7 +407,7 @@ impl TurnTaker {
         let needed = if fresh {
             config.silence_for(completeness, verdict)
         } else {
-                        // The words heard predate this pause: a finished-looking sentence
+            // The words heard predate this pause: a finished-looking sentence
             // may have gone on since (with a trailing "and", which no verdict
             // may shorten), so wait at least as for unclear words.
             config

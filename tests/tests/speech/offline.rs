@@ -342,7 +342,7 @@ async fn espeak_to_moonshine_round_trip_keeps_the_key_words() {
 async fn the_start_lines_name_the_engines() {
     let (app, _dir) = app_with(speech_home()).await;
     let lines = offline::warm_up(app).await;
-    assert_eq!(lines.len(), 2);
+    assert_eq!(lines.len(), 3);
     assert!(
         lines[0].starts_with("offline speech-to-text: offline:moonshine-tiny-en"),
         "{lines:?}"
@@ -351,4 +351,34 @@ async fn the_start_lines_name_the_engines() {
         lines[1].starts_with("offline text-to-speech: offline:espeak-ng"),
         "{lines:?}"
     );
+    assert!(
+        lines[2].starts_with("end-of-turn model: smart-turn-v3.2"),
+        "{lines:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_end_of_turn_model_hears_how_a_caller_stops() {
+    // Pipecat's own numbers for this recording (its numpy features and the
+    // same ONNX model): 0.06 at the pause in "I moved last month, [pause]
+    // so my address has changed." and 0.82 at its end, 200 ms into each.
+    let (app, _dir) = app_with(speech_home()).await;
+    let model = offline::turn_detector(&app).unwrap();
+    let (_, address, _) = utterances()
+        .into_iter()
+        .find(|(name, _, _)| name == "address")
+        .unwrap();
+    let at = |ms: usize| address[..(ms * 16).min(address.len())].to_vec();
+    let pause = model.probability(&at(960 + 200)).unwrap();
+    // The voice ends with the last 10 ms window holding a sample over 1,000.
+    let last_loud = address
+        .iter()
+        .rposition(|s| s.unsigned_abs() > 1_000)
+        .unwrap();
+    let voice_end = (last_loud / 160 + 1) * 160;
+    let end = model
+        .probability(&[&address[..voice_end], &[0; 3_200][..]].concat())
+        .unwrap();
+    assert!((pause - 0.06).abs() < 0.03, "at the pause: {pause}");
+    assert!((end - 0.82).abs() < 0.05, "at the end: {end}");
 }

@@ -347,7 +347,7 @@ impl SmartTurn {
         self.budget.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-        /// [`Admission::judge`] on this thread, outside the slots and the budget.
+    /// [`Admission::judge`] on this thread, outside the slots and the budget.
     pub fn probability(&self, audio: &[i16]) -> Result<f32, SpeechError> {
         let features = log_mel(audio);
         let taken = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
@@ -404,7 +404,9 @@ impl Admission {
         };
         model.budget().spend(used);
         judged
-            .inspect_err(|e| tracing::warn!(error = %e, "the end-of-turn model failed; the words decide"))
+            .inspect_err(
+                |e| tracing::warn!(error = %e, "the end-of-turn model failed; the words decide"),
+            )
             .ok()
     }
 }
@@ -496,7 +498,7 @@ mod tests {
             (10, 750, 1.800_279_4),
             (11, 700, 1.744_464_3),
             (11, 699, 0.802_591_8),
-                        (14, 720, -0.110_254_15),
+            (14, 720, -0.110_254_15),
             (0, 0, -0.110_254_15),
             // The last frames reach into the reflected end.
             (11, 799, 1.887_206_8),

@@ -80,7 +80,7 @@ impl Script {
             .collect()
     }
 
-        /// When the end-of-turn model was last asked.
+    /// When the end-of-turn model was last asked.
     fn judge_asked(&self) -> Option<u64> {
         self.decisions.iter().rev().find_map(|d| match d {
             Decision::Judge { at_ms } => Some(*at_ms),
@@ -225,7 +225,7 @@ fn a_verdict_that_comes_late_ends_the_turn_then_and_one_for_an_old_pause_is_igno
     s.says("I would like to cancel my appointment.")
         .feed(true, 1_000)
         .feed(false, 200);
-        let asked = s.judge_asked().expect("the model was asked");
+    let asked = s.judge_asked().expect("the model was asked");
     assert_eq!(s.end_of_turn(), None);
     // Past the question's wait already: a finished verdict ends it at once.
     let decision = s.turns.judged(asked, Some(Verdict::Finished));
@@ -238,7 +238,7 @@ fn a_verdict_that_comes_late_ends_the_turn_then_and_one_for_an_old_pause_is_igno
     s.says("I moved last month.")
         .feed(true, 1_000)
         .feed(false, 200);
-        let asked = s.judge_asked().unwrap();
+    let asked = s.judge_asked().unwrap();
     s.feed(true, 400).feed(false, 160);
     assert_eq!(s.turns.judged(asked, Some(Verdict::Finished)), None);
     s.feed(false, 2_000);
@@ -347,7 +347,7 @@ fn stale_words_from_before_the_pause_do_not_end_the_turn_fast() {
         .feed(true, 400)
         .feed(false, 100)
         .feed(true, 400);
-        s.answer = false;
+    s.answer = false;
     s.feed(false, 2_000);
     let (_, silence, _) = s.end_of_turn().unwrap();
     assert_eq!(silence, TurnConfig::default().unclear_ms);

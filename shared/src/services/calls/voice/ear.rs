@@ -132,7 +132,7 @@ impl Ear {
             backlog,
             heard,
             verdicts: answers,
-                        judge: judge.map(|model| (model, VecDeque::new())),
+            judge: judge.map(|model| (model, VecDeque::new())),
             dropped: 0,
             pausing: false,
         })
@@ -157,7 +157,7 @@ impl Ear {
         let was_turn = self.turns.caller_turn();
         self.turns.set_rising(heard.rising);
         let decision = self.turns.frame(speech, FRAME_MS);
-                if !self.turns.caller_turn() {
+        if !self.turns.caller_turn() {
             // The turn ended (or never began): its pause is not part of it,
             // and its audio is not kept between turns (up to 256 KB a call).
             self.paused.clear();
