@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! voice-bench [--calls 1] [--turns 8]            offline engines
+//! voice-bench --barge-in 10                      barge-in reaction, offline engines
 //! voice-bench --providers cloud [--turns 40]     cloud providers at typical latencies
 //! voice-bench --passthrough 500 [--seconds 60] [--ramp-ms 20]
 //! ```
@@ -18,6 +19,13 @@
 //! agent audio frame that arrives back. Printed: p50/p95/max over every turn,
 //! and the process's memory per call while the calls run. Needs the speech
 //! models (`scripts/fetch-speech`) and espeak-ng.
+//!
+//! **Barge-in** (`--barge-in N`): the same offline platform, one call. N
+//! times the caller asks a question, and once the agent's answer has played
+//! for 400 ms, speaks over it ("No, that is not what I ordered."). Measured
+//! where the caller is: from the onset of that voice (its first loud sample)
+//! to Twilio's `clear` arriving, which flushes what the agent had queued,
+//! and to the last agent frame that arrived before it.
 //!
 //! **Cloud** (`--providers cloud`): the same round trip, one call, with the
 //! workspace on Deepgram (STT), an OpenAI model and ElevenLabs (TTS), each a
@@ -61,6 +69,7 @@ use switchboard_tests::cloud_voice::{
     CloudVoice, Latencies, channel_body, place_inbound, twilio_double,
 };
 use switchboard_tests::measure::{cpu, cpu_of, mib, percentile, rss, rss_of};
+use switchboard_tests::twilio::TwilioDouble;
 use switchboard_tests::twilio_media::MediaStream;
 use switchboard_tests::{TestApp, call, speech_home};
 
@@ -243,6 +252,9 @@ async fn main() -> Result<()> {
     if args.iter().any(|a| a == "--passthrough") {
         return passthrough(&args).await;
     }
+    if args.iter().any(|a| a == "--barge-in") {
+        return barge_in(&args).await;
+    }
     match args.iter().position(|a| a == "--providers") {
         None => offline(&args).await,
         Some(i) => match args.get(i + 1).map(String::as_str) {
@@ -253,9 +265,10 @@ async fn main() -> Result<()> {
     }
 }
 
-async fn offline(args: &[String]) -> Result<()> {
-    let calls = arg(args, "--calls", 1)?;
-    let turns = arg(args, "--turns", 8)?;
+/// The platform in-process with the offline engines and an inbound Twilio
+/// channel to a front-desk agent: the app, the channel's id, and the
+/// Twilio double (kept alive with them).
+async fn offline_platform() -> Result<(TestApp, String, TwilioDouble)> {
     let twilio = twilio_double().await;
     let (mut config, dir) = switchboard_tests::config(Backend::Embedded).await;
     config.twilio_api_base = twilio.base.clone();
@@ -275,6 +288,13 @@ async fn offline(args: &[String]) -> Result<()> {
         .as_str()
         .context("a channel")?
         .to_owned();
+    Ok((t, channel, twilio))
+}
+
+async fn offline(args: &[String]) -> Result<()> {
+    let calls = arg(args, "--calls", 1)?;
+    let turns = arg(args, "--turns", 8)?;
+    let (t, channel, _twilio) = offline_platform().await?;
     let before = rss();
     let peak = Arc::new(AtomicU64::new(before));
     let sampler = sample_peak(peak.clone(), "self".into());
@@ -302,6 +322,98 @@ async fn offline(args: &[String]) -> Result<()> {
         mib(peak.saturating_sub(before)) / calls as f64,
         mib(before),
     );
+    Ok(())
+}
+
+/// Plays quiet until the agent's audio starts (at most 30 s): when its first
+/// frame arrived.
+async fn until_agent_speaks(stream: &mut MediaStream) -> Option<Instant> {
+    let slice = quiet(20);
+    for _ in 0..1_500 {
+        let (_, heard) = stream.play_hearing(&slice).await;
+        if let Some((at, _)) = heard.iter().find(|(_, m)| is_audio(m)) {
+            return Some(*at);
+        }
+    }
+    None
+}
+
+/// Plays quiet until the agent has been silent for a second (at most 30 s).
+async fn until_agent_done(stream: &mut MediaStream) {
+    let mut quiet_for = 0;
+    for _ in 0..300 {
+        let (_, heard) = stream.play_hearing(&quiet(100)).await;
+        quiet_for = if heard.iter().any(|(_, m)| is_audio(m)) {
+            0
+        } else {
+            quiet_for + 100
+        };
+        if quiet_for >= 1_000 {
+            return;
+        }
+    }
+}
+
+async fn barge_in(args: &[String]) -> Result<()> {
+    let rounds = arg(args, "--barge-in", 10)?;
+    let (t, channel, _twilio) = offline_platform().await?;
+    let mut stream = place_inbound(&t.client, &t.base, &channel, 0).await?;
+    let (interruption, _) = question("wrong")?;
+    let onset_ms = {
+        let path = fixture("wrong", "wav");
+        let pcm = read_wav(&std::fs::read(&path).context(path)?)?;
+        let first = pcm.samples.iter().position(|s| s.unsigned_abs() > 1_000);
+        first.unwrap_or(0) as u64 * 1000 / u64::from(pcm.rate)
+    };
+    until_agent_done(&mut stream).await;
+    let (mut to_clear, mut to_silence) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let (ask, _) = question(["hours", "balance"][round % 2])?;
+        stream.play(&ask).await;
+        if until_agent_speaks(&mut stream).await.is_none() {
+            eprintln!("round {round}: the agent never answered");
+            continue;
+        }
+        // Let the answer play a little, then talk over it.
+        let (_, before) = stream.play_hearing(&quiet(400)).await;
+        if !before.iter().any(|(_, m)| is_audio(m)) {
+            eprintln!("round {round}: the answer was over before the caller cut in");
+            until_agent_done(&mut stream).await;
+            continue;
+        }
+        let (started, heard) = stream.play_hearing(&interruption).await;
+        let onset = started + Duration::from_millis(onset_ms);
+        let cleared = heard
+            .iter()
+            .find(|(at, m)| *at > onset && m["event"] == "clear")
+            .map(|(at, _)| *at);
+        match cleared {
+            Some(cleared) => {
+                to_clear.push(millis(cleared - onset));
+                let last_frame = heard
+                    .iter()
+                    .filter(|(at, m)| *at <= cleared && is_audio(m))
+                    .map(|(at, _)| *at)
+                    .last()
+                    .unwrap_or(onset);
+                to_silence.push(millis(last_frame.saturating_duration_since(onset)));
+            }
+            None => eprintln!("round {round}: no clear while the caller spoke over the agent"),
+        }
+        until_agent_done(&mut stream).await;
+    }
+    stream.stop().await;
+    println!(
+        "barge-in, offline engines, 1 call, {} of {rounds} rounds cut the agent off:\n  \
+         caller's voice onset → Twilio `clear` at the caller: {}\n  \
+         onset → the agent's last frame before it: {}",
+        to_clear.len(),
+        spread(&mut to_clear),
+        spread(&mut to_silence),
+    );
+    if to_clear.is_empty() {
+        bail!("no barge-in was seen");
+    }
     Ok(())
 }
 
