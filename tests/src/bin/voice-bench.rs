@@ -394,7 +394,7 @@ async fn barge_in(args: &[String]) -> Result<()> {
                     .iter()
                     .filter(|(at, m)| *at <= cleared && is_audio(m))
                     .map(|(at, _)| *at)
-                    .last()
+                    .next_back()
                     .unwrap_or(onset);
                 to_silence.push(millis(last_frame.saturating_duration_since(onset)));
             }
