@@ -766,21 +766,32 @@ fn turns_of(
     (ends, lead + spans.last().unwrap().1)
 }
 
+/// Asserts that every recorded caller makes one turn, ended after its
+/// voice, with `config` (and the end-of-turn model `judge`): the silence
+/// each turn ended after.
+fn one_turn_each(config: TurnConfig, judge: Option<&Arc<SmartTurn>>) -> Vec<(&'static str, u32)> {
+    UTTERANCES
+        .iter()
+        .map(|(name, pauses)| {
+            let (ends, voice_end) = turns_of(name, pauses, config, judge);
+            assert_eq!(
+                ends.len(),
+                1,
+                "{name}: turns ended at {ends:?}, voice ended at {voice_end} ms"
+            );
+            assert!(
+                ends[0].0 > voice_end,
+                "{name}: {ends:?}, voice ended at {voice_end} ms"
+            );
+            (*name, ends[0].1)
+        })
+        .collect()
+}
+
 #[test]
 fn recorded_callers_are_not_cut_off_at_their_pauses() {
     // The shipped waits: one turn per utterance, ended after its voice.
-    for (name, pauses) in UTTERANCES {
-        let (ends, voice_end) = turns_of(name, pauses, TurnConfig::default(), None);
-        assert_eq!(
-            ends.len(),
-            1,
-            "{name}: turns ended at {ends:?}, voice ended at {voice_end} ms"
-        );
-        assert!(
-            ends[0].0 > voice_end,
-            "{name}: {ends:?}, voice ended at {voice_end} ms"
-        );
-    }
+    one_turn_each(TurnConfig::default(), None);
     // Shorter waits, for the record (`-- --nocapture`): which callers they cut.
     for (question_ms, complete_ms) in [(250, 250), (300, 300), (300, 350), (350, 350)] {
         let config = TurnConfig {
@@ -803,20 +814,7 @@ fn with_the_end_of_turn_model_finished_statements_end_sooner_and_no_caller_is_cu
         return;
     };
     let config = TurnConfig::default();
-    let mut waits = Vec::new();
-    for (name, pauses) in UTTERANCES {
-        let (ends, voice_end) = turns_of(name, pauses, config, Some(&model));
-        assert_eq!(
-            ends.len(),
-            1,
-            "{name}: turns ended at {ends:?}, voice ended at {voice_end} ms"
-        );
-        assert!(
-            ends[0].0 > voice_end,
-            "{name}: {ends:?}, voice ended at {voice_end} ms"
-        );
-        waits.push((name, ends[0].1));
-    }
+    let waits = one_turn_each(config, Some(&model));
     eprintln!("waits with the model: {waits:?}");
     // "I moved last month, [380 ms] so my address has changed." is not cut
     // at its pause, and its end, like the other finished statements the
