@@ -93,6 +93,34 @@ fn moonshine(files: &MoonshineFiles) -> Result<Arc<Moonshine>, SpeechError> {
     load_once(&LOADED, files.clone(), Moonshine::load)
 }
 
+/// Loaded copies of one model for its parallel runs: a run takes an idle
+/// copy (or opens one) and gives it back, so no lock is held while it runs
+/// and two runs never share a copy.
+struct Pool<T>(Mutex<Vec<T>>);
+
+impl<T> Pool<T> {
+    fn new(first: T) -> Pool<T> {
+        Pool(Mutex::new(vec![first]))
+    }
+
+    /// `work` on an idle copy, or on one `open`ed now; the copy goes back
+    /// to the pool afterwards.
+    fn with<R>(
+        &self,
+        open: impl FnOnce() -> Result<T, SpeechError>,
+        work: impl FnOnce(&mut T) -> R,
+    ) -> Result<R, SpeechError> {
+        let taken = self.0.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let mut copy = match taken {
+            Some(copy) => copy,
+            None => open()?,
+        };
+        let done = work(&mut copy);
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(copy);
+        Ok(done)
+    }
+}
+
 /// A model loaded once per process, with the files it was loaded from.
 type Loaded<K, V> = Mutex<Option<(K, Arc<V>)>>;
 

@@ -11,7 +11,7 @@
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use ort::environment::Environment;
@@ -264,7 +264,7 @@ pub struct Moonshine {
     dir: PathBuf,
     env: &'static Environment,
     tokenizer: Tokenizer,
-    idle: Mutex<Vec<Model>>,
+    models: super::Pool<Model>,
     slots: Arc<Semaphore>,
 }
 
@@ -300,7 +300,7 @@ impl Moonshine {
             dir: files.model_dir.clone(),
             env,
             tokenizer,
-            idle: Mutex::new(vec![first]),
+            models: super::Pool::new(first),
             slots: Arc::new(Semaphore::new(parallel)),
         })
     }
@@ -325,29 +325,21 @@ impl Moonshine {
     }
 
     fn transcribe_blocking(&self, audio: &[i16]) -> Result<String, SpeechError> {
-        let taken = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let mut model = match taken {
-            Some(model) => model,
-            None => Model::load(self.env, &self.dir)?,
-        };
-        let mut texts = Vec::new();
-        let mut result = Ok(());
-        for window in audio.chunks(WINDOW) {
-            let mut samples: Vec<f32> = window.iter().map(|&s| f32::from(s) / 32_768.0).collect();
-            samples.resize(samples.len() + TRAILING_PAD, 0.0);
-            match model.transcribe(&samples) {
-                Ok(ids) => texts.push(self.tokenizer.decode(&ids)),
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            }
-        }
-        self.idle
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(model);
-        result.map(|()| texts.join(" ").trim().to_owned())
+        let texts = self.models.with(
+            || Model::load(self.env, &self.dir),
+            |model| {
+                audio
+                    .chunks(WINDOW)
+                    .map(|window| {
+                        let mut samples: Vec<f32> =
+                            window.iter().map(|&s| f32::from(s) / 32_768.0).collect();
+                        samples.resize(samples.len() + TRAILING_PAD, 0.0);
+                        Ok(self.tokenizer.decode(&model.transcribe(&samples)?))
+                    })
+                    .collect::<Result<Vec<_>, SpeechError>>()
+            },
+        )??;
+        Ok(texts.join(" ").trim().to_owned())
     }
 }
 

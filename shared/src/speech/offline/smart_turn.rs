@@ -290,7 +290,7 @@ pub fn log_mel(audio: &[i16]) -> Vec<f32> {
 pub struct SmartTurn {
     path: PathBuf,
     env: &'static Environment,
-    idle: Mutex<Vec<Session>>,
+    sessions: super::Pool<Session>,
     slots: Arc<Semaphore>,
     budget: Mutex<Budget>,
 }
@@ -323,7 +323,7 @@ impl SmartTurn {
         Ok(SmartTurn {
             path: model.to_owned(),
             env,
-            idle: Mutex::new(vec![first]),
+            sessions: super::Pool::new(first),
             slots: Arc::new(Semaphore::new(cores.clamp(1, Self::MAX_PARALLEL))),
             budget: Mutex::new(Budget::new(cores, Instant::now())),
         })
@@ -350,17 +350,10 @@ impl SmartTurn {
     /// [`Admission::judge`] on this thread, outside the slots and the budget.
     pub fn probability(&self, audio: &[i16]) -> Result<f32, SpeechError> {
         let features = log_mel(audio);
-        let taken = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let mut session = match taken {
-            Some(session) => session,
-            None => open(self.env, &self.path)?,
-        };
-        let result = run(&mut session, features);
-        self.idle
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(session);
-        result
+        self.sessions.with(
+            || open(self.env, &self.path),
+            |session| run(session, features),
+        )?
     }
 }
 
