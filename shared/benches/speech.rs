@@ -20,7 +20,7 @@ use switchboard::speech::audio::{
     PHONE_RATE, Resampler, read_wav, resample, samples_in, ulaw_decode, ulaw_encode,
 };
 use switchboard::speech::offline::smart_turn::{SmartTurn, log_mel};
-use switchboard::speech::offline::{RUNTIME_LIBRARY, SMART_TURN_MODEL};
+use switchboard::speech::offline::{RUNTIME_LIBRARY, SMART_TURN_MODEL, repository_home};
 use switchboard::speech::vad::{Vad, VadConfig};
 
 /// The allocator every shipped binary uses (see `switchboard-functions`).
@@ -94,10 +94,7 @@ fn main() {
 /// 200 ms of pause after it), as the pipeline asks it once per pause.
 fn end_of_turn_model(turns: &[Vec<i16>]) {
     const RUNS: usize = 20;
-    let home = std::env::var_os("SWITCHBOARD_SPEECH_MODEL_DIR").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../.switchboard/models/speech"),
-        Into::into,
-    );
+    let home = repository_home();
     let model = match SmartTurn::load(&home.join(SMART_TURN_MODEL), &home.join(RUNTIME_LIBRARY)) {
         Ok(model) => model,
         Err(e) => {

@@ -78,11 +78,7 @@ pub fn moto_endpoint() -> String {
 /// the repository's `.switchboard/models/speech`); fails loudly when the
 /// model is not there: a test that needs speech never skips to green.
 pub fn speech_home() -> std::path::PathBuf {
-    let home = std::env::var_os("SWITCHBOARD_SPEECH_MODEL_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.switchboard/models/speech")
-        });
+    let home = switchboard::speech::offline::repository_home();
     if let Some(missing) = switchboard::speech::offline::missing(&home) {
         panic!(
             "the offline speech model is required here and {} is missing: run scripts/fetch-speech \

@@ -36,6 +36,18 @@ pub const RUNTIME_LIBRARY: &str = "onnxruntime/libonnxruntime.so.1.32.0";
 /// The end-of-turn model under the speech directory.
 pub const SMART_TURN_MODEL: &str = "smart-turn/smart-turn-v3.2-cpu.onnx";
 
+/// Where this repository's tests and benchmarks find the fetched engines:
+/// `SWITCHBOARD_SPEECH_MODEL_DIR`, else the repository's
+/// `.switchboard/models/speech` (where `scripts/fetch-speech` puts them).
+#[doc(hidden)]
+pub fn repository_home() -> PathBuf {
+    std::env::var_os("SWITCHBOARD_SPEECH_MODEL_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../.switchboard/models/speech")
+        })
+}
+
 /// The first file of the offline speech engines missing under `home`, if any.
 pub fn missing(home: &Path) -> Option<PathBuf> {
     moonshine_files(home)

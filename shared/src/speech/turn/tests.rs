@@ -1,4 +1,3 @@
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::*;
@@ -673,12 +672,8 @@ fn voiced_spans(samples: &[i16], rate: u32) -> Vec<(u64, u64)> {
 /// where it is missing and not required (in CI and under `scripts/test` a
 /// missing model fails the test).
 fn smart_turn() -> Option<Arc<SmartTurn>> {
-    use crate::speech::offline::{RUNTIME_LIBRARY, SMART_TURN_MODEL};
-    let home = std::env::var_os("SWITCHBOARD_SPEECH_MODEL_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../.switchboard/models/speech")
-        });
+    use crate::speech::offline::{RUNTIME_LIBRARY, SMART_TURN_MODEL, repository_home};
+    let home = repository_home();
     match SmartTurn::load(&home.join(SMART_TURN_MODEL), &home.join(RUNTIME_LIBRARY)) {
         Ok(model) => Some(Arc::new(model)),
         Err(e) => {
