@@ -14,7 +14,9 @@
 //! that is not what I ordered"), a filler ("um", "so…"), a trailing
 //! "and"/"the"/"my", or a number being read out digit by digit, and always
 //! bounded by `max_silence_ms`, so a caller who pauses mid-sentence is not
-//! cut off and one who stops is answered fast.
+//! cut off and one who stops is answered fast. A voice the detector hears
+//! coming back but has not confirmed yet holds the decision until it has
+//! (its onset lags the voice by `VadConfig::start_ms`).
 //!
 //! Where an end-of-turn model is loaded ([`crate::speech::offline::smart_turn`]),
 //! the taker also asks for its [`Verdict`] on how the caller stopped, once
@@ -24,9 +26,7 @@
 //! as unclear words. The words still rule where they are telling: a question
 //! never waits longer, a trailing "and" or a number being read out never
 //! shorter. Without a verdict (no model, all its slots busy, or not back
-//! yet) the words alone decide, so a slow model delays nothing. A voice the detector hears
-//! coming back but has not confirmed yet holds the decision until it has
-//! (its onset lags the voice by `VadConfig::start_ms`).
+//! yet) the words alone decide, so a slow model delays nothing.
 //!
 //! Barge-in: caller speech over the agent interrupts once it has lasted
 //! `barge_in_ms` and its words are not a backchannel ("mm-hm", "yeah",

@@ -12,9 +12,10 @@
 //! lasted long enough to end the turn.
 //!
 //! With the end-of-turn model loaded, the ear keeps the turn's last 8 s of
-//! audio and, when the turn taker asks ([`Decision::Judge`]), has the model
-//! judge it on a blocking thread; the verdict comes back on [`Ear::heard`]
-//! like the transcriber's answers.
+//! audio and, when the turn taker asks ([`Decision::Judge`]) and the model
+//! admits a judgement, has it judged off the call's task; the verdict (or
+//! `None` when the model declines) comes back on [`Ear::heard`] like the
+//! transcriber's answers.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
